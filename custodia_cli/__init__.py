@@ -1,0 +1,1 @@
+"""The ``custodia`` console script."""

@@ -1,0 +1,98 @@
+"""``custodia audit …``: check the whole audit log against its checkpoints, sign one, run a fixity sweep."""
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+if TYPE_CHECKING:
+    from evidence_server.context import ServerContext
+
+
+def _context() -> ServerContext:
+    from evidence_server.config import get_settings
+    from evidence_server.context import ServerContext
+
+    return ServerContext(get_settings())
+
+
+@click.group("audit")
+def audit() -> None:
+    """The audit log: full check, signed checkpoints, fixity."""
+
+
+@audit.command("verify")
+@click.option("--key", default=None,
+              help="The server's public key (base64) as known out of band; default: this server's key file.")
+def audit_verify(key: str | None) -> None:
+    """Recompute the whole log from the database and check it against every signed checkpoint."""
+    from custodia_wire import documents
+    from evidence_server.audit.log import verify_log
+
+    ctx = _context()
+    if key:
+        public_key = documents.load_public_key_b64(key)
+    else:
+        assert ctx.settings.signing_key_file is not None
+        if not ctx.settings.signing_key_file.exists():
+            raise click.ClickException(f"no server key at {ctx.settings.signing_key_file}; pass --key")
+        public_key = ctx.signing_key.public_key()
+    with ctx.sessionmaker() as session:
+        report = verify_log(session, public_key)
+    ctx.close()
+    if report.ok:
+        click.echo(f"OK       audit log intact: {report.entries} entries, "
+                   f"{report.checkpoints} signed checkpoints match")
+        return
+    click.echo("TAMPERED the audit log does not match what was signed:")
+    for problem in report.problems:
+        click.echo(f"  - {problem}")
+    click.echo(f"first bad entry: {report.first_bad_seq}")
+    sys.exit(1)
+
+
+@audit.command("checkpoint")
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Also write the signed note here (and the RFC 3161 token next to it as .tst).")
+def audit_checkpoint(out: Path | None) -> None:
+    """Sign a checkpoint of the log now (time-stamped when CUSTODIA_AUDIT_TSA_URL is set); print it."""
+    from evidence_server.audit.log import issue_checkpoint
+
+    ctx = _context()
+    with ctx.sessionmaker() as session:
+        cp, created = issue_checkpoint(ctx, session)
+    ctx.close()
+    click.echo(cp.note, nl=False)
+    if out is not None:
+        out.write_text(cp.note, "utf-8")
+        if cp.tsa_token:
+            out.with_suffix(".tst").write_bytes(cp.tsa_token)
+    click.echo(f"{'new' if created else 'unchanged since the latest'} checkpoint at size {cp.tree_size}"
+               f"{', time-stamped' if cp.tsa_token else ''}", err=True)
+
+
+@audit.command("fixity")
+@click.option("--files", type=int, default=None, help="How many recordings to re-read (default: the setting).")
+def audit_fixity(files: int | None) -> None:
+    """Run one fixity sweep now and print its report."""
+    from evidence_server.fixity.service import sweep
+
+    ctx = _context()
+    report = sweep(ctx, files=files)
+    ctx.close()
+    click.echo(json.dumps(asdict(report), indent=2))
+    sys.exit(1 if report.failed or report.missing else 0)
+
+
+@audit.command("grants")
+@click.argument("role")
+def audit_grants(role: str) -> None:
+    """Print the PostgreSQL grants for the server's role: append to the audit log, never rewrite it."""
+    from evidence_server.audit.dbrights import app_role_grants
+
+    for stmt in app_role_grants(role):
+        click.echo(stmt + ";")

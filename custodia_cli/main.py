@@ -1,0 +1,268 @@
+"""The ``custodia`` command: one console script for the server, the station agent and the tools."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from custodia_cli import verify as verify_mod
+from custodia_cli.audit import audit as audit_commands
+from custodia_cli.backup import backup as backup_commands
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def cli() -> None:
+    """Custodia: evidence management for enforcement body-worn recorders."""
+
+
+# --- server side ---------------------------------------------------------------------------------
+
+@cli.command()
+@click.option("--data-dir", type=click.Path(path_type=Path), default=Path("var"), show_default=True,
+              help="Database, objects, keys, station spool and the demo dock live here.")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True)
+@click.option("--demo/--no-demo", default=True, show_default=True,
+              help="Dock a simulated recorder so there is footage to look at.")
+def up(data_dir: Path, host: str, port: int, demo: bool) -> None:
+    """Run everything on embedded defaults: SQLite, local storage, in-process tasks, one station agent."""
+    from custodia_cli.up import run_up
+
+    run_up(data_dir=data_dir, host=host, port=port, demo=demo)
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True)
+@click.option("--workers", default=1, show_default=True)
+def server(host: str, port: int, workers: int) -> None:
+    """Run the API and pages (configuration from CUSTODIA_* variables).
+
+    Behind a proxy on another host, set FORWARDED_ALLOW_IPS to its address so client addresses are kept.
+    """
+    import uvicorn
+
+    from evidence_server.config import get_settings
+    from evidence_server.observability.logs import logging_config
+
+    settings = get_settings()
+    uvicorn.run("evidence_server.app:create_app", factory=True, host=host, port=port, workers=workers,
+                proxy_headers=True, log_level=settings.log_level.lower(),
+                log_config=logging_config(settings.log_format, settings.log_level, service="custodia-server"))
+
+
+@cli.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.pass_context
+def worker(ctx: click.Context) -> None:
+    """Run a Celery worker (needs CUSTODIA_TASK_MODE=celery and CUSTODIA_BROKER_URL)."""
+    from evidence_server.celery_app import celery_app
+
+    celery_app.worker_main(["worker", "--loglevel=INFO", *ctx.args])
+
+
+@cli.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.option("--schedule-file", type=click.Path(path_type=Path), default=None,
+              help="Where beat remembers the last runs (default: DATA_DIR/celerybeat-schedule).")
+@click.pass_context
+def beat(ctx: click.Context, schedule_file: Path | None) -> None:
+    """Run Celery beat: the periodic jobs (audit checkpoints, fixity sweeps). Exactly one per deployment."""
+    from evidence_server.celery_app import celery_app
+    from evidence_server.config import get_settings
+
+    settings = get_settings()
+    schedule_file = schedule_file or settings.data_dir / "celerybeat-schedule"
+    schedule_file.parent.mkdir(parents=True, exist_ok=True)
+    celery_app.start(["beat", "--loglevel=INFO", "--schedule", str(schedule_file), *ctx.args])
+
+
+@cli.group()
+def db() -> None:
+    """Database migrations."""
+
+
+@db.command("upgrade")
+@click.option("--revision", default="heads", show_default=True)
+def db_upgrade(revision: str) -> None:
+    from evidence_server.config import get_settings
+    from evidence_server.dbadmin import upgrade
+
+    settings = get_settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    upgrade(settings.database_url, revision)
+    click.echo(f"database at {revision}")
+
+
+@db.command("downgrade")
+@click.argument("revision")
+def db_downgrade(revision: str) -> None:
+    from evidence_server.config import get_settings
+    from evidence_server.dbadmin import downgrade
+
+    downgrade(get_settings().database_url, revision)
+    click.echo(f"database at {revision}")
+
+
+@cli.group()
+def admin() -> None:
+    """Administration: units, users, stations."""
+
+
+@admin.command("create-unit")
+@click.argument("code")
+@click.argument("name")
+def admin_create_unit(code: str, name: str) -> None:
+    from custodia_cli.admin import create_unit
+
+    click.echo(json.dumps(create_unit(code, name), ensure_ascii=False))
+
+
+@admin.command("create-user")
+@click.option("--username", required=True)
+@click.option("--role", required=True,
+              type=click.Choice(["officer", "device_admin", "legal_affairs", "case_handler", "auditor", "sysadmin"]))
+@click.option("--unit", "unit_code", required=True, help="Unit code, e.g. U1.")
+@click.option("--officer-no", default=None)
+@click.option("--display-name", default=None)
+@click.option("--password", default=None, help="Omit to generate one (printed once).")
+def admin_create_user(username: str, role: str, unit_code: str, officer_no: str | None,
+                      display_name: str | None, password: str | None) -> None:
+    from custodia_cli.admin import create_user
+
+    result = create_user(username=username, role=role, unit_code=unit_code, officer_no=officer_no,
+                         display_name=display_name, password=password)
+    click.echo(json.dumps(result, ensure_ascii=False))
+
+
+@admin.command("set-password")
+@click.argument("username")
+def admin_set_password(username: str) -> None:
+    """Give a user a new generated password (printed once)."""
+    from custodia_cli.admin import set_password
+
+    click.echo(json.dumps(set_password(username), ensure_ascii=False))
+
+
+@admin.command("create-station")
+@click.argument("name")
+@click.option("--unit", "unit_code", required=True)
+def admin_create_station(name: str, unit_code: str) -> None:
+    """Register a station and print its one-time enrolment code."""
+    from custodia_cli.admin import create_station
+
+    click.echo(json.dumps(create_station(name, unit_code), ensure_ascii=False, default=str))
+
+
+# --- station side --------------------------------------------------------------------------------
+
+@cli.group()
+def agent() -> None:
+    """The ingest agent on a collection workstation (configuration from CUSTODIA_AGENT_*)."""
+    import logging
+
+    from rich.logging import RichHandler
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s", handlers=[RichHandler(show_path=False)])
+
+
+@agent.command("enrol")
+@click.argument("code")
+@click.option("--server-url", envvar="CUSTODIA_AGENT_SERVER_URL", required=True)
+@click.option("--name", default=None)
+def agent_enrol(code: str, server_url: str, name: str | None) -> None:
+    """Exchange a one-time enrolment code for this station's token."""
+    from ingest_agent.runner import main_enrol
+
+    sys.exit(main_enrol(code, server_url=server_url, name=name))
+
+
+@agent.command("run")
+def agent_run() -> None:
+    """Watch the dock folders and ingest every recorder docked there."""
+    from ingest_agent.runner import main_run
+
+    sys.exit(main_run())
+
+
+@agent.command("ingest")
+@click.argument("path", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--serial", default=None, help="Device serial, when the folder does not tell it.")
+@click.option("--officer-no", default=None)
+@click.option("--officer-name", default=None)
+def agent_ingest(path: Path, serial: str | None, officer_no: str | None, officer_name: str | None) -> None:
+    """Ingest one folder or mounted volume now (SD-card reader, manual import)."""
+    from ingest_agent.runner import main_ingest
+
+    sys.exit(main_ingest(path, serial=serial, officer_no=officer_no, officer_name=officer_name))
+
+
+@agent.command("rotate-token")
+def agent_rotate_token() -> None:
+    """Replace this station's token; the old one works until the new one is first used."""
+    from ingest_agent.client import ApiError, NotEnrolled, StationClient, StationCredentials
+    from ingest_agent.config import AgentSettings
+
+    settings = AgentSettings()
+    try:
+        creds = StationCredentials.load(settings.station_file)
+        with StationClient(settings.server_url, creds) as client:
+            client.rotate_token(settings.station_file)
+    except (NotEnrolled, ApiError) as exc:
+        click.echo(f"token rotation failed: {exc}", err=True)
+        sys.exit(1)
+    click.echo(f"station {creds.station_id}: new token saved in {settings.station_file}")
+
+
+@cli.command("simulate-device", context_settings={"ignore_unknown_options": True, "allow_extra_args": True,
+                                                  "help_option_names": []})
+@click.pass_context
+def simulate_device(ctx: click.Context) -> None:
+    """Write a realistic recorder volume with real ffmpeg video (see --help)."""
+    from device_drivers.simulator import main
+
+    sys.exit(main(list(ctx.args)))
+
+
+@cli.command()
+@click.argument("target", type=click.Path(exists=True, path_type=Path), required=False)
+@click.option("--fingerprint", "fingerprints", multiple=True, help="blake3:<hex> or sha256:<hex>; repeatable.")
+@click.option("--manifest", type=click.Path(exists=True, path_type=Path), default=None,
+              help="A custodia.manifest/1 file; TARGET is the folder its paths are relative to.")
+@click.option("--receipt", type=click.Path(exists=True, path_type=Path), default=None,
+              help="A custodia.receipt/1 file to check against --key.")
+@click.option("--key", default=None, help="The server's public key (base64), for --receipt, the audit log and "
+                                           "court packages (pins the key the package must be signed with).")
+@click.option("--checkpoint", type=click.Path(exists=True, path_type=Path), default=None,
+              help="An audit-log checkpoint (signed note) to check against --key.")
+@click.option("--old-checkpoint", type=click.Path(exists=True, path_type=Path), default=None,
+              help="The earlier checkpoint, for --consistency.")
+@click.option("--inclusion", type=click.Path(exists=True, path_type=Path), default=None,
+              help="An audit-entry inclusion proof (JSON from /api/v1/audit/proofs/inclusion).")
+@click.option("--consistency", type=click.Path(exists=True, path_type=Path), default=None,
+              help="A consistency proof between two checkpoints (JSON from /api/v1/audit/proofs/consistency).")
+def verify(target: Path | None, fingerprints: tuple[str, ...], manifest: Path | None, receipt: Path | None,
+           key: str | None, checkpoint: Path | None, old_checkpoint: Path | None, inclusion: Path | None,
+           consistency: Path | None) -> None:
+    """Check files, receipts, court packages (a case's ZIP or its unpacked folder) and the audit log
+    offline. Exit 0 only if all match."""
+    ok = True
+    if checkpoint or inclusion or consistency:
+        from custodia_cli import verify_log
+
+        ok = verify_log.run(key=key, checkpoint=checkpoint, old_checkpoint=old_checkpoint, inclusion=inclusion,
+                            consistency=consistency, echo=click.echo)
+    elif target is None:
+        raise click.UsageError("give a file or folder to check, or --checkpoint / --inclusion / --consistency")
+    if target is not None:
+        ok &= verify_mod.run(target, fingerprints=list(fingerprints), manifest=manifest, receipt=receipt,
+                             key=key, echo=click.echo)
+    sys.exit(0 if ok else 1)
+
+
+cli.add_command(audit_commands)
+cli.add_command(backup_commands)
+
+if __name__ == "__main__":
+    cli()

@@ -1,0 +1,127 @@
+"""``custodia up``: the whole product on embedded defaults, with a station and a simulated recorder.
+
+The server runs on SQLite with local storage and in-process tasks; the station agent runs in this
+process too but talks to the server only over HTTP, exactly as a workstation would.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import threading
+from pathlib import Path
+
+import uvicorn
+from rich.console import Console
+from sqlalchemy import select
+
+from evidence_server.accounts import service as accounts
+from evidence_server.accounts.models import User
+from evidence_server.accounts.secrets import generate_password
+from evidence_server.app import create_app
+from evidence_server.config import Settings
+from evidence_server.context import ServerContext
+from evidence_server.dbadmin import upgrade
+from evidence_server.stations import service as stations
+
+console = Console()
+DEMO_SERIAL = "DSJ0001"
+DEMO_OFFICER = ("102345", "张三")
+
+
+def bootstrap_accounts(ctx: ServerContext) -> dict[str, str]:
+    """First start: unit U1, an administrator and a demo officer, with generated passwords."""
+    created: dict[str, str] = {}
+    with ctx.sessionmaker() as session:
+        unit = accounts.ensure_unit(session, "U1", "第一执法大队")
+        for username, role, officer_no, name in (("admin", "sysadmin", None, "系统管理员"),
+                                                  ("officer", "officer", DEMO_OFFICER[0], DEMO_OFFICER[1])):
+            if session.scalar(select(User.id).where(User.username == username)) is None:
+                password = generate_password()
+                accounts.create_user(session, username=username, password=password, role=role, unit=unit,
+                                     display_name=name, officer_no=officer_no)
+                created[username] = password
+        session.commit()
+    return created
+
+
+def enrol_station(ctx: ServerContext, agent_settings, server_url: str) -> None:  # type: ignore[no-untyped-def]
+    from ingest_agent.client import enrol
+
+    if agent_settings.station_file.exists():
+        return
+    with ctx.sessionmaker() as session:
+        unit_id = accounts.ensure_unit(session, "U1", "第一执法大队").id
+        issued = stations.create_station(session, name=agent_settings.station_name, unit_id=unit_id,
+                                         code_hours=1)
+        session.commit()
+    agent_settings.prepare_dirs()
+    enrol(server_url, issued.code, name=agent_settings.station_name, station_file=agent_settings.station_file)
+
+
+def dock_demo_recorder(dock: Path) -> None:
+    from device_drivers.simulator import simulate_device
+
+    if any(dock.iterdir()):
+        return
+    if shutil.which("ffmpeg") is None:
+        console.print("[yellow]ffmpeg is not installed: no demo recorder docked (apt-get install ffmpeg)[/yellow]")
+        return
+    staging = dock.parent / "dock-staging"
+    shutil.rmtree(staging, ignore_errors=True)
+    vol = simulate_device(staging, serial=DEMO_SERIAL, officer_no=DEMO_OFFICER[0], officer_name=DEMO_OFFICER[1],
+                          segments=4, segment_seconds=5.0, resolution="640x360", codec="h264")
+    vol.root.rename(dock / vol.root.name)  # appears whole, as a mounted volume does
+    staging.rmdir()
+
+
+def run_up(*, data_dir: Path, host: str, port: int, demo: bool) -> None:
+    from ingest_agent.config import AgentSettings
+    from ingest_agent.runner import run_agent
+
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    data_dir = data_dir.expanduser().resolve()
+    settings = Settings(data_dir=data_dir / "server", environment="development", cookie_secure=False)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    upgrade(settings.database_url)
+    ctx = ServerContext(settings)
+    created = bootstrap_accounts(ctx)
+
+    app = create_app(settings)
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
+    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    thread = threading.Thread(target=server.run, name="custodia-server", daemon=True)
+    thread.start()
+    while not server.started:
+        if not thread.is_alive():
+            raise SystemExit(f"the server could not start on {host}:{port}")
+        threading.Event().wait(0.05)
+
+    url = f"http://{host}:{port}"
+    dock = data_dir / "dock"
+    dock.mkdir(parents=True, exist_ok=True)
+    agent_settings = AgentSettings(server_url=url, data_dir=data_dir / "agent", dock_roots=[dock],
+                                   station_name="demo-station", stability_seconds=1.0,
+                                   spool_reserve_bytes=64 * 1024 * 1024)
+    enrol_station(ctx, agent_settings, url)
+    if demo:
+        dock_demo_recorder(dock)
+
+    console.rule("[bold]Custodia is running")
+    console.print(f"Web page:  [bold]{url}/[/bold]   (API: {url}/api/docs)")
+    if created:
+        for username, password in created.items():
+            console.print(f"Log in as [bold]{username}[/bold] with password [bold]{password}[/bold]"
+                          "  (generated now, shown once)")
+    else:
+        console.print("Accounts exist already; `custodia admin set-password admin` gives admin a new password.")
+    console.print(f"Dock folder: {dock}  (a folder placed here is a docked recorder; "
+                  "`custodia simulate-device {dock} --serial DSJ0002` docks another)")
+    console.print(f"Data: {data_dir}   Stop with Ctrl-C.")
+    console.rule()
+    try:
+        run_agent(agent_settings)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        ctx.close()

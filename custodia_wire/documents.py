@@ -1,0 +1,167 @@
+"""Manifest and receipt: the two documents of one transfer, in canonical JSON, signed with Ed25519.
+
+A *manifest* is what the station says it copied from a device. A *receipt* is what the server
+says it received and verified, signed with the server's key so that the station (and later a
+court) can check it without trusting the network or the operator.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from custodia_wire import fingerprint
+
+MANIFEST_FORMAT = "custodia.manifest/1"
+RECEIPT_FORMAT = "custodia.receipt/1"
+
+
+class DocumentError(ValueError):
+    """A manifest or receipt is malformed, or its signature does not verify."""
+
+
+def canonical_json(obj: Any) -> bytes:
+    """The one byte form that is hashed and signed: sorted keys, no spaces, UTF-8."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def utc_iso(ts: datetime) -> str:
+    if ts.tzinfo is None:
+        raise ValueError("naive datetime: every timestamp in Custodia is UTC-aware")
+    return ts.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def parse_iso(text: str) -> datetime:
+    ts = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if ts.tzinfo is None:
+        raise DocumentError(f"timestamp without zone: {text!r}")
+    return ts.astimezone(UTC)
+
+
+@dataclass
+class ManifestFile:
+    path: str
+    size: int
+    blake3: str
+    sha256: str
+    mtime: str | None = None
+
+    def validate(self) -> None:
+        fingerprint.parse(self.blake3, "blake3")
+        fingerprint.parse(self.sha256, "sha256")
+        if self.size < 0:
+            raise DocumentError(f"negative size for {self.path!r}")
+
+
+@dataclass
+class Manifest:
+    transfer_id: str
+    station: dict[str, Any]
+    device: dict[str, Any]
+    officer: dict[str, Any]
+    docked_at: str
+    files: list[ManifestFile] = field(default_factory=list)
+    format: str = MANIFEST_FORMAT
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_bytes(self) -> bytes:
+        return canonical_json(self.to_dict())
+
+    def digest(self) -> str:
+        return fingerprint.of_bytes(self.to_bytes()).blake3
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Manifest:
+        if data.get("format") != MANIFEST_FORMAT:
+            raise DocumentError(f"not a {MANIFEST_FORMAT} document")
+        try:
+            files = [ManifestFile(**f) for f in data["files"]]
+            m = cls(
+                transfer_id=str(data["transfer_id"]),
+                station=dict(data["station"]),
+                device=dict(data["device"]),
+                officer=dict(data["officer"]),
+                docked_at=str(data["docked_at"]),
+                files=files,
+            )
+        except (KeyError, TypeError) as exc:
+            raise DocumentError(f"malformed manifest: {exc}") from exc
+        for f in files:
+            f.validate()
+        return m
+
+
+# --- signing -------------------------------------------------------------------------------
+
+def public_key_b64(key: Ed25519PublicKey) -> str:
+    raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return base64.b64encode(raw).decode()
+
+
+def load_public_key_b64(text: str) -> Ed25519PublicKey:
+    try:
+        return Ed25519PublicKey.from_public_bytes(base64.b64decode(text, validate=True))
+    except ValueError as exc:
+        raise DocumentError(f"not an Ed25519 public key: {exc}") from exc
+
+
+def key_id(key: Ed25519PublicKey) -> str:
+    """A short, stable name for a public key: the first 16 hex digits of its BLAKE3."""
+    raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return fingerprint.of_bytes(raw).blake3_hex[:16]
+
+
+def sign(document: dict[str, Any], private_key: Ed25519PrivateKey) -> dict[str, Any]:
+    """Return a copy of ``document`` with a ``signature`` block over its canonical bytes."""
+    body = {k: v for k, v in document.items() if k != "signature"}
+    sig = private_key.sign(canonical_json(body))
+    body["signature"] = {
+        "alg": "Ed25519",
+        "key_id": key_id(private_key.public_key()),
+        "value": base64.b64encode(sig).decode(),
+    }
+    return body
+
+
+def verify_signature(document: dict[str, Any], public_key: Ed25519PublicKey) -> None:
+    """Raise DocumentError unless ``document`` carries a valid signature by ``public_key``."""
+    sig = document.get("signature")
+    if not isinstance(sig, dict) or sig.get("alg") != "Ed25519":
+        raise DocumentError("document is not signed with Ed25519")
+    if sig.get("key_id") != key_id(public_key):
+        raise DocumentError(f"signed by key {sig.get('key_id')!r}, not by {key_id(public_key)!r}")
+    body = {k: v for k, v in document.items() if k != "signature"}
+    try:
+        public_key.verify(base64.b64decode(sig["value"]), canonical_json(body))
+    except (InvalidSignature, ValueError) as exc:
+        raise DocumentError("signature does not verify: the document was altered or forged") from exc
+
+
+def make_receipt(*, transfer_id: str, manifest_digest: str, files: list[dict[str, Any]],
+                 issued_at: datetime, server: dict[str, Any]) -> dict[str, Any]:
+    """An unsigned receipt. ``files`` items carry path, size, blake3, sha256, recording_id, verified_at."""
+    return {
+        "format": RECEIPT_FORMAT,
+        "transfer_id": transfer_id,
+        "manifest_blake3": manifest_digest,
+        "issued_at": utc_iso(issued_at),
+        "server": server,
+        "files": files,
+    }
+
+
+def confirmed_files(receipt: dict[str, Any], public_key: Ed25519PublicKey) -> dict[str, dict[str, Any]]:
+    """Verify a receipt and return its confirmed files by device path."""
+    verify_signature(receipt, public_key)
+    if receipt.get("format") != RECEIPT_FORMAT:
+        raise DocumentError(f"not a {RECEIPT_FORMAT} document")
+    return {f["path"]: f for f in receipt.get("files", [])}

@@ -1,0 +1,360 @@
+"""The court package: a case's original files with a signed manifest, checkable offline by anyone.
+
+A package is a ZIP (or the folder it unpacks to) holding::
+
+    manifest.json                  custodia.case-package/1, signed with the server's Ed25519 key
+    README.txt                     how to check the package (b3sum, sha256sum, custodia verify)
+    B3SUMS, SHA256SUMS             the checksums of every file but these and the manifest
+    recordings/<id>-<name>         the original files, byte for byte as they left the device
+    custody/recording-<id>.json    the custody events of each file (audit-log entries with leaf hashes)
+    ledger/device-<serial>.json    the checkout-ledger entries of every device involved
+
+The manifest names every other file with its size, BLAKE3 and SHA-256, and for the JSON files the
+digest of each entry in them, so a check can say which file, and which entry, was changed. The
+signature covers the canonical JSON of the manifest (``documents.canonical_json``), so it covers
+every byte of the package through the digests. Imports none of the rooms.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import zipfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import IO, Any, Protocol
+
+import blake3
+
+from custodia_wire import documents, fingerprint
+from custodia_wire.auditlog import LogError, entry_leaf_hash
+
+PACKAGE_FORMAT = "custodia.case-package/1"
+CUSTODY_FORMAT = "custodia.custody/1"
+LEDGER_FORMAT = "custodia.ledger-extract/1"
+MANIFEST_NAME = "manifest.json"
+README_NAME = "README.txt"
+B3SUMS_NAME = "B3SUMS"
+SHA256SUMS_NAME = "SHA256SUMS"
+#: how the digest of one entry of a JSON file is made
+AUDIT_LEAF = "audit-leaf"  # the audit log's leaf hash (hex SHA-256 of 0x00 || canonical entry)
+CANONICAL_BLAKE3 = "blake3-canonical"  # BLAKE3 of the entry's canonical JSON
+
+_UNSAFE = re.compile(r"[^0-9A-Za-z._\-\u4e00-\u9fa5]+")
+
+
+def safe_name(name: str, limit: int = 120) -> str:
+    """A file name that every unzip and every shell takes as it is: letters, digits, CJK, ``._-``."""
+    cleaned = _UNSAFE.sub("_", name).strip("._") or "file"
+    return cleaned[-limit:]
+
+
+def json_bytes(document: Any) -> bytes:
+    """How the package writes its JSON files: readable, UTF-8, keys sorted, one trailing newline."""
+    return (json.dumps(document, ensure_ascii=False, sort_keys=True, indent=2) + "\n").encode("utf-8")
+
+
+def entry_digest(method: str, entry: dict[str, Any]) -> str:
+    if method == AUDIT_LEAF:
+        return entry_leaf_hash(entry).hex()
+    if method == CANONICAL_BLAKE3:
+        return "blake3:" + blake3.blake3(documents.canonical_json(entry)).hexdigest()
+    raise documents.DocumentError(f"unknown entry digest {method!r}")
+
+
+def entry_key(method: str, entry: dict[str, Any]) -> str:
+    """How an entry is named in a report: its log position for audit entries, else its id."""
+    return f"seq {entry.get('seq')}" if method == AUDIT_LEAF else f"id {entry.get('id')}"
+
+
+def file_item(path: str, data_or_fp: bytes | fingerprint.Fingerprint, role: str, **extra: Any) -> dict[str, Any]:
+    fp = fingerprint.of_bytes(data_or_fp) if isinstance(data_or_fp, bytes) else data_or_fp
+    return {"path": path, "role": role, "size": fp.size, "blake3": fp.blake3, "sha256": fp.sha256, **extra}
+
+
+def entries_item(path: str, data: bytes, role: str, method: str, entries: list[dict[str, Any]],
+                 **extra: Any) -> dict[str, Any]:
+    """A JSON file's manifest item, with the digest of each of its entries."""
+    digests = [{"key": entry_key(method, e), "digest": entry_digest(method, e)} for e in entries]
+    return file_item(path, data, role, entry_digest=method, entries=digests, **extra)
+
+
+def sums_file(items: list[dict[str, Any]], algo: str) -> bytes:
+    """``b3sum`` / ``sha256sum`` check-file lines: ``<hex>  <path>``."""
+    return "".join(f"{fingerprint.parse(i[algo], algo)[1]}  {i['path']}\n" for i in items).encode("utf-8")
+
+
+def readme(case: dict[str, Any], key_id: str, public_key: str, files: int) -> bytes:
+    """The README of a package, in Chinese and English."""
+    number, name = case.get("number", ""), case.get("name", "")
+    text = f"""案件证据包 / Case evidence package
+==================================
+
+案件编号 Case number: {number}
+案件名称 Case name:   {name}
+文件数 Files:          {files}
+签名密钥 Signing key:  Ed25519, key id {key_id}
+公钥 Public key:       {public_key}
+
+本包内容
+--------
+recordings/   执法记录仪原始文件，与离开设备时逐字节相同，未经任何转码或修改。
+custody/      每个文件的保管记录（审计日志条目，含默克尔叶哈希）。
+ledger/       所涉设备的交接登记台账条目。
+manifest.json 清单：每个文件的大小、BLAKE3 和 SHA-256 指纹，以及 JSON 文件中每个条目的摘要；
+              由管理平台的 Ed25519 密钥对清单的规范 JSON 签名。
+B3SUMS, SHA256SUMS  除清单和这两个文件外所有文件的校验和。
+
+如何核验
+--------
+1. 解压:                  unzip 本包.zip -d 证据包 && cd 证据包
+2. 用 BLAKE3 核对每个文件: b3sum -c B3SUMS
+3. 用 SHA-256 核对:        sha256sum -c SHA256SUMS
+4. 核对签名、清单和每个条目（离线，无需联网）:
+                          custodia verify 本包.zip      （或: custodia verify 证据包）
+   加 --key <公钥> 可指定信任的公钥；请将上面的公钥与本局公布的管理平台公钥比对。
+校验和只能证明文件与校验和文件一致；证明本包由管理平台导出且未被改动的是清单上的签名（第 4 步）。
+任何一个字节被改动，第 4 步都会指出被改动的文件或条目。
+
+Contents
+--------
+recordings/   the original files from the body-worn recorders, byte for byte as they left the
+              device: never transcoded, never modified.
+custody/      the custody events of each file (audit-log entries with their Merkle leaf hashes).
+ledger/       the checkout-ledger entries of every device involved.
+manifest.json every file's size, BLAKE3 and SHA-256, and the digest of each entry of the JSON files,
+              signed with the evidence server's Ed25519 key over the manifest's canonical JSON.
+B3SUMS, SHA256SUMS  checksums of every file except the manifest and these two.
+
+How to check it
+---------------
+1. unpack:                      unzip package.zip -d package && cd package
+2. every file against BLAKE3:   b3sum -c B3SUMS
+3. every file against SHA-256:  sha256sum -c SHA256SUMS
+4. signature, manifest and each entry, offline:
+                                custodia verify package.zip     (or: custodia verify package)
+   Add --key <public key> to pin the key you trust; compare the key above with the evidence
+   server's key as published by the bureau.
+Checksums only show that the files agree with the checksum files; the manifest's signature (step 4)
+shows that the server exported the package and nothing changed since. Step 4 names the file or the
+entry that was changed, down to a single byte.
+"""
+    return text.encode("utf-8")
+
+
+def build_manifest(*, case: dict[str, Any], exported_at: str, exported_by: dict[str, Any],
+                   server: dict[str, Any], files: list[dict[str, Any]]) -> dict[str, Any]:
+    """The unsigned manifest (``documents.sign`` adds the signature)."""
+    return {"format": PACKAGE_FORMAT, "case": case, "exported_at": exported_at, "exported_by": exported_by,
+            "server": server, "files": files}
+
+
+# --- offline verification ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Finding:
+    ok: bool
+    subject: str  # the file, or "file: entry seq N"
+    message: str
+
+    def line(self) -> str:
+        return f"{'OK      ' if self.ok else 'FAILED  '}{self.subject}: {self.message}"
+
+
+class Reader(Protocol):
+    label: str
+
+    def names(self) -> list[str]: ...
+
+    def open(self, name: str) -> IO[bytes]: ...
+
+
+class ZipReader:
+    def __init__(self, path: Path) -> None:
+        self.label = str(path)
+        self.zf = zipfile.ZipFile(path)
+
+    def names(self) -> list[str]:
+        return [i.filename for i in self.zf.infolist() if not i.is_dir()]
+
+    def open(self, name: str) -> IO[bytes]:
+        return self.zf.open(name)
+
+
+class DirReader:
+    def __init__(self, root: Path) -> None:
+        self.label = str(root)
+        self.root = root
+
+    def names(self) -> list[str]:
+        return sorted(p.relative_to(self.root).as_posix() for p in self.root.rglob("*") if p.is_file())
+
+    def open(self, name: str) -> IO[bytes]:
+        return open(self.root / name, "rb")
+
+
+def open_package(target: Path) -> Reader:
+    if target.is_dir():
+        return DirReader(target)
+    try:
+        return ZipReader(target)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise documents.DocumentError(f"{target} is not a readable ZIP archive ({exc}): the archive's "
+                                      "structure was damaged") from exc
+
+
+def is_package(target: Path) -> bool:
+    """Whether ``target`` looks like a court package (a ZIP or a folder with its manifest)."""
+    if target.is_dir():
+        return (target / MANIFEST_NAME).is_file()
+    return target.is_file() and (target.suffix.lower() == ".zip" or zipfile.is_zipfile(target))
+
+
+def _safe(path: str) -> bool:
+    p = PurePosixPath(path)
+    return bool(path) and not p.is_absolute() and ".." not in p.parts and "\\" not in path and path == p.as_posix()
+
+
+def _read_all(reader: Reader, name: str) -> tuple[bytes | None, str | None]:
+    try:
+        with reader.open(name) as f:
+            return f.read(), None
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+        return None, str(exc)
+
+
+def _fingerprint(reader: Reader, name: str) -> tuple[fingerprint.Fingerprint, str | None]:
+    """Both digests of a member; a damaged ZIP member (bad CRC, bad header) is reported, not raised."""
+    hasher = fingerprint.Hasher()
+    try:
+        with reader.open(name) as f:
+            for block in iter(lambda: f.read(fingerprint.BLOCK_SIZE), b""):
+                hasher.update(block)
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+        return hasher.result(), str(exc)
+    return hasher.result(), None
+
+
+def _entry_findings(path: str, item: dict[str, Any], data: bytes | None) -> Iterator[Finding]:
+    """Name the entries of a JSON file that differ from the ones exported."""
+    method = item.get("entry_digest")
+    expected = {e["key"]: e["digest"] for e in item.get("entries", [])}
+    if not method or data is None:
+        return
+    try:
+        entries = json.loads(data.decode("utf-8"))["entries"]
+        assert isinstance(entries, list)
+    except (ValueError, KeyError, TypeError, AssertionError):
+        yield Finding(False, path, "no longer readable JSON with its entries")
+        return
+    seen: set[str] = set()
+    for entry in entries:
+        try:
+            key = entry_key(method, entry)
+            digest = entry_digest(method, entry)
+        except (LogError, documents.DocumentError, AttributeError, TypeError, ValueError) as exc:
+            yield Finding(False, path, f"an entry is malformed: {exc}")
+            continue
+        seen.add(key)
+        if key not in expected:
+            yield Finding(False, f"{path}: entry {key}", "was not in the exported package (added)")
+        elif expected[key] != digest:
+            yield Finding(False, f"{path}: entry {key}", "differs from the exported entry (modified)")
+        elif method == AUDIT_LEAF and entry.get("leaf_hash") not in (None, digest):
+            yield Finding(False, f"{path}: entry {key}", "its leaf_hash does not match its content")
+    for key in expected.keys() - seen:
+        yield Finding(False, f"{path}: entry {key}", "is missing (removed)")
+
+
+def _check_file(reader: Reader, item: dict[str, Any], present: set[str]) -> Iterator[Finding]:
+    path = str(item.get("path", ""))
+    if not _safe(path):
+        yield Finding(False, path or "(empty path)", "unsafe path in the manifest")
+        return
+    if path not in present:
+        yield Finding(False, path, "missing from the package")
+        return
+    got, damage = _fingerprint(reader, path)
+    expected = (item.get("size"), item.get("blake3"), item.get("sha256"))
+    if damage is None and (got.size, got.blake3, got.sha256) == expected:
+        if item.get("entry_digest"):
+            data, _ = _read_all(reader, path)
+            problems = list(_entry_findings(path, item, data))
+            yield from problems
+            if problems:
+                return
+        yield Finding(True, path, f"{got.size} bytes, {got.blake3}")
+        return
+    reasons = []
+    if damage is not None:
+        reasons.append(f"the archive member is damaged ({damage})")
+    if got.size != item.get("size"):
+        reasons.append(f"size {got.size}, expected {item.get('size')}")
+    if got.blake3 != item.get("blake3"):
+        reasons.append(f"BLAKE3 {got.blake3}, expected {item.get('blake3')}")
+    if got.sha256 != item.get("sha256"):
+        reasons.append(f"SHA-256 {got.sha256}, expected {item.get('sha256')}")
+    yield Finding(False, path, "MODIFIED: " + "; ".join(reasons))
+    if item.get("entry_digest"):
+        data, _ = _read_all(reader, path)
+        yield from _entry_findings(path, item, data)
+
+
+def _check_sums(reader: Reader, name: str, algo: str, items: list[dict[str, Any]]) -> Iterator[Finding]:
+    data, _ = _read_all(reader, name)
+    if data is None:
+        return
+    listed = {i["path"] for i in items if i["path"] not in (B3SUMS_NAME, SHA256SUMS_NAME)}
+    want = sums_file([i for i in items if i["path"] in listed], algo)
+    if sorted(data.splitlines()) != sorted(want.splitlines()):
+        yield Finding(False, name, f"does not agree with the {algo} digests of the signed manifest")
+
+
+def verify(target: Path, *, trusted_key: str | None = None,
+           echo: Callable[[Finding], object] | None = None) -> list[Finding]:
+    """Check a package offline: signature, every file, every entry, nothing added. Every finding."""
+    findings: list[Finding] = []
+
+    def note(f: Finding) -> None:
+        findings.append(f)
+        if echo is not None:
+            echo(f)
+
+    try:
+        reader = open_package(target)
+    except documents.DocumentError as exc:
+        note(Finding(False, str(target), str(exc)))
+        return findings
+    present = set(reader.names())
+    raw, damage = _read_all(reader, MANIFEST_NAME) if MANIFEST_NAME in present else (None, "missing")
+    try:
+        if raw is None:
+            raise documents.DocumentError(f"cannot be read: {damage}")
+        manifest = json.loads(raw.decode("utf-8"))
+        if not isinstance(manifest, dict) or manifest.get("format") != PACKAGE_FORMAT:
+            raise documents.DocumentError(f"not a {PACKAGE_FORMAT} manifest")
+        key_b64 = str(manifest["server"]["public_key"])
+        if trusted_key is not None and key_b64 != trusted_key.strip():
+            raise documents.DocumentError("signed with a key other than the one given with --key")
+        documents.verify_signature(manifest, documents.load_public_key_b64(key_b64))
+        items = list(manifest["files"])
+    except (documents.DocumentError, ValueError, KeyError, TypeError) as exc:
+        note(Finding(False, MANIFEST_NAME, f"MODIFIED or not authentic: {exc}"))
+        return findings
+    note(Finding(True, MANIFEST_NAME, f"signature valid (Ed25519, key id {manifest['signature']['key_id']}), "
+                                      f"case {manifest.get('case', {}).get('number')}, {len(items)} files"))
+    for item in items:
+        for f in _check_file(reader, item, present):
+            note(f)
+    for name, algo in ((B3SUMS_NAME, "blake3"), (SHA256SUMS_NAME, "sha256")):
+        for f in _check_sums(reader, name, algo, items):
+            note(f)
+    for extra in sorted(present - {i.get("path") for i in items} - {MANIFEST_NAME}):
+        note(Finding(False, extra, "is not in the manifest (added after export)"))
+    return findings
+
+
+def passed(findings: list[Finding]) -> bool:
+    return bool(findings) and all(f.ok for f in findings)

@@ -1,0 +1,119 @@
+"""What every family whose recordings are plain files under a directory shares."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from device_drivers.base import DeviceStatus, RecorderDriver, RecordingEntry
+from device_drivers.names import DEFAULT_NAME_PATTERNS, NamePattern, parse_name, utc_from_ns
+from device_drivers.safefs import DEFAULT_EXTENSIONS, VolumeRoot
+
+
+def normalize_extensions(extensions: Iterable[str] | None) -> frozenset[str]:
+    """``["MP4", ".mov"]`` -> ``{".mp4", ".mov"}``; None gives the default allow-list."""
+    if extensions is None:
+        return DEFAULT_EXTENSIONS
+    return frozenset("." + e.lower().lstrip(".") for e in extensions)
+
+
+def normalize_patterns(patterns: Iterable[NamePattern | str] | None) -> tuple[NamePattern, ...]:
+    """Name patterns from :class:`NamePattern` objects or plain regexes (default strptime format and tz)."""
+    if patterns is None:
+        return DEFAULT_NAME_PATTERNS
+    return tuple(p if isinstance(p, NamePattern) else NamePattern.compile(p) for p in patterns)
+
+
+@dataclass
+class NameEvidence:
+    """What the file names of a listing say about who recorded them."""
+
+    serials: Counter[str] = field(default_factory=Counter)
+    officers: Counter[str] = field(default_factory=Counter)
+    latest_officer: str | None = None
+
+    @classmethod
+    def of(cls, entries: Iterable[RecordingEntry]) -> NameEvidence:
+        ev = cls()
+        latest: tuple[datetime, str] | None = None
+        for e in entries:
+            if e.serial:
+                ev.serials[e.serial] += 1
+            if e.officer_no:
+                ev.officers[e.officer_no] += 1
+                when = e.started_at or e.mtime
+                if latest is None or when >= latest[0]:
+                    latest = (when, e.officer_no)
+        ev.latest_officer = latest[1] if latest else None
+        return ev
+
+    def officer_warnings(self) -> list[str]:
+        if len(self.officers) <= 1:
+            return []
+        return [
+            f"file names carry several officers {sorted(self.officers)}; "
+            f"taking {self.latest_officer} from the latest recording"
+        ]
+
+
+class FileVolumeDriver(RecorderDriver):
+    """A recorder seen as a directory tree of recording files (USB disk, SD card, folder)."""
+
+    accepted_options = frozenset({"extensions", "name_patterns"})
+
+    def __init__(
+        self,
+        root: Path,
+        *,
+        extensions: Iterable[str] | None = None,
+        name_patterns: Iterable[NamePattern | str] | None = None,
+        **options: Any,
+    ) -> None:
+        super().__init__(root, **options)
+        self.extensions = normalize_extensions(extensions)
+        self.name_patterns = normalize_patterns(name_patterns)
+        self._volume = VolumeRoot(self.root)
+
+    def read_status(self) -> DeviceStatus:
+        self._check_open()
+        with self._volume.fd():
+            return DeviceStatus()
+
+    def list_recordings(self) -> list[RecordingEntry]:
+        self._check_open()
+        found, self.rejected = self._volume.walk(self.extensions)
+        entries = []
+        for f in found:
+            parsed = parse_name(f.path, self.name_patterns)
+            entries.append(
+                RecordingEntry(
+                    path=f.path,
+                    size=f.size,
+                    mtime=utc_from_ns(f.mtime_ns),
+                    started_at=parsed.started_at,
+                    sequence=parsed.sequence,
+                    serial=parsed.serial,
+                    officer_no=parsed.officer_no,
+                )
+            )
+        return entries
+
+    def open_recording(self, path: str) -> BinaryIO:
+        self._check_open()
+        return self._volume.open_file(path)
+
+    def stat_recording(self, path: str) -> tuple[int, datetime]:
+        self._check_open()
+        st = self._volume.lstat_file(path)
+        return st.st_size, utc_from_ns(st.st_mtime_ns)
+
+    def delete_recording(self, path: str) -> None:
+        self._check_open()
+        self._volume.unlink_file(path)
+
+    def name_evidence(self) -> NameEvidence:
+        return NameEvidence.of(self.list_recordings())

@@ -1,0 +1,252 @@
+"""The audit log as a Merkle tree: checkpoints, proofs, and the full check anyone can rerun.
+
+Entries are leaves (``seq`` = leaf index); the math is ``custodia_wire.merkle`` and the wire forms
+``custodia_wire.auditlog``, shared with the offline verifier.
+"""
+from __future__ import annotations
+
+import base64
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from sqlalchemy import Executable, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from custodia_wire import auditlog, merkle
+from custodia_wire.auditlog import Checkpoint, LogError
+from evidence_server.audit import tsa
+from evidence_server.audit.models import AuditCheckpoint, AuditEvent, AuditLogHead
+from evidence_server.audit.service import entry_dict
+from evidence_server.db import utcnow
+
+log = logging.getLogger(__name__)
+BATCH = 20_000
+#: The columns of an entry, in ``auditlog.make_entry`` order, after id and the stored leaf hash.
+_ENTRY_COLUMNS = (AuditEvent.id, AuditEvent.leaf_hash, AuditEvent.seq, AuditEvent.at, AuditEvent.actor_type,
+                  AuditEvent.actor_id, AuditEvent.actor_name, AuditEvent.action, AuditEvent.object_type,
+                  AuditEvent.object_id, AuditEvent.client_addr, AuditEvent.details)
+
+
+class LogTampered(RuntimeError):
+    """The stored log no longer extends what an earlier checkpoint signed: nothing new is signed."""
+
+
+def _stream(session: Session, stmt: Executable) -> Any:
+    """Rows in batches through Core (no ORM per-row work): the hot path of every full pass."""
+    return session.connection().execute(stmt.execution_options(yield_per=BATCH))
+
+
+def log_size(session: Session) -> int:
+    """The number of committed entries (the head row moves with them, in the same transaction)."""
+    size = session.scalar(select(AuditLogHead.size).where(AuditLogHead.id == 1))
+    return int(size or 0)
+
+
+def stored_leaf_hashes(session: Session, size: int) -> Iterator[bytes]:
+    """The stored leaf hashes of entries 0..size-1, in order; LogError if one is missing."""
+    expected = 0
+    stmt = select(AuditEvent.seq, AuditEvent.leaf_hash).where(AuditEvent.seq < size).order_by(AuditEvent.seq)
+    for seq, leaf in _stream(session, stmt):
+        if seq != expected:
+            raise LogError(f"audit entry {expected} is missing from the database")
+        expected += 1
+        yield bytes.fromhex(leaf)
+    if expected != size:
+        raise LogError(f"audit entry {expected} is missing from the database")
+
+
+def checkpoint_out(cp: AuditCheckpoint, public_key_b64: str) -> dict[str, Any]:
+    return {
+        "origin": cp.origin, "tree_size": cp.tree_size, "root_hash": cp.root_hash,
+        "issued_at": auditlog.entry_time(cp.issued_at), "key_id": cp.key_id, "public_key": public_key_b64,
+        "note": cp.note, "tsa_url": cp.tsa_url,
+        "tsa_token": base64.b64encode(cp.tsa_token).decode() if cp.tsa_token else None,
+        "tsa_time": auditlog.entry_time(cp.tsa_time) if cp.tsa_time else None,
+    }
+
+
+def latest_checkpoint(session: Session) -> AuditCheckpoint | None:
+    return session.scalar(select(AuditCheckpoint).order_by(AuditCheckpoint.tree_size.desc()).limit(1))
+
+
+def checkpoint_at(session: Session, size: int) -> AuditCheckpoint | None:
+    return session.scalar(select(AuditCheckpoint).where(AuditCheckpoint.tree_size == size))
+
+
+def _frontier_of(cp: AuditCheckpoint | None) -> merkle.Frontier:
+    """The tree as the checkpoint signed it; LogTampered if its stored state does not give its root."""
+    if cp is None:
+        return merkle.Frontier()
+    try:
+        frontier = merkle.Frontier.restore(cp.tree_size, [bytes.fromhex(h) for h in cp.frontier.split(",") if h])
+    except ValueError as exc:
+        raise LogTampered(f"checkpoint {cp.tree_size} was altered: {exc}") from exc
+    if frontier.root().hex() != cp.root_hash:
+        raise LogTampered(f"checkpoint {cp.tree_size} was altered: its tree state does not give its root")
+    return frontier
+
+
+def _extend(session: Session, frontier: merkle.Frontier, size: int) -> None:
+    """Append entries frontier.size..size-1, each rehashed from its columns and checked on the way."""
+    stmt = select(*_ENTRY_COLUMNS).where(AuditEvent.seq >= frontier.size, AuditEvent.seq < size)
+    for row in _stream(session, stmt.order_by(AuditEvent.seq)):
+        leaf = auditlog.columns_leaf_hash(*row[2:])
+        if row.seq != frontier.size or leaf.hex() != row.leaf_hash:
+            raise LogTampered(f"audit entry {frontier.size} was altered or removed before it was checkpointed; "
+                              "run `custodia audit verify`")
+        frontier.append(leaf)
+    if frontier.size != size:
+        raise LogTampered(f"audit entry {frontier.size} is missing; run `custodia audit verify`")
+
+
+def issue_checkpoint(ctx: Any, session: Session) -> tuple[AuditCheckpoint, bool]:
+    """Sign the log as it is now (and timestamp it when a TSA is configured); (checkpoint, created).
+
+    Idempotent: when nothing was appended since the latest checkpoint, that one is returned. The new
+    tree is built on the latest checkpoint's own tree state, so it always extends what was signed
+    before: a later rewrite of old rows cannot be laundered into a new checkpoint.
+    """
+    settings = ctx.settings
+    size = log_size(session)
+    latest = latest_checkpoint(session)
+    if latest is not None and latest.tree_size >= size:
+        return latest, False
+    frontier = _frontier_of(latest)
+    _extend(session, frontier, size)
+    cp = Checkpoint(settings.audit_origin, size, frontier.root(), auditlog.entry_time(utcnow()))
+    note = cp.sign(ctx.signing_key)
+    token, tsa_time = None, None
+    if settings.audit_tsa_url:
+        try:
+            token, tsa_time = tsa.timestamp(settings.audit_tsa_url, note.encode(), settings.audit_tsa_timeout_s)
+        except (OSError, tsa.TimestampError) as exc:
+            log.warning("checkpoint %d not timestamped by %s: %s", size, settings.audit_tsa_url, exc)
+    row = AuditCheckpoint(origin=cp.origin, tree_size=size, root_hash=cp.root_hash.hex(),
+                          issued_at=datetime.fromisoformat(cp.issued_at.replace("Z", "+00:00")),
+                          key_id=ctx.key_id, note=note, frontier=",".join(h.hex() for h in frontier.subtrees),
+                          tsa_url=settings.audit_tsa_url if token else None, tsa_token=token, tsa_time=tsa_time)
+    session.add(row)
+    try:
+        session.commit()
+    except IntegrityError:  # another process checkpointed the same size first
+        session.rollback()
+        existing = checkpoint_at(session, size)
+        assert existing is not None
+        return existing, False
+    return row, True
+
+
+def inclusion_document(session: Session, seq: int, cp: AuditCheckpoint) -> dict[str, Any]:
+    ev = session.scalar(select(AuditEvent).where(AuditEvent.seq == seq))
+    if ev is None or seq >= cp.tree_size:
+        raise LogError(f"entry {seq} is not in the log of size {cp.tree_size}")
+    leaves = list(stored_leaf_hashes(session, cp.tree_size))
+    return {
+        "format": auditlog.INCLUSION_FORMAT, "leaf_index": seq, "tree_size": cp.tree_size,
+        "entry": entry_dict(ev), "leaf_hash": ev.leaf_hash, "root_hash": cp.root_hash,
+        "audit_path": [h.hex() for h in merkle.inclusion_proof(seq, leaves)], "checkpoint": cp.note,
+    }
+
+
+def consistency_document(session: Session, old: AuditCheckpoint, new: AuditCheckpoint) -> dict[str, Any]:
+    leaves = list(stored_leaf_hashes(session, new.tree_size))
+    return {
+        "format": auditlog.CONSISTENCY_FORMAT, "first": old.tree_size, "second": new.tree_size,
+        "first_root": old.root_hash, "second_root": new.root_hash,
+        "proof": [h.hex() for h in merkle.consistency_proof(old.tree_size, leaves)],
+        "first_checkpoint": old.note, "second_checkpoint": new.note,
+    }
+
+
+# --- the full check ---------------------------------------------------------------------------
+
+@dataclass
+class VerifyReport:
+    entries: int = 0
+    checkpoints: int = 0
+    problems: list[str] = field(default_factory=list)
+    exact: list[int] = field(default_factory=list)  # entries known to be bad
+    ranges: list[int] = field(default_factory=list)  # starts of ranges known to hold a bad entry
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    @property
+    def first_bad_seq(self) -> int | None:
+        """The first entry known bad; else the start of the first range known to hold one."""
+        return min(self.exact) if self.exact else (min(self.ranges) if self.ranges else None)
+
+    def bad(self, seq: int | None, message: str, *, exact: bool = True) -> None:
+        self.problems.append(message)
+        if seq is not None:
+            (self.exact if exact else self.ranges).append(seq)
+
+
+def _checked_checkpoints(session: Session, public_key: Ed25519PublicKey, origin: str | None,
+                         report: VerifyReport) -> dict[int, bytes]:
+    """Signature-checked checkpoint roots by tree size."""
+    roots: dict[int, bytes] = {}
+    for cp in session.scalars(select(AuditCheckpoint).order_by(AuditCheckpoint.tree_size)):
+        try:
+            signed = auditlog.verify_note(cp.note, public_key, origin)
+        except LogError as exc:
+            report.bad(None, f"checkpoint at size {cp.tree_size}: {exc}")
+            continue
+        if (signed.tree_size, signed.root_hash.hex()) != (cp.tree_size, cp.root_hash):
+            report.bad(None, f"checkpoint at size {cp.tree_size}: its columns differ from its signed note")
+        roots[signed.tree_size] = signed.root_hash
+    report.checkpoints = len(roots)
+    return roots
+
+
+def verify_log(session: Session, public_key: Ed25519PublicKey, origin: str | None = None) -> VerifyReport:
+    """Recompute every leaf from its row and every checkpointed root from the leaves; report what differs.
+
+    One streaming pass: a row edited in place shows as a leaf-hash mismatch, a deleted row as a gap
+    in the sequence, and a row rewritten together with its stored hash as a checkpoint whose root
+    no longer matches (narrowed to the entries since the previous good checkpoint).
+    """
+    report = VerifyReport()
+    roots = _checked_checkpoints(session, public_key, origin, report)
+    pending = sorted(roots)
+    frontier = merkle.Frontier()
+    expected, last_good = 0, 0
+    leaf_hash = auditlog.columns_leaf_hash
+    while pending and pending[0] == 0:  # a checkpoint signed before anything was logged
+        pending.pop(0)
+        if frontier.root() != roots[0]:
+            report.bad(0, "checkpoint at size 0 does not carry the empty tree's root", exact=False)
+    for row in _stream(session, select(*_ENTRY_COLUMNS).order_by(AuditEvent.seq)):
+        seq = row[2]
+        if seq != expected:
+            report.bad(expected, f"entries {expected}..{seq - 1} are missing: deleted from the database"
+                       if seq > expected else f"entry {seq} appears twice")
+            expected = seq
+        leaf = leaf_hash(*row[2:])
+        if leaf.hex() != row[1]:
+            report.bad(seq, f"entry {seq} (id {row[0]}, {row.action}) was altered: its content no "
+                            "longer matches its leaf hash")
+        frontier.append(leaf)
+        expected += 1
+        while pending and pending[0] == frontier.size:
+            size = pending.pop(0)
+            if frontier.root() == roots[size]:
+                last_good = size
+            else:
+                report.bad(last_good, f"checkpoint at size {size} does not match the log: an entry among "
+                                      f"{last_good}..{size - 1} was altered, removed or inserted", exact=False)
+    report.entries = frontier.size
+    for size in pending:
+        report.bad(frontier.size, f"checkpoint at size {size} covers entries {frontier.size}..{size - 1}, "
+                                  "which the database no longer has")
+    head = log_size(session)
+    if head != frontier.size:
+        report.bad(min(head, frontier.size),
+                   f"the log head says {head} entries, the database holds {frontier.size}", exact=False)
+    return report

@@ -1,0 +1,61 @@
+"""The audit trail: who did what, when, from where, to which object — as an append-only Merkle log.
+
+Each event is a leaf of an RFC 9162 Merkle tree: ``seq`` is its leaf index (from 0, no gaps) and
+``leaf_hash`` the hash of its canonical JSON. Signed checkpoints commit to the tree at a size.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, LargeBinary, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from evidence_server.db import Base, utcnow
+
+
+class AuditEvent(Base):
+    __tablename__ = "audit_events"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, unique=True)  # leaf index in the Merkle log
+    leaf_hash: Mapped[str] = mapped_column(String(64))  # hex SHA-256(0x00 || canonical JSON)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    actor_type: Mapped[str] = mapped_column(String(16))  # user | station | system
+    actor_id: Mapped[int | None]
+    actor_name: Mapped[str | None] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    object_type: Mapped[str | None] = mapped_column(String(32))
+    object_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    client_addr: Mapped[str | None] = mapped_column(String(64))
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class AuditLogHead(Base):
+    """One row: the log's size. Appenders lock it, so sequence numbers are handed out one at a time."""
+
+    __tablename__ = "audit_log_head"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+
+
+class AuditCheckpoint(Base):
+    """A signed tree head: the log had ``tree_size`` entries with this root at ``issued_at``."""
+
+    __tablename__ = "audit_checkpoints"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    origin: Mapped[str] = mapped_column(String(200))
+    tree_size: Mapped[int] = mapped_column(BigInteger, unique=True)
+    root_hash: Mapped[str] = mapped_column(String(64))
+    issued_at: Mapped[datetime] = mapped_column(index=True)
+    key_id: Mapped[str] = mapped_column(String(16))
+    note: Mapped[str] = mapped_column(Text)  # the C2SP signed note, as exported
+    # hex roots of the perfect subtrees at tree_size (largest first, comma-separated): the next
+    # checkpoint starts from them, so signing costs only the entries appended since
+    frontier: Mapped[str] = mapped_column(Text)
+    tsa_url: Mapped[str | None] = mapped_column(String(500))
+    tsa_token: Mapped[bytes | None] = mapped_column(LargeBinary)  # RFC 3161 TimeStampToken (DER)
+    tsa_time: Mapped[datetime | None]
+
+
+# Sequencing happens at flush time for every session, whoever adds an AuditEvent.
+from evidence_server.audit import service as _sequencing  # noqa: E402, F401

@@ -1,0 +1,14 @@
+"""Background task: sign a checkpoint of the audit log (scheduled, idempotent)."""
+from __future__ import annotations
+
+from typing import Any
+
+from evidence_server.audit.log import issue_checkpoint
+from evidence_server.tasks import task
+
+
+@task("audit.checkpoint")
+def audit_checkpoint(ctx: Any) -> dict[str, Any]:
+    with ctx.sessionmaker() as session:
+        cp, created = issue_checkpoint(ctx, session)
+        return {"tree_size": cp.tree_size, "root_hash": cp.root_hash, "created": created}

@@ -1,0 +1,54 @@
+"""Who may do what with cases. Case handlers see their unit's cases and the cases shared with them
+(and those cases' recordings); legal affairs, auditors and sysadmins read everything; officers see
+their unit's cases only to pick one at the dock, and only their own recordings."""
+
+from __future__ import annotations
+
+from sqlalchemy import Select, or_, select
+
+from evidence_server.accounts.models import Role, User
+from evidence_server.cases.models import Case, CaseLink, CaseShare
+
+#: who reads cases (each scoped by ``cases_visible``)
+READERS: tuple[Role, ...] = tuple(Role)
+#: who opens, edits, closes and shares cases and links recordings by hand
+MANAGERS: tuple[Role, ...] = (Role.case_handler, Role.sysadmin)
+#: who exports a court package
+EXPORTERS: tuple[Role, ...] = (Role.case_handler, Role.legal_affairs, Role.sysadmin)
+#: who searches footage (each sees what ``recordings.service.visible_to`` lets them)
+SEARCHERS: tuple[Role, ...] = tuple(Role)
+#: who records a transfer's enforcement matter and case at the dock
+TASK_SETTERS: tuple[Role, ...] = (Role.officer, Role.device_admin, Role.case_handler, Role.sysadmin)
+
+
+def shared_case_ids(user: User) -> Select[int]:
+    return select(CaseShare.case_id).where(CaseShare.revoked_at.is_(None), or_(
+        CaseShare.user_id == user.id, CaseShare.unit_id == user.unit_id))
+
+
+def cases_visible(user: User) -> Select[Case]:
+    q = select(Case)
+    if user.sees_all_units:
+        return q
+    if Role(user.role) == Role.case_handler:
+        return q.where(or_(Case.unit_id == user.unit_id, Case.id.in_(shared_case_ids(user))))
+    return q.where(Case.unit_id == user.unit_id)
+
+
+def recordings_shared_with(user: User) -> Select[int]:
+    """Recordings of other units a case handler may see: those linked to their unit's cases or to
+    cases shared with them."""
+    cases = select(Case.id).where(or_(Case.unit_id == user.unit_id, Case.id.in_(shared_case_ids(user))))
+    return select(CaseLink.recording_id).where(CaseLink.unlinked_at.is_(None), CaseLink.case_id.in_(cases))
+
+
+def manages(user: User, case: Case) -> bool:
+    """May ``user`` edit ``case`` and link to it? Sysadmins any; case handlers their unit's and shared ones."""
+    if Role(user.role) == Role.sysadmin:
+        return True
+    return Role(user.role) == Role.case_handler
+
+
+def may_link_recording(user: User | None, recording_unit_id: int) -> bool:
+    """A recording of another unit is linked only by someone who sees every unit (or by the system)."""
+    return user is None or user.sees_all_units or user.unit_id == recording_unit_id

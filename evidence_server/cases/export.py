@@ -1,0 +1,164 @@
+"""The court package of a case, streamed: the originals straight from the object store into a ZIP,
+preceded by the signed manifest, the README, the checksum files, the custody events and the ledger.
+
+Only the small documents are built in memory; each original is read in 1 MiB chunks and hashed on
+the way out. Should its bytes no longer match the fingerprints taken at ingest, the stream stops
+there (the receiver gets a truncated, unreadable archive) rather than deliver a package whose
+manifest would be false.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import Session
+
+from custodia_wire import documents, fingerprint
+from custodia_wire import package as pkg
+from evidence_server.accounts.models import Unit, User
+from evidence_server.audit.models import AuditEvent
+from evidence_server.audit.service import entry_dict
+from evidence_server.cases import zipstream
+from evidence_server.cases.models import Case
+from evidence_server.cases.service import CaseError, recordings_of_case
+from evidence_server.context import ServerContext
+from evidence_server.db import utcnow
+from evidence_server.ledger.models import Device, LedgerEntry
+from evidence_server.recordings.models import FIXITY_BAD, Recording
+
+log = logging.getLogger(__name__)
+CHUNK = 1024 * 1024
+
+
+class ExportIntegrityError(RuntimeError):
+    """An original's stored bytes no longer match its fingerprints: the export stops."""
+
+
+@dataclass
+class Package:
+    filename: str
+    size: int
+    manifest_blake3: str
+    recordings: list[int]
+    entries: list[zipstream.Entry]
+    modified: datetime
+
+    def stream(self) -> Iterator[bytes]:
+        return zipstream.stream(self.entries, modified=self.modified)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return documents.utc_iso(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+def _row(obj: Any, skip: tuple[str, ...] = ()) -> dict[str, Any]:
+    return {c.key: _plain(getattr(obj, c.key)) for c in obj.__mapper__.column_attrs if c.key not in skip}
+
+
+def case_summary(session: Session, case: Case) -> dict[str, Any]:
+    unit = session.get(Unit, case.unit_id)
+    return {"id": case.id, "number": case.number, "name": case.name, "enforcement_matter": case.enforcement_matter,
+            "unit": {"id": case.unit_id, "code": unit.code if unit else None, "name": unit.name if unit else None},
+            "officers": case.officers, "status": case.status, "opened_on": _plain(case.opened_on),
+            "closed_on": _plain(case.closed_on)}
+
+
+def original_path(rec: Recording) -> str:
+    return f"recordings/{rec.id}-{pkg.safe_name(rec.original_name)}"
+
+
+def custody_document(session: Session, rec: Recording) -> tuple[bytes, list[dict[str, Any]]]:
+    """The audit entries about a recording and its transfer, in log order, with their leaf hashes."""
+    events = session.scalars(select(AuditEvent).where(or_(
+        and_(AuditEvent.object_type == "recording", AuditEvent.object_id == str(rec.id)),
+        and_(AuditEvent.object_type == "transfer", AuditEvent.object_id == rec.transfer_id)))
+        .order_by(AuditEvent.seq)).all()
+    entries = [{**entry_dict(ev), "leaf_hash": ev.leaf_hash} for ev in events]
+    doc = {"format": pkg.CUSTODY_FORMAT, "recording": {"id": rec.id, "blake3": rec.blake3, "sha256": rec.sha256,
+                                                       "path": original_path(rec)},
+           "note": "audit-log entries; leaf_hash = SHA-256(0x00 || canonical JSON of the entry's leaf fields)",
+           "entries": entries}
+    return pkg.json_bytes(doc), entries
+
+
+def ledger_document(session: Session, serial: str) -> tuple[bytes, list[dict[str, Any]]]:
+    rows = session.execute(select(LedgerEntry).join(Device, Device.id == LedgerEntry.device_id)
+                           .where(Device.serial == serial).order_by(LedgerEntry.seq, LedgerEntry.id)).scalars()
+    entries = [{**_row(e), "device_serial": serial} for e in rows]
+    doc = {"format": pkg.LEDGER_FORMAT, "device_serial": serial, "entries": entries,
+           "note": "checkout-ledger entries (append-only; corrections are entries that refer to the one corrected)"}
+    return pkg.json_bytes(doc), entries
+
+
+def _original_chunks(ctx: ServerContext, rec: Recording) -> Iterator[bytes]:
+    hasher = fingerprint.Hasher()
+    if rec.size:
+        for chunk in ctx.store.iter_range(rec.storage_key, 0, rec.size - 1, chunk=CHUNK):
+            hasher.update(chunk)
+            yield chunk
+    got = hasher.result()
+    if (got.blake3, got.sha256, got.size) != (rec.blake3, rec.sha256, rec.size):
+        log.error("export stopped: recording %s no longer matches its fingerprints (%s)", rec.id, got.blake3)
+        raise ExportIntegrityError(f"recording {rec.id} no longer matches its fingerprints")
+
+
+def _chunks_of(ctx: ServerContext, rec: Recording) -> Callable[[], Iterator[bytes]]:
+    return lambda: _original_chunks(ctx, rec)
+
+
+def _fixed(name: str, data: bytes) -> zipstream.Entry:
+    return zipstream.Entry(name, len(data), lambda: [data])
+
+
+def build(session: Session, ctx: ServerContext, user: User, case: Case) -> Package:
+    """Everything but the originals' bytes, ready to stream."""
+    recs = recordings_of_case(session, user, case.id)
+    if not recs:
+        raise CaseError("empty_case", f"case {case.number} has no recordings to export", 409)
+    bad = [r.id for r in recs if r.fixity_state in FIXITY_BAD]
+    if bad:
+        raise CaseError("fixity_failed", f"recordings {bad} failed their fixity check: their stored bytes are not "
+                        "the evidence ingested, so the case cannot be exported; see the integrity incidents", 409)
+    now = utcnow()
+    items, small = [], []
+    for rec in recs:
+        data, entries = custody_document(session, rec)
+        path = f"custody/recording-{rec.id}.json"
+        small.append(_fixed(path, data))
+        items.append(pkg.entries_item(path, data, "custody", pkg.AUDIT_LEAF, entries, recording_id=rec.id))
+    for serial in sorted({r.device_serial for r in recs}):
+        data, entries = ledger_document(session, serial)
+        path = f"ledger/device-{pkg.safe_name(serial)}.json"
+        small.append(_fixed(path, data))
+        items.append(pkg.entries_item(path, data, "ledger", pkg.CANONICAL_BLAKE3, entries, device_serial=serial))
+    for rec in recs:
+        fp = fingerprint.Fingerprint(rec.blake3, rec.sha256, rec.size)
+        items.append(pkg.file_item(original_path(rec), fp, "original", recording=_row(rec, skip=(
+            "probe", "storage_key", "blake3", "sha256", "size"))))
+    summary = case_summary(session, case)
+    readme = pkg.readme(summary, ctx.key_id, ctx.public_key_b64, len(recs))
+    items.insert(0, pkg.file_item(pkg.README_NAME, readme, "readme"))
+    b3sums, shasums = pkg.sums_file(items, "blake3"), pkg.sums_file(items, "sha256")
+    items[1:1] = [pkg.file_item(pkg.B3SUMS_NAME, b3sums, "checksums"),
+                  pkg.file_item(pkg.SHA256SUMS_NAME, shasums, "checksums")]
+    manifest = documents.sign(pkg.build_manifest(
+        case=summary, exported_at=documents.utc_iso(now),
+        exported_by={"id": user.id, "username": user.username, "name": user.display_name},
+        server={"key_id": ctx.key_id, "public_key": ctx.public_key_b64}, files=items), ctx.signing_key)
+    manifest_bytes = pkg.json_bytes(manifest)
+    members = [_fixed(pkg.MANIFEST_NAME, manifest_bytes), _fixed(pkg.README_NAME, readme),
+               _fixed(pkg.B3SUMS_NAME, b3sums), _fixed(pkg.SHA256SUMS_NAME, shasums), *small]
+    members += [zipstream.Entry(original_path(rec), rec.size, _chunks_of(ctx, rec)) for rec in recs]
+    size = zipstream.archive_size((m.name, m.size) for m in members)
+    filename = f"case-{pkg.safe_name(case.number)}-{now:%Y%m%dT%H%M%SZ}.zip"
+    return Package(filename, size, fingerprint.of_bytes(manifest_bytes).blake3, [r.id for r in recs], members,
+                   now)

@@ -1,0 +1,162 @@
+"""Finding footage (by case, officer, device, unit, time, enforcement matter) and an officer's day."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
+from typing import Any, cast
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Select, func, or_, select
+from sqlalchemy.orm import Session
+
+from evidence_server.accounts.models import User
+from evidence_server.cases import access, numbers, rules
+from evidence_server.cases.linking import checkout_windows, span_of
+from evidence_server.cases.models import Case, CaseLink
+from evidence_server.cases.service import find_by_number
+from evidence_server.ledger.models import Device, LedgerEntry
+from evidence_server.ledger.rules import HAND_OUT
+from evidence_server.recordings.models import Recording
+from evidence_server.recordings.service import visible_to
+from evidence_server.transfers.models import Transfer
+
+
+@dataclass
+class Filters:
+    case_number: str | None = None
+    case_match: str = "exact"  # exact | prefix
+    case_name: str | None = None
+    officer: str | None = None  # an officer number, or part of a name
+    device_serial: str | None = None  # a serial or its beginning
+    unit_id: int | None = None
+    started_from: datetime | None = None
+    started_to: datetime | None = None
+    enforcement_matter: str | None = None
+
+    def given(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if v not in (None, "") and k != "case_match"}
+
+
+@dataclass
+class Results:
+    total: int
+    recordings: list[Recording]
+    cases: dict[int, list[Case]] = field(default_factory=dict)  # recording id → its cases (visible ones)
+    case: Case | None = None  # the case, for an exact case-number search
+
+
+def _contains(column: Any, text: str) -> Any:
+    return func.lower(column).contains(text.strip().lower(), autoescape=True)
+
+
+def _linked(cases: Select[Case]) -> Select[int]:
+    ids = cases.with_only_columns(Case.id)
+    return select(CaseLink.recording_id).where(CaseLink.unlinked_at.is_(None), CaseLink.case_id.in_(ids))
+
+
+def started(column_source: type[Recording] = Recording) -> Any:
+    return func.coalesce(column_source.name_started_at, column_source.container_started_at)
+
+
+def query(session: Session, user: User, f: Filters, pattern: str) -> tuple[Select[Recording], Case | None]:
+    """The recordings matching every given filter, among those ``user`` may see. Raises CaseError for
+    a malformed or unknown case number in an exact search."""
+    # visible_to is annotated in the SQLAlchemy 2.0 style (Select[tuple[Recording]]); it selects the entity
+    q, case = cast("Select[Recording]", visible_to(user)), None
+    cases = access.cases_visible(user)
+    if f.case_number and f.case_number.strip():
+        if f.case_match == "prefix":
+            prefix = numbers.normalize(f.case_number)
+            q = q.where(Recording.id.in_(_linked(cases.where(Case.number.startswith(prefix, autoescape=True)))))
+        else:
+            case = find_by_number(session, user, f.case_number, pattern)
+            q = q.where(Recording.id.in_(_linked(cases.where(Case.id == case.id))))
+    if f.case_name and f.case_name.strip():
+        q = q.where(Recording.id.in_(_linked(cases.where(_contains(Case.name, f.case_name)))))
+    if f.enforcement_matter and f.enforcement_matter.strip():
+        by_transfer = select(Transfer.id).where(_contains(Transfer.enforcement_matter, f.enforcement_matter))
+        q = q.where(or_(Recording.id.in_(_linked(cases.where(_contains(Case.enforcement_matter,
+                                                                        f.enforcement_matter)))),
+                        Recording.transfer_id.in_(by_transfer)))
+    if f.officer and f.officer.strip():
+        q = q.where(or_(Recording.officer_no == f.officer.strip(), _contains(Recording.officer_name, f.officer)))
+    if f.device_serial and f.device_serial.strip():
+        q = q.where(Recording.device_serial.startswith(f.device_serial.strip(), autoescape=True))
+    if f.unit_id is not None:
+        q = q.where(Recording.unit_id == f.unit_id)
+    if f.started_from is not None:
+        q = q.where(started() >= f.started_from)
+    if f.started_to is not None:
+        q = q.where(started() <= f.started_to)
+    return q, case
+
+
+def search(session: Session, user: User, f: Filters, pattern: str, *, limit: int = 50, offset: int = 0) -> Results:
+    q, case = query(session, user, f, pattern)
+    total = session.scalar(select(func.count()).select_from(q.subquery())) or 0
+    rows = list(session.scalars(q.order_by(started().desc().nulls_last(), Recording.id.desc())
+                                .limit(limit).offset(offset)))
+    by_rec: dict[int, list[Case]] = {r.id: [] for r in rows}
+    if rows:
+        pairs = session.execute(select(CaseLink.recording_id, Case).join(Case, Case.id == CaseLink.case_id)
+                                .where(CaseLink.unlinked_at.is_(None), CaseLink.recording_id.in_(by_rec),
+                                       Case.id.in_(access.cases_visible(user).with_only_columns(Case.id)))
+                                .order_by(Case.number)).all()
+        for rec_id, c in pairs:
+            by_rec[rec_id].append(c)
+    return Results(total, rows, by_rec, case)
+
+
+# --- an officer's day around a recording ----------------------------------------------------------
+
+
+@dataclass
+class Day:
+    start: datetime
+    end: datetime
+    officer_no: str | None
+    items: list[rules.TimelineItem]
+    visible: set[int]  # recordings of the day this user may open
+
+
+def _offsets(session: Session, recs: list[Recording]) -> dict[str, float | None]:
+    ids = {r.transfer_id for r in recs}
+    rows = session.execute(select(Transfer.id, Transfer.clock_offset_s).where(Transfer.id.in_(ids)))
+    return {transfer_id: offset for transfer_id, offset in rows}
+
+
+def officer_day(session: Session, user: User, rec: Recording, settings: Any) -> Day:
+    """The checkout, the recordings with their gaps, the docks and uploads of the officer's day
+    (the local day of the recording's corrected start; docks and uploads up to a day later)."""
+    tz = ZoneInfo(settings.default_timezone)
+    own = span_of(rec, _offsets(session, [rec]).get(rec.transfer_id))
+    anchor = own.true_start() or rec.docked_at
+    local_day = anchor.astimezone(tz).date()
+    start = datetime.combine(local_day, time.min, tz)
+    end = start + timedelta(days=1)
+    after = end + timedelta(days=1)
+    who = (Recording.officer_no == rec.officer_no) if rec.officer_no else (Recording.device_serial == rec.device_serial)
+    recs = list(session.scalars(select(Recording).where(who, started() >= start - timedelta(days=1),
+                                                        started() < after).limit(2000)))
+    offsets = _offsets(session, recs)
+    spans = [s for s in (span_of(r, offsets.get(r.transfer_id)) for r in recs)
+             if s.true_start() is not None and start <= s.true_start() < end]  # type: ignore[operator]
+    day_ids = {s.recording_id for s in spans}
+    serials = {r.device_serial for r in recs if r.id in day_ids} | {rec.device_serial}
+    if rec.officer_no:
+        serials |= set(session.scalars(select(Device.serial).join(LedgerEntry, LedgerEntry.device_id == Device.id)
+                                       .where(LedgerEntry.officer_no == rec.officer_no,
+                                              LedgerEntry.kind.in_([k.value for k in HAND_OUT]),
+                                              LedgerEntry.occurred_at < end,
+                                              LedgerEntry.occurred_at >= start - timedelta(days=2))))
+    windows = [w for w in checkout_windows(session, serials, start, end) if w.start < end
+               and (not rec.officer_no or w.officer_no in (None, rec.officer_no))]
+    transfers = list(session.scalars(select(Transfer).where(Transfer.device_serial.in_(serials),
+                                                            Transfer.docked_at >= start, Transfer.docked_at < after)))
+    docks = [rules.Dock(t.id, t.device_serial, t.docked_at, t.completed_at) for t in transfers]
+    uploads = [rules.Upload(r.id, r.transfer_id, r.uploaded_at) for r in recs if r.id in day_ids]
+    items = rules.officer_day(windows, spans, docks, uploads,
+                              min_gap=timedelta(seconds=settings.timeline_min_gap_s))
+    visible = set(session.scalars(visible_to(user).where(Recording.id.in_(day_ids)).with_only_columns(Recording.id)))
+    return Day(start, end, rec.officer_no, items, visible)

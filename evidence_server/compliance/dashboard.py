@@ -1,0 +1,213 @@
+"""The figures: flags by kind, unit, officer and month, the trend, and each unit's compliance rate
+(the share of its checkouts whose footage is complete, on time and untouched). Aggregates in SQL."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import ColumnElement, distinct, func, select
+from sqlalchemy.orm import Session
+
+from evidence_server.accounts.models import Unit, User
+from evidence_server.compliance.facts import FOOTAGE_KINDS
+from evidence_server.compliance.models import ComplianceFlag
+from evidence_server.compliance.service import visibility
+from evidence_server.ledger.models import LedgerEntry
+from evidence_server.ledger.rules import HAND_OUT
+
+
+@dataclass(frozen=True)
+class Period:
+    """Local dates, both included, in the site's time zone."""
+
+    since: date
+    until: date
+    tz: ZoneInfo
+
+    @property
+    def start(self) -> datetime:
+        return datetime.combine(self.since, time(), self.tz)
+
+    @property
+    def end(self) -> datetime:
+        return datetime.combine(self.until + timedelta(days=1), time(), self.tz)
+
+    @classmethod
+    def default(cls, tz: ZoneInfo, today: date, since: date | None = None, until: date | None = None) -> Period:
+        """Default: the last twelve months up to today."""
+        until = until or today
+        since = since or (until.replace(day=1) - timedelta(days=335)).replace(day=1)
+        return cls(since, until, tz)
+
+
+def active() -> list[ColumnElement[bool]]:
+    """Flags that count: still found by the rules and not dismissed by the review."""
+    return [ComplianceFlag.cleared_at.is_(None), ComplianceFlag.state != "dismissed"]
+
+
+def month_of(session: Session, column: Any, tz: ZoneInfo) -> Any:
+    """``YYYY-MM`` of a UTC timestamp column in the site's zone, in SQL."""
+    if session.get_bind().dialect.name == "postgresql":
+        return func.to_char(func.timezone(tz.key, column), "YYYY-MM")
+    offset = datetime.now(tz).utcoffset() or timedelta(0)
+    return func.strftime("%Y-%m", column, f"{int(offset.total_seconds() // 60):+d} minutes")
+
+
+def months(period: Period) -> list[str]:
+    out, d = [], period.since.replace(day=1)
+    while d <= period.until:
+        out.append(f"{d:%Y-%m}")
+        d = (d + timedelta(days=32)).replace(day=1)
+    return out
+
+
+@dataclass
+class UnitRate:
+    unit_id: int
+    unit_name: str
+    checkouts: int
+    flagged: int
+
+    @property
+    def rate(self) -> float | None:
+        return None if self.checkouts == 0 else (self.checkouts - self.flagged) / self.checkouts
+
+
+@dataclass
+class Figures:
+    period: Period
+    total: int
+    by_kind: dict[str, int]
+    by_state: dict[str, int]
+    by_unit: list[tuple[int | None, str, int]]
+    by_officer: list[tuple[str, int]]
+    by_month: dict[str, int]
+    rates: list[UnitRate]
+    rate_by_month: dict[str, float | None] = field(default_factory=dict)
+
+
+def _scoped(user: User, period: Period, unit_id: int | None) -> list[Any]:
+    where = [*visibility(user), *active(), ComplianceFlag.at >= period.start, ComplianceFlag.at < period.end]
+    if unit_id is not None:
+        where.append(ComplianceFlag.unit_id == unit_id)
+    return where
+
+
+def _checkout_counts(session: Session, period: Period, unit_ids: list[int] | None
+                     ) -> tuple[dict[tuple[int, str], int], dict[tuple[int, str], int]]:
+    """Checkouts made in the period and those with footage flags, by (unit, local month): two queries
+    serve both the units' rates and the monthly trend."""
+    month = month_of(session, LedgerEntry.occurred_at, period.tz)
+    in_period = [LedgerEntry.kind.in_([k.value for k in HAND_OUT]), LedgerEntry.occurred_at >= period.start,
+                 LedgerEntry.occurred_at < period.end]
+    if unit_ids is not None:
+        in_period.append(LedgerEntry.unit_id.in_(unit_ids))
+    totals = {(u, m): n for u, m, n in session.execute(
+        select(LedgerEntry.unit_id, month, func.count()).where(*in_period).group_by(LedgerEntry.unit_id, month))}
+    flagged = {(u, m): n for u, m, n in session.execute(
+        select(LedgerEntry.unit_id, month, func.count(distinct(ComplianceFlag.checkout_entry_id)))
+        .join(LedgerEntry, LedgerEntry.id == ComplianceFlag.checkout_entry_id)
+        .where(*in_period, *active(), ComplianceFlag.kind.in_([k.value for k in FOOTAGE_KINDS]))
+        .group_by(LedgerEntry.unit_id, month))}
+    return totals, flagged
+
+
+def unit_rates(session: Session, period: Period, unit_ids: list[int] | None,
+               counts: tuple[dict[tuple[int, str], int], dict[tuple[int, str], int]] | None = None) -> list[UnitRate]:
+    """Checkouts made in the period, per unit, and how many of them have footage flags."""
+    totals, flagged = counts or _checkout_counts(session, period, unit_ids)
+    q = select(Unit.id, Unit.name).order_by(Unit.code)
+    if unit_ids is not None:
+        q = q.where(Unit.id.in_(unit_ids))
+    return [UnitRate(uid, name, sum(n for (u, _), n in totals.items() if u == uid),
+                     sum(n for (u, _), n in flagged.items() if u == uid)) for uid, name in session.execute(q)]
+
+
+def rate_by_month(period: Period, counts: tuple[dict[tuple[int, str], int], dict[tuple[int, str], int]]
+                  ) -> dict[str, float | None]:
+    totals, flagged = counts
+    out: dict[str, float | None] = {}
+    for m in months(period):
+        total = sum(n for (_, mm), n in totals.items() if mm == m)
+        bad = sum(n for (_, mm), n in flagged.items() if mm == m)
+        out[m] = (total - bad) / total if total else None
+    return out
+
+
+def figures(session: Session, user: User, period: Period, unit_id: int | None = None) -> Figures:
+    where = _scoped(user, period, unit_id)
+    count = func.count()
+    by_kind = dict(session.execute(select(ComplianceFlag.kind, count).where(*where)
+                                   .group_by(ComplianceFlag.kind).order_by(count.desc())).all())
+    by_state = dict(session.execute(select(ComplianceFlag.state, count).where(*where)
+                                    .group_by(ComplianceFlag.state)).all())
+    names = dict(session.execute(select(Unit.id, Unit.name)).all())
+    by_unit = [(u, names.get(u, "—") if u else "—", n) for u, n in session.execute(
+        select(ComplianceFlag.unit_id, count).where(*where).group_by(ComplianceFlag.unit_id)
+        .order_by(count.desc()))]
+    by_officer = [(o, n) for o, n in session.execute(
+        select(ComplianceFlag.officer_no, count).where(*where, ComplianceFlag.officer_no.is_not(None))
+        .group_by(ComplianceFlag.officer_no).order_by(count.desc()).limit(20))]
+    month = month_of(session, ComplianceFlag.at, period.tz)
+    counted = dict(session.execute(select(month, count).where(*where).group_by(month)).all())
+    by_month = {m: int(counted.get(m, 0)) for m in months(period)}
+    if unit_id is not None:
+        units: list[int] | None = [unit_id]
+    else:
+        units = None if user.sees_all_units else [user.unit_id]
+    counts = _checkout_counts(session, period, units)
+    return Figures(period, sum(by_kind.values()), by_kind, by_state, by_unit, by_officer, by_month,
+                   unit_rates(session, period, units, counts), rate_by_month(period, counts))
+
+
+# --- the flag list with drill-down filters ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Filters:
+    kind: str | None = None
+    state: str | None = None
+    unit_id: int | None = None
+    officer_no: str | None = None
+    device_serial: str | None = None
+    user_id: int | None = None
+    checkout_entry_id: int | None = None
+    month: str | None = None  # YYYY-MM, local
+    since: date | None = None
+    until: date | None = None
+    include_cleared: bool = False
+    assignee_id: int | None = None
+
+    def query(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if v not in (None, False, "")}
+
+
+def find_flags(session: Session, user: User, f: Filters, tz: ZoneInfo, *, limit: int = 50, offset: int = 0
+               ) -> tuple[list[ComplianceFlag], int]:
+    where: list[Any] = list(visibility(user))
+    if not f.include_cleared:
+        where.append(ComplianceFlag.cleared_at.is_(None))
+    for column, value in ((ComplianceFlag.kind, f.kind), (ComplianceFlag.state, f.state),
+                          (ComplianceFlag.unit_id, f.unit_id), (ComplianceFlag.officer_no, f.officer_no),
+                          (ComplianceFlag.device_serial, f.device_serial), (ComplianceFlag.user_id, f.user_id),
+                          (ComplianceFlag.checkout_entry_id, f.checkout_entry_id),
+                          (ComplianceFlag.assignee_id, f.assignee_id)):
+        if value not in (None, ""):
+            where.append(column == value)
+    if f.month:
+        first = datetime.strptime(f.month + "-01", "%Y-%m-%d").date()
+        nxt = (first + timedelta(days=32)).replace(day=1)
+        where += [ComplianceFlag.at >= datetime.combine(first, time(), tz),
+                  ComplianceFlag.at < datetime.combine(nxt, time(), tz)]
+    if f.since:
+        where.append(ComplianceFlag.at >= datetime.combine(f.since, time(), tz))
+    if f.until:
+        where.append(ComplianceFlag.at < datetime.combine(f.until + timedelta(days=1), time(), tz))
+    total = session.scalar(select(func.count()).select_from(ComplianceFlag).where(*where)) or 0
+    rows = list(session.scalars(select(ComplianceFlag).where(*where)
+                                .order_by(ComplianceFlag.at.desc(), ComplianceFlag.id.desc())
+                                .limit(limit).offset(offset)))
+    return rows, total

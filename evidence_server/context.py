@@ -1,0 +1,62 @@
+"""Everything one server process holds once: settings, database, storage, signing key, receiver."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from custodia_wire import documents
+from evidence_server import models  # noqa: F401  (every table mapped before the first session)
+from evidence_server.config import Settings
+from evidence_server.db import make_engine, make_sessionmaker
+from evidence_server.limits import Limits
+from evidence_server.signing import load_or_create_key
+from evidence_server.storage import ObjectStore, make_store
+from evidence_server.uploads.receiver import Receiver
+
+
+@dataclass
+class ServerContext:
+    settings: Settings
+
+    @cached_property
+    def engine(self) -> Engine:
+        return make_engine(self.settings.database_url)
+
+    @cached_property
+    def sessionmaker(self) -> sessionmaker[Session]:
+        return make_sessionmaker(self.engine)
+
+    @cached_property
+    def store(self) -> ObjectStore:
+        return make_store(self.settings)
+
+    @cached_property
+    def signing_key(self) -> Ed25519PrivateKey:
+        assert self.settings.signing_key_file is not None
+        return load_or_create_key(self.settings.signing_key_file)
+
+    @cached_property
+    def public_key_b64(self) -> str:
+        return documents.public_key_b64(self.signing_key.public_key())
+
+    @cached_property
+    def key_id(self) -> str:
+        return documents.key_id(self.signing_key.public_key())
+
+    @cached_property
+    def limits(self) -> Limits:
+        return Limits.from_settings(self.settings)
+
+    @cached_property
+    def receiver(self) -> Receiver:
+        assert self.settings.staging_dir is not None
+        return Receiver(self.settings.staging_dir)
+
+    def close(self) -> None:
+        if "engine" in self.__dict__:
+            self.engine.dispose()

@@ -1,0 +1,150 @@
+"""The fixity sweep: re-read stored recordings, check BLAKE3 and SHA-256, report orphans.
+
+Paced (bytes per second, files per run) so it never starves ingest; reads happen outside any
+database transaction and each result is written in a short one. A mismatch marks the recording
+``failed`` for good, raises an IntegrityIncident for legal affairs and is audited; the content
+route refuses to serve such a recording.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from custodia_wire.fingerprint import Fingerprint, Hasher
+from evidence_server.audit.service import record as audit
+from evidence_server.db import utcnow
+from evidence_server.recordings.models import FIXITY_BAD, Recording
+from evidence_server.storage import ObjectStore
+from evidence_server.tasks import task
+from evidence_server.uploads.models import IntegrityIncident
+
+log = logging.getLogger(__name__)
+CHUNK = 1024 * 1024
+
+
+class Throttle:
+    """Sleeps so that reading averages at most ``rate`` bytes per second (0: no limit)."""
+
+    def __init__(self, rate: int) -> None:
+        self.rate, self.done, self.started = rate, 0, time.monotonic()
+
+    def consumed(self, n: int) -> None:
+        self.done += n
+        if self.rate > 0:
+            ahead = self.done / self.rate - (time.monotonic() - self.started)
+            if ahead > 0:
+                time.sleep(ahead)
+
+
+def read_fingerprint(store: ObjectStore, key: str, throttle: Throttle) -> Fingerprint | None:
+    """Both fingerprints of a stored object, read at the throttle's pace; None if it is gone."""
+    if not store.exists(key):
+        return None
+    h = Hasher()
+    for block in store.iter_range(key, chunk=CHUNK):
+        h.update(block)
+        throttle.consumed(len(block))
+    return h.result()
+
+
+def judge(rec: Recording, got: Fingerprint | None) -> str:
+    """ok, failed or missing. Pure."""
+    if got is None:
+        return "missing"
+    return "ok" if (got.size, got.blake3, got.sha256) == (rec.size, rec.blake3, rec.sha256) else "failed"
+
+
+@dataclass
+class SweepReport:
+    checked: list[int] = field(default_factory=list)
+    failed: list[int] = field(default_factory=list)
+    missing: list[int] = field(default_factory=list)
+    orphan_objects: list[str] = field(default_factory=list)
+    bytes_read: int = 0
+    seconds: float = 0.0
+
+
+def _incident(session: Session, kind: str, rec: Recording, details: dict[str, Any]) -> None:
+    session.add(IntegrityIncident(kind=kind, recording_id=rec.id, transfer_id=rec.transfer_id,
+                                  station_id=rec.station_id, details=details))
+
+
+def _record_result(session: Session, rec_id: int, got: Fingerprint | None, report: SweepReport) -> None:
+    rec = session.get(Recording, rec_id)
+    if rec is None or rec.fixity_state in FIXITY_BAD:
+        return
+    state = judge(rec, got)
+    rec.fixity_state, rec.fixity_checked_at = state, utcnow()
+    report.checked.append(rec.id)
+    if state == "ok":
+        return
+    expected = {"size": rec.size, "blake3": rec.blake3, "sha256": rec.sha256}
+    found = None if got is None else {"size": got.size, "blake3": got.blake3, "sha256": got.sha256}
+    details = {"storage_key": rec.storage_key, "expected": expected, "found": found}
+    if state == "failed":
+        report.failed.append(rec.id)
+        _incident(session, "fixity_mismatch", rec, details)
+    else:
+        report.missing.append(rec.id)
+        _incident(session, "fixity_missing", rec, details)
+    audit(session, f"recording.fixity_{state}", object_type="recording", object_id=rec.id, details=details)
+    log.error("fixity %s: recording %s (%s)", state, rec.id, rec.storage_key)
+
+
+def _orphans(session: Session, store: ObjectStore, grace_s: int, report: SweepReport) -> None:
+    """Objects without a record (older than the grace) and records without an object."""
+    keys = {k: rid for k, rid in session.execute(select(Recording.storage_key, Recording.id))}
+    cutoff = utcnow() - timedelta(seconds=grace_s)
+    listed: set[str] = set()
+    for key, _size, modified in store.iter_keys():
+        listed.add(key)
+        if key not in keys and modified <= cutoff:
+            report.orphan_objects.append(key)
+    known = {(i.details or {}).get("storage_key")
+             for i in session.scalars(select(IntegrityIncident).where(IntegrityIncident.kind == "orphan_object"))}
+    for key in report.orphan_objects:
+        if key not in known:
+            session.add(IntegrityIncident(kind="orphan_object", details={"storage_key": key}))
+    for key, rid in keys.items():
+        if key not in listed:
+            _record_result(session, rid, None, report)
+
+
+def sweep(ctx: Any, *, files: int | None = None, bytes_per_second: int | None = None,
+          orphans: bool = True) -> SweepReport:
+    """Check the ``files`` least recently checked recordings; report orphans. Idempotent."""
+    settings = ctx.settings
+    files = settings.fixity_files_per_run if files is None else files
+    rate = settings.fixity_bytes_per_second if bytes_per_second is None else bytes_per_second
+    report, throttle, started = SweepReport(), Throttle(rate), time.monotonic()
+    with ctx.sessionmaker() as session:
+        due = session.execute(
+            select(Recording.id, Recording.storage_key).where(Recording.fixity_state.not_in(FIXITY_BAD))
+            .order_by(Recording.fixity_checked_at.asc().nulls_first(), Recording.id).limit(files)).all()
+    for rec_id, key in due:
+        got = read_fingerprint(ctx.store, key, throttle)  # no transaction open while reading
+        report.bytes_read += got.size if got else 0
+        with ctx.sessionmaker() as session:
+            _record_result(session, rec_id, got, report)
+            session.commit()
+    with ctx.sessionmaker() as session:
+        if orphans:
+            _orphans(session, ctx.store, settings.fixity_orphan_grace_s, report)
+        report.seconds = round(time.monotonic() - started, 3)
+        audit(session, "fixity.sweep", object_type="store", details={
+            "checked": report.checked, "failed": report.failed, "missing": report.missing,
+            "orphan_objects": report.orphan_objects[:100], "orphan_count": len(report.orphan_objects),
+            "bytes_read": report.bytes_read})
+        session.commit()
+    return report
+
+
+@task("fixity.sweep")
+def fixity_sweep(ctx: Any, files: int | None = None) -> dict[str, Any]:
+    return asdict(sweep(ctx, files=files))

@@ -1,0 +1,1 @@
+"""What operators watch: structured logs and the Prometheus ``/metrics`` endpoint."""

@@ -1,0 +1,136 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Header, HTTPException, Query, Request
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel
+from sqlalchemy import func, select
+
+from evidence_server.audit.service import record as audit
+from evidence_server.db import SessionDep
+from evidence_server.recordings.models import FIXITY_BAD, Recording
+from evidence_server.recordings.service import RangeError, parse_range, visible_to
+from evidence_server.retention.disposal import gone
+from evidence_server.retention.models import DISPOSED
+from evidence_server.security import AnyUser
+
+router = APIRouter(prefix="/api/v1/recordings", tags=["recordings"])
+
+MEDIA_TYPES = {".mp4": "video/mp4", ".mov": "video/quicktime", ".mkv": "video/x-matroska",
+               ".avi": "video/x-msvideo", ".ts": "video/mp2t", ".wav": "audio/wav", ".mp3": "audio/mpeg",
+               ".jpg": "image/jpeg", ".jpeg": "image/jpeg"}
+
+
+class RecordingOut(BaseModel):
+    id: int
+    blake3: str
+    sha256: str
+    size: int
+    device_serial: str
+    officer_no: str | None
+    officer_name: str | None
+    station_id: int
+    unit_id: int
+    transfer_id: str
+    original_path: str
+    original_name: str
+    device_mtime: datetime | None
+    name_started_at: datetime | None
+    name_ended_at: datetime | None
+    container_started_at: datetime | None
+    container_ended_at: datetime | None
+    probe_state: str
+    duration_s: float | None
+    codec: str | None
+    width: int | None
+    height: int | None
+    frame_rate: float | None
+    container_format: str | None
+    container_created_at: datetime | None
+    encoder: str | None
+    fixity_state: str
+    fixity_checked_at: datetime | None
+    docked_at: datetime
+    copied_at: datetime | None
+    uploaded_at: datetime
+    verified_at: datetime
+
+
+class RecordingPage(BaseModel):
+    total: int
+    items: list[RecordingOut]
+
+
+@router.get("", response_model=RecordingPage)
+def list_recordings(user: AnyUser, session: SessionDep,
+                    device_serial: str | None = None, officer_no: str | None = None,
+                    transfer_id: str | None = None,
+                    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+                    offset: Annotated[int, Query(ge=0)] = 0) -> RecordingPage:
+    q = visible_to(user)
+    if device_serial:
+        q = q.where(Recording.device_serial == device_serial)
+    if officer_no:
+        q = q.where(Recording.officer_no == officer_no)
+    if transfer_id:
+        q = q.where(Recording.transfer_id == transfer_id)
+    total = session.scalar(select(func.count()).select_from(q.subquery())) or 0
+    rows = session.scalars(q.order_by(Recording.name_started_at.desc().nulls_last(), Recording.id.desc())
+                           .limit(limit).offset(offset)).all()
+    return RecordingPage(total=total, items=[RecordingOut.model_validate(r, from_attributes=True) for r in rows])
+
+
+def get_visible(session: SessionDep, user: AnyUser, recording_id: int) -> Recording:
+    rec = session.scalar(visible_to(user).where(Recording.id == recording_id))
+    if rec is None:
+        raise HTTPException(404, "no such recording, or not yours to see")
+    return rec
+
+
+@router.get("/{recording_id}", response_model=RecordingOut)
+def get_recording(recording_id: int, request: Request, user: AnyUser, session: SessionDep) -> Recording:
+    rec = get_visible(session, user, recording_id)
+    audit(session, "recording.view", request=request, object_type="recording", object_id=rec.id)
+    session.commit()
+    return rec
+
+
+@router.get("/{recording_id}/content", response_class=StreamingResponse,
+            responses={206: {"description": "partial content"}, 416: {"description": "bad range"}})
+def content(recording_id: int, request: Request, user: AnyUser, session: SessionDep,
+            range_: Annotated[str | None, Header(alias="range")] = None) -> StreamingResponse:
+    """The original bytes, whole or one HTTP Range of them; every read is audited."""
+    rec = get_visible(session, user, recording_id)
+    if rec.fixity_state == DISPOSED:
+        raise gone(session, request, rec)  # 410 with the disposal certificate
+    if rec.fixity_state in FIXITY_BAD:
+        audit(session, "recording.content_refused", request=request, object_type="recording", object_id=rec.id,
+              details={"fixity_state": rec.fixity_state})
+        session.commit()
+        raise HTTPException(409, f"recording {rec.id} failed its fixity check ({rec.fixity_state}): the stored "
+                                 "bytes are not the ones fingerprinted at ingest, so they are not served; an "
+                                 "integrity incident was raised for legal affairs")
+    store = request.app.state.ctx.store
+    size = rec.size
+    start, end, status = 0, size - 1, 200
+    if range_:
+        try:
+            start, end = parse_range(range_, size)
+        except RangeError as exc:
+            raise HTTPException(416, str(exc), headers={"Content-Range": f"bytes */{size}"}) from exc
+        status = 206
+    audit(session, "recording.playback" if range_ else "recording.download", request=request,
+          object_type="recording", object_id=rec.id, details={"range": range_} if range_ else None)
+    session.commit()
+    suffix = "." + rec.original_name.rsplit(".", 1)[-1].lower() if "." in rec.original_name else ""
+    headers = {"Accept-Ranges": "bytes", "Content-Length": str(max(0, end - start + 1)),
+               "Content-Disposition": f"inline; filename=\"recording-{rec.id}{suffix}\"",
+               "ETag": f"\"{rec.blake3}\"", "Custodia-SHA256": rec.sha256}
+    if status == 206:
+        headers["Content-Range"] = f"bytes {start}-{end}/{size}"
+    body: Iterator[bytes] = iter(()) if size == 0 else store.iter_range(rec.storage_key, start, end)
+    return StreamingResponse(body, status_code=status, headers=headers,
+                             media_type=MEDIA_TYPES.get(suffix, "application/octet-stream"))

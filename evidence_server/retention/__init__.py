@@ -1,0 +1,1 @@
+"""Retention on the server: states, legal holds, approved changes and disposals (rules in ``retention/``)."""

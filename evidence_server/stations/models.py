@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from evidence_server.db import Base, utcnow
+
+
+class Station(Base):
+    __tablename__ = "stations"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    # after a rotation the old token keeps working until the new one is first used (or the grace ends),
+    # so a station that crashed before saving its new token is not locked out
+    previous_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    previous_token_expires_at: Mapped[datetime | None]
+    token_rotated_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    enrolled_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+    last_seen_at: Mapped[datetime | None]
+    hostname: Mapped[str | None] = mapped_column(String(255))
+    heartbeat: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class EnrolmentCode(Base):
+    """A one-time code a station exchanges for its token; only its hash is stored."""
+
+    __tablename__ = "enrolment_codes"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    station_id: Mapped[int] = mapped_column(ForeignKey("stations.id"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]

@@ -1,0 +1,148 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+
+from evidence_server.accounts.models import Role, Unit, User
+from evidence_server.audit.service import record as audit
+from evidence_server.db import SessionDep
+from evidence_server.fleet import service as fleet
+from evidence_server.security import CurrentStation, bearer_token, public, require_roles
+from evidence_server.stations import service
+from evidence_server.stations.models import Station
+
+router = APIRouter(prefix="/api/v1", tags=["stations"])
+StationAdmin = Annotated[User, Depends(require_roles(Role.sysadmin, Role.device_admin))]
+
+
+class StationIn(BaseModel):
+    name: str = Field(min_length=1, max_length=100, pattern=r"^[\w.\- ]+$")
+    unit_id: int
+
+
+class CodeOut(BaseModel):
+    station_id: int
+    enrolment_code: str
+    expires_at: datetime
+
+
+class EnrolIn(BaseModel):
+    code: str = Field(min_length=1, max_length=64)
+    hostname: str | None = Field(default=None, max_length=255)
+
+
+class EnrolOut(BaseModel):
+    station_id: int
+    station_name: str
+    token: str
+    server_public_key: str
+    server_key_id: str
+
+
+class KeyOut(BaseModel):
+    public_key: str
+    key_id: str
+    algorithm: str = "Ed25519"
+
+
+class HeartbeatIn(BaseModel):
+    spool_bytes: int | None = Field(default=None, ge=0)
+    free_bytes: int | None = Field(default=None, ge=0)
+    agent_version: str | None = Field(default=None, max_length=50)
+    station_time: datetime | None = None
+
+
+class StationOut(BaseModel):
+    id: int
+    name: str
+    unit_id: int
+    enrolled_at: datetime | None
+    revoked_at: datetime | None
+    last_seen_at: datetime | None
+    heartbeat: dict[str, Any] | None
+
+
+@router.post("/stations", response_model=CodeOut, status_code=201)
+def create_station(body: StationIn, request: Request, user: StationAdmin, session: SessionDep) -> CodeOut:
+    """Register a station (or issue a new code for it) and return a one-time enrolment code."""
+    if session.get(Unit, body.unit_id) is None:
+        raise HTTPException(422, "no such unit")
+    if not user.sees_all_units and body.unit_id != user.unit_id:
+        raise HTTPException(403, "stations of another unit")
+    issued = service.create_station(session, name=body.name, unit_id=body.unit_id,
+                                    code_hours=request.app.state.ctx.settings.enrolment_code_hours)
+    audit(session, "station.code_issued", request=request, object_type="station", object_id=issued.station.id)
+    session.commit()
+    return CodeOut(station_id=issued.station.id, enrolment_code=issued.code, expires_at=issued.expires_at)
+
+
+@router.get("/stations", response_model=list[StationOut])
+def list_stations(user: StationAdmin, session: SessionDep) -> list[Station]:
+    q = select(Station).order_by(Station.name)
+    if not user.sees_all_units:
+        q = q.where(Station.unit_id == user.unit_id)
+    return list(session.scalars(q))
+
+
+@router.post("/stations/{station_id}/revoke", status_code=204)
+def revoke_station(station_id: int, request: Request, user: StationAdmin, session: SessionDep) -> Response:
+    station = session.get(Station, station_id)
+    if station is None or (not user.sees_all_units and station.unit_id != user.unit_id):
+        raise HTTPException(404, "no such station")
+    service.revoke(session, station)
+    audit(session, "station.revoked", request=request, object_type="station", object_id=station.id)
+    session.commit()
+    return Response(status_code=204)
+
+
+@router.post("/stations/enrol", response_model=EnrolOut, status_code=201, dependencies=[Depends(public)],
+             responses={403: {"description": "unknown, used or expired enrolment code"}})
+def enrol(body: EnrolIn, request: Request, session: SessionDep) -> EnrolOut:
+    """Exchange a one-time enrolment code for this station's token (shown once)."""
+    try:
+        station, token = service.enrol(session, code=body.code, hostname=body.hostname)
+    except service.EnrolmentError as exc:
+        audit(session, "station.enrol_failed", request=request, details={"reason": str(exc)})
+        session.commit()
+        raise HTTPException(403, str(exc)) from exc
+    audit(session, "station.enrolled", request=request, object_type="station", object_id=station.id,
+          actor=station)
+    session.commit()
+    ctx = request.app.state.ctx
+    return EnrolOut(station_id=station.id, station_name=station.name, token=token,
+                    server_public_key=ctx.public_key_b64, server_key_id=ctx.key_id)
+
+
+@router.post("/stations/me/heartbeat", status_code=204)
+def heartbeat(body: HeartbeatIn, request: Request, station: CurrentStation, session: SessionDep) -> Response:
+    data = body.model_dump(mode="json")
+    service.heartbeat(station, data)
+    fleet.record_sample(session, station, data, keep_hours=request.app.state.ctx.settings.fleet_history_hours)
+    session.commit()
+    return Response(status_code=204)
+
+
+class TokenOut(BaseModel):
+    token: str
+    previous_valid_until: datetime | None
+
+
+@router.post("/stations/me/token", response_model=TokenOut, status_code=201)
+def rotate_token(request: Request, station: CurrentStation, session: SessionDep) -> TokenOut:
+    """Rotate this station's token: the new one is shown once; the old one works until the new one is used."""
+    presented = bearer_token(request) or ""
+    token = service.rotate_token(session, station, presented,
+                                 request.app.state.ctx.settings.station_token_grace_hours)
+    audit(session, "station.token_rotated", request=request, object_type="station", object_id=station.id)
+    session.commit()
+    return TokenOut(token=token, previous_valid_until=station.previous_token_expires_at)
+
+
+@router.get("/server-key", response_model=KeyOut, dependencies=[Depends(public)])
+def server_key(request: Request) -> KeyOut:
+    ctx = request.app.state.ctx
+    return KeyOut(public_key=ctx.public_key_b64, key_id=ctx.key_id)

@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from evidence_server.db import Base, utcnow
+
+
+class Upload(Base):
+    __tablename__ = "uploads"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    station_id: Mapped[int] = mapped_column(ForeignKey("stations.id"), index=True)
+    transfer_id: Mapped[str] = mapped_column(ForeignKey("transfers.id"), index=True)
+    path: Mapped[str] = mapped_column(String(1024))
+    length: Mapped[int] = mapped_column(BigInteger)
+    declared_blake3: Mapped[str] = mapped_column(String(71))
+    declared_sha256: Mapped[str] = mapped_column(String(71))
+    meta: Mapped[dict[str, Any]] = mapped_column(JSON)
+    state: Mapped[str] = mapped_column(String(16), default="receiving")  # receiving|verified|rejected|terminated
+    recording_id: Mapped[int | None] = mapped_column(ForeignKey("recordings.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    completed_at: Mapped[datetime | None]
+
+
+class IntegrityIncident(Base):
+    """Bytes that did not match what was declared or stored: for legal-affairs review."""
+
+    __tablename__ = "integrity_incidents"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))  # upload_digest_mismatch | fixity_mismatch | ...
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    station_id: Mapped[int | None] = mapped_column(ForeignKey("stations.id"))
+    upload_id: Mapped[str | None] = mapped_column(String(32))
+    transfer_id: Mapped[str | None] = mapped_column(String(36))
+    recording_id: Mapped[int | None] = mapped_column(ForeignKey("recordings.id"))
+    details: Mapped[dict[str, Any]] = mapped_column(JSON)

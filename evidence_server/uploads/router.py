@@ -1,0 +1,250 @@
+"""tus 1.0 (core, creation, termination) under /api/v1/uploads, verifying each recording on receipt."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Any
+
+import anyio
+from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response
+from fastapi.responses import JSONResponse
+from starlette.requests import ClientDisconnect
+
+from custodia_wire import TUS_VERSION
+from custodia_wire.fingerprint import Fingerprint, Hasher
+from evidence_server.audit.service import record as audit
+from evidence_server.context import ServerContext
+from evidence_server.db import SessionDep, utcnow
+from evidence_server.security import CurrentStation, public
+from evidence_server.storage import StorageFullError, object_key
+from evidence_server.uploads import service
+from evidence_server.uploads.models import Upload
+from evidence_server.uploads.receiver import OffsetMismatch, StagingFull, UploadBusy
+
+router = APIRouter(prefix="/api/v1/uploads", tags=["uploads (tus 1.0)"])
+
+TUS_HEADERS = {"Tus-Resumable": TUS_VERSION}
+_PRECONDITION: dict[int | str, dict[str, Any]] = {412: {"description": "Tus-Resumable: 1.0.0 missing"}}
+#: The tus answers beyond the usual errors (see docs/station-api.md), for /openapi.json.
+TUS_ANSWERS: dict[str, dict[int | str, dict[str, Any]]] = {
+    "create": {**_PRECONDITION, 413: {"description": "Upload-Length above Tus-Max-Size"},
+               429: {"description": "too many new or unfinished uploads for this station"}},
+    "head": {200: {"description": "Upload-Offset and Upload-Length"}, 410: {"description": "upload void"}},
+    "patch": {**_PRECONDITION, 204: {"description": "bytes taken; Upload-Offset is the new offset"},
+              409: {"description": "Upload-Offset is not the server's"}, 410: {"description": "upload void"},
+              413: {"description": "more bytes than Upload-Length"},
+              415: {"description": "Content-Type is not application/offset+octet-stream"},
+              423: {"description": "another request is writing to this upload"},
+              460: {"description": "fingerprint mismatch: the upload is void, an incident recorded"},
+              507: {"description": "staging or evidence storage full; retry later"}},
+    "terminate": {},
+}
+WRITE_BLOCK = 4 * 1024 * 1024
+
+
+def ctx_of(request: Request) -> ServerContext:
+    ctx: ServerContext = request.app.state.ctx
+    return ctx
+
+
+def _tus_version(tus_resumable: str | None) -> None:
+    if tus_resumable != TUS_VERSION:
+        raise HTTPException(412, "Tus-Resumable: 1.0.0 required", headers={"Tus-Version": TUS_VERSION})
+
+
+@router.options("", status_code=204, dependencies=[Depends(public)])
+def tus_options(request: Request) -> Response:
+    return Response(status_code=204, headers={
+        **TUS_HEADERS, "Tus-Version": TUS_VERSION, "Tus-Extension": "creation,termination",
+        "Tus-Max-Size": str(ctx_of(request).settings.max_upload_bytes)})
+
+
+@router.post("", status_code=201, responses=TUS_ANSWERS["create"])
+def create(request: Request, station: CurrentStation, session: SessionDep,
+           upload_length: Annotated[int | None, Header()] = None,
+           upload_metadata: Annotated[str | None, Header()] = None,
+           tus_resumable: Annotated[str | None, Header()] = None) -> Response:
+    """Create an upload for one recording; its metadata declares the path and both fingerprints."""
+    _tus_version(tus_resumable)
+    ctx = ctx_of(request)
+    if upload_length is None:
+        raise HTTPException(400, "Upload-Length required (deferred length is not supported)")
+    wait = ctx.limits.upload_creates.take(station.id)
+    if wait is not None:
+        raise HTTPException(429, "too many new uploads from this station; slow down",
+                            headers={**TUS_HEADERS, "Retry-After": str(wait)})
+    if service.open_uploads(session, station.id) >= ctx.settings.max_open_uploads:
+        raise HTTPException(429, "this station has too many unfinished uploads; finish or terminate some",
+                            headers={**TUS_HEADERS, "Retry-After": "60"})
+    try:
+        meta = service.parse_metadata(upload_metadata)
+        upload = service.create_upload(session, station, upload_length, meta, ctx.settings.max_upload_bytes)
+    except service.UploadTooLarge as exc:
+        raise HTTPException(413, str(exc), headers={
+            **TUS_HEADERS, "Tus-Max-Size": str(ctx.settings.max_upload_bytes)}) from exc
+    except service.BadUpload as exc:
+        raise HTTPException(400, str(exc)) from exc
+    ctx.receiver.create(upload.id)
+    audit(session, "upload.create", request=request, object_type="upload", object_id=upload.id,
+          details={"path": upload.path, "length": upload.length, "transfer_id": upload.transfer_id})
+    session.commit()
+    return Response(status_code=201, headers={**TUS_HEADERS, "Location": f"/api/v1/uploads/{upload.id}"})
+
+
+def _own_upload(session: SessionDep, station_id: int, upload_id: str) -> Upload:
+    upload = session.get(Upload, upload_id)
+    if upload is None or upload.station_id != station_id:
+        raise HTTPException(404, "no such upload", headers=TUS_HEADERS)
+    return upload
+
+
+def _done_headers(upload: Upload) -> dict[str, str]:
+    return {**TUS_HEADERS, "Upload-Offset": str(upload.length), "Upload-Length": str(upload.length),
+            "Custodia-Recording-Id": str(upload.recording_id), "Custodia-Verified": "true",
+            "Cache-Control": "no-store"}
+
+
+@router.head("/{upload_id}", responses=TUS_ANSWERS["head"])
+def head(upload_id: str, request: Request, station: CurrentStation, session: SessionDep) -> Response:
+    upload = _own_upload(session, station.id, upload_id)
+    if upload.state in ("rejected", "terminated"):
+        return Response(status_code=410, headers=TUS_HEADERS)
+    if upload.state == "verified":
+        return Response(status_code=200, headers=_done_headers(upload))
+    try:
+        offset = ctx_of(request).receiver.offset(upload.id)
+    except FileNotFoundError:
+        offset = upload.length  # staged bytes already moved to storage; a PATCH finalizes
+    return Response(status_code=200, headers={
+        **TUS_HEADERS, "Upload-Offset": str(offset), "Upload-Length": str(upload.length),
+        "Cache-Control": "no-store"})
+
+
+@router.patch("/{upload_id}", status_code=204, responses=TUS_ANSWERS["patch"])
+async def patch(upload_id: str, request: Request, station: CurrentStation, session: SessionDep,
+                upload_offset: Annotated[int, Header()],
+                content_type: Annotated[str | None, Header()] = None,
+                tus_resumable: Annotated[str | None, Header()] = None) -> Response:
+    """Append bytes at ``Upload-Offset``; the last byte triggers verification of both digests.
+
+    A PATCH with an empty body at the full length finalizes an upload whose bytes all arrived
+    before a server restart.
+    """
+    _tus_version(tus_resumable)
+    if content_type != "application/offset+octet-stream":
+        raise HTTPException(415, "Content-Type must be application/offset+octet-stream")
+    ctx = ctx_of(request)
+    upload = _own_upload(session, station.id, upload_id)
+    if upload.state == "verified":
+        return Response(status_code=204, headers=_done_headers(upload))
+    if upload.state != "receiving":
+        return Response(status_code=410, headers=TUS_HEADERS)
+
+    staged_gone = not ctx.receiver.path(upload.id).exists()
+    if not staged_gone:
+        offset = await _receive(ctx, upload, upload_offset, request)
+        if offset < upload.length:
+            return Response(status_code=204, headers={**TUS_HEADERS, "Upload-Offset": str(offset)})
+    return await _finalize(ctx, session, upload, request, staged_gone)
+
+
+async def _receive(ctx: ServerContext, upload: Upload, offset: int, request: Request) -> int:
+    try:
+        appender = ctx.receiver.open_for_append(upload.id, offset)
+    except OffsetMismatch as exc:
+        raise HTTPException(409, f"Upload-Offset mismatch: server has {exc.expected}",
+                            headers={**TUS_HEADERS, "Upload-Offset": str(exc.expected)}) from exc
+    except UploadBusy as exc:
+        raise HTTPException(423, "another request is writing to this upload", headers=TUS_HEADERS) from exc
+    # Receiving the next block overlaps hashing and writing the previous one (on a worker thread).
+    loop = asyncio.get_running_loop()
+    pending: asyncio.Future[None] | None = None
+    buf = bytearray()
+    received = offset
+    try:
+        async for chunk in request.stream():
+            received += len(chunk)
+            if received > upload.length:
+                raise HTTPException(413, "more bytes than Upload-Length", headers=TUS_HEADERS)
+            buf += chunk
+            if len(buf) >= WRITE_BLOCK:
+                block = bytes(buf)
+                buf.clear()
+                if pending is not None:
+                    await pending
+                pending = loop.run_in_executor(None, appender.write, block)
+        if pending is not None:
+            await pending
+            pending = None
+        if buf:
+            await anyio.to_thread.run_sync(appender.write, bytes(buf))
+    except ClientDisconnect:
+        pass  # keep what arrived: the client resumes from HEAD
+    except StagingFull as exc:
+        raise HTTPException(507, "server staging area is full; retry later", headers=TUS_HEADERS) from exc
+    finally:
+        if pending is not None:
+            await asyncio.wait([pending])
+        await anyio.to_thread.run_sync(appender.close)
+    return appender.hasher.size
+
+
+def _rehash_stored(ctx: ServerContext, blake3_hex: str) -> Fingerprint:
+    h = Hasher()
+    for block in ctx.store.iter_range(object_key(blake3_hex), chunk=4 * 1024 * 1024):
+        h.update(block)
+    return h.result()
+
+
+async def _finalize(ctx: ServerContext, session: SessionDep, upload: Upload, request: Request,
+                    staged_gone: bool) -> Response:
+    blake3_hex = upload.declared_blake3.split(":", 1)[1]
+    sha_hex = upload.declared_sha256.split(":", 1)[1]
+    if staged_gone:  # crashed between storing and recording: check the stored bytes themselves
+        if not ctx.store.exists(object_key(blake3_hex)):
+            raise HTTPException(409, "staged bytes lost; start a new upload", headers=TUS_HEADERS)
+        got = await anyio.to_thread.run_sync(_rehash_stored, ctx, blake3_hex)
+    else:
+        got = await anyio.to_thread.run_sync(ctx.receiver.finish, upload.id)
+    if (got.blake3, got.sha256, got.size) != (upload.declared_blake3, upload.declared_sha256, upload.length):
+        incident = service.mismatch_incident(session, upload, got)
+        if not staged_gone:
+            ctx.receiver.discard(upload.id)
+        session.flush()
+        audit(session, "upload.rejected", request=request, object_type="upload", object_id=upload.id,
+              details={"incident_id": incident.id, "path": upload.path})
+        session.commit()
+        return JSONResponse(status_code=460, headers=TUS_HEADERS, content={
+            "detail": "fingerprint mismatch: the bytes received are not the bytes declared",
+            "incident_id": incident.id})
+    received_at = utcnow()
+    if not staged_gone:
+        staged = ctx.receiver.path(upload.id)
+        try:
+            key = await anyio.to_thread.run_sync(ctx.store.put_verified, staged, blake3_hex, sha_hex, got.size)
+        except StorageFullError as exc:
+            raise HTTPException(507, "evidence storage is full; retry later", headers=TUS_HEADERS) from exc
+    else:
+        key = object_key(blake3_hex)
+    rec = service.record_verified(session, upload, key, received_at)
+    session.flush()
+    audit(session, "recording.verified", request=request, object_type="recording", object_id=rec.id,
+          details={"upload_id": upload.id, "path": upload.path, "blake3": rec.blake3, "sha256": rec.sha256,
+                   "size": rec.size, "transfer_id": upload.transfer_id})
+    session.commit()
+    if rec.probe_state == "pending":
+        request.app.state.tasks.send("media.probe_recording", rec.id)
+        request.app.state.tasks.send("media.derive_recording", rec.id)  # thumbnail, and a proxy if needed
+        request.app.state.tasks.send("cases.auto_link_recording", rec.id)  # the case of its checkout
+    return Response(status_code=204, headers=_done_headers(upload))
+
+
+@router.delete("/{upload_id}", status_code=204, responses=TUS_ANSWERS["terminate"])
+def terminate(upload_id: str, request: Request, station: CurrentStation, session: SessionDep) -> Response:
+    upload = _own_upload(session, station.id, upload_id)
+    if upload.state == "receiving":
+        upload.state = "terminated"
+        ctx_of(request).receiver.discard(upload.id)
+        audit(session, "upload.terminated", request=request, object_type="upload", object_id=upload.id)
+        session.commit()
+    return Response(status_code=204, headers=TUS_HEADERS)

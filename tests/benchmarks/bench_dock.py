@@ -1,0 +1,223 @@
+"""Dock-to-evidence benchmark: agent ingest and dock-to-verified against ``cp`` and ``b3sum``.
+
+Every figure is a ratio against a baseline measured in the same run on the same tree, so a noisy
+machine moves both sides. Run it with ``scripts/bench`` (not part of the test command)::
+
+    scripts/bench                      # 2 GiB tree, 4 GiB file for the memory figures
+    scripts/bench --gib 1 --big-gib 0  # quicker, no RSS run
+
+Prints a table and writes the same results as JSON (``--json``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+from device_drivers.mass_storage import MassStorageDriver
+from device_drivers.simulator import simulate_device
+from ingest_agent.copy import Spool, copy_recording
+from tests.support.live import LiveServer, free_port, wait_ready
+
+GiB = 1024**3
+MiB = 1024**2
+
+
+def tree_bytes(root: Path) -> int:
+    return sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
+
+
+def make_tree(mount_root: Path, serial: str, total: int, segment_bytes: int) -> Path:
+    segments = max(1, total // segment_bytes)
+    vol = simulate_device(mount_root, serial=serial, segments=segments, big_bytes=segment_bytes)
+    return vol.root
+
+
+def timed(fn) -> float:  # type: ignore[no-untyped-def]
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def drop_from_cache(path: Path) -> None:
+    """Evict a tree from the page cache where the kernel lets us (POSIX_FADV_DONTNEED)."""
+    for p in path.rglob("*"):
+        if p.is_file():
+            fd = os.open(p, os.O_RDONLY)
+            try:
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            finally:
+                os.close(fd)
+
+
+def bench_cp(src: Path, work: Path) -> tuple[float, float]:
+    """(cp -r seconds, cp -r followed by sync of the destination seconds)."""
+    dest = work / "cp-dest"
+    shutil.rmtree(dest, ignore_errors=True)
+    os.sync()
+    t_cp = timed(lambda: subprocess.run(["cp", "-r", str(src), str(dest)], check=True))
+    t_sync = timed(lambda: subprocess.run(["sync", "-f", str(dest)], check=True))
+    shutil.rmtree(dest)
+    return t_cp, t_cp + t_sync
+
+
+def bench_b3sum(src: Path) -> float:
+    files = sorted(str(p) for p in src.rglob("*") if p.is_file())
+    return timed(lambda: subprocess.run(["b3sum", "--num-threads", "1", *files], check=True,
+                                        stdout=subprocess.DEVNULL))
+
+
+def bench_agent_ingest(src: Path, work: Path) -> float:
+    """The agent's ingest stage: single read, BLAKE3 + SHA-256, spool write, fsync, per file."""
+    spool_dir = work / "spool"
+    shutil.rmtree(spool_dir, ignore_errors=True)
+    spool = Spool(spool_dir, None, 0)
+    os.sync()
+    with MassStorageDriver(src) as driver:
+        entries = driver.list_recordings()
+        t = time.perf_counter()
+        for i, e in enumerate(entries):
+            copy_recording(driver, e.path, expected=driver.stat_recording(e.path), spool=spool, file_id=i + 1)
+        elapsed = time.perf_counter() - t
+    shutil.rmtree(spool_dir)
+    return elapsed
+
+
+class RssWatch(threading.Thread):
+    """Samples a process's resident memory every 50 ms; keeps the first and the highest value."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.pid = pid
+        self.first = self.peak = self._rss()
+        self.stop = threading.Event()
+
+    def _rss(self) -> int:
+        try:
+            for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+        except OSError:
+            pass
+        return 0
+
+    def run(self) -> None:
+        while not self.stop.wait(0.05):
+            self.peak = max(self.peak, self._rss())
+
+
+def agent_env(server: LiveServer, agent_dir: Path) -> dict[str, str]:
+    return {**os.environ, "CUSTODIA_AGENT_SERVER_URL": server.url, "CUSTODIA_AGENT_DATA_DIR": str(agent_dir),
+            "CUSTODIA_AGENT_STABILITY_SECONDS": "0.2", "CUSTODIA_AGENT_SPOOL_RESERVE_BYTES": str(64 * MiB)}
+
+
+def run_agent_ingest(server: LiveServer, volume: Path, agent_dir: Path, name: str) -> tuple[float, int, int]:
+    """Enrol a station, then ``custodia agent ingest VOLUME``: (seconds, agent peak RSS, server RSS growth)."""
+    env = agent_env(server, agent_dir)
+    custodia = str(Path(sys.executable).parent / "custodia")
+    subprocess.run([custodia, "agent", "enrol", server.enrolment_code(name), "--name", name], env=env,
+                   check=True, stdout=subprocess.DEVNULL)
+    assert server._proc is not None
+    watch_server = RssWatch(server._proc.pid)
+    watch_server.start()
+    os.sync()
+    t = time.perf_counter()
+    proc = subprocess.Popen([custodia, "agent", "ingest", str(volume)], env=env, stdout=subprocess.DEVNULL)
+    watch_agent = RssWatch(proc.pid)
+    watch_agent.start()
+    rc = proc.wait()
+    elapsed = time.perf_counter() - t
+    watch_agent.stop.set()
+    watch_server.stop.set()
+    if rc != 0:
+        raise SystemExit(f"agent ingest of {volume} exited with {rc}")
+    return elapsed, watch_agent.peak, watch_server.peak - watch_server.first
+
+
+def verified_bytes(server: LiveServer) -> int:
+    items = httpx.get(server.url + "/api/v1/recordings?limit=500", headers=server.admin_headers).json()["items"]
+    return sum(i["size"] for i in items)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--dir", type=Path, default=Path("bench-out"), help="work directory (same disk as the data)")
+    ap.add_argument("--gib", type=float, default=2.0, help="size of the recorder tree")
+    ap.add_argument("--segment-mib", type=int, default=256)
+    ap.add_argument("--big-gib", type=float, default=4.0, help="one file this large for the RSS figures; 0 skips")
+    ap.add_argument("--json", type=Path, default=None)
+    args = ap.parse_args(argv)
+
+    work = args.dir.resolve()
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    print(f"generating a {args.gib} GiB recorder tree with ffmpeg under {work} …", flush=True)
+    tree = make_tree(work / "dock", "BENCH01", int(args.gib * GiB), args.segment_mib * MiB)
+    size = tree_bytes(tree)
+    files = sum(1 for p in tree.rglob("*") if p.is_file())
+
+    t_cp, t_cp_sync = bench_cp(tree, work)
+    t_b3 = bench_b3sum(tree)
+    t_ingest = bench_agent_ingest(tree, work)
+
+    from evidence_server.dbadmin import upgrade
+
+    (work / "server").mkdir()
+    url = f"sqlite:///{work / 'server' / 'custodia.sqlite3'}"
+    upgrade(url)
+    server = LiveServer(data_dir=work / "server", database_url=url, mode="process", port=free_port())
+    server.bootstrap()
+    server.start()
+    wait_ready(server.url)
+    try:
+        t_dock, agent_peak, server_growth = run_agent_ingest(server, tree, work / "agent", "bench-1")
+        assert verified_bytes(server) == size, "not every byte was verified on the server"
+        big: dict[str, float] = {}
+        if args.big_gib > 0:
+            shutil.rmtree(tree)  # make room
+            print(f"generating one {args.big_gib} GiB recording …", flush=True)
+            big_tree = make_tree(work / "dock-big", "BENCH02", int(args.big_gib * GiB), int(args.big_gib * GiB))
+            big_size = tree_bytes(big_tree)
+            t_big, big_agent_peak, big_server_growth = run_agent_ingest(server, big_tree, work / "agent-big", "bench-2")
+            big = {"big_file_bytes": big_size, "big_seconds": round(t_big, 2),
+                   "big_mib_s": round(big_size / MiB / t_big, 1),
+                   "agent_peak_rss_mib": round(big_agent_peak / MiB, 1),
+                   "server_rss_growth_mib": round(big_server_growth / MiB, 1)}
+    finally:
+        server.stop()
+
+    def rate(t: float) -> float:
+        return round(size / MiB / t, 1)
+
+    results = {
+        "tree_bytes": size, "files": files,
+        "cp_mib_s": rate(t_cp), "cp_sync_mib_s": rate(t_cp_sync), "b3sum_1t_mib_s": rate(t_b3),
+        "ingest_mib_s": rate(t_ingest), "dock_to_verified_mib_s": rate(t_dock),
+        "ingest_vs_cp": round(t_cp / t_ingest, 2), "ingest_vs_cp_sync": round(t_cp_sync / t_ingest, 2),
+        "ingest_vs_b3sum": round(t_b3 / t_ingest, 2),
+        "dock_to_verified_vs_cp": round(t_cp / t_dock, 2),
+        "dock_to_verified_vs_cp_sync": round(t_cp_sync / t_dock, 2),
+        "dock_agent_peak_rss_mib": round(agent_peak / MiB, 1),
+        "dock_server_rss_growth_mib": round(server_growth / MiB, 1), **big,
+    }
+    print()
+    print(f"{'figure':<32}{'value':>14}")
+    for k, v in results.items():
+        print(f"{k:<32}{v!s:>14}")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+    shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

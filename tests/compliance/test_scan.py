@@ -1,0 +1,115 @@
+"""Scans over a real database (SQLite and PostgreSQL): facts gathered in sets, flags kept per natural
+key, idempotent, re-evaluated when later evidence arrives, cleared when it no longer holds."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+
+from evidence_server.accounts.models import User
+from evidence_server.audit.service import record as audit
+from evidence_server.compliance.models import ComplianceFlag, FlagEvent
+from evidence_server.compliance.service import run_scan
+from evidence_server.ledger import service as ledger
+from evidence_server.ledger.models import LedgerEntry
+from tests.compliance.conftest import BJ, Site, segment
+
+MON = datetime(2026, 3, 2, 9, 0, tzinfo=BJ)
+LATER = MON + timedelta(days=30)
+
+
+def scan(site: Site, now: datetime = LATER, **kw: object) -> dict[str, int]:
+    with site.session() as s:
+        return dict(run_scan(s, site.settings, now=now, **kw).counts)  # type: ignore[arg-type]
+
+
+def kinds(site: Site) -> list[tuple[str, str | None]]:
+    return sorted((f.kind, f.device_serial) for f in site.flags(cleared_at=None))
+
+
+def test_a_full_scan_flags_what_the_rules_find_and_a_second_changes_nothing(site: Site) -> None:
+    site.register("D1")
+    site.register("D2")
+    site.checkout("D1", MON, MON + timedelta(minutes=20), expected=MON + timedelta(hours=2))
+    files = [segment("D1", n, MON + timedelta(minutes=5 * (n - 1))) for n in (1, 2, 4)]  # 3 deleted
+    tid = site.dock("D1", MON + timedelta(minutes=25), files)
+    for f in files:
+        site.arrive(tid, f, MON + timedelta(minutes=30))
+    site.checkout("D2", MON, None, officer="officer2", expected=MON + timedelta(hours=3),
+                  clock_offset_s=120.0)  # never returned, clock off at checkout
+    first = scan(site)
+    assert kinds(site) == [("clock_off", "D2"), ("device_overdue", "D2"), ("segment_gap", "D1")]
+    assert first["raised"] == 3
+    gap = site.flags(kind="segment_gap")[0]
+    assert gap.evidence["missing_seq"] == [3] and gap.checkout_entry_id is not None and gap.officer_no == "102345"
+    with site.session() as s:
+        events = s.scalar(select(func.count()).select_from(FlagEvent))
+    again = scan(site)
+    assert again.get("raised", 0) == again.get("changed", 0) == again.get("cleared", 0) == 0
+    with site.session() as s:
+        assert s.scalar(select(func.count()).select_from(FlagEvent)) == events
+        assert s.scalar(select(func.count()).select_from(ComplianceFlag)) == 3
+
+
+def test_not_transferred_becomes_late_transfer_when_the_recording_arrives(site: Site) -> None:
+    site.register("D1")
+    site.checkout("D1", MON, MON + timedelta(hours=1))
+    f = segment("D1", 1, MON + timedelta(minutes=10))
+    tid = site.dock("D1", MON + timedelta(hours=1, minutes=5), [f])  # listed, but the upload never came
+    scan(site, now=MON + timedelta(hours=24))  # within the 24 hours: nothing yet
+    assert kinds(site) == []
+    scan(site, now=MON + timedelta(hours=26))
+    (flag,) = site.flags()
+    assert flag.kind == "not_transferred"
+    site.arrive(tid, f, MON + timedelta(hours=40))
+    counts = scan(site, now=MON + timedelta(hours=41))
+    (late,) = site.flags()
+    assert (late.id, late.kind, counts.get("changed")) == (flag.id, "late_transfer", 1)
+    assert late.evidence["hours_late"] == 15.0
+    with site.session() as s:
+        changed = s.scalar(select(FlagEvent).where(FlagEvent.flag_id == flag.id, FlagEvent.action == "changed"))
+        assert changed is not None and changed.details == {"from": "not_transferred", "to": "late_transfer"}
+
+
+def test_a_correction_in_the_ledger_clears_a_flag_it_disproves(site: Site) -> None:
+    site.register("D1")
+    entry = site.checkout("D1", MON, MON + timedelta(hours=7), expected=MON + timedelta(hours=4))
+    site.dock("D1", MON + timedelta(hours=7, minutes=5), [])
+    scan(site)
+    assert [k for k, _ in kinds(site)] == ["device_overdue", "missing_recording"]
+    with site.session() as s:
+        back = s.scalars(select(LedgerEntry).where(LedgerEntry.refers_to_id == entry)).one()
+        ledger.correct(s, site.ctx("devadmin1"), entry_id=back.id, reason="returned at 12:00, written late",
+                       changes={"occurred_at": (MON + timedelta(hours=3)).isoformat()})
+        s.commit()
+    counts = scan(site)
+    assert counts["cleared"] == 1 and [k for k, _ in kinds(site)] == ["missing_recording"]
+    overdue = site.flags(kind="device_overdue")[0]
+    assert overdue.cleared_at is not None and overdue.state == "open"
+
+
+def test_a_device_scan_touches_only_that_device(site: Site) -> None:
+    site.register("D1")
+    site.register("D2")
+    for serial in ("D1", "D2"):
+        site.checkout(serial, MON, None, expected=MON + timedelta(hours=1))
+    scan(site, scope="devices", serials=["D2"])
+    assert kinds(site) == [("device_overdue", "D2")]
+
+
+def test_unusual_access_from_the_audit_log(site: Site) -> None:
+    site.register("D1")
+    site.checkout("D1", MON, MON + timedelta(hours=1))
+    f = segment("D1", 1, MON + timedelta(minutes=10))
+    rid = site.arrive(site.dock("D1", MON + timedelta(hours=1, minutes=5), [f]), f, MON + timedelta(hours=2))
+    with site.session() as s:
+        handler = s.get(User, site.users["handler"])
+        for _ in range(3):
+            audit(s, "recording.download", actor=handler, object_type="recording", object_id=rid)
+        s.commit()
+    site.settings.compliance_bulk_download_threshold = 2
+    scan(site, scope="access", user_ids=[site.users["handler"]])
+    got = sorted((f.kind, f.user_id) for f in site.flags())
+    assert got == [("access_outside_cases", site.users["handler"]), ("bulk_download", site.users["handler"])]
+    assert scan(site, scope="access", user_ids=[site.users["handler"]]).get("raised", 0) == 0

@@ -1,0 +1,61 @@
+"""The first README command: ``custodia up`` runs everything and has footage to look at."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.live import free_port
+
+
+@pytest.mark.ffmpeg
+@pytest.mark.slow
+def test_up_serves_the_demo_recorder_footage(tmp_path: Path, ffmpeg: None) -> None:
+    port = free_port()
+    exe = Path(sys.executable).parent / "custodia"
+    proc = subprocess.Popen([str(exe), "up", "--data-dir", str(tmp_path / "var"), "--port", str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, "COLUMNS": "200"})
+    try:
+        banner = ""
+        deadline = time.monotonic() + 90
+        assert proc.stdout is not None
+        while "Stop with Ctrl-C" not in banner and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            banner += line
+        passwords = dict(re.findall(r"Log in as (\w+) with password (\S+)", banner))
+        assert set(passwords) == {"admin", "officer"}, banner
+        url = f"http://127.0.0.1:{port}"
+        assert url in banner
+
+        token = httpx.post(url + "/api/v1/auth/login",
+                           json={"username": "admin", "password": passwords["admin"]}).json()["token"]
+        headers = {"Authorization": f"Bearer {token}"}
+        items: list[dict] = []
+        while time.monotonic() < deadline:
+            items = httpx.get(url + "/api/v1/recordings", headers=headers).json()["items"]
+            if len(items) == 4 and all(i["probe_state"] == "done" for i in items):
+                break
+            time.sleep(0.5)
+        assert len(items) == 4, items
+        assert {i["device_serial"] for i in items} == {"DSJ0001"}
+        assert all(i["codec"] == "h264" and i["duration_s"] > 4 for i in items)
+        page = httpx.get(url + "/login")
+        assert page.status_code == 200 and "登录" in page.text
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    assert proc.returncode == 0

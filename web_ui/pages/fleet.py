@@ -1,0 +1,29 @@
+"""The fleet page: every station's health at a glance (last seen, spool backlog, free disk, alerts)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+
+from evidence_server.accounts.models import User
+from evidence_server.db import SessionDep, utcnow
+from evidence_server.fleet.rules import FleetRules
+from evidence_server.fleet.service import fleet_health
+from evidence_server.security import require_roles
+from web_ui.nav import FLEET_VIEWERS
+from web_ui.render import render
+
+router = APIRouter(include_in_schema=False)
+FleetViewer = Annotated[User, Depends(require_roles(*FLEET_VIEWERS))]
+
+
+@router.get("/fleet")
+def fleet_page(request: Request, user: FleetViewer, session: SessionDep) -> Response:
+    rules = FleetRules.from_settings(request.app.state.ctx.settings)
+    health = fleet_health(session, rules, unit_id=None if user.sees_all_units else user.unit_id, now=utcnow())
+    alerting = [h for h in health if h.alerts]
+    return render(request, "fleet.html", user=user, health=health, alerting=alerting, rules=rules,
+                  window_minutes=int(rules.growth_window.total_seconds() // 60),
+                  silent_minutes=int(rules.silent_after.total_seconds() // 60))

@@ -1,0 +1,71 @@
+"""The recordings list and a recording's detail page, scoped by ``recordings.service.visible_to``."""
+
+from __future__ import annotations
+
+from typing import Annotated, cast
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response
+from sqlalchemy import func, select
+
+from evidence_server.accounts.models import Role, Unit, User
+from evidence_server.audit.service import record as audit
+from evidence_server.db import SessionDep
+from evidence_server.recordings.models import Recording
+from evidence_server.recordings.service import visible_to
+from evidence_server.security import require_roles
+from evidence_server.stations.models import Station
+from web_ui.nav import RECORDING_READERS
+from web_ui.pages import cases as cases_pages
+from web_ui.render import render
+
+router = APIRouter(include_in_schema=False)
+Reader = Annotated[User, Depends(require_roles(*RECORDING_READERS))]
+PAGE_SIZE = 50
+AUDIO = {"wav", "mp3", "aac", "m4a", "amr"}
+IMAGES = {"jpg", "jpeg", "png"}
+
+
+def media_kind(name: str) -> str:
+    """Which HTML element plays a file: ``video``, ``audio`` or ``img``. Pure."""
+    suffix = name.rsplit(".", 1)[-1].lower() if "." in name else ""
+    return "audio" if suffix in AUDIO else "img" if suffix in IMAGES else "video"
+
+
+def _filter(value: str | None) -> str:
+    return (value or "").strip()[:64]
+
+
+@router.get("/recordings")
+def recordings_page(request: Request, user: Reader, session: SessionDep,
+                    device_serial: str | None = None, officer_no: str | None = None,
+                    page: Annotated[int, Query(ge=1, le=100_000)] = 1) -> Response:
+    filters = {"device_serial": _filter(device_serial), "officer_no": _filter(officer_no)}
+    q = visible_to(user)
+    if filters["device_serial"]:
+        q = q.where(Recording.device_serial == filters["device_serial"])
+    if filters["officer_no"]:
+        q = q.where(Recording.officer_no == filters["officer_no"])
+    total = session.scalar(select(func.count()).select_from(q.subquery())) or 0
+    rows = session.scalars(q.order_by(Recording.name_started_at.desc().nulls_last(), Recording.id.desc())
+                           .limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)).all()
+    pages = max(1, -(-total // PAGE_SIZE))
+    query = urlencode({k: v for k, v in filters.items() if v})
+    return render(request, "recordings.html", user=user, recordings=rows, total=total, page=page, pages=pages,
+                  filters=filters, page_query=query,
+                  title_key="recordings.my_title" if user.role == Role.officer else "recordings.title")
+
+
+@router.get("/recordings/{recording_id}")
+def recording_page(recording_id: int, request: Request, user: Reader, session: SessionDep) -> Response:
+    # cast: visible_to() is annotated Select[tuple[Recording]] but selects the entity itself
+    rec = cast("Recording | None", session.scalar(visible_to(user).where(Recording.id == recording_id)))
+    if rec is None:
+        return render(request, "error.html", user=user, status_code=404, message="error.no_recording")
+    audit(session, "recording.view", request=request, object_type="recording", object_id=rec.id,
+          details={"via": "web"})
+    session.commit()
+    return render(request, "recording.html", user=user, rec=rec, media=media_kind(rec.original_name),
+                  station=session.get(Station, rec.station_id), unit=session.get(Unit, rec.unit_id),
+                  **cases_pages.recording_extras(request, session, user, rec))
