@@ -242,12 +242,17 @@ def simulate_device(ctx: click.Context) -> None:
               help="An audit-entry inclusion proof (JSON from /api/v1/audit/proofs/inclusion).")
 @click.option("--consistency", type=click.Path(exists=True, path_type=Path), default=None,
               help="A consistency proof between two checkpoints (JSON from /api/v1/audit/proofs/consistency).")
+@click.option("--check", "sums", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="A b3sum listing ('<hex>  <path>' lines) to check, BLAKE3 only; paths are relative to TARGET "
+                   "(default: the listing's folder). `custodia verify FOLDER` prints such a listing.")
 def verify(target: Path | None, fingerprints: tuple[str, ...], manifest: Path | None, receipt: Path | None,
            key: str | None, checkpoint: Path | None, old_checkpoint: Path | None, inclusion: Path | None,
-           consistency: Path | None) -> None:
+           consistency: Path | None, sums: Path | None) -> None:
     """Check files, receipts, court packages (a case's ZIP or its unpacked folder) and the audit log
-    offline. Exit 0 only if all match."""
+    offline. Exit 0 only if all match. A FOLDER alone: print its files' BLAKE3 as b3sum does."""
     ok = True
+    if sums is not None:
+        sys.exit(0 if verify_mod.check_sums(sums, target, click.echo) else 1)
     if checkpoint or inclusion or consistency:
         from custodia_cli import verify_log
 

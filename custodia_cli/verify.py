@@ -7,14 +7,18 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from custodia_wire import documents, fingerprint, package
+from custodia_wire import fingerprint
 from custodia_wire.paths import UnsafePathError, check_device_path
 
 Echo = Callable[[str], object]
 
 
 def check_file(path: Path, expected: list[str], echo: Echo) -> bool:
-    got = fingerprint.of_file(path)
+    algos = {fingerprint.parse(notation)[0] for notation in expected}
+    if algos == {"blake3"}:  # no SHA-256 asked for: do not compute it
+        got = fingerprint.Fingerprint(fingerprint.blake3_of_file(path)[0], "", 0)
+    else:
+        got = fingerprint.of_file(path)
     ok = True
     for notation in expected:
         algo, _ = fingerprint.parse(notation)
@@ -51,8 +55,58 @@ def check_manifest_files(root: Path, files: list[dict[str, object]], echo: Echo)
     return ok
 
 
+def list_blake3(root: Path, echo: Echo) -> bool:
+    """``b3sum``'s output for every file under ``root`` (paths relative to it, sorted)."""
+    files = sorted(p for p in root.rglob("*") if p.is_file() and not p.is_symlink())
+    for path in files:
+        echo(f"{fingerprint.blake3_of_file(path)[0].split(':', 1)[1]}  {path.relative_to(root).as_posix()}")
+    return True
+
+
+def check_sums(sums: Path, root: Path | None, echo: Echo) -> bool:
+    """Check files against a ``b3sum`` listing (``<64 hex>  <path>`` per line), BLAKE3 only.
+
+    Paths are taken relative to ``root`` (default: the listing's folder); absolute paths and
+    ``..`` are refused, so a listing cannot send the check outside the folder it is about.
+    """
+    base = root if root is not None else sums.parent
+    ok, checked = True, 0
+    for no, line in enumerate(sums.read_text("utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        digest, sep, rel = line.partition("  ")
+        if not sep or len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+            echo(f"BAD LINE {sums}:{no}: expected '<64 hex>  <path>' as b3sum prints")
+            ok = False
+            continue
+        try:
+            check_device_path(rel)
+        except UnsafePathError as exc:
+            echo(f"UNSAFE   {rel!r}: {exc}")
+            ok = False
+            continue
+        path = base / rel
+        if not path.is_file():
+            echo(f"MISSING  {rel}")
+            ok = False
+            continue
+        got = fingerprint.blake3_of_file(path)[0]
+        checked += 1
+        if got == "blake3:" + digest:
+            echo(f"OK       {rel}")
+        else:
+            echo(f"MISMATCH {rel}: expected blake3:{digest}, got {got}")
+            ok = False
+    if checked == 0 and ok:
+        echo(f"nothing to check in {sums}")
+        return False
+    return ok
+
+
 def check_package(target: Path, key: str | None, echo: Echo) -> bool:
     """A court package (ZIP or unpacked folder): signature, every file, every entry; names what fails."""
+    from custodia_wire import package
+
     findings = package.verify(target, trusted_key=key, echo=lambda f: echo(f.line()))
     ok = package.passed(findings)
     failed = [f for f in findings if not f.ok]
@@ -63,6 +117,8 @@ def check_package(target: Path, key: str | None, echo: Echo) -> bool:
 
 def run(target: Path, *, fingerprints: list[str], manifest: Path | None, receipt: Path | None,
         key: str | None, echo: Echo) -> bool:
+    from custodia_wire import documents, package
+
     if not (fingerprints or manifest or receipt) and package.is_package(target):
         return check_package(target, key, echo)
     ok = True
@@ -92,7 +148,9 @@ def run(target: Path, *, fingerprints: list[str], manifest: Path | None, receipt
         if target.is_dir():
             ok &= check_manifest_files(target, list(files.values()), echo)
     if not (fingerprints or manifest or receipt):
-        echo(f"{fingerprint.of_file(target).blake3}  {target}" if target.is_file() else "nothing to check")
-        if target.is_file():
-            echo(f"{fingerprint.of_file(target).sha256}  {target}")
+        if target.is_dir():
+            return list_blake3(target, echo)
+        got = fingerprint.of_file(target)  # one read for both lines
+        echo(f"{got.blake3}  {target}")
+        echo(f"{got.sha256}  {target}")
     return ok

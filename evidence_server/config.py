@@ -96,6 +96,9 @@ class Settings(BaseSettings):
     login_failure_window_s: int = 600  # ... after which its logins get 429 until the window passes
     upload_creates_per_minute: int = 600  # new tus uploads per station per minute
     max_open_uploads: int = 2000  # unfinished uploads per station (each holds staging space)
+    # an unfinished upload untouched this long is void and its staged bytes freed (tus "expiration")
+    upload_expiry_hours: float = 72.0  # 0: never
+    upload_sweep_interval_s: int = 3600  # 0: no scheduled sweeps
     max_request_body_bytes: int = 64 * 1024**2  # any request but a tus PATCH (its Upload-Length bounds it)
     station_token_grace_hours: int = 24  # a rotated token still works until the new one is used, or this long
     enrolment_code_hours: int = 24

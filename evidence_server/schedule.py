@@ -1,4 +1,4 @@
-"""Periodic jobs: signed audit checkpoints and the fixity sweep.
+"""Periodic jobs: signed audit checkpoints, the fixity sweep, retention, compliance, upload expiry.
 
 With Celery, ``celery beat`` runs them (``make_celery`` puts them in ``beat_schedule``). With
 in-process tasks, a small thread started by the app's lifespan runs them when
@@ -17,6 +17,7 @@ from evidence_server.config import Settings
 from evidence_server.fixity import service as _fixity  # noqa: F401  (registers fixity.sweep)
 from evidence_server.retention import tasks as _retention  # noqa: F401  (registers retention.apply)
 from evidence_server.tasks import REGISTRY
+from evidence_server.uploads import expiry as _uploads  # noqa: F401  (registers uploads.expire)
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +26,8 @@ def periodic_jobs(settings: Settings) -> dict[str, float]:
     """Task name → interval in seconds; a non-positive interval switches a job off."""
     jobs = {"audit.checkpoint": settings.audit_checkpoint_interval_s, "fixity.sweep": settings.fixity_interval_s,
             "retention.apply": settings.retention_interval_s,
-            "compliance.full_scan": settings.compliance_scan_interval_s}
+            "compliance.full_scan": settings.compliance_scan_interval_s,
+            "uploads.expire": settings.upload_sweep_interval_s if settings.upload_expiry_hours > 0 else 0}
     return {name: float(every) for name, every in jobs.items() if every > 0}
 
 

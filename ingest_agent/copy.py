@@ -23,6 +23,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from custodia_wire import directio
+from custodia_wire.directio import DirectWriter
 from custodia_wire.fingerprint import Fingerprint, Hasher
 from device_drivers.errors import DeviceGoneError
 
@@ -174,11 +176,9 @@ def wait_until_stable(driver: Any, path: str, *, seconds: float, timeout: float,
     return last
 
 
-def write_block(fd: int, block: memoryview) -> None:
+def write_block(out: DirectWriter, block: memoryview) -> None:
     """Write all of ``block`` to the spool file (the one place spool bytes are written)."""
-    while block:
-        n = os.write(fd, block)
-        block = block[n:]
+    out.write(block)
 
 
 def copy_recording(driver: Any, path: str, *, expected: tuple[int, Any], spool: Spool, file_id: int,
@@ -200,12 +200,12 @@ def _copy_to_spool(driver: Any, path: str, expected: tuple[int, Any], spool: Spo
                    on_bytes: Callable[[int], None] | None) -> Hasher:
     size, _ = expected
     part, final = spool.part_path(file_id), spool.final_path(file_id)
-    fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0), 0o600)
+    fd, direct = directio.open_for_write(part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0))
     try:
         try:
             with driver.open_recording(path) as source:
                 _advise_sequential(source)
-                hasher = _pump(source, fd, size, block_size, stop, on_bytes)
+                hasher = _pump(source, DirectWriter(fd, direct), size, block_size, stop, on_bytes)
             os.fsync(fd)
         finally:
             os.close(fd)
@@ -219,7 +219,7 @@ def _copy_to_spool(driver: Any, path: str, expected: tuple[int, Any], spool: Spo
     return hasher
 
 
-def _pump(source: BinaryIO, fd: int, size: int, block_size: int,
+def _pump(source: BinaryIO, out: DirectWriter, size: int, block_size: int,
           stop: threading.Event | None, on_bytes: Callable[[int], None] | None) -> Hasher:
     """Read ``source`` to its end once, hashing and writing every block; return the hasher.
 
@@ -227,24 +227,33 @@ def _pump(source: BinaryIO, fd: int, size: int, block_size: int,
     """
     if size < block_size:  # small file: no threads needed
         hasher = Hasher()
-        buf = memoryview(bytearray(block_size))
-        total = 0
-        while n := _read_into(source, buf):
-            total += n
-            _check_limits(total, size, stop)
-            hasher.update(buf[:n])
-            _write_spool(fd, buf[:n])
-            if on_bytes:
-                on_bytes(n)
+        raw = directio.borrow(block_size)
+        buf = memoryview(raw)
+        try:
+            total = 0
+            while n := _read_into(source, buf):
+                total += n
+                _check_limits(total, size, stop)
+                hasher.update(buf[:n])
+                _write_spool(out, buf[:n])
+                if on_bytes:
+                    on_bytes(n)
+        finally:
+            directio.give_back(raw)
         return hasher
-    return _pump_overlapped(source, fd, size, block_size, stop, on_bytes)
+    return _pump_overlapped(source, out, size, block_size, stop, on_bytes)
 
 
-def _pump_overlapped(source: BinaryIO, fd: int, size: int, block_size: int,
+def _pump_overlapped(source: BinaryIO, out: DirectWriter, size: int, block_size: int,
                      stop: threading.Event | None, on_bytes: Callable[[int], None] | None) -> Hasher:
-    """Read on this thread; hash and write each on their own thread (Hasher overlaps its digests)."""
+    """Read on this thread; hash and write each on their own thread (Hasher overlaps its digests).
+
+    The ring's buffers are page-aligned and reused from copy to copy, so the spool is written with
+    ``O_DIRECT`` and no fresh memory is faulted in per file.
+    """
     hasher = Hasher()
-    ring = [memoryview(bytearray(block_size)) for _ in range(RING)]
+    raws = [directio.borrow(block_size) for _ in range(RING)]
+    ring = [memoryview(raw) for raw in raws]
     inflight: deque[tuple[list[Future[None]], int]] = deque()
     pools = [ThreadPoolExecutor(1, thread_name_prefix=f"custodia-{name}") for name in ("hash", "spool")]
 
@@ -268,7 +277,7 @@ def _pump_overlapped(source: BinaryIO, fd: int, size: int, block_size: int,
             _check_limits(total, size, stop)
             chunk = view[:n]
             inflight.append(([pools[0].submit(hasher.update, chunk),
-                              pools[1].submit(_write_spool, fd, chunk)], n))
+                              pools[1].submit(_write_spool, out, chunk)], n))
             i += 1
         while inflight:
             settle_oldest()
@@ -279,6 +288,8 @@ def _pump_overlapped(source: BinaryIO, fd: int, size: int, block_size: int,
                 f.cancel()
         for pool in pools:
             pool.shutdown(wait=True)
+        for raw in raws:
+            directio.give_back(raw)
     return hasher
 
 
@@ -303,9 +314,9 @@ def _read_into(source: BinaryIO, view: memoryview) -> int:
         raise SourceReadError(f"read error on device: {exc}") from exc
 
 
-def _write_spool(fd: int, block: memoryview) -> None:
+def _write_spool(out: DirectWriter, block: memoryview) -> None:
     try:
-        write_block(fd, block)
+        write_block(out, block)
     except OSError as exc:
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
             raise SpoolFull("spool full: the disk ran out of space") from exc

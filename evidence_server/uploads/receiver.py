@@ -14,6 +14,8 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from custodia_wire import directio
+from custodia_wire.directio import DirectWriter
 from custodia_wire.fingerprint import BLOCK_SIZE, Fingerprint, Hasher
 
 
@@ -66,7 +68,7 @@ class Receiver:
 
     def open_for_append(self, upload_id: str, offset: int) -> Appender:
         path = self.path(upload_id)
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+        fd, direct = directio.open_for_write(path, os.O_WRONLY | os.O_APPEND)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as exc:
@@ -81,7 +83,7 @@ class Receiver:
             if state is None or state.hasher.size != size:
                 state = _State(self._rehash(path, size), threading.Lock())
                 self._states[upload_id] = state
-        return Appender(fd, state.hasher)
+        return Appender(fd, state.hasher, DirectWriter(fd, direct, size, write=_write))
 
     @staticmethod
     def _rehash(path: Path, size: int) -> Hasher:
@@ -110,19 +112,25 @@ class Receiver:
         self.path(upload_id).unlink(missing_ok=True)
 
 
-class Appender:
-    """Writes blocks to the staging file and the hashers together; fsyncs and unlocks on close."""
+def _write(fd: int, view: memoryview) -> int:
+    return os.write(fd, view)
 
-    def __init__(self, fd: int, hasher: Hasher) -> None:
+
+class Appender:
+    """Writes blocks to the staging file and the hashers together; fsyncs and unlocks on close.
+
+    Blocks from :func:`custodia_wire.directio.borrow` buffers are written with ``O_DIRECT``
+    (no page-cache copy); anything else, or an unaligned tail, is written the ordinary way.
+    """
+
+    def __init__(self, fd: int, hasher: Hasher, writer: DirectWriter | None = None) -> None:
         self.fd = fd
         self.hasher = hasher
+        self.writer = writer or DirectWriter(fd, False, hasher.size, write=_write)
 
-    def write(self, block: bytes | bytearray | memoryview) -> None:
-        view = memoryview(block)
+    def write(self, block: bytes | bytearray | memoryview, aligned_memory: bool = False) -> None:
         try:
-            while view:
-                n = os.write(self.fd, view)
-                view = view[n:]
+            self.writer.write(block, aligned_memory)
         except OSError as exc:
             # roll the file back to what the hashers have seen, so offset and digest agree
             os.ftruncate(self.fd, self.hasher.size)

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.requests import ClientDisconnect
 
-from custodia_wire import TUS_VERSION
+from custodia_wire import TUS_VERSION, directio
 from custodia_wire.fingerprint import Fingerprint, Hasher
 from evidence_server.audit.service import record as audit
 from evidence_server.context import ServerContext
@@ -107,10 +107,10 @@ def _done_headers(upload: Upload) -> dict[str, str]:
 @router.head("/{upload_id}", responses=TUS_ANSWERS["head"])
 def head(upload_id: str, request: Request, station: CurrentStation, session: SessionDep) -> Response:
     upload = _own_upload(session, station.id, upload_id)
-    if upload.state in ("rejected", "terminated"):
-        return Response(status_code=410, headers=TUS_HEADERS)
     if upload.state == "verified":
         return Response(status_code=200, headers=_done_headers(upload))
+    if upload.state != "receiving":  # rejected, terminated, superseded or expired
+        return Response(status_code=410, headers=TUS_HEADERS)
     try:
         offset = ctx_of(request).receiver.offset(upload.id)
     except FileNotFoundError:
@@ -157,27 +157,34 @@ async def _receive(ctx: ServerContext, upload: Upload, offset: int, request: Req
     except UploadBusy as exc:
         raise HTTPException(423, "another request is writing to this upload", headers=TUS_HEADERS) from exc
     # Receiving the next block overlaps hashing and writing the previous one (on a worker thread).
+    # Bytes are gathered straight into two page-aligned buffers, so each is copied once in user
+    # space and written to staging with O_DIRECT.
     loop = asyncio.get_running_loop()
     pending: asyncio.Future[None] | None = None
-    buf = bytearray()
+    bufs = [directio.borrow(WRITE_BLOCK) for _ in range(2)]
+    cur, fill = 0, 0
     received = offset
     try:
         async for chunk in request.stream():
             received += len(chunk)
             if received > upload.length:
                 raise HTTPException(413, "more bytes than Upload-Length", headers=TUS_HEADERS)
-            buf += chunk
-            if len(buf) >= WRITE_BLOCK:
-                block = bytes(buf)
-                buf.clear()
-                if pending is not None:
-                    await pending
-                pending = loop.run_in_executor(None, appender.write, block)
+            view = memoryview(chunk)
+            while view:
+                take = min(len(view), WRITE_BLOCK - fill)
+                bufs[cur][fill:fill + take] = view[:take]
+                fill += take
+                view = view[take:]
+                if fill == WRITE_BLOCK:
+                    if pending is not None:
+                        await pending  # the other buffer is free again
+                    pending = loop.run_in_executor(None, appender.write, memoryview(bufs[cur]), True)
+                    cur, fill = cur ^ 1, 0
         if pending is not None:
             await pending
             pending = None
-        if buf:
-            await anyio.to_thread.run_sync(appender.write, bytes(buf))
+        if fill:
+            await anyio.to_thread.run_sync(appender.write, memoryview(bufs[cur])[:fill], True)
     except ClientDisconnect:
         pass  # keep what arrived: the client resumes from HEAD
     except StagingFull as exc:
@@ -186,6 +193,8 @@ async def _receive(ctx: ServerContext, upload: Upload, offset: int, request: Req
         if pending is not None:
             await asyncio.wait([pending])
         await anyio.to_thread.run_sync(appender.close)
+        for buf in bufs:
+            directio.give_back(buf)
     return appender.hasher.size
 
 
@@ -227,11 +236,14 @@ async def _finalize(ctx: ServerContext, session: SessionDep, upload: Upload, req
     else:
         key = object_key(blake3_hex)
     rec = service.record_verified(session, upload, key, received_at)
+    superseded = service.supersede_siblings(session, upload)
     session.flush()
     audit(session, "recording.verified", request=request, object_type="recording", object_id=rec.id,
           details={"upload_id": upload.id, "path": upload.path, "blake3": rec.blake3, "sha256": rec.sha256,
-                   "size": rec.size, "transfer_id": upload.transfer_id})
+                   "size": rec.size, "transfer_id": upload.transfer_id, "superseded_uploads": superseded})
     session.commit()
+    for sibling in superseded:
+        ctx.receiver.discard(sibling)
     if rec.probe_state == "pending":
         request.app.state.tasks.send("media.probe_recording", rec.id)
         request.app.state.tasks.send("media.derive_recording", rec.id)  # thumbnail, and a proxy if needed

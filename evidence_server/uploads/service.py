@@ -159,5 +159,23 @@ def record_verified(session: Session, upload: Upload, storage_key: str, received
     return rec
 
 
+def supersede_siblings(session: Session, upload: Upload) -> list[str]:
+    """Other unfinished uploads of the same file from the same station are void now.
+
+    They arise when a station's POST created an upload but the answer never reached it (an API
+    process killed, a proxy timeout): the station then created another. Returns their ids, whose
+    staged bytes the caller discards once the transaction is committed.
+    """
+    siblings = session.scalars(select(Upload).where(
+        Upload.station_id == upload.station_id, Upload.transfer_id == upload.transfer_id,
+        Upload.path == upload.path, Upload.declared_blake3 == upload.declared_blake3,
+        Upload.state == "receiving", Upload.id != upload.id)).all()
+    now = utcnow()
+    for sibling in siblings:
+        sibling.state = "superseded"
+        sibling.completed_at = now
+    return [s.id for s in siblings]
+
+
 def describe(upload: Upload) -> dict[str, Any]:
     return {"id": upload.id, "state": upload.state, "path": upload.path, "length": upload.length}

@@ -145,17 +145,17 @@ def test_a_corrupted_upload_is_rejected_and_sent_again_once(
         corruptions: int, expected: str) -> None:
     good, bad = recorder.add(1, 10_000), recorder.add(2, 20_000)
     station.settings.wipe_after_receipt = True
-    real_pieces = client_mod._pieces
+    real_pieces = client_mod._SpoolReader.pieces
     left = {"n": corruptions}
 
-    def corrupting(fd: int, offset: int, length: int, on_offset):  # type: ignore[no-untyped-def]
-        for piece in real_pieces(fd, offset, length, on_offset):
+    def corrupting(reader, offset: int, length: int, on_offset):  # type: ignore[no-untyped-def]
+        for piece in real_pieces(reader, offset, length, on_offset):
             if length == 20_000 and left["n"] > 0:
                 left["n"] -= 1
                 piece = b"\xff" + piece[1:]  # one flipped byte on the wire
             yield piece
 
-    monkeypatch.setattr(client_mod, "_pieces", corrupting)
+    monkeypatch.setattr(client_mod._SpoolReader, "pieces", corrupting)
     report = ingest_volume(recorder.root, station=station)
 
     states = {f.path: f for f in station.journal.files(report.transfer_id)}

@@ -236,18 +236,18 @@ def test_a_byte_flipped_in_transit_voids_that_upload_and_a_fresh_one_succeeds(
         recorder: Recorder, station: Station, live_server: LiveServer, monkeypatch: pytest.MonkeyPatch) -> None:
     rel = recorder.add(1, 200_000)
     contents = {rel: recorder.path(rel).read_bytes()}
-    real_pieces = client_mod._pieces
+    real_pieces = client_mod._SpoolReader.pieces
     flipped = 0
 
-    def flip_once(fd: int, offset: int, length: int, on_offset: Any) -> Any:
+    def flip_once(reader: Any, offset: int, length: int, on_offset: Any) -> Any:
         nonlocal flipped
-        for piece in real_pieces(fd, offset, length, on_offset):
+        for piece in real_pieces(reader, offset, length, on_offset):
             if not flipped and piece:
                 flipped += 1
                 piece = bytes([piece[0] ^ 0x01]) + piece[1:]  # a bit flipped on the wire
             yield piece
 
-    monkeypatch.setattr(client_mod, "_pieces", flip_once)
+    monkeypatch.setattr(client_mod._SpoolReader, "pieces", flip_once)
     report = ingest_volume(recorder.root, station=station)
     count("faults injected: byte flipped in transit")
 

@@ -228,3 +228,64 @@ def test_server_killed_mid_upload_resumes(live_server_process: LiveServer) -> No
     r = st.patch(loc, offset, data[offset:])
     assert r.status_code == 204 and r.headers["Custodia-Verified"] == "true"
     assert st.complete({path: data})["missing"] == []
+
+
+def test_an_upload_whose_creation_answer_was_lost_is_superseded(live_server: LiveServer) -> None:
+    """A POST whose answer never arrived (API process killed) leaves an upload the station never
+    learns of; once the station's second upload of the same file verifies, the first is void and
+    its staged bytes are gone."""
+    st = Station(live_server)
+    path, data = next(iter(FILES.items()))
+    st.open({path: data})
+    lost = st.create_upload(path, data).headers["location"]
+    assert st.patch(lost, 0, data[:700]).status_code == 204  # some bytes staged before the "crash"
+    staging = live_server.settings().staging_dir
+    assert len(list(staging.glob("*.part"))) == 1
+    assert st.upload(path, data).headers["Custodia-Verified"] == "true"
+    assert list(staging.glob("*.part")) == []
+    assert st.http.head(lost).status_code == 410
+    assert st.patch(lost, 700, data[700:]).status_code == 410
+    events = live_server.get("/api/v1/audit/entries", params={"action": "recording.verified"}).json()["items"]
+    assert events[0]["details"]["superseded_uploads"] == [lost.rsplit("/", 1)[1]]
+
+
+def test_idle_uploads_expire_and_orphaned_staging_is_removed(live_server: LiveServer) -> None:
+    import os
+    import time
+
+    from evidence_server.context import ServerContext
+    from evidence_server.uploads.expiry import expire_uploads
+
+    st = Station(live_server)
+    (idle_path, idle_data), (busy_path, busy_data) = FILES.items()
+    st.open(FILES)
+    idle = st.create_upload(idle_path, idle_data).headers["location"]
+    st.patch(idle, 0, idle_data[:1000])
+    busy = st.create_upload(busy_path, busy_data).headers["location"]
+    st.patch(busy, 0, busy_data[:1000])
+    settings = live_server.settings()
+    staging = settings.staging_dir
+    idle_part = staging / (idle.rsplit("/", 1)[1] + ".part")
+    orphan = staging / ("f" * 32 + ".part")  # a POST killed before its row was committed
+    orphan.write_bytes(b"x" * 10)
+    fresh_orphan = staging / ("e" * 32 + ".part")
+    fresh_orphan.write_bytes(b"y")
+    old = time.time() - 73 * 3600
+    os.utime(idle_part, (old, old))
+    os.utime(orphan, (old, old))
+
+    ctx = ServerContext(settings)
+    try:
+        report = expire_uploads(ctx)
+    finally:
+        ctx.close()
+    assert report.expired == [idle.rsplit("/", 1)[1]] and report.orphan_files == [orphan.name]
+    assert report.bytes_freed == 1010
+    assert not idle_part.exists() and not orphan.exists() and fresh_orphan.exists()
+    assert st.http.head(idle).status_code == 410
+    assert st.http.head(busy).headers["Upload-Offset"] == "1000"  # the active one goes on
+    assert st.patch(busy, 1000, busy_data[1000:]).headers["Custodia-Verified"] == "true"
+    # the station starts the expired one again and it verifies
+    assert st.upload(idle_path, idle_data).headers["Custodia-Verified"] == "true"
+    expired = live_server.get("/api/v1/audit/entries", params={"action": "upload.expired"}).json()["items"]
+    assert [e["object"]["id"] for e in expired] == [idle.rsplit("/", 1)[1]]
