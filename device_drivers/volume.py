@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -60,6 +62,10 @@ class NameEvidence:
         ]
 
 
+#: How long the listing identify() read may stand in for the next list_recordings() (seconds).
+IDENTIFY_LISTING_TTL = 2.0
+
+
 class FileVolumeDriver(RecorderDriver):
     """A recorder seen as a directory tree of recording files (USB disk, SD card, folder)."""
 
@@ -77,6 +83,7 @@ class FileVolumeDriver(RecorderDriver):
         self.extensions = normalize_extensions(extensions)
         self.name_patterns = normalize_patterns(name_patterns)
         self._volume = VolumeRoot(self.root)
+        self._identify_listing: tuple[float, list[RecordingEntry], list[Any]] | None = None
 
     def read_status(self) -> DeviceStatus:
         self._check_open()
@@ -85,6 +92,12 @@ class FileVolumeDriver(RecorderDriver):
 
     def list_recordings(self) -> list[RecordingEntry]:
         self._check_open()
+        handed = self._identify_listing
+        self._identify_listing = None
+        if handed is not None and time.monotonic() - handed[0] < IDENTIFY_LISTING_TTL:
+            # identify() walked the volume a moment ago: on a card of 100k files, once is enough
+            self.rejected = list(handed[2])
+            return list(handed[1])
         found, self.rejected = self._volume.walk(self.extensions)
         entries = []
         for f in found:
@@ -116,4 +129,6 @@ class FileVolumeDriver(RecorderDriver):
         self._volume.unlink_file(path)
 
     def name_evidence(self) -> NameEvidence:
-        return NameEvidence.of(self.list_recordings())
+        entries = self.list_recordings()
+        self._identify_listing = (time.monotonic(), entries, list(self.rejected))
+        return NameEvidence.of(entries)

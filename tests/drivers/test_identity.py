@@ -146,3 +146,33 @@ def test_registry_refuses(tmp_path: Path, kwargs: dict[str, str], error: type[Ex
 def test_drivers_refuse_options_of_another_family(tmp_path: Path) -> None:
     with pytest.raises(TypeError):
         MassStorageDriver(make_volume(tmp_path / "ZFY_DSJ0001"), serial="DSJ0001")
+
+
+def test_identify_then_list_walks_the_volume_once_and_a_later_listing_sees_new_files(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from device_drivers import volume as volume_mod
+
+    root = make_volume(tmp_path / "ZFY_DSJ0001", A1, A2)
+    walks = 0
+    real_walk = volume_mod.VolumeRoot.walk
+
+    def counting_walk(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        nonlocal walks
+        walks += 1
+        return real_walk(self, *args, **kwargs)
+
+    monkeypatch.setattr(volume_mod.VolumeRoot, "walk", counting_walk)
+    clock = [1000.0]
+    monkeypatch.setattr(volume_mod.time, "monotonic", lambda: clock[0])
+    with MassStorageDriver(root) as d:
+        d.identify()
+        assert [e.path for e in d.list_recordings()] == [A1, A2]
+        assert walks == 1  # the listing identify() read is the one handed out
+        make_volume(root, C3)
+        assert [e.path for e in d.list_recordings()] == [A1, A2, C3]  # never handed out twice
+        assert walks == 2
+        d.identify()
+        (root / A2).unlink()
+        clock[0] += volume_mod.IDENTIFY_LISTING_TTL + 0.1  # too old to stand in: walked again
+        assert [e.path for e in d.list_recordings()] == [A1, C3]
+        assert walks == 4
