@@ -159,10 +159,18 @@ def mtime_iso(mtime: Any) -> str:
 def wait_until_stable(driver: Any, path: str, *, seconds: float, timeout: float,
                       stop: threading.Event | None = None,
                       clock: Callable[[], float] = time.monotonic,
-                      sleep: Callable[[float], None] = time.sleep) -> tuple[int, Any]:
-    """Return (size, mtime) once they held still for ``seconds``; SourceChanged after ``timeout``."""
+                      sleep: Callable[[float], None] = time.sleep,
+                      listed: tuple[int, str] | None = None, listed_at: float | None = None) -> tuple[int, Any]:
+    """Return (size, mtime) once they held still for ``seconds``; SourceChanged after ``timeout``.
+
+    ``listed`` is the (size, ISO mtime) the dock's index read at ``listed_at`` (``clock`` time): a
+    file that still has them has held still since then, so a file listed long enough ago is not
+    waited for again (the copy itself checks once more that nothing changed under it).
+    """
     last: tuple[int, Any] = tuple(driver.stat_recording(path))
     since = clock()
+    if listed is not None and listed_at is not None and (last[0], mtime_iso(last[1])) == tuple(listed):
+        since = min(since, listed_at)
     deadline = since + timeout
     while clock() - since < seconds:
         if stop is not None and stop.is_set():

@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass
@@ -113,7 +114,9 @@ def ingest_volume(root: str | Path, settings: AgentSettings | None = None, *, st
             driver = driver_for(Path(root), prefer or station.settings.driver, **(driver_options or {}))
         with driver:
             dock = open_dock(station, driver, str(root), transfer_id, extra)
-            DockSession(station, driver, dock, listener, stop).run()
+            session = DockSession(station, driver, dock, listener, stop)
+            session.listed_at = time.monotonic()  # the index just read: each file's state as of now
+            session.run()
     finally:
         station.release(transfer_id)
     return dock_report(station, transfer_id)
@@ -194,6 +197,8 @@ class DockSession:
         self.settings = station.settings
         self.stop = stop or threading.Event()
         self.gone = False
+        #: When this process read the index (monotonic); None for a docking resumed from the journal.
+        self.listed_at: float | None = None
         officer = dock.payload["officer"]
         self.reporter = ProgressReporter(
             DockProgress(transfer_id=dock.transfer_id, serial=dock.device_serial,
@@ -299,7 +304,8 @@ class DockSession:
 
         try:
             size, mtime = wait_until_stable(self.driver, rec.path, seconds=self.settings.stability_seconds,
-                                            timeout=self.settings.stability_timeout_seconds, stop=self.stop)
+                                            timeout=self.settings.stability_timeout_seconds, stop=self.stop,
+                                            listed=(rec.size, rec.mtime), listed_at=self.listed_at)
             if (size, mtime_iso(mtime)) != (rec.size, rec.mtime):
                 self.journal.update(rec.id, size=size, mtime=mtime_iso(mtime))
             result = copy_recording(self.driver, rec.path, expected=(size, mtime), spool=self.station.spool,

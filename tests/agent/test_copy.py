@@ -201,6 +201,29 @@ def test_wait_until_stable_returns_once_size_and_mtime_hold_still(recorder: Reco
     assert 2 <= clock.now < 3
 
 
+def test_a_file_unchanged_since_the_dock_index_is_not_waited_for_again(recorder: Recorder) -> None:
+    rel = recorder.add(1, 100)
+    clock = Clock()
+    with recorder.driver() as d:
+        size, mtime = d.stat_recording(rel)
+        listed = (size, copy_mod.mtime_iso(mtime))
+        clock.now = 5.0  # the index was read at 0, five seconds ago
+        assert wait_until_stable(d, rel, seconds=2, timeout=10, clock=clock, sleep=clock.sleep,
+                                 listed=listed, listed_at=0.0) == (size, mtime)
+        assert clock.now == 5.0  # no wait at all
+        # read one second ago: only the rest of the settling time is waited for
+        assert wait_until_stable(d, rel, seconds=2, timeout=10, clock=clock, sleep=clock.sleep,
+                                 listed=listed, listed_at=4.0)[0] == size
+        assert 6.0 <= clock.now < 6.5
+        # changed since it was listed: the whole settling time again
+        with open(recorder.path(rel), "ab") as f:
+            f.write(b"more")
+        before = clock.now
+        assert wait_until_stable(d, rel, seconds=2, timeout=10, clock=clock, sleep=clock.sleep,
+                                 listed=listed, listed_at=0.0)[0] == size + 4
+        assert clock.now - before >= 2
+
+
 def test_a_file_still_being_written_never_settles(recorder: Recorder) -> None:
     rel = recorder.add(1, 100)
     clock = Clock()
