@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Installs what Custodia needs on a fresh Debian machine: system packages (when root) and the venv.
 #   scripts/setup.sh            the product (ffmpeg for media facts and the demo recorder)
-#   scripts/setup.sh test       plus what the test suite uses (Chromium, b3sum, umockdev, nginx, CJK fonts)
+#   scripts/setup.sh test       plus what the test suite and benchmarks use (Chromium, b3sum, umockdev, nginx, CJK fonts, wrk)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 want=(ffmpeg)
 if [ "${1:-}" = "test" ]; then
-  want+=(b3sum chromium chromium-driver umockdev gir1.2-umockdev-1.0 nginx-light fonts-noto-cjk)
+  want+=(b3sum chromium chromium-driver umockdev gir1.2-umockdev-1.0 nginx-light fonts-noto-cjk wrk)
 fi
 
 missing=()

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Header, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 from sqlalchemy import func, select
+from sqlalchemy.orm import defer
 
 from evidence_server.audit.service import record as audit
 from evidence_server.db import SessionDep
@@ -78,7 +79,9 @@ def list_recordings(user: AnyUser, session: SessionDep,
     if transfer_id:
         q = q.where(Recording.transfer_id == transfer_id)
     total = session.scalar(select(func.count()).select_from(q.subquery())) or 0
-    rows = session.scalars(q.order_by(Recording.name_started_at.desc().nulls_last(), Recording.id.desc())
+    # the ffprobe JSON (kilobytes a row) is not part of RecordingOut: not fetched, not decoded
+    rows = session.scalars(q.options(defer(Recording.probe))
+                           .order_by(Recording.name_started_at.desc().nulls_last(), Recording.id.desc())
                            .limit(limit).offset(offset)).all()
     return RecordingPage(total=total, items=[RecordingOut.model_validate(r, from_attributes=True) for r in rows])
 
