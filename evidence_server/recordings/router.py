@@ -5,10 +5,9 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Header, HTTPException, Query, Request
-from fastapi.responses import StreamingResponse
-from pydantic import BaseModel
+from fastapi.responses import Response, StreamingResponse
+from pydantic import BaseModel, TypeAdapter
 from sqlalchemy import func, select
-from sqlalchemy.orm import defer
 
 from evidence_server.audit.service import record as audit
 from evidence_server.db import SessionDep
@@ -65,12 +64,25 @@ class RecordingPage(BaseModel):
     items: list[RecordingOut]
 
 
+# The two routes below answer with JSON they made from the already validated model, the bytes FastAPI
+# would make (its response_model fast path: the TypeAdapter's dump_json), without FastAPI validating
+# the answer a second time in one more thread-pool hop. response_model still documents them.
+_PAGE_JSON = TypeAdapter(RecordingPage).dump_json
+_RECORDING_JSON = TypeAdapter(RecordingOut).dump_json
+_OUT_NAMES = tuple(RecordingOut.model_fields)
+_OUT_SELECT = select(*(getattr(Recording, name) for name in _OUT_NAMES))
+
+
+def _json(body: bytes) -> Response:
+    return Response(content=body, media_type="application/json")
+
+
 @router.get("", response_model=RecordingPage)
 def list_recordings(user: AnyUser, session: SessionDep,
                     device_serial: str | None = None, officer_no: str | None = None,
                     transfer_id: str | None = None,
                     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-                    offset: Annotated[int, Query(ge=0)] = 0) -> RecordingPage:
+                    offset: Annotated[int, Query(ge=0)] = 0) -> Response:
     q = visible_to(user)
     if device_serial:
         q = q.where(Recording.device_serial == device_serial)
@@ -79,11 +91,14 @@ def list_recordings(user: AnyUser, session: SessionDep,
     if transfer_id:
         q = q.where(Recording.transfer_id == transfer_id)
     total = session.scalar(select(func.count()).select_from(q.subquery())) or 0
-    # the ffprobe JSON (kilobytes a row) is not part of RecordingOut: not fetched, not decoded
-    rows = session.scalars(q.options(defer(Recording.probe))
+    # only RecordingOut's columns, as plain rows: not the ffprobe JSON (kilobytes a row), no ORM objects
+    rows = session.execute((_OUT_SELECT if q.whereclause is None else _OUT_SELECT.where(q.whereclause))
                            .order_by(Recording.name_started_at.desc().nulls_last(), Recording.id.desc())
                            .limit(limit).offset(offset)).all()
-    return RecordingPage(total=total, items=[RecordingOut.model_validate(r, from_attributes=True) for r in rows])
+    items = [RecordingOut.model_validate(dict(zip(_OUT_NAMES, r, strict=True))) for r in rows]
+    page = RecordingPage(total=total, items=items)
+    session.close()  # the connection back to the pool here, not in another thread-pool hop after the response
+    return _json(_PAGE_JSON(page, by_alias=True))
 
 
 def get_visible(session: SessionDep, user: AnyUser, recording_id: int) -> Recording:
@@ -94,11 +109,11 @@ def get_visible(session: SessionDep, user: AnyUser, recording_id: int) -> Record
 
 
 @router.get("/{recording_id}", response_model=RecordingOut)
-def get_recording(recording_id: int, request: Request, user: AnyUser, session: SessionDep) -> Recording:
+def get_recording(recording_id: int, request: Request, user: AnyUser, session: SessionDep) -> Response:
     rec = get_visible(session, user, recording_id)
     audit(session, "recording.view", request=request, object_type="recording", object_id=rec.id)
     session.commit()
-    return rec
+    return _json(_RECORDING_JSON(RecordingOut.model_validate(rec, from_attributes=True), by_alias=True))
 
 
 @router.get("/{recording_id}/content", response_class=StreamingResponse,
