@@ -4,7 +4,9 @@ their unit's cases only to pick one at the dock, and only their own recordings."
 
 from __future__ import annotations
 
-from sqlalchemy import Select, or_, select
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, or_, select
 
 from evidence_server.accounts.models import Role, User
 from evidence_server.cases.models import Case, CaseLink, CaseShare
@@ -40,6 +42,23 @@ def recordings_shared_with(user: User) -> Select[int]:
     cases shared with them."""
     cases = select(Case.id).where(or_(Case.unit_id == user.unit_id, Case.id.in_(shared_case_ids(user))))
     return select(CaseLink.recording_id).where(CaseLink.unlinked_at.is_(None), CaseLink.case_id.in_(cases))
+
+
+def recording_shared_with(user: User, recording_id: Any) -> ColumnElement[bool]:
+    """Is this recording (a correlated column) one of ``recordings_shared_with(user)``? As EXISTS, so
+    that PostgreSQL looks up each candidate's links by index: ``id IN (recordings_shared_with)`` under
+    an OR is a subplan over every link of every visible case (hundreds of thousands of rows, too many
+    to hash in work_mem), scanned once per recording that is not of the user's unit."""
+    cases = select(Case.id).where(or_(Case.unit_id == user.unit_id, Case.id.in_(shared_case_ids(user))))
+    return select(CaseLink.id).where(CaseLink.recording_id == recording_id, CaseLink.unlinked_at.is_(None),
+                                     CaseLink.case_id.in_(cases)).exists()
+
+
+def sees_linked_recordings(user: User) -> bool:
+    """Does ``user`` see every recording linked to each case ``cases_visible`` gives them? Those who see
+    every unit, and case handlers: ``recordings_shared_with`` is the links of exactly those cases. (A
+    search within one such case then needs no recording filter of its own.)"""
+    return user.sees_all_units or Role(user.role) == Role.case_handler
 
 
 def manages(user: User, case: Case) -> bool:

@@ -62,16 +62,22 @@ def started(column_source: type[Recording] = Recording) -> Any:
 def query(session: Session, user: User, f: Filters, pattern: str) -> tuple[Select[Recording], Case | None]:
     """The recordings matching every given filter, among those ``user`` may see. Raises CaseError for
     a malformed or unknown case number in an exact search."""
+    case = None
+    exact = bool(f.case_number and f.case_number.strip()) and f.case_match != "prefix"
+    if exact:  # the case is one the user may see (find_by_number checked)
+        case = find_by_number(session, user, f.case_number or "", pattern)
     # visible_to is annotated in the SQLAlchemy 2.0 style (Select[tuple[Recording]]); it selects the entity
-    q, case = cast("Select[Recording]", visible_to(user)), None
+    if case is not None and access.sees_linked_recordings(user):  # its recordings are all theirs to see
+        q = cast("Select[Recording]", select(Recording))
+    else:
+        q = cast("Select[Recording]", visible_to(user))
     cases = access.cases_visible(user)
-    if f.case_number and f.case_number.strip():
-        if f.case_match == "prefix":
-            prefix = numbers.normalize(f.case_number)
-            q = q.where(Recording.id.in_(_linked(cases.where(Case.number.startswith(prefix, autoescape=True)))))
-        else:
-            case = find_by_number(session, user, f.case_number, pattern)
-            q = q.where(Recording.id.in_(_linked(cases.where(Case.id == case.id))))
+    if case is not None:  # its links, by its id
+        q = q.where(Recording.id.in_(select(CaseLink.recording_id).where(CaseLink.unlinked_at.is_(None),
+                                                                         CaseLink.case_id == case.id)))
+    elif f.case_number and f.case_number.strip():  # prefix
+        prefix = numbers.normalize(f.case_number)
+        q = q.where(Recording.id.in_(_linked(cases.where(Case.number.startswith(prefix, autoescape=True)))))
     if f.case_name and f.case_name.strip():
         q = q.where(Recording.id.in_(_linked(cases.where(_contains(Case.name, f.case_name)))))
     if f.enforcement_matter and f.enforcement_matter.strip():
@@ -94,9 +100,12 @@ def query(session: Session, user: User, f: Filters, pattern: str) -> tuple[Selec
 
 def search(session: Session, user: User, f: Filters, pattern: str, *, limit: int = 50, offset: int = 0) -> Results:
     q, case = query(session, user, f, pattern)
-    total = session.scalar(select(func.count()).select_from(q.subquery())) or 0
     rows = list(session.scalars(q.order_by(started().desc().nulls_last(), Recording.id.desc())
                                 .limit(limit).offset(offset)))
+    if len(rows) < limit and (rows or offset == 0):  # the last page: the total is known without counting
+        total = offset + len(rows)
+    else:
+        total = session.scalar(select(func.count()).select_from(q.subquery())) or 0
     by_rec: dict[int, list[Case]] = {r.id: [] for r in rows}
     if rows:
         pairs = session.execute(select(CaseLink.recording_id, Case).join(Case, Case.id == CaseLink.case_id)

@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, distinct, func, select
+from sqlalchemy import ColumnElement, DateTime, bindparam, distinct, func, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from evidence_server.accounts.models import Unit, User
@@ -64,6 +66,19 @@ def months(period: Period) -> list[str]:
     return out
 
 
+def month_in_period(session: Session, column: Any, period: Period) -> tuple[Any, Callable[[Any], str]]:
+    """An expression to group a UTC timestamp column of rows inside ``period`` by local month, and
+    how to turn its values into ``YYYY-MM``. On PostgreSQL the bucket is found by a binary search over
+    the months' first instants (``width_bucket``): formatting each row's local time as text costs
+    more than reading the row (a year of checkouts is 100,000 of them)."""
+    if session.get_bind().dialect.name != "postgresql":
+        return month_of(session, column, period.tz), str
+    names = months(period)
+    starts = [datetime.combine(date.fromisoformat(f"{m}-01"), time(), period.tz) for m in names]
+    bucket = func.width_bucket(column, bindparam("month_starts", starts, type_=ARRAY(DateTime(timezone=True))))
+    return bucket, lambda b: names[b - 1]
+
+
 @dataclass
 class UnitRate:
     unit_id: int
@@ -100,14 +115,14 @@ def _checkout_counts(session: Session, period: Period, unit_ids: list[int] | Non
                      ) -> tuple[dict[tuple[int, str], int], dict[tuple[int, str], int]]:
     """Checkouts made in the period and those with footage flags, by (unit, local month): two queries
     serve both the units' rates and the monthly trend."""
-    month = month_of(session, LedgerEntry.occurred_at, period.tz)
+    month, name = month_in_period(session, LedgerEntry.occurred_at, period)
     in_period = [LedgerEntry.kind.in_([k.value for k in HAND_OUT]), LedgerEntry.occurred_at >= period.start,
                  LedgerEntry.occurred_at < period.end]
     if unit_ids is not None:
         in_period.append(LedgerEntry.unit_id.in_(unit_ids))
-    totals = {(u, m): n for u, m, n in session.execute(
+    totals = {(u, name(m)): n for u, m, n in session.execute(
         select(LedgerEntry.unit_id, month, func.count()).where(*in_period).group_by(LedgerEntry.unit_id, month))}
-    flagged = {(u, m): n for u, m, n in session.execute(
+    flagged = {(u, name(m)): n for u, m, n in session.execute(
         select(LedgerEntry.unit_id, month, func.count(distinct(ComplianceFlag.checkout_entry_id)))
         .join(LedgerEntry, LedgerEntry.id == ComplianceFlag.checkout_entry_id)
         .where(*in_period, *active(), ComplianceFlag.kind.in_([k.value for k in FOOTAGE_KINDS]))
@@ -151,8 +166,8 @@ def figures(session: Session, user: User, period: Period, unit_id: int | None = 
     by_officer = [(o, n) for o, n in session.execute(
         select(ComplianceFlag.officer_no, count).where(*where, ComplianceFlag.officer_no.is_not(None))
         .group_by(ComplianceFlag.officer_no).order_by(count.desc()).limit(20))]
-    month = month_of(session, ComplianceFlag.at, period.tz)
-    counted = dict(session.execute(select(month, count).where(*where).group_by(month)).all())
+    month, name = month_in_period(session, ComplianceFlag.at, period)
+    counted = {name(m): n for m, n in session.execute(select(month, count).where(*where).group_by(month))}
     by_month = {m: int(counted.get(m, 0)) for m in months(period)}
     if unit_id is not None:
         units: list[int] | None = [unit_id]

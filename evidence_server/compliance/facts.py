@@ -47,17 +47,27 @@ _SEQ = re.compile(r"_(\d{1,6})\.[A-Za-z0-9]{1,5}$")
 
 
 def sequence_of(path: str) -> int | None:
-    """The segment number at the end of a recorder's file name (``…_0007.MP4`` → 7), if any."""
-    m = _SEQ.search(path.rsplit("/", 1)[-1])
-    return int(m.group(1)) if m else None
+    """The segment number at the end of a recorder's file name (``…_0007.MP4`` → 7), if any.
+
+    What ``_SEQ`` finds, by string methods (a full scan asks it for every one of a million files):
+    ``_``, 1-6 decimal digits, ``.``, 1-5 ASCII letters or digits, at the end (or before a final
+    newline, as ``$`` allows)."""
+    name = path.rsplit("/", 1)[-1]
+    if name.endswith("\n"):
+        name = name[:-1]
+    dot = name.rfind(".")
+    ext = name[dot + 1:]
+    if dot < 0 or not 0 < len(ext) <= 5 or not (ext.isascii() and ext.isalnum()):
+        return None
+    underscore = name.rfind("_", 0, dot)
+    digits = name[underscore + 1:dot]
+    if underscore < 0 or not 0 < len(digits) <= 6 or not digits.isdecimal():
+        return None
+    return int(digits)
 
 
 def iso(value: datetime | None) -> str | None:
     return value.astimezone(UTC).isoformat() if value is not None else None
-
-
-def _shift(value: datetime | None, offset: float | None) -> datetime | None:
-    return value if value is None or not offset else value - timedelta(seconds=offset)
 
 
 @dataclass(slots=True)
@@ -95,8 +105,14 @@ class Segment:
 
     def __post_init__(self) -> None:
         self.seq = sequence_of(self.path)
-        self.true_start = _shift(self.start, self.clock_offset_s)
-        self.true_end = _shift(self.end, self.clock_offset_s) or self.true_start
+        offset = self.clock_offset_s
+        if offset:  # the device clock minus the offset; one timedelta for both ends
+            by = timedelta(seconds=offset)
+            self.true_start = None if self.start is None else self.start - by
+            self.true_end = (None if self.end is None else self.end - by) or self.true_start
+        else:
+            self.true_start = self.start
+            self.true_end = self.end or self.start
 
     def ref(self) -> dict[str, Any]:
         """How the evidence names this file."""

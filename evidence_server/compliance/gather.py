@@ -148,16 +148,24 @@ def _segments(transfers: Sequence[Any], recordings: Sequence[Any], family: str |
         refused.update(r.get("path") for r in t.rejected or () if r.get("path"))
     out = []
     held = set()
+    lengths: dict[float, timedelta] = {}  # the few segment durations of a device, as timedeltas
     # positional unpacking: a Row's attribute access costs a microsecond each, a million rows of twenty
     for (rid, serial, unit_id, officer_no, path, size, named, contained, created, mtime, duration, codec, width,
          height, encoder, fixity, verified, docked, transfer_id) in recordings:
         key = (path, size)
         held.add(key)
         first = seen.get(key)
-        seen_at = docked if first is None or docked < first[0].docked_at else first[0].docked_at
+        if first is None:
+            seen_at = docked
+        else:
+            first_at = first[0].docked_at
+            seen_at = docked if docked < first_at else first_at
         start = named or contained
         if start is not None and duration:
-            end = start + timedelta(seconds=duration)  # what the probe stores as name/container end
+            length = lengths.get(duration)
+            if length is None:
+                length = lengths[duration] = timedelta(seconds=duration)
+            end = start + length  # what the probe stores as name/container end
         else:
             end = mtime if mtime and start and mtime >= start else None
         out.append(Segment(serial, path, size, start, end, offsets.get(transfer_id), rid, unit_id, officer_no,

@@ -42,7 +42,7 @@ def visible_to(user: User) -> Select[tuple[Recording]]:
     if Role(user.role) == Role.officer:
         return q.where(Recording.unit_id == user.unit_id, Recording.officer_no == (user.officer_no or "\x00"))
     if Role(user.role) == Role.case_handler:  # and the recordings of cases shared with them
-        from evidence_server.cases.access import recordings_shared_with
+        from evidence_server.cases.access import recording_shared_with
 
-        return q.where(or_(Recording.unit_id == user.unit_id, Recording.id.in_(recordings_shared_with(user))))
+        return q.where(or_(Recording.unit_id == user.unit_id, recording_shared_with(user, Recording.id)))
     return q.where(Recording.unit_id == user.unit_id)
