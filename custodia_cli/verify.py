@@ -31,19 +31,26 @@ def check_file(path: Path, expected: list[str], echo: Echo) -> bool:
     return ok
 
 
+def _locate(root: Path, rel: str, echo: Echo) -> Path | None:
+    """The file a listed path names under ``root``; None (said why) if unsafe or missing."""
+    try:
+        check_device_path(rel)
+    except UnsafePathError as exc:
+        echo(f"UNSAFE   {rel!r}: {exc}")
+        return None
+    path = root / rel
+    if not path.is_file():
+        echo(f"MISSING  {rel}")
+        return None
+    return path
+
+
 def check_manifest_files(root: Path, files: list[dict[str, object]], echo: Echo) -> bool:
     ok = True
     for f in files:
         rel = str(f["path"])
-        try:
-            check_device_path(rel)
-        except UnsafePathError as exc:
-            echo(f"UNSAFE   {rel!r}: {exc}")
-            ok = False
-            continue
-        path = root / rel
-        if not path.is_file():
-            echo(f"MISSING  {rel}")
+        path = _locate(root, rel, echo)
+        if path is None:
             ok = False
             continue
         got = fingerprint.of_file(path)
@@ -79,15 +86,8 @@ def check_sums(sums: Path, root: Path | None, echo: Echo) -> bool:
             echo(f"BAD LINE {sums}:{no}: expected '<64 hex>  <path>' as b3sum prints")
             ok = False
             continue
-        try:
-            check_device_path(rel)
-        except UnsafePathError as exc:
-            echo(f"UNSAFE   {rel!r}: {exc}")
-            ok = False
-            continue
-        path = base / rel
-        if not path.is_file():
-            echo(f"MISSING  {rel}")
+        path = _locate(base, rel, echo)
+        if path is None:
             ok = False
             continue
         got = fingerprint.blake3_of_file(path)[0]
