@@ -36,7 +36,9 @@ class AgentSettings(BaseSettings):
     #: file claiming terabytes) stay on the device and are reported to the server as rejected.
     max_recording_bytes: int = 64 * GiB
     #: Bytes per tus PATCH request.
-    upload_chunk_bytes: int = 32 * MiB
+    # bytes per PATCH: fewer round trips and fsyncs; a cut link loses nothing (the server keeps what
+    # arrived and tus resumes at its offset)
+    upload_chunk_bytes: int = 128 * MiB
     #: Bytes per read from the device.
     copy_block_bytes: int = 8 * MiB
     #: A file is copied only once its size and mtime held still this long.

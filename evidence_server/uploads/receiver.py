@@ -11,6 +11,7 @@ import errno
 import fcntl
 import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -112,6 +113,18 @@ class Receiver:
         self.path(upload_id).unlink(missing_ok=True)
 
 
+_io: ThreadPoolExecutor | None = None
+_io_lock = threading.Lock()
+
+
+def _io_pool() -> ThreadPoolExecutor:
+    global _io
+    with _io_lock:
+        if _io is None:
+            _io = ThreadPoolExecutor(max_workers=8, thread_name_prefix="staging-io")
+        return _io
+
+
 def _write(fd: int, view: memoryview) -> int:
     return os.write(fd, view)
 
@@ -129,15 +142,25 @@ class Appender:
         self.writer = writer or DirectWriter(fd, False, hasher.size, write=_write)
 
     def write(self, block: bytes | bytearray | memoryview, aligned_memory: bool = False) -> None:
+        """Write the block (on an I/O thread) while hashing it (here): the two take turns no more.
+
+        If the write fails, the file is rolled back to where it was; the hashers have then seen
+        more than the file holds, so the next ``open_for_append`` hashes the file again instead of
+        trusting them (``Receiver`` compares their size with the file's).
+        """
+        before = self.writer.offset
+        writing = _io_pool().submit(self.writer.write, block, aligned_memory)
         try:
-            self.writer.write(block, aligned_memory)
-        except OSError as exc:
-            # roll the file back to what the hashers have seen, so offset and digest agree
-            os.ftruncate(self.fd, self.hasher.size)
-            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-                raise StagingFull(exc.errno, "server staging area is full") from exc
-            raise
-        self.hasher.update(block)
+            self.hasher.update(block)
+        finally:
+            try:
+                writing.result()
+            except OSError as exc:
+                os.ftruncate(self.fd, before)
+                self.writer.offset = before
+                if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                    raise StagingFull(exc.errno, "server staging area is full") from exc
+                raise
 
     def close(self) -> None:
         try:

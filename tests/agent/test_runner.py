@@ -24,7 +24,7 @@ def test_settings_read_dock_roots_from_the_environment(monkeypatch, tmp_path: Pa
     settings = AgentSettings()
     assert settings.dock_roots == [tmp_path / "a", tmp_path / "b"]
     assert settings.wipe_after_receipt is True
-    assert settings.upload_chunk_bytes == 32 * 1024 * 1024
+    assert settings.upload_chunk_bytes == 128 * 1024 * 1024
 
 
 def test_agent_ingests_recorders_docked_while_it_runs(tmp_path: Path, live_server: LiveServer) -> None:
