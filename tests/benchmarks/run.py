@@ -4,7 +4,7 @@ Runs the benchmark modules one after the other (never at once: they would measur
 prints one table of figures with their targets, and writes the same results as JSON with the
 machine they ran on, so runs can be compared (``--compare OLD.json`` prints both side by side).
 
-    scripts/bench                       # everything at full size (about 25 minutes here)
+    scripts/bench                       # everything at full size (about 7 minutes here)
     scripts/bench --quick               # smaller sizes, one round: a smoke run of the suite
     scripts/bench --only p1,p2,p3       # some of them
 """
