@@ -84,10 +84,13 @@ def create(request: Request, station: CurrentStation, session: SessionDep,
             **TUS_HEADERS, "Tus-Max-Size": str(ctx.settings.max_upload_bytes)}) from exc
     except service.BadUpload as exc:
         raise HTTPException(400, str(exc)) from exc
-    ctx.receiver.create(upload.id)
     audit(session, "upload.create", request=request, object_type="upload", object_id=upload.id,
           details={"path": upload.path, "length": upload.length, "transfer_id": upload.transfer_id})
     session.commit()
+    # The staging file only once the row is committed: a crash in between leaves a row without bytes
+    # (its PATCH answers 409 and the station starts afresh; the fresh upload's verification supersedes
+    # it), never a staging file that no upload owns.
+    ctx.receiver.create(upload.id)
     return Response(status_code=201, headers={**TUS_HEADERS, "Location": f"/api/v1/uploads/{upload.id}"})
 
 

@@ -289,3 +289,19 @@ def test_idle_uploads_expire_and_orphaned_staging_is_removed(live_server: LiveSe
     assert st.upload(idle_path, idle_data).headers["Custodia-Verified"] == "true"
     expired = live_server.get("/api/v1/audit/entries", params={"action": "upload.expired"}).json()["items"]
     assert [e["object"]["id"] for e in expired] == [idle.rsplit("/", 1)[1]]
+
+
+def test_an_upload_row_without_staged_bytes_is_restarted_and_then_superseded(live_server: LiveServer) -> None:
+    """A crash after the upload's row is committed but before its staging file exists: the station is
+    told its bytes are lost, starts a fresh upload, and the orphaned row is void once that verifies."""
+    st = Station(live_server)
+    path, data = next(iter(FILES.items()))
+    st.open({path: data})
+    lost = st.create_upload(path, data).headers["location"]
+    staged = live_server.settings().staging_dir / (lost.rsplit("/", 1)[1] + ".part")
+    staged.unlink()  # as if the process died right after its commit
+    r = st.patch(lost, 0, data)
+    assert r.status_code == 409 and "Upload-Offset" not in r.headers and "start a new upload" in r.text
+    assert st.upload(path, data).headers["Custodia-Verified"] == "true"
+    assert st.http.head(lost).status_code == 410
+    assert list(live_server.settings().staging_dir.glob("*.part")) == []
