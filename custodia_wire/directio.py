@@ -53,8 +53,8 @@ def give_back(buf: mmap.mmap) -> None:
             free.append(buf)
 
 
-def open_for_write(path: str | os.PathLike[str], flags: int, mode: int = 0o600) -> tuple[int, bool]:
-    """Open with ``O_DIRECT`` added when the filesystem takes it: (fd, direct)."""
+def open_direct(path: str | os.PathLike[str], flags: int, mode: int = 0o600) -> tuple[int, bool]:
+    """Open (to read or write) with ``O_DIRECT`` added when the filesystem takes it: (fd, direct)."""
     if O_DIRECT:
         try:
             return os.open(path, flags | O_DIRECT, mode), True

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -11,7 +10,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from device_drivers.base import DeviceStatus, RecorderDriver, RecordingEntry
+from device_drivers.base import DeviceStatus, RecorderDriver, RecordingEntry, RejectedEntry
 from device_drivers.names import DEFAULT_NAME_PATTERNS, NamePattern, parse_name, utc_from_ns
 from device_drivers.safefs import DEFAULT_EXTENSIONS, VolumeRoot
 
@@ -83,7 +82,7 @@ class FileVolumeDriver(RecorderDriver):
         self.extensions = normalize_extensions(extensions)
         self.name_patterns = normalize_patterns(name_patterns)
         self._volume = VolumeRoot(self.root)
-        self._identify_listing: tuple[float, list[RecordingEntry], list[Any]] | None = None
+        self._identify_listing: tuple[float, list[RecordingEntry], list[RejectedEntry]] | None = None
 
     def read_status(self) -> DeviceStatus:
         self._check_open()

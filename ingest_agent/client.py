@@ -32,7 +32,6 @@ log = logging.getLogger(__name__)
 API = "/api/v1"
 AGENT_VERSION = "0.1.0"
 RETRY_STATUSES = frozenset({500, 502, 503, 504, 429})
-#: Size of one piece of a PATCH body read from the spool file.
 
 
 class ApiError(Exception):
@@ -364,15 +363,7 @@ class _SpoolReader:
     BLOCK = 4 * 1024 * 1024
 
     def __init__(self, path: Path) -> None:
-        self.fd, self.direct = -1, False
-        if directio.O_DIRECT:
-            try:
-                self.fd, self.direct = os.open(path, os.O_RDONLY | directio.O_DIRECT), True
-            except OSError as exc:
-                if exc.errno != errno.EINVAL:
-                    raise
-        if self.fd < 0:
-            self.fd = os.open(path, os.O_RDONLY)
+        self.fd, self.direct = directio.open_direct(path, os.O_RDONLY)
         self.bufs = [directio.borrow(self.BLOCK) for _ in range(2)]
         self._ahead = ThreadPoolExecutor(1, thread_name_prefix="spool-read")
 

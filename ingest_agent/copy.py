@@ -208,7 +208,7 @@ def _copy_to_spool(driver: Any, path: str, expected: tuple[int, Any], spool: Spo
                    on_bytes: Callable[[int], None] | None) -> Hasher:
     size, _ = expected
     part, final = spool.part_path(file_id), spool.final_path(file_id)
-    fd, direct = directio.open_for_write(part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0))
+    fd, direct = directio.open_direct(part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0))
     try:
         try:
             with driver.open_recording(path) as source:

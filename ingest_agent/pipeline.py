@@ -114,9 +114,8 @@ def ingest_volume(root: str | Path, settings: AgentSettings | None = None, *, st
             driver = driver_for(Path(root), prefer or station.settings.driver, **(driver_options or {}))
         with driver:
             dock = open_dock(station, driver, str(root), transfer_id, extra)
-            session = DockSession(station, driver, dock, listener, stop)
-            session.listed_at = time.monotonic()  # the index just read: each file's state as of now
-            session.run()
+            # the index was just read: each file's state as of now
+            DockSession(station, driver, dock, listener, stop, listed_at=time.monotonic()).run()
     finally:
         station.release(transfer_id)
     return dock_report(station, transfer_id)
@@ -191,14 +190,14 @@ class DockSession:
     """The work on one docked device, from the journaled index to the closed docking."""
 
     def __init__(self, station: Station, driver: RecorderDriver, dock: DockRecord,
-                 listener: Listener | None, stop: threading.Event | None) -> None:
+                 listener: Listener | None, stop: threading.Event | None, listed_at: float | None = None) -> None:
         self.station, self.driver, self.dock = station, driver, dock
         self.journal = station.journal
         self.settings = station.settings
         self.stop = stop or threading.Event()
         self.gone = False
         #: When this process read the index (monotonic); None for a docking resumed from the journal.
-        self.listed_at: float | None = None
+        self.listed_at = listed_at
         officer = dock.payload["officer"]
         self.reporter = ProgressReporter(
             DockProgress(transfer_id=dock.transfer_id, serial=dock.device_serial,

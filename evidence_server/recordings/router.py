@@ -91,7 +91,8 @@ def list_recordings(user: AnyUser, session: SessionDep,
     if transfer_id:
         q = q.where(Recording.transfer_id == transfer_id)
     total = session.scalar(select(func.count()).select_from(q.subquery())) or 0
-    # only RecordingOut's columns, as plain rows: not the ffprobe JSON (kilobytes a row), no ORM objects
+    # only RecordingOut's columns, as plain rows: not the ffprobe JSON (kilobytes a row), no ORM objects.
+    # q selects from recordings alone (visibility is an EXISTS, not a join), so its WHERE carries over.
     rows = session.execute((_OUT_SELECT if q.whereclause is None else _OUT_SELECT.where(q.whereclause))
                            .order_by(Recording.name_started_at.desc().nulls_last(), Recording.id.desc())
                            .limit(limit).offset(offset)).all()

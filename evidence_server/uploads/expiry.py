@@ -1,8 +1,10 @@
 """Expiring abandoned uploads: an unfinished upload nobody has touched for a long time is void.
 
-A station that went away for good (reinstalled, its journal lost) leaves staged bytes behind; so
-does an API process killed between creating the staging file and committing its row. The
-upload's last activity is its staging file's modification time. Nothing verified is touched:
+A station that went away for good (reinstalled, its journal lost) leaves staged bytes behind; an
+upload whose staging file is gone (a crash right after its row was committed) is voided once it
+is as old as the limit. Staging files of no unfinished upload (left by versions that made the file
+before the row) are removed after an hour. The upload's last activity is its staging file's
+modification time. Nothing verified is touched:
 verified bytes live in evidence storage, not in staging.
 """
 from __future__ import annotations
@@ -41,8 +43,9 @@ def expire_uploads(ctx: Any, *, now: float | None = None) -> ExpiryReport:
     idle_limit = settings.upload_expiry_hours * 3600
     receiver = ctx.receiver
     with ctx.sessionmaker() as session:
-        open_ids = set(session.scalars(select(Upload.id).where(Upload.state == "receiving")))
-        for upload in session.scalars(select(Upload).where(Upload.state == "receiving")):
+        unfinished = session.scalars(select(Upload).where(Upload.state == "receiving")).all()
+        open_ids = {upload.id for upload in unfinished}
+        for upload in unfinished:
             staged = receiver.path(upload.id)
             try:
                 st = staged.stat()

@@ -69,7 +69,7 @@ class Receiver:
 
     def open_for_append(self, upload_id: str, offset: int) -> Appender:
         path = self.path(upload_id)
-        fd, direct = directio.open_for_write(path, os.O_WRONLY | os.O_APPEND)
+        fd, direct = directio.open_direct(path, os.O_WRONLY | os.O_APPEND)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as exc:

@@ -16,7 +16,7 @@ SHM = Path("/dev/shm")
 
 
 def write_blocks(path: Path, blocks: list[bytes], offset: int = 0) -> DirectWriter:
-    fd, direct = directio.open_for_write(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+    fd, direct = directio.open_direct(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
     try:
         out = DirectWriter(fd, direct, offset)
         buf = directio.aligned_buffer(max(len(b) for b in blocks))
