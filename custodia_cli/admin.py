@@ -32,14 +32,21 @@ def create_unit(code: str, name: str) -> dict[str, Any]:
         return {"id": unit.id, "code": unit.code, "name": unit.name}
 
 
-def create_user(*, username: str, role: str, unit_code: str, officer_no: str | None, display_name: str | None,
-                password: str | None) -> dict[str, Any]:
+def create_user(
+    *, username: str, role: str, unit_code: str, officer_no: str | None, display_name: str | None, password: str | None
+) -> dict[str, Any]:
     generated = password is None
     password = password or generate_password()
     with _ctx().sessionmaker() as session:
-        user = accounts.create_user(session, username=username, password=password, role=role,
-                                    unit=_unit(session, unit_code), display_name=display_name,
-                                    officer_no=officer_no)
+        user = accounts.create_user(
+            session,
+            username=username,
+            password=password,
+            role=role,
+            unit=_unit(session, unit_code),
+            display_name=display_name,
+            officer_no=officer_no,
+        )
         session.commit()
         out: dict[str, Any] = {"id": user.id, "username": username, "role": role}
         if generated:
@@ -62,7 +69,8 @@ def set_password(username: str) -> dict[str, Any]:
 def create_station(name: str, unit_code: str) -> dict[str, Any]:
     ctx = _ctx()
     with ctx.sessionmaker() as session:
-        issued = stations.create_station(session, name=name, unit_id=_unit(session, unit_code).id,
-                                         code_hours=ctx.settings.enrolment_code_hours)
+        issued = stations.create_station(
+            session, name=name, unit_id=_unit(session, unit_code).id, code_hours=ctx.settings.enrolment_code_hours
+        )
         session.commit()
         return {"station_id": issued.station.id, "enrolment_code": issued.code, "expires_at": issued.expires_at}

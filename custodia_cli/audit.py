@@ -1,4 +1,5 @@
 """``custodia audit …``: check the whole audit log against its checkpoints, sign one, run a fixity sweep."""
+
 from __future__ import annotations
 
 import json
@@ -26,8 +27,11 @@ def audit() -> None:
 
 
 @audit.command("verify")
-@click.option("--key", default=None,
-              help="The server's public key (base64) as known out of band; default: this server's key file.")
+@click.option(
+    "--key",
+    default=None,
+    help="The server's public key (base64) as known out of band; default: this server's key file.",
+)
 def audit_verify(key: str | None) -> None:
     """Recompute the whole log from the database and check it against every signed checkpoint."""
     from custodia_wire import documents
@@ -45,8 +49,9 @@ def audit_verify(key: str | None) -> None:
         report = verify_log(session, public_key)
     ctx.close()
     if report.ok:
-        click.echo(f"OK       audit log intact: {report.entries} entries, "
-                   f"{report.checkpoints} signed checkpoints match")
+        click.echo(
+            f"OK       audit log intact: {report.entries} entries, {report.checkpoints} signed checkpoints match"
+        )
         return
     click.echo("TAMPERED the audit log does not match what was signed:")
     for problem in report.problems:
@@ -56,8 +61,12 @@ def audit_verify(key: str | None) -> None:
 
 
 @audit.command("checkpoint")
-@click.option("--out", type=click.Path(path_type=Path), default=None,
-              help="Also write the signed note here (and the RFC 3161 token next to it as .tst).")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Also write the signed note here (and the RFC 3161 token next to it as .tst).",
+)
 def audit_checkpoint(out: Path | None) -> None:
     """Sign a checkpoint of the log now (time-stamped when CUSTODIA_AUDIT_TSA_URL is set); print it."""
     from evidence_server.audit.log import issue_checkpoint
@@ -71,8 +80,11 @@ def audit_checkpoint(out: Path | None) -> None:
         out.write_text(cp.note, "utf-8")
         if cp.tsa_token:
             out.with_suffix(".tst").write_bytes(cp.tsa_token)
-    click.echo(f"{'new' if created else 'unchanged since the latest'} checkpoint at size {cp.tree_size}"
-               f"{', time-stamped' if cp.tsa_token else ''}", err=True)
+    click.echo(
+        f"{'new' if created else 'unchanged since the latest'} checkpoint at size {cp.tree_size}"
+        f"{', time-stamped' if cp.tsa_token else ''}",
+        err=True,
+    )
 
 
 @audit.command("fixity")

@@ -31,16 +31,22 @@ def backup_create(directory: Path) -> None:
         manifest = create_backup(get_settings(), directory)
     except BackupError as exc:
         raise click.ClickException(str(exc)) from exc
-    click.echo(f"backup in {directory}: database ({manifest['database']['kind']}), "
-               f"{manifest['objects']['count']} objects ({manifest['objects']['bytes']} bytes), "
-               f"{manifest['recordings']} recordings, signing key {manifest['keys']['key_id']}")
+    click.echo(
+        f"backup in {directory}: database ({manifest['database']['kind']}), "
+        f"{manifest['objects']['count']} objects ({manifest['objects']['bytes']} bytes), "
+        f"{manifest['recordings']} recordings, signing key {manifest['keys']['key_id']}"
+    )
 
 
 @backup.command("restore")
 @click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--replace-key", is_flag=True, help="Overwrite a different signing key already in place.")
-@click.option("--check/--no-check", default=True, show_default=True,
-              help="Afterwards verify the audit log and re-read every recording (fixity).")
+@click.option(
+    "--check/--no-check",
+    default=True,
+    show_default=True,
+    help="Afterwards verify the audit log and re-read every recording (fixity).",
+)
 def backup_restore(directory: Path, replace_key: bool, check: bool) -> None:
     """Restore DIRECTORY into the configured (empty) database, object store and key file."""
     from evidence_server.backup.database import BackupError

@@ -20,13 +20,23 @@ def cli() -> None:
 
 # --- server side ---------------------------------------------------------------------------------
 
+
 @cli.command()
-@click.option("--data-dir", type=click.Path(path_type=Path), default=Path("var"), show_default=True,
-              help="Database, objects, keys, station spool and the demo dock live here.")
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path),
+    default=Path("var"),
+    show_default=True,
+    help="Database, objects, keys, station spool and the demo dock live here.",
+)
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True)
-@click.option("--demo/--no-demo", default=True, show_default=True,
-              help="Dock a simulated recorder so there is footage to look at.")
+@click.option(
+    "--demo/--no-demo",
+    default=True,
+    show_default=True,
+    help="Dock a simulated recorder so there is footage to look at.",
+)
 def up(data_dir: Path, host: str, port: int, demo: bool) -> None:
     """Run everything on embedded defaults: SQLite, local storage, in-process tasks, one station agent."""
     from custodia_cli.up import run_up
@@ -49,9 +59,16 @@ def server(host: str, port: int, workers: int) -> None:
     from evidence_server.observability.logs import logging_config
 
     settings = get_settings()
-    uvicorn.run("evidence_server.app:create_app", factory=True, host=host, port=port, workers=workers,
-                proxy_headers=True, log_level=settings.log_level.lower(),
-                log_config=logging_config(settings.log_format, settings.log_level, service="custodia-server"))
+    uvicorn.run(
+        "evidence_server.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        proxy_headers=True,
+        log_level=settings.log_level.lower(),
+        log_config=logging_config(settings.log_format, settings.log_level, service="custodia-server"),
+    )
 
 
 @cli.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
@@ -64,8 +81,12 @@ def worker(ctx: click.Context) -> None:
 
 
 @cli.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
-@click.option("--schedule-file", type=click.Path(path_type=Path), default=None,
-              help="Where beat remembers the last runs (default: DATA_DIR/celerybeat-schedule).")
+@click.option(
+    "--schedule-file",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Where beat remembers the last runs (default: DATA_DIR/celerybeat-schedule).",
+)
 @click.pass_context
 def beat(ctx: click.Context, schedule_file: Path | None) -> None:
     """Run Celery beat: the periodic jobs (audit checkpoints, fixity sweeps). Exactly one per deployment."""
@@ -121,18 +142,28 @@ def admin_create_unit(code: str, name: str) -> None:
 
 @admin.command("create-user")
 @click.option("--username", required=True)
-@click.option("--role", required=True,
-              type=click.Choice(["officer", "device_admin", "legal_affairs", "case_handler", "auditor", "sysadmin"]))
+@click.option(
+    "--role",
+    required=True,
+    type=click.Choice(["officer", "device_admin", "legal_affairs", "case_handler", "auditor", "sysadmin"]),
+)
 @click.option("--unit", "unit_code", required=True, help="Unit code, e.g. U1.")
 @click.option("--officer-no", default=None)
 @click.option("--display-name", default=None)
 @click.option("--password", default=None, help="Omit to generate one (printed once).")
-def admin_create_user(username: str, role: str, unit_code: str, officer_no: str | None,
-                      display_name: str | None, password: str | None) -> None:
+def admin_create_user(
+    username: str, role: str, unit_code: str, officer_no: str | None, display_name: str | None, password: str | None
+) -> None:
     from custodia_cli.admin import create_user
 
-    result = create_user(username=username, role=role, unit_code=unit_code, officer_no=officer_no,
-                         display_name=display_name, password=password)
+    result = create_user(
+        username=username,
+        role=role,
+        unit_code=unit_code,
+        officer_no=officer_no,
+        display_name=display_name,
+        password=password,
+    )
     click.echo(json.dumps(result, ensure_ascii=False))
 
 
@@ -156,6 +187,7 @@ def admin_create_station(name: str, unit_code: str) -> None:
 
 
 # --- station side --------------------------------------------------------------------------------
+
 
 @cli.group()
 def agent() -> None:
@@ -215,8 +247,10 @@ def agent_rotate_token() -> None:
     click.echo(f"station {creds.station_id}: new token saved in {settings.station_file}")
 
 
-@cli.command("simulate-device", context_settings={"ignore_unknown_options": True, "allow_extra_args": True,
-                                                  "help_option_names": []})
+@cli.command(
+    "simulate-device",
+    context_settings={"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []},
+)
 @click.pass_context
 def simulate_device(ctx: click.Context) -> None:
     """Write a realistic recorder volume with real ffmpeg video (see --help)."""
@@ -228,26 +262,68 @@ def simulate_device(ctx: click.Context) -> None:
 @cli.command()
 @click.argument("target", type=click.Path(exists=True, path_type=Path), required=False)
 @click.option("--fingerprint", "fingerprints", multiple=True, help="blake3:<hex> or sha256:<hex>; repeatable.")
-@click.option("--manifest", type=click.Path(exists=True, path_type=Path), default=None,
-              help="A custodia.manifest/1 file; TARGET is the folder its paths are relative to.")
-@click.option("--receipt", type=click.Path(exists=True, path_type=Path), default=None,
-              help="A custodia.receipt/1 file to check against --key.")
-@click.option("--key", default=None, help="The server's public key (base64), for --receipt, the audit log and "
-                                           "court packages (pins the key the package must be signed with).")
-@click.option("--checkpoint", type=click.Path(exists=True, path_type=Path), default=None,
-              help="An audit-log checkpoint (signed note) to check against --key.")
-@click.option("--old-checkpoint", type=click.Path(exists=True, path_type=Path), default=None,
-              help="The earlier checkpoint, for --consistency.")
-@click.option("--inclusion", type=click.Path(exists=True, path_type=Path), default=None,
-              help="An audit-entry inclusion proof (JSON from /api/v1/audit/proofs/inclusion).")
-@click.option("--consistency", type=click.Path(exists=True, path_type=Path), default=None,
-              help="A consistency proof between two checkpoints (JSON from /api/v1/audit/proofs/consistency).")
-@click.option("--check", "sums", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-              help="A b3sum listing ('<hex>  <path>' lines) to check, BLAKE3 only; paths are relative to TARGET "
-                   "(default: the listing's folder). `custodia verify FOLDER` prints such a listing.")
-def verify(target: Path | None, fingerprints: tuple[str, ...], manifest: Path | None, receipt: Path | None,
-           key: str | None, checkpoint: Path | None, old_checkpoint: Path | None, inclusion: Path | None,
-           consistency: Path | None, sums: Path | None) -> None:
+@click.option(
+    "--manifest",
+    type=click.Path(exists=True, path_type=Path),
+    default=None,
+    help="A custodia.manifest/1 file; TARGET is the folder its paths are relative to.",
+)
+@click.option(
+    "--receipt",
+    type=click.Path(exists=True, path_type=Path),
+    default=None,
+    help="A custodia.receipt/1 file to check against --key.",
+)
+@click.option(
+    "--key",
+    default=None,
+    help="The server's public key (base64), for --receipt, the audit log and "
+    "court packages (pins the key the package must be signed with).",
+)
+@click.option(
+    "--checkpoint",
+    type=click.Path(exists=True, path_type=Path),
+    default=None,
+    help="An audit-log checkpoint (signed note) to check against --key.",
+)
+@click.option(
+    "--old-checkpoint",
+    type=click.Path(exists=True, path_type=Path),
+    default=None,
+    help="The earlier checkpoint, for --consistency.",
+)
+@click.option(
+    "--inclusion",
+    type=click.Path(exists=True, path_type=Path),
+    default=None,
+    help="An audit-entry inclusion proof (JSON from /api/v1/audit/proofs/inclusion).",
+)
+@click.option(
+    "--consistency",
+    type=click.Path(exists=True, path_type=Path),
+    default=None,
+    help="A consistency proof between two checkpoints (JSON from /api/v1/audit/proofs/consistency).",
+)
+@click.option(
+    "--check",
+    "sums",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="A b3sum listing ('<hex>  <path>' lines) to check, BLAKE3 only; paths are relative to TARGET "
+    "(default: the listing's folder). `custodia verify FOLDER` prints such a listing.",
+)
+def verify(
+    target: Path | None,
+    fingerprints: tuple[str, ...],
+    manifest: Path | None,
+    receipt: Path | None,
+    key: str | None,
+    checkpoint: Path | None,
+    old_checkpoint: Path | None,
+    inclusion: Path | None,
+    consistency: Path | None,
+    sums: Path | None,
+) -> None:
     """Check files, receipts, court packages (a case's ZIP or its unpacked folder) and the audit log
     offline. Exit 0 only if all match. A FOLDER alone: print its files' BLAKE3 as b3sum does."""
     ok = True
@@ -256,13 +332,20 @@ def verify(target: Path | None, fingerprints: tuple[str, ...], manifest: Path | 
     if checkpoint or inclusion or consistency:
         from custodia_cli import verify_log
 
-        ok = verify_log.run(key=key, checkpoint=checkpoint, old_checkpoint=old_checkpoint, inclusion=inclusion,
-                            consistency=consistency, echo=click.echo)
+        ok = verify_log.run(
+            key=key,
+            checkpoint=checkpoint,
+            old_checkpoint=old_checkpoint,
+            inclusion=inclusion,
+            consistency=consistency,
+            echo=click.echo,
+        )
     elif target is None:
         raise click.UsageError("give a file or folder to check, or --checkpoint / --inclusion / --consistency")
     if target is not None:
-        ok &= verify_mod.run(target, fingerprints=list(fingerprints), manifest=manifest, receipt=receipt,
-                             key=key, echo=click.echo)
+        ok &= verify_mod.run(
+            target, fingerprints=list(fingerprints), manifest=manifest, receipt=receipt, key=key, echo=click.echo
+        )
     sys.exit(0 if ok else 1)
 
 

@@ -34,12 +34,21 @@ def bootstrap_accounts(ctx: ServerContext) -> dict[str, str]:
     created: dict[str, str] = {}
     with ctx.sessionmaker() as session:
         unit = accounts.ensure_unit(session, "U1", "第一执法大队")
-        for username, role, officer_no, name in (("admin", "sysadmin", None, "系统管理员"),
-                                                  ("officer", "officer", DEMO_OFFICER[0], DEMO_OFFICER[1])):
+        for username, role, officer_no, name in (
+            ("admin", "sysadmin", None, "系统管理员"),
+            ("officer", "officer", DEMO_OFFICER[0], DEMO_OFFICER[1]),
+        ):
             if session.scalar(select(User.id).where(User.username == username)) is None:
                 password = generate_password()
-                accounts.create_user(session, username=username, password=password, role=role, unit=unit,
-                                     display_name=name, officer_no=officer_no)
+                accounts.create_user(
+                    session,
+                    username=username,
+                    password=password,
+                    role=role,
+                    unit=unit,
+                    display_name=name,
+                    officer_no=officer_no,
+                )
                 created[username] = password
         session.commit()
     return created
@@ -52,8 +61,7 @@ def enrol_station(ctx: ServerContext, agent_settings, server_url: str) -> None: 
         return
     with ctx.sessionmaker() as session:
         unit_id = accounts.ensure_unit(session, "U1", "第一执法大队").id
-        issued = stations.create_station(session, name=agent_settings.station_name, unit_id=unit_id,
-                                         code_hours=1)
+        issued = stations.create_station(session, name=agent_settings.station_name, unit_id=unit_id, code_hours=1)
         session.commit()
     agent_settings.prepare_dirs()
     enrol(server_url, issued.code, name=agent_settings.station_name, station_file=agent_settings.station_file)
@@ -69,8 +77,16 @@ def dock_demo_recorder(dock: Path) -> None:
         return
     staging = dock.parent / "dock-staging"
     shutil.rmtree(staging, ignore_errors=True)
-    vol = simulate_device(staging, serial=DEMO_SERIAL, officer_no=DEMO_OFFICER[0], officer_name=DEMO_OFFICER[1],
-                          segments=4, segment_seconds=5.0, resolution="640x360", codec="h264")
+    vol = simulate_device(
+        staging,
+        serial=DEMO_SERIAL,
+        officer_no=DEMO_OFFICER[0],
+        officer_name=DEMO_OFFICER[1],
+        segments=4,
+        segment_seconds=5.0,
+        resolution="640x360",
+        codec="h264",
+    )
     vol.root.rename(dock / vol.root.name)  # appears whole, as a mounted volume does
     staging.rmdir()
 
@@ -100,9 +116,14 @@ def run_up(*, data_dir: Path, host: str, port: int, demo: bool) -> None:
     url = f"http://{host}:{port}"
     dock = data_dir / "dock"
     dock.mkdir(parents=True, exist_ok=True)
-    agent_settings = AgentSettings(server_url=url, data_dir=data_dir / "agent", dock_roots=[dock],
-                                   station_name="demo-station", stability_seconds=1.0,
-                                   spool_reserve_bytes=64 * 1024 * 1024)
+    agent_settings = AgentSettings(
+        server_url=url,
+        data_dir=data_dir / "agent",
+        dock_roots=[dock],
+        station_name="demo-station",
+        stability_seconds=1.0,
+        spool_reserve_bytes=64 * 1024 * 1024,
+    )
     enrol_station(ctx, agent_settings, url)
     if demo:
         dock_demo_recorder(dock)
@@ -111,12 +132,15 @@ def run_up(*, data_dir: Path, host: str, port: int, demo: bool) -> None:
     console.print(f"Web page:  [bold]{url}/[/bold]   (API: {url}/api/docs)")
     if created:
         for username, password in created.items():
-            console.print(f"Log in as [bold]{username}[/bold] with password [bold]{password}[/bold]"
-                          "  (generated now, shown once)")
+            console.print(
+                f"Log in as [bold]{username}[/bold] with password [bold]{password}[/bold]  (generated now, shown once)"
+            )
     else:
         console.print("Accounts exist already; `custodia admin set-password admin` gives admin a new password.")
-    console.print(f"Dock folder: {dock}  (a folder placed here is a docked recorder; "
-                  "`custodia simulate-device {dock} --serial DSJ0002` docks another)")
+    console.print(
+        f"Dock folder: {dock}  (a folder placed here is a docked recorder; "
+        "`custodia simulate-device {dock} --serial DSJ0002` docks another)"
+    )
     console.print(f"Data: {data_dir}   Stop with Ctrl-C.")
     console.rule()
     try:

@@ -110,13 +110,20 @@ def check_package(target: Path, key: str | None, echo: Echo) -> bool:
     findings = package.verify(target, trusted_key=key, echo=lambda f: echo(f.line()))
     ok = package.passed(findings)
     failed = [f for f in findings if not f.ok]
-    echo(f"package {target}: " + ("VERIFIED, nothing was changed since export" if ok else
-                                  f"FAILED, {len(failed)} problem(s): " + ", ".join(f.subject for f in failed)))
+    echo(
+        f"package {target}: "
+        + (
+            "VERIFIED, nothing was changed since export"
+            if ok
+            else f"FAILED, {len(failed)} problem(s): " + ", ".join(f.subject for f in failed)
+        )
+    )
     return ok
 
 
-def run(target: Path, *, fingerprints: list[str], manifest: Path | None, receipt: Path | None,
-        key: str | None, echo: Echo) -> bool:
+def run(
+    target: Path, *, fingerprints: list[str], manifest: Path | None, receipt: Path | None, key: str | None, echo: Echo
+) -> bool:
     from custodia_wire import documents, package
 
     if not (fingerprints or manifest or receipt) and package.is_package(target):

@@ -3,6 +3,7 @@
 The only trust anchor is the server's public key, obtained out of band (printed on the unit's
 records, or read from ``GET /api/v1/server-key`` on a day nobody disputes).
 """
+
 from __future__ import annotations
 
 import json
@@ -28,8 +29,15 @@ def _note(path: Path | None, embedded: Any, what: str) -> str:
     raise LogError(f"no {what}: pass it as a file")
 
 
-def run(*, key: str | None, checkpoint: Path | None, old_checkpoint: Path | None, inclusion: Path | None,
-        consistency: Path | None, echo: Echo) -> bool:
+def run(
+    *,
+    key: str | None,
+    checkpoint: Path | None,
+    old_checkpoint: Path | None,
+    inclusion: Path | None,
+    consistency: Path | None,
+    echo: Echo,
+) -> bool:
     if not key:
         echo("checking a checkpoint or proof needs --key (the server's public key, base64)")
         return False
@@ -43,16 +51,21 @@ def run(*, key: str | None, checkpoint: Path | None, old_checkpoint: Path | None
             cp = auditlog.verify_note(_note(checkpoint, doc.get("checkpoint"), "checkpoint"), public_key)
             auditlog.verify_inclusion_document(doc, cp)
             e = doc["entry"]
-            echo(f"OK       entry {e['seq']} ({e['action']} at {e['at']} by {e['actor'].get('name')}, "
-                 f"object {e['object'].get('type')} {e['object'].get('id')}) is in the {_describe(cp)}")
+            echo(
+                f"OK       entry {e['seq']} ({e['action']} at {e['at']} by {e['actor'].get('name')}, "
+                f"object {e['object'].get('type')} {e['object'].get('id')}) is in the {_describe(cp)}"
+            )
         if consistency is not None:
             doc = json.loads(consistency.read_text("utf-8"))
-            old = auditlog.verify_note(_note(old_checkpoint, doc.get("first_checkpoint"), "--old-checkpoint"),
-                                       public_key)
+            old = auditlog.verify_note(
+                _note(old_checkpoint, doc.get("first_checkpoint"), "--old-checkpoint"), public_key
+            )
             new = auditlog.verify_note(_note(checkpoint, doc.get("second_checkpoint"), "--checkpoint"), public_key)
             auditlog.verify_consistency_document(doc, old, new)
-            echo(f"OK       the log of size {new.tree_size} extends the log of size {old.tree_size} "
-                 "unchanged: nothing was rewritten or removed in between")
+            echo(
+                f"OK       the log of size {new.tree_size} extends the log of size {old.tree_size} "
+                "unchanged: nothing was rewritten or removed in between"
+            )
     except (OSError, ValueError, KeyError, LogError, documents.DocumentError) as exc:
         echo(f"FAILED   {exc}")
         return False

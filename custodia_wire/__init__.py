@@ -7,5 +7,12 @@ TUS_VERSION = "1.0.0"
 
 #: Keys of the tus ``Upload-Metadata`` header that a station sends with each recording.
 UPLOAD_METADATA_KEYS = (
-    "transfer_id", "path", "filename", "blake3", "sha256", "mtime", "copied_at", "started_at",
+    "transfer_id",
+    "path",
+    "filename",
+    "blake3",
+    "sha256",
+    "mtime",
+    "copied_at",
+    "started_at",
 )

@@ -44,13 +44,28 @@ def entry_time(ts: datetime) -> str:
     return ts.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
-def make_entry(seq: int, at: datetime, actor_type: str, actor_id: int | None, actor_name: str | None,
-               action: str, object_type: str | None, object_id: str | None, client_addr: str | None,
-               details: Any) -> dict[str, Any]:
+def make_entry(
+    seq: int,
+    at: datetime,
+    actor_type: str,
+    actor_id: int | None,
+    actor_name: str | None,
+    action: str,
+    object_type: str | None,
+    object_id: str | None,
+    client_addr: str | None,
+    details: Any,
+) -> dict[str, Any]:
     """An entry from its stored columns, in the shape that is hashed, served and verified."""
-    return {"seq": seq, "at": entry_time(at), "actor": {"type": actor_type, "id": actor_id, "name": actor_name},
-            "action": action, "object": {"type": object_type, "id": object_id}, "client_addr": client_addr,
-            "details": details}
+    return {
+        "seq": seq,
+        "at": entry_time(at),
+        "actor": {"type": actor_type, "id": actor_id, "name": actor_name},
+        "action": action,
+        "object": {"type": object_type, "id": object_id},
+        "client_addr": client_addr,
+        "details": details,
+    }
 
 
 def json_clean(value: Any) -> Any:
@@ -74,9 +89,18 @@ def _opt(value: str | None) -> str:
     return "null" if value is None else encode_basestring(value)
 
 
-def columns_leaf_hash(seq: int, at: datetime, actor_type: str, actor_id: int | None, actor_name: str | None,
-                      action: str, object_type: str | None, object_id: str | None, client_addr: str | None,
-                      details: Any) -> bytes:
+def columns_leaf_hash(
+    seq: int,
+    at: datetime,
+    actor_type: str,
+    actor_id: int | None,
+    actor_name: str | None,
+    action: str,
+    object_type: str | None,
+    object_id: str | None,
+    client_addr: str | None,
+    details: Any,
+) -> bytes:
     """``entry_leaf_hash(make_entry(...))`` without building the entry: the full check's hot path.
 
     Writes the canonical JSON directly (keys in sorted order, strings escaped by the json module's
@@ -85,13 +109,16 @@ def columns_leaf_hash(seq: int, at: datetime, actor_type: str, actor_id: int | N
     when = at.isoformat(timespec="microseconds")[:-6] + "Z" if at.tzinfo is UTC else entry_time(at)
     aid = "null" if actor_id is None else str(int(actor_id))
     det = "null" if details is None else _ENCODER.encode(details)
-    data = (f'{{"action":{encode_basestring(action)},"actor":{{"id":{aid},"name":{_opt(actor_name)},'
-            f'"type":{encode_basestring(actor_type)}}},"at":"{when}","client_addr":{_opt(client_addr)},'
-            f'"details":{det},"object":{{"id":{_opt(object_id)},"type":{_opt(object_type)}}},"seq":{int(seq)}}}')
+    data = (
+        f'{{"action":{encode_basestring(action)},"actor":{{"id":{aid},"name":{_opt(actor_name)},'
+        f'"type":{encode_basestring(actor_type)}}},"at":"{when}","client_addr":{_opt(client_addr)},'
+        f'"details":{det},"object":{{"id":{_opt(object_id)},"type":{_opt(object_type)}}},"seq":{int(seq)}}}'
+    )
     return hashlib.sha256(b"\x00" + data.encode("utf-8")).digest()
 
 
 # --- checkpoints as signed notes ------------------------------------------------------------------
+
 
 def note_key_id(name: str, public_key: Ed25519PublicKey) -> bytes:
     """C2SP signed-note key ID: SHA-256(name || 0x0A || 0x01 || public key)[:4]."""
@@ -110,8 +137,10 @@ class Checkpoint:
         """The note text that is signed: origin, size, base64 root, time extension line."""
         if "\n" in self.origin or not self.origin:
             raise LogError("a checkpoint origin is one non-empty line")
-        return (f"{self.origin}\n{self.tree_size}\n{base64.b64encode(self.root_hash).decode()}\n"
-                f"{_TIME_PREFIX}{self.issued_at}\n")
+        return (
+            f"{self.origin}\n{self.tree_size}\n{base64.b64encode(self.root_hash).decode()}\n"
+            f"{_TIME_PREFIX}{self.issued_at}\n"
+        )
 
     def sign(self, key: Ed25519PrivateKey) -> str:
         """The signed note: body, blank line, ``— <origin> base64(key ID || signature)``."""
@@ -136,7 +165,7 @@ def parse_note(text: str) -> tuple[Checkpoint, str, list[tuple[str, bytes]]]:
         raise LogError(f"malformed checkpoint: {exc}") from exc
     if size < 0 or len(root_hash) != merkle.HASH_SIZE or str(size) != lines[1]:
         raise LogError("malformed checkpoint: bad tree size or root hash")
-    issued = next((ln[len(_TIME_PREFIX):] for ln in lines[3:] if ln.startswith(_TIME_PREFIX)), "")
+    issued = next((ln[len(_TIME_PREFIX) :] for ln in lines[3:] if ln.startswith(_TIME_PREFIX)), "")
     signatures = []
     for line in sigs.splitlines():
         if not line.startswith("\u2014 "):
@@ -168,6 +197,7 @@ def verify_note(text: str, public_key: Ed25519PublicKey, origin: str | None = No
 
 # --- proof documents ------------------------------------------------------------------------------
 
+
 def _hashes(items: list[str]) -> list[bytes]:
     try:
         out = [bytes.fromhex(h) for h in items]
@@ -189,8 +219,9 @@ def verify_inclusion_document(doc: dict[str, Any], checkpoint: Checkpoint) -> by
     index = doc.get("leaf_index")
     if not isinstance(index, int) or entry.get("seq") != index:
         raise LogError("the entry's sequence number is not the proof's leaf index")
-    if not merkle.verify_inclusion(leaf, index, checkpoint.tree_size, _hashes(doc.get("audit_path", [])),
-                                   checkpoint.root_hash):
+    if not merkle.verify_inclusion(
+        leaf, index, checkpoint.tree_size, _hashes(doc.get("audit_path", [])), checkpoint.root_hash
+    ):
         raise LogError(f"entry {index} is not in the checkpointed log (its content or the proof differs)")
     return leaf
 
@@ -200,8 +231,11 @@ def verify_consistency_document(doc: dict[str, Any], old: Checkpoint, new: Check
     if doc.get("format") != CONSISTENCY_FORMAT:
         raise LogError(f"not a {CONSISTENCY_FORMAT} document")
     if (doc.get("first"), doc.get("second")) != (old.tree_size, new.tree_size):
-        raise LogError(f"proof is for sizes {doc.get('first')}→{doc.get('second')}, "
-                       f"checkpoints are {old.tree_size}→{new.tree_size}")
-    if not merkle.verify_consistency(old.tree_size, new.tree_size, old.root_hash, new.root_hash,
-                                     _hashes(doc.get("proof", []))):
+        raise LogError(
+            f"proof is for sizes {doc.get('first')}→{doc.get('second')}, "
+            f"checkpoints are {old.tree_size}→{new.tree_size}"
+        )
+    if not merkle.verify_consistency(
+        old.tree_size, new.tree_size, old.root_hash, new.root_hash, _hashes(doc.get("proof", []))
+    ):
         raise LogError(f"the log of size {new.tree_size} does not extend the log of size {old.tree_size}")

@@ -81,8 +81,9 @@ class DirectWriter:
     page-aligned addresses (slices at offset 0 of :func:`aligned_buffer` buffers).
     """
 
-    def __init__(self, fd: int, direct: bool, offset: int = 0,
-                 write: Callable[[int, memoryview], int] = os.write) -> None:
+    def __init__(
+        self, fd: int, direct: bool, offset: int = 0, write: Callable[[int, memoryview], int] = os.write
+    ) -> None:
         self.fd = fd
         self._write = write
         self.direct = direct

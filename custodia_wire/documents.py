@@ -102,6 +102,7 @@ class Manifest:
 
 # --- signing -------------------------------------------------------------------------------
 
+
 def public_key_b64(key: Ed25519PublicKey) -> str:
     raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     return base64.b64encode(raw).decode()
@@ -146,8 +147,9 @@ def verify_signature(document: dict[str, Any], public_key: Ed25519PublicKey) -> 
         raise DocumentError("signature does not verify: the document was altered or forged") from exc
 
 
-def make_receipt(*, transfer_id: str, manifest_digest: str, files: list[dict[str, Any]],
-                 issued_at: datetime, server: dict[str, Any]) -> dict[str, Any]:
+def make_receipt(
+    *, transfer_id: str, manifest_digest: str, files: list[dict[str, Any]], issued_at: datetime, server: dict[str, Any]
+) -> dict[str, Any]:
     """An unsigned receipt. ``files`` items carry path, size, blake3, sha256, recording_id, verified_at."""
     return {
         "format": RECEIPT_FORMAT,

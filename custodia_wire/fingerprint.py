@@ -94,8 +94,9 @@ class Hasher:
         )
 
 
-def of_stream(stream: BinaryIO, sink: Callable[[memoryview], object] | None = None,
-              block_size: int = BLOCK_SIZE) -> Fingerprint:
+def of_stream(
+    stream: BinaryIO, sink: Callable[[memoryview], object] | None = None, block_size: int = BLOCK_SIZE
+) -> Fingerprint:
     """Fingerprint a stream to its end, handing each block to ``sink`` as it is read."""
     h = Hasher()
     buf = bytearray(block_size)

@@ -161,8 +161,7 @@ def verify_inclusion(leaf: bytes, index: int, tree_size: int, proof: Sequence[by
     return sn == 0 and r == root_hash
 
 
-def verify_consistency(first: int, second: int, first_root: bytes, second_root: bytes,
-                       proof: Sequence[bytes]) -> bool:
+def verify_consistency(first: int, second: int, first_root: bytes, second_root: bytes, proof: Sequence[bytes]) -> bool:
     """RFC 9162 §2.1.4.2: is the tree of size ``first`` a prefix of the tree of size ``second``?"""
     if not 0 <= first <= second:
         return False

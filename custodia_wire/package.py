@@ -73,8 +73,9 @@ def file_item(path: str, data_or_fp: bytes | fingerprint.Fingerprint, role: str,
     return {"path": path, "role": role, "size": fp.size, "blake3": fp.blake3, "sha256": fp.sha256, **extra}
 
 
-def entries_item(path: str, data: bytes, role: str, method: str, entries: list[dict[str, Any]],
-                 **extra: Any) -> dict[str, Any]:
+def entries_item(
+    path: str, data: bytes, role: str, method: str, entries: list[dict[str, Any]], **extra: Any
+) -> dict[str, Any]:
     """A JSON file's manifest item, with the digest of each of its entries."""
     digests = [{"key": entry_key(method, e), "digest": entry_digest(method, e)} for e in entries]
     return file_item(path, data, role, entry_digest=method, entries=digests, **extra)
@@ -143,11 +144,23 @@ entry that was changed, down to a single byte.
     return text.encode("utf-8")
 
 
-def build_manifest(*, case: dict[str, Any], exported_at: str, exported_by: dict[str, Any],
-                   server: dict[str, Any], files: list[dict[str, Any]]) -> dict[str, Any]:
+def build_manifest(
+    *,
+    case: dict[str, Any],
+    exported_at: str,
+    exported_by: dict[str, Any],
+    server: dict[str, Any],
+    files: list[dict[str, Any]],
+) -> dict[str, Any]:
     """The unsigned manifest (``documents.sign`` adds the signature)."""
-    return {"format": PACKAGE_FORMAT, "case": case, "exported_at": exported_at, "exported_by": exported_by,
-            "server": server, "files": files}
+    return {
+        "format": PACKAGE_FORMAT,
+        "case": case,
+        "exported_at": exported_at,
+        "exported_by": exported_by,
+        "server": server,
+        "files": files,
+    }
 
 
 # --- offline verification ------------------------------------------------------------------------
@@ -201,8 +214,9 @@ def open_package(target: Path) -> Reader:
     try:
         return ZipReader(target)
     except (zipfile.BadZipFile, OSError) as exc:
-        raise documents.DocumentError(f"{target} is not a readable ZIP archive ({exc}): the archive's "
-                                      "structure was damaged") from exc
+        raise documents.DocumentError(
+            f"{target} is not a readable ZIP archive ({exc}): the archive's structure was damaged"
+        ) from exc
 
 
 def is_package(target: Path) -> bool:
@@ -312,8 +326,9 @@ def _check_sums(reader: Reader, name: str, algo: str, items: list[dict[str, Any]
         yield Finding(False, name, f"does not agree with the {algo} digests of the signed manifest")
 
 
-def verify(target: Path, *, trusted_key: str | None = None,
-           echo: Callable[[Finding], object] | None = None) -> list[Finding]:
+def verify(
+    target: Path, *, trusted_key: str | None = None, echo: Callable[[Finding], object] | None = None
+) -> list[Finding]:
     """Check a package offline: signature, every file, every entry, nothing added. Every finding."""
     findings: list[Finding] = []
 
@@ -343,8 +358,14 @@ def verify(target: Path, *, trusted_key: str | None = None,
     except (documents.DocumentError, ValueError, KeyError, TypeError) as exc:
         note(Finding(False, MANIFEST_NAME, f"MODIFIED or not authentic: {exc}"))
         return findings
-    note(Finding(True, MANIFEST_NAME, f"signature valid (Ed25519, key id {manifest['signature']['key_id']}), "
-                                      f"case {manifest.get('case', {}).get('number')}, {len(items)} files"))
+    note(
+        Finding(
+            True,
+            MANIFEST_NAME,
+            f"signature valid (Ed25519, key id {manifest['signature']['key_id']}), "
+            f"case {manifest.get('case', {}).get('number')}, {len(items)} files",
+        )
+    )
     for item in items:
         for f in _check_file(reader, item, present):
             note(f)

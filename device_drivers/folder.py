@@ -69,11 +69,7 @@ class FolderDriver(FileVolumeDriver):
             serial = next(iter(evidence.serials))
         else:
             self.identity_warnings = warnings
-            found = (
-                f"file names disagree: {sorted(evidence.serials)}"
-                if evidence.serials
-                else "none in file names"
-            )
+            found = f"file names disagree: {sorted(evidence.serials)}" if evidence.serials else "none in file names"
             raise IdentityError(f"no serial given for folder {self.root} and {found}")
         if self.officer_no and evidence.officers.keys() - {self.officer_no}:
             warnings.append(

@@ -95,9 +95,7 @@ class MassStorageDriver(FileVolumeDriver):
         if serial is not None:
             others = sorted(set(evidence.serials) - {serial})
             if others:
-                warnings.append(
-                    f"file names carry serial(s) {others}, the volume label {self.label!r} says {serial}"
-                )
+                warnings.append(f"file names carry serial(s) {others}, the volume label {self.label!r} says {serial}")
         elif len(evidence.serials) == 1:
             serial = next(iter(evidence.serials))
         elif evidence.serials:

@@ -208,9 +208,7 @@ def simulate_device(
             set_encoder_tag(work, encoder)
             written_encoder = encoder
             if seq == edited:
-                written_encoder = _edit(
-                    work, began, codec, segment_seconds, edited_encoder, copy=seed is not None
-                )
+                written_encoder = _edit(work, began, codec, segment_seconds, edited_encoder, copy=seed is not None)
             target = volume.root / "DCIM" / day / name
             target.parent.mkdir(parents=True, exist_ok=True)
             os.replace(work, target)
@@ -238,9 +236,7 @@ def _encode_seed(path: Path, codec: str, resolution: str, fps: int) -> Path:
     return path
 
 
-def _edit(
-    path: Path, began: datetime, codec: str, seconds: float, edited_encoder: str | None, copy: bool
-) -> str:
+def _edit(path: Path, began: datetime, codec: str, seconds: float, edited_encoder: str | None, copy: bool) -> str:
     """Re-encode ``path`` in place as an editing tool would: shorter, another encoder tag, same
     creation_time (a careful tamperer keeps it). Returns the encoder tag now in the file."""
     work = path.with_name("edited-" + path.name)
@@ -318,9 +314,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(f"volume {vol.root} (label {vol.label}, serial {vol.serial}, officer {vol.officer_no})")
     for s in vol.segments:
-        flags = [
-            f for f, on in (("GAP", s.gap), ("EDITED", s.edited), ("HALF-WRITTEN", s.half_written)) if on
-        ]
+        flags = [f for f, on in (("GAP", s.gap), ("EDITED", s.edited), ("HALF-WRITTEN", s.half_written)) if on]
         size = "-" if s.path is None else str(vol.file(s).stat().st_size)
         where = s.path or "(not written)"
         when = f"{s.started_at:%Y-%m-%dT%H:%M:%SZ}"

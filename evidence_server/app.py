@@ -43,9 +43,11 @@ SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
     (b"referrer-policy", b"same-origin"),
-    (b"content-security-policy",
-     b"default-src 'self'; img-src 'self' data:; media-src 'self' blob:; style-src 'self'; "
-     b"script-src 'self'; frame-ancestors 'none'"),
+    (
+        b"content-security-policy",
+        b"default-src 'self'; img-src 'self' data:; media-src 'self' blob:; style-src 'self'; "
+        b"script-src 'self'; frame-ancestors 'none'",
+    ),
 ]
 
 
@@ -65,7 +67,8 @@ class SecurityHeaders:
             if message["type"] == "http.response.start":
                 present = {k.lower() for k, _ in message.get("headers", [])}
                 message["headers"] = list(message.get("headers", [])) + [
-                    (k, v) for k, v in SECURITY_HEADERS if k not in present]
+                    (k, v) for k, v in SECURITY_HEADERS if k not in present
+                ]
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
@@ -92,16 +95,33 @@ def create_app(settings: Settings | None = None, *, with_web: bool = True) -> Fa
         app.state.tasks.shutdown()
         ctx.close()
 
-    app = FastAPI(title="Custodia evidence server", version="0.1.0", lifespan=lifespan,
-                  openapi_url="/openapi.json", docs_url="/api/docs", redoc_url=None)
+    app = FastAPI(
+        title="Custodia evidence server",
+        version="0.1.0",
+        lifespan=lifespan,
+        openapi_url="/openapi.json",
+        docs_url="/api/docs",
+        redoc_url=None,
+    )
     app.state.ctx = ctx
     app.state.sessionmaker = ctx.sessionmaker
     app.state.tasks = Dispatcher(ctx)
     compliance_jobs.install(ctx, app.state.tasks)  # rescan devices after each committed change
 
-    for router in (accounts_router, stations_router, transfers_router, uploads_router, recordings_router,
-                   metrics_router, audit_router, *ledger_routers, *cases_routers, playback_router, retention_router,
-                   compliance_router):
+    for router in (
+        accounts_router,
+        stations_router,
+        transfers_router,
+        uploads_router,
+        recordings_router,
+        metrics_router,
+        audit_router,
+        *ledger_routers,
+        *cases_routers,
+        playback_router,
+        retention_router,
+        compliance_router,
+    ):
         app.include_router(router)
 
     @app.get("/healthz", dependencies=[Depends(public)], tags=["health"])
@@ -121,16 +141,16 @@ def create_app(settings: Settings | None = None, *, with_web: bool = True) -> Fa
     @app.exception_handler(DataError)
     async def _out_of_range(request: Request, exc: Exception) -> Response:
         """A number or text the database cannot hold (an id of 30 digits): the request's fault, not a 500."""
-        log.warning("%s %s: value out of range for the database: %s", request.method, request.url.path,
-                    str(exc)[:300])
+        log.warning("%s %s: value out of range for the database: %s", request.method, request.url.path, str(exc)[:300])
         return JSONResponse({"detail": "a value in the request is out of range"}, status_code=422)
 
     @app.exception_handler(OperationalError)
     async def _database_unavailable(request: Request, exc: Exception) -> Response:
         """The database went away (restart, failover, lock timeout): say so and when to retry, not 500."""
         log.error("%s %s: database unavailable: %s", request.method, request.url.path, str(exc)[:300])
-        return JSONResponse({"detail": "the database is unavailable; retry shortly"}, status_code=503,
-                            headers={"Retry-After": "2"})
+        return JSONResponse(
+            {"detail": "the database is unavailable; retry shortly"}, status_code=503, headers={"Retry-After": "2"}
+        )
 
     @app.exception_handler(HTTPException)
     async def _pages_answer_in_html(request: Request, exc: HTTPException) -> Response:

@@ -24,13 +24,20 @@ from evidence_server.tasks import REGISTRY
 def make_celery(settings: Settings) -> Celery:
     app = Celery("custodia", broker=settings.broker_url, backend=settings.result_backend)
     app.conf.update(
-        task_serializer="json", accept_content=["json"], result_serializer="json",
-        task_acks_late=True, task_reject_on_worker_lost=True, worker_prefetch_multiplier=1,
-        broker_connection_retry_on_startup=True, task_default_queue=settings.celery_queue,
+        task_serializer="json",
+        accept_content=["json"],
+        result_serializer="json",
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        broker_connection_retry_on_startup=True,
+        task_default_queue=settings.celery_queue,
         beat_schedule=beat_schedule(settings),  # `celery beat`: audit checkpoints, fixity sweeps
         # Redis: a task taken by a worker that died unacked is delivered again after this many seconds
-        broker_transport_options={"visibility_timeout": settings.celery_visibility_timeout_s,
-                                  **settings.celery_broker_transport_options},
+        broker_transport_options={
+            "visibility_timeout": settings.celery_visibility_timeout_s,
+            **settings.celery_broker_transport_options,
+        },
         result_backend_transport_options={"visibility_timeout": settings.celery_visibility_timeout_s},
     )
     return app

@@ -47,7 +47,9 @@ def url_password(url: str | None) -> str | None:
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="CUSTODIA_", env_file=None, extra="ignore",
+        env_prefix="CUSTODIA_",
+        env_file=None,
+        extra="ignore",
         secrets_dir=None,
     )
 
@@ -145,7 +147,8 @@ class Settings(BaseSettings):
     compliance_bitrate_factor: float = 4.0  # a bitrate this far from the device's median is suspicious
     compliance_editor_encoders: str = (
         r"(?i)(^|\b)(lavf|lavc|handbrake|adobe|premiere|after effects|final cut|davinci|avidemux|shotcut|"
-        r"kdenlive|movavi|camtasia|imovie|vegas|capcut|format factory)")
+        r"kdenlive|movavi|camtasia|imovie|vegas|capcut|format factory)"
+    )
     compliance_family_encoders: dict[str, str] = {}  # device family → regex of the encoder tag it writes
     compliance_family_resolutions: dict[str, list[str]] = {}  # device family → ["1920x1080", …]
     compliance_bulk_download_threshold: int = 50  # recordings one user may download or export in a day
@@ -164,8 +167,11 @@ class Settings(BaseSettings):
 
     @classmethod
     def settings_customise_sources(
-        cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # secret files are looked for at each Settings() (tests and systemd set the directory late)
@@ -190,10 +196,12 @@ class Settings(BaseSettings):
 
     def _refuse_placeholders(self) -> None:
         broker = self.broker_url if self.task_mode == "celery" else None
-        secrets = {"CUSTODIA_DATABASE_URL password": url_password(self.database_url),
-                   "CUSTODIA_BROKER_URL password": url_password(broker),
-                   "CUSTODIA_RESULT_BACKEND password": url_password(self.result_backend),
-                   "CUSTODIA_METRICS_TOKEN": self.metrics_token}
+        secrets = {
+            "CUSTODIA_DATABASE_URL password": url_password(self.database_url),
+            "CUSTODIA_BROKER_URL password": url_password(broker),
+            "CUSTODIA_RESULT_BACKEND password": url_password(self.result_backend),
+            "CUSTODIA_METRICS_TOKEN": self.metrics_token,
+        }
         if self.storage_backend == "s3":  # unset: boto3 finds credentials itself (instance role, ~/.aws)
             secrets["CUSTODIA_S3_SECRET_ACCESS_KEY"] = self.s3_secret_access_key
         for name, value in secrets.items():

@@ -70,8 +70,7 @@ def make_engine(url: str) -> Engine:
     # No JIT: PostgreSQL compiles a query whose *estimated* cost passes jit_above_cost, and the
     # visibility filters' subqueries (never run when the other side of their OR holds) inflate the
     # estimates of cheap lookups: a case-number search spent ~70 ms compiling for 0.3 ms of work.
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20,
-                         connect_args={"options": "-c jit=off"})
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, connect_args={"options": "-c jit=off"})
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

@@ -82,8 +82,9 @@ class Limits:
     @classmethod
     def from_settings(cls, settings: object) -> Limits:
         return cls(
-            login_failures=WindowCounter(getattr(settings, "login_failures_per_address", 20),
-                                         getattr(settings, "login_failure_window_s", 600)),
+            login_failures=WindowCounter(
+                getattr(settings, "login_failures_per_address", 20), getattr(settings, "login_failure_window_s", 600)
+            ),
             upload_creates=WindowCounter(getattr(settings, "upload_creates_per_minute", 600), 60.0),
         )
 
@@ -138,7 +139,15 @@ class _BodyTooLarge(HTTPException):
 
 async def _too_large(send: Send, limit: int) -> None:
     body = b'{"detail":"request body larger than %d bytes"}' % limit
-    await send({"type": "http.response.start", "status": 413,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                            (b"connection", b"close")]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})

@@ -51,11 +51,18 @@ def media_facts(probe: dict[str, Any]) -> dict[str, Any]:
         "container_format": fmt.get("format_name"),
         "container_created_at": _when(tags.get("creation_time")),
         "encoder": tags.get("encoder") or ((video or {}).get("tags") or {}).get("encoder"),
-        "codec": None, "width": None, "height": None, "frame_rate": None,
+        "codec": None,
+        "width": None,
+        "height": None,
+        "frame_rate": None,
     }
     if video:
-        facts.update(codec=video.get("codec_name"), width=video.get("width"), height=video.get("height"),
-                     frame_rate=_rate(video.get("avg_frame_rate")) or _rate(video.get("r_frame_rate")))
+        facts.update(
+            codec=video.get("codec_name"),
+            width=video.get("width"),
+            height=video.get("height"),
+            frame_rate=_rate(video.get("avg_frame_rate")) or _rate(video.get("r_frame_rate")),
+        )
     return facts
 
 

@@ -31,9 +31,12 @@ log = logging.getLogger(__name__)
 KINDS = {"thumbnail": (".jpg", "image/jpeg"), "proxy": (".mp4", "video/mp4")}
 #: containers (by file suffix) and codecs a browser plays without help
 PLAYABLE = {
-    ".mp4": ({"h264"}, {"aac", "mp3"}), ".m4v": ({"h264"}, {"aac", "mp3"}),
+    ".mp4": ({"h264"}, {"aac", "mp3"}),
+    ".m4v": ({"h264"}, {"aac", "mp3"}),
     ".webm": ({"vp8", "vp9", "av1"}, {"opus", "vorbis"}),
-    ".m4a": (set(), {"aac", "mp3"}), ".mp3": (set(), {"mp3"}), ".wav": (set(), {"pcm_s16le", "pcm_u8"}),
+    ".m4a": (set(), {"aac", "mp3"}),
+    ".mp3": (set(), {"mp3"}),
+    ".wav": (set(), {"pcm_s16le", "pcm_u8"}),
 }
 BROWSER_PIXEL_FORMATS = {"yuv420p", "yuvj420p"}
 STILL_IMAGE_CODECS = {"mjpeg", "png", "bmp"}
@@ -53,8 +56,10 @@ def browser_playable(suffix: str, probe: dict[str, Any] | None) -> bool:
         return False
     video_codecs, audio_codecs = allowed
     videos, audios = _streams(probe, "video"), _streams(probe, "audio")
-    if videos and (videos[0].get("codec_name") not in video_codecs
-                   or videos[0].get("pix_fmt", "yuv420p") not in BROWSER_PIXEL_FORMATS):
+    if videos and (
+        videos[0].get("codec_name") not in video_codecs
+        or videos[0].get("pix_fmt", "yuv420p") not in BROWSER_PIXEL_FORMATS
+    ):
         return False
     return all(a.get("codec_name") in audio_codecs for a in audios[:1]) and bool(videos or audios)
 
@@ -75,16 +80,69 @@ def plan(suffix: str, probe: dict[str, Any] | None, duration_s: float | None) ->
 
 
 def thumbnail_args(src: str, dest: Path, at_s: float) -> list[str]:
-    return ["-nostdin", "-loglevel", "error", "-y", "-ss", f"{at_s:.3f}", "-i", src, "-frames:v", "1",
-            "-vf", "scale=320:-2", "-q:v", "5", "-f", "image2", str(dest)]
+    return [
+        "-nostdin",
+        "-loglevel",
+        "error",
+        "-y",
+        "-ss",
+        f"{at_s:.3f}",
+        "-i",
+        src,
+        "-frames:v",
+        "1",
+        "-vf",
+        "scale=320:-2",
+        "-q:v",
+        "5",
+        "-f",
+        "image2",
+        str(dest),
+    ]
 
 
 def proxy_args(src: str, dest: Path, audio_only: bool) -> list[str]:
     """H.264/AAC in MP4, at most 720 lines, moov first so playback starts before the download ends."""
-    video = [] if audio_only else ["-map", "0:v:0", "-c:v", "libx264", "-preset", "veryfast", "-crf", "26",
-                                   "-pix_fmt", "yuv420p", "-vf", "scale=-2:'min(720,ih)'"]
-    return ["-nostdin", "-loglevel", "error", "-y", "-i", src, *video, "-map", "0:a:0?", "-c:a", "aac",
-            "-b:a", "96k", "-map_metadata", "-1", "-movflags", "+faststart", "-f", "mp4", str(dest)]
+    video = (
+        []
+        if audio_only
+        else [
+            "-map",
+            "0:v:0",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-crf",
+            "26",
+            "-pix_fmt",
+            "yuv420p",
+            "-vf",
+            "scale=-2:'min(720,ih)'",
+        ]
+    )
+    return [
+        "-nostdin",
+        "-loglevel",
+        "error",
+        "-y",
+        "-i",
+        src,
+        *video,
+        "-map",
+        "0:a:0?",
+        "-c:a",
+        "aac",
+        "-b:a",
+        "96k",
+        "-map_metadata",
+        "-1",
+        "-movflags",
+        "+faststart",
+        "-f",
+        "mp4",
+        str(dest),
+    ]
 
 
 # --- the task -------------------------------------------------------------------------------------
@@ -151,8 +209,11 @@ def derive_recording(ctx: ServerContext, recording_id: int) -> dict[str, str]:
                 work.mkdir(parents=True, exist_ok=True)
                 with tempfile.TemporaryDirectory(dir=work) as tmp:
                     dest = Path(tmp) / f"{kind}{KINDS[kind][0]}"
-                    args = (thumbnail_args(src, dest, what["at_s"]) if kind == "thumbnail"
-                            else proxy_args(src, dest, what["audio_only"]))
+                    args = (
+                        thumbnail_args(src, dest, what["at_s"])
+                        if kind == "thumbnail"
+                        else proxy_args(src, dest, what["audio_only"])
+                    )
                     row.params = {"ffmpeg": version, "args": [a if a != src else "<original>" for a in args[:-1]]}
                     try:
                         made = _run_ffmpeg(ctx, args, dest, kind, source_hex)

@@ -25,22 +25,35 @@ from evidence_server.security import route_table
 ERROR_SCHEMA: dict[str, Any] = {
     "title": "Error",
     "type": "object",
-    "properties": {"detail": {"title": "Detail", "description": "what went wrong: a message, or a list of "
-                                                                  "field errors for a malformed request"}},
+    "properties": {
+        "detail": {
+            "title": "Detail",
+            "description": "what went wrong: a message, or a list of field errors for a malformed request",
+        }
+    },
     "required": ["detail"],
 }
 ERROR_REF = {"$ref": "#/components/schemas/Error"}
 
 DESCRIPTIONS = {
-    400: "malformed request", 401: "not authenticated", 403: "your role (or unit) may not do this",
-    404: "no such object, or not yours to see", 409: "conflicts with the current state",
-    413: "request body too large", 422: "invalid request", 429: "too many requests; see Retry-After",
+    400: "malformed request",
+    401: "not authenticated",
+    403: "your role (or unit) may not do this",
+    404: "no such object, or not yours to see",
+    409: "conflicts with the current state",
+    413: "request body too large",
+    422: "invalid request",
+    429: "too many requests; see Retry-After",
     503: "the database is unavailable for a moment; retry after Retry-After",
 }
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 #: Downloads named by their extension (exports, packages) answer their file type, not JSON.
-FILE_TYPES = {".pdf": "application/pdf", ".zip": "application/zip", ".csv": "text/csv",
-              ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
+FILE_TYPES = {
+    ".pdf": "application/pdf",
+    ".zip": "application/zip",
+    ".csv": "text/csv",
+    ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
 
 
 def expected_errors(methods: set[str], path: str, roles: frozenset[str]) -> set[int]:
@@ -61,6 +74,7 @@ def expected_errors(methods: set[str], path: str, roles: frozenset[str]) -> set[
 def install(app: FastAPI) -> None:
     """Make ``app.openapi()`` document the error answers of every API operation, and 405 answers name
     every method the path takes (Starlette's name only those of the first route that matched)."""
+
     # Walking the routes is slow: do it on first need, not for every app built (tests build many).
     @cache
     def table() -> list[tuple[str, str, frozenset[str]]]:
@@ -76,14 +90,22 @@ def install(app: FastAPI) -> None:
         for regex, methods in methods_by_path():
             if regex.match(request.url.path):
                 allowed |= methods
-        return JSONResponse({"detail": exc.detail}, status_code=405,
-                            headers={"Allow": ", ".join(sorted(allowed)) or str((exc.headers or {}).get("Allow", ""))})
+        return JSONResponse(
+            {"detail": exc.detail},
+            status_code=405,
+            headers={"Allow": ", ".join(sorted(allowed)) or str((exc.headers or {}).get("Allow", ""))},
+        )
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is not None:
             return app.openapi_schema
-        schema = get_openapi(title=app.title, version=app.version, routes=app.routes,
-                             openapi_version=app.openapi_version, description=app.description)
+        schema = get_openapi(
+            title=app.title,
+            version=app.version,
+            routes=app.routes,
+            openapi_version=app.openapi_version,
+            description=app.description,
+        )
         schema.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
         roles_of = {(path, method): roles for methods, path, roles in table() for method in methods.split(",")}
         for path, operations in schema.get("paths", {}).items():

@@ -4,6 +4,7 @@ With Celery, ``celery beat`` runs them (``make_celery`` puts them in ``beat_sche
 in-process tasks, a small thread started by the app's lifespan runs them when
 ``Settings.scheduler_enabled`` says so (on by default, off when ``environment`` is ``test``).
 """
+
 from __future__ import annotations
 
 import logging
@@ -24,10 +25,13 @@ log = logging.getLogger(__name__)
 
 def periodic_jobs(settings: Settings) -> dict[str, float]:
     """Task name → interval in seconds; a non-positive interval switches a job off."""
-    jobs = {"audit.checkpoint": settings.audit_checkpoint_interval_s, "fixity.sweep": settings.fixity_interval_s,
-            "retention.apply": settings.retention_interval_s,
-            "compliance.full_scan": settings.compliance_scan_interval_s,
-            "uploads.expire": settings.upload_sweep_interval_s if settings.upload_expiry_hours > 0 else 0}
+    jobs = {
+        "audit.checkpoint": settings.audit_checkpoint_interval_s,
+        "fixity.sweep": settings.fixity_interval_s,
+        "retention.apply": settings.retention_interval_s,
+        "compliance.full_scan": settings.compliance_scan_interval_s,
+        "uploads.expire": settings.upload_sweep_interval_s if settings.upload_expiry_hours > 0 else 0,
+    }
     return {name: float(every) for name, every in jobs.items() if every > 0}
 
 

@@ -111,5 +111,8 @@ def route_table(app: Any) -> list[tuple[str, str, frozenset[str]]]:
         pairs = [(ctx.path, ctx.original_route) for ctx in iter_route_contexts(app.routes)]
     except ImportError:  # FastAPI before included routers were kept lazily
         pairs = [(r.path, r) for r in app.routes]
-    return [(",".join(sorted(route.methods)), path, declared_roles(route))
-            for path, route in pairs if isinstance(route, APIRoute)]
+    return [
+        (",".join(sorted(route.methods)), path, declared_roles(route))
+        for path, route in pairs
+        if isinstance(route, APIRoute)
+    ]

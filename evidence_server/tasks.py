@@ -128,7 +128,8 @@ class Dispatcher:
     def shutdown(self) -> None:
         self._stop.set()
         if self.held:
-            log.error("stopping with %d task(s) never published (broker down): %s", len(self.held),
-                      list(self.held)[:20])
+            log.error(
+                "stopping with %d task(s) never published (broker down): %s", len(self.held), list(self.held)[:20]
+            )
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=False)

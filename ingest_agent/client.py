@@ -98,8 +98,7 @@ class StationCredentials:
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError as exc:
-            raise NotEnrolled(f"station not enrolled ({path} missing): "
-                              "run `custodia agent enrol CODE`") from exc
+            raise NotEnrolled(f"station not enrolled ({path} missing): run `custodia agent enrol CODE`") from exc
         return cls(**data)
 
 
@@ -129,8 +128,15 @@ class Backoff:
             yield min(self.base * (2**i), self.ceiling)
 
 
-def enrol(server_url: str, code: str, *, name: str | None = None, station_file: Path,
-          timeout: float = 30.0, transport: httpx.BaseTransport | None = None) -> StationCredentials:
+def enrol(
+    server_url: str,
+    code: str,
+    *,
+    name: str | None = None,
+    station_file: Path,
+    timeout: float = 30.0,
+    transport: httpx.BaseTransport | None = None,
+) -> StationCredentials:
     """Exchange a one-time enrolment code for a station token and pin the server's public key."""
     body = {"code": code, "name": name, "hostname": socket.gethostname()}
     with httpx.Client(base_url=server_url, timeout=timeout, transport=transport) as http:
@@ -140,9 +146,12 @@ def enrol(server_url: str, code: str, *, name: str | None = None, station_file: 
     data = resp.json()
     load_public_key_b64(data["server_public_key"])  # refuse a key that is not one
     creds = StationCredentials(
-        station_id=str(data["station_id"]), station_name=data.get("station_name") or (name or ""),
-        token=data["token"], server_public_key=data["server_public_key"],
-        server_key_id=data.get("server_key_id", ""), server_url=server_url,
+        station_id=str(data["station_id"]),
+        station_name=data.get("station_name") or (name or ""),
+        token=data["token"],
+        server_public_key=data["server_public_key"],
+        server_key_id=data.get("server_key_id", ""),
+        server_url=server_url,
     )
     creds.save(station_file)
     return creds
@@ -151,10 +160,18 @@ def enrol(server_url: str, code: str, *, name: str | None = None, station_file: 
 class StationClient:
     """An authenticated station session. Thread-safe (httpx.Client is)."""
 
-    def __init__(self, server_url: str, credentials: StationCredentials, *, timeout: float = 60.0,
-                 backoff: Backoff | None = None, chunk_bytes: int = 32 * 1024 * 1024,
-                 resume_attempts: int = 8, transport: httpx.BaseTransport | None = None,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        server_url: str,
+        credentials: StationCredentials,
+        *,
+        timeout: float = 60.0,
+        backoff: Backoff | None = None,
+        chunk_bytes: int = 32 * 1024 * 1024,
+        resume_attempts: int = 8,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.credentials = credentials
         self.public_key = load_public_key_b64(credentials.server_public_key)
         self.backoff = backoff or Backoff()
@@ -162,9 +179,9 @@ class StationClient:
         self.resume_attempts = resume_attempts
         self._sleep = sleep
         self._http = httpx.Client(
-            base_url=server_url, timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
-            headers={"Authorization": f"Bearer {credentials.token}",
-                     "User-Agent": f"custodia-agent/{AGENT_VERSION}"},
+            base_url=server_url,
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+            headers={"Authorization": f"Bearer {credentials.token}", "User-Agent": f"custodia-agent/{AGENT_VERSION}"},
             transport=transport,
         )
 
@@ -237,8 +254,12 @@ class StationClient:
         return creds
 
     def heartbeat(self, spool_bytes: int, free_bytes: int, station_time: str) -> None:
-        body = {"spool_bytes": spool_bytes, "free_bytes": free_bytes,
-                "agent_version": AGENT_VERSION, "station_time": station_time}
+        body = {
+            "spool_bytes": spool_bytes,
+            "free_bytes": free_bytes,
+            "agent_version": AGENT_VERSION,
+            "station_time": station_time,
+        }
         try:
             self._http.post(f"{API}/stations/me/heartbeat", json=body)
         except httpx.HTTPError as exc:
@@ -246,8 +267,7 @@ class StationClient:
 
     def complete(self, manifest: Manifest) -> Completion:
         """Send the manifest; return the receipt only once its signature and contents check out."""
-        resp = self._request("POST", f"{API}/transfers/{manifest.transfer_id}/complete",
-                             json=manifest.to_dict())
+        resp = self._request("POST", f"{API}/transfers/{manifest.transfer_id}/complete", json=manifest.to_dict())
         if resp.status_code != 200:
             raise ApiError(resp.status_code, _detail(resp), "completion refused")
         data = resp.json()
@@ -269,8 +289,11 @@ class StationClient:
     def create_upload(self, length: int, metadata: dict[str, str]) -> str:
         """POST a new upload; return its absolute URL."""
         encoded = ",".join(f"{k} {base64.b64encode(v.encode('utf-8')).decode()}" for k, v in metadata.items())
-        resp = self._request("POST", f"{API}/uploads", headers={
-            "Tus-Resumable": TUS_VERSION, "Upload-Length": str(length), "Upload-Metadata": encoded})
+        resp = self._request(
+            "POST",
+            f"{API}/uploads",
+            headers={"Tus-Resumable": TUS_VERSION, "Upload-Length": str(length), "Upload-Metadata": encoded},
+        )
         if resp.status_code != 201 or "Location" not in resp.headers:
             raise ApiError(resp.status_code, _detail(resp), "upload refused")
         return self.absolute(resp.headers["Location"])
@@ -290,8 +313,15 @@ class StationClient:
         except httpx.HTTPError as exc:
             log.warning("could not terminate upload %s: %s", url, exc)
 
-    def send_file(self, url: str, spool_path: Path, size: int, *, fresh: bool = False,
-                  on_offset: Callable[[int], None] | None = None) -> PatchResult:
+    def send_file(
+        self,
+        url: str,
+        spool_path: Path,
+        size: int,
+        *,
+        fresh: bool = False,
+        on_offset: Callable[[int], None] | None = None,
+    ) -> PatchResult:
         """Send ``spool_path`` from the server's offset to its end, resuming after any failure.
 
         Ends with the server's verdict: a PatchResult with ``verified`` and ``recording_id``, or
@@ -304,8 +334,9 @@ class StationClient:
             while not state.verified:
                 before = state.offset
                 try:
-                    state = self._patch(url, source, state.offset,
-                                        max(min(self.chunk_bytes, size - state.offset), 0), on_offset)
+                    state = self._patch(
+                        url, source, state.offset, max(min(self.chunk_bytes, size - state.offset), 0), on_offset
+                    )
                     if state.offset <= before and not state.verified:
                         raise _Retry(f"server made no progress at offset {before}")
                     failures = 0  # the bound is on failures in a row, not per file
@@ -322,10 +353,15 @@ class StationClient:
                     on_offset(state.offset)
         return state
 
-    def _patch(self, url: str, source: _SpoolReader, offset: int, length: int,
-               on_offset: Callable[[int], None] | None) -> PatchResult:
-        headers = {"Tus-Resumable": TUS_VERSION, "Upload-Offset": str(offset),
-                   "Content-Type": "application/offset+octet-stream", "Content-Length": str(length)}
+    def _patch(
+        self, url: str, source: _SpoolReader, offset: int, length: int, on_offset: Callable[[int], None] | None
+    ) -> PatchResult:
+        headers = {
+            "Tus-Resumable": TUS_VERSION,
+            "Upload-Offset": str(offset),
+            "Content-Type": "application/offset+octet-stream",
+            "Content-Length": str(length),
+        }
         resp = self._http.patch(url, headers=headers, content=source.pieces(offset, length, on_offset))
         if resp.status_code == 204:
             return _result(resp)
@@ -398,9 +434,10 @@ class _SpoolReader:
             n = ahead.result()
             buf = self.bufs[i % 2]
             nxt = start + self.BLOCK
-            ahead = self._ahead.submit(self._read, self.bufs[(i + 1) % 2], nxt) \
-                if n == self.BLOCK and nxt < end else None
-            piece = memoryview(buf)[offset - start:min(n, end - start)]
+            ahead = (
+                self._ahead.submit(self._read, self.bufs[(i + 1) % 2], nxt) if n == self.BLOCK and nxt < end else None
+            )
+            piece = memoryview(buf)[offset - start : min(n, end - start)]
             if not piece:
                 if ahead is not None:
                     ahead.result()

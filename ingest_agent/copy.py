@@ -156,11 +156,18 @@ def mtime_iso(mtime: Any) -> str:
     return ts.isoformat().replace("+00:00", "Z")
 
 
-def wait_until_stable(driver: Any, path: str, *, seconds: float, timeout: float,
-                      stop: threading.Event | None = None,
-                      clock: Callable[[], float] = time.monotonic,
-                      sleep: Callable[[float], None] = time.sleep,
-                      listed: tuple[int, str] | None = None, listed_at: float | None = None) -> tuple[int, Any]:
+def wait_until_stable(
+    driver: Any,
+    path: str,
+    *,
+    seconds: float,
+    timeout: float,
+    stop: threading.Event | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+    listed: tuple[int, str] | None = None,
+    listed_at: float | None = None,
+) -> tuple[int, Any]:
     """Return (size, mtime) once they held still for ``seconds``; SourceChanged after ``timeout``.
 
     ``listed`` is the (size, ISO mtime) the dock's index read at ``listed_at`` (``clock`` time): a
@@ -189,9 +196,17 @@ def write_block(out: DirectWriter, block: memoryview) -> None:
     out.write(block)
 
 
-def copy_recording(driver: Any, path: str, *, expected: tuple[int, Any], spool: Spool, file_id: int,
-                   block_size: int = 8 * 1024 * 1024, stop: threading.Event | None = None,
-                   on_bytes: Callable[[int], None] | None = None) -> CopyResult:
+def copy_recording(
+    driver: Any,
+    path: str,
+    *,
+    expected: tuple[int, Any],
+    spool: Spool,
+    file_id: int,
+    block_size: int = 8 * 1024 * 1024,
+    stop: threading.Event | None = None,
+    on_bytes: Callable[[int], None] | None = None,
+) -> CopyResult:
     """Copy one device file into the spool in a single pass, returning its fingerprint.
 
     ``expected`` is the settled (size, mtime). Raises SpoolFull, SourceChanged, CopyAborted or
@@ -199,13 +214,19 @@ def copy_recording(driver: Any, path: str, *, expected: tuple[int, Any], spool: 
     """
     with spool.reservation(expected[0], file_id):
         hasher = _copy_to_spool(driver, path, expected, spool, file_id, block_size, stop, on_bytes)
-    return CopyResult(fingerprint=hasher.result(), spool_path=spool.final_path(file_id),
-                      copied_at=datetime.now(UTC))
+    return CopyResult(fingerprint=hasher.result(), spool_path=spool.final_path(file_id), copied_at=datetime.now(UTC))
 
 
-def _copy_to_spool(driver: Any, path: str, expected: tuple[int, Any], spool: Spool, file_id: int,
-                   block_size: int, stop: threading.Event | None,
-                   on_bytes: Callable[[int], None] | None) -> Hasher:
+def _copy_to_spool(
+    driver: Any,
+    path: str,
+    expected: tuple[int, Any],
+    spool: Spool,
+    file_id: int,
+    block_size: int,
+    stop: threading.Event | None,
+    on_bytes: Callable[[int], None] | None,
+) -> Hasher:
     size, _ = expected
     part, final = spool.part_path(file_id), spool.final_path(file_id)
     fd, direct = directio.open_direct(part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0))
@@ -227,8 +248,14 @@ def _copy_to_spool(driver: Any, path: str, expected: tuple[int, Any], spool: Spo
     return hasher
 
 
-def _pump(source: BinaryIO, out: DirectWriter, size: int, block_size: int,
-          stop: threading.Event | None, on_bytes: Callable[[int], None] | None) -> Hasher:
+def _pump(
+    source: BinaryIO,
+    out: DirectWriter,
+    size: int,
+    block_size: int,
+    stop: threading.Event | None,
+    on_bytes: Callable[[int], None] | None,
+) -> Hasher:
     """Read ``source`` to its end once, hashing and writing every block; return the hasher.
 
     Stops as soon as it has read more than ``size`` bytes: the file grew.
@@ -252,8 +279,14 @@ def _pump(source: BinaryIO, out: DirectWriter, size: int, block_size: int,
     return _pump_overlapped(source, out, size, block_size, stop, on_bytes)
 
 
-def _pump_overlapped(source: BinaryIO, out: DirectWriter, size: int, block_size: int,
-                     stop: threading.Event | None, on_bytes: Callable[[int], None] | None) -> Hasher:
+def _pump_overlapped(
+    source: BinaryIO,
+    out: DirectWriter,
+    size: int,
+    block_size: int,
+    stop: threading.Event | None,
+    on_bytes: Callable[[int], None] | None,
+) -> Hasher:
     """Read on this thread; hash and write each on their own thread (Hasher overlaps its digests).
 
     The ring's buffers are page-aligned and reused from copy to copy, so the spool is written with
@@ -284,8 +317,7 @@ def _pump_overlapped(source: BinaryIO, out: DirectWriter, size: int, block_size:
             total += n
             _check_limits(total, size, stop)
             chunk = view[:n]
-            inflight.append(([pools[0].submit(hasher.update, chunk),
-                              pools[1].submit(_write_spool, out, chunk)], n))
+            inflight.append(([pools[0].submit(hasher.update, chunk), pools[1].submit(_write_spool, out, chunk)], n))
             i += 1
         while inflight:
             settle_oldest()

@@ -64,15 +64,15 @@ CREATE INDEX IF NOT EXISTS files_by_state ON files (state);
 
 
 class DockState:
-    DOCKED = "docked"            # identity and index journaled, server not told yet
-    REGISTERED = "registered"    # the server accepted the transfer
+    DOCKED = "docked"  # identity and index journaled, server not told yet
+    REGISTERED = "registered"  # the server accepted the transfer
     COPYING = "copying"
     UPLOADING = "uploading"
     COMPLETING = "completing"
-    RECEIPTED = "receipted"      # a verified receipt is stored
-    DONE = "done"                # nothing left to do for this docking
+    RECEIPTED = "receipted"  # a verified receipt is stored
+    DONE = "done"  # nothing left to do for this docking
     INTERRUPTED = "interrupted"  # the device went away mid-copy; what was copied still goes up
-    WAITING = "waiting"          # blocked for now (spool full, server unreachable); retried later
+    WAITING = "waiting"  # blocked for now (spool full, server unreachable); retried later
     FAILED = "failed"
 
     #: Nothing more to do: all that was copied is receipted (or failed for good).
@@ -80,12 +80,12 @@ class DockState:
 
 
 class FileState:
-    PENDING = "pending"      # on the device, not copied yet
-    HELD = "held"            # the server already holds it verified: not copied again
-    COPIED = "copied"        # fingerprinted copy in the spool
-    UPLOADED = "uploaded"    # the server has every byte (and verified it, if it said so)
+    PENDING = "pending"  # on the device, not copied yet
+    HELD = "held"  # the server already holds it verified: not copied again
+    COPIED = "copied"  # fingerprinted copy in the spool
+    UPLOADED = "uploaded"  # the server has every byte (and verified it, if it said so)
     RECEIPTED = "receipted"  # confirmed by the signed receipt
-    WIPED = "wiped"          # deleted from the device after the receipt
+    WIPED = "wiped"  # deleted from the device after the receipt
     FAILED = "failed"
 
 
@@ -127,9 +127,13 @@ class DockRecord:
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> DockRecord:
         return cls(
-            transfer_id=row["transfer_id"], root=row["root"], device_serial=row["device_serial"],
-            payload=json.loads(row["payload"]), docked_at=row["docked_at"],
-            registered_at=row["registered_at"], state=row["state"],
+            transfer_id=row["transfer_id"],
+            root=row["root"],
+            device_serial=row["device_serial"],
+            payload=json.loads(row["payload"]),
+            docked_at=row["docked_at"],
+            registered_at=row["registered_at"],
+            state=row["state"],
             receipt=json.loads(row["receipt"]) if row["receipt"] else None,
             missing=json.loads(row["missing"]) if row["missing"] else None,
             error=row["error"],
@@ -213,13 +217,19 @@ class Journal:
             db.execute(
                 "INSERT INTO docks (transfer_id, root, device_serial, payload, docked_at, state, updated_at)"
                 " VALUES (?,?,?,?,?,?,?)",
-                (transfer_id, root, payload["device"]["serial"], json.dumps(payload, ensure_ascii=False),
-                 payload["docked_at"], DockState.DOCKED, ts),
+                (
+                    transfer_id,
+                    root,
+                    payload["device"]["serial"],
+                    json.dumps(payload, ensure_ascii=False),
+                    payload["docked_at"],
+                    DockState.DOCKED,
+                    ts,
+                ),
             )
             db.executemany(
                 "INSERT INTO files (transfer_id, path, size, mtime, state, updated_at) VALUES (?,?,?,?,?,?)",
-                [(transfer_id, f["path"], f["size"], f["mtime"], FileState.PENDING, ts)
-                 for f in payload["index"]],
+                [(transfer_id, f["path"], f["size"], f["mtime"], FileState.PENDING, ts) for f in payload["index"]],
             )
         return self.dock(transfer_id)
 
@@ -235,14 +245,17 @@ class Journal:
         if unfinished:
             sql += " WHERE state NOT IN ({})".format(",".join("?" * len(DockState.FINAL)))
         with self._lock:
-            rows = self._db.execute(sql + " ORDER BY docked_at",
-                                    tuple(DockState.FINAL) if unfinished else ()).fetchall()
+            rows = self._db.execute(
+                sql + " ORDER BY docked_at", tuple(DockState.FINAL) if unfinished else ()
+            ).fetchall()
         return [DockRecord.from_row(r) for r in rows]
 
     def set_dock_state(self, transfer_id: str, state: str, error: str | None = None) -> None:
         with self._tx() as db:
-            cur = db.execute("UPDATE docks SET state=?, error=?, updated_at=? WHERE transfer_id=?",
-                             (state, error, now_iso(), transfer_id))
+            cur = db.execute(
+                "UPDATE docks SET state=?, error=?, updated_at=? WHERE transfer_id=?",
+                (state, error, now_iso(), transfer_id),
+            )
             if cur.rowcount != 1:
                 raise JournalError(f"no docking with transfer id {transfer_id}")
 
@@ -251,21 +264,27 @@ class Journal:
         held_ids: list[int] = []
         ts = now_iso()
         with self._tx() as db:
-            db.execute("UPDATE docks SET registered_at=COALESCE(registered_at, ?), updated_at=?"
-                       " WHERE transfer_id=?", (ts, ts, transfer_id))
+            db.execute(
+                "UPDATE docks SET registered_at=COALESCE(registered_at, ?), updated_at=? WHERE transfer_id=?",
+                (ts, ts, transfer_id),
+            )
             for item in already_held:
-                row = db.execute("SELECT * FROM files WHERE transfer_id=? AND path=? AND size=?",
-                                 (transfer_id, item["path"], item["size"])).fetchone()
+                row = db.execute(
+                    "SELECT * FROM files WHERE transfer_id=? AND path=? AND size=?",
+                    (transfer_id, item["path"], item["size"]),
+                ).fetchone()
                 if row is None or row["state"] != FileState.PENDING:
                     continue  # only files not copied yet are skipped; a copy in hand still goes up
-                db.execute("UPDATE files SET state=?, blake3=?, recording_id=?, verified=1, updated_at=?"
-                           " WHERE id=?", (FileState.HELD, item.get("blake3"), item.get("recording_id"),
-                                           ts, row["id"]))
+                db.execute(
+                    "UPDATE files SET state=?, blake3=?, recording_id=?, verified=1, updated_at=? WHERE id=?",
+                    (FileState.HELD, item.get("blake3"), item.get("recording_id"), ts, row["id"]),
+                )
                 held_ids.append(row["id"])
         return held_ids
 
-    def store_receipt(self, transfer_id: str, receipt: dict[str, Any], confirmed: dict[str, dict[str, Any]],
-                      missing: list[str]) -> list[int]:
+    def store_receipt(
+        self, transfer_id: str, receipt: dict[str, Any], confirmed: dict[str, dict[str, Any]], missing: list[str]
+    ) -> list[int]:
         """Keep a verified receipt and move every file it confirms to ``receipted``, in one transaction.
 
         A file counts as confirmed only when path, size, BLAKE3 and SHA-256 all match what this
@@ -274,20 +293,29 @@ class Journal:
         ts = now_iso()
         receipted: list[int] = []
         with self._tx() as db:
-            db.execute("UPDATE docks SET receipt=?, missing=?, state=?, error=NULL, updated_at=?"
-                       " WHERE transfer_id=?",
-                       (json.dumps(receipt, ensure_ascii=False), json.dumps(missing, ensure_ascii=False),
-                        DockState.RECEIPTED, ts, transfer_id))
-            rows = db.execute("SELECT * FROM files WHERE transfer_id=? AND state IN (?,?,?)"
-                              " AND sha256 IS NOT NULL",
-                              (transfer_id, FileState.COPIED, FileState.UPLOADED, FileState.HELD)).fetchall()
+            db.execute(
+                "UPDATE docks SET receipt=?, missing=?, state=?, error=NULL, updated_at=? WHERE transfer_id=?",
+                (
+                    json.dumps(receipt, ensure_ascii=False),
+                    json.dumps(missing, ensure_ascii=False),
+                    DockState.RECEIPTED,
+                    ts,
+                    transfer_id,
+                ),
+            )
+            rows = db.execute(
+                "SELECT * FROM files WHERE transfer_id=? AND state IN (?,?,?) AND sha256 IS NOT NULL",
+                (transfer_id, FileState.COPIED, FileState.UPLOADED, FileState.HELD),
+            ).fetchall()
             for row in rows:
                 item = confirmed.get(row["path"])
                 if item is None or not _receipt_matches(row, item):
                     continue
-                db.execute("UPDATE files SET state=?, verified=1, recording_id=COALESCE(?, recording_id),"
-                           " reason=NULL, updated_at=? WHERE id=?",
-                           (FileState.RECEIPTED, item.get("recording_id"), ts, row["id"]))
+                db.execute(
+                    "UPDATE files SET state=?, verified=1, recording_id=COALESCE(?, recording_id),"
+                    " reason=NULL, updated_at=? WHERE id=?",
+                    (FileState.RECEIPTED, item.get("recording_id"), ts, row["id"]),
+                )
                 receipted.append(row["id"])
         return receipted
 
@@ -312,8 +340,17 @@ class Journal:
 
     def move(self, file_id: int, new_state: str, **fields: Any) -> FileRecord:
         """Move one file to ``new_state`` (checked against TRANSITIONS), setting ``fields`` too."""
-        allowed = {"blake3", "sha256", "copied_at", "spool_path", "upload_url", "verified",
-                   "recording_id", "reason", "retryable"}
+        allowed = {
+            "blake3",
+            "sha256",
+            "copied_at",
+            "spool_path",
+            "upload_url",
+            "verified",
+            "recording_id",
+            "reason",
+            "retryable",
+        }
         unknown = set(fields) - allowed
         if unknown:
             raise JournalError(f"not a file field: {sorted(unknown)}")
@@ -346,8 +383,10 @@ class Journal:
     @staticmethod
     def _update(db: sqlite3.Connection, file_id: int, **fields: Any) -> None:
         cols = ", ".join(f"{k}=?" for k in fields)
-        db.execute(f"UPDATE files SET {cols}, updated_at=? WHERE id=?",  # noqa: S608 (names whitelisted)
-                   (*fields.values(), now_iso(), file_id))
+        db.execute(
+            f"UPDATE files SET {cols}, updated_at=? WHERE id=?",  # noqa: S608 (names whitelisted)
+            (*fields.values(), now_iso(), file_id),
+        )
 
     def spool_paths(self) -> set[str]:
         """Every spool path the journal still refers to."""
@@ -362,11 +401,13 @@ class Journal:
                 "SELECT f.* FROM files f JOIN docks d ON d.transfer_id=f.transfer_id"
                 " WHERE d.device_serial=? AND f.path=? AND f.size=? AND f.state=? AND d.receipt IS NOT NULL"
                 " ORDER BY f.id DESC LIMIT 1",
-                (device_serial, path, size, FileState.RECEIPTED)).fetchone()
+                (device_serial, path, size, FileState.RECEIPTED),
+            ).fetchone()
         return FileRecord.from_row(row) if row else None
 
-    def spooled_elsewhere(self, device_serial: str, path: str, size: int, mtime: str,
-                          transfer_id: str) -> FileRecord | None:
+    def spooled_elsewhere(
+        self, device_serial: str, path: str, size: int, mtime: str, transfer_id: str
+    ) -> FileRecord | None:
         """A copy of this device file in the spool of another, unfinished docking."""
         with self._lock:
             row = self._db.execute(
@@ -379,5 +420,6 @@ class Journal:
 
 
 def _receipt_matches(row: sqlite3.Row, item: dict[str, Any]) -> bool:
-    return bool(item.get("size") == row["size"] and item.get("blake3") == row["blake3"]
-                and item.get("sha256") == row["sha256"])
+    return bool(
+        item.get("size") == row["size"] and item.get("blake3") == row["blake3"] and item.get("sha256") == row["sha256"]
+    )

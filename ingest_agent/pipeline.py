@@ -65,33 +65,57 @@ class DockReport:
     receipt: dict[str, Any] | None
 
 
-def transfer_payload(transfer_id: str, docked_at: datetime, identity: DeviceIdentity, status: DeviceStatus,
-                     entries: list[RecordingEntry], rejected: list[RejectedEntry]) -> dict[str, Any]:
+def transfer_payload(
+    transfer_id: str,
+    docked_at: datetime,
+    identity: DeviceIdentity,
+    status: DeviceStatus,
+    entries: list[RecordingEntry],
+    rejected: list[RejectedEntry],
+) -> dict[str, Any]:
     """The ``POST /transfers`` body for one docking."""
+
     def iso(ts: datetime | None) -> str | None:
         return utc_iso(ts) if ts is not None else None
 
     return {
         "transfer_id": transfer_id,
         "docked_at": utc_iso(docked_at),
-        "device": {"serial": identity.serial, "family": identity.family, "model": identity.model,
-                   "volume_label": identity.volume_label},
+        "device": {
+            "serial": identity.serial,
+            "family": identity.family,
+            "model": identity.model,
+            "volume_label": identity.volume_label,
+        },
         "officer": {"number": identity.officer_no, "name": identity.officer_name},
-        "device_status": {"clock": iso(status.clock), "read_at": iso(status.read_at),
-                          "battery_percent": status.battery_percent,
-                          "storage_total_bytes": status.storage_total_bytes,
-                          "storage_free_bytes": status.storage_free_bytes},
-        "index": [{"path": e.path, "size": e.size, "mtime": mtime_iso(e.mtime), "started_at": iso(e.started_at)}
-                  for e in entries],
+        "device_status": {
+            "clock": iso(status.clock),
+            "read_at": iso(status.read_at),
+            "battery_percent": status.battery_percent,
+            "storage_total_bytes": status.storage_total_bytes,
+            "storage_free_bytes": status.storage_free_bytes,
+        },
+        "index": [
+            {"path": e.path, "size": e.size, "mtime": mtime_iso(e.mtime), "started_at": iso(e.started_at)}
+            for e in entries
+        ],
         "rejected": [{"path": r.path, "reason": r.reason} for r in rejected],
     }
 
 
-def ingest_volume(root: str | Path, settings: AgentSettings | None = None, *, station: Station | None = None,
-                  prefer: str | None = None, driver_options: dict[str, Any] | None = None,
-                  listener: Listener | None = None, stop: threading.Event | None = None,
-                  driver: RecorderDriver | None = None, transfer_id: str | None = None,
-                  extra: dict[str, Any] | None = None) -> DockReport:
+def ingest_volume(
+    root: str | Path,
+    settings: AgentSettings | None = None,
+    *,
+    station: Station | None = None,
+    prefer: str | None = None,
+    driver_options: dict[str, Any] | None = None,
+    listener: Listener | None = None,
+    stop: threading.Event | None = None,
+    driver: RecorderDriver | None = None,
+    transfer_id: str | None = None,
+    extra: dict[str, Any] | None = None,
+) -> DockReport:
     """Transfer one docked recorder (or folder) found at ``root``.
 
     ``driver`` is an already opened driver for ``root`` (a USB recorder after its handshake), closed
@@ -102,9 +126,17 @@ def ingest_volume(root: str | Path, settings: AgentSettings | None = None, *, st
             raise ValueError("ingest_volume needs settings or a station")
         with_station = Station.open(settings)
         try:
-            return ingest_volume(root, station=with_station, prefer=prefer, driver_options=driver_options,
-                                 listener=listener, stop=stop, driver=driver, transfer_id=transfer_id,
-                                 extra=extra)
+            return ingest_volume(
+                root,
+                station=with_station,
+                prefer=prefer,
+                driver_options=driver_options,
+                listener=listener,
+                stop=stop,
+                driver=driver,
+                transfer_id=transfer_id,
+                extra=extra,
+            )
         finally:
             with_station.close()
     transfer_id = transfer_id or str(uuid.uuid4())
@@ -121,8 +153,13 @@ def ingest_volume(root: str | Path, settings: AgentSettings | None = None, *, st
     return dock_report(station, transfer_id)
 
 
-def open_dock(station: Station, driver: RecorderDriver, root: str, transfer_id: str | None = None,
-              extra: dict[str, Any] | None = None) -> DockRecord:
+def open_dock(
+    station: Station,
+    driver: RecorderDriver,
+    root: str,
+    transfer_id: str | None = None,
+    extra: dict[str, Any] | None = None,
+) -> DockRecord:
     """Read the device and journal the docking with its whole index, before anything is copied."""
     docked_at = datetime.now(UTC)
     identity = driver.identify()
@@ -134,8 +171,9 @@ def open_dock(station: Station, driver: RecorderDriver, root: str, transfer_id: 
         log.warning("device %s: status unreadable: %s", identity.serial, exc)
         status = DeviceStatus(read_at=docked_at)
     entries, too_large = split_oversized(driver.list_recordings(), station.settings.max_recording_bytes)
-    payload = transfer_payload(transfer_id or str(uuid.uuid4()), docked_at, identity, status, entries,
-                               list(driver.rejected) + too_large)
+    payload = transfer_payload(
+        transfer_id or str(uuid.uuid4()), docked_at, identity, status, entries, list(driver.rejected) + too_large
+    )
     payload.update(extra or {})
     for warning in getattr(driver, "identity_warnings", []):
         log.warning("device %s: %s", identity.serial, warning)
@@ -145,16 +183,25 @@ def open_dock(station: Station, driver: RecorderDriver, root: str, transfer_id: 
 def split_oversized(entries: list[RecordingEntry], max_bytes: int) -> tuple[list[RecordingEntry], list[RejectedEntry]]:
     """Recordings to transfer, and those above ``max_bytes`` as rejected entries (left on the device). Pure."""
     keep = [e for e in entries if e.size <= max_bytes]
-    refused = [RejectedEntry(e.path, f"too large: {e.size} bytes, the station takes at most {max_bytes}")
-               for e in entries if e.size > max_bytes]
+    refused = [
+        RejectedEntry(e.path, f"too large: {e.size} bytes, the station takes at most {max_bytes}")
+        for e in entries
+        if e.size > max_bytes
+    ]
     return keep, refused
 
 
 def dock_report(station: Station, transfer_id: str) -> DockReport:
     dock = station.journal.dock(transfer_id)
     files = Counter(f.state for f in station.journal.files(transfer_id))
-    return DockReport(transfer_id=transfer_id, serial=dock.device_serial, state=dock.state,
-                      files=dict(files), error=dock.error, receipt=dock.receipt)
+    return DockReport(
+        transfer_id=transfer_id,
+        serial=dock.device_serial,
+        state=dock.state,
+        files=dict(files),
+        error=dock.error,
+        receipt=dock.receipt,
+    )
 
 
 class Uploader:
@@ -189,8 +236,15 @@ class Uploader:
 class DockSession:
     """The work on one docked device, from the journaled index to the closed docking."""
 
-    def __init__(self, station: Station, driver: RecorderDriver, dock: DockRecord,
-                 listener: Listener | None, stop: threading.Event | None, listed_at: float | None = None) -> None:
+    def __init__(
+        self,
+        station: Station,
+        driver: RecorderDriver,
+        dock: DockRecord,
+        listener: Listener | None,
+        stop: threading.Event | None,
+        listed_at: float | None = None,
+    ) -> None:
         self.station, self.driver, self.dock = station, driver, dock
         self.journal = station.journal
         self.settings = station.settings
@@ -200,10 +254,16 @@ class DockSession:
         self.listed_at = listed_at
         officer = dock.payload["officer"]
         self.reporter = ProgressReporter(
-            DockProgress(transfer_id=dock.transfer_id, serial=dock.device_serial,
-                         officer=" ".join(filter(None, (officer.get("number"), officer.get("name")))),
-                         state=DockState.DOCKED),
-            send=station.client.report_progress, listener=listener, interval=self.settings.progress_interval)
+            DockProgress(
+                transfer_id=dock.transfer_id,
+                serial=dock.device_serial,
+                officer=" ".join(filter(None, (officer.get("number"), officer.get("name")))),
+                state=DockState.DOCKED,
+            ),
+            send=station.client.report_progress,
+            listener=listener,
+            interval=self.settings.progress_interval,
+        )
         self.reporter.online = False
 
     @property
@@ -214,8 +274,12 @@ class DockSession:
         online = register(self.station, self.dock)
         self.reporter.online = online
         to_send = [f for f in self.journal.files(self.tid) if f.state != FileState.HELD]
-        self.reporter.update(state=DockState.REGISTERED if online else DockState.DOCKED, force=True,
-                             files_total=len(to_send), bytes_total=sum(f.size for f in to_send))
+        self.reporter.update(
+            state=DockState.REGISTERED if online else DockState.DOCKED,
+            force=True,
+            files_total=len(to_send),
+            bytes_total=sum(f.size for f in to_send),
+        )
         if online and self.settings.wipe_after_receipt:
             self._fingerprint_held()
         pending = len(self.journal.files(self.tid, FileState.PENDING)) + 1
@@ -302,14 +366,27 @@ class DockSession:
             self.reporter.add(bytes_copied=n)
 
         try:
-            size, mtime = wait_until_stable(self.driver, rec.path, seconds=self.settings.stability_seconds,
-                                            timeout=self.settings.stability_timeout_seconds, stop=self.stop,
-                                            listed=(rec.size, rec.mtime), listed_at=self.listed_at)
+            size, mtime = wait_until_stable(
+                self.driver,
+                rec.path,
+                seconds=self.settings.stability_seconds,
+                timeout=self.settings.stability_timeout_seconds,
+                stop=self.stop,
+                listed=(rec.size, rec.mtime),
+                listed_at=self.listed_at,
+            )
             if (size, mtime_iso(mtime)) != (rec.size, rec.mtime):
                 self.journal.update(rec.id, size=size, mtime=mtime_iso(mtime))
-            result = copy_recording(self.driver, rec.path, expected=(size, mtime), spool=self.station.spool,
-                                    file_id=rec.id, block_size=self.settings.copy_block_bytes,
-                                    stop=self.stop, on_bytes=on_bytes)
+            result = copy_recording(
+                self.driver,
+                rec.path,
+                expected=(size, mtime),
+                spool=self.station.spool,
+                file_id=rec.id,
+                block_size=self.settings.copy_block_bytes,
+                stop=self.stop,
+                on_bytes=on_bytes,
+            )
         except (SourceChanged, SourceReadError) as exc:
             self.reporter.add(bytes_copied=-counted)
             self.journal.fail(rec.id, exc.reason, retryable=True)
@@ -322,9 +399,16 @@ class DockSession:
             self.journal.fail(rec.id, f"refused by the driver: {exc}", retryable=False)
             return True
         fp = result.fingerprint
-        self.journal.move(rec.id, FileState.COPIED, blake3=fp.blake3, sha256=fp.sha256,
-                          copied_at=utc_iso(result.copied_at), spool_path=str(result.spool_path),
-                          reason=None, retryable=0)
+        self.journal.move(
+            rec.id,
+            FileState.COPIED,
+            blake3=fp.blake3,
+            sha256=fp.sha256,
+            copied_at=utc_iso(result.copied_at),
+            spool_path=str(result.spool_path),
+            reason=None,
+            retryable=0,
+        )
         if uploader is not None:
             uploader.put(rec.id)
         return True
@@ -344,8 +428,7 @@ class DockSession:
                 log.warning("%s: cannot read for the wipe check: %s", rec.path, exc)
                 continue
             if fp.blake3 != rec.blake3 or fp.size != rec.size:
-                log.warning("%s: differs from the recording the server holds under this name; copying it",
-                            rec.path)
+                log.warning("%s: differs from the recording the server holds under this name; copying it", rec.path)
                 self.journal.move(rec.id, FileState.PENDING, blake3=None, recording_id=None, verified=0)
             else:
                 self.journal.update(rec.id, sha256=fp.sha256)

@@ -15,10 +15,16 @@ log = logging.getLogger(__name__)
 
 #: Dock states as the server's progress API names them.
 SERVER_STATE = {
-    DockState.DOCKED: "copying", DockState.REGISTERED: "copying", DockState.COPYING: "copying",
-    DockState.UPLOADING: "uploading", DockState.COMPLETING: "uploading",
-    DockState.RECEIPTED: "done", DockState.DONE: "done", DockState.FAILED: "failed",
-    DockState.WAITING: "waiting", DockState.INTERRUPTED: "interrupted",
+    DockState.DOCKED: "copying",
+    DockState.REGISTERED: "copying",
+    DockState.COPYING: "copying",
+    DockState.UPLOADING: "uploading",
+    DockState.COMPLETING: "uploading",
+    DockState.RECEIPTED: "done",
+    DockState.DONE: "done",
+    DockState.FAILED: "failed",
+    DockState.WAITING: "waiting",
+    DockState.INTERRUPTED: "interrupted",
 }
 
 
@@ -36,9 +42,14 @@ class DockProgress:
     message: str = ""
 
     def server_body(self) -> dict[str, Any]:
-        return {"state": SERVER_STATE.get(self.state, "waiting"), "files_total": self.files_total,
-                "files_done": self.files_done, "bytes_total": self.bytes_total,
-                "bytes_done": self.bytes_uploaded, "message": self.message or None}
+        return {
+            "state": SERVER_STATE.get(self.state, "waiting"),
+            "files_total": self.files_total,
+            "files_done": self.files_done,
+            "bytes_total": self.bytes_total,
+            "bytes_done": self.bytes_uploaded,
+            "message": self.message or None,
+        }
 
 
 Listener = Callable[[DockProgress], None]
@@ -52,9 +63,15 @@ class ProgressReporter:
     and the uploader of one docking both count here.
     """
 
-    def __init__(self, progress: DockProgress, *, send: Callable[[str, dict[str, Any]], None] | None,
-                 listener: Listener | None = None, interval: float = 0.5,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        progress: DockProgress,
+        *,
+        send: Callable[[str, dict[str, Any]], None] | None,
+        listener: Listener | None = None,
+        interval: float = 0.5,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._p = progress
         self._send = send
         self._listener = listener

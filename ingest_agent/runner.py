@@ -47,7 +47,8 @@ class ProgressView:
             DownloadColumn(),
             TransferSpeedColumn(),
             TextColumn("{task.fields[state]}"),
-            console=console, transient=False,
+            console=console,
+            transient=False,
         )
         self._tasks: dict[str, TaskID] = {}
         self._lock = threading.Lock()
@@ -61,7 +62,9 @@ class ProgressView:
 
     def __call__(self, p: DockProgress) -> None:
         fields: dict[str, Any] = {
-            "serial": p.serial, "officer": p.officer or "-", "files": f"{p.files_done}/{p.files_total} files",
+            "serial": p.serial,
+            "officer": p.officer or "-",
+            "files": f"{p.files_done}/{p.files_total} files",
             "state": p.state + (f": {p.message}" if p.message else ""),
         }
         done = max(p.bytes_copied, p.bytes_uploaded)
@@ -69,7 +72,8 @@ class ProgressView:
             task = self._tasks.get(p.transfer_id)
             if task is None:
                 self._tasks[p.transfer_id] = self.progress.add_task(
-                    p.serial, total=p.bytes_total or None, completed=done, **fields)
+                    p.serial, total=p.bytes_total or None, completed=done, **fields
+                )
             else:
                 self.progress.update(task, total=p.bytes_total or None, completed=done, **fields)
 
@@ -77,8 +81,13 @@ class ProgressView:
 class DockWorkers:
     """Starts one ``ingest_volume`` thread per docked volume; several docks run at once."""
 
-    def __init__(self, station: Station, view: ProgressView | None, stop: threading.Event,
-                 skip: Callable[[Path], bool] | None = None) -> None:
+    def __init__(
+        self,
+        station: Station,
+        view: ProgressView | None,
+        stop: threading.Event,
+        skip: Callable[[Path], bool] | None = None,
+    ) -> None:
         self.station, self.view, self.stop = station, view, stop
         self.skip = skip  # volumes another dock handles (USB recorders after their handshake)
         self._threads: dict[Path, threading.Thread] = {}
@@ -153,12 +162,20 @@ def stop_on_signals(stop: threading.Event) -> Iterator[None]:
 
 
 def heartbeat(station: Station) -> None:
-    station.client.heartbeat(spool_bytes=station.spool.used_bytes(), free_bytes=station.spool.free_bytes(),
-                             station_time=utc_iso(datetime.now(UTC)))
+    station.client.heartbeat(
+        spool_bytes=station.spool.used_bytes(),
+        free_bytes=station.spool.free_bytes(),
+        station_time=utc_iso(datetime.now(UTC)),
+    )
 
 
-def run_agent(settings: AgentSettings, *, stop: threading.Event | None = None,
-              console: Console | None = None, show_progress: bool = True) -> list[DockReport]:
+def run_agent(
+    settings: AgentSettings,
+    *,
+    stop: threading.Event | None = None,
+    console: Console | None = None,
+    show_progress: bool = True,
+) -> list[DockReport]:
     """Watch ``settings.dock_roots`` until stopped; finish unfinished transfers first."""
     if not settings.dock_roots and not settings.usb_docking:
         raise ValueError("no dock roots configured (CUSTODIA_AGENT_DOCK_ROOTS) and USB docking is off")
@@ -168,12 +185,26 @@ def run_agent(settings: AgentSettings, *, stop: threading.Event | None = None,
     usb = UsbDock(station, listener=view, stop=stop) if settings.usb_docking else None
     workers = DockWorkers(station, view, stop, skip=usb.owns if usb else None)
     try:
-        with stop_on_signals(stop), (view or _nothing()):
+        with stop_on_signals(stop), view or _nothing():
             recover(station, stop)
-            watcher = VolumeWatcher(list(settings.dock_roots), workers.on_added, workers.on_removed,
-                                    poll_interval=settings.poll_interval, debounce=settings.debounce_seconds)
-            usb_watcher = (UsbWatcher(usb.allow, usb.on_added, usb.on_removed, poll_interval=settings.poll_interval,
-                                      debounce=settings.debounce_seconds) if usb else None)
+            watcher = VolumeWatcher(
+                list(settings.dock_roots),
+                workers.on_added,
+                workers.on_removed,
+                poll_interval=settings.poll_interval,
+                debounce=settings.debounce_seconds,
+            )
+            usb_watcher = (
+                UsbWatcher(
+                    usb.allow,
+                    usb.on_added,
+                    usb.on_removed,
+                    poll_interval=settings.poll_interval,
+                    debounce=settings.debounce_seconds,
+                )
+                if usb
+                else None
+            )
             watcher.start()
             if usb_watcher is not None:
                 usb_watcher.start()
@@ -199,42 +230,58 @@ def _nothing() -> Iterator[None]:
     yield
 
 
-def ingest_path(path: str | Path, settings: AgentSettings, *, serial: str | None = None,
-                officer_no: str | None = None, officer_name: str | None = None, prefer: str | None = None,
-                console: Console | None = None, show_progress: bool = True,
-                stop: threading.Event | None = None) -> DockReport:
+def ingest_path(
+    path: str | Path,
+    settings: AgentSettings,
+    *,
+    serial: str | None = None,
+    officer_no: str | None = None,
+    officer_name: str | None = None,
+    prefer: str | None = None,
+    console: Console | None = None,
+    show_progress: bool = True,
+    stop: threading.Event | None = None,
+) -> DockReport:
     """One-shot import of a folder or volume (``custodia agent ingest PATH``)."""
-    options = {k: v for k, v in (("serial", serial), ("officer_no", officer_no),
-                                 ("officer_name", officer_name)) if v}
+    options = {k: v for k, v in (("serial", serial), ("officer_no", officer_no), ("officer_name", officer_name)) if v}
     if options and prefer is None:
         prefer = "folder"  # identity given by hand: read the path as a plain folder
     stop = stop or threading.Event()
     station = Station.open(settings)
     view = ProgressView(console) if show_progress else None
     try:
-        with stop_on_signals(stop), (view or _nothing()):
+        with stop_on_signals(stop), view or _nothing():
             recover(station, stop)
-            return ingest_volume(Path(path), station=station, prefer=prefer, driver_options=options,
-                                 listener=view, stop=stop)
+            return ingest_volume(
+                Path(path), station=station, prefer=prefer, driver_options=options, listener=view, stop=stop
+            )
     finally:
         station.close()
 
 
 # --- entry points the CLI wires up ------------------------------------------------------------
 
-def main_enrol(code: str, *, server_url: str | None = None, name: str | None = None,
-               settings: AgentSettings | None = None) -> int:
+
+def main_enrol(
+    code: str, *, server_url: str | None = None, name: str | None = None, settings: AgentSettings | None = None
+) -> int:
     """``custodia agent enrol CODE``: store the token and pin the server key in ``station.json``."""
     settings = settings or AgentSettings()
     settings.prepare_dirs()
     try:
-        creds = enrol(server_url or settings.server_url, code, name=name or settings.station_name,
-                      station_file=settings.station_file)
+        creds = enrol(
+            server_url or settings.server_url,
+            code,
+            name=name or settings.station_name,
+            station_file=settings.station_file,
+        )
     except ApiError as exc:
         Console(stderr=True).print(f"[red]enrolment failed:[/red] {exc}")
         return 1
-    Console().print(f"enrolled as station {creds.station_id} ({creds.station_name}); "
-                    f"server key {creds.server_key_id} pinned in {settings.station_file}")
+    Console().print(
+        f"enrolled as station {creds.station_id} ({creds.station_name}); "
+        f"server key {creds.server_key_id} pinned in {settings.station_file}"
+    )
     return 0
 
 
@@ -249,9 +296,15 @@ def main_run(settings: AgentSettings | None = None) -> int:
     return 0
 
 
-def main_ingest(path: str | Path, settings: AgentSettings | None = None, *, serial: str | None = None,
-                officer_no: str | None = None, officer_name: str | None = None,
-                wipe: bool | None = None) -> int:
+def main_ingest(
+    path: str | Path,
+    settings: AgentSettings | None = None,
+    *,
+    serial: str | None = None,
+    officer_no: str | None = None,
+    officer_name: str | None = None,
+    wipe: bool | None = None,
+) -> int:
     """``custodia agent ingest PATH``: exit 0 when the docking is done, 1 when files wait, 2 on errors."""
     settings = settings or AgentSettings()
     if wipe is not None:
@@ -262,8 +315,10 @@ def main_ingest(path: str | Path, settings: AgentSettings | None = None, *, seri
         Console(stderr=True).print(f"[red]{exc}[/red]")
         return 2
     console = Console()
-    console.print(f"transfer {report.transfer_id} of {report.serial}: {report.state} "
-                  + ", ".join(f"{n} {s}" for s, n in sorted(report.files.items())))
+    console.print(
+        f"transfer {report.transfer_id} of {report.serial}: {report.state} "
+        + ", ".join(f"{n} {s}" for s, n in sorted(report.files.items()))
+    )
     if report.error:
         console.print(report.error)
     return 0 if report.state in ("done",) else 1

@@ -37,13 +37,27 @@ class _Timex(ctypes.Structure):
     """``struct timex`` from <sys/timex.h> (Linux)."""
 
     _fields_ = [
-        ("modes", ctypes.c_uint), ("offset", ctypes.c_long), ("freq", ctypes.c_long),
-        ("maxerror", ctypes.c_long), ("esterror", ctypes.c_long), ("status", ctypes.c_int),
-        ("constant", ctypes.c_long), ("precision", ctypes.c_long), ("tolerance", ctypes.c_long),
-        ("time_sec", ctypes.c_long), ("time_usec", ctypes.c_long), ("tick", ctypes.c_long),
-        ("ppsfreq", ctypes.c_long), ("jitter", ctypes.c_long), ("shift", ctypes.c_int),
-        ("stabil", ctypes.c_long), ("jitcnt", ctypes.c_long), ("calcnt", ctypes.c_long),
-        ("errcnt", ctypes.c_long), ("stbcnt", ctypes.c_long), ("tai", ctypes.c_int),
+        ("modes", ctypes.c_uint),
+        ("offset", ctypes.c_long),
+        ("freq", ctypes.c_long),
+        ("maxerror", ctypes.c_long),
+        ("esterror", ctypes.c_long),
+        ("status", ctypes.c_int),
+        ("constant", ctypes.c_long),
+        ("precision", ctypes.c_long),
+        ("tolerance", ctypes.c_long),
+        ("time_sec", ctypes.c_long),
+        ("time_usec", ctypes.c_long),
+        ("tick", ctypes.c_long),
+        ("ppsfreq", ctypes.c_long),
+        ("jitter", ctypes.c_long),
+        ("shift", ctypes.c_int),
+        ("stabil", ctypes.c_long),
+        ("jitcnt", ctypes.c_long),
+        ("calcnt", ctypes.c_long),
+        ("errcnt", ctypes.c_long),
+        ("stbcnt", ctypes.c_long),
+        ("tai", ctypes.c_int),
         ("_reserved", ctypes.c_int * 11),
     ]
 
@@ -59,8 +73,9 @@ def from_adjtimex() -> StationClock | None:
         return None
     unit = 1e9 if tx.status & STA_NANO else 1e6
     synced = state != TIME_ERROR and not tx.status & STA_UNSYNC
-    return StationClock(synchronized=synced, offset_seconds=tx.offset / unit,
-                        max_error_seconds=tx.maxerror / 1e6, source="adjtimex")
+    return StationClock(
+        synchronized=synced, offset_seconds=tx.offset / unit, max_error_seconds=tx.maxerror / 1e6, source="adjtimex"
+    )
 
 
 def from_timedatectl() -> StationClock | None:
@@ -68,8 +83,9 @@ def from_timedatectl() -> StationClock | None:
     if exe is None:
         return None
     try:
-        out = subprocess.run([exe, "show", "-p", "NTPSynchronized", "--value"], capture_output=True, text=True,
-                             timeout=3, check=False)
+        out = subprocess.run(
+            [exe, "show", "-p", "NTPSynchronized", "--value"], capture_output=True, text=True, timeout=3, check=False
+        )
     except (OSError, subprocess.TimeoutExpired):
         return None
     value = out.stdout.strip()

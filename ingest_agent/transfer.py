@@ -47,12 +47,20 @@ class Station:
         settings.prepare_dirs()
         creds = StationCredentials.load(settings.station_file)
         client = StationClient(
-            settings.server_url, creds, timeout=settings.http_timeout_seconds,
-            backoff=_backoff(settings), chunk_bytes=settings.upload_chunk_bytes,
-            resume_attempts=settings.upload_resume_attempts)
-        return cls(settings=settings, journal=Journal(settings.journal_path),
-                   spool=Spool(settings.spool_dir, settings.spool_max_bytes, settings.spool_reserve_bytes),
-                   client=client, credentials=creds)
+            settings.server_url,
+            creds,
+            timeout=settings.http_timeout_seconds,
+            backoff=_backoff(settings),
+            chunk_bytes=settings.upload_chunk_bytes,
+            resume_attempts=settings.upload_resume_attempts,
+        )
+        return cls(
+            settings=settings,
+            journal=Journal(settings.journal_path),
+            spool=Spool(settings.spool_dir, settings.spool_max_bytes, settings.spool_reserve_bytes),
+            client=client,
+            credentials=creds,
+        )
 
     def close(self) -> None:
         self.client.close()
@@ -88,8 +96,9 @@ def register(station: Station, dock: DockRecord) -> bool:
         return False
     held = station.journal.mark_registered(dock.transfer_id, answer.get("already_held") or [])
     if answer.get("vanished"):
-        log.warning("device %s: files gone without transfer since its last docking: %s",
-                    dock.device_serial, answer["vanished"])
+        log.warning(
+            "device %s: files gone without transfer since its last docking: %s", dock.device_serial, answer["vanished"]
+        )
     log.info("transfer %s registered; %d file(s) already held by the server", dock.transfer_id, len(held))
     return True
 
@@ -122,8 +131,9 @@ def upload_one(station: Station, transfer_id: str, file_id: int, reporter: Progr
     return True
 
 
-def upload_copied(station: Station, transfer_id: str, reporter: ProgressReporter | None = None,
-                  stop: threading.Event | None = None) -> bool:
+def upload_copied(
+    station: Station, transfer_id: str, reporter: ProgressReporter | None = None, stop: threading.Event | None = None
+) -> bool:
     """Upload every copied file of a transfer; False if some must wait for the server."""
     for rec in station.journal.files(transfer_id, FileState.COPIED):
         if stop is not None and stop.is_set():
@@ -135,14 +145,20 @@ def upload_copied(station: Station, transfer_id: str, reporter: ProgressReporter
 
 def manifest_of(station: Station, dock: DockRecord) -> Manifest:
     """Every file of the docking whose fingerprint this station took, as the manifest lists it."""
-    files = [ManifestFile(path=f.path, size=f.size, blake3=f.blake3, sha256=f.sha256, mtime=f.mtime)
-             for f in station.journal.files(dock.transfer_id)
-             if f.blake3 and f.sha256 and f.state != FileState.PENDING]
+    files = [
+        ManifestFile(path=f.path, size=f.size, blake3=f.blake3, sha256=f.sha256, mtime=f.mtime)
+        for f in station.journal.files(dock.transfer_id)
+        if f.blake3 and f.sha256 and f.state != FileState.PENDING
+    ]
     payload = dock.payload
     return Manifest(
         transfer_id=dock.transfer_id,
         station={"station_id": station.credentials.station_id, "name": station.credentials.station_name},
-        device=payload["device"], officer=payload["officer"], docked_at=payload["docked_at"], files=files)
+        device=payload["device"],
+        officer=payload["officer"],
+        docked_at=payload["docked_at"],
+        files=files,
+    )
 
 
 def complete(station: Station, transfer_id: str) -> list[int] | None:
@@ -186,8 +202,9 @@ def release_spool(station: Station, transfer_id: str, *, final: bool = False) ->
     return freed
 
 
-def finish(station: Station, transfer_id: str, reporter: ProgressReporter | None = None,
-           stop: threading.Event | None = None) -> str:
+def finish(
+    station: Station, transfer_id: str, reporter: ProgressReporter | None = None, stop: threading.Event | None = None
+) -> str:
     """Take a transfer as far as the server allows now; return its dock state."""
     journal = station.journal
     dock = journal.dock(transfer_id)
@@ -201,8 +218,12 @@ def finish(station: Station, transfer_id: str, reporter: ProgressReporter | None
     if reporter is not None:
         reporter.update(state=DockState.COMPLETING)
     if complete(station, transfer_id) is None:
-        return _settle(station, transfer_id, DockState.WAITING, journal.dock(transfer_id).error
-                       or "completion waits for the server")
+        return _settle(
+            station,
+            transfer_id,
+            DockState.WAITING,
+            journal.dock(transfer_id).error or "completion waits for the server",
+        )
     release_spool(station, transfer_id)
     if journal.files(transfer_id, FileState.COPIED, FileState.UPLOADED):
         return _settle(station, transfer_id, DockState.WAITING, "server did not confirm every file")

@@ -21,8 +21,15 @@ MAX_LOST_UPLOADS = 5
 
 def upload_metadata(rec: FileRecord, transfer_id: str) -> dict[str, str]:
     assert rec.blake3 and rec.sha256 and rec.copied_at
-    return {"transfer_id": transfer_id, "path": rec.path, "filename": rec.path.rsplit("/", 1)[-1],
-            "blake3": rec.blake3, "sha256": rec.sha256, "mtime": rec.mtime, "copied_at": rec.copied_at}
+    return {
+        "transfer_id": transfer_id,
+        "path": rec.path,
+        "filename": rec.path.rsplit("/", 1)[-1],
+        "blake3": rec.blake3,
+        "sha256": rec.sha256,
+        "mtime": rec.mtime,
+        "copied_at": rec.copied_at,
+    }
 
 
 def spool_copy_intact(rec: FileRecord) -> bool:
@@ -33,8 +40,13 @@ def spool_copy_intact(rec: FileRecord) -> bool:
     return (fp.blake3, fp.sha256, fp.size) == (rec.blake3, rec.sha256, rec.size)
 
 
-def upload_recording(client: StationClient, journal: Journal, rec: FileRecord, transfer_id: str,
-                     on_offset: Callable[[int], None] | None = None) -> FileRecord:
+def upload_recording(
+    client: StationClient,
+    journal: Journal,
+    rec: FileRecord,
+    transfer_id: str,
+    on_offset: Callable[[int], None] | None = None,
+) -> FileRecord:
     """Upload (or resume uploading) one copied file; return its record, ``uploaded`` or ``failed``.
 
     The upload URL is journaled right after creation, so a restart resumes from the server's
@@ -52,8 +64,9 @@ def upload_recording(client: StationClient, journal: Journal, rec: FileRecord, t
             assert rec.spool_path is not None
             result = client.send_file(url, Path(rec.spool_path), rec.size, fresh=fresh, on_offset=on_offset)
         except OSError as exc:  # reading the spool copy failed
-            return journal.fail(rec.id, f"spool copy unreadable ({exc}); copied again at the next docking",
-                                retryable=True)
+            return journal.fail(
+                rec.id, f"spool copy unreadable ({exc}); copied again at the next docking", retryable=True
+            )
         except UploadGone:
             journal.update(rec.id, upload_url=None)
             lost += 1
@@ -67,12 +80,15 @@ def upload_recording(client: StationClient, journal: Journal, rec: FileRecord, t
             rec = journal.file(rec.id)
             log.error("server rejected %s: fingerprint mismatch (incident %s)", rec.path, exc.incident_id)
             if not spool_copy_intact(rec):
-                return journal.fail(rec.id, "spool copy damaged; copied again at the next docking",
-                                    retryable=True)
+                return journal.fail(rec.id, "spool copy damaged; copied again at the next docking", retryable=True)
             if mismatches >= MAX_MISMATCH_UPLOADS:
-                return journal.fail(rec.id, f"server fingerprint mismatch again (incident {exc.incident_id})",
-                                    retryable=False)
+                return journal.fail(
+                    rec.id, f"server fingerprint mismatch again (incident {exc.incident_id})", retryable=False
+                )
             continue
-        return journal.move(rec.id, FileState.UPLOADED, verified=int(result.verified),
-                            recording_id=str(result.recording_id) if result.recording_id else None)
-
+        return journal.move(
+            rec.id,
+            FileState.UPLOADED,
+            verified=int(result.verified),
+            recording_id=str(result.recording_id) if result.recording_id else None,
+        )

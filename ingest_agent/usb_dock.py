@@ -61,10 +61,17 @@ def _default_connect(profile: Profile, device: UsbDevice) -> RecorderProtocol:
 class UsbDock:
     """Docks the USB recorders of one station, one thread per recorder."""
 
-    def __init__(self, station: Station, *, profiles: dict[str, Profile] | None = None,
-                 listener: Listener | None = None, stop: threading.Event | None = None,
-                 connect: Connect | None = None, locate: Locate | None = None,
-                 clock: Callable[[], StationClock] = station_clock) -> None:
+    def __init__(
+        self,
+        station: Station,
+        *,
+        profiles: dict[str, Profile] | None = None,
+        listener: Listener | None = None,
+        stop: threading.Event | None = None,
+        connect: Connect | None = None,
+        locate: Locate | None = None,
+        clock: Callable[[], StationClock] = station_clock,
+    ) -> None:
         self.station, self.settings = station, station.settings
         self.profiles = profiles if profiles is not None else load_profiles(self.settings.usb_profile_dirs)
         self.allow = AllowList.from_profiles(self.profiles, self.settings.usb_allow)
@@ -85,8 +92,7 @@ class UsbDock:
             running = self._threads.get(device.port_path)
             if running is not None and running.is_alive():
                 return  # the same recorder re-enumerating (e.g. in disk mode): its dock goes on
-            t = threading.Thread(target=self.dock, args=(device, profile), name=f"usb-{device.port_path}",
-                                 daemon=True)
+            t = threading.Thread(target=self.dock, args=(device, profile), name=f"usb-{device.port_path}", daemon=True)
             self._threads[device.port_path] = t
             t.start()
 
@@ -113,31 +119,48 @@ class UsbDock:
         """Handshake, wait for the disk, ingest; None (and a ``failed`` progress) if it went wrong."""
         transfer_id = str(uuid.uuid4())
         reporter = ProgressReporter(
-            DockProgress(transfer_id=transfer_id, serial=device.serial or device.port_path, officer="",
-                         state=Step.CONNECTING), send=None, listener=self.listener)
+            DockProgress(
+                transfer_id=transfer_id, serial=device.serial or device.port_path, officer="", state=Step.CONNECTING
+            ),
+            send=None,
+            listener=self.listener,
+        )
         try:
             profile = self.profiles[profile_name]
             sclock = self.clock()
-            policy = ClockPolicy(mode=self.settings.device_clock_policy,
-                                 tolerance_seconds=self.settings.device_clock_tolerance_seconds,
-                                 station_synchronized=sclock.synchronized,
-                                 require_station_sync=self.settings.device_clock_requires_station_sync)
+            policy = ClockPolicy(
+                mode=self.settings.device_clock_policy,
+                tolerance_seconds=self.settings.device_clock_tolerance_seconds,
+                station_synchronized=sclock.synchronized,
+                require_station_sync=self.settings.device_clock_requires_station_sync,
+            )
             reporter.update(state=Step.CONNECTING, force=True)
             proto = self.connect(profile, device)
-            hs = handshake(proto, device=device, clock=policy,
-                           passwords=lambda serials: self.settings.device_password(profile.name, list(serials)),
-                           on_step=lambda step, msg: reporter.update(state=step, message=msg))
+            hs = handshake(
+                proto,
+                device=device,
+                clock=policy,
+                passwords=lambda serials: self.settings.device_password(profile.name, list(serials)),
+                on_step=lambda step, msg: reporter.update(state=step, message=msg),
+            )
             officer = " ".join(x for x in (hs.identity.officer_no, hs.identity.officer_name) if x)
             reporter.update(state=Step.WAITING_FOR_VOLUME, serial=hs.identity.serial, officer=officer, message="")
-            root = wait_for_volume(hs, self.locate, timeout=self.settings.usb_reenumerate_timeout_seconds,
-                                   stop=self.stop)
+            root = wait_for_volume(
+                hs, self.locate, timeout=self.settings.usb_reenumerate_timeout_seconds, stop=self.stop
+            )
             with self._lock:
                 self._roots.add(root)
             try:
                 driver = UsbRecorderDriver(root, handshake=hs)
-                report = ingest_volume(root, station=self.station, driver=driver, transfer_id=transfer_id,
-                                       listener=self.listener, stop=self.stop,
-                                       extra={"station_clock": sclock.payload()})
+                report = ingest_volume(
+                    root,
+                    station=self.station,
+                    driver=driver,
+                    transfer_id=transfer_id,
+                    listener=self.listener,
+                    stop=self.stop,
+                    extra={"station_clock": sclock.payload()},
+                )
             finally:
                 with self._lock:
                     self._roots.discard(root)

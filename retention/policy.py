@@ -138,8 +138,9 @@ def decide(recording: RecordingFacts, policy: RetentionPolicy) -> Decision:
         if case.closed_at is None:
             best = _later(best, Decision(None, Basis.case_open, case.case_id))
         else:
-            best = _later(best, Decision(add_years(case.closed_at, policy.closed_case_years), Basis.case_closed,
-                                         case.case_id))
+            best = _later(
+                best, Decision(add_years(case.closed_at, policy.closed_case_years), Basis.case_closed, case.case_id)
+            )
     if recording.extended_for_good:
         return Decision(None, Basis.extended)
     if recording.extended_until is not None:
@@ -193,8 +194,7 @@ def lock_until(decision: Decision, now: datetime, policy: RetentionPolicy) -> da
     return now + timedelta(days=policy.lock_horizon_days)
 
 
-def lock_needs_renewal(current: datetime | None, wanted: datetime, now: datetime,
-                       policy: RetentionPolicy) -> bool:
+def lock_needs_renewal(current: datetime | None, wanted: datetime, now: datetime, policy: RetentionPolicy) -> bool:
     """Should the object's lock be moved to ``wanted``? Locks only ever move later; a rolling lock is
     renewed once less than half its horizon is left, not on every run."""
     if current is None:

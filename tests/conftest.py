@@ -34,8 +34,12 @@ def postgres_templates() -> Iterator[PostgresTemplates]:
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_templates: SqliteTemplates,
-                 postgres_templates: PostgresTemplates) -> str:
+def database_url(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    sqlite_templates: SqliteTemplates,
+    postgres_templates: PostgresTemplates,
+) -> str:
     """A fresh, migrated database; tests using it run once on SQLite and once on PostgreSQL."""
     if request.param == "sqlite":
         return sqlite_templates.fresh(tmp_path / "db")
@@ -80,6 +84,7 @@ def live_server_process(tmp_path: Path, sqlite_url: str) -> Iterator[LiveServer]
 
 # --- object storage ---------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="session")
 def moto_s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """moto's standalone S3 server on a free loopback port; yields its endpoint URL."""
@@ -123,24 +128,54 @@ def s3_bucket(moto_s3: str) -> str:
     import boto3
 
     name = f"evidence-{uuid.uuid4().hex[:10]}"
-    client = boto3.client("s3", endpoint_url=moto_s3, region_name="us-east-1",
-                          aws_access_key_id="test", aws_secret_access_key="test")
+    client = boto3.client(
+        "s3", endpoint_url=moto_s3, region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test"
+    )
     client.create_bucket(Bucket=name, ObjectLockEnabledForBucket=True)
     return name
 
 
 # --- media ------------------------------------------------------------------------------------
 
-def make_video(path: Path, *, seconds: float = 1.0, codec: str = "libx264", size: str = "160x120",
-               creation_time: str = "2026-11-21T01:00:00Z", encoder: str | None = "DV16 Recorder") -> Path:
+
+def make_video(
+    path: Path,
+    *,
+    seconds: float = 1.0,
+    codec: str = "libx264",
+    size: str = "160x120",
+    creation_time: str = "2026-11-21T01:00:00Z",
+    encoder: str | None = "DV16 Recorder",
+) -> Path:
     """A real MP4 made by ffmpeg (test pattern + tone) with a container creation time."""
     import subprocess
 
-    cmd = ["ffmpeg", "-nostdin", "-loglevel", "error", "-y",
-           "-f", "lavfi", "-i", f"testsrc2=size={size}:rate=15:duration={seconds}",
-           "-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds}",
-           "-c:v", codec, "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest",
-           "-metadata", f"creation_time={creation_time}"]
+    cmd = [
+        "ffmpeg",
+        "-nostdin",
+        "-loglevel",
+        "error",
+        "-y",
+        "-f",
+        "lavfi",
+        "-i",
+        f"testsrc2=size={size}:rate=15:duration={seconds}",
+        "-f",
+        "lavfi",
+        "-i",
+        f"sine=frequency=440:duration={seconds}",
+        "-c:v",
+        codec,
+        "-preset",
+        "ultrafast",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "aac",
+        "-shortest",
+        "-metadata",
+        f"creation_time={creation_time}",
+    ]
     if encoder:
         cmd += ["-fflags", "+bitexact", "-metadata:s:v", f"encoder={encoder}"]
     subprocess.run([*cmd, str(path)], check=True)

@@ -21,9 +21,13 @@ from tests.support.live import free_port
 def test_up_serves_the_demo_recorder_footage(tmp_path: Path, ffmpeg: None) -> None:
     port = free_port()
     exe = Path(sys.executable).parent / "custodia"
-    proc = subprocess.Popen([str(exe), "up", "--data-dir", str(tmp_path / "var"), "--port", str(port)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env={**os.environ, "COLUMNS": "200"})
+    proc = subprocess.Popen(
+        [str(exe), "up", "--data-dir", str(tmp_path / "var"), "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "COLUMNS": "200"},
+    )
     try:
         banner = ""
         deadline = time.monotonic() + 90
@@ -38,8 +42,9 @@ def test_up_serves_the_demo_recorder_footage(tmp_path: Path, ffmpeg: None) -> No
         url = f"http://127.0.0.1:{port}"
         assert url in banner
 
-        token = httpx.post(url + "/api/v1/auth/login",
-                           json={"username": "admin", "password": passwords["admin"]}).json()["token"]
+        token = httpx.post(
+            url + "/api/v1/auth/login", json={"username": "admin", "password": passwords["admin"]}
+        ).json()["token"]
         headers = {"Authorization": f"Bearer {token}"}
         items: list[dict] = []
         while time.monotonic() < deadline:

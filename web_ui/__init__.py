@@ -14,8 +14,16 @@ def mount(app: FastAPI) -> None:
     """Add the pages and the static assets (served locally: the intranet has no internet)."""
     from web_ui.pages import auth, cases, compliance, fleet, ledger, recordings, retention, stations
 
-    for router in (auth.router, stations.router, recordings.router, ledger.router, fleet.router,
-                   cases.router, compliance.router, retention.router):
+    for router in (
+        auth.router,
+        stations.router,
+        recordings.router,
+        ledger.router,
+        fleet.router,
+        cases.router,
+        compliance.router,
+        retention.router,
+    ):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.state.html_error = html_error
@@ -26,5 +34,6 @@ def html_error(request: Request, status_code: int) -> Response:
     from web_ui.render import render
 
     message = {403: "error.forbidden", 404: "error.not_found"}.get(status_code, "error.title")
-    return render(request, "error.html", user=getattr(request.state, "user", None), status_code=status_code,
-                  message=message)
+    return render(
+        request, "error.html", user=getattr(request.state, "user", None), status_code=status_code, message=message
+    )

@@ -29,8 +29,7 @@ def set_cookie(response: Response, request: Request, token: str) -> None:
     if request.cookies.get(CSRF_COOKIE) == token:
         return
     settings = request.app.state.ctx.settings
-    response.set_cookie(CSRF_COOKIE, token, httponly=True, secure=settings.cookie_secure,
-                        samesite="strict", path="/")
+    response.set_cookie(CSRF_COOKIE, token, httponly=True, secure=settings.cookie_secure, samesite="strict", path="/")
 
 
 def valid(request: Request, submitted: str | None) -> bool:

@@ -16,16 +16,14 @@ RECORDING_READERS: tuple[Role, ...] = ALL_USERS
 #: The station page: who runs or supervises the collection workstations.
 STATION_VIEWERS: tuple[Role, ...] = (Role.device_admin, Role.legal_affairs, Role.auditor, Role.sysadmin)
 #: The devices and the checkout ledger: officers their own entries, unit roles their unit, supervisors all.
-LEDGER_VIEWERS: tuple[Role, ...] = (Role.officer, Role.device_admin, Role.legal_affairs, Role.auditor,
-                                    Role.sysadmin)
+LEDGER_VIEWERS: tuple[Role, ...] = (Role.officer, Role.device_admin, Role.legal_affairs, Role.auditor, Role.sysadmin)
 
 #: Cases: case handlers their unit's and shared ones, supervisors all (``cases.access.cases_visible``).
 CASE_VIEWERS: tuple[Role, ...] = (Role.case_handler, Role.legal_affairs, Role.auditor, Role.sysadmin)
 #: Finding footage by case, officer, device, unit, time, matter (scoped by ``visible_to``).
 SEARCH_VIEWERS: tuple[Role, ...] = (*CASE_VIEWERS, Role.device_admin)
 #: Transfers still missing their enforcement matter or case, and the form that completes them.
-TASK_VIEWERS: tuple[Role, ...] = (Role.officer, Role.device_admin, Role.case_handler, Role.legal_affairs,
-                                  Role.sysadmin)
+TASK_VIEWERS: tuple[Role, ...] = (Role.officer, Role.device_admin, Role.case_handler, Role.legal_affairs, Role.sysadmin)
 #: The fleet of stations (health, backlog, alerts): who keeps the stations running.
 FLEET_VIEWERS: tuple[Role, ...] = (Role.device_admin, Role.sysadmin)
 #: Compliance flags: legal affairs and auditors all, device admins their unit's, officers their own.

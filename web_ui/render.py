@@ -84,10 +84,16 @@ def _iso(value: datetime | None) -> str:
 
 
 def make_environment() -> Environment:
-    env = Environment(loader=FileSystemLoader(TEMPLATES_DIR), autoescape=True, undefined=StrictUndefined,
-                      trim_blocks=True, lstrip_blocks=True)
-    env.filters.update(localtime=_localtime, age=_age, iso=_iso, filesize=filesize, duration=duration,
-                       short_hash=short_hash)
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES_DIR),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(
+        localtime=_localtime, age=_age, iso=_iso, filesize=filesize, duration=duration, short_hash=short_hash
+    )
     return env
 
 
@@ -100,17 +106,25 @@ def page_context(request: Request, user: User | None) -> dict[str, Any]:
     settings = request.app.state.ctx.settings
     current = here(request)
     return {
-        "request": request, "t": t, "lang": lang, "user": user, "here": current,
+        "request": request,
+        "t": t,
+        "lang": lang,
+        "user": user,
+        "here": current,
         "nav": nav_for(user.role) if user is not None else [],
         "languages": [(code, with_next(f"/lang/{code}", current)) for code in i18n.LANGUAGES],
-        "csrf_field": csrf.CSRF_FIELD, "csrf_token": csrf.token_for(request),
-        "tz": ZoneInfo(settings.default_timezone), "tz_name": settings.default_timezone,
-        "now": datetime.now(UTC), "static_version": STATIC_VERSION,
+        "csrf_field": csrf.CSRF_FIELD,
+        "csrf_token": csrf.token_for(request),
+        "tz": ZoneInfo(settings.default_timezone),
+        "tz_name": settings.default_timezone,
+        "now": datetime.now(UTC),
+        "static_version": STATIC_VERSION,
     }
 
 
-def render(request: Request, template: str, *, user: User | None = None, status_code: int = 200,
-           **values: Any) -> HTMLResponse:
+def render(
+    request: Request, template: str, *, user: User | None = None, status_code: int = 200, **values: Any
+) -> HTMLResponse:
     """Render a page (or fragment) with the common context; keeps the CSRF cookie in step."""
     context = page_context(request, user) | values
     response = HTMLResponse(ENV.get_template(template).render(context), status_code=status_code)

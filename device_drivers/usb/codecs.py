@@ -20,8 +20,15 @@ INFO_LAYOUTS: dict[int, tuple[tuple[str, int], ...]] = {
 
 #: Resolution codes of one family's menu config: code -> (width, height, fps).
 RESOLUTION_CODES: dict[int, tuple[int, int, int]] = {
-    0: (2688, 1512, 30), 1: (2560, 1440, 30), 2: (2304, 1296, 30), 3: (1920, 1080, 30), 4: (1280, 720, 30),
-    5: (848, 480, 30), 6: (1920, 1080, 20), 7: (1280, 720, 20), 8: (848, 480, 20),
+    0: (2688, 1512, 30),
+    1: (2560, 1440, 30),
+    2: (2304, 1296, 30),
+    3: (1920, 1080, 30),
+    4: (1280, 720, 30),
+    5: (848, 480, 30),
+    6: (1920, 1080, 20),
+    7: (1280, 720, 20),
+    8: (848, 480, 20),
 }
 
 
@@ -71,7 +78,7 @@ def decode_info(raw: bytes) -> ZfyInfo:
         raise ProtocolError(f"ZFY_INFO block of {len(raw)} bytes; expected 94 or 89")
     values, at = {}, 0
     for name, width in layout:
-        values[name] = gbk_text(raw[at:at + width])
+        values[name] = gbk_text(raw[at : at + width])
         at += width
     return ZfyInfo(**values)
 
@@ -86,6 +93,7 @@ def info_offsets(size: int) -> dict[str, int]:
 
 
 # --- times --------------------------------------------------------------------------------------
+
 
 def local(when: datetime, tz: str) -> datetime:
     """``when`` (UTC-aware) as naive device-local time."""
@@ -159,7 +167,7 @@ def parse_battery(value: str | int) -> int:
 def int32s(raw: bytes, count: int) -> tuple[int, ...]:
     if len(raw) < 4 * count:
         raise ProtocolError(f"expected {count} int32 values, got {len(raw)} bytes")
-    return struct.unpack(f"<{count}i", raw[:4 * count])
+    return struct.unpack(f"<{count}i", raw[: 4 * count])
 
 
 def ascii_field(raw: bytes) -> str:

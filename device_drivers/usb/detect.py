@@ -52,8 +52,9 @@ class UsbDevice:
         return f"{self.vidpid} {name} on port {self.port_path}" + (f" serial {self.serial}" if self.serial else "")
 
 
-def diff_devices(before: Mapping[Any, UsbDevice], after: Mapping[Any, UsbDevice]
-                 ) -> tuple[list[UsbDevice], list[UsbDevice]]:
+def diff_devices(
+    before: Mapping[Any, UsbDevice], after: Mapping[Any, UsbDevice]
+) -> tuple[list[UsbDevice], list[UsbDevice]]:
     """``(added, removed)`` between two scans keyed by :attr:`UsbDevice.key`."""
     added = [after[k] for k in sorted(after.keys() - before.keys(), key=str)]
     removed = [before[k] for k in sorted(before.keys() - after.keys(), key=str)]
@@ -61,6 +62,7 @@ def diff_devices(before: Mapping[Any, UsbDevice], after: Mapping[Any, UsbDevice]
 
 
 # --- scanners ---------------------------------------------------------------------------------
+
 
 def scan_sysfs(sysfs: Path = SYSFS) -> list[UsbDevice]:
     """USB devices from ``/sys/bus/usb/devices`` (root hubs and interfaces left out)."""
@@ -77,12 +79,20 @@ def scan_sysfs(sysfs: Path = SYSFS) -> list[UsbDevice]:
         vid, pid = read_attr(d / "idVendor"), read_attr(d / "idProduct")
         if not vid or not pid:
             continue
-        out.append(UsbDevice(
-            bus=int(read_attr(d / "busnum") or name.split("-")[0]), port_path=name,
-            vendor_id=int(vid, 16), product_id=int(pid, 16),
-            address=int(read_attr(d / "devnum") or 0) or None, serial=read_attr(d / "serial"),
-            manufacturer=read_attr(d / "manufacturer"), product=read_attr(d / "product"), sys_path=str(d),
-            scsi=tuple(scsi_strings_of(d))))
+        out.append(
+            UsbDevice(
+                bus=int(read_attr(d / "busnum") or name.split("-")[0]),
+                port_path=name,
+                vendor_id=int(vid, 16),
+                product_id=int(pid, 16),
+                address=int(read_attr(d / "devnum") or 0) or None,
+                serial=read_attr(d / "serial"),
+                manufacturer=read_attr(d / "manufacturer"),
+                product=read_attr(d / "product"),
+                sys_path=str(d),
+                scsi=tuple(scsi_strings_of(d)),
+            )
+        )
     return out
 
 
@@ -109,14 +119,26 @@ def scan_pyudev(context: Any = None) -> list[UsbDevice]:
             continue
         scsi = []
         for child in context.list_devices(subsystem="scsi", DEVTYPE="scsi_device", parent=dev):
-            parts = [str(child.attributes.asstring(a)).strip() for a in ("vendor", "model", "rev")
-                     if a in child.attributes.available_attributes]
+            parts = [
+                str(child.attributes.asstring(a)).strip()
+                for a in ("vendor", "model", "rev")
+                if a in child.attributes.available_attributes
+            ]
             scsi.append(" ".join(p for p in parts if p))
-        out.append(UsbDevice(
-            bus=int(attr("busnum") or name.split("-")[0]), port_path=name, vendor_id=int(vid, 16),
-            product_id=int(pid, 16), address=int(attr("devnum") or 0) or None,
-            serial=attr("serial") or dev.get("ID_SERIAL_SHORT"), manufacturer=attr("manufacturer"),
-            product=attr("product"), sys_path=dev.sys_path, scsi=tuple(scsi)))
+        out.append(
+            UsbDevice(
+                bus=int(attr("busnum") or name.split("-")[0]),
+                port_path=name,
+                vendor_id=int(vid, 16),
+                product_id=int(pid, 16),
+                address=int(attr("devnum") or 0) or None,
+                serial=attr("serial") or dev.get("ID_SERIAL_SHORT"),
+                manufacturer=attr("manufacturer"),
+                product=attr("product"),
+                sys_path=dev.sys_path,
+                scsi=tuple(scsi),
+            )
+        )
     return out
 
 
@@ -135,13 +157,21 @@ def scan_pyusb(backend: Any = None) -> list[UsbDevice]:
                 serial = usb.util.get_string(dev, dev.iSerialNumber)
             except (usb.core.USBError, ValueError, NotImplementedError):
                 serial = None
-        out.append(UsbDevice(bus=dev.bus, port_path=f"{dev.bus}-{'.'.join(map(str, ports))}",
-                             vendor_id=dev.idVendor, product_id=dev.idProduct, address=dev.address,
-                             serial=serial))
+        out.append(
+            UsbDevice(
+                bus=dev.bus,
+                port_path=f"{dev.bus}-{'.'.join(map(str, ports))}",
+                vendor_id=dev.idVendor,
+                product_id=dev.idProduct,
+                address=dev.address,
+                serial=serial,
+            )
+        )
     return out
 
 
 # --- allow-list -----------------------------------------------------------------------------
+
 
 @dataclass
 class AllowList:
@@ -162,8 +192,10 @@ class AllowList:
         for entry in extra:
             what, sep, name = entry.rpartition("=")
             if not sep or name not in profiles:
-                raise ValueError(f"allow-list entry {entry!r}: expected VID:PID=profile or scsi:STRING=profile, "
-                                 f"with a profile among {sorted(profiles)}")
+                raise ValueError(
+                    f"allow-list entry {entry!r}: expected VID:PID=profile or scsi:STRING=profile, "
+                    f"with a profile among {sorted(profiles)}"
+                )
             if what.lower().startswith("scsi:"):
                 allow.scsi[normalize_scsi(what[5:])] = name
             else:
@@ -195,10 +227,18 @@ class UsbWatcher:
     Devices not on the allow-list are logged once per plug-in and passed to ``on_ignored``.
     """
 
-    def __init__(self, allow: AllowList, on_added: Callable[[UsbDevice, str], None],
-                 on_removed: Callable[[UsbDevice], None], *, scanner: Scanner | None = None,
-                 on_ignored: Callable[[UsbDevice], None] | None = None, use_udev: bool = True,
-                 poll_interval: float = 1.0, debounce: float = 0.3) -> None:
+    def __init__(
+        self,
+        allow: AllowList,
+        on_added: Callable[[UsbDevice, str], None],
+        on_removed: Callable[[UsbDevice], None],
+        *,
+        scanner: Scanner | None = None,
+        on_ignored: Callable[[UsbDevice], None] | None = None,
+        use_udev: bool = True,
+        poll_interval: float = 1.0,
+        debounce: float = 0.3,
+    ) -> None:
         self.allow, self.on_added, self.on_removed, self.on_ignored = allow, on_added, on_removed, on_ignored
         self.use_udev, self.poll_interval, self.debounce = use_udev, poll_interval, debounce
         self.scanner = scanner
@@ -261,8 +301,9 @@ class UsbWatcher:
             for dev in added:
                 profile = self.allow.profile_for(dev)
                 if profile is None:
-                    log.warning("ignored USB device %s: not a recorder on the allow-list (rule art. 11)",
-                                dev.describe())
+                    log.warning(
+                        "ignored USB device %s: not a recorder on the allow-list (rule art. 11)", dev.describe()
+                    )
                     if self.on_ignored is not None:
                         self._safely(self.on_ignored, dev)
                     continue
@@ -307,8 +348,9 @@ class UsbWatcher:
 
             monitor = pyudev.Monitor.from_netlink(pyudev.Context())
             monitor.filter_by("usb")
-            observer = pyudev.MonitorObserver(monitor, callback=lambda _device: self.notify_change(),
-                                              name="custodia-udev")
+            observer = pyudev.MonitorObserver(
+                monitor, callback=lambda _device: self.notify_change(), name="custodia-udev"
+            )
             observer.start()
             return observer
         except Exception:

@@ -109,15 +109,22 @@ def read_mountinfo(mountinfo: Path = MOUNTINFO) -> list[tuple[str, Path, str, st
         if not sep or len(fields) < 5:
             continue
         rest = right.split()
-        out.append((fields[2], Path(_unescape(fields[4])), rest[0] if rest else "",
-                    _unescape(rest[1]) if len(rest) > 1 else ""))
+        out.append(
+            (
+                fields[2],
+                Path(_unescape(fields[4])),
+                rest[0] if rest else "",
+                _unescape(rest[1]) if len(rest) > 1 else "",
+            )
+        )
     return out
 
 
 def udev_unescape(name: str) -> str:
     """udev writes unsafe bytes of a label as ``\\xNN`` in /dev/disk/by-label names."""
-    raw = re.sub(rb"\\x([0-9a-fA-F]{2})", lambda m: bytes([int(m.group(1), 16)]),
-                 name.encode("utf-8", "surrogateescape"))
+    raw = re.sub(
+        rb"\\x([0-9a-fA-F]{2})", lambda m: bytes([int(m.group(1), 16)]), name.encode("utf-8", "surrogateescape")
+    )
     return raw.decode("utf-8", errors="replace")
 
 
@@ -149,8 +156,9 @@ def volumes_of(usb_dir: Path, *, mountinfo: Path = MOUNTINFO, by_label: Path = B
     return sorted(out, key=lambda v: (not v.block.partition, v.block.name))
 
 
-def volume_by_label(labels: set[str], *, sysfs: Path = SYSFS, mountinfo: Path = MOUNTINFO,
-                    by_label: Path = BY_LABEL) -> MappedVolume | None:
+def volume_by_label(
+    labels: set[str], *, sysfs: Path = SYSFS, mountinfo: Path = MOUNTINFO, by_label: Path = BY_LABEL
+) -> MappedVolume | None:
     """A mounted USB disk whose file-system label (or, lacking one, mount directory) is in ``labels``."""
     names = labels_by_device(by_label)
     for dev, mount_point, fs_type, _source in read_mountinfo(mountinfo):

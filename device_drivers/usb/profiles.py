@@ -21,8 +21,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 TRANSPORTS = ("scsi", "bulk", "socket")
 #: dialect -> (transport it runs on, commands it cannot do without)
 DIALECTS: dict[str, tuple[str, frozenset[str]]] = {
-    "dv16": ("scsi", frozenset({"init", "get_info", "set_time", "enter_mass_storage", "sd_status",
-                                "read_password", "return_status"})),
+    "dv16": (
+        "scsi",
+        frozenset(
+            {"init", "get_info", "set_time", "enter_mass_storage", "sd_status", "read_password", "return_status"}
+        ),
+    ),
     "ascii_frames": ("bulk", frozenset({"probe", "get_id_code", "enter_mass_storage"})),
     "e12": ("socket", frozenset({"init", "get_info", "set_time", "enter_mass_storage", "login"})),
 }
@@ -142,11 +146,25 @@ def profile_from_dict(data: Mapping[str, Any], source: str = "<dict>") -> Profil
     volume = data.get("volume", {})
     if not isinstance(volume.get("labels", []), list):
         raise ProfileError(f"{where}: volume.labels must be a list of label templates")
-    return Profile(name=name, title=data.get("title", name), transport=transport, dialect=dialect,
-                   usb_ids=usb_ids, scsi_ids=scsi_ids, timeouts=dict(timeouts), time_zone=tz,
-                   info_size=info_size, password=dict(data.get("password", {"check": "none"})),
-                   frame=dict(data.get("frame", {})), commands=dict(commands), volume=dict(volume),
-                   usb=dict(usb), socket=dict(socket), notes=data.get("notes", ""), source=source)
+    return Profile(
+        name=name,
+        title=data.get("title", name),
+        transport=transport,
+        dialect=dialect,
+        usb_ids=usb_ids,
+        scsi_ids=scsi_ids,
+        timeouts=dict(timeouts),
+        time_zone=tz,
+        info_size=info_size,
+        password=dict(data.get("password", {"check": "none"})),
+        frame=dict(data.get("frame", {})),
+        commands=dict(commands),
+        volume=dict(volume),
+        usb=dict(usb),
+        socket=dict(socket),
+        notes=data.get("notes", ""),
+        source=source,
+    )
 
 
 def load_profile(path: Path) -> Profile:
@@ -162,8 +180,7 @@ def load_profile(path: Path) -> Profile:
 def shipped_profiles() -> dict[str, Profile]:
     """The profiles that come with Custodia (one per family in RECORDER-PROTOCOLS.md)."""
     out = {}
-    for entry in sorted(resources.files("device_drivers.usb").joinpath("profiles").iterdir(),
-                        key=lambda e: e.name):
+    for entry in sorted(resources.files("device_drivers.usb").joinpath("profiles").iterdir(), key=lambda e: e.name):
         if entry.name.endswith(".json"):
             data = json.loads(entry.read_text(encoding="utf-8"))
             p = profile_from_dict(data, f"shipped:{entry.name}")

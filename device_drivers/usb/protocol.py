@@ -114,8 +114,7 @@ class Dv16Protocol(RecorderProtocol):
         """Send a write command; True when the return status (command 14) says OK."""
         if name not in self.profile.commands:
             raise self._unsupported(name.replace("_", " "))
-        self.transport.execute(self._cdb(name, len(data)), data_out=data or None,
-                               timeout=self.profile.timeout("write"))
+        self.transport.execute(self._cdb(name, len(data)), data_out=data or None, timeout=self.profile.timeout("write"))
         return self._status_ok()
 
     def _status_ok(self) -> bool:
@@ -297,8 +296,12 @@ class E12Protocol(RecorderProtocol):
         self._call("init")
 
     def login(self, password: str) -> None:
-        self._result("login", self._call("login", password), ResultCode.CHECK_PWD_FAILED,
-                     "the device refused the configured password")
+        self._result(
+            "login",
+            self._call("login", password),
+            ResultCode.CHECK_PWD_FAILED,
+            "the device refused the configured password",
+        )
 
     def get_id_code(self) -> str:
         return self._text("get_id_code")
@@ -308,16 +311,24 @@ class E12Protocol(RecorderProtocol):
         return codecs.decode_info(raw)
 
     def set_info(self, info: ZfyInfo) -> None:
-        self._result("set_info", self._call("set_info", codecs.encode_info(info, self.profile.info_size)),
-                     ResultCode.CONNECT_FAILED, "the device refused the info block")
+        self._result(
+            "set_info",
+            self._call("set_info", codecs.encode_info(info, self.profile.info_size)),
+            ResultCode.CONNECT_FAILED,
+            "the device refused the info block",
+        )
 
     def get_time(self) -> datetime:
         return codecs.parse_time_text(self._text("get_time"), self.tz)
 
     def set_time(self, when: datetime) -> None:
         fmt = str(self.profile.frame.get("time_format", "%Y-%m-%d %-H:%M:%S"))
-        self._result("set_time", self._call("set_time", codecs.format_time_text(when, self.tz, fmt)),
-                     ResultCode.SET_SYSTEMTIME_FAILED, "the device refused the time")
+        self._result(
+            "set_time",
+            self._call("set_time", codecs.format_time_text(when, self.tz, fmt)),
+            ResultCode.SET_SYSTEMTIME_FAILED,
+            "the device refused the time",
+        )
 
     def battery(self) -> int:
         return codecs.parse_battery(self._text("read_battery"))
@@ -326,8 +337,12 @@ class E12Protocol(RecorderProtocol):
         return codecs.parse_resolution(self._text("read_resolution"))
 
     def enter_mass_storage(self) -> None:
-        self._result("enter_mass_storage", self._call("enter_mass_storage"), ResultCode.MSDC_FAILED,
-                     "the device refused disk mode (no SD card, or recording)")
+        self._result(
+            "enter_mass_storage",
+            self._call("enter_mass_storage"),
+            ResultCode.MSDC_FAILED,
+            "the device refused disk mode (no SD card, or recording)",
+        )
         self.switched = True
 
     def close(self) -> None:

@@ -46,12 +46,10 @@ class BulkOnlyScsi:
         self.endpoints, self.out, self.inp, self.lun = endpoints, endpoint_out, endpoint_in, lun
         self._tags = itertools.count(1)
 
-    def execute(self, cdb: bytes, *, data_out: bytes | None = None, data_in: int = 0,
-                timeout: float = 2.0) -> bytes:
+    def execute(self, cdb: bytes, *, data_out: bytes | None = None, data_in: int = 0, timeout: float = 2.0) -> bytes:
         tag = next(self._tags) & 0xFFFFFFFF
         length = len(data_out) if data_out else data_in
-        self.endpoints.write(self.out, pack_cbw(tag, cdb, length, data_out is None and data_in > 0, self.lun),
-                             timeout)
+        self.endpoints.write(self.out, pack_cbw(tag, cdb, length, data_out is None and data_in > 0, self.lun), timeout)
         data = b""
         if data_out:
             self.endpoints.write(self.out, data_out, timeout)
@@ -89,14 +87,28 @@ class SgIoHdr(ctypes.Structure):
     """``struct sg_io_hdr`` from <scsi/sg.h>."""
 
     _fields_ = [
-        ("interface_id", ctypes.c_int), ("dxfer_direction", ctypes.c_int),
-        ("cmd_len", ctypes.c_ubyte), ("mx_sb_len", ctypes.c_ubyte), ("iovec_count", ctypes.c_ushort),
-        ("dxfer_len", ctypes.c_uint), ("dxferp", ctypes.c_void_p), ("cmdp", ctypes.c_void_p),
-        ("sbp", ctypes.c_void_p), ("timeout", ctypes.c_uint), ("flags", ctypes.c_uint),
-        ("pack_id", ctypes.c_int), ("usr_ptr", ctypes.c_void_p), ("status", ctypes.c_ubyte),
-        ("masked_status", ctypes.c_ubyte), ("msg_status", ctypes.c_ubyte), ("sb_len_wr", ctypes.c_ubyte),
-        ("host_status", ctypes.c_ushort), ("driver_status", ctypes.c_ushort), ("resid", ctypes.c_int),
-        ("duration", ctypes.c_uint), ("info", ctypes.c_uint),
+        ("interface_id", ctypes.c_int),
+        ("dxfer_direction", ctypes.c_int),
+        ("cmd_len", ctypes.c_ubyte),
+        ("mx_sb_len", ctypes.c_ubyte),
+        ("iovec_count", ctypes.c_ushort),
+        ("dxfer_len", ctypes.c_uint),
+        ("dxferp", ctypes.c_void_p),
+        ("cmdp", ctypes.c_void_p),
+        ("sbp", ctypes.c_void_p),
+        ("timeout", ctypes.c_uint),
+        ("flags", ctypes.c_uint),
+        ("pack_id", ctypes.c_int),
+        ("usr_ptr", ctypes.c_void_p),
+        ("status", ctypes.c_ubyte),
+        ("masked_status", ctypes.c_ubyte),
+        ("msg_status", ctypes.c_ubyte),
+        ("sb_len_wr", ctypes.c_ubyte),
+        ("host_status", ctypes.c_ushort),
+        ("driver_status", ctypes.c_ushort),
+        ("resid", ctypes.c_int),
+        ("duration", ctypes.c_uint),
+        ("info", ctypes.c_uint),
     ]
 
 
@@ -113,8 +125,7 @@ class SgIoScsi:
         except OSError as exc:
             raise TransportError(f"cannot open {self.path}: {exc.strerror}") from exc
 
-    def execute(self, cdb: bytes, *, data_out: bytes | None = None, data_in: int = 0,
-                timeout: float = 2.0) -> bytes:
+    def execute(self, cdb: bytes, *, data_out: bytes | None = None, data_in: int = 0, timeout: float = 2.0) -> bytes:
         cmd = ctypes.create_string_buffer(bytes(cdb), len(cdb))
         sense = ctypes.create_string_buffer(32)
         if data_out:
@@ -125,10 +136,17 @@ class SgIoScsi:
             direction, length = SG_DXFER_FROM_DEV, data_in
         else:
             buf, direction, length = None, SG_DXFER_NONE, 0
-        hdr = SgIoHdr(interface_id=ord("S"), dxfer_direction=direction, cmd_len=len(cdb), mx_sb_len=32,
-                      dxfer_len=length, dxferp=ctypes.addressof(buf) if buf is not None else None,
-                      cmdp=ctypes.addressof(cmd), sbp=ctypes.addressof(sense),
-                      timeout=max(1, int(timeout * 1000)))
+        hdr = SgIoHdr(
+            interface_id=ord("S"),
+            dxfer_direction=direction,
+            cmd_len=len(cdb),
+            mx_sb_len=32,
+            dxfer_len=length,
+            dxferp=ctypes.addressof(buf) if buf is not None else None,
+            cmdp=ctypes.addressof(cmd),
+            sbp=ctypes.addressof(sense),
+            timeout=max(1, int(timeout * 1000)),
+        )
         try:
             fcntl.ioctl(self.fd, SG_IO, hdr)
         except OSError as exc:
@@ -138,10 +156,12 @@ class SgIoScsi:
         if hdr.host_status == DID_TIME_OUT:
             raise TransportTimeout(f"SCSI command {cdb[:1].hex()} timed out on {self.path}")
         if hdr.info & 1:
-            raise TransportError(f"SCSI command failed on {self.path}: status {hdr.status:#x}, "
-                                 f"host {hdr.host_status:#x}, driver {hdr.driver_status:#x}, "
-                                 f"sense {sense.raw[:hdr.sb_len_wr].hex()}")
-        return buf.raw[:length - hdr.resid] if buf is not None and data_in else b""
+            raise TransportError(
+                f"SCSI command failed on {self.path}: status {hdr.status:#x}, "
+                f"host {hdr.host_status:#x}, driver {hdr.driver_status:#x}, "
+                f"sense {sense.raw[: hdr.sb_len_wr].hex()}"
+            )
+        return buf.raw[: length - hdr.resid] if buf is not None and data_in else b""
 
     def close(self) -> None:
         if self.fd >= 0:

@@ -8,8 +8,14 @@ import socket
 from device_drivers.usb.errors import DeviceGoneError, ProtocolError, TransportError, TransportTimeout
 
 
-def encode_frame(payload: bytes, *, length_bytes: int = 4, byteorder: str = "big", max_payload: int = 1024,
-                 framing: str = "length_prefixed") -> bytes:
+def encode_frame(
+    payload: bytes,
+    *,
+    length_bytes: int = 4,
+    byteorder: str = "big",
+    max_payload: int = 1024,
+    framing: str = "length_prefixed",
+) -> bytes:
     if framing == "json_lines":
         if b"\n" in payload:
             raise ProtocolError("a JSON-lines message cannot hold a newline")
@@ -22,10 +28,23 @@ def encode_frame(payload: bytes, *, length_bytes: int = 4, byteorder: str = "big
 class SocketFrames:
     """:class:`~device_drivers.usb.transport.FrameTransport` over TCP (Android-based recorders)."""
 
-    def __init__(self, host: str, port: int, *, connect_timeout: float = 3.0, framing: str = "length_prefixed",
-                 length_bytes: int = 4, byteorder: str = "big", max_payload: int = 1024) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        connect_timeout: float = 3.0,
+        framing: str = "length_prefixed",
+        length_bytes: int = 4,
+        byteorder: str = "big",
+        max_payload: int = 1024,
+    ) -> None:
         self.framing, self.length_bytes, self.byteorder, self.max_payload = (
-            framing, length_bytes, byteorder, max_payload)
+            framing,
+            length_bytes,
+            byteorder,
+            max_payload,
+        )
         self._buffer = b""
         try:
             self.sock = socket.create_connection((host, port), timeout=connect_timeout)
@@ -35,8 +54,13 @@ class SocketFrames:
             raise DeviceGoneError(f"cannot reach the recorder at {host}:{port}: {exc.strerror or exc}") from exc
 
     def send(self, frame: bytes, timeout: float) -> None:
-        data = encode_frame(frame, length_bytes=self.length_bytes, byteorder=self.byteorder,
-                            max_payload=self.max_payload, framing=self.framing)
+        data = encode_frame(
+            frame,
+            length_bytes=self.length_bytes,
+            byteorder=self.byteorder,
+            max_payload=self.max_payload,
+            framing=self.framing,
+        )
         self.sock.settimeout(timeout)
         try:
             self.sock.sendall(data)

@@ -36,8 +36,7 @@ class UsbEndpoints(Protocol):
 
 @runtime_checkable
 class ScsiTransport(Protocol):
-    def execute(self, cdb: bytes, *, data_out: bytes | None = None, data_in: int = 0,
-                timeout: float = 2.0) -> bytes:
+    def execute(self, cdb: bytes, *, data_out: bytes | None = None, data_in: int = 0, timeout: float = 2.0) -> bytes:
         """Run one command; returns the data read (``data_in`` bytes at most)."""
         ...
 
@@ -63,8 +62,9 @@ class PyUsbEndpoints:
     station has mounted: use SG_IO for those).
     """
 
-    def __init__(self, device: Any, *, interface: int = 0, configuration: int | None = None,
-                 detach_kernel_driver: bool = False) -> None:
+    def __init__(
+        self, device: Any, *, interface: int = 0, configuration: int | None = None, detach_kernel_driver: bool = False
+    ) -> None:
         import usb.core
         import usb.util
 
@@ -129,8 +129,7 @@ class PyUsbEndpoints:
 class BulkFrames:
     """:class:`FrameTransport` over two bulk endpoints; a reply is one read of ``reply_size`` bytes."""
 
-    def __init__(self, endpoints: UsbEndpoints, *, endpoint_out: int, endpoint_in: int,
-                 reply_size: int = 64) -> None:
+    def __init__(self, endpoints: UsbEndpoints, *, endpoint_out: int, endpoint_in: int, reply_size: int = 64) -> None:
         self.endpoints, self.out, self.inp, self.reply_size = endpoints, endpoint_out, endpoint_in, reply_size
 
     def send(self, frame: bytes, timeout: float) -> None:

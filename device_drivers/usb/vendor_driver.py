@@ -92,8 +92,11 @@ class Handshake:
 
     def labels(self) -> set[str]:
         """Volume labels the disk-mode volume may carry, from the profile's templates."""
-        values = {"serial": self.identity.serial, "id_code": self.id_code or "",
-                  "usb_serial": (self.device.serial if self.device else None) or ""}
+        values = {
+            "serial": self.identity.serial,
+            "id_code": self.id_code or "",
+            "usb_serial": (self.device.serial if self.device else None) or "",
+        }
         out = set()
         for template in self.profile.volume.get("labels", []):
             try:
@@ -120,9 +123,15 @@ def _optional(read: Callable[[], Any], what: str, warnings: list[str]) -> Any:
         return None
 
 
-def handshake(proto: RecorderProtocol, *, passwords: Passwords, clock: ClockPolicy | None = None,
-              device: UsbDevice | None = None, on_step: OnStep | None = None,
-              now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> Handshake:
+def handshake(
+    proto: RecorderProtocol,
+    *,
+    passwords: Passwords,
+    clock: ClockPolicy | None = None,
+    device: UsbDevice | None = None,
+    on_step: OnStep | None = None,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> Handshake:
     """Probe, init, log in, read info, clock, battery and resolution, set the clock, switch to disk.
 
     The protocol is closed afterwards in every case. Raises :class:`ResultError` (with the standard
@@ -143,8 +152,10 @@ def handshake(proto: RecorderProtocol, *, passwords: Passwords, clock: ClockPoli
             keys = [k for k in (device.serial if device else None, id_code) if k]
             password = passwords(keys)
             if not password:
-                raise PasswordMissing(f"no device password configured for the {profile.name} family"
-                                      + (f" or device {keys[-1]}" if keys else ""))
+                raise PasswordMissing(
+                    f"no device password configured for the {profile.name} family"
+                    + (f" or device {keys[-1]}" if keys else "")
+                )
             proto.login(password)
         step(Step.READING_INFO, "")
         info = _optional(proto.get_info, "info block", warnings)
@@ -159,9 +170,13 @@ def handshake(proto: RecorderProtocol, *, passwords: Passwords, clock: ClockPoli
         device_clock = _optional(proto.get_time, "clock", warnings)
         after = now()
         read_at = before + (after - before) / 2
-        status = DeviceStatus(clock=device_clock, read_at=read_at, battery_percent=battery,
-                              storage_total_bytes=storage[0] if storage else None,
-                              storage_free_bytes=storage[1] if storage else None)
+        status = DeviceStatus(
+            clock=device_clock,
+            read_at=read_at,
+            battery_percent=battery,
+            storage_total_bytes=storage[0] if storage else None,
+            storage_free_bytes=storage[1] if storage else None,
+        )
         set_it, why = clock.decide(status.clock_offset_seconds)
         clock_set_to = None
         if set_it:
@@ -185,13 +200,26 @@ def handshake(proto: RecorderProtocol, *, passwords: Passwords, clock: ClockPoli
     for w in warnings:
         log.warning("%s %s: %s", profile.name, serial, w)
     identity = DeviceIdentity(
-        serial=serial, family=profile.name, model=profile.title[:200],
+        serial=serial,
+        family=profile.name,
+        model=profile.title[:200],
         officer_no=(info.officer_no or None) if info else None,
         officer_name=(info.officer_name or None) if info else None,
-        unit_no=(info.unit_no or None) if info else None, unit_name=(info.unit_name or None) if info else None)
-    return Handshake(profile=profile, identity=identity, status=status, device=device, info=info,
-                     id_code=id_code, resolution=resolution, sd_present=sd, clock_set_to=clock_set_to,
-                     warnings=tuple(warnings))
+        unit_no=(info.unit_no or None) if info else None,
+        unit_name=(info.unit_name or None) if info else None,
+    )
+    return Handshake(
+        profile=profile,
+        identity=identity,
+        status=status,
+        device=device,
+        info=info,
+        id_code=id_code,
+        resolution=resolution,
+        sd_present=sd,
+        clock_set_to=clock_set_to,
+        warnings=tuple(warnings),
+    )
 
 
 # --- finding the disk after the switch --------------------------------------------------------
@@ -233,8 +261,14 @@ class RootsLocator:
         return None
 
 
-def wait_for_volume(hs: Handshake, locate: Locate, *, timeout: float | None = None, poll: float = 0.2,
-                    stop: threading.Event | None = None) -> Path:
+def wait_for_volume(
+    hs: Handshake,
+    locate: Locate,
+    *,
+    timeout: float | None = None,
+    poll: float = 0.2,
+    stop: threading.Event | None = None,
+) -> Path:
     """Wait for the re-enumerated disk (after the profile's settle time), up to ``timeout``."""
     stop = stop or threading.Event()
     timeout = hs.profile.timeout("reenumerate") if timeout is None else timeout
@@ -247,13 +281,15 @@ def wait_for_volume(hs: Handshake, locate: Locate, *, timeout: float | None = No
         if found is not None:
             return found
         if time.monotonic() >= deadline:
-            raise VolumeTimeout(f"the {hs.profile.name} recorder {hs.identity.serial} did not come back "
-                                f"as a disk within {timeout:g} s")
+            raise VolumeTimeout(
+                f"the {hs.profile.name} recorder {hs.identity.serial} did not come back as a disk within {timeout:g} s"
+            )
         if stop.wait(poll):
             raise VolumeTimeout("stopped while waiting for the disk")
 
 
 # --- the driver ------------------------------------------------------------------------------
+
 
 class UsbRecorderDriver(RecorderDriver):
     """A USB recorder after its handshake: identity and status from the control channel, files from
@@ -262,15 +298,28 @@ class UsbRecorderDriver(RecorderDriver):
     family = "usb"
     accepted_options = frozenset({"extensions", "name_patterns", "label", "data_dirs"})
 
-    def __init__(self, root: Path, *, handshake: Handshake, label: str | None = None,
-                 data_dirs: Iterable[str] | None = None, extensions: Iterable[str] | None = None,
-                 name_patterns: Iterable[NamePattern | str] | None = None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        *,
+        handshake: Handshake,
+        label: str | None = None,
+        data_dirs: Iterable[str] | None = None,
+        extensions: Iterable[str] | None = None,
+        name_patterns: Iterable[NamePattern | str] | None = None,
+    ) -> None:
         super().__init__(root)
         self.handshake = handshake
         self.label = label if label is not None else self.root.name
         dirs = tuple(data_dirs or handshake.profile.volume.get("data_dirs", ["DCIM"]))
-        self.files = MassStorageDriver(self.root, label=self.label, data_dirs=dirs, model=handshake.identity.model,
-                                       extensions=extensions, name_patterns=name_patterns)
+        self.files = MassStorageDriver(
+            self.root,
+            label=self.label,
+            data_dirs=dirs,
+            model=handshake.identity.model,
+            extensions=extensions,
+            name_patterns=name_patterns,
+        )
 
     @classmethod
     def probe(cls, root: Path, **options: Any) -> bool:
@@ -285,8 +334,10 @@ class UsbRecorderDriver(RecorderDriver):
         if others:
             warnings.append(f"file names carry serial(s) {others}, the recorder says {identity.serial}")
         if identity.officer_no and set(evidence.officers) - {identity.officer_no}:
-            warnings.append(f"file names carry officer(s) {sorted(set(evidence.officers) - {identity.officer_no})},"
-                            f" the info block says {identity.officer_no}")
+            warnings.append(
+                f"file names carry officer(s) {sorted(set(evidence.officers) - {identity.officer_no})},"
+                f" the info block says {identity.officer_no}"
+            )
         self.identity_warnings = warnings
         return identity
 
@@ -296,8 +347,9 @@ class UsbRecorderDriver(RecorderDriver):
         status = self.handshake.status
         if status.storage_total_bytes is None:
             disk = self.files.read_status()
-            status = replace(status, storage_total_bytes=disk.storage_total_bytes,
-                             storage_free_bytes=disk.storage_free_bytes)
+            status = replace(
+                status, storage_total_bytes=disk.storage_total_bytes, storage_free_bytes=disk.storage_free_bytes
+            )
         return status
 
     def list_recordings(self) -> list[RecordingEntry]:

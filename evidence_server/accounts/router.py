@@ -52,8 +52,15 @@ class UnitOut(BaseModel):
 
 def set_session_cookie(response: Response, request: Request, token: str) -> None:
     settings = request.app.state.ctx.settings
-    response.set_cookie(SESSION_COOKIE, token, max_age=settings.session_hours * 3600, httponly=True,
-                        secure=settings.cookie_secure, samesite="strict", path="/")
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=settings.session_hours * 3600,
+        httponly=True,
+        secure=settings.cookie_secure,
+        samesite="strict",
+        path="/",
+    )
 
 
 class LoginRefused(Exception):
@@ -68,8 +75,9 @@ class LoginRefused(Exception):
         return HTTPException(self.status, self.detail, headers=headers)
 
 
-def attempt_login(request: Request, session: SessionDep, username: str, password: str,
-                  via: str | None = None) -> tuple[User, str]:
+def attempt_login(
+    request: Request, session: SessionDep, username: str, password: str, via: str | None = None
+) -> tuple[User, str]:
     """Log in with the abuse limits applied (API and login page alike); failures are audited and committed.
 
     An address with too many recent failures is refused before the password is even checked; an
@@ -84,32 +92,50 @@ def attempt_login(request: Request, session: SessionDep, username: str, password
         session.commit()
         raise LoginRefused(429, f"too many failed logins from this address; try again in {wait} s", wait)
     try:
-        result = service.login(session, username, password, settings.session_hours, client_addr(request),
-                               max_failures=settings.login_max_failures,
-                               lockout_minutes=settings.login_lockout_minutes)
+        result = service.login(
+            session,
+            username,
+            password,
+            settings.session_hours,
+            client_addr(request),
+            max_failures=settings.login_max_failures,
+            lockout_minutes=settings.login_lockout_minutes,
+        )
     except service.AccountLocked as exc:
         ctx.limits.login_failures.hit(addr)
-        audit(session, "auth.login_locked", request=request,
-              details={"username": username[:64], "locked_until": exc.until.isoformat(), **extra})
+        audit(
+            session,
+            "auth.login_locked",
+            request=request,
+            details={"username": username[:64], "locked_until": exc.until.isoformat(), **extra},
+        )
         session.commit()
-        raise LoginRefused(423, "account locked after too many failed logins; try again later "
-                                "or ask a system administrator") from exc
+        raise LoginRefused(
+            423, "account locked after too many failed logins; try again later or ask a system administrator"
+        ) from exc
     if result is None:
         ctx.limits.login_failures.hit(addr)
         audit(session, "auth.login_failed", request=request, details={"username": username[:64], **extra})
         session.commit()
         raise LoginRefused(401, "wrong username or password")
     user, token = result
-    audit(session, "auth.login", request=request, actor=user, object_type="user", object_id=user.id,
-          details=extra or None)
+    audit(
+        session, "auth.login", request=request, actor=user, object_type="user", object_id=user.id, details=extra or None
+    )
     session.commit()
     return user, token
 
 
-@router.post("/auth/login", response_model=LoginOut, dependencies=[Depends(public)],
-             responses={401: {"description": "wrong username or password"},
-                        423: {"description": "account locked after too many failed logins"},
-                        429: {"description": "too many failed logins from this address"}})
+@router.post(
+    "/auth/login",
+    response_model=LoginOut,
+    dependencies=[Depends(public)],
+    responses={
+        401: {"description": "wrong username or password"},
+        423: {"description": "account locked after too many failed logins"},
+        429: {"description": "too many failed logins from this address"},
+    },
+)
 def login(body: LoginIn, request: Request, response: Response, session: SessionDep) -> LoginOut:
     """Log in; the token comes back in the body (API clients) and as an HttpOnly cookie (pages)."""
     try:
@@ -143,12 +169,25 @@ def create_user(body: UserIn, request: Request, admin: Sysadmin, session: Sessio
     if unit is None:
         raise HTTPException(422, "no such unit")
     try:
-        user = service.create_user(session, username=body.username, password=body.password, role=body.role,
-                                   unit=unit, display_name=body.display_name, officer_no=body.officer_no)
+        user = service.create_user(
+            session,
+            username=body.username,
+            password=body.password,
+            role=body.role,
+            unit=unit,
+            display_name=body.display_name,
+            officer_no=body.officer_no,
+        )
     except service.AccountError as exc:
         raise HTTPException(409, str(exc)) from exc
-    audit(session, "user.created", request=request, object_type="user", object_id=user.id,
-          details={"role": user.role, "unit_id": unit.id})
+    audit(
+        session,
+        "user.created",
+        request=request,
+        object_type="user",
+        object_id=user.id,
+        details={"role": user.role, "unit_id": unit.id},
+    )
     session.commit()
     return user
 

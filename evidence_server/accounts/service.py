@@ -23,12 +23,26 @@ def ensure_unit(session: Session, code: str, name: str) -> Unit:
     return unit
 
 
-def create_user(session: Session, *, username: str, password: str, role: Role | str, unit: Unit,
-                display_name: str | None = None, officer_no: str | None = None) -> User:
+def create_user(
+    session: Session,
+    *,
+    username: str,
+    password: str,
+    role: Role | str,
+    unit: Unit,
+    display_name: str | None = None,
+    officer_no: str | None = None,
+) -> User:
     if session.scalar(select(User.id).where(User.username == username)) is not None:
         raise AccountError(f"user {username!r} exists")
-    user = User(username=username, display_name=display_name or username, password_hash=hash_password(password),
-                role=Role(role).value, unit_id=unit.id, officer_no=officer_no)
+    user = User(
+        username=username,
+        display_name=display_name or username,
+        password_hash=hash_password(password),
+        role=Role(role).value,
+        unit_id=unit.id,
+        officer_no=officer_no,
+    )
     session.add(user)
     session.flush()
     return user
@@ -42,8 +56,16 @@ class AccountLocked(AccountError):
         self.until = until
 
 
-def login(session: Session, username: str, password: str, hours: int, client: str | None, *,
-          max_failures: int = 5, lockout_minutes: int = 15) -> tuple[User, str] | None:
+def login(
+    session: Session,
+    username: str,
+    password: str,
+    hours: int,
+    client: str | None,
+    *,
+    max_failures: int = 5,
+    lockout_minutes: int = 15,
+) -> tuple[User, str] | None:
     """A new login session, or None for a wrong username or password.
 
     ``max_failures`` wrong passwords in a row lock the account for ``lockout_minutes``: while it is
@@ -65,8 +87,14 @@ def login(session: Session, username: str, password: str, hours: int, client: st
         return None
     user.failed_logins, user.locked_until = 0, None
     token = new_token(USER_TOKEN_PREFIX)
-    session.add(LoginSession(token_hash=token_hash(token), user_id=user.id,
-                             expires_at=utcnow() + timedelta(hours=hours), client_addr=client))
+    session.add(
+        LoginSession(
+            token_hash=token_hash(token),
+            user_id=user.id,
+            expires_at=utcnow() + timedelta(hours=hours),
+            client_addr=client,
+        )
+    )
     return user, token
 
 

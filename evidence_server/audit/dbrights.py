@@ -4,6 +4,7 @@ Run the migrations as the owner of the tables; run the server as a role granted 
 Without ownership the app role can neither UPDATE/DELETE audit rows (no grant, and the triggers
 refuse anyway) nor disable or drop the triggers.
 """
+
 from __future__ import annotations
 
 import re

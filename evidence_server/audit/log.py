@@ -3,6 +3,7 @@
 Entries are leaves (``seq`` = leaf index); the math is ``custodia_wire.merkle`` and the wire forms
 ``custodia_wire.auditlog``, shared with the offline verifier.
 """
+
 from __future__ import annotations
 
 import base64
@@ -27,9 +28,20 @@ from evidence_server.db import utcnow
 log = logging.getLogger(__name__)
 BATCH = 20_000
 #: The columns of an entry, in ``auditlog.make_entry`` order, after id and the stored leaf hash.
-_ENTRY_COLUMNS = (AuditEvent.id, AuditEvent.leaf_hash, AuditEvent.seq, AuditEvent.at, AuditEvent.actor_type,
-                  AuditEvent.actor_id, AuditEvent.actor_name, AuditEvent.action, AuditEvent.object_type,
-                  AuditEvent.object_id, AuditEvent.client_addr, AuditEvent.details)
+_ENTRY_COLUMNS = (
+    AuditEvent.id,
+    AuditEvent.leaf_hash,
+    AuditEvent.seq,
+    AuditEvent.at,
+    AuditEvent.actor_type,
+    AuditEvent.actor_id,
+    AuditEvent.actor_name,
+    AuditEvent.action,
+    AuditEvent.object_type,
+    AuditEvent.object_id,
+    AuditEvent.client_addr,
+    AuditEvent.details,
+)
 
 
 class LogTampered(RuntimeError):
@@ -62,9 +74,14 @@ def stored_leaf_hashes(session: Session, size: int) -> Iterator[bytes]:
 
 def checkpoint_out(cp: AuditCheckpoint, public_key_b64: str) -> dict[str, Any]:
     return {
-        "origin": cp.origin, "tree_size": cp.tree_size, "root_hash": cp.root_hash,
-        "issued_at": auditlog.entry_time(cp.issued_at), "key_id": cp.key_id, "public_key": public_key_b64,
-        "note": cp.note, "tsa_url": cp.tsa_url,
+        "origin": cp.origin,
+        "tree_size": cp.tree_size,
+        "root_hash": cp.root_hash,
+        "issued_at": auditlog.entry_time(cp.issued_at),
+        "key_id": cp.key_id,
+        "public_key": public_key_b64,
+        "note": cp.note,
+        "tsa_url": cp.tsa_url,
         "tsa_token": base64.b64encode(cp.tsa_token).decode() if cp.tsa_token else None,
         "tsa_time": auditlog.entry_time(cp.tsa_time) if cp.tsa_time else None,
     }
@@ -97,8 +114,10 @@ def _extend(session: Session, frontier: merkle.Frontier, size: int) -> None:
     for row in _stream(session, stmt.order_by(AuditEvent.seq)):
         leaf = auditlog.columns_leaf_hash(*row[2:])
         if row.seq != frontier.size or leaf.hex() != row.leaf_hash:
-            raise LogTampered(f"audit entry {frontier.size} was altered or removed before it was checkpointed; "
-                              "run `custodia audit verify`")
+            raise LogTampered(
+                f"audit entry {frontier.size} was altered or removed before it was checkpointed; "
+                "run `custodia audit verify`"
+            )
         frontier.append(leaf)
     if frontier.size != size:
         raise LogTampered(f"audit entry {frontier.size} is missing; run `custodia audit verify`")
@@ -126,10 +145,18 @@ def issue_checkpoint(ctx: Any, session: Session) -> tuple[AuditCheckpoint, bool]
             token, tsa_time = tsa.timestamp(settings.audit_tsa_url, note.encode(), settings.audit_tsa_timeout_s)
         except (OSError, tsa.TimestampError) as exc:
             log.warning("checkpoint %d not timestamped by %s: %s", size, settings.audit_tsa_url, exc)
-    row = AuditCheckpoint(origin=cp.origin, tree_size=size, root_hash=cp.root_hash.hex(),
-                          issued_at=datetime.fromisoformat(cp.issued_at.replace("Z", "+00:00")),
-                          key_id=ctx.key_id, note=note, frontier=",".join(h.hex() for h in frontier.subtrees),
-                          tsa_url=settings.audit_tsa_url if token else None, tsa_token=token, tsa_time=tsa_time)
+    row = AuditCheckpoint(
+        origin=cp.origin,
+        tree_size=size,
+        root_hash=cp.root_hash.hex(),
+        issued_at=datetime.fromisoformat(cp.issued_at.replace("Z", "+00:00")),
+        key_id=ctx.key_id,
+        note=note,
+        frontier=",".join(h.hex() for h in frontier.subtrees),
+        tsa_url=settings.audit_tsa_url if token else None,
+        tsa_token=token,
+        tsa_time=tsa_time,
+    )
     session.add(row)
     try:
         session.commit()
@@ -147,23 +174,33 @@ def inclusion_document(session: Session, seq: int, cp: AuditCheckpoint) -> dict[
         raise LogError(f"entry {seq} is not in the log of size {cp.tree_size}")
     leaves = list(stored_leaf_hashes(session, cp.tree_size))
     return {
-        "format": auditlog.INCLUSION_FORMAT, "leaf_index": seq, "tree_size": cp.tree_size,
-        "entry": entry_dict(ev), "leaf_hash": ev.leaf_hash, "root_hash": cp.root_hash,
-        "audit_path": [h.hex() for h in merkle.inclusion_proof(seq, leaves)], "checkpoint": cp.note,
+        "format": auditlog.INCLUSION_FORMAT,
+        "leaf_index": seq,
+        "tree_size": cp.tree_size,
+        "entry": entry_dict(ev),
+        "leaf_hash": ev.leaf_hash,
+        "root_hash": cp.root_hash,
+        "audit_path": [h.hex() for h in merkle.inclusion_proof(seq, leaves)],
+        "checkpoint": cp.note,
     }
 
 
 def consistency_document(session: Session, old: AuditCheckpoint, new: AuditCheckpoint) -> dict[str, Any]:
     leaves = list(stored_leaf_hashes(session, new.tree_size))
     return {
-        "format": auditlog.CONSISTENCY_FORMAT, "first": old.tree_size, "second": new.tree_size,
-        "first_root": old.root_hash, "second_root": new.root_hash,
+        "format": auditlog.CONSISTENCY_FORMAT,
+        "first": old.tree_size,
+        "second": new.tree_size,
+        "first_root": old.root_hash,
+        "second_root": new.root_hash,
         "proof": [h.hex() for h in merkle.consistency_proof(old.tree_size, leaves)],
-        "first_checkpoint": old.note, "second_checkpoint": new.note,
+        "first_checkpoint": old.note,
+        "second_checkpoint": new.note,
     }
 
 
 # --- the full check ---------------------------------------------------------------------------
+
 
 @dataclass
 class VerifyReport:
@@ -188,8 +225,9 @@ class VerifyReport:
             (self.exact if exact else self.ranges).append(seq)
 
 
-def _checked_checkpoints(session: Session, public_key: Ed25519PublicKey, origin: str | None,
-                         report: VerifyReport) -> dict[int, bytes]:
+def _checked_checkpoints(
+    session: Session, public_key: Ed25519PublicKey, origin: str | None, report: VerifyReport
+) -> dict[int, bytes]:
     """Signature-checked checkpoint roots by tree size."""
     roots: dict[int, bytes] = {}
     for cp in session.scalars(select(AuditCheckpoint).order_by(AuditCheckpoint.tree_size)):
@@ -225,13 +263,18 @@ def verify_log(session: Session, public_key: Ed25519PublicKey, origin: str | Non
     for row in _stream(session, select(*_ENTRY_COLUMNS).order_by(AuditEvent.seq)):
         seq = row[2]
         if seq != expected:
-            report.bad(expected, f"entries {expected}..{seq - 1} are missing: deleted from the database"
-                       if seq > expected else f"entry {seq} appears twice")
+            report.bad(
+                expected,
+                f"entries {expected}..{seq - 1} are missing: deleted from the database"
+                if seq > expected
+                else f"entry {seq} appears twice",
+            )
             expected = seq
         leaf = leaf_hash(*row[2:])
         if leaf.hex() != row[1]:
-            report.bad(seq, f"entry {seq} (id {row[0]}, {row.action}) was altered: its content no "
-                            "longer matches its leaf hash")
+            report.bad(
+                seq, f"entry {seq} (id {row[0]}, {row.action}) was altered: its content no longer matches its leaf hash"
+            )
         frontier.append(leaf)
         expected += 1
         while pending and pending[0] == frontier.size:
@@ -239,14 +282,23 @@ def verify_log(session: Session, public_key: Ed25519PublicKey, origin: str | Non
             if frontier.root() == roots[size]:
                 last_good = size
             else:
-                report.bad(last_good, f"checkpoint at size {size} does not match the log: an entry among "
-                                      f"{last_good}..{size - 1} was altered, removed or inserted", exact=False)
+                report.bad(
+                    last_good,
+                    f"checkpoint at size {size} does not match the log: an entry among "
+                    f"{last_good}..{size - 1} was altered, removed or inserted",
+                    exact=False,
+                )
     report.entries = frontier.size
     for size in pending:
-        report.bad(frontier.size, f"checkpoint at size {size} covers entries {frontier.size}..{size - 1}, "
-                                  "which the database no longer has")
+        report.bad(
+            frontier.size,
+            f"checkpoint at size {size} covers entries {frontier.size}..{size - 1}, which the database no longer has",
+        )
     head = log_size(session)
     if head != frontier.size:
-        report.bad(min(head, frontier.size),
-                   f"the log head says {head} entries, the database holds {frontier.size}", exact=False)
+        report.bad(
+            min(head, frontier.size),
+            f"the log head says {head} entries, the database holds {frontier.size}",
+            exact=False,
+        )
     return report

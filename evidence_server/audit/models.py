@@ -3,6 +3,7 @@
 Each event is a leaf of an RFC 9162 Merkle tree: ``seq`` is its leaf index (from 0, no gaps) and
 ``leaf_hash`` the hash of its canonical JSON. Signed checkpoints commit to the tree at a size.
 """
+
 from __future__ import annotations
 
 from datetime import datetime

@@ -1,4 +1,5 @@
 """/api/v1/audit: entries, signed checkpoints (JSON and signed-note text), inclusion and consistency proofs."""
+
 from __future__ import annotations
 
 from typing import Annotated, Any
@@ -28,20 +29,34 @@ def _entry_out(ev: AuditEvent) -> dict[str, Any]:
 def _checkpoint(session: SessionDep, size: int | None) -> AuditCheckpoint:
     cp = auditlog.latest_checkpoint(session) if size is None else auditlog.checkpoint_at(session, size)
     if cp is None:
-        raise HTTPException(404, "no checkpoint yet; issue one with POST /api/v1/audit/checkpoints"
-                            if size is None else f"no checkpoint at tree size {size}")
+        raise HTTPException(
+            404,
+            "no checkpoint yet; issue one with POST /api/v1/audit/checkpoints"
+            if size is None
+            else f"no checkpoint at tree size {size}",
+        )
     return cp
 
 
 @router.get("/entries")
-def list_entries(user: Reader, session: SessionDep, after_seq: int = -1,
-                 limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-                 action: str | None = None, object_type: str | None = None, object_id: str | None = None,
-                 actor_name: str | None = None) -> dict[str, Any]:
+def list_entries(
+    user: Reader,
+    session: SessionDep,
+    after_seq: int = -1,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    action: str | None = None,
+    object_type: str | None = None,
+    object_id: str | None = None,
+    actor_name: str | None = None,
+) -> dict[str, Any]:
     """Entries in log order, after ``after_seq`` (page with the last ``seq`` you got)."""
     q = select(AuditEvent).where(AuditEvent.seq > after_seq)
-    for column, value in ((AuditEvent.action, action), (AuditEvent.object_type, object_type),
-                          (AuditEvent.object_id, object_id), (AuditEvent.actor_name, actor_name)):
+    for column, value in (
+        (AuditEvent.action, action),
+        (AuditEvent.object_type, object_type),
+        (AuditEvent.object_id, object_id),
+        (AuditEvent.actor_name, actor_name),
+    ):
         if value is not None:
             q = q.where(column == value)
     rows = session.scalars(q.order_by(AuditEvent.seq).limit(limit)).all()
@@ -57,14 +72,20 @@ def get_entry(seq: int, user: Reader, session: SessionDep) -> dict[str, Any]:
 
 
 @router.get("/checkpoints")
-def list_checkpoints(user: Reader, session: SessionDep, request: Request,
-                     limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[dict[str, Any]]:
+def list_checkpoints(
+    user: Reader, session: SessionDep, request: Request, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+) -> list[dict[str, Any]]:
     rows = session.scalars(select(AuditCheckpoint).order_by(AuditCheckpoint.tree_size.desc()).limit(limit))
     return [auditlog.checkpoint_out(cp, request.app.state.ctx.public_key_b64) for cp in rows]
 
 
-@router.post("/checkpoints", responses={200: {"description": "nothing appended since the latest checkpoint"},
-                                        201: {"description": "a new checkpoint was signed"}})
+@router.post(
+    "/checkpoints",
+    responses={
+        200: {"description": "nothing appended since the latest checkpoint"},
+        201: {"description": "a new checkpoint was signed"},
+    },
+)
 def create_checkpoint(user: Signer, session: SessionDep, request: Request) -> JSONResponse:
     """Sign (and time-stamp, when a TSA is configured) the log as it is now."""
     ctx = request.app.state.ctx
@@ -96,20 +117,27 @@ def note_by_size(tree_size: int, user: Reader, session: SessionDep) -> PlainText
     return PlainTextResponse(_checkpoint(session, tree_size).note)
 
 
-@router.get("/checkpoints/{tree_size}/timestamp", response_class=Response,
-            responses={200: {"content": {"application/timestamp-reply": {}}}})
+@router.get(
+    "/checkpoints/{tree_size}/timestamp",
+    response_class=Response,
+    responses={200: {"content": {"application/timestamp-reply": {}}}},
+)
 def timestamp_token(tree_size: int, user: Reader, session: SessionDep) -> Response:
     """The RFC 3161 TimeStampToken (DER) over the signed note, for ``openssl ts -verify``."""
     cp = _checkpoint(session, tree_size)
     if cp.tsa_token is None:
         raise HTTPException(404, f"checkpoint {tree_size} was not time-stamped")
-    return Response(cp.tsa_token, media_type="application/timestamp-reply",
-                    headers={"Content-Disposition": f'attachment; filename="checkpoint-{tree_size}.tst"'})
+    return Response(
+        cp.tsa_token,
+        media_type="application/timestamp-reply",
+        headers={"Content-Disposition": f'attachment; filename="checkpoint-{tree_size}.tst"'},
+    )
 
 
 @router.get("/proofs/inclusion")
-def inclusion(user: Reader, session: SessionDep, seq: Annotated[int, Query(ge=0)],
-              tree_size: int | None = None) -> dict[str, Any]:
+def inclusion(
+    user: Reader, session: SessionDep, seq: Annotated[int, Query(ge=0)], tree_size: int | None = None
+) -> dict[str, Any]:
     """Proof that entry ``seq`` is in the checkpointed log (default: the latest checkpoint)."""
     cp = _checkpoint(session, tree_size)
     try:
@@ -119,8 +147,9 @@ def inclusion(user: Reader, session: SessionDep, seq: Annotated[int, Query(ge=0)
 
 
 @router.get("/proofs/consistency")
-def consistency(user: Reader, session: SessionDep, first: Annotated[int, Query(ge=0)],
-                second: int | None = None) -> dict[str, Any]:
+def consistency(
+    user: Reader, session: SessionDep, first: Annotated[int, Query(ge=0)], second: int | None = None
+) -> dict[str, Any]:
     """Proof that checkpoint ``first`` is a prefix of checkpoint ``second`` (default: the latest)."""
     old, new = _checkpoint(session, first), _checkpoint(session, second)
     if old.tree_size > new.tree_size:

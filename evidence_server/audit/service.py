@@ -5,6 +5,7 @@ lock on the single ``audit_log_head`` row (a row lock on PostgreSQL, the write l
 concurrent requests append one after another with no gaps and no duplicates, and a transaction
 that rolls back leaves no trace in the log.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -18,9 +19,16 @@ from evidence_server.audit.models import AuditEvent, AuditLogHead
 from evidence_server.db import utcnow
 
 
-def record(session: Session, action: str, *, request: Request | None = None,
-           object_type: str | None = None, object_id: object | None = None,
-           details: dict[str, Any] | None = None, actor: Any = None) -> AuditEvent:
+def record(
+    session: Session,
+    action: str,
+    *,
+    request: Request | None = None,
+    object_type: str | None = None,
+    object_id: object | None = None,
+    details: dict[str, Any] | None = None,
+    actor: Any = None,
+) -> AuditEvent:
     """Append an audit event; the actor is the request's user or station unless given."""
     actor_type, actor_id, actor_name = "system", None, None
     if actor is None and request is not None:
@@ -30,10 +38,15 @@ def record(session: Session, action: str, *, request: Request | None = None,
         actor_id = actor.id
         actor_name = getattr(actor, "username", None) or getattr(actor, "name", None)
     ev = AuditEvent(
-        actor_type=actor_type, actor_id=actor_id, actor_name=actor_name, action=action,
-        object_type=object_type, object_id=None if object_id is None else str(object_id),
+        actor_type=actor_type,
+        actor_id=actor_id,
+        actor_name=actor_name,
+        action=action,
+        object_type=object_type,
+        object_id=None if object_id is None else str(object_id),
         client_addr=request.client.host if request is not None and request.client else None,
-        details=json_clean(details), at=utcnow(),
+        details=json_clean(details),
+        at=utcnow(),
     )
     session.add(ev)
     return ev
@@ -41,15 +54,29 @@ def record(session: Session, action: str, *, request: Request | None = None,
 
 def entry_dict(ev: Any) -> dict[str, Any]:
     """An event (ORM object or row) as the entry that is hashed, served and verified offline."""
-    return make_entry(ev.seq, ev.at, ev.actor_type, ev.actor_id, ev.actor_name, ev.action, ev.object_type,
-                      ev.object_id, ev.client_addr, ev.details)
+    return make_entry(
+        ev.seq,
+        ev.at,
+        ev.actor_type,
+        ev.actor_id,
+        ev.actor_name,
+        ev.action,
+        ev.object_type,
+        ev.object_id,
+        ev.client_addr,
+        ev.details,
+    )
 
 
 def reserve(session: Session, count: int) -> int:
     """Lock the log head and take ``count`` sequence numbers; return the first."""
     conn = session.connection()
-    new_size = conn.execute(update(AuditLogHead).where(AuditLogHead.id == 1)
-                            .values(size=AuditLogHead.size + count).returning(AuditLogHead.size)).scalar()
+    new_size = conn.execute(
+        update(AuditLogHead)
+        .where(AuditLogHead.id == 1)
+        .values(size=AuditLogHead.size + count)
+        .returning(AuditLogHead.size)
+    ).scalar()
     if new_size is None:  # a database without the head row (made without migrations): start it
         start = conn.execute(select(func.coalesce(func.max(AuditEvent.seq) + 1, 0))).scalar_one()
         conn.execute(insert(AuditLogHead).values(id=1, size=start + count))
@@ -59,8 +86,7 @@ def reserve(session: Session, count: int) -> int:
 
 @event.listens_for(Session, "before_flush")
 def _sequence_new_events(session: Session, _flush_context: Any, _instances: Any) -> None:
-    fresh = sorted((o for o in session.new if isinstance(o, AuditEvent) and o.seq is None),
-                   key=lambda o: o.at)
+    fresh = sorted((o for o in session.new if isinstance(o, AuditEvent) and o.seq is None), key=lambda o: o.at)
     if not fresh:
         return
     first = reserve(session, len(fresh))

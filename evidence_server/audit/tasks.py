@@ -1,4 +1,5 @@
 """Background task: sign a checkpoint of the audit log (scheduled, idempotent)."""
+
 from __future__ import annotations
 
 from typing import Any

@@ -4,6 +4,7 @@ Just enough DER to build a TimeStampReq for a SHA-256 imprint and to read back t
 token and its genTime; the token is stored as the TSA sent it, for ``openssl ts -verify`` or any
 other RFC 3161 verifier to check against the TSA's certificate.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -53,18 +54,18 @@ class _El:
         length = first
         if first & 0x80:
             count = first & 0x7F
-            length, pos = int.from_bytes(buf[pos:pos + count], "big"), pos + count
+            length, pos = int.from_bytes(buf[pos : pos + count], "big"), pos + count
         if pos + length > len(buf):
             raise TimestampError("truncated DER")
         self.cs, self.ce = pos, pos + length
 
     @property
     def der(self) -> bytes:
-        return self.buf[self.start:self.ce]
+        return self.buf[self.start : self.ce]
 
     @property
     def content(self) -> bytes:
-        return self.buf[self.cs:self.ce]
+        return self.buf[self.cs : self.ce]
 
     def children(self) -> list[_El]:
         out, pos = [], self.cs
@@ -100,8 +101,12 @@ def timestamp(url: str, data: bytes, timeout: float = 10.0) -> tuple[bytes, date
     digest = hashlib.sha256(data).digest()
     nonce = secrets.randbits(63)
     try:
-        r = httpx.post(url, content=request_der(digest, nonce), timeout=timeout,
-                       headers={"Content-Type": "application/timestamp-query"})
+        r = httpx.post(
+            url,
+            content=request_der(digest, nonce),
+            timeout=timeout,
+            headers={"Content-Type": "application/timestamp-query"},
+        )
     except httpx.HTTPError as exc:
         raise TimestampError(f"TSA unreachable: {exc}") from exc
     if r.status_code != 200:

@@ -51,8 +51,13 @@ def dump(database_url: str, dest_dir: Path) -> str:
         return dest.name
     dest = dest_dir / "database.pgdump"
     url, env = _libpq(database_url)
-    proc = subprocess.run(["pg_dump", "--format=custom", "--no-owner", "--no-privileges", "--file", str(dest),
-                           "--dbname", url], env=env, capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        ["pg_dump", "--format=custom", "--no-owner", "--no-privileges", "--file", str(dest), "--dbname", url],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if proc.returncode != 0:
         raise BackupError(f"pg_dump failed: {proc.stderr.strip()[-2000:]}")
     return dest.name
@@ -84,7 +89,21 @@ def restore(database_url: str, src: Path) -> None:
     if tables_in(database_url):
         raise BackupError("the target database is not empty: create a new, empty database and restore into it")
     url, env = _libpq(database_url)
-    proc = subprocess.run(["pg_restore", "--no-owner", "--no-privileges", "--exit-on-error", "--single-transaction",
-                           "--dbname", url, str(src)], env=env, capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        [
+            "pg_restore",
+            "--no-owner",
+            "--no-privileges",
+            "--exit-on-error",
+            "--single-transaction",
+            "--dbname",
+            url,
+            str(src),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if proc.returncode != 0:
         raise BackupError(f"pg_restore failed: {proc.stderr.strip()[-2000:]}")

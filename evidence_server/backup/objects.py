@@ -59,16 +59,21 @@ def _read_file(path: Path) -> object:
 def wanted(session: Session, store: ObjectStore) -> dict[str, tuple[str | None, str | None]]:
     """Key → expected (blake3, sha256): every evidence object in the store, and every derived file."""
     keys: dict[str, tuple[str | None, str | None]] = {
-        key: (f"blake3:{key.rsplit('/', 1)[-1]}", None) for key, _size, _mtime in store.iter_keys()}
-    for key, b3, sha in session.execute(select(DerivedMedia.storage_key, DerivedMedia.blake3, DerivedMedia.sha256)
-                                        .where(DerivedMedia.storage_key.is_not(None))):
+        key: (f"blake3:{key.rsplit('/', 1)[-1]}", None) for key, _size, _mtime in store.iter_keys()
+    }
+    for key, b3, sha in session.execute(
+        select(DerivedMedia.storage_key, DerivedMedia.blake3, DerivedMedia.sha256).where(
+            DerivedMedia.storage_key.is_not(None)
+        )
+    ):
         if key:
             keys[key] = (b3, sha)
     return keys
 
 
-def back_up(store: ObjectStore, keys: dict[str, tuple[str | None, str | None]], dest: Path,
-            previous: dict[str, ObjectEntry]) -> tuple[list[ObjectEntry], list[str]]:
+def back_up(
+    store: ObjectStore, keys: dict[str, tuple[str | None, str | None]], dest: Path, previous: dict[str, ObjectEntry]
+) -> tuple[list[ObjectEntry], list[str]]:
     """Copy each object (skipping ones a previous backup in ``dest`` holds); return entries and problems."""
     entries, problems = [], []
     for key, (b3, sha) in sorted(keys.items()):

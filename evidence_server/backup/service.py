@@ -58,14 +58,21 @@ def create_backup(settings: Settings, dest: Path) -> dict[str, Any]:
         shutil.copy2(key_file, dest / "keys" / key_file.name)
         os.chmod(dest / "keys" / key_file.name, 0o600)
         manifest = {
-            "format": BACKUP_FORMAT, "started_at": started.isoformat(), "finished_at": utcnow().isoformat(),
-            "database": {"kind": database.kind_of(settings.database_url), "file": db_file,
-                         "alembic_heads": _heads(settings.database_url)},
+            "format": BACKUP_FORMAT,
+            "started_at": started.isoformat(),
+            "finished_at": utcnow().isoformat(),
+            "database": {
+                "kind": database.kind_of(settings.database_url),
+                "file": db_file,
+                "alembic_heads": _heads(settings.database_url),
+            },
             "objects": {"index": "objects.json", "count": len(entries), "bytes": sum(e.size for e in entries)},
             "recordings": recordings,
             "keys": {"signing_key": f"keys/{key_file.name}", "key_id": ctx.key_id},
-            "source": {"storage_backend": settings.storage_backend,
-                       "bucket": settings.s3_bucket if settings.storage_backend == "s3" else None},
+            "source": {
+                "storage_backend": settings.storage_backend,
+                "bucket": settings.s3_bucket if settings.storage_backend == "s3" else None,
+            },
             "problems": problems,
         }
     finally:
@@ -100,8 +107,12 @@ def restore_backup(settings: Settings, src: Path, *, replace_key: bool = False) 
     os.chmod(key_dest, 0o600)
     ctx = ServerContext(settings)
     try:
-        restored = objects.restore(ctx.store, objects.load_index(src / manifest["objects"]["index"]), src / "objects",
-                                   settings.staging_dir / "restore")
+        restored = objects.restore(
+            ctx.store,
+            objects.load_index(src / manifest["objects"]["index"]),
+            src / "objects",
+            settings.staging_dir / "restore",
+        )
     finally:
         ctx.close()
     return {"objects": restored, "database": manifest["database"]["kind"], "key_id": manifest["keys"]["key_id"]}
@@ -135,6 +146,12 @@ def check_restored(settings: Settings) -> RestoreCheck:
         swept = sweep(ctx, files=max(total, 1), bytes_per_second=0, orphans=False)
     finally:
         ctx.close()
-    return RestoreCheck(audit_ok=report.ok, audit_entries=report.entries, audit_checkpoints=report.checkpoints,
-                        recordings=total, fixity_ok=len(swept.checked) - len(swept.failed) - len(swept.missing),
-                        fixity_bad=swept.failed + swept.missing, problems=list(report.problems))
+    return RestoreCheck(
+        audit_ok=report.ok,
+        audit_entries=report.entries,
+        audit_checkpoints=report.checkpoints,
+        recordings=total,
+        fixity_ok=len(swept.checked) - len(swept.failed) - len(swept.missing),
+        fixity_bad=swept.failed + swept.missing,
+        problems=list(report.problems),
+    )

@@ -24,8 +24,9 @@ TASK_SETTERS: tuple[Role, ...] = (Role.officer, Role.device_admin, Role.case_han
 
 
 def shared_case_ids(user: User) -> Select[int]:
-    return select(CaseShare.case_id).where(CaseShare.revoked_at.is_(None), or_(
-        CaseShare.user_id == user.id, CaseShare.unit_id == user.unit_id))
+    return select(CaseShare.case_id).where(
+        CaseShare.revoked_at.is_(None), or_(CaseShare.user_id == user.id, CaseShare.unit_id == user.unit_id)
+    )
 
 
 def cases_visible(user: User) -> Select[Case]:
@@ -50,8 +51,11 @@ def recording_shared_with(user: User, recording_id: Any) -> ColumnElement[bool]:
     an OR is a subplan over every link of every visible case (hundreds of thousands of rows, too many
     to hash in work_mem), scanned once per recording that is not of the user's unit."""
     cases = select(Case.id).where(or_(Case.unit_id == user.unit_id, Case.id.in_(shared_case_ids(user))))
-    return select(CaseLink.id).where(CaseLink.recording_id == recording_id, CaseLink.unlinked_at.is_(None),
-                                     CaseLink.case_id.in_(cases)).exists()
+    return (
+        select(CaseLink.id)
+        .where(CaseLink.recording_id == recording_id, CaseLink.unlinked_at.is_(None), CaseLink.case_id.in_(cases))
+        .exists()
+    )
 
 
 def sees_linked_recordings(user: User) -> bool:

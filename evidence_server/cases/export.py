@@ -66,10 +66,17 @@ def _row(obj: Any, skip: tuple[str, ...] = ()) -> dict[str, Any]:
 
 def case_summary(session: Session, case: Case) -> dict[str, Any]:
     unit = session.get(Unit, case.unit_id)
-    return {"id": case.id, "number": case.number, "name": case.name, "enforcement_matter": case.enforcement_matter,
-            "unit": {"id": case.unit_id, "code": unit.code if unit else None, "name": unit.name if unit else None},
-            "officers": case.officers, "status": case.status, "opened_on": _plain(case.opened_on),
-            "closed_on": _plain(case.closed_on)}
+    return {
+        "id": case.id,
+        "number": case.number,
+        "name": case.name,
+        "enforcement_matter": case.enforcement_matter,
+        "unit": {"id": case.unit_id, "code": unit.code if unit else None, "name": unit.name if unit else None},
+        "officers": case.officers,
+        "status": case.status,
+        "opened_on": _plain(case.opened_on),
+        "closed_on": _plain(case.closed_on),
+    }
 
 
 def original_path(rec: Recording) -> str:
@@ -78,24 +85,40 @@ def original_path(rec: Recording) -> str:
 
 def custody_document(session: Session, rec: Recording) -> tuple[bytes, list[dict[str, Any]]]:
     """The audit entries about a recording and its transfer, in log order, with their leaf hashes."""
-    events = session.scalars(select(AuditEvent).where(or_(
-        and_(AuditEvent.object_type == "recording", AuditEvent.object_id == str(rec.id)),
-        and_(AuditEvent.object_type == "transfer", AuditEvent.object_id == rec.transfer_id)))
-        .order_by(AuditEvent.seq)).all()
+    events = session.scalars(
+        select(AuditEvent)
+        .where(
+            or_(
+                and_(AuditEvent.object_type == "recording", AuditEvent.object_id == str(rec.id)),
+                and_(AuditEvent.object_type == "transfer", AuditEvent.object_id == rec.transfer_id),
+            )
+        )
+        .order_by(AuditEvent.seq)
+    ).all()
     entries = [{**entry_dict(ev), "leaf_hash": ev.leaf_hash} for ev in events]
-    doc = {"format": pkg.CUSTODY_FORMAT, "recording": {"id": rec.id, "blake3": rec.blake3, "sha256": rec.sha256,
-                                                       "path": original_path(rec)},
-           "note": "audit-log entries; leaf_hash = SHA-256(0x00 || canonical JSON of the entry's leaf fields)",
-           "entries": entries}
+    doc = {
+        "format": pkg.CUSTODY_FORMAT,
+        "recording": {"id": rec.id, "blake3": rec.blake3, "sha256": rec.sha256, "path": original_path(rec)},
+        "note": "audit-log entries; leaf_hash = SHA-256(0x00 || canonical JSON of the entry's leaf fields)",
+        "entries": entries,
+    }
     return pkg.json_bytes(doc), entries
 
 
 def ledger_document(session: Session, serial: str) -> tuple[bytes, list[dict[str, Any]]]:
-    rows = session.execute(select(LedgerEntry).join(Device, Device.id == LedgerEntry.device_id)
-                           .where(Device.serial == serial).order_by(LedgerEntry.seq, LedgerEntry.id)).scalars()
+    rows = session.execute(
+        select(LedgerEntry)
+        .join(Device, Device.id == LedgerEntry.device_id)
+        .where(Device.serial == serial)
+        .order_by(LedgerEntry.seq, LedgerEntry.id)
+    ).scalars()
     entries = [{**_row(e), "device_serial": serial} for e in rows]
-    doc = {"format": pkg.LEDGER_FORMAT, "device_serial": serial, "entries": entries,
-           "note": "checkout-ledger entries (append-only; corrections are entries that refer to the one corrected)"}
+    doc = {
+        "format": pkg.LEDGER_FORMAT,
+        "device_serial": serial,
+        "entries": entries,
+        "note": "checkout-ledger entries (append-only; corrections are entries that refer to the one corrected)",
+    }
     return pkg.json_bytes(doc), entries
 
 
@@ -126,8 +149,12 @@ def build(session: Session, ctx: ServerContext, user: User, case: Case) -> Packa
         raise CaseError("empty_case", f"case {case.number} has no recordings to export", 409)
     bad = [r.id for r in recs if r.fixity_state in FIXITY_BAD]
     if bad:
-        raise CaseError("fixity_failed", f"recordings {bad} failed their fixity check: their stored bytes are not "
-                        "the evidence ingested, so the case cannot be exported; see the integrity incidents", 409)
+        raise CaseError(
+            "fixity_failed",
+            f"recordings {bad} failed their fixity check: their stored bytes are not "
+            "the evidence ingested, so the case cannot be exported; see the integrity incidents",
+            409,
+        )
     now = utcnow()
     items, small = [], []
     for rec in recs:
@@ -142,23 +169,41 @@ def build(session: Session, ctx: ServerContext, user: User, case: Case) -> Packa
         items.append(pkg.entries_item(path, data, "ledger", pkg.CANONICAL_BLAKE3, entries, device_serial=serial))
     for rec in recs:
         fp = fingerprint.Fingerprint(rec.blake3, rec.sha256, rec.size)
-        items.append(pkg.file_item(original_path(rec), fp, "original", recording=_row(rec, skip=(
-            "probe", "storage_key", "blake3", "sha256", "size"))))
+        items.append(
+            pkg.file_item(
+                original_path(rec),
+                fp,
+                "original",
+                recording=_row(rec, skip=("probe", "storage_key", "blake3", "sha256", "size")),
+            )
+        )
     summary = case_summary(session, case)
     readme = pkg.readme(summary, ctx.key_id, ctx.public_key_b64, len(recs))
     items.insert(0, pkg.file_item(pkg.README_NAME, readme, "readme"))
     b3sums, shasums = pkg.sums_file(items, "blake3"), pkg.sums_file(items, "sha256")
-    items[1:1] = [pkg.file_item(pkg.B3SUMS_NAME, b3sums, "checksums"),
-                  pkg.file_item(pkg.SHA256SUMS_NAME, shasums, "checksums")]
-    manifest = documents.sign(pkg.build_manifest(
-        case=summary, exported_at=documents.utc_iso(now),
-        exported_by={"id": user.id, "username": user.username, "name": user.display_name},
-        server={"key_id": ctx.key_id, "public_key": ctx.public_key_b64}, files=items), ctx.signing_key)
+    items[1:1] = [
+        pkg.file_item(pkg.B3SUMS_NAME, b3sums, "checksums"),
+        pkg.file_item(pkg.SHA256SUMS_NAME, shasums, "checksums"),
+    ]
+    manifest = documents.sign(
+        pkg.build_manifest(
+            case=summary,
+            exported_at=documents.utc_iso(now),
+            exported_by={"id": user.id, "username": user.username, "name": user.display_name},
+            server={"key_id": ctx.key_id, "public_key": ctx.public_key_b64},
+            files=items,
+        ),
+        ctx.signing_key,
+    )
     manifest_bytes = pkg.json_bytes(manifest)
-    members = [_fixed(pkg.MANIFEST_NAME, manifest_bytes), _fixed(pkg.README_NAME, readme),
-               _fixed(pkg.B3SUMS_NAME, b3sums), _fixed(pkg.SHA256SUMS_NAME, shasums), *small]
+    members = [
+        _fixed(pkg.MANIFEST_NAME, manifest_bytes),
+        _fixed(pkg.README_NAME, readme),
+        _fixed(pkg.B3SUMS_NAME, b3sums),
+        _fixed(pkg.SHA256SUMS_NAME, shasums),
+        *small,
+    ]
     members += [zipstream.Entry(original_path(rec), rec.size, _chunks_of(ctx, rec)) for rec in recs]
     size = zipstream.archive_size((m.name, m.size) for m in members)
     filename = f"case-{pkg.safe_name(case.number)}-{now:%Y%m%dT%H%M%SZ}.zip"
-    return Package(filename, size, fingerprint.of_bytes(manifest_bytes).blake3, [r.id for r in recs], members,
-                   now)
+    return Package(filename, size, fingerprint.of_bytes(manifest_bytes).blake3, [r.id for r in recs], members, now)

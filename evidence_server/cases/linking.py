@@ -38,58 +38,99 @@ def _when(value: Any) -> datetime:
     return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
 
 
-def checkout_windows(session: Session, serials: set[str], since: datetime, until: datetime
-                     ) -> list[rules.CheckoutWindow]:
+def checkout_windows(
+    session: Session, serials: set[str], since: datetime, until: datetime
+) -> list[rules.CheckoutWindow]:
     """The checkouts and lends of these devices that overlap [since, until], corrections applied."""
     if not serials:
         return []
-    rows = session.execute(select(LedgerEntry, Device.serial).join(Device, Device.id == LedgerEntry.device_id)
-                           .where(Device.serial.in_(serials), LedgerEntry.kind.in_([k.value for k in HAND_OUT]),
-                                  LedgerEntry.occurred_at <= until)).all()
+    rows = session.execute(
+        select(LedgerEntry, Device.serial)
+        .join(Device, Device.id == LedgerEntry.device_id)
+        .where(
+            Device.serial.in_(serials),
+            LedgerEntry.kind.in_([k.value for k in HAND_OUT]),
+            LedgerEntry.occurred_at <= until,
+        )
+    ).all()
     ids = [e.id for e, _ in rows]
     if not ids:
         return []
-    returns = {r.refers_to_id: r for r in session.scalars(select(LedgerEntry).where(
-        LedgerEntry.kind == Kind.return_.value, LedgerEntry.refers_to_id.in_(ids)))}
+    returns = {
+        r.refers_to_id: r
+        for r in session.scalars(
+            select(LedgerEntry).where(LedgerEntry.kind == Kind.return_.value, LedgerEntry.refers_to_id.in_(ids))
+        )
+    }
     targets = ids + [r.id for r in returns.values()]
     corrections: dict[int, list[dict[str, Any]]] = {}
-    for c in session.scalars(select(LedgerEntry).where(LedgerEntry.kind == Kind.correction.value,
-                                                       LedgerEntry.refers_to_id.in_(targets))
-                             .order_by(LedgerEntry.occurred_at, LedgerEntry.id)):
+    for c in session.scalars(
+        select(LedgerEntry)
+        .where(LedgerEntry.kind == Kind.correction.value, LedgerEntry.refers_to_id.in_(targets))
+        .order_by(LedgerEntry.occurred_at, LedgerEntry.id)
+    ):
         if c.refers_to_id is not None:
             corrections.setdefault(c.refers_to_id, []).append(c.corrections or {})
     out = []
     for entry, serial in rows:
         values = effective({k: getattr(entry, k) for k in WINDOW_FIELDS}, corrections.get(entry.id, []))
         back = returns.get(entry.id)
-        end = _when(effective({"occurred_at": back.occurred_at}, corrections.get(back.id, []))["occurred_at"]) \
-            if back is not None else None
+        end = (
+            _when(effective({"occurred_at": back.occurred_at}, corrections.get(back.id, []))["occurred_at"])
+            if back is not None
+            else None
+        )
         if end is not None and end < since:
             continue
-        out.append(rules.CheckoutWindow(entry.id, serial, entry.officer_no, _when(values["occurred_at"]), end,
-                                        values.get("case_number"), values.get("case_name"),
-                                        values.get("enforcement_matter")))
+        out.append(
+            rules.CheckoutWindow(
+                entry.id,
+                serial,
+                entry.officer_no,
+                _when(values["occurred_at"]),
+                end,
+                values.get("case_number"),
+                values.get("case_name"),
+                values.get("enforcement_matter"),
+            )
+        )
     return out
 
 
 def span_of(rec: Recording, offset: float | None) -> rules.RecordingSpan:
-    return rules.RecordingSpan(rec.id, rec.device_serial, rec.officer_no,
-                               rec.name_started_at or rec.container_started_at,
-                               rec.name_ended_at or rec.container_ended_at, offset)
+    return rules.RecordingSpan(
+        rec.id,
+        rec.device_serial,
+        rec.officer_no,
+        rec.name_started_at or rec.container_started_at,
+        rec.name_ended_at or rec.container_ended_at,
+        offset,
+    )
 
 
 def _case_for(session: Session, match: rules.Match, rec: Recording, pattern: str) -> Case | None:
     try:
         number = numbers.check(match.case_number, pattern)
     except numbers.CaseNumberError as exc:
-        audit(session, "case.autolink_skipped", object_type="recording", object_id=rec.id,
-              details={"checkout_entry_id": match.entry_id, "case_number": match.case_number, "why": str(exc)})
+        audit(
+            session,
+            "case.autolink_skipped",
+            object_type="recording",
+            object_id=rec.id,
+            details={"checkout_entry_id": match.entry_id, "case_number": match.case_number, "why": str(exc)},
+        )
         return None
     case = session.scalar(select(Case).where(Case.number == number))
     if case is None:  # the checkout named a case nobody opened yet: open it for the device's unit
-        case = create_case(session, None, number=number, pattern=pattern, unit_id=rec.unit_id,
-                           created_via="checkout", fields=CaseFields(name=match.case_name or number,
-                                                                     enforcement_matter=match.enforcement_matter))
+        case = create_case(
+            session,
+            None,
+            number=number,
+            pattern=pattern,
+            unit_id=rec.unit_id,
+            created_via="checkout",
+            fields=CaseFields(name=match.case_name or number, enforcement_matter=match.enforcement_matter),
+        )
     return case
 
 
@@ -98,10 +139,12 @@ def auto_link(session: Session, settings: Any, recording_ids: list[int]) -> list
     recs = list(session.scalars(select(Recording).where(Recording.id.in_(recording_ids))))
     if not recs:
         return []
-    transfers = {t.id: t for t in session.scalars(select(Transfer).where(
-        Transfer.id.in_({r.transfer_id for r in recs})))}
-    spans = {r.id: span_of(r, transfers[r.transfer_id].clock_offset_s if r.transfer_id in transfers else None)
-             for r in recs}
+    transfers = {
+        t.id: t for t in session.scalars(select(Transfer).where(Transfer.id.in_({r.transfer_id for r in recs})))
+    }
+    spans = {
+        r.id: span_of(r, transfers[r.transfer_id].clock_offset_s if r.transfer_id in transfers else None) for r in recs
+    }
     starts = [t for t in (s.true_start() for s in spans.values()) if t is not None]
     if not starts:
         return []
@@ -114,8 +157,9 @@ def auto_link(session: Session, settings: Any, recording_ids: list[int]) -> list
         case = _case_for(session, match, rec, settings.case_number_pattern)
         if case is None:
             continue
-        row, created = link(session, None, case, rec, origin="checkout", reason=match.reason,
-                            checkout_entry_id=match.entry_id)
+        row, created = link(
+            session, None, case, rec, origin="checkout", reason=match.reason, checkout_entry_id=match.entry_id
+        )
         if created:
             made.append(row)
         transfer = transfers.get(rec.transfer_id)
@@ -123,9 +167,18 @@ def auto_link(session: Session, settings: Any, recording_ids: list[int]) -> list
             transfer.case_id = transfer.case_id or case.id
             transfer.enforcement_matter = transfer.enforcement_matter or match.enforcement_matter
             transfer.task_recorded_at = utcnow()
-            audit(session, "transfer.task", object_type="transfer", object_id=transfer.id,
-                  details={"via": "checkout", "checkout_entry_id": match.entry_id, "case_id": transfer.case_id,
-                           "enforcement_matter": transfer.enforcement_matter})
+            audit(
+                session,
+                "transfer.task",
+                object_type="transfer",
+                object_id=transfer.id,
+                details={
+                    "via": "checkout",
+                    "checkout_entry_id": match.entry_id,
+                    "case_id": transfer.case_id,
+                    "enforcement_matter": transfer.enforcement_matter,
+                },
+            )
     return made
 
 
@@ -169,12 +222,21 @@ def get_transfer(session: Session, user: User, transfer_id: str) -> Transfer:
 
 def recordings_of_transfer(session: Session, transfer_id: str) -> list[Recording]:
     held = select(TransferFile.recording_id).where(TransferFile.transfer_id == transfer_id)
-    return list(session.scalars(select(Recording).where(or_(Recording.transfer_id == transfer_id,
-                                                            Recording.id.in_(held)))))
+    return list(
+        session.scalars(select(Recording).where(or_(Recording.transfer_id == transfer_id, Recording.id.in_(held))))
+    )
 
 
-def set_transfer_task(session: Session, actor: User, transfer: Transfer, *, enforcement_matter: str | None,
-                      case_number: str | None, pattern: str, request: Request | None = None) -> Transfer:
+def set_transfer_task(
+    session: Session,
+    actor: User,
+    transfer: Transfer,
+    *,
+    enforcement_matter: str | None,
+    case_number: str | None,
+    pattern: str,
+    request: Request | None = None,
+) -> Transfer:
     """The officer at the dock names the enforcement matter and the case; the transfer's recordings
     are linked to the case. Naming another case later moves the dock links with a reason."""
     if Role(actor.role) not in access.TASK_SETTERS:
@@ -194,29 +256,61 @@ def set_transfer_task(session: Session, actor: User, transfer: Transfer, *, enfo
         if previous is not None and previous != case.id:
             old = session.get(Case, previous)
             for rec in recordings:
-                row = session.scalar(select(CaseLink).where(CaseLink.case_id == previous, CaseLink.recording_id
-                                                            == rec.id, CaseLink.origin == "dock",
-                                                            CaseLink.unlinked_at.is_(None)))
+                row = session.scalar(
+                    select(CaseLink).where(
+                        CaseLink.case_id == previous,
+                        CaseLink.recording_id == rec.id,
+                        CaseLink.origin == "dock",
+                        CaseLink.unlinked_at.is_(None),
+                    )
+                )
                 if row is not None and old is not None:
-                    unlink(session, None, old, rec.id, reason=f"transfer {transfer.id} moved to case {case.number}",
-                           request=request)
+                    unlink(
+                        session,
+                        None,
+                        old,
+                        rec.id,
+                        reason=f"transfer {transfer.id} moved to case {case.number}",
+                        request=request,
+                    )
         for rec in recordings:
-            link(session, actor, case, rec, origin="dock", reason=f"named at the dock for transfer {transfer.id}",
-                 request=request, at_dock=True)
+            link(
+                session,
+                actor,
+                case,
+                rec,
+                origin="dock",
+                reason=f"named at the dock for transfer {transfer.id}",
+                request=request,
+                at_dock=True,
+            )
     transfer.task_recorded_at, transfer.task_recorded_by_id = utcnow(), actor.id
-    audit(session, "transfer.task", request=request, object_type="transfer", object_id=transfer.id,
-          details={"via": "dock", "enforcement_matter": transfer.enforcement_matter, "case_id": transfer.case_id,
-                   "previous_case_id": previous, "recordings": len(recordings)})
+    audit(
+        session,
+        "transfer.task",
+        request=request,
+        object_type="transfer",
+        object_id=transfer.id,
+        details={
+            "via": "dock",
+            "enforcement_matter": transfer.enforcement_matter,
+            "case_id": transfer.case_id,
+            "previous_case_id": previous,
+            "recordings": len(recordings),
+        },
+    )
     return transfer
 
 
-def incomplete(session: Session, user: User, settings: Any, now: datetime | None = None
-               ) -> list[tuple[Transfer, list[str]]]:
+def incomplete(
+    session: Session, user: User, settings: Any, now: datetime | None = None
+) -> list[tuple[Transfer, list[str]]]:
     """The transfers this user may see that still lack a matter or a case after the grace period."""
     now = now or utcnow()
     grace = timedelta(hours=settings.transfer_task_grace_hours)
-    q = transfers_visible(user).where(Transfer.docked_at <= now - grace,
-                                      or_(Transfer.case_id.is_(None), Transfer.enforcement_matter.is_(None)))
+    q = transfers_visible(user).where(
+        Transfer.docked_at <= now - grace, or_(Transfer.case_id.is_(None), Transfer.enforcement_matter.is_(None))
+    )
     rows = {t.id: t for t in session.scalars(q.order_by(Transfer.docked_at).limit(500))}
     tasks = [rules.TransferTask(t.id, t.docked_at, t.enforcement_matter, t.case_id) for t in rows.values()]
     return [(rows[t.transfer_id], missing) for t, missing in rules.incomplete_transfers(tasks, now=now, grace=grace)]

@@ -40,8 +40,16 @@ class CaseLink(Base):
     """A recording in a case: from a checkout's task, from the dock, or by a case handler's hand."""
 
     __tablename__ = "case_links"
-    __table_args__ = (Index("uq_case_links_active", "case_id", "recording_id", unique=True,
-                            sqlite_where=text("unlinked_at IS NULL"), postgresql_where=text("unlinked_at IS NULL")),)
+    __table_args__ = (
+        Index(
+            "uq_case_links_active",
+            "case_id",
+            "recording_id",
+            unique=True,
+            sqlite_where=text("unlinked_at IS NULL"),
+            postgresql_where=text("unlinked_at IS NULL"),
+        ),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
     recording_id: Mapped[int] = mapped_column(ForeignKey("recordings.id"), index=True)

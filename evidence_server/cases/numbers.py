@@ -47,8 +47,9 @@ def check(raw: str, pattern: str = DEFAULT_CASE_NUMBER_PATTERN) -> str:
     if len(number) > MAX_LENGTH:
         raise CaseNumberError(f"the case number is longer than {MAX_LENGTH} characters")
     if not _compiled(pattern).match(number):
-        raise CaseNumberError(f"{number!r} is not a case number in this bureau's format "
-                              "(for example 杭西市监处罚〔2026〕101号)")
+        raise CaseNumberError(
+            f"{number!r} is not a case number in this bureau's format (for example 杭西市监处罚〔2026〕101号)"
+        )
     return number
 
 

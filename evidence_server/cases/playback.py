@@ -27,25 +27,41 @@ router = APIRouter(prefix="/api/v1/recordings", tags=["recordings"])
 def _derived(session: Session, rec: Recording, kind: str) -> DerivedMedia:
     row = derived_of(session, rec.id).get(kind)
     if row is None:
-        raise HTTPException(404, {"code": "not_made_yet", "message": f"the {kind} of recording {rec.id} is not made "
-                                  "yet; it is made in the background after ingest"})
+        raise HTTPException(
+            404,
+            {
+                "code": "not_made_yet",
+                "message": f"the {kind} of recording {rec.id} is not made "
+                "yet; it is made in the background after ingest",
+            },
+        )
     if row.state == "not_needed":
-        raise HTTPException(404, {"code": "not_needed", "message": f"recording {rec.id} needs no {kind}: "
-                                  "play the original"})
+        raise HTTPException(
+            404, {"code": "not_needed", "message": f"recording {rec.id} needs no {kind}: play the original"}
+        )
     if row.state != "done" or row.storage_key is None or row.size is None:
-        raise HTTPException(404, {"code": f"{kind}_failed", "message": f"the {kind} of recording {rec.id} could "
-                                  f"not be made: {row.error or row.state}"})
+        raise HTTPException(
+            404,
+            {
+                "code": f"{kind}_failed",
+                "message": f"the {kind} of recording {rec.id} could not be made: {row.error or row.state}",
+            },
+        )
     return row
 
 
 def derived_headers(row: DerivedMedia) -> dict[str, str]:
     """A derived file says what it is and what it was made from, so nobody mistakes it for evidence."""
-    return {"Custodia-Derived": row.kind, "Custodia-Derived-From": row.source_blake3,
-            "Custodia-BLAKE3": row.blake3 or "", "ETag": f"\"{row.blake3}\"", "Cache-Control": "no-store"}
+    return {
+        "Custodia-Derived": row.kind,
+        "Custodia-Derived-From": row.source_blake3,
+        "Custodia-BLAKE3": row.blake3 or "",
+        "ETag": f'"{row.blake3}"',
+        "Cache-Control": "no-store",
+    }
 
 
-@router.get("/{recording_id}/thumbnail", response_class=Response,
-            responses={200: {"content": {"image/jpeg": {}}}})
+@router.get("/{recording_id}/thumbnail", response_class=Response, responses={200: {"content": {"image/jpeg": {}}}})
 def thumbnail(recording_id: int, request: Request, user: AnyUser, session: SessionDep) -> Response:
     rec = get_visible(session, user, recording_id)
     row = _derived(session, rec, "thumbnail")
@@ -56,10 +72,18 @@ def thumbnail(recording_id: int, request: Request, user: AnyUser, session: Sessi
     return Response(data, media_type=row.media_type or "image/jpeg", headers=derived_headers(row))
 
 
-@router.get("/{recording_id}/proxy", response_class=StreamingResponse,
-            responses={206: {"description": "partial content"}, 416: {"description": "bad range"}})
-def proxy(recording_id: int, request: Request, user: AnyUser, session: SessionDep,
-          range_: Annotated[str | None, Header(alias="range")] = None) -> StreamingResponse:
+@router.get(
+    "/{recording_id}/proxy",
+    response_class=StreamingResponse,
+    responses={206: {"description": "partial content"}, 416: {"description": "bad range"}},
+)
+def proxy(
+    recording_id: int,
+    request: Request,
+    user: AnyUser,
+    session: SessionDep,
+    range_: Annotated[str | None, Header(alias="range")] = None,
+) -> StreamingResponse:
     """The H.264 proxy of a recording a browser cannot play as it is: derived, never evidence."""
     rec = get_visible(session, user, recording_id)
     if rec.fixity_state in FIXITY_BAD:
@@ -73,12 +97,21 @@ def proxy(recording_id: int, request: Request, user: AnyUser, session: SessionDe
         except RangeError as exc:
             raise HTTPException(416, str(exc), headers={"Content-Range": f"bytes */{size}"}) from exc
         status = 206
-    audit(session, "recording.playback" if range_ else "recording.download", request=request,
-          object_type="recording", object_id=rec.id,
-          details={"derived": "proxy", "proxy_blake3": row.blake3, **({"range": range_} if range_ else {})})
+    audit(
+        session,
+        "recording.playback" if range_ else "recording.download",
+        request=request,
+        object_type="recording",
+        object_id=rec.id,
+        details={"derived": "proxy", "proxy_blake3": row.blake3, **({"range": range_} if range_ else {})},
+    )
     session.commit()
-    headers = {**derived_headers(row), "Accept-Ranges": "bytes", "Content-Length": str(end - start + 1),
-               "Content-Disposition": f"inline; filename=\"recording-{rec.id}-proxy.mp4\""}
+    headers = {
+        **derived_headers(row),
+        "Accept-Ranges": "bytes",
+        "Content-Length": str(end - start + 1),
+        "Content-Disposition": f'inline; filename="recording-{rec.id}-proxy.mp4"',
+    }
     if status == 206:
         headers["Content-Range"] = f"bytes {start}-{end}/{size}"
     body: Iterator[bytes] = request.app.state.ctx.store.iter_range(row.storage_key, start, end)
@@ -89,10 +122,20 @@ def proxy(recording_id: int, request: Request, user: AnyUser, session: SessionDe
 def derivatives(recording_id: int, user: AnyUser, session: SessionDep) -> list[DerivedOut]:
     """What was derived from a recording (thumbnail, proxy), each with its own fingerprint."""
     rec = get_visible(session, user, recording_id)
-    return [DerivedOut(kind=d.kind, state=d.state, blake3=d.blake3, sha256=d.sha256, size=d.size,
-                       media_type=d.media_type, source_blake3=d.source_blake3, made_at=d.made_at,
-                       url=f"/api/v1/recordings/{rec.id}/{d.kind}" if d.state == "done" else None)
-            for d in derived_of(session, rec.id).values()]
+    return [
+        DerivedOut(
+            kind=d.kind,
+            state=d.state,
+            blake3=d.blake3,
+            sha256=d.sha256,
+            size=d.size,
+            media_type=d.media_type,
+            source_blake3=d.source_blake3,
+            made_at=d.made_at,
+            url=f"/api/v1/recordings/{rec.id}/{d.kind}" if d.state == "done" else None,
+        )
+        for d in derived_of(session, rec.id).values()
+    ]
 
 
 @router.get("/{recording_id}/timeline", response_model=TimelineOut)
@@ -102,10 +145,23 @@ def timeline(recording_id: int, request: Request, user: AnyUser, session: Sessio
     day = search.officer_day(session, user, rec, request.app.state.ctx.settings)
     audit(session, "recording.timeline_view", request=request, object_type="recording", object_id=rec.id)
     session.commit()
-    return TimelineOut(recording_id=rec.id, officer_no=day.officer_no, day_start=day.start, day_end=day.end,
-                       items=[TimelineItemOut(kind=i.kind, start=i.start, end=i.end, seconds=i.seconds,
-                                              ref=i.ref if i.kind != "recording" or i.ref in day.visible else None,
-                                              detail=i.detail) for i in day.items])
+    return TimelineOut(
+        recording_id=rec.id,
+        officer_no=day.officer_no,
+        day_start=day.start,
+        day_end=day.end,
+        items=[
+            TimelineItemOut(
+                kind=i.kind,
+                start=i.start,
+                end=i.end,
+                seconds=i.seconds,
+                ref=i.ref if i.kind != "recording" or i.ref in day.visible else None,
+                detail=i.detail,
+            )
+            for i in day.items
+        ],
+    )
 
 
 @router.get("/{recording_id}/cases", response_model=list[CaseOut])

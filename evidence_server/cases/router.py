@@ -73,15 +73,22 @@ def case_out(case: Case) -> CaseOut:
 
 
 @router.get("", response_model=CasePage)
-def list_cases(user: Reader, session: SessionDep, q: str | None = None, status: str | None = None,
-               limit: Annotated[int, Query(ge=1, le=500)] = 50,
-               offset: Annotated[int, Query(ge=0)] = 0) -> CasePage:
+def list_cases(
+    user: Reader,
+    session: SessionDep,
+    q: str | None = None,
+    status: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> CasePage:
     """Cases you may see, newest first; ``q`` matches the beginning of the number or part of the name."""
     query = access.cases_visible(user)
     if q and q.strip():
         text = q.strip()
-        query = query.where(Case.number.startswith(numbers.normalize(text), autoescape=True)
-                            | func.lower(Case.name).contains(text.lower(), autoescape=True))
+        query = query.where(
+            Case.number.startswith(numbers.normalize(text), autoescape=True)
+            | func.lower(Case.name).contains(text.lower(), autoescape=True)
+        )
     if status:
         query = query.where(Case.status == status)
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
@@ -91,10 +98,23 @@ def list_cases(user: Reader, session: SessionDep, q: str | None = None, status: 
 
 @router.post("", response_model=CaseOut, status_code=201)
 def create_case(body: CaseIn, request: Request, user: Manager, session: SessionDep) -> CaseOut:
-    fields = service.CaseFields(name=body.name, enforcement_matter=body.enforcement_matter,
-                                officers=[o.model_dump() for o in body.officers], opened_on=body.opened_on)
-    case = run(lambda: service.create_case(session, user, number=body.number, fields=fields,
-                                           pattern=pattern_of(request), unit_id=body.unit_id, request=request))
+    fields = service.CaseFields(
+        name=body.name,
+        enforcement_matter=body.enforcement_matter,
+        officers=[o.model_dump() for o in body.officers],
+        opened_on=body.opened_on,
+    )
+    case = run(
+        lambda: service.create_case(
+            session,
+            user,
+            number=body.number,
+            fields=fields,
+            pattern=pattern_of(request),
+            unit_id=body.unit_id,
+            request=request,
+        )
+    )
     session.commit()
     return case_out(case)
 
@@ -121,10 +141,12 @@ def update_case(case_id: int, body: CasePatch, request: Request, user: Manager, 
     case = run(lambda: service.get_case(session, user, case_id))
     fields = service.CaseFields(
         name=body.name if body.name is not None else case.name,
-        enforcement_matter=body.enforcement_matter if body.enforcement_matter is not None
-        else case.enforcement_matter,
+        enforcement_matter=body.enforcement_matter if body.enforcement_matter is not None else case.enforcement_matter,
         officers=[o.model_dump() for o in body.officers] if body.officers is not None else case.officers,
-        opened_on=body.opened_on, closed_on=body.closed_on, status=body.status)
+        opened_on=body.opened_on,
+        closed_on=body.closed_on,
+        status=body.status,
+    )
     run(lambda: service.update_case(session, user, case, fields, request=request))
     session.commit()
     return case_out(case)
@@ -134,8 +156,10 @@ def update_case(case_id: int, body: CasePatch, request: Request, user: Manager, 
 def list_links(case_id: int, user: Reader, session: SessionDep, history: bool = False) -> list[LinkOut]:
     """The case's links; ``history=true`` adds the unlinked ones with who, when and why."""
     case = run(lambda: service.get_case(session, user, case_id))
-    return [LinkOut.model_validate(lk, from_attributes=True)
-            for lk in service.links_of_case(session, case.id, history=history)]
+    return [
+        LinkOut.model_validate(lk, from_attributes=True)
+        for lk in service.links_of_case(session, case.id, history=history)
+    ]
 
 
 @router.post("/{case_id}/links", response_model=LinkOut, status_code=201)
@@ -144,18 +168,21 @@ def add_link(case_id: int, body: LinkIn, request: Request, user: Manager, sessio
     rec = session.get(Recording, body.recording_id)
     if rec is None:
         raise HTTPException(404, {"code": "unknown_recording", "message": f"no recording {body.recording_id}"})
-    row, created = run(lambda: service.link(session, user, case, rec, origin="manual", reason=body.reason,
-                                            request=request))
+    row, created = run(
+        lambda: service.link(session, user, case, rec, origin="manual", reason=body.reason, request=request)
+    )
     if not created:
-        raise HTTPException(409, {"code": "already_linked",
-                                  "message": f"recording {rec.id} is already in case {case.number}"})
+        raise HTTPException(
+            409, {"code": "already_linked", "message": f"recording {rec.id} is already in case {case.number}"}
+        )
     session.commit()
     return LinkOut.model_validate(row, from_attributes=True)
 
 
 @router.post("/{case_id}/links/{recording_id}/unlink", response_model=LinkOut)
-def remove_link(case_id: int, recording_id: int, body: ReasonIn, request: Request, user: Manager,
-                session: SessionDep) -> LinkOut:
+def remove_link(
+    case_id: int, recording_id: int, body: ReasonIn, request: Request, user: Manager, session: SessionDep
+) -> LinkOut:
     case = run(lambda: service.get_case(session, user, case_id))
     row = run(lambda: service.unlink(session, user, case, recording_id, reason=body.reason, request=request))
     session.commit()
@@ -172,8 +199,11 @@ def list_shares(case_id: int, user: Reader, session: SessionDep) -> list[ShareOu
 @router.post("/{case_id}/shares", response_model=ShareOut, status_code=201)
 def add_share(case_id: int, body: ShareIn, request: Request, user: Manager, session: SessionDep) -> ShareOut:
     case = run(lambda: service.get_case(session, user, case_id))
-    row = run(lambda: service.share(session, user, case, user_id=body.user_id, unit_id=body.unit_id,
-                                    reason=body.reason, request=request))
+    row = run(
+        lambda: service.share(
+            session, user, case, user_id=body.user_id, unit_id=body.unit_id, reason=body.reason, request=request
+        )
+    )
     session.commit()
     return ShareOut.model_validate(row, from_attributes=True)
 
@@ -191,19 +221,35 @@ def package_response(request: Request, session: SessionDep, user: User, case_id:
     case = run(lambda: service.get_case(session, user, case_id))
     ctx = request.app.state.ctx
     built = run(lambda: export.build(session, ctx, user, case))
-    audit(session, "case.export", request=request, object_type="case", object_id=case.id,
-          details={"number": case.number, "recordings": built.recordings, "bytes": built.size,
-                   "manifest_blake3": built.manifest_blake3, "filename": built.filename})
+    audit(
+        session,
+        "case.export",
+        request=request,
+        object_type="case",
+        object_id=case.id,
+        details={
+            "number": case.number,
+            "recordings": built.recordings,
+            "bytes": built.size,
+            "manifest_blake3": built.manifest_blake3,
+            "filename": built.filename,
+        },
+    )
     session.commit()
-    headers = {"Content-Length": str(built.size), "Custodia-Manifest-BLAKE3": built.manifest_blake3,
-               "Content-Disposition": f"attachment; filename=\"case-{case.id}.zip\"; "
-                                      f"filename*=UTF-8''{quote(built.filename)}",
-               "Cache-Control": "no-store"}
+    headers = {
+        "Content-Length": str(built.size),
+        "Custodia-Manifest-BLAKE3": built.manifest_blake3,
+        "Content-Disposition": f"attachment; filename=\"case-{case.id}.zip\"; filename*=UTF-8''{quote(built.filename)}",
+        "Cache-Control": "no-store",
+    }
     return StreamingResponse(built.stream(), media_type="application/zip", headers=headers)
 
 
-@router.get("/{case_id}/package", response_class=StreamingResponse,
-            responses={200: {"content": {"application/zip": {}}, "description": "the signed court package"}})
+@router.get(
+    "/{case_id}/package",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/zip": {}}, "description": "the signed court package"}},
+)
 def get_package(case_id: int, request: Request, user: Exporter, session: SessionDep) -> StreamingResponse:
     """The case's court package (ZIP): originals, signed manifest, custody events, ledger, README."""
     return package_response(request, session, user, case_id)
@@ -213,33 +259,72 @@ def get_package(case_id: int, request: Request, user: Exporter, session: Session
 
 
 @search_router.get("", response_model=SearchOut)
-def search_recordings(request: Request, user: Searcher, session: SessionDep,
-                      case_number: str | None = None,
-                      case_match: Annotated[str, Query(pattern="^(exact|prefix)$")] = "exact",
-                      case_name: str | None = None, officer: str | None = None, device_serial: str | None = None,
-                      unit_id: int | None = None, started_from: datetime | None = None,
-                      started_to: datetime | None = None, enforcement_matter: str | None = None,
-                      limit: Annotated[int, Query(ge=1, le=200)] = 50,
-                      offset: Annotated[int, Query(ge=0)] = 0) -> SearchOut:
+def search_recordings(
+    request: Request,
+    user: Searcher,
+    session: SessionDep,
+    case_number: str | None = None,
+    case_match: Annotated[str, Query(pattern="^(exact|prefix)$")] = "exact",
+    case_name: str | None = None,
+    officer: str | None = None,
+    device_serial: str | None = None,
+    unit_id: int | None = None,
+    started_from: datetime | None = None,
+    started_to: datetime | None = None,
+    enforcement_matter: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> SearchOut:
     """Recordings by case number (exact or prefix), case name, officer, device, unit, time, matter."""
     for name, value in (("started_from", started_from), ("started_to", started_to)):
         if value is not None and value.tzinfo is None:
             raise HTTPException(422, {"code": "naive_time", "message": f"{name} needs a time zone"})
-    filters = search.Filters(case_number, case_match, case_name, officer, device_serial, unit_id, started_from,
-                             started_to, enforcement_matter)
+    filters = search.Filters(
+        case_number,
+        case_match,
+        case_name,
+        officer,
+        device_serial,
+        unit_id,
+        started_from,
+        started_to,
+        enforcement_matter,
+    )
     found = run(lambda: search.search(session, user, filters, pattern_of(request), limit=limit, offset=offset))
-    audit(session, "recording.search", request=request, object_type="search",
-          details={"filters": {k: str(v) for k, v in filters.given().items()}, "total": found.total,
-                   "shown": [r.id for r in found.recordings]})
+    audit(
+        session,
+        "recording.search",
+        request=request,
+        object_type="search",
+        details={
+            "filters": {k: str(v) for k, v in filters.given().items()},
+            "total": found.total,
+            "shown": [r.id for r in found.recordings],
+        },
+    )
     session.commit()
-    return SearchOut(total=found.total, case=case_out(found.case) if found.case else None, items=[
-        FoundRecording(id=r.id, original_name=r.original_name, device_serial=r.device_serial, officer_no=r.officer_no,
-                       officer_name=r.officer_name, unit_id=r.unit_id,
-                       started_at=r.name_started_at or r.container_started_at, duration_s=r.duration_s,
-                       codec=r.codec, blake3=r.blake3,
-                       cases=[{"id": c.id, "number": c.number, "name": c.name} for c in found.cases[r.id]],
-                       thumbnail_url=f"/api/v1/recordings/{r.id}/thumbnail", page_url=f"/recordings/{r.id}")
-        for r in found.recordings])
+    return SearchOut(
+        total=found.total,
+        case=case_out(found.case) if found.case else None,
+        items=[
+            FoundRecording(
+                id=r.id,
+                original_name=r.original_name,
+                device_serial=r.device_serial,
+                officer_no=r.officer_no,
+                officer_name=r.officer_name,
+                unit_id=r.unit_id,
+                started_at=r.name_started_at or r.container_started_at,
+                duration_s=r.duration_s,
+                codec=r.codec,
+                blake3=r.blake3,
+                cases=[{"id": c.id, "number": c.number, "name": c.name} for c in found.cases[r.id]],
+                thumbnail_url=f"/api/v1/recordings/{r.id}/thumbnail",
+                page_url=f"/recordings/{r.id}",
+            )
+            for r in found.recordings
+        ],
+    )
 
 
 # --- the transfer's task at the dock -----------------------------------------------------------------
@@ -247,19 +332,35 @@ def search_recordings(request: Request, user: Searcher, session: SessionDep,
 
 def task_out(session: SessionDep, transfer: Any) -> TaskOut:
     case = session.get(Case, transfer.case_id) if transfer.case_id else None
-    return TaskOut(transfer_id=transfer.id, enforcement_matter=transfer.enforcement_matter, case_id=transfer.case_id,
-                   case_number=case.number if case else None, task_recorded_at=transfer.task_recorded_at,
-                   missing=rules.missing_task(rules.TransferTask(transfer.id, transfer.docked_at,
-                                                                 transfer.enforcement_matter, transfer.case_id)))
+    return TaskOut(
+        transfer_id=transfer.id,
+        enforcement_matter=transfer.enforcement_matter,
+        case_id=transfer.case_id,
+        case_number=case.number if case else None,
+        task_recorded_at=transfer.task_recorded_at,
+        missing=rules.missing_task(
+            rules.TransferTask(transfer.id, transfer.docked_at, transfer.enforcement_matter, transfer.case_id)
+        ),
+    )
 
 
 @tasks_router.get("/incomplete", response_model=list[IncompleteOut])
 def incomplete_transfers(request: Request, user: Reader, session: SessionDep) -> list[IncompleteOut]:
     """Transfers still without an enforcement matter or a case after ``transfer_task_grace_hours``."""
     rows = linking.incomplete(session, user, request.app.state.ctx.settings)
-    return [IncompleteOut(transfer_id=t.id, device_serial=t.device_serial, officer_no=t.officer_no,
-                          officer_name=t.officer_name, docked_at=t.docked_at, enforcement_matter=t.enforcement_matter,
-                          case_id=t.case_id, missing=missing) for t, missing in rows]
+    return [
+        IncompleteOut(
+            transfer_id=t.id,
+            device_serial=t.device_serial,
+            officer_no=t.officer_no,
+            officer_name=t.officer_name,
+            docked_at=t.docked_at,
+            enforcement_matter=t.enforcement_matter,
+            case_id=t.case_id,
+            missing=missing,
+        )
+        for t, missing in rows
+    ]
 
 
 @tasks_router.get("/{transfer_id}/task", response_model=TaskOut)
@@ -272,9 +373,17 @@ def get_task(transfer_id: str, user: Reader, session: SessionDep) -> TaskOut:
 def put_task(transfer_id: str, body: TaskIn, request: Request, user: TaskSetter, session: SessionDep) -> TaskOut:
     """Name the transfer's enforcement matter and case; its recordings are linked to the case."""
     transfer = run(lambda: linking.get_transfer(session, user, transfer_id))
-    run(lambda: linking.set_transfer_task(session, user, transfer, enforcement_matter=body.enforcement_matter,
-                                          case_number=body.case_number, pattern=pattern_of(request),
-                                          request=request))
+    run(
+        lambda: linking.set_transfer_task(
+            session,
+            user,
+            transfer,
+            enforcement_matter=body.enforcement_matter,
+            case_number=body.case_number,
+            pattern=pattern_of(request),
+            request=request,
+        )
+    )
     session.commit()
     return task_out(session, transfer)
 

@@ -70,8 +70,9 @@ def _distance(checkout: CheckoutWindow, at: datetime) -> timedelta:
     return timedelta(0)
 
 
-def match_checkouts(checkouts: Sequence[CheckoutWindow], recordings: Iterable[RecordingSpan], *,
-                    tolerance: timedelta) -> list[Match]:
+def match_checkouts(
+    checkouts: Sequence[CheckoutWindow], recordings: Iterable[RecordingSpan], *, tolerance: timedelta
+) -> list[Match]:
     """Each recording made during a checkout whose task names a case, with that checkout.
 
     A recording belongs to a checkout when the device is the same, the officer is the same (where
@@ -83,18 +84,27 @@ def match_checkouts(checkouts: Sequence[CheckoutWindow], recordings: Iterable[Re
         at = rec.true_start()
         if at is None:
             continue
-        candidates = [c for c in checkouts if c.case_number and c.device_serial == rec.device_serial
-                      and _same_officer(c, rec) and _distance(c, at) <= tolerance]
+        candidates = [
+            c
+            for c in checkouts
+            if c.case_number
+            and c.device_serial == rec.device_serial
+            and _same_officer(c, rec)
+            and _distance(c, at) <= tolerance
+        ]
         if not candidates:
             continue
         best = min(candidates, key=lambda c: (_distance(c, at), -c.start.timestamp()))
         offset = rec.clock_offset_s
-        reason = (f"recorded on {rec.device_serial} at {at.isoformat()} (device clock corrected by "
-                  f"{-(offset or 0.0):+.1f} s{'' if offset is not None else ', offset unknown'}) "
-                  f"during checkout #{best.entry_id}")
+        reason = (
+            f"recorded on {rec.device_serial} at {at.isoformat()} (device clock corrected by "
+            f"{-(offset or 0.0):+.1f} s{'' if offset is not None else ', offset unknown'}) "
+            f"during checkout #{best.entry_id}"
+        )
         assert best.case_number is not None
-        out.append(Match(rec.recording_id, best.entry_id, best.case_number, best.case_name,
-                         best.enforcement_matter, reason))
+        out.append(
+            Match(rec.recording_id, best.entry_id, best.case_number, best.case_name, best.enforcement_matter, reason)
+        )
     return out
 
 
@@ -119,8 +129,9 @@ def missing_task(t: TransferTask) -> list[str]:
     return missing
 
 
-def incomplete_transfers(transfers: Iterable[TransferTask], *, now: datetime,
-                         grace: timedelta) -> list[tuple[TransferTask, list[str]]]:
+def incomplete_transfers(
+    transfers: Iterable[TransferTask], *, now: datetime, grace: timedelta
+) -> list[tuple[TransferTask, list[str]]]:
     """Transfers docked more than ``grace`` ago still missing a matter or a case, oldest first."""
     found = [(t, missing_task(t)) for t in transfers if t.docked_at + grace <= now]
     return sorted([(t, m) for t, m in found if m], key=lambda pair: pair[0].docked_at)
@@ -160,30 +171,56 @@ class TimelineItem:
 _ORDER = {"checkout": 0, "recording": 1, "gap": 2, "return": 3, "dock": 4, "upload": 5}
 
 
-def officer_day(checkouts: Iterable[CheckoutWindow], recordings: Iterable[RecordingSpan], docks: Iterable[Dock],
-                uploads: Iterable[Upload], *, min_gap: timedelta) -> list[TimelineItem]:
+def officer_day(
+    checkouts: Iterable[CheckoutWindow],
+    recordings: Iterable[RecordingSpan],
+    docks: Iterable[Dock],
+    uploads: Iterable[Upload],
+    *,
+    min_gap: timedelta,
+) -> list[TimelineItem]:
     """The officer's day in time order: checkouts and returns, recordings (true times) with the gaps
     of at least ``min_gap`` between consecutive ones, docks, and the uploads of each dock."""
     items: list[TimelineItem] = []
     for c in checkouts:
-        items.append(TimelineItem("checkout", c.start, c.end, c.entry_id,
-                                  {"device_serial": c.device_serial, "case_number": c.case_number,
-                                   "enforcement_matter": c.enforcement_matter}))
+        items.append(
+            TimelineItem(
+                "checkout",
+                c.start,
+                c.end,
+                c.entry_id,
+                {
+                    "device_serial": c.device_serial,
+                    "case_number": c.case_number,
+                    "enforcement_matter": c.enforcement_matter,
+                },
+            )
+        )
         if c.end is not None:
             items.append(TimelineItem("return", c.end, None, c.entry_id, {"device_serial": c.device_serial}))
-    spans = sorted(((r, r.true_start(), r.true_end()) for r in recordings if r.start is not None),
-                   key=lambda x: (x[1], x[0].recording_id))
+    spans = sorted(
+        ((r, r.true_start(), r.true_end()) for r in recordings if r.start is not None),
+        key=lambda x: (x[1], x[0].recording_id),
+    )
     last_end: datetime | None = None
     for rec, start, end in spans:
         assert start is not None and end is not None
         if last_end is not None and start - last_end >= min_gap:
             items.append(TimelineItem("gap", last_end, start))
-        items.append(TimelineItem("recording", start, end, rec.recording_id,
-                                  {"device_serial": rec.device_serial, "clock_offset_s": rec.clock_offset_s}))
+        items.append(
+            TimelineItem(
+                "recording",
+                start,
+                end,
+                rec.recording_id,
+                {"device_serial": rec.device_serial, "clock_offset_s": rec.clock_offset_s},
+            )
+        )
         last_end = end if last_end is None else max(last_end, end)
     for d in docks:
-        items.append(TimelineItem("dock", d.docked_at, d.completed_at, d.transfer_id,
-                                  {"device_serial": d.device_serial}))
+        items.append(
+            TimelineItem("dock", d.docked_at, d.completed_at, d.transfer_id, {"device_serial": d.device_serial})
+        )
     by_transfer: dict[str, list[Upload]] = {}
     for u in uploads:
         by_transfer.setdefault(u.transfer_id, []).append(u)

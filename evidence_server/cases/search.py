@@ -73,8 +73,11 @@ def query(session: Session, user: User, f: Filters, pattern: str) -> tuple[Selec
         q = cast("Select[Recording]", visible_to(user))
     cases = access.cases_visible(user)
     if case is not None:  # its links, by its id
-        q = q.where(Recording.id.in_(select(CaseLink.recording_id).where(CaseLink.unlinked_at.is_(None),
-                                                                         CaseLink.case_id == case.id)))
+        q = q.where(
+            Recording.id.in_(
+                select(CaseLink.recording_id).where(CaseLink.unlinked_at.is_(None), CaseLink.case_id == case.id)
+            )
+        )
     elif f.case_number and f.case_number.strip():  # prefix
         prefix = numbers.normalize(f.case_number)
         q = q.where(Recording.id.in_(_linked(cases.where(Case.number.startswith(prefix, autoescape=True)))))
@@ -82,9 +85,12 @@ def query(session: Session, user: User, f: Filters, pattern: str) -> tuple[Selec
         q = q.where(Recording.id.in_(_linked(cases.where(_contains(Case.name, f.case_name)))))
     if f.enforcement_matter and f.enforcement_matter.strip():
         by_transfer = select(Transfer.id).where(_contains(Transfer.enforcement_matter, f.enforcement_matter))
-        q = q.where(or_(Recording.id.in_(_linked(cases.where(_contains(Case.enforcement_matter,
-                                                                        f.enforcement_matter)))),
-                        Recording.transfer_id.in_(by_transfer)))
+        q = q.where(
+            or_(
+                Recording.id.in_(_linked(cases.where(_contains(Case.enforcement_matter, f.enforcement_matter)))),
+                Recording.transfer_id.in_(by_transfer),
+            )
+        )
     if f.officer and f.officer.strip():
         q = q.where(or_(Recording.officer_no == f.officer.strip(), _contains(Recording.officer_name, f.officer)))
     if f.device_serial and f.device_serial.strip():
@@ -100,18 +106,25 @@ def query(session: Session, user: User, f: Filters, pattern: str) -> tuple[Selec
 
 def search(session: Session, user: User, f: Filters, pattern: str, *, limit: int = 50, offset: int = 0) -> Results:
     q, case = query(session, user, f, pattern)
-    rows = list(session.scalars(q.order_by(started().desc().nulls_last(), Recording.id.desc())
-                                .limit(limit).offset(offset)))
+    rows = list(
+        session.scalars(q.order_by(started().desc().nulls_last(), Recording.id.desc()).limit(limit).offset(offset))
+    )
     if len(rows) < limit and (rows or offset == 0):  # the last page: the total is known without counting
         total = offset + len(rows)
     else:
         total = session.scalar(select(func.count()).select_from(q.subquery())) or 0
     by_rec: dict[int, list[Case]] = {r.id: [] for r in rows}
     if rows:
-        pairs = session.execute(select(CaseLink.recording_id, Case).join(Case, Case.id == CaseLink.case_id)
-                                .where(CaseLink.unlinked_at.is_(None), CaseLink.recording_id.in_(by_rec),
-                                       Case.id.in_(access.cases_visible(user).with_only_columns(Case.id)))
-                                .order_by(Case.number)).all()
+        pairs = session.execute(
+            select(CaseLink.recording_id, Case)
+            .join(Case, Case.id == CaseLink.case_id)
+            .where(
+                CaseLink.unlinked_at.is_(None),
+                CaseLink.recording_id.in_(by_rec),
+                Case.id.in_(access.cases_visible(user).with_only_columns(Case.id)),
+            )
+            .order_by(Case.number)
+        ).all()
         for rec_id, c in pairs:
             by_rec[rec_id].append(c)
     return Results(total, rows, by_rec, case)
@@ -146,26 +159,46 @@ def officer_day(session: Session, user: User, rec: Recording, settings: Any) -> 
     end = start + timedelta(days=1)
     after = end + timedelta(days=1)
     who = (Recording.officer_no == rec.officer_no) if rec.officer_no else (Recording.device_serial == rec.device_serial)
-    recs = list(session.scalars(select(Recording).where(who, started() >= start - timedelta(days=1),
-                                                        started() < after).limit(2000)))
+    recs = list(
+        session.scalars(
+            select(Recording).where(who, started() >= start - timedelta(days=1), started() < after).limit(2000)
+        )
+    )
     offsets = _offsets(session, recs)
-    spans = [s for s in (span_of(r, offsets.get(r.transfer_id)) for r in recs)
-             if s.true_start() is not None and start <= s.true_start() < end]  # type: ignore[operator]
+    spans = [
+        s
+        for s in (span_of(r, offsets.get(r.transfer_id)) for r in recs)
+        if s.true_start() is not None and start <= s.true_start() < end
+    ]  # type: ignore[operator]
     day_ids = {s.recording_id for s in spans}
     serials = {r.device_serial for r in recs if r.id in day_ids} | {rec.device_serial}
     if rec.officer_no:
-        serials |= set(session.scalars(select(Device.serial).join(LedgerEntry, LedgerEntry.device_id == Device.id)
-                                       .where(LedgerEntry.officer_no == rec.officer_no,
-                                              LedgerEntry.kind.in_([k.value for k in HAND_OUT]),
-                                              LedgerEntry.occurred_at < end,
-                                              LedgerEntry.occurred_at >= start - timedelta(days=2))))
-    windows = [w for w in checkout_windows(session, serials, start, end) if w.start < end
-               and (not rec.officer_no or w.officer_no in (None, rec.officer_no))]
-    transfers = list(session.scalars(select(Transfer).where(Transfer.device_serial.in_(serials),
-                                                            Transfer.docked_at >= start, Transfer.docked_at < after)))
+        serials |= set(
+            session.scalars(
+                select(Device.serial)
+                .join(LedgerEntry, LedgerEntry.device_id == Device.id)
+                .where(
+                    LedgerEntry.officer_no == rec.officer_no,
+                    LedgerEntry.kind.in_([k.value for k in HAND_OUT]),
+                    LedgerEntry.occurred_at < end,
+                    LedgerEntry.occurred_at >= start - timedelta(days=2),
+                )
+            )
+        )
+    windows = [
+        w
+        for w in checkout_windows(session, serials, start, end)
+        if w.start < end and (not rec.officer_no or w.officer_no in (None, rec.officer_no))
+    ]
+    transfers = list(
+        session.scalars(
+            select(Transfer).where(
+                Transfer.device_serial.in_(serials), Transfer.docked_at >= start, Transfer.docked_at < after
+            )
+        )
+    )
     docks = [rules.Dock(t.id, t.device_serial, t.docked_at, t.completed_at) for t in transfers]
     uploads = [rules.Upload(r.id, r.transfer_id, r.uploaded_at) for r in recs if r.id in day_ids]
-    items = rules.officer_day(windows, spans, docks, uploads,
-                              min_gap=timedelta(seconds=settings.timeline_min_gap_s))
+    items = rules.officer_day(windows, spans, docks, uploads, min_gap=timedelta(seconds=settings.timeline_min_gap_s))
     visible = set(session.scalars(visible_to(user).where(Recording.id.in_(day_ids)).with_only_columns(Recording.id)))
     return Day(start, end, rec.officer_no, items, visible)

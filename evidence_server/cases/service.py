@@ -72,11 +72,20 @@ def _clean(fields: CaseFields) -> dict[str, Any]:
         raise CaseError("no_case_name", "the case needs a name")
     if fields.status is not None and fields.status not in STATUSES:
         raise CaseError("bad_status", f"status is one of {', '.join(STATUSES)}")
-    officers = [{"officer_no": str(o.get("officer_no") or "").strip()[:32] or None,
-                 "name": str(o.get("name") or "").strip()[:200] or None} for o in fields.officers or []]
-    return {"name": name[:300], "enforcement_matter": (fields.enforcement_matter or "").strip()[:500] or None,
-            "officers": [o for o in officers if o["officer_no"] or o["name"]], "opened_on": fields.opened_on,
-            "closed_on": fields.closed_on}
+    officers = [
+        {
+            "officer_no": str(o.get("officer_no") or "").strip()[:32] or None,
+            "name": str(o.get("name") or "").strip()[:200] or None,
+        }
+        for o in fields.officers or []
+    ]
+    return {
+        "name": name[:300],
+        "enforcement_matter": (fields.enforcement_matter or "").strip()[:500] or None,
+        "officers": [o for o in officers if o["officer_no"] or o["name"]],
+        "opened_on": fields.opened_on,
+        "closed_on": fields.closed_on,
+    }
 
 
 def _require_manager(user: User) -> None:
@@ -84,9 +93,17 @@ def _require_manager(user: User) -> None:
         raise CaseError("not_case_manager", "only a case handler may change cases", 403)
 
 
-def create_case(session: Session, actor: User | None, *, number: str, fields: CaseFields, pattern: str,
-                unit_id: int | None = None, created_via: str = "manual",
-                request: Request | None = None) -> Case:
+def create_case(
+    session: Session,
+    actor: User | None,
+    *,
+    number: str,
+    fields: CaseFields,
+    pattern: str,
+    unit_id: int | None = None,
+    created_via: str = "manual",
+    request: Request | None = None,
+) -> Case:
     if actor is not None:
         _require_manager(actor)
     clean_number = check_number(number, pattern)
@@ -98,23 +115,36 @@ def create_case(session: Session, actor: User | None, *, number: str, fields: Ca
     if actor is not None and unit != actor.unit_id and not actor.sees_all_units:
         raise CaseError("other_unit", "a case handler opens cases of their own unit", 403)
     values = _clean(fields)
-    case = Case(number=clean_number, unit_id=unit, status=fields.status or "open", created_via=created_via,
-                created_by_id=actor.id if actor else None, **values)
+    case = Case(
+        number=clean_number,
+        unit_id=unit,
+        status=fields.status or "open",
+        created_via=created_via,
+        created_by_id=actor.id if actor else None,
+        **values,
+    )
     if case.opened_on is None:
         case.opened_on = utcnow().date()
     session.add(case)
     session.flush()
-    audit(session, "case.create", request=request, actor=actor, object_type="case", object_id=case.id,
-          details={"number": case.number, "name": case.name, "unit_id": unit, "via": created_via})
+    audit(
+        session,
+        "case.create",
+        request=request,
+        actor=actor,
+        object_type="case",
+        object_id=case.id,
+        details={"number": case.number, "name": case.name, "unit_id": unit, "via": created_via},
+    )
     return case
 
 
-def update_case(session: Session, actor: User, case: Case, fields: CaseFields,
-                request: Request | None = None) -> Case:
+def update_case(session: Session, actor: User, case: Case, fields: CaseFields, request: Request | None = None) -> Case:
     _require_manager(actor)
     values = _clean(fields)
-    before = {k: getattr(case, k) for k in ("name", "enforcement_matter", "officers", "status", "opened_on",
-                                            "closed_on")}
+    before = {
+        k: getattr(case, k) for k in ("name", "enforcement_matter", "officers", "status", "opened_on", "closed_on")
+    }
     for key, value in values.items():
         if key in ("opened_on", "closed_on") and value is None:
             continue
@@ -127,19 +157,38 @@ def update_case(session: Session, actor: User, case: Case, fields: CaseFields,
             case.closed_on = None
     case.updated_at = utcnow()
     changed = {k: str(v) for k, v in before.items() if getattr(case, k) != v}
-    audit(session, "case.update", request=request, actor=actor, object_type="case", object_id=case.id,
-          details={"number": case.number, "changed_from": changed})
+    audit(
+        session,
+        "case.update",
+        request=request,
+        actor=actor,
+        object_type="case",
+        object_id=case.id,
+        details={"number": case.number, "changed_from": changed},
+    )
     return case
 
 
 def active_link(session: Session, case_id: int, recording_id: int) -> CaseLink | None:
-    return session.scalar(select(CaseLink).where(CaseLink.case_id == case_id, CaseLink.recording_id == recording_id,
-                                                 CaseLink.unlinked_at.is_(None)))
+    return session.scalar(
+        select(CaseLink).where(
+            CaseLink.case_id == case_id, CaseLink.recording_id == recording_id, CaseLink.unlinked_at.is_(None)
+        )
+    )
 
 
-def link(session: Session, actor: User | None, case: Case, recording: Recording, *, origin: str, reason: str,
-         checkout_entry_id: int | None = None, request: Request | None = None,
-         at_dock: bool = False) -> tuple[CaseLink, bool]:
+def link(
+    session: Session,
+    actor: User | None,
+    case: Case,
+    recording: Recording,
+    *,
+    origin: str,
+    reason: str,
+    checkout_entry_id: int | None = None,
+    request: Request | None = None,
+    at_dock: bool = False,
+) -> tuple[CaseLink, bool]:
     """Link a recording to a case (idempotent: an active link is returned as it is, with False).
 
     ``at_dock``: the officer (or administrator) docking names the transfer's case; the transfer's own
@@ -148,8 +197,9 @@ def link(session: Session, actor: User | None, case: Case, recording: Recording,
     if actor is not None and not at_dock:
         _require_manager(actor)
         if not access.may_link_recording(actor, recording.unit_id):
-            raise CaseError("other_unit_recording", f"recording {recording.id} belongs to another unit: you "
-                            "may not link it", 403)
+            raise CaseError(
+                "other_unit_recording", f"recording {recording.id} belongs to another unit: you may not link it", 403
+            )
         if session.scalar(visible_to(actor).where(Recording.id == recording.id)) is None:
             raise CaseError("unknown_recording", f"no recording {recording.id}, or not one you may see", 404)
     reason = (reason or "").strip()
@@ -158,19 +208,39 @@ def link(session: Session, actor: User | None, case: Case, recording: Recording,
     existing = active_link(session, case.id, recording.id)
     if existing is not None:
         return existing, False
-    row = CaseLink(case_id=case.id, recording_id=recording.id, origin=origin, reason=reason[:500],
-                   checkout_entry_id=checkout_entry_id, linked_by_id=actor.id if actor else None,
-                   linked_at=utcnow())
+    row = CaseLink(
+        case_id=case.id,
+        recording_id=recording.id,
+        origin=origin,
+        reason=reason[:500],
+        checkout_entry_id=checkout_entry_id,
+        linked_by_id=actor.id if actor else None,
+        linked_at=utcnow(),
+    )
     session.add(row)
     session.flush()
-    audit(session, "case.link", request=request, actor=actor, object_type="recording", object_id=recording.id,
-          details={"case_id": case.id, "case_number": case.number, "link_id": row.id, "origin": origin,
-                   "reason": row.reason, "checkout_entry_id": checkout_entry_id})
+    audit(
+        session,
+        "case.link",
+        request=request,
+        actor=actor,
+        object_type="recording",
+        object_id=recording.id,
+        details={
+            "case_id": case.id,
+            "case_number": case.number,
+            "link_id": row.id,
+            "origin": origin,
+            "reason": row.reason,
+            "checkout_entry_id": checkout_entry_id,
+        },
+    )
     return row, True
 
 
-def unlink(session: Session, actor: User | None, case: Case, recording_id: int, *, reason: str,
-           request: Request | None = None) -> CaseLink:
+def unlink(
+    session: Session, actor: User | None, case: Case, recording_id: int, *, reason: str, request: Request | None = None
+) -> CaseLink:
     if actor is not None:
         _require_manager(actor)
     row = active_link(session, case.id, recording_id)
@@ -178,19 +248,35 @@ def unlink(session: Session, actor: User | None, case: Case, recording_id: int, 
         raise CaseError("not_linked", f"recording {recording_id} is not linked to case {case.number}", 404)
     rec = session.get(Recording, recording_id)
     if actor is not None and rec is not None and not access.may_link_recording(actor, rec.unit_id):
-        raise CaseError("other_unit_recording", f"recording {recording_id} belongs to another unit: you may "
-                        "not unlink it", 403)
+        raise CaseError(
+            "other_unit_recording", f"recording {recording_id} belongs to another unit: you may not unlink it", 403
+        )
     reason = (reason or "").strip()
     if not reason:
         raise CaseError("no_reason", "say why the recording is taken out of the case")
     row.unlinked_at, row.unlinked_by_id, row.unlink_reason = utcnow(), actor.id if actor else None, reason[:500]
-    audit(session, "case.unlink", request=request, actor=actor, object_type="recording", object_id=recording_id,
-          details={"case_id": case.id, "case_number": case.number, "link_id": row.id, "reason": row.unlink_reason})
+    audit(
+        session,
+        "case.unlink",
+        request=request,
+        actor=actor,
+        object_type="recording",
+        object_id=recording_id,
+        details={"case_id": case.id, "case_number": case.number, "link_id": row.id, "reason": row.unlink_reason},
+    )
     return row
 
 
-def share(session: Session, actor: User, case: Case, *, user_id: int | None, unit_id: int | None, reason: str,
-          request: Request | None = None) -> CaseShare:
+def share(
+    session: Session,
+    actor: User,
+    case: Case,
+    *,
+    user_id: int | None,
+    unit_id: int | None,
+    reason: str,
+    request: Request | None = None,
+) -> CaseShare:
     _require_manager(actor)
     if (user_id is None) == (unit_id is None):
         raise CaseError("bad_share", "share with one user or one unit")
@@ -200,12 +286,25 @@ def share(session: Session, actor: User, case: Case, *, user_id: int | None, uni
         raise CaseError("unknown_unit", f"no unit {unit_id}", 404)
     if not (reason or "").strip():
         raise CaseError("no_reason", "say why the case is shared")
-    row = CaseShare(case_id=case.id, user_id=user_id, unit_id=unit_id, reason=reason.strip()[:500],
-                    shared_by_id=actor.id, shared_at=utcnow())
+    row = CaseShare(
+        case_id=case.id,
+        user_id=user_id,
+        unit_id=unit_id,
+        reason=reason.strip()[:500],
+        shared_by_id=actor.id,
+        shared_at=utcnow(),
+    )
     session.add(row)
     session.flush()
-    audit(session, "case.share", request=request, actor=actor, object_type="case", object_id=case.id,
-          details={"share_id": row.id, "user_id": user_id, "unit_id": unit_id, "reason": row.reason})
+    audit(
+        session,
+        "case.share",
+        request=request,
+        actor=actor,
+        object_type="case",
+        object_id=case.id,
+        details={"share_id": row.id, "user_id": user_id, "unit_id": unit_id, "reason": row.reason},
+    )
     return row
 
 
@@ -215,8 +314,15 @@ def unshare(session: Session, actor: User, case: Case, share_id: int, request: R
     if row is None or row.case_id != case.id or row.revoked_at is not None:
         raise CaseError("unknown_share", f"no share {share_id} of this case", 404)
     row.revoked_at, row.revoked_by_id = utcnow(), actor.id
-    audit(session, "case.unshare", request=request, actor=actor, object_type="case", object_id=case.id,
-          details={"share_id": row.id})
+    audit(
+        session,
+        "case.unshare",
+        request=request,
+        actor=actor,
+        object_type="case",
+        object_id=case.id,
+        details={"share_id": row.id},
+    )
     return row
 
 

@@ -25,7 +25,7 @@ _END = 0x06054B50
 _VERSION = 45  # ZIP64
 _MADE_BY = (3 << 8) | _VERSION  # Unix, so the permission bits below mean something
 _FLAGS = 0x0008 | 0x0800  # data descriptor follows; names are UTF-8
-_READ_ONLY_FILE = (0o100444 << 16)
+_READ_ONLY_FILE = 0o100444 << 16
 _U16, _U32 = 0xFFFF, 0xFFFFFFFF
 
 LOCAL_FIXED, LOCAL_EXTRA, DESCRIPTOR = 30, 20, 24
@@ -55,8 +55,9 @@ class _Written:
 def dos_time(moment: datetime) -> tuple[int, int]:
     """(time, date) in MS-DOS form; years before 1980 are clamped to 1980."""
     year = max(1980, moment.year)
-    return (moment.hour << 11) | (moment.minute << 5) | (moment.second // 2), \
-        ((year - 1980) << 9) | (moment.month << 5) | moment.day
+    return (moment.hour << 11) | (moment.minute << 5) | (moment.second // 2), ((year - 1980) << 9) | (
+        moment.month << 5
+    ) | moment.day
 
 
 def archive_size(entries: Iterable[tuple[str, int]]) -> int:
@@ -77,8 +78,13 @@ def stream(entries: Iterable[Entry], *, modified: datetime) -> Iterator[bytes]:
         name = entry.name.encode("utf-8")
         if not name or len(name) > _U16 or entry.name.startswith("/") or ".." in entry.name.split("/"):
             raise ValueError(f"unsafe entry name {entry.name!r}")
-        header = struct.pack("<IHHHHHIIIHH", _LOCAL, _VERSION, _FLAGS, 0, time_, date_, 0, _U32, _U32,
-                             len(name), LOCAL_EXTRA) + name + struct.pack("<HHQQ", 0x0001, 16, 0, 0)
+        header = (
+            struct.pack(
+                "<IHHHHHIIIHH", _LOCAL, _VERSION, _FLAGS, 0, time_, date_, 0, _U32, _U32, len(name), LOCAL_EXTRA
+            )
+            + name
+            + struct.pack("<HHQQ", 0x0001, 16, 0, 0)
+        )
         yield header
         crc, count = 0, 0
         for chunk in entry.chunks():
@@ -96,15 +102,43 @@ def stream(entries: Iterable[Entry], *, modified: datetime) -> Iterator[bytes]:
         offset += len(header) + count + DESCRIPTOR
     central_start = offset
     for w in written:
-        record = struct.pack("<IHHHHHHIIIHHHHHII", _CENTRAL, _MADE_BY, _VERSION, _FLAGS, 0, time_, date_, w.crc,
-                             _U32, _U32, len(w.name), CENTRAL_EXTRA, 0, 0, 0, _READ_ONLY_FILE, _U32)
+        record = struct.pack(
+            "<IHHHHHHIIIHHHHHII",
+            _CENTRAL,
+            _MADE_BY,
+            _VERSION,
+            _FLAGS,
+            0,
+            time_,
+            date_,
+            w.crc,
+            _U32,
+            _U32,
+            len(w.name),
+            CENTRAL_EXTRA,
+            0,
+            0,
+            0,
+            _READ_ONLY_FILE,
+            _U32,
+        )
         record += w.name + struct.pack("<HHQQQ", 0x0001, 24, w.size, w.size, w.offset)
         offset += len(record)
         yield record
     central_size = offset - central_start
     count = len(written)
-    yield struct.pack("<IQHHIIQQQQ", _ZIP64_END, 44, _MADE_BY, _VERSION, 0, 0, count, count, central_size,
-                      central_start)
+    yield struct.pack(
+        "<IQHHIIQQQQ", _ZIP64_END, 44, _MADE_BY, _VERSION, 0, 0, count, count, central_size, central_start
+    )
     yield struct.pack("<IIQI", _ZIP64_LOCATOR, 0, offset, 1)
-    yield struct.pack("<IHHHHIIH", _END, 0, 0, min(count, _U16), min(count, _U16), min(central_size, _U32),
-                      min(central_start, _U32), 0)
+    yield struct.pack(
+        "<IHHHHIIH",
+        _END,
+        0,
+        0,
+        min(count, _U16),
+        min(count, _U16),
+        min(central_size, _U32),
+        min(central_start, _U32),
+        0,
+    )

@@ -50,8 +50,11 @@ class Holdings:
 
 def own_case(user: UserInfo, case_id: int, h: Holdings) -> bool:
     """A case of the user's unit, or one shared with the user or their unit."""
-    return (h.case_unit.get(case_id) == user.unit_id or user.user_id in h.case_shared_users.get(case_id, ())
-            or user.unit_id in h.case_shared_units.get(case_id, ()))
+    return (
+        h.case_unit.get(case_id) == user.unit_id
+        or user.user_id in h.case_shared_users.get(case_id, ())
+        or user.unit_id in h.case_shared_units.get(case_id, ())
+    )
 
 
 def own_footage(user: UserInfo, event: AccessEvent, h: Holdings) -> bool:
@@ -66,12 +69,19 @@ def own_footage(user: UserInfo, event: AccessEvent, h: Holdings) -> bool:
 
 
 def _event_ref(e: AccessEvent) -> dict[str, Any]:
-    return {"seq": e.seq, "at": iso(e.at), "action": e.action, "recording_id": e.recording_id,
-            "case_id": e.case_id, "recordings": e.recordings}
+    return {
+        "seq": e.seq,
+        "at": iso(e.at),
+        "action": e.action,
+        "recording_id": e.recording_id,
+        "case_id": e.case_id,
+        "recordings": e.recordings,
+    }
 
 
-def access_findings(events: Iterable[AccessEvent], users: Mapping[int, UserInfo], holdings: Holdings,
-                    th: Thresholds) -> list[Finding]:
+def access_findings(
+    events: Iterable[AccessEvent], users: Mapping[int, UserInfo], holdings: Holdings, th: Thresholds
+) -> list[Finding]:
     tz = ZoneInfo(th.timezone)
     days: dict[tuple[int, str], list[AccessEvent]] = defaultdict(list)
     for e in events:
@@ -87,13 +97,34 @@ def access_findings(events: Iterable[AccessEvent], users: Mapping[int, UserInfo]
         common = dict(unit_id=user.unit_id, officer_no=user.officer_no, user_id=user_id)
         outside = [e for e in evs if not own_footage(user, e, holdings)]
         if outside:
-            out.append(Finding(key=f"access:{user_id}:{day}", kind=Kind.access_outside_cases, at=outside[0].at,
-                               evidence={**base, "events": [_event_ref(e) for e in outside[:MAX_LISTED]],
-                                         "event_count": len(outside)}, **common))  # type: ignore[arg-type]
+            out.append(
+                Finding(
+                    key=f"access:{user_id}:{day}",
+                    kind=Kind.access_outside_cases,
+                    at=outside[0].at,
+                    evidence={
+                        **base,
+                        "events": [_event_ref(e) for e in outside[:MAX_LISTED]],
+                        "event_count": len(outside),
+                    },
+                    **common,
+                )
+            )  # type: ignore[arg-type]
         total = sum(e.recordings for e in evs)
         if total > th.bulk_download_threshold:
-            out.append(Finding(key=f"bulk:{user_id}:{day}", kind=Kind.bulk_download, at=evs[0].at,
-                               evidence={**base, "recordings": total, "threshold": th.bulk_download_threshold,
-                                         "events": [_event_ref(e) for e in evs[:MAX_LISTED]],
-                                         "event_count": len(evs)}, **common))  # type: ignore[arg-type]
+            out.append(
+                Finding(
+                    key=f"bulk:{user_id}:{day}",
+                    kind=Kind.bulk_download,
+                    at=evs[0].at,
+                    evidence={
+                        **base,
+                        "recordings": total,
+                        "threshold": th.bulk_download_threshold,
+                        "events": [_event_ref(e) for e in evs[:MAX_LISTED]],
+                        "event_count": len(evs),
+                    },
+                    **common,
+                )
+            )  # type: ignore[arg-type]
     return out

@@ -111,38 +111,62 @@ def _scoped(user: User, period: Period, unit_id: int | None) -> list[Any]:
     return where
 
 
-def _checkout_counts(session: Session, period: Period, unit_ids: list[int] | None
-                     ) -> tuple[dict[tuple[int, str], int], dict[tuple[int, str], int]]:
+def _checkout_counts(
+    session: Session, period: Period, unit_ids: list[int] | None
+) -> tuple[dict[tuple[int, str], int], dict[tuple[int, str], int]]:
     """Checkouts made in the period and those with footage flags, by (unit, local month): two queries
     serve both the units' rates and the monthly trend."""
     month, name = month_in_period(session, LedgerEntry.occurred_at, period)
-    in_period = [LedgerEntry.kind.in_([k.value for k in HAND_OUT]), LedgerEntry.occurred_at >= period.start,
-                 LedgerEntry.occurred_at < period.end]
+    in_period = [
+        LedgerEntry.kind.in_([k.value for k in HAND_OUT]),
+        LedgerEntry.occurred_at >= period.start,
+        LedgerEntry.occurred_at < period.end,
+    ]
     if unit_ids is not None:
         in_period.append(LedgerEntry.unit_id.in_(unit_ids))
-    totals = {(u, name(m)): n for u, m, n in session.execute(
-        select(LedgerEntry.unit_id, month, func.count()).where(*in_period).group_by(LedgerEntry.unit_id, month))}
-    flagged = {(u, name(m)): n for u, m, n in session.execute(
-        select(LedgerEntry.unit_id, month, func.count(distinct(ComplianceFlag.checkout_entry_id)))
-        .join(LedgerEntry, LedgerEntry.id == ComplianceFlag.checkout_entry_id)
-        .where(*in_period, *active(), ComplianceFlag.kind.in_([k.value for k in FOOTAGE_KINDS]))
-        .group_by(LedgerEntry.unit_id, month))}
+    totals = {
+        (u, name(m)): n
+        for u, m, n in session.execute(
+            select(LedgerEntry.unit_id, month, func.count()).where(*in_period).group_by(LedgerEntry.unit_id, month)
+        )
+    }
+    flagged = {
+        (u, name(m)): n
+        for u, m, n in session.execute(
+            select(LedgerEntry.unit_id, month, func.count(distinct(ComplianceFlag.checkout_entry_id)))
+            .join(LedgerEntry, LedgerEntry.id == ComplianceFlag.checkout_entry_id)
+            .where(*in_period, *active(), ComplianceFlag.kind.in_([k.value for k in FOOTAGE_KINDS]))
+            .group_by(LedgerEntry.unit_id, month)
+        )
+    }
     return totals, flagged
 
 
-def unit_rates(session: Session, period: Period, unit_ids: list[int] | None,
-               counts: tuple[dict[tuple[int, str], int], dict[tuple[int, str], int]] | None = None) -> list[UnitRate]:
+def unit_rates(
+    session: Session,
+    period: Period,
+    unit_ids: list[int] | None,
+    counts: tuple[dict[tuple[int, str], int], dict[tuple[int, str], int]] | None = None,
+) -> list[UnitRate]:
     """Checkouts made in the period, per unit, and how many of them have footage flags."""
     totals, flagged = counts or _checkout_counts(session, period, unit_ids)
     q = select(Unit.id, Unit.name).order_by(Unit.code)
     if unit_ids is not None:
         q = q.where(Unit.id.in_(unit_ids))
-    return [UnitRate(uid, name, sum(n for (u, _), n in totals.items() if u == uid),
-                     sum(n for (u, _), n in flagged.items() if u == uid)) for uid, name in session.execute(q)]
+    return [
+        UnitRate(
+            uid,
+            name,
+            sum(n for (u, _), n in totals.items() if u == uid),
+            sum(n for (u, _), n in flagged.items() if u == uid),
+        )
+        for uid, name in session.execute(q)
+    ]
 
 
-def rate_by_month(period: Period, counts: tuple[dict[tuple[int, str], int], dict[tuple[int, str], int]]
-                  ) -> dict[str, float | None]:
+def rate_by_month(
+    period: Period, counts: tuple[dict[tuple[int, str], int], dict[tuple[int, str], int]]
+) -> dict[str, float | None]:
     totals, flagged = counts
     out: dict[str, float | None] = {}
     for m in months(period):
@@ -155,17 +179,31 @@ def rate_by_month(period: Period, counts: tuple[dict[tuple[int, str], int], dict
 def figures(session: Session, user: User, period: Period, unit_id: int | None = None) -> Figures:
     where = _scoped(user, period, unit_id)
     count = func.count()
-    by_kind = dict(session.execute(select(ComplianceFlag.kind, count).where(*where)
-                                   .group_by(ComplianceFlag.kind).order_by(count.desc())).all())
-    by_state = dict(session.execute(select(ComplianceFlag.state, count).where(*where)
-                                    .group_by(ComplianceFlag.state)).all())
+    by_kind = dict(
+        session.execute(
+            select(ComplianceFlag.kind, count).where(*where).group_by(ComplianceFlag.kind).order_by(count.desc())
+        ).all()
+    )
+    by_state = dict(
+        session.execute(select(ComplianceFlag.state, count).where(*where).group_by(ComplianceFlag.state)).all()
+    )
     names = dict(session.execute(select(Unit.id, Unit.name)).all())
-    by_unit = [(u, names.get(u, "—") if u else "—", n) for u, n in session.execute(
-        select(ComplianceFlag.unit_id, count).where(*where).group_by(ComplianceFlag.unit_id)
-        .order_by(count.desc()))]
-    by_officer = [(o, n) for o, n in session.execute(
-        select(ComplianceFlag.officer_no, count).where(*where, ComplianceFlag.officer_no.is_not(None))
-        .group_by(ComplianceFlag.officer_no).order_by(count.desc()).limit(20))]
+    by_unit = [
+        (u, names.get(u, "—") if u else "—", n)
+        for u, n in session.execute(
+            select(ComplianceFlag.unit_id, count).where(*where).group_by(ComplianceFlag.unit_id).order_by(count.desc())
+        )
+    ]
+    by_officer = [
+        (o, n)
+        for o, n in session.execute(
+            select(ComplianceFlag.officer_no, count)
+            .where(*where, ComplianceFlag.officer_no.is_not(None))
+            .group_by(ComplianceFlag.officer_no)
+            .order_by(count.desc())
+            .limit(20)
+        )
+    ]
     month, name = month_in_period(session, ComplianceFlag.at, period)
     counted = {name(m): n for m, n in session.execute(select(month, count).where(*where).group_by(month))}
     by_month = {m: int(counted.get(m, 0)) for m in months(period)}
@@ -174,8 +212,17 @@ def figures(session: Session, user: User, period: Period, unit_id: int | None = 
     else:
         units = None if user.sees_all_units else [user.unit_id]
     counts = _checkout_counts(session, period, units)
-    return Figures(period, sum(by_kind.values()), by_kind, by_state, by_unit, by_officer, by_month,
-                   unit_rates(session, period, units, counts), rate_by_month(period, counts))
+    return Figures(
+        period,
+        sum(by_kind.values()),
+        by_kind,
+        by_state,
+        by_unit,
+        by_officer,
+        by_month,
+        unit_rates(session, period, units, counts),
+        rate_by_month(period, counts),
+    )
 
 
 # --- the flag list with drill-down filters ---------------------------------------------------------
@@ -200,29 +247,43 @@ class Filters:
         return {k: v for k, v in self.__dict__.items() if v not in (None, False, "")}
 
 
-def find_flags(session: Session, user: User, f: Filters, tz: ZoneInfo, *, limit: int = 50, offset: int = 0
-               ) -> tuple[list[ComplianceFlag], int]:
+def find_flags(
+    session: Session, user: User, f: Filters, tz: ZoneInfo, *, limit: int = 50, offset: int = 0
+) -> tuple[list[ComplianceFlag], int]:
     where: list[Any] = list(visibility(user))
     if not f.include_cleared:
         where.append(ComplianceFlag.cleared_at.is_(None))
-    for column, value in ((ComplianceFlag.kind, f.kind), (ComplianceFlag.state, f.state),
-                          (ComplianceFlag.unit_id, f.unit_id), (ComplianceFlag.officer_no, f.officer_no),
-                          (ComplianceFlag.device_serial, f.device_serial), (ComplianceFlag.user_id, f.user_id),
-                          (ComplianceFlag.checkout_entry_id, f.checkout_entry_id),
-                          (ComplianceFlag.assignee_id, f.assignee_id)):
+    for column, value in (
+        (ComplianceFlag.kind, f.kind),
+        (ComplianceFlag.state, f.state),
+        (ComplianceFlag.unit_id, f.unit_id),
+        (ComplianceFlag.officer_no, f.officer_no),
+        (ComplianceFlag.device_serial, f.device_serial),
+        (ComplianceFlag.user_id, f.user_id),
+        (ComplianceFlag.checkout_entry_id, f.checkout_entry_id),
+        (ComplianceFlag.assignee_id, f.assignee_id),
+    ):
         if value not in (None, ""):
             where.append(column == value)
     if f.month:
         first = datetime.strptime(f.month + "-01", "%Y-%m-%d").date()
         nxt = (first + timedelta(days=32)).replace(day=1)
-        where += [ComplianceFlag.at >= datetime.combine(first, time(), tz),
-                  ComplianceFlag.at < datetime.combine(nxt, time(), tz)]
+        where += [
+            ComplianceFlag.at >= datetime.combine(first, time(), tz),
+            ComplianceFlag.at < datetime.combine(nxt, time(), tz),
+        ]
     if f.since:
         where.append(ComplianceFlag.at >= datetime.combine(f.since, time(), tz))
     if f.until:
         where.append(ComplianceFlag.at < datetime.combine(f.until + timedelta(days=1), time(), tz))
     total = session.scalar(select(func.count()).select_from(ComplianceFlag).where(*where)) or 0
-    rows = list(session.scalars(select(ComplianceFlag).where(*where)
-                                .order_by(ComplianceFlag.at.desc(), ComplianceFlag.id.desc())
-                                .limit(limit).offset(offset)))
+    rows = list(
+        session.scalars(
+            select(ComplianceFlag)
+            .where(*where)
+            .order_by(ComplianceFlag.at.desc(), ComplianceFlag.id.desc())
+            .limit(limit)
+            .offset(offset)
+        )
+    )
     return rows, total

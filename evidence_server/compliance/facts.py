@@ -36,9 +36,20 @@ class Kind(enum.StrEnum):
 
 
 #: Kinds about a checkout's footage: a checkout with any of these is not "complete, on time and untouched".
-FOOTAGE_KINDS = frozenset({Kind.late_transfer, Kind.not_transferred, Kind.missing_recording, Kind.short_recording,
-                           Kind.segment_gap, Kind.timeline_gap, Kind.vanished_file, Kind.suspected_edit,
-                           Kind.fixity_failure, Kind.integrity_incident})
+FOOTAGE_KINDS = frozenset(
+    {
+        Kind.late_transfer,
+        Kind.not_transferred,
+        Kind.missing_recording,
+        Kind.short_recording,
+        Kind.segment_gap,
+        Kind.timeline_gap,
+        Kind.vanished_file,
+        Kind.suspected_edit,
+        Kind.fixity_failure,
+        Kind.integrity_incident,
+    }
+)
 #: Kinds found from audit entries (user-scoped) rather than from a device's custody facts.
 ACCESS_KINDS = frozenset({Kind.access_outside_cases, Kind.bulk_download})
 DEVICE_KINDS = frozenset(Kind) - ACCESS_KINDS
@@ -56,11 +67,11 @@ def sequence_of(path: str) -> int | None:
     if name.endswith("\n"):
         name = name[:-1]
     dot = name.rfind(".")
-    ext = name[dot + 1:]
+    ext = name[dot + 1 :]
     if dot < 0 or not 0 < len(ext) <= 5 or not (ext.isascii() and ext.isalnum()):
         return None
     underscore = name.rfind("_", 0, dot)
-    digits = name[underscore + 1:dot]
+    digits = name[underscore + 1 : dot]
     if underscore < 0 or not 0 < len(digits) <= 6 or not digits.isdecimal():
         return None
     return int(digits)
@@ -116,9 +127,15 @@ class Segment:
 
     def ref(self) -> dict[str, Any]:
         """How the evidence names this file."""
-        return {"recording_id": self.recording_id, "path": self.path, "size": self.size,
-                "start": iso(self.true_start), "end": iso(self.true_end),
-                "device_start": iso(self.start), "clock_offset_s": self.clock_offset_s}
+        return {
+            "recording_id": self.recording_id,
+            "path": self.path,
+            "size": self.size,
+            "start": iso(self.true_start),
+            "end": iso(self.true_end),
+            "device_start": iso(self.start),
+            "clock_offset_s": self.clock_offset_s,
+        }
 
 
 @dataclass(frozen=True)
@@ -143,10 +160,17 @@ class HandOut:
     lend_request_state: str | None = None  # of the lend request behind a lend entry
 
     def ref(self) -> dict[str, Any]:
-        return {"entry_id": self.entry_id, "kind": self.kind, "officer_no": self.officer_no,
-                "checked_out_at": iso(self.start), "expected_return_at": iso(self.expected_return_at),
-                "returned_at": iso(self.returned_at), "return_entry_id": self.return_entry_id,
-                "enforcement_matter": self.enforcement_matter, "case_number": self.case_number}
+        return {
+            "entry_id": self.entry_id,
+            "kind": self.kind,
+            "officer_no": self.officer_no,
+            "checked_out_at": iso(self.start),
+            "expected_return_at": iso(self.expected_return_at),
+            "returned_at": iso(self.returned_at),
+            "return_entry_id": self.return_entry_id,
+            "enforcement_matter": self.enforcement_matter,
+            "case_number": self.case_number,
+        }
 
 
 @dataclass(frozen=True)
@@ -230,8 +254,10 @@ class Thresholds:
     session_max_gap_s: float = 900.0  # a longer pause after a full-length segment is a new session
     edit_time_tolerance_s: float = 10.0
     bitrate_factor: float = 4.0
-    editor_encoders: str = (r"(?i)(^|\b)(lavf|lavc|handbrake|adobe|premiere|after effects|final cut|davinci|"
-                            r"avidemux|shotcut|kdenlive|movavi|camtasia|imovie|vegas|capcut|format factory)")
+    editor_encoders: str = (
+        r"(?i)(^|\b)(lavf|lavc|handbrake|adobe|premiere|after effects|final cut|davinci|"
+        r"avidemux|shotcut|kdenlive|movavi|camtasia|imovie|vegas|capcut|format factory)"
+    )
     family_encoders: Mapping[str, str] = field(default_factory=dict)  # family → regex its firmware writes
     family_resolutions: Mapping[str, Sequence[str]] = field(default_factory=dict)  # family → ["1920x1080", …]
     bulk_download_threshold: int = 50
@@ -240,17 +266,24 @@ class Thresholds:
 
     @classmethod
     def from_settings(cls, s: Any) -> Thresholds:
-        return cls(transfer_hours=s.compliance_transfer_hours, field_grace_hours=s.compliance_field_grace_hours,
-                   overdue_grace_hours=s.compliance_overdue_grace_hours,
-                   min_recorded_ratio=s.compliance_min_recorded_ratio, link_tolerance_s=s.case_link_tolerance_s,
-                   clock_tolerance_s=s.max_clock_offset_seconds, session_join_s=s.compliance_session_join_s,
-                   session_max_gap_s=s.compliance_session_max_gap_s,
-                   edit_time_tolerance_s=s.compliance_edit_time_tolerance_s,
-                   bitrate_factor=s.compliance_bitrate_factor, editor_encoders=s.compliance_editor_encoders,
-                   family_encoders=s.compliance_family_encoders,
-                   family_resolutions=s.compliance_family_resolutions,
-                   bulk_download_threshold=s.compliance_bulk_download_threshold,
-                   access_exempt_roles=tuple(s.compliance_access_exempt_roles), timezone=s.default_timezone)
+        return cls(
+            transfer_hours=s.compliance_transfer_hours,
+            field_grace_hours=s.compliance_field_grace_hours,
+            overdue_grace_hours=s.compliance_overdue_grace_hours,
+            min_recorded_ratio=s.compliance_min_recorded_ratio,
+            link_tolerance_s=s.case_link_tolerance_s,
+            clock_tolerance_s=s.max_clock_offset_seconds,
+            session_join_s=s.compliance_session_join_s,
+            session_max_gap_s=s.compliance_session_max_gap_s,
+            edit_time_tolerance_s=s.compliance_edit_time_tolerance_s,
+            bitrate_factor=s.compliance_bitrate_factor,
+            editor_encoders=s.compliance_editor_encoders,
+            family_encoders=s.compliance_family_encoders,
+            family_resolutions=s.compliance_family_resolutions,
+            bulk_download_threshold=s.compliance_bulk_download_threshold,
+            access_exempt_roles=tuple(s.compliance_access_exempt_roles),
+            timezone=s.default_timezone,
+        )
 
 
 @dataclass(frozen=True)

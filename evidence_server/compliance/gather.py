@@ -37,13 +37,14 @@ BATCH = 200  # devices per round of queries
 
 def chunks(items: Sequence[str], size: int = BATCH) -> Iterator[list[str]]:
     for i in range(0, len(items), size):
-        yield list(items[i:i + size])
+        yield list(items[i : i + size])
 
 
 def all_serials(session: Session) -> list[str]:
     """Every device the system knows of: registered, docked or with recordings."""
-    q = union(select(Device.serial), select(Transfer.device_serial).distinct(),
-              select(Recording.device_serial).distinct())
+    q = union(
+        select(Device.serial), select(Transfer.device_serial).distinct(), select(Recording.device_serial).distinct()
+    )
     return sorted(session.scalars(select(q.subquery().c[0])))
 
 
@@ -58,19 +59,34 @@ def _when(value: Any) -> datetime | None:
 
 # --- the ledger ---------------------------------------------------------------------------------------
 
-HAND_OUT_COLS = (LedgerEntry.id, LedgerEntry.device_id, LedgerEntry.unit_id, LedgerEntry.kind,
-                 LedgerEntry.occurred_at, LedgerEntry.expected_return_at, LedgerEntry.officer_no,
-                 LedgerEntry.officer_id, LedgerEntry.enforcement_matter, LedgerEntry.case_number,
-                 LedgerEntry.clock_offset_s, LedgerEntry.lend_request_id, LedgerEntry.refers_to_id,
-                 LedgerEntry.corrections)
+HAND_OUT_COLS = (
+    LedgerEntry.id,
+    LedgerEntry.device_id,
+    LedgerEntry.unit_id,
+    LedgerEntry.kind,
+    LedgerEntry.occurred_at,
+    LedgerEntry.expected_return_at,
+    LedgerEntry.officer_no,
+    LedgerEntry.officer_id,
+    LedgerEntry.enforcement_matter,
+    LedgerEntry.case_number,
+    LedgerEntry.clock_offset_s,
+    LedgerEntry.lend_request_id,
+    LedgerEntry.refers_to_id,
+    LedgerEntry.corrections,
+)
 
 
 def _ledger(session: Session, device_ids: dict[int, str]) -> tuple[dict[str, list[HandOut]], dict[str, list[Return]]]:
     kinds = [k.value for k in HAND_OUT] + [Kind.return_.value, Kind.correction.value]
-    rows = [tuple(r) for r in session.connection().execute(
-        select(*_columns(session, HAND_OUT_COLS)).where(LedgerEntry.device_id.in_(list(device_ids)),
-                                                        LedgerEntry.kind.in_(kinds))
-        .order_by(LedgerEntry.device_id, LedgerEntry.seq))]
+    rows = [
+        tuple(r)
+        for r in session.connection().execute(
+            select(*_columns(session, HAND_OUT_COLS))
+            .where(LedgerEntry.device_id.in_(list(device_ids)), LedgerEntry.kind.in_(kinds))
+            .order_by(LedgerEntry.device_id, LedgerEntry.seq)
+        )
+    ]
     # columns: id, device_id, unit_id, kind, occurred_at, expected_return_at, officer_no, officer_id,
     # enforcement_matter, case_number, clock_offset_s, lend_request_id, refers_to_id, corrections
     corrections: dict[int, list[dict[str, Any]]] = defaultdict(list)
@@ -80,46 +96,109 @@ def _ledger(session: Session, device_ids: dict[int, str]) -> tuple[dict[str, lis
     hand_out_kinds = {k.value for k in HAND_OUT}
     outs = [r for r in rows if r[3] in hand_out_kinds]
     officer_ids = {r[7] for r in outs if r[7]}
-    officer_units = dict(session.execute(select(User.id, User.unit_id).where(User.id.in_(officer_ids))).all()) \
-        if officer_ids else {}
+    officer_units = (
+        dict(session.execute(select(User.id, User.unit_id).where(User.id.in_(officer_ids))).all())
+        if officer_ids
+        else {}
+    )
     lend_ids = {r[11] for r in outs if r[11]}
-    lend_states = dict(session.execute(select(LendRequest.id, LendRequest.state)
-                                       .where(LendRequest.id.in_(lend_ids))).all()) if lend_ids else {}
+    lend_states = (
+        dict(session.execute(select(LendRequest.id, LendRequest.state).where(LendRequest.id.in_(lend_ids))).all())
+        if lend_ids
+        else {}
+    )
     back: dict[int, tuple[int, datetime]] = {}
     returns: dict[str, list[Return]] = defaultdict(list)
     for r in rows:
         if r[3] == Kind.return_.value:
-            at = r[4] if r[0] not in corrections else \
-                _when(effective({"occurred_at": r[4]}, corrections[r[0]])["occurred_at"])
+            at = (
+                r[4]
+                if r[0] not in corrections
+                else _when(effective({"occurred_at": r[4]}, corrections[r[0]])["occurred_at"])
+            )
             assert at is not None
             returns[device_ids[r[1]]].append(Return(r[0], at))
             if r[12] is not None:
                 back[r[12]] = (r[0], at)
     hand_outs: dict[str, list[HandOut]] = defaultdict(list)
-    for (eid, device_id, unit_id, kind, occurred, expected, officer_no, officer_id, matter, case_number, offset,
-         lend_id, _refers, _corr) in outs:
+    for (
+        eid,
+        device_id,
+        unit_id,
+        kind,
+        occurred,
+        expected,
+        officer_no,
+        officer_id,
+        matter,
+        case_number,
+        offset,
+        lend_id,
+        _refers,
+        _corr,
+    ) in outs:
         if eid in corrections:
-            v = effective({"occurred_at": occurred, "expected_return_at": expected, "enforcement_matter": matter,
-                           "case_number": case_number, "clock_offset_s": offset}, corrections[eid])
+            v = effective(
+                {
+                    "occurred_at": occurred,
+                    "expected_return_at": expected,
+                    "enforcement_matter": matter,
+                    "case_number": case_number,
+                    "clock_offset_s": offset,
+                },
+                corrections[eid],
+            )
             occurred, expected = _when(v["occurred_at"]), _when(v["expected_return_at"])
             matter, case_number, offset = v["enforcement_matter"], v["case_number"], v["clock_offset_s"]
         ret = back.get(eid)
         assert occurred is not None
         serial = device_ids[device_id]
-        hand_outs[serial].append(HandOut(
-            eid, serial, unit_id, occurred, expected, ret[1] if ret else None, ret[0] if ret else None, kind,
-            officer_no, officer_id, officer_units.get(officer_id) if officer_id else None, matter, case_number,
-            offset, lend_id, lend_states.get(lend_id) if lend_id else None))
+        hand_outs[serial].append(
+            HandOut(
+                eid,
+                serial,
+                unit_id,
+                occurred,
+                expected,
+                ret[1] if ret else None,
+                ret[0] if ret else None,
+                kind,
+                officer_no,
+                officer_id,
+                officer_units.get(officer_id) if officer_id else None,
+                matter,
+                case_number,
+                offset,
+                lend_id,
+                lend_states.get(lend_id) if lend_id else None,
+            )
+        )
     return hand_outs, returns
 
 
 # --- docks, recordings, index entries ------------------------------------------------------------------
 
-REC_COLS = (Recording.id, Recording.device_serial, Recording.unit_id, Recording.officer_no,
-            Recording.original_path, Recording.size, Recording.name_started_at, Recording.container_started_at,
-            Recording.container_created_at, Recording.device_mtime, Recording.duration_s, Recording.codec,
-            Recording.width, Recording.height, Recording.encoder, Recording.fixity_state, Recording.verified_at,
-            Recording.docked_at, Recording.transfer_id)
+REC_COLS = (
+    Recording.id,
+    Recording.device_serial,
+    Recording.unit_id,
+    Recording.officer_no,
+    Recording.original_path,
+    Recording.size,
+    Recording.name_started_at,
+    Recording.container_started_at,
+    Recording.container_created_at,
+    Recording.device_mtime,
+    Recording.duration_s,
+    Recording.codec,
+    Recording.width,
+    Recording.height,
+    Recording.encoder,
+    Recording.fixity_state,
+    Recording.verified_at,
+    Recording.docked_at,
+    Recording.transfer_id,
+)
 
 
 def _columns(session: Session, columns: Sequence[Any]) -> list[Any]:
@@ -127,14 +206,27 @@ def _columns(session: Session, columns: Sequence[Any]) -> list[Any]:
     scan reads millions of them); SQLite needs it (its times come back naive)."""
     if session.get_bind().dialect.name != "postgresql":
         return list(columns)
-    return [type_coerce(c, DateTime(timezone=True)).label(c.key) if isinstance(c.type, UTCDateTime) else c
-            for c in columns]
-DOCK_COLS = (Transfer.id, Transfer.device_serial, Transfer.unit_id, Transfer.docked_at, Transfer.officer_no,
-             Transfer.clock_offset_s, Transfer.station_id, Transfer.index, Transfer.rejected)
+    return [
+        type_coerce(c, DateTime(timezone=True)).label(c.key) if isinstance(c.type, UTCDateTime) else c for c in columns
+    ]
 
 
-def _segments(transfers: Sequence[Any], recordings: Sequence[Any], family: str | None
-              ) -> tuple[list[Segment], frozenset[str]]:
+DOCK_COLS = (
+    Transfer.id,
+    Transfer.device_serial,
+    Transfer.unit_id,
+    Transfer.docked_at,
+    Transfer.officer_no,
+    Transfer.clock_offset_s,
+    Transfer.station_id,
+    Transfer.index,
+    Transfer.rejected,
+)
+
+
+def _segments(
+    transfers: Sequence[Any], recordings: Sequence[Any], family: str | None
+) -> tuple[list[Segment], frozenset[str]]:
     """One segment per file (path, size): the recording where it was transferred, else the earliest
     index entry that listed it; and the paths the device offered but the station refused."""
     offsets = {t.id: t.clock_offset_s for t in transfers}
@@ -150,8 +242,27 @@ def _segments(transfers: Sequence[Any], recordings: Sequence[Any], family: str |
     held = set()
     lengths: dict[float, timedelta] = {}  # the few segment durations of a device, as timedeltas
     # positional unpacking: a Row's attribute access costs a microsecond each, a million rows of twenty
-    for (rid, serial, unit_id, officer_no, path, size, named, contained, created, mtime, duration, codec, width,
-         height, encoder, fixity, verified, docked, transfer_id) in recordings:
+    for (
+        rid,
+        serial,
+        unit_id,
+        officer_no,
+        path,
+        size,
+        named,
+        contained,
+        created,
+        mtime,
+        duration,
+        codec,
+        width,
+        height,
+        encoder,
+        fixity,
+        verified,
+        docked,
+        transfer_id,
+    ) in recordings:
         key = (path, size)
         held.add(key)
         first = seen.get(key)
@@ -168,24 +279,61 @@ def _segments(transfers: Sequence[Any], recordings: Sequence[Any], family: str |
             end = start + length  # what the probe stores as name/container end
         else:
             end = mtime if mtime and start and mtime >= start else None
-        out.append(Segment(serial, path, size, start, end, offsets.get(transfer_id), rid, unit_id, officer_no,
-                           verified, seen_at, first[0].id if first else transfer_id, duration, codec, width,
-                           height, encoder, created, fixity, family, named is not None))
+        out.append(
+            Segment(
+                serial,
+                path,
+                size,
+                start,
+                end,
+                offsets.get(transfer_id),
+                rid,
+                unit_id,
+                officer_no,
+                verified,
+                seen_at,
+                first[0].id if first else transfer_id,
+                duration,
+                codec,
+                width,
+                height,
+                encoder,
+                created,
+                fixity,
+                family,
+                named is not None,
+            )
+        )
     for key, (t, e) in seen.items():
         if key in held:
             continue
         start, mtime = _when(e.get("started_at")), _when(e.get("mtime"))
-        out.append(Segment(device_serial=t.device_serial, path=key[0], size=key[1], start=start,
-                           end=mtime if mtime and start and mtime >= start else None,
-                           clock_offset_s=t.clock_offset_s, unit_id=t.unit_id, officer_no=t.officer_no,
-                           seen_at=t.docked_at, seen_transfer_id=t.id, family=family))
+        out.append(
+            Segment(
+                device_serial=t.device_serial,
+                path=key[0],
+                size=key[1],
+                start=start,
+                end=mtime if mtime and start and mtime >= start else None,
+                clock_offset_s=t.clock_offset_s,
+                unit_id=t.unit_id,
+                officer_no=t.officer_no,
+                seen_at=t.docked_at,
+                seen_transfer_id=t.id,
+                family=family,
+            )
+        )
     return out, frozenset(refused - {p for p, _ in seen})
 
 
 def device_facts(session: Session, serials: Sequence[str]) -> dict[str, DeviceFacts]:
     """The facts of these devices (a batch of at most a few hundred), in ten queries."""
-    devices = {d.serial: d for d in session.execute(
-        select(Device.id, Device.serial, Device.family, Device.unit_id).where(Device.serial.in_(serials))).all()}
+    devices = {
+        d.serial: d
+        for d in session.execute(
+            select(Device.id, Device.serial, Device.family, Device.unit_id).where(Device.serial.in_(serials))
+        ).all()
+    }
     hand_outs, returns = _ledger(session, {d.id: s for s, d in devices.items()}) if devices else ({}, {})
     transfers: dict[str, list[Any]] = defaultdict(list)
     conn = session.connection()  # Core rows: the ORM's per-row bookkeeping is not needed for plain columns
@@ -197,14 +345,25 @@ def device_facts(session: Session, serials: Sequence[str]) -> dict[str, DeviceFa
     dock_at = {t.id: t.docked_at for ts in transfers.values() for t in ts}
     vanished: dict[str, list[Vanished]] = defaultdict(list)
     for v in session.scalars(select(VanishedFile).where(VanishedFile.device_serial.in_(serials))):
-        vanished[v.device_serial].append(Vanished(v.path, v.size, v.last_seen_transfer_id, v.noticed_transfer_id,
-                                                  v.noticed_at, dock_at.get(v.last_seen_transfer_id)))
+        vanished[v.device_serial].append(
+            Vanished(
+                v.path,
+                v.size,
+                v.last_seen_transfer_id,
+                v.noticed_transfer_id,
+                v.noticed_at,
+                dock_at.get(v.last_seen_transfer_id),
+            )
+        )
     mismatches: dict[str, list[Mismatch]] = defaultdict(list)
     by_id = {d.id: s for s, d in devices.items()}
     if by_id:
         for m in session.scalars(select(DockMismatch).where(DockMismatch.device_id.in_(list(by_id)))):
-            mismatches[by_id[m.device_id]].append(Mismatch(m.transfer_id, m.docked_at, m.docked_officer_no,
-                                                           m.holder_entry_id, m.holder_officer_no, m.reason))
+            mismatches[by_id[m.device_id]].append(
+                Mismatch(
+                    m.transfer_id, m.docked_at, m.docked_officer_no, m.holder_entry_id, m.holder_officer_no, m.reason
+                )
+            )
     incidents = _incidents(session, serials)
     out = {}
     for serial in serials:
@@ -216,11 +375,18 @@ def device_facts(session: Session, serials: Sequence[str]) -> dict[str, DeviceFa
         segments, refused = _segments(ts, rs, family)
         unit = dev.unit_id if dev else (ts[0].unit_id if ts else rs[0].unit_id)
         out[serial] = DeviceFacts(
-            serial=serial, unit_id=unit, family=family, segments=segments, hand_outs=hand_outs.get(serial, []),
+            serial=serial,
+            unit_id=unit,
+            family=family,
+            segments=segments,
+            hand_outs=hand_outs.get(serial, []),
             returns=returns.get(serial, []),
             docks=[Dock(t.id, t.docked_at, t.unit_id, t.officer_no, t.clock_offset_s, t.station_id) for t in ts],
-            mismatches=mismatches.get(serial, []), vanished=vanished.get(serial, []),
-            incidents=incidents.get(serial, []), known_paths=refused)
+            mismatches=mismatches.get(serial, []),
+            vanished=vanished.get(serial, []),
+            incidents=incidents.get(serial, []),
+            known_paths=refused,
+        )
     return out
 
 
@@ -235,19 +401,21 @@ def _incidents(session: Session, serials: Sequence[str]) -> dict[str, list[Incid
     ).all()
     out: dict[str, list[Incident]] = defaultdict(list)
     for inc, by_rec, by_dock in rows:
-        out[by_rec or by_dock].append(Incident(inc.id, inc.kind, inc.at, inc.recording_id, inc.transfer_id,
-                                               inc.details or {}))
+        out[by_rec or by_dock].append(
+            Incident(inc.id, inc.kind, inc.at, inc.recording_id, inc.transfer_id, inc.details or {})
+        )
     return out
 
 
 # --- audit entries for rule 9 --------------------------------------------------------------------------
 
 
-def access_facts(session: Session, user_ids: Iterable[int] | None = None
-                 ) -> tuple[list[AccessEvent], dict[int, UserInfo], Holdings]:
-    q = select(AuditEvent.seq, AuditEvent.at, AuditEvent.actor_id, AuditEvent.action, AuditEvent.object_id,
-               AuditEvent.details).where(AuditEvent.actor_type == "user", AuditEvent.action.in_(ACCESS_ACTIONS),
-                                         AuditEvent.actor_id.is_not(None))
+def access_facts(
+    session: Session, user_ids: Iterable[int] | None = None
+) -> tuple[list[AccessEvent], dict[int, UserInfo], Holdings]:
+    q = select(
+        AuditEvent.seq, AuditEvent.at, AuditEvent.actor_id, AuditEvent.action, AuditEvent.object_id, AuditEvent.details
+    ).where(AuditEvent.actor_type == "user", AuditEvent.action.in_(ACCESS_ACTIONS), AuditEvent.actor_id.is_not(None))
     if user_ids is not None:
         q = q.where(AuditEvent.actor_id.in_(list(user_ids)))
     events = []
@@ -263,32 +431,47 @@ def access_facts(session: Session, user_ids: Iterable[int] | None = None
         else:
             events.append(AccessEvent(seq, at, actor, action, recording_id=oid))
     ids = {e.user_id for e in events}
-    users = {u.id: UserInfo(u.id, u.unit_id, u.role, u.officer_no, u.username) for u in session.execute(
-        select(User.id, User.unit_id, User.role, User.officer_no, User.username).where(User.id.in_(ids)))} \
-        if ids else {}
+    users = (
+        {
+            u.id: UserInfo(u.id, u.unit_id, u.role, u.officer_no, u.username)
+            for u in session.execute(
+                select(User.id, User.unit_id, User.role, User.officer_no, User.username).where(User.id.in_(ids))
+            )
+        }
+        if ids
+        else {}
+    )
     rec_ids = sorted({e.recording_id for e in events if e.recording_id is not None})
     recording_cases: dict[int, set[int]] = defaultdict(set)
     recording_officer: dict[int, str | None] = {}
     for i in range(0, len(rec_ids), 5000):
-        part = rec_ids[i:i + 5000]
-        for rid, cid in session.execute(select(CaseLink.recording_id, CaseLink.case_id)
-                                        .where(CaseLink.recording_id.in_(part))):
+        part = rec_ids[i : i + 5000]
+        for rid, cid in session.execute(
+            select(CaseLink.recording_id, CaseLink.case_id).where(CaseLink.recording_id.in_(part))
+        ):
             recording_cases[rid].add(cid)
-        recording_officer.update(session.execute(select(Recording.id, Recording.officer_no)
-                                                 .where(Recording.id.in_(part))).all())
+        recording_officer.update(
+            session.execute(select(Recording.id, Recording.officer_no).where(Recording.id.in_(part))).all()
+        )
     case_ids = {c for cs in recording_cases.values() for c in cs} | {e.case_id for e in events if e.case_id}
-    case_unit = dict(session.execute(select(Case.id, Case.unit_id).where(Case.id.in_(case_ids))).all()) \
-        if case_ids else {}
+    case_unit = (
+        dict(session.execute(select(Case.id, Case.unit_id).where(Case.id.in_(case_ids))).all()) if case_ids else {}
+    )
     shared_users: dict[int, set[int]] = defaultdict(set)
     shared_units: dict[int, set[int]] = defaultdict(set)
     if case_ids:
-        for cid, uid, unit in session.execute(select(CaseShare.case_id, CaseShare.user_id, CaseShare.unit_id)
-                                              .where(CaseShare.case_id.in_(case_ids))):
+        for cid, uid, unit in session.execute(
+            select(CaseShare.case_id, CaseShare.user_id, CaseShare.unit_id).where(CaseShare.case_id.in_(case_ids))
+        ):
             if uid is not None:
                 shared_users[cid].add(uid)
             if unit is not None:
                 shared_units[cid].add(unit)
-    holdings = Holdings({k: frozenset(v) for k, v in recording_cases.items()}, recording_officer, case_unit,
-                        {k: frozenset(v) for k, v in shared_users.items()},
-                        {k: frozenset(v) for k, v in shared_units.items()})
+    holdings = Holdings(
+        {k: frozenset(v) for k, v in recording_cases.items()},
+        recording_officer,
+        case_unit,
+        {k: frozenset(v) for k, v in shared_users.items()},
+        {k: frozenset(v) for k, v in shared_units.items()},
+    )
     return events, users, holdings

@@ -41,8 +41,12 @@ def touched_by(new: list[Any], dirty: list[Any]) -> dict[str, set[Any]]:
             out["device_ids"].add(obj.device_id)
         elif isinstance(obj, IntegrityIncident) and obj.recording_id is not None:
             out["recording_ids"].add(obj.recording_id)
-        elif isinstance(obj, AuditEvent) and obj.action in ACCESS_ACTIONS \
-                and obj.actor_type == "user" and obj.actor_id is not None:
+        elif (
+            isinstance(obj, AuditEvent)
+            and obj.action in ACCESS_ACTIONS
+            and obj.actor_type == "user"
+            and obj.actor_id is not None
+        ):
             out["users"].add(obj.actor_id)
     for obj in dirty:
         watched = "completed_at" if isinstance(obj, Transfer) else "fixity_state"
@@ -74,8 +78,12 @@ def install(ctx: ServerContext, dispatcher: Any) -> None:
             return
         try:
             if found["serials"] or found["device_ids"] or found["recording_ids"]:
-                dispatcher.send("compliance.scan_devices", sorted(found["serials"]), sorted(found["device_ids"]),
-                                sorted(found["recording_ids"]))
+                dispatcher.send(
+                    "compliance.scan_devices",
+                    sorted(found["serials"]),
+                    sorted(found["device_ids"]),
+                    sorted(found["recording_ids"]),
+                )
             if found["users"]:
                 dispatcher.send("compliance.scan_access", sorted(found["users"]))
         except Exception:  # noqa: BLE001  (the change is committed; the scheduled full scan catches up)
@@ -91,8 +99,11 @@ def _probe_pending(ctx: ServerContext, serials: list[str]) -> None:
     from evidence_server.media import probe_recording
 
     with ctx.sessionmaker() as session:
-        pending = session.scalars(select(Recording.id).where(Recording.device_serial.in_(serials),
-                                                             Recording.probe_state == "pending").limit(500)).all()
+        pending = session.scalars(
+            select(Recording.id)
+            .where(Recording.device_serial.in_(serials), Recording.probe_state == "pending")
+            .limit(500)
+        ).all()
     for rid in pending:
         try:
             probe_recording(ctx, rid)
@@ -101,8 +112,9 @@ def _probe_pending(ctx: ServerContext, serials: list[str]) -> None:
 
 
 @task("compliance.scan_devices")
-def scan_devices(ctx: ServerContext, serials: list[str], device_ids: list[int] | None = None,
-                 recording_ids: list[int] | None = None) -> dict[str, int]:
+def scan_devices(
+    ctx: ServerContext, serials: list[str], device_ids: list[int] | None = None, recording_ids: list[int] | None = None
+) -> dict[str, int]:
     """Rescan some devices (named by serial, register id, or one of their recordings)."""
     with ctx.sessionmaker() as session:
         found = set(serials)

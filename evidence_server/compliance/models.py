@@ -21,12 +21,18 @@ STATES = ("open", "under_review", "confirmed", "dismissed")
 
 class ComplianceFlag(Base):
     __tablename__ = "compliance_flags"
-    __table_args__ = (Index("ix_compliance_flags_unit_at", "unit_id", "at"),
-                      Index("ix_compliance_flags_kind_at", "kind", "at"),
-                      # the dashboard's aggregates: flags that count, by time, read from the index alone
-                      Index("ix_compliance_flags_active_at", "at",
-                            postgresql_include=["kind", "state", "unit_id", "officer_no", "checkout_entry_id"],
-                            postgresql_where=text("cleared_at IS NULL"), sqlite_where=text("cleared_at IS NULL")))
+    __table_args__ = (
+        Index("ix_compliance_flags_unit_at", "unit_id", "at"),
+        Index("ix_compliance_flags_kind_at", "kind", "at"),
+        # the dashboard's aggregates: flags that count, by time, read from the index alone
+        Index(
+            "ix_compliance_flags_active_at",
+            "at",
+            postgresql_include=["kind", "state", "unit_id", "officer_no", "checkout_entry_id"],
+            postgresql_where=text("cleared_at IS NULL"),
+            sqlite_where=text("cleared_at IS NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     key: Mapped[str] = mapped_column(String(200), unique=True)  # the natural key (rules.py / access.py)

@@ -19,8 +19,12 @@ from evidence_server.compliance.service import EXPLAINERS, REVIEWERS, flags_visi
 from evidence_server.db import utcnow
 
 #: allowed moves: a decision needs a review first; a decision may be reopened for review
-TRANSITIONS = {"open": {"under_review"}, "under_review": {"confirmed", "dismissed", "open"},
-               "confirmed": {"under_review"}, "dismissed": {"under_review"}}
+TRANSITIONS = {
+    "open": {"under_review"},
+    "under_review": {"confirmed", "dismissed", "open"},
+    "confirmed": {"under_review"},
+    "dismissed": {"under_review"},
+}
 NEEDS_REASON = frozenset({"confirmed", "dismissed"})
 MAX_TEXT = 4000
 
@@ -39,8 +43,9 @@ def get_flag(session: Session, user: User, flag_id: int) -> ComplianceFlag:
 
 
 def events_of(session: Session, flag_id: int) -> list[FlagEvent]:
-    return list(session.scalars(select(FlagEvent).where(FlagEvent.flag_id == flag_id)
-                                .order_by(FlagEvent.at, FlagEvent.id)))
+    return list(
+        session.scalars(select(FlagEvent).where(FlagEvent.flag_id == flag_id).order_by(FlagEvent.at, FlagEvent.id))
+    )
 
 
 def _text(value: str | None, code: str) -> str:
@@ -50,16 +55,31 @@ def _text(value: str | None, code: str) -> str:
     return text[:MAX_TEXT]
 
 
-def _step(session: Session, actor: User, flag: ComplianceFlag, action: str, request: Request | None, *,
-          body: str | None = None, details: dict[str, Any] | None = None) -> FlagEvent:
+def _step(
+    session: Session,
+    actor: User,
+    flag: ComplianceFlag,
+    action: str,
+    request: Request | None,
+    *,
+    body: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> FlagEvent:
     now = utcnow()
-    ev = FlagEvent(flag_id=flag.id, at=now, action=action, actor_id=actor.id, actor_role=actor.role, body=body,
-                   details=details)
+    ev = FlagEvent(
+        flag_id=flag.id, at=now, action=action, actor_id=actor.id, actor_role=actor.role, body=body, details=details
+    )
     session.add(ev)
     flag.updated_at = now
-    audit(session, f"compliance.{action}", request=request, actor=actor, object_type="compliance_flag",
-          object_id=flag.id, details={"kind": flag.kind, "key": flag.key, **(details or {}),
-                                      **({"text": body} if body else {})})
+    audit(
+        session,
+        f"compliance.{action}",
+        request=request,
+        actor=actor,
+        object_type="compliance_flag",
+        object_id=flag.id,
+        details={"kind": flag.kind, "key": flag.key, **(details or {}), **({"text": body} if body else {})},
+    )
     return ev
 
 
@@ -68,8 +88,14 @@ def _reviewer(actor: User) -> None:
         raise ReviewError("not_reviewer", "only legal affairs and auditors review flags", 403)
 
 
-def transition(session: Session, actor: User, flag: ComplianceFlag, to: str, reason: str | None = None,
-               request: Request | None = None) -> ComplianceFlag:
+def transition(
+    session: Session,
+    actor: User,
+    flag: ComplianceFlag,
+    to: str,
+    reason: str | None = None,
+    request: Request | None = None,
+) -> ComplianceFlag:
     _reviewer(actor)
     if to not in TRANSITIONS.get(flag.state, set()):
         raise ReviewError("bad_transition", f"a flag {flag.state} cannot become {to}", 409)
@@ -88,8 +114,9 @@ def transition(session: Session, actor: User, flag: ComplianceFlag, to: str, rea
     return flag
 
 
-def assign(session: Session, actor: User, flag: ComplianceFlag, assignee_id: int | None,
-           request: Request | None = None) -> ComplianceFlag:
+def assign(
+    session: Session, actor: User, flag: ComplianceFlag, assignee_id: int | None, request: Request | None = None
+) -> ComplianceFlag:
     _reviewer(actor)
     if assignee_id is not None:
         assignee = session.get(User, assignee_id)
@@ -101,14 +128,16 @@ def assign(session: Session, actor: User, flag: ComplianceFlag, assignee_id: int
     return flag
 
 
-def comment(session: Session, actor: User, flag: ComplianceFlag, body: str,
-            request: Request | None = None) -> FlagEvent:
+def comment(
+    session: Session, actor: User, flag: ComplianceFlag, body: str, request: Request | None = None
+) -> FlagEvent:
     _reviewer(actor)
     return _step(session, actor, flag, "comment", request, body=_text(body, "empty_text"))
 
 
-def explain(session: Session, actor: User, flag: ComplianceFlag, body: str,
-            request: Request | None = None) -> FlagEvent:
+def explain(
+    session: Session, actor: User, flag: ComplianceFlag, body: str, request: Request | None = None
+) -> FlagEvent:
     """The officer concerned, or the administrator of the flag's unit, explains what happened."""
     if Role(actor.role) not in EXPLAINERS:
         raise ReviewError("not_explainer", "explanations come from the officer or the device administrator", 403)

@@ -60,16 +60,40 @@ def _detail(session: SessionDep, flag: ComplianceFlag) -> FlagDetail:
 
 
 @router.get("/flags", response_model=FlagPage)
-def list_flags(request: Request, user: Reader, session: SessionDep, kind: str | None = None,
-               state: str | None = None, unit_id: int | None = None, officer_no: str | None = None,
-               device_serial: str | None = None, user_id: int | None = None, checkout_entry_id: int | None = None,
-               month: Annotated[str | None, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")] = None,
-               since: date | None = None,
-               until: date | None = None, include_cleared: bool = False, assignee_id: int | None = None,
-               limit: Annotated[int, Query(ge=1, le=500)] = 50, offset: Annotated[int, Query(ge=0)] = 0) -> FlagPage:
+def list_flags(
+    request: Request,
+    user: Reader,
+    session: SessionDep,
+    kind: str | None = None,
+    state: str | None = None,
+    unit_id: int | None = None,
+    officer_no: str | None = None,
+    device_serial: str | None = None,
+    user_id: int | None = None,
+    checkout_entry_id: int | None = None,
+    month: Annotated[str | None, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")] = None,
+    since: date | None = None,
+    until: date | None = None,
+    include_cleared: bool = False,
+    assignee_id: int | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> FlagPage:
     """Flags the caller may see, newest first, filtered like the dashboard's drill-down links."""
-    filters = dashboard.Filters(kind, state, unit_id, officer_no, device_serial, user_id, checkout_entry_id, month,
-                                since, until, include_cleared, assignee_id)
+    filters = dashboard.Filters(
+        kind,
+        state,
+        unit_id,
+        officer_no,
+        device_serial,
+        user_id,
+        checkout_entry_id,
+        month,
+        since,
+        until,
+        include_cleared,
+        assignee_id,
+    )
     rows, total = dashboard.find_flags(session, user, filters, tz_of(request), limit=limit, offset=offset)
     return FlagPage(total=total, items=[FlagOut.model_validate(r) for r in rows])
 
@@ -135,61 +159,119 @@ def _unit(session: SessionDep, user: User, unit_id: int | None) -> int | None:
 
 
 @router.get("/dashboard", response_model=DashboardOut)
-def get_dashboard(request: Request, user: FigureViewer, session: SessionDep, since: date | None = None,
-                  until: date | None = None, unit_id: int | None = None) -> DashboardOut:
+def get_dashboard(
+    request: Request,
+    user: FigureViewer,
+    session: SessionDep,
+    since: date | None = None,
+    until: date | None = None,
+    unit_id: int | None = None,
+) -> DashboardOut:
     """Counts by kind, state, unit, officer and month; each unit's compliance rate, overall and by month."""
     period = _period(request, since, until)
     fig = dashboard.figures(session, user, period, _unit(session, user, unit_id))
     return DashboardOut(
-        since=period.since, until=period.until, total=fig.total, by_kind=fig.by_kind, by_state=fig.by_state,
+        since=period.since,
+        until=period.until,
+        total=fig.total,
+        by_kind=fig.by_kind,
+        by_state=fig.by_state,
         by_unit=[{"unit_id": u, "unit_name": name, "count": n} for u, name, n in fig.by_unit],
-        by_officer=[{"officer_no": o, "count": n} for o, n in fig.by_officer], by_month=fig.by_month,
-        rates=[UnitRateOut(unit_id=r.unit_id, unit_name=r.unit_name, checkouts=r.checkouts, flagged=r.flagged,
-                           rate=r.rate) for r in fig.rates], rate_by_month=fig.rate_by_month)
+        by_officer=[{"officer_no": o, "count": n} for o, n in fig.by_officer],
+        by_month=fig.by_month,
+        rates=[
+            UnitRateOut(unit_id=r.unit_id, unit_name=r.unit_name, checkouts=r.checkouts, flagged=r.flagged, rate=r.rate)
+            for r in fig.rates
+        ],
+        rate_by_month=fig.rate_by_month,
+    )
 
 
-def _report(request: Request, user: User, session: SessionDep, unit_id: int | None, since: date | None,
-            until: date | None, fmt: str) -> reports.Report:
+def _report(
+    request: Request,
+    user: User,
+    session: SessionDep,
+    unit_id: int | None,
+    since: date | None,
+    until: date | None,
+    fmt: str,
+) -> reports.Report:
     period = _period(request, since, until)
     unit = session.get(Unit, _unit(session, user, unit_id) or user.unit_id)
     assert unit is not None
     built = reports.build(session, user, unit, period)
-    audit(session, "compliance.report", request=request, object_type="unit", object_id=unit.id,
-          details={"since": period.since.isoformat(), "until": period.until.isoformat(), "format": fmt,
-                   "flags": len(built.flags)})
+    audit(
+        session,
+        "compliance.report",
+        request=request,
+        object_type="unit",
+        object_id=unit.id,
+        details={
+            "since": period.since.isoformat(),
+            "until": period.until.isoformat(),
+            "format": fmt,
+            "flags": len(built.flags),
+        },
+    )
     session.commit()
     return built
 
 
 def _download(content: bytes, media_type: str, name: str) -> Response:
-    return Response(content, media_type=media_type, headers={
-        "Content-Disposition": f"attachment; filename=\"{name}\"", "Cache-Control": "no-store"})
+    return Response(
+        content,
+        media_type=media_type,
+        headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"},
+    )
 
 
 @router.get("/report.xlsx")
-def report_xlsx(request: Request, user: FigureViewer, session: SessionDep, unit_id: int | None = None,
-                since: date | None = None, until: date | None = None) -> Response:
+def report_xlsx(
+    request: Request,
+    user: FigureViewer,
+    session: SessionDep,
+    unit_id: int | None = None,
+    since: date | None = None,
+    until: date | None = None,
+) -> Response:
     """A unit's evaluation report for a period (R8) as a workbook."""
     built = _report(request, user, session, unit_id, since, until, "xlsx")
-    return _download(reports.to_xlsx(built), "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                     f"compliance-{built.heading.since}-{built.heading.until}.xlsx")
+    return _download(
+        reports.to_xlsx(built),
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        f"compliance-{built.heading.since}-{built.heading.until}.xlsx",
+    )
 
 
 @router.get("/report.pdf")
-def report_pdf(request: Request, user: FigureViewer, session: SessionDep, unit_id: int | None = None,
-               since: date | None = None, until: date | None = None) -> Response:
+def report_pdf(
+    request: Request,
+    user: FigureViewer,
+    session: SessionDep,
+    unit_id: int | None = None,
+    since: date | None = None,
+    until: date | None = None,
+) -> Response:
     built = _report(request, user, session, unit_id, since, until, "pdf")
-    return _download(reports.to_pdf(built), "application/pdf",
-                     f"compliance-{built.heading.since}-{built.heading.until}.pdf")
+    return _download(
+        reports.to_pdf(built), "application/pdf", f"compliance-{built.heading.since}-{built.heading.until}.pdf"
+    )
 
 
 @router.post("/scans", response_model=ScanOut, status_code=201)
 def run_scan(body: ScanIn, request: Request, user: Scanner, session: SessionDep) -> ComplianceScan:
     """Run the rules now (normally they run after each change and on a schedule)."""
-    result = service.run_scan(session, request.app.state.ctx.settings, scope=body.scope, serials=body.serials,
-                              user_ids=body.user_ids)
-    audit(session, "compliance.scan", request=request, object_type="compliance_scan", object_id=result.scan_id,
-          details={"scope": body.scope, "counts": dict(result.counts)})
+    result = service.run_scan(
+        session, request.app.state.ctx.settings, scope=body.scope, serials=body.serials, user_ids=body.user_ids
+    )
+    audit(
+        session,
+        "compliance.scan",
+        request=request,
+        object_type="compliance_scan",
+        object_id=result.scan_id,
+        details={"scope": body.scope, "counts": dict(result.counts)},
+    )
     session.commit()
     scan = session.get(ComplianceScan, result.scan_id)
     assert scan is not None

@@ -79,11 +79,26 @@ class Windows:
         return best
 
 
-def _finding(facts: DeviceFacts, key: str, kind: Kind, at: datetime, evidence: dict[str, Any], *,
-             officer_no: str | None = None, hand_out: HandOut | None = None) -> Finding:
-    return Finding(key=key, kind=kind, at=at, evidence=evidence, unit_id=facts.unit_id,
-                   device_serial=facts.serial, officer_no=(hand_out.officer_no if hand_out else None) or officer_no,
-                   checkout_entry_id=hand_out.entry_id if hand_out else None)
+def _finding(
+    facts: DeviceFacts,
+    key: str,
+    kind: Kind,
+    at: datetime,
+    evidence: dict[str, Any],
+    *,
+    officer_no: str | None = None,
+    hand_out: HandOut | None = None,
+) -> Finding:
+    return Finding(
+        key=key,
+        kind=kind,
+        at=at,
+        evidence=evidence,
+        unit_id=facts.unit_id,
+        device_serial=facts.serial,
+        officer_no=(hand_out.officer_no if hand_out else None) or officer_no,
+        checkout_entry_id=hand_out.entry_id if hand_out else None,
+    )
 
 
 def _listed(segments: Sequence[Segment]) -> dict[str, Any]:
@@ -132,10 +147,19 @@ def _deadline_evidence(seg: Segment, deadline: datetime, back: Back | None, th: 
     if back is None:
         how: dict[str, Any] = {"back_at": None, "back_by": "recording_end"}
     else:
-        how = {"back_at": iso(back[0]), "back_by": back[1],
-               ("return_entry_id" if back[1] == "return" else "back_transfer_id"): back[2]}
-    return {"recording": seg.ref(), **how, "deadline": iso(deadline), "limit_hours": th.transfer_hours,
-            "seen_at": iso(seg.seen_at), "seen_transfer_id": seg.seen_transfer_id}
+        how = {
+            "back_at": iso(back[0]),
+            "back_by": back[1],
+            ("return_entry_id" if back[1] == "return" else "back_transfer_id"): back[2],
+        }
+    return {
+        "recording": seg.ref(),
+        **how,
+        "deadline": iso(deadline),
+        "limit_hours": th.transfer_hours,
+        "seen_at": iso(seg.seen_at),
+        "seen_transfer_id": seg.seen_transfer_id,
+    }
 
 
 def transfer_findings(facts: DeviceFacts, windows: Windows, th: Thresholds, now: datetime) -> list[Finding]:
@@ -166,8 +190,17 @@ def transfer_findings(facts: DeviceFacts, windows: Windows, th: Thresholds, now:
             evidence, kind = _deadline_evidence(seg, deadline, back, th), Kind.not_transferred
         else:
             continue
-        out.append(_finding(facts, f"deadline:{facts.serial}:{file_key(seg.path, seg.size)}", kind, deadline,
-                            evidence, officer_no=seg.officer_no, hand_out=windows.at(seg.true_start)))
+        out.append(
+            _finding(
+                facts,
+                f"deadline:{facts.serial}:{file_key(seg.path, seg.size)}",
+                kind,
+                deadline,
+                evidence,
+                officer_no=seg.officer_no,
+                hand_out=windows.at(seg.true_start),
+            )
+        )
     return out
 
 
@@ -183,9 +216,21 @@ def overdue_findings(facts: DeviceFacts, th: Thresholds, now: datetime) -> list[
         due = h.expected_return_at + grace
         late = h.returned_at > due if h.returned_at is not None else now > due
         if late:
-            out.append(_finding(facts, f"overdue:{h.entry_id}", Kind.device_overdue, due,
-                                {"checkout": h.ref(), "due": iso(due), "grace_hours": th.overdue_grace_hours,
-                                 "still_out": h.returned_at is None}, hand_out=h))
+            out.append(
+                _finding(
+                    facts,
+                    f"overdue:{h.entry_id}",
+                    Kind.device_overdue,
+                    due,
+                    {
+                        "checkout": h.ref(),
+                        "due": iso(due),
+                        "grace_hours": th.overdue_grace_hours,
+                        "still_out": h.returned_at is None,
+                    },
+                    hand_out=h,
+                )
+            )
     return out
 
 
@@ -225,20 +270,35 @@ def missing_findings(facts: DeviceFacts, th: Thresholds, now: datetime) -> list[
         docked_since = bisect_left(docks, h.start) < len(docks)
         if not docked_since and now < end + timedelta(hours=th.transfer_hours):
             continue
-        inside = timed[bisect_left(starts, h.start - tol):bisect_right(starts, end + tol)]  # type: ignore[arg-type]
+        inside = timed[bisect_left(starts, h.start - tol) : bisect_right(starts, end + tol)]  # type: ignore[arg-type]
         window_s = (end - h.start).total_seconds()
         base = {"checkout": h.ref(), "window_s": window_s}
         if not inside:
-            out.append(_finding(facts, f"missing:{h.entry_id}", Kind.missing_recording, h.start,
-                                {**base, **_listed([])}, hand_out=h))
+            out.append(
+                _finding(
+                    facts, f"missing:{h.entry_id}", Kind.missing_recording, h.start, {**base, **_listed([])}, hand_out=h
+                )
+            )
             continue
         spans = [(s.true_start, s.true_end or s.true_start) for s in inside]
         recorded = covered_seconds(spans, h.start, end)  # type: ignore[arg-type]
         if window_s > 0 and recorded / window_s < th.min_recorded_ratio:
-            out.append(_finding(facts, f"missing:{h.entry_id}", Kind.short_recording, h.start,
-                                {**base, **_listed(inside), "recorded_s": round(recorded, 1),
-                                 "ratio": round(recorded / window_s, 4), "min_ratio": th.min_recorded_ratio},
-                                hand_out=h))
+            out.append(
+                _finding(
+                    facts,
+                    f"missing:{h.entry_id}",
+                    Kind.short_recording,
+                    h.start,
+                    {
+                        **base,
+                        **_listed(inside),
+                        "recorded_s": round(recorded, 1),
+                        "ratio": round(recorded / window_s, 4),
+                        "min_ratio": th.min_recorded_ratio,
+                    },
+                    hand_out=h,
+                )
+            )
     return out
 
 
@@ -257,8 +317,7 @@ def full_length(segments: Iterable[Segment]) -> float | None:
 def gap_findings(facts: DeviceFacts, windows: Windows, th: Thresholds) -> list[Finding]:
     """A break in the segment numbers between two consecutive files; or, numbers intact, a break in the
     timeline of one session (a full-length segment not followed at once by the next) or an overlap."""
-    timed = sorted((s for s in facts.segments if s.true_start is not None),
-                   key=lambda s: (s.true_start, s.seq or 0))  # type: ignore[arg-type,return-value]
+    timed = sorted((s for s in facts.segments if s.true_start is not None), key=lambda s: (s.true_start, s.seq or 0))  # type: ignore[arg-type,return-value]
     known = {n for n in (sequence_of(p) for p in facts.known_paths) if n is not None}
     full = full_length(facts.segments)
     join = th.session_join_s
@@ -273,14 +332,26 @@ def gap_findings(facts: DeviceFacts, windows: Windows, th: Thresholds) -> list[F
                 kind, extra = Kind.segment_gap, {"missing_seq": missing[:MAX_LISTED], "missing_count": len(missing)}
         elif a.true_end is not None and pause < -join:
             kind, extra = Kind.timeline_gap, {"reason": "overlap"}
-        elif (full is not None and a.duration_s is not None and a.duration_s >= full - join
-              and join < pause <= th.session_max_gap_s):
+        elif (
+            full is not None
+            and a.duration_s is not None
+            and a.duration_s >= full - join
+            and join < pause <= th.session_max_gap_s
+        ):
             kind, extra = Kind.timeline_gap, {"reason": "break", "segment_length_s": full}
         if kind is not None:
             evidence = {"before": a.ref(), "after": b.ref(), "pause_s": round(pause, 3), **extra}
-            out.append(_finding(facts, f"gap:{facts.serial}:{file_key(a.path, a.size)}", kind,
-                                a.true_end or a.true_start, evidence, officer_no=a.officer_no,
-                                hand_out=windows.at(a.true_start)))
+            out.append(
+                _finding(
+                    facts,
+                    f"gap:{facts.serial}:{file_key(a.path, a.size)}",
+                    kind,
+                    a.true_end or a.true_start,
+                    evidence,
+                    officer_no=a.officer_no,
+                    hand_out=windows.at(a.true_start),
+                )
+            )
     return out
 
 
@@ -292,12 +363,26 @@ def vanished_findings(facts: DeviceFacts, windows: Windows) -> list[Finding]:
         seg = by_file.get((v.path, v.size))
         if seg is not None and seg.recording_id is not None:
             continue  # it did arrive after all
-        evidence = {"path": v.path, "size": v.size, "last_seen_transfer_id": v.last_seen_transfer_id,
-                    "last_seen_at": iso(v.last_seen_at), "noticed_transfer_id": v.noticed_transfer_id,
-                    "noticed_at": iso(v.noticed_at), "recording": seg.ref() if seg else None}
-        out.append(_finding(facts, f"vanished:{facts.serial}:{file_key(v.path, v.size)}", Kind.vanished_file,
-                            v.noticed_at, evidence, officer_no=seg.officer_no if seg else None,
-                            hand_out=windows.at(seg.true_start if seg else None)))
+        evidence = {
+            "path": v.path,
+            "size": v.size,
+            "last_seen_transfer_id": v.last_seen_transfer_id,
+            "last_seen_at": iso(v.last_seen_at),
+            "noticed_transfer_id": v.noticed_transfer_id,
+            "noticed_at": iso(v.noticed_at),
+            "recording": seg.ref() if seg else None,
+        }
+        out.append(
+            _finding(
+                facts,
+                f"vanished:{facts.serial}:{file_key(v.path, v.size)}",
+                Kind.vanished_file,
+                v.noticed_at,
+                evidence,
+                officer_no=seg.officer_no if seg else None,
+                hand_out=windows.at(seg.true_start if seg else None),
+            )
+        )
     return out
 
 
@@ -313,9 +398,15 @@ def _bitrates(segments: Sequence[Segment]) -> dict[tuple[Any, ...], float]:
     return {k: statistics.median(v) for k, v in groups.items() if len(v) >= 4}
 
 
-def edit_signs(seg: Segment, th: Thresholds, *, family: str | None, medians: dict[tuple[Any, ...], float],
-               neighbours: tuple[Segment | None, Segment | None] = (None, None),
-               from_name: bool = True) -> list[dict[str, Any]]:
+def edit_signs(
+    seg: Segment,
+    th: Thresholds,
+    *,
+    family: str | None,
+    medians: dict[tuple[Any, ...], float],
+    neighbours: tuple[Segment | None, Segment | None] = (None, None),
+    from_name: bool = True,
+) -> list[dict[str, Any]]:
     """What about one recording's container says it was not written by the recorder as it is."""
     signs: list[dict[str, Any]] = []
     tol = timedelta(seconds=th.edit_time_tolerance_s)
@@ -329,15 +420,23 @@ def edit_signs(seg: Segment, th: Thresholds, *, family: str | None, medians: dic
         signs.append({"sign": "creation_time_vs_name", "created": iso(created), "named": iso(seg.start)})
     if created is not None and not from_name:
         before, after = neighbours
-        if (before is not None and before.start is not None and created < before.start - tol) or \
-                (after is not None and after.start is not None and created > after.start + tol):
+        if (before is not None and before.start is not None and created < before.start - tol) or (
+            after is not None and after.start is not None and created > after.start + tol
+        ):
             signs.append({"sign": "creation_time_vs_neighbours", "created": iso(created)})
     median = medians.get((seg.codec, seg.width, seg.height))
     if median and seg.duration_s and seg.duration_s > 0:
         rate = seg.size * 8 / seg.duration_s
         if rate > median * th.bitrate_factor or rate < median / th.bitrate_factor:
-            signs.append({"sign": "bitrate", "bitrate": round(rate), "device_median": round(median),
-                          "duration_s": seg.duration_s, "size": seg.size})
+            signs.append(
+                {
+                    "sign": "bitrate",
+                    "bitrate": round(rate),
+                    "device_median": round(median),
+                    "duration_s": seg.duration_s,
+                    "size": seg.size,
+                }
+            )
     allowed = th.family_resolutions.get(family or "")
     if allowed and seg.width and seg.height and f"{seg.width}x{seg.height}" not in allowed:
         signs.append({"sign": "resolution", "resolution": f"{seg.width}x{seg.height}", "allowed": list(allowed)})
@@ -345,20 +444,39 @@ def edit_signs(seg: Segment, th: Thresholds, *, family: str | None, medians: dic
 
 
 def edit_findings(facts: DeviceFacts, windows: Windows, th: Thresholds) -> list[Finding]:
-    held = sorted((s for s in facts.segments if s.recording_id is not None),
-                  key=lambda s: (s.start is None, s.start or s.container_created_at or s.transferred_at, s.path))  # type: ignore[return-value]
+    held = sorted(
+        (s for s in facts.segments if s.recording_id is not None),
+        key=lambda s: (s.start is None, s.start or s.container_created_at or s.transferred_at, s.path),
+    )  # type: ignore[return-value]
     medians = _bitrates(held)
     out = []
     for i, seg in enumerate(held):
         neighbours = (held[i - 1] if i else None, held[i + 1] if i + 1 < len(held) else None)
-        signs = edit_signs(seg, th, family=seg.family or facts.family, medians=medians, neighbours=neighbours,
-                           from_name=seg.start_from_name)
+        signs = edit_signs(
+            seg,
+            th,
+            family=seg.family or facts.family,
+            medians=medians,
+            neighbours=neighbours,
+            from_name=seg.start_from_name,
+        )
         if signs:
-            out.append(_finding(facts, f"edit:{seg.recording_id}", Kind.suspected_edit,
-                                seg.true_start or seg.transferred_at or seg.seen_at,  # type: ignore[arg-type]
-                                {"recording": seg.ref(), "signs": signs, "encoder": seg.encoder,
-                                 "family": seg.family or facts.family}, officer_no=seg.officer_no,
-                                hand_out=windows.at(seg.true_start)))
+            out.append(
+                _finding(
+                    facts,
+                    f"edit:{seg.recording_id}",
+                    Kind.suspected_edit,
+                    seg.true_start or seg.transferred_at or seg.seen_at,  # type: ignore[arg-type]
+                    {
+                        "recording": seg.ref(),
+                        "signs": signs,
+                        "encoder": seg.encoder,
+                        "family": seg.family or facts.family,
+                    },
+                    officer_no=seg.officer_no,
+                    hand_out=windows.at(seg.true_start),
+                )
+            )
     return out
 
 
@@ -368,23 +486,45 @@ def fixity_findings(facts: DeviceFacts, windows: Windows) -> list[Finding]:
     bad = {s.recording_id: s for s in facts.segments if s.fixity_state in ("failed", "missing")}
     out = []
     for rid, seg in bad.items():
-        incidents = [{"incident_id": i.incident_id, "kind": i.kind, "at": iso(i.at)} for i in facts.incidents
-                     if i.recording_id == rid]
-        out.append(_finding(facts, f"fixity:{rid}", Kind.fixity_failure,
-                            seg.transferred_at or seg.true_start,  # type: ignore[arg-type]
-                            {"recording": seg.ref(), "fixity_state": seg.fixity_state, "incidents": incidents},
-                            officer_no=seg.officer_no, hand_out=windows.at(seg.true_start)))
+        incidents = [
+            {"incident_id": i.incident_id, "kind": i.kind, "at": iso(i.at)}
+            for i in facts.incidents
+            if i.recording_id == rid
+        ]
+        out.append(
+            _finding(
+                facts,
+                f"fixity:{rid}",
+                Kind.fixity_failure,
+                seg.transferred_at or seg.true_start,  # type: ignore[arg-type]
+                {"recording": seg.ref(), "fixity_state": seg.fixity_state, "incidents": incidents},
+                officer_no=seg.officer_no,
+                hand_out=windows.at(seg.true_start),
+            )
+        )
     by_id = {s.recording_id: s for s in facts.segments if s.recording_id is not None}
     for inc in facts.incidents:
         if inc.recording_id in bad:
             continue
         seg = by_id.get(inc.recording_id) if inc.recording_id else None
-        out.append(_finding(facts, f"incident:{inc.incident_id}", Kind.integrity_incident, inc.at,
-                            {"incident_id": inc.incident_id, "incident_kind": inc.kind, "at": iso(inc.at),
-                             "transfer_id": inc.transfer_id, "recording": seg.ref() if seg else None,
-                             "details": dict(inc.details)},
-                            officer_no=seg.officer_no if seg else None,
-                            hand_out=windows.at(seg.true_start if seg else None)))
+        out.append(
+            _finding(
+                facts,
+                f"incident:{inc.incident_id}",
+                Kind.integrity_incident,
+                inc.at,
+                {
+                    "incident_id": inc.incident_id,
+                    "incident_kind": inc.kind,
+                    "at": iso(inc.at),
+                    "transfer_id": inc.transfer_id,
+                    "recording": seg.ref() if seg else None,
+                    "details": dict(inc.details),
+                },
+                officer_no=seg.officer_no if seg else None,
+                hand_out=windows.at(seg.true_start if seg else None),
+            )
+        )
     return out
 
 
@@ -395,15 +535,40 @@ def clock_findings(facts: DeviceFacts, windows: Windows, th: Thresholds) -> list
     out = []
     for h in facts.hand_outs:
         if h.clock_offset_s is not None and abs(h.clock_offset_s) > th.clock_tolerance_s:
-            out.append(_finding(facts, f"clock:checkout:{h.entry_id}", Kind.clock_off, h.start,
-                                {"at": "checkout", "checkout": h.ref(), "clock_offset_s": h.clock_offset_s,
-                                 "tolerance_s": th.clock_tolerance_s}, hand_out=h))
+            out.append(
+                _finding(
+                    facts,
+                    f"clock:checkout:{h.entry_id}",
+                    Kind.clock_off,
+                    h.start,
+                    {
+                        "at": "checkout",
+                        "checkout": h.ref(),
+                        "clock_offset_s": h.clock_offset_s,
+                        "tolerance_s": th.clock_tolerance_s,
+                    },
+                    hand_out=h,
+                )
+            )
     for d in facts.docks:
         if d.clock_offset_s is not None and abs(d.clock_offset_s) > th.clock_tolerance_s:
-            out.append(_finding(facts, f"clock:dock:{d.transfer_id}", Kind.clock_off, d.docked_at,
-                                {"at": "dock", "transfer_id": d.transfer_id, "docked_at": iso(d.docked_at),
-                                 "clock_offset_s": d.clock_offset_s, "tolerance_s": th.clock_tolerance_s},
-                                officer_no=d.officer_no, hand_out=windows.at(d.docked_at)))
+            out.append(
+                _finding(
+                    facts,
+                    f"clock:dock:{d.transfer_id}",
+                    Kind.clock_off,
+                    d.docked_at,
+                    {
+                        "at": "dock",
+                        "transfer_id": d.transfer_id,
+                        "docked_at": iso(d.docked_at),
+                        "clock_offset_s": d.clock_offset_s,
+                        "tolerance_s": th.clock_tolerance_s,
+                    },
+                    officer_no=d.officer_no,
+                    hand_out=windows.at(d.docked_at),
+                )
+            )
     return out
 
 
@@ -421,15 +586,34 @@ def outside_findings(facts: DeviceFacts, windows: Windows, th: Thresholds) -> li
     for day, segs in sorted(days.items()):
         segs.sort(key=lambda s: s.true_start)  # type: ignore[arg-type,return-value]
         first = segs[0]
-        out.append(_finding(facts, f"outside:{facts.serial}:{day}", Kind.used_outside_ledger,
-                            first.true_start,  # type: ignore[arg-type]
-                            {"day": day, **_listed(segs)}, officer_no=first.officer_no))
+        out.append(
+            _finding(
+                facts,
+                f"outside:{facts.serial}:{day}",
+                Kind.used_outside_ledger,
+                first.true_start,  # type: ignore[arg-type]
+                {"day": day, **_listed(segs)},
+                officer_no=first.officer_no,
+            )
+        )
     for m in facts.mismatches:
-        out.append(_finding(facts, f"dock:{m.transfer_id}", Kind.dock_by_non_holder, m.docked_at,
-                            {"transfer_id": m.transfer_id, "docked_at": iso(m.docked_at),
-                             "docked_officer_no": m.docked_officer_no, "holder_entry_id": m.holder_entry_id,
-                             "holder_officer_no": m.holder_officer_no, "reason": m.reason},
-                            officer_no=m.docked_officer_no))
+        out.append(
+            _finding(
+                facts,
+                f"dock:{m.transfer_id}",
+                Kind.dock_by_non_holder,
+                m.docked_at,
+                {
+                    "transfer_id": m.transfer_id,
+                    "docked_at": iso(m.docked_at),
+                    "docked_officer_no": m.docked_officer_no,
+                    "holder_entry_id": m.holder_entry_id,
+                    "holder_officer_no": m.holder_officer_no,
+                    "reason": m.reason,
+                },
+                officer_no=m.docked_officer_no,
+            )
+        )
     for h in facts.hand_outs:
         reason = None
         if h.kind == "lend" and h.lend_request_state != "approved":
@@ -437,11 +621,23 @@ def outside_findings(facts: DeviceFacts, windows: Windows, th: Thresholds) -> li
         elif h.kind == "checkout" and h.officer_unit_id is not None and h.officer_unit_id != h.unit_id:
             reason = "other_unit"
         if reason:
-            out.append(_finding(facts, f"lend:{h.entry_id}", Kind.unapproved_lending, h.start,
-                                {"checkout": h.ref(), "reason": reason, "lend_request_id": h.lend_request_id,
-                                 "lend_request_state": h.lend_request_state,
-                                 "officer_unit_id": h.officer_unit_id, "device_unit_id": h.unit_id},
-                                hand_out=h))
+            out.append(
+                _finding(
+                    facts,
+                    f"lend:{h.entry_id}",
+                    Kind.unapproved_lending,
+                    h.start,
+                    {
+                        "checkout": h.ref(),
+                        "reason": reason,
+                        "lend_request_id": h.lend_request_id,
+                        "lend_request_state": h.lend_request_state,
+                        "officer_unit_id": h.officer_unit_id,
+                        "device_unit_id": h.unit_id,
+                    },
+                    hand_out=h,
+                )
+            )
     return out
 
 
@@ -451,8 +647,14 @@ def outside_findings(facts: DeviceFacts, windows: Windows, th: Thresholds) -> li
 def device_findings(facts: DeviceFacts, th: Thresholds, now: datetime) -> list[Finding]:
     """Every violation the device rules see in one device's facts at ``now``."""
     windows = Windows(facts.hand_outs, timedelta(seconds=th.link_tolerance_s))
-    return [*transfer_findings(facts, windows, th, now), *overdue_findings(facts, th, now),
-            *missing_findings(facts, th, now), *gap_findings(facts, windows, th),
-            *vanished_findings(facts, windows), *edit_findings(facts, windows, th),
-            *fixity_findings(facts, windows), *clock_findings(facts, windows, th),
-            *outside_findings(facts, windows, th)]
+    return [
+        *transfer_findings(facts, windows, th, now),
+        *overdue_findings(facts, th, now),
+        *missing_findings(facts, th, now),
+        *gap_findings(facts, windows, th),
+        *vanished_findings(facts, windows),
+        *edit_findings(facts, windows, th),
+        *fixity_findings(facts, windows),
+        *clock_findings(facts, windows, th),
+        *outside_findings(facts, windows, th),
+    ]

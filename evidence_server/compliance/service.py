@@ -67,16 +67,31 @@ def flags_visible(user: User) -> Select[tuple[ComplianceFlag]]:
 
 
 def digest(f: Finding) -> str:
-    body = {"kind": f.kind.value, "at": iso(f.at), "evidence": f.evidence, "unit_id": f.unit_id,
-            "device_serial": f.device_serial, "officer_no": f.officer_no, "user_id": f.user_id,
-            "checkout_entry_id": f.checkout_entry_id}
+    body = {
+        "kind": f.kind.value,
+        "at": iso(f.at),
+        "evidence": f.evidence,
+        "unit_id": f.unit_id,
+        "device_serial": f.device_serial,
+        "officer_no": f.officer_no,
+        "user_id": f.user_id,
+        "checkout_entry_id": f.checkout_entry_id,
+    }
     return hashlib.sha256(json.dumps(body, sort_keys=True, default=str, ensure_ascii=False).encode()).hexdigest()
 
 
 def _values(f: Finding, d: str) -> dict[str, Any]:
-    return {"kind": f.kind.value, "at": f.at, "unit_id": f.unit_id, "device_serial": f.device_serial,
-            "officer_no": f.officer_no, "user_id": f.user_id, "checkout_entry_id": f.checkout_entry_id,
-            "evidence": json.loads(json.dumps(dict(f.evidence), default=str)), "evidence_digest": d}
+    return {
+        "kind": f.kind.value,
+        "at": f.at,
+        "unit_id": f.unit_id,
+        "device_serial": f.device_serial,
+        "officer_no": f.officer_no,
+        "user_id": f.user_id,
+        "checkout_entry_id": f.checkout_entry_id,
+        "evidence": json.loads(json.dumps(dict(f.evidence), default=str)),
+        "evidence_digest": d,
+    }
 
 
 def upsert(session: Session, findings: Sequence[Finding], scope: Select[Any], now: datetime) -> Counter[str]:
@@ -91,8 +106,16 @@ def upsert(session: Session, findings: Sequence[Finding], scope: Select[Any], no
         d = digest(f)
         row = existing.get(key)
         if row is None:
-            new_rows.append({"key": key, **_values(f, d), "state": "open", "first_seen_at": now, "last_seen_at": now,
-                             "updated_at": now})
+            new_rows.append(
+                {
+                    "key": key,
+                    **_values(f, d),
+                    "state": "open",
+                    "first_seen_at": now,
+                    "last_seen_at": now,
+                    "updated_at": now,
+                }
+            )
             counts["raised"] += 1
         elif row.evidence_digest != d or row.cleared_at is not None:
             changed.append({"id": row.id, **_values(f, d), "cleared_at": None, "last_seen_at": now, "updated_at": now})
@@ -100,8 +123,11 @@ def upsert(session: Session, findings: Sequence[Finding], scope: Select[Any], no
             details = {"from": row.kind, "to": f.kind.value} if row.kind != f.kind.value else None
             events.append({"flag_id": row.id, "at": now, "action": action, "details": details})
             counts[action] += 1
-    cleared = [{"id": r.id, "cleared_at": now, "updated_at": now} for key, r in existing.items()
-               if key not in wanted and r.cleared_at is None]
+    cleared = [
+        {"id": r.id, "cleared_at": now, "updated_at": now}
+        for key, r in existing.items()
+        if key not in wanted and r.cleared_at is None
+    ]
     events += [{"flag_id": c["id"], "at": now, "action": "cleared", "details": None} for c in cleared]
     counts["cleared"] += len(cleared)
     if new_rows:
@@ -118,8 +144,13 @@ def upsert(session: Session, findings: Sequence[Finding], scope: Select[Any], no
 
 
 def _scope(*conditions: Any) -> Select[Any]:
-    return select(ComplianceFlag.id, ComplianceFlag.key, ComplianceFlag.kind, ComplianceFlag.evidence_digest,
-                  ComplianceFlag.cleared_at).where(*conditions)
+    return select(
+        ComplianceFlag.id,
+        ComplianceFlag.key,
+        ComplianceFlag.kind,
+        ComplianceFlag.evidence_digest,
+        ComplianceFlag.cleared_at,
+    ).where(*conditions)
 
 
 # --- scans --------------------------------------------------------------------------------------------
@@ -181,8 +212,14 @@ def _device_scope(batch: list[str]) -> Select[Any]:
     return _scope(ComplianceFlag.device_serial.in_(batch), ComplianceFlag.kind.in_([k.value for k in DEVICE_KINDS]))
 
 
-def scan_devices(session: Session, settings: Any, serials: Iterable[str] | None = None, *,
-                 now: datetime | None = None, result: ScanResult | None = None) -> ScanResult:
+def scan_devices(
+    session: Session,
+    settings: Any,
+    serials: Iterable[str] | None = None,
+    *,
+    now: datetime | None = None,
+    result: ScanResult | None = None,
+) -> ScanResult:
     """Run the device rules for these devices (all of them when None) and keep their flags.
 
     Batches are gathered and judged in worker processes when the scan is large; the flags are
@@ -195,15 +232,18 @@ def scan_devices(session: Session, settings: Any, serials: Iterable[str] | None 
     batches = list(gather.chunks(todo))
     workers = scan_workers(settings, session, len(todo))
     if workers > 1:
-        with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_worker_init,
-                                 initargs=(settings.database_url,)) as pool:
+        with ProcessPoolExecutor(
+            workers, mp_context=get_context("spawn"), initializer=_worker_init, initargs=(settings.database_url,)
+        ) as pool:
             for batch, findings, devices in pool.map(_judge, batches, repeat(th), repeat(now)):
                 result.devices += devices
                 result.by_kind.update(f.kind.value for f in findings)
-                result.counts.update(_retrying(session, lambda b=batch, f=findings: upsert(
-                    session, f, _device_scope(b), now)))
+                result.counts.update(
+                    _retrying(session, lambda b=batch, f=findings: upsert(session, f, _device_scope(b), now))
+                )
         return result
     for batch in batches:
+
         def work(batch: list[str] = batch) -> Counter[str]:
             facts = gather.device_facts(session, batch)
             findings = [f for s in batch if s in facts for f in rules.device_findings(facts[s], th, now)]
@@ -215,8 +255,14 @@ def scan_devices(session: Session, settings: Any, serials: Iterable[str] | None 
     return result
 
 
-def scan_access(session: Session, settings: Any, user_ids: Iterable[int] | None = None, *,
-                now: datetime | None = None, result: ScanResult | None = None) -> ScanResult:
+def scan_access(
+    session: Session,
+    settings: Any,
+    user_ids: Iterable[int] | None = None,
+    *,
+    now: datetime | None = None,
+    result: ScanResult | None = None,
+) -> ScanResult:
     """Run rule 9 over the audit log's downloads and exports (of these users, or everyone's)."""
     now = now or utcnow()
     th = Thresholds.from_settings(settings)
@@ -236,8 +282,15 @@ def scan_access(session: Session, settings: Any, user_ids: Iterable[int] | None 
     return result
 
 
-def run_scan(session: Session, settings: Any, *, scope: str = "full", serials: Iterable[str] | None = None,
-             user_ids: Iterable[int] | None = None, now: datetime | None = None) -> ScanResult:
+def run_scan(
+    session: Session,
+    settings: Any,
+    *,
+    scope: str = "full",
+    serials: Iterable[str] | None = None,
+    user_ids: Iterable[int] | None = None,
+    now: datetime | None = None,
+) -> ScanResult:
     """A recorded scan: ``full`` (every device and the audit log), ``devices`` or ``access``."""
     now = now or utcnow()
     with _LOCK:
@@ -248,8 +301,7 @@ def run_scan(session: Session, settings: Any, *, scope: str = "full", serials: I
         if scope in ("full", "devices"):
             scan_devices(session, settings, None if scope == "full" else list(serials or ()), now=now, result=result)
         if scope in ("full", "access"):
-            scan_access(session, settings, None if scope == "full" else list(user_ids or ()), now=now,
-                        result=result)
+            scan_access(session, settings, None if scope == "full" else list(user_ids or ()), now=now, result=result)
         scan.finished_at = utcnow()
         scan.counts = {"devices": result.devices, **result.counts, "by_kind": dict(result.by_kind)}
         session.commit()

@@ -47,24 +47,46 @@ def day_of_flag(session: Session, user: User, flag: ComplianceFlag, settings: An
     who = [Recording.device_serial == flag.device_serial] if flag.device_serial else []
     if flag.officer_no:
         who.append(Recording.officer_no == flag.officer_no)
-    recs = list(session.scalars(select(Recording).where(or_(*who), started >= start - timedelta(days=1),
-                                                        started < after).limit(2000)))
-    offsets = dict(session.execute(select(Transfer.id, Transfer.clock_offset_s)
-                                   .where(Transfer.id.in_({r.transfer_id for r in recs}))).all())
-    spans = [s for s in (span_of(r, offsets.get(r.transfer_id)) for r in recs)
-             if s.true_start() is not None and start <= s.true_start() < end]  # type: ignore[operator]
+    recs = list(
+        session.scalars(
+            select(Recording).where(or_(*who), started >= start - timedelta(days=1), started < after).limit(2000)
+        )
+    )
+    offsets = dict(
+        session.execute(
+            select(Transfer.id, Transfer.clock_offset_s).where(Transfer.id.in_({r.transfer_id for r in recs}))
+        ).all()
+    )
+    spans = [
+        s
+        for s in (span_of(r, offsets.get(r.transfer_id)) for r in recs)
+        if s.true_start() is not None and start <= s.true_start() < end
+    ]  # type: ignore[operator]
     ids = {s.recording_id for s in spans}
     serials = {r.device_serial for r in recs if r.id in ids} | ({flag.device_serial} if flag.device_serial else set())
     if flag.officer_no:
-        serials |= set(session.scalars(select(Device.serial).join(LedgerEntry, LedgerEntry.device_id == Device.id)
-                                       .where(LedgerEntry.officer_no == flag.officer_no,
-                                              LedgerEntry.kind.in_([k.value for k in HAND_OUT]),
-                                              LedgerEntry.occurred_at < end,
-                                              LedgerEntry.occurred_at >= start - timedelta(days=2))))
-    windows = [w for w in checkout_windows(session, serials, start, end) if w.start < end
-               and (not flag.officer_no or w.officer_no in (None, flag.officer_no))]
-    transfers = session.scalars(select(Transfer).where(Transfer.device_serial.in_(serials),
-                                                       Transfer.docked_at >= start, Transfer.docked_at < after))
+        serials |= set(
+            session.scalars(
+                select(Device.serial)
+                .join(LedgerEntry, LedgerEntry.device_id == Device.id)
+                .where(
+                    LedgerEntry.officer_no == flag.officer_no,
+                    LedgerEntry.kind.in_([k.value for k in HAND_OUT]),
+                    LedgerEntry.occurred_at < end,
+                    LedgerEntry.occurred_at >= start - timedelta(days=2),
+                )
+            )
+        )
+    windows = [
+        w
+        for w in checkout_windows(session, serials, start, end)
+        if w.start < end and (not flag.officer_no or w.officer_no in (None, flag.officer_no))
+    ]
+    transfers = session.scalars(
+        select(Transfer).where(
+            Transfer.device_serial.in_(serials), Transfer.docked_at >= start, Transfer.docked_at < after
+        )
+    )
     docks = [rules.Dock(t.id, t.device_serial, t.docked_at, t.completed_at) for t in transfers]
     uploads = [rules.Upload(r.id, r.transfer_id, r.uploaded_at) for r in recs if r.id in ids]
     items = rules.officer_day(windows, spans, docks, uploads, min_gap=timedelta(seconds=settings.timeline_min_gap_s))

@@ -5,6 +5,7 @@ database transaction and each result is written in a short one. A mismatch marks
 ``failed`` for good, raises an IntegrityIncident for legal affairs and is audited; the content
 route refuses to serve such a recording.
 """
+
 from __future__ import annotations
 
 import logging
@@ -71,8 +72,11 @@ class SweepReport:
 
 
 def _incident(session: Session, kind: str, rec: Recording, details: dict[str, Any]) -> None:
-    session.add(IntegrityIncident(kind=kind, recording_id=rec.id, transfer_id=rec.transfer_id,
-                                  station_id=rec.station_id, details=details))
+    session.add(
+        IntegrityIncident(
+            kind=kind, recording_id=rec.id, transfer_id=rec.transfer_id, station_id=rec.station_id, details=details
+        )
+    )
 
 
 def _record_result(session: Session, rec_id: int, got: Fingerprint | None, report: SweepReport) -> None:
@@ -106,8 +110,10 @@ def _orphans(session: Session, store: ObjectStore, grace_s: int, report: SweepRe
         listed.add(key)
         if key not in keys and modified <= cutoff:
             report.orphan_objects.append(key)
-    known = {(i.details or {}).get("storage_key")
-             for i in session.scalars(select(IntegrityIncident).where(IntegrityIncident.kind == "orphan_object"))}
+    known = {
+        (i.details or {}).get("storage_key")
+        for i in session.scalars(select(IntegrityIncident).where(IntegrityIncident.kind == "orphan_object"))
+    }
     for key in report.orphan_objects:
         if key not in known:
             session.add(IntegrityIncident(kind="orphan_object", details={"storage_key": key}))
@@ -116,8 +122,9 @@ def _orphans(session: Session, store: ObjectStore, grace_s: int, report: SweepRe
             _record_result(session, rid, None, report)
 
 
-def sweep(ctx: Any, *, files: int | None = None, bytes_per_second: int | None = None,
-          orphans: bool = True) -> SweepReport:
+def sweep(
+    ctx: Any, *, files: int | None = None, bytes_per_second: int | None = None, orphans: bool = True
+) -> SweepReport:
     """Check the ``files`` least recently checked recordings; report orphans. Idempotent."""
     settings = ctx.settings
     files = settings.fixity_files_per_run if files is None else files
@@ -125,8 +132,11 @@ def sweep(ctx: Any, *, files: int | None = None, bytes_per_second: int | None = 
     report, throttle, started = SweepReport(), Throttle(rate), time.monotonic()
     with ctx.sessionmaker() as session:
         due = session.execute(
-            select(Recording.id, Recording.storage_key).where(Recording.fixity_state.not_in(FIXITY_BAD))
-            .order_by(Recording.fixity_checked_at.asc().nulls_first(), Recording.id).limit(files)).all()
+            select(Recording.id, Recording.storage_key)
+            .where(Recording.fixity_state.not_in(FIXITY_BAD))
+            .order_by(Recording.fixity_checked_at.asc().nulls_first(), Recording.id)
+            .limit(files)
+        ).all()
     for rec_id, key in due:
         got = read_fingerprint(ctx.store, key, throttle)  # no transaction open while reading
         report.bytes_read += got.size if got else 0
@@ -137,10 +147,19 @@ def sweep(ctx: Any, *, files: int | None = None, bytes_per_second: int | None = 
         if orphans:
             _orphans(session, ctx.store, settings.fixity_orphan_grace_s, report)
         report.seconds = round(time.monotonic() - started, 3)
-        audit(session, "fixity.sweep", object_type="store", details={
-            "checked": report.checked, "failed": report.failed, "missing": report.missing,
-            "orphan_objects": report.orphan_objects[:100], "orphan_count": len(report.orphan_objects),
-            "bytes_read": report.bytes_read})
+        audit(
+            session,
+            "fixity.sweep",
+            object_type="store",
+            details={
+                "checked": report.checked,
+                "failed": report.failed,
+                "missing": report.missing,
+                "orphan_objects": report.orphan_objects[:100],
+                "orphan_count": len(report.orphan_objects),
+                "bytes_read": report.bytes_read,
+            },
+        )
         session.commit()
     return report
 

@@ -37,11 +37,13 @@ class FleetRules:
 
     @classmethod
     def from_settings(cls, settings: Any) -> FleetRules:
-        return cls(silent_after=timedelta(seconds=settings.fleet_silent_after_s),
-                   growth_window=timedelta(seconds=settings.fleet_growth_window_s),
-                   growth_min_bytes=settings.fleet_growth_min_bytes,
-                   growth_min_samples=settings.fleet_growth_min_samples,
-                   low_free_bytes=settings.fleet_low_free_bytes)
+        return cls(
+            silent_after=timedelta(seconds=settings.fleet_silent_after_s),
+            growth_window=timedelta(seconds=settings.fleet_growth_window_s),
+            growth_min_bytes=settings.fleet_growth_min_bytes,
+            growth_min_samples=settings.fleet_growth_min_samples,
+            low_free_bytes=settings.fleet_low_free_bytes,
+        )
 
 
 @dataclass(frozen=True)
@@ -61,8 +63,9 @@ def silent(last_seen: datetime | None, enrolled_at: datetime | None, now: dateti
 
 def spool_growing(samples: Sequence[Sample], now: datetime, rules: FleetRules) -> Alert | None:
     """The spool kept growing over the whole window (never shrank) by at least the threshold."""
-    window = sorted((s for s in samples if s.spool_bytes is not None and now - s.at <= rules.growth_window),
-                    key=lambda s: s.at)
+    window = sorted(
+        (s for s in samples if s.spool_bytes is not None and now - s.at <= rules.growth_window), key=lambda s: s.at
+    )
     if len(window) < rules.growth_min_samples:
         return None
     if any((b.spool_bytes or 0) < (a.spool_bytes or 0) for a, b in pairwise(window)):
@@ -70,8 +73,9 @@ def spool_growing(samples: Sequence[Sample], now: datetime, rules: FleetRules) -
     grew = (window[-1].spool_bytes or 0) - (window[0].spool_bytes or 0)
     if grew < rules.growth_min_bytes:
         return None
-    return Alert(SPOOL_GROWING, window[0].at, {"grew_bytes": grew, "spool_bytes": window[-1].spool_bytes,
-                                               "samples": len(window)})
+    return Alert(
+        SPOOL_GROWING, window[0].at, {"grew_bytes": grew, "spool_bytes": window[-1].spool_bytes, "samples": len(window)}
+    )
 
 
 def low_disk(latest: Sample | None, rules: FleetRules) -> Alert | None:
@@ -80,8 +84,15 @@ def low_disk(latest: Sample | None, rules: FleetRules) -> Alert | None:
     return Alert(LOW_DISK, latest.at, {"free_bytes": latest.free_bytes})
 
 
-def station_alerts(samples: Sequence[Sample], *, last_seen: datetime | None, enrolled_at: datetime | None,
-                   revoked: bool, now: datetime, rules: FleetRules) -> list[Alert]:
+def station_alerts(
+    samples: Sequence[Sample],
+    *,
+    last_seen: datetime | None,
+    enrolled_at: datetime | None,
+    revoked: bool,
+    now: datetime,
+    rules: FleetRules,
+) -> list[Alert]:
     """Every alert for one station, in a fixed order. A revoked or never-enrolled station has none."""
     if revoked or enrolled_at is None:
         return []

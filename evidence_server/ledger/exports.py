@@ -23,16 +23,40 @@ from evidence_server.ledger.rules import HAND_OUT, REPORTS, Kind, effective
 TITLE = "执法记录仪交接登记台账"
 COLUMNS = ("编号", "日期", "设备", "领用人", "使用前检查", "领用时间", "归还时间", "归还状况", "管理员签字", "备注")
 WIDTHS = (7, 11, 16, 16, 30, 16, 16, 14, 16, 40)  # XLSX column widths (characters)
-KIND_LABELS = {Kind.register: "登记入册", Kind.checkout: "领用", Kind.lend: "借出", Kind.return_: "归还",
-               Kind.fault: "故障报告", Kind.damage: "损坏报告", Kind.loss: "丢失报告", Kind.restored: "恢复使用",
-               Kind.retire: "报废", Kind.correction: "更正"}
+KIND_LABELS = {
+    Kind.register: "登记入册",
+    Kind.checkout: "领用",
+    Kind.lend: "借出",
+    Kind.return_: "归还",
+    Kind.fault: "故障报告",
+    Kind.damage: "损坏报告",
+    Kind.loss: "丢失报告",
+    Kind.restored: "恢复使用",
+    Kind.retire: "报废",
+    Kind.correction: "更正",
+}
 CONDITIONS = {"good": "完好", "damaged": "损坏", "faulty": "故障"}
-FAILURES = {"battery_low": "电量不足", "battery_unknown": "电量未检", "storage_low": "存储不足",
-            "storage_unknown": "存储未检", "clock_off": "时钟偏差超限", "clock_unknown": "时钟未检",
-            "fault_found": "发现故障"}
-FIELDS = {"occurred_at": "发生时间", "expected_return_at": "预计归还时间", "enforcement_matter": "执法事项",
-          "case_number": "案件编号", "case_name": "案件名称", "condition": "状况", "description": "说明",
-          "battery_percent": "电量", "storage_free_bytes": "剩余存储", "clock_offset_s": "时钟偏差"}
+FAILURES = {
+    "battery_low": "电量不足",
+    "battery_unknown": "电量未检",
+    "storage_low": "存储不足",
+    "storage_unknown": "存储未检",
+    "clock_off": "时钟偏差超限",
+    "clock_unknown": "时钟未检",
+    "fault_found": "发现故障",
+}
+FIELDS = {
+    "occurred_at": "发生时间",
+    "expected_return_at": "预计归还时间",
+    "enforcement_matter": "执法事项",
+    "case_number": "案件编号",
+    "case_name": "案件名称",
+    "condition": "状况",
+    "description": "说明",
+    "battery_percent": "电量",
+    "storage_free_bytes": "剩余存储",
+    "clock_offset_s": "时钟偏差",
+}
 
 
 @dataclass(frozen=True)
@@ -51,8 +75,18 @@ class PaperRow:
     sort_key: tuple[datetime, int]
 
     def cells(self) -> tuple[str, ...]:
-        return (str(self.entry_id), self.date, self.device, self.officer, self.checks, self.time_out, self.time_in,
-                self.condition, self.signature, self.notes)
+        return (
+            str(self.entry_id),
+            self.date,
+            self.device,
+            self.officer,
+            self.checks,
+            self.time_out,
+            self.time_in,
+            self.condition,
+            self.signature,
+            self.notes,
+        )
 
 
 @dataclass(frozen=True)
@@ -83,8 +117,10 @@ def checks_text(values: Mapping[str, Any], entry: LedgerEntry) -> str:
     battery = "—" if values["battery_percent"] is None else f"{values['battery_percent']}%"
     offset = values["clock_offset_s"]
     clock = "—" if offset is None else f"{offset:+.0f} 秒"
-    text = (f"电量 {battery}；存储 {_gib(values['storage_free_bytes'])}；时钟 {clock}；"
-            f"{'有故障' if entry.fault_found else '无故障'}")
+    text = (
+        f"电量 {battery}；存储 {_gib(values['storage_free_bytes'])}；时钟 {clock}；"
+        f"{'有故障' if entry.fault_found else '无故障'}"
+    )
     if entry.readings_source == "station":
         text += "（采集站读取）"
     if entry.override:
@@ -122,8 +158,9 @@ def paper_rows(entries: Sequence[LedgerEntry], names: Names, tz: ZoneInfo) -> li
         corrections = [c for c in refs if c.kind == Kind.correction.value]
         values = _values(e, corrections)
         ret = next((r for r in refs if r.kind == Kind.return_.value), None) if kind in HAND_OUT else None
-        ret_values = _values(ret, [c for c in by_ref.get(ret.id, []) if c.kind == Kind.correction.value]) \
-            if ret else None
+        ret_values = (
+            _values(ret, [c for c in by_ref.get(ret.id, []) if c.kind == Kind.correction.value]) if ret else None
+        )
         occurred = _when(values["occurred_at"])
         assert occurred is not None
         device = names.devices.get(e.device_id)
@@ -168,12 +205,22 @@ def paper_rows(entries: Sequence[LedgerEntry], names: Names, tz: ZoneInfo) -> li
             time_in = _local(occurred, tz)
         if kind == Kind.return_:
             signature = f"归还接收：{names.users.get(e.received_by_id or 0, '')}"
-        rows.append(PaperRow(
-            entry_id=e.id, date=_local(occurred, tz, "%Y-%m-%d"), device=device_text, officer=officer,
-            checks=checks_text(values, e) if kind in HAND_OUT else "",
-            time_out=_local(occurred, tz) if kind in HAND_OUT else "", time_in=time_in, condition=condition,
-            signature=signature, notes="；".join(notes), late=e.late or bool(ret and ret.late),
-            sort_key=(occurred, e.id)))
+        rows.append(
+            PaperRow(
+                entry_id=e.id,
+                date=_local(occurred, tz, "%Y-%m-%d"),
+                device=device_text,
+                officer=officer,
+                checks=checks_text(values, e) if kind in HAND_OUT else "",
+                time_out=_local(occurred, tz) if kind in HAND_OUT else "",
+                time_in=time_in,
+                condition=condition,
+                signature=signature,
+                notes="；".join(notes),
+                late=e.late or bool(ret and ret.late),
+                sort_key=(occurred, e.id),
+            )
+        )
     return sorted(rows, key=lambda r: r.sort_key)
 
 
@@ -182,14 +229,22 @@ def paper_rows(entries: Sequence[LedgerEntry], names: Names, tz: ZoneInfo) -> li
 
 def export_entries(session: Session, unit_id: int, since: datetime, until: datetime) -> list[LedgerEntry]:
     """The unit's entries that happened in [since, until), with the returns and corrections of them."""
-    period = list(session.scalars(select(LedgerEntry).where(
-        LedgerEntry.unit_id == unit_id, LedgerEntry.occurred_at >= since, LedgerEntry.occurred_at < until)))
+    period = list(
+        session.scalars(
+            select(LedgerEntry).where(
+                LedgerEntry.unit_id == unit_id, LedgerEntry.occurred_at >= since, LedgerEntry.occurred_at < until
+            )
+        )
+    )
     ids = {e.id for e in period}
     extra: list[LedgerEntry] = []
     frontier = set(ids)
     while frontier:  # returns of checkouts, corrections of entries (and of those returns)
-        more = [e for e in session.scalars(select(LedgerEntry).where(LedgerEntry.refers_to_id.in_(frontier)))
-                if e.id not in ids and e.kind in (Kind.return_.value, Kind.correction.value)]
+        more = [
+            e
+            for e in session.scalars(select(LedgerEntry).where(LedgerEntry.refers_to_id.in_(frontier)))
+            if e.id not in ids and e.kind in (Kind.return_.value, Kind.correction.value)
+        ]
         ids |= {e.id for e in more}
         frontier = {e.id for e in more}
         extra += more
@@ -292,10 +347,14 @@ def to_pdf(rows: Sequence[PaperRow], heading: Heading) -> bytes:
     total = landscape(A4)[0] - 20 * mm
     widths = [total * w / sum(WIDTHS) for w in WIDTHS]
     table = Table(data, colWidths=widths, repeatRows=1)
-    style = [("GRID", (0, 0), (-1, -1), 0.5, colors.black), ("VALIGN", (0, 0), (-1, -1), "TOP"),
-             ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#DDE5EE"))]
-    style += [("BACKGROUND", (0, i), (-1, i), colors.HexColor("#FFF4E0"))
-              for i, r in enumerate(rows, start=1) if r.late]
+    style = [
+        ("GRID", (0, 0), (-1, -1), 0.5, colors.black),
+        ("VALIGN", (0, 0), (-1, -1), "TOP"),
+        ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#DDE5EE")),
+    ]
+    style += [
+        ("BACKGROUND", (0, i), (-1, i), colors.HexColor("#FFF4E0")) for i, r in enumerate(rows, start=1) if r.late
+    ]
     table.setStyle(TableStyle(style))
 
     def footer(canvas: Any, doc: Any) -> None:
@@ -305,8 +364,16 @@ def to_pdf(rows: Sequence[PaperRow], heading: Heading) -> bytes:
         canvas.restoreState()
 
     out = io.BytesIO()
-    doc = SimpleDocTemplate(out, pagesize=landscape(A4), leftMargin=10 * mm, rightMargin=10 * mm,
-                            topMargin=10 * mm, bottomMargin=12 * mm, title=TITLE, author="Custodia")
+    doc = SimpleDocTemplate(
+        out,
+        pagesize=landscape(A4),
+        leftMargin=10 * mm,
+        rightMargin=10 * mm,
+        topMargin=10 * mm,
+        bottomMargin=12 * mm,
+        title=TITLE,
+        author="Custodia",
+    )
     story = [para(TITLE, title), Spacer(1, 2 * mm), para(heading.line, sub), Spacer(1, 4 * mm), table]
     doc.build(story, onFirstPage=footer, onLaterPages=footer)
     return out.getvalue()

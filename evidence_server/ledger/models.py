@@ -42,10 +42,12 @@ class LedgerEntry(Base):
     """One line of the ledger. Never updated or deleted (enforced by triggers)."""
 
     __tablename__ = "ledger_entries"
-    __table_args__ = (UniqueConstraint("device_id", "seq", name="uq_ledger_entries_device_seq"),
-                      Index("ix_ledger_entries_unit_occurred", "unit_id", "occurred_at"),
-                      # checkouts in a period with their unit (the dashboard's compliance rates)
-                      Index("ix_ledger_entries_kind_occurred", "kind", "occurred_at", postgresql_include=["unit_id"]))
+    __table_args__ = (
+        UniqueConstraint("device_id", "seq", name="uq_ledger_entries_device_seq"),
+        Index("ix_ledger_entries_unit_occurred", "unit_id", "occurred_at"),
+        # checkouts in a period with their unit (the dashboard's compliance rates)
+        Index("ix_ledger_entries_kind_occurred", "kind", "occurred_at", postgresql_include=["unit_id"]),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     device_id: Mapped[int] = mapped_column(ForeignKey("devices.id"), index=True)
     unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))  # the device's unit at the time

@@ -57,8 +57,14 @@ Sysadmin = Annotated[User, Depends(require_roles(Role.sysadmin))]
 T = TypeVar("T")
 NOT_FOUND = {"unknown_device", "unknown_request", "unknown_entry", "unknown_unit"}
 FORBIDDEN = {"other_unit", "not_yourself", "override_not_allowed", "backdating_not_allowed"}
-CONFLICT = {"not_checked_out", "already_registered", "concurrent_change", "checks_failed", "request_decided",
-            "not_out_of_service"}
+CONFLICT = {
+    "not_checked_out",
+    "already_registered",
+    "concurrent_change",
+    "checks_failed",
+    "request_decided",
+    "not_out_of_service",
+}
 
 
 def http_status(code: str) -> int:
@@ -81,8 +87,12 @@ def run(session: Session, request: Request, operation: Callable[[], T]) -> T:
         return operation()
     except RuleError as exc:
         session.rollback()
-        audit(session, "ledger.refused", request=request,
-              details={"code": exc.code, "path": request.url.path, "method": request.method})
+        audit(
+            session,
+            "ledger.refused",
+            request=request,
+            details={"code": exc.code, "path": request.url.path, "method": request.method},
+        )
         session.commit()
         raise http_error(exc) from exc
 
@@ -92,16 +102,35 @@ def context(request: Request, user: User | None) -> service.Context:
 
 
 def audit_entry(session: Session, request: Request, entry: LedgerEntry, serial: str) -> None:
-    details: dict[str, Any] = {"device_serial": serial, "occurred_at": entry.occurred_at.isoformat(),
-                               "late": entry.late}
+    details: dict[str, Any] = {
+        "device_serial": serial,
+        "occurred_at": entry.occurred_at.isoformat(),
+        "late": entry.late,
+    }
     if entry.override:
         details |= {"override_reason": entry.override_reason, "failures": entry.check_failures}
-    audit(session, f"ledger.{entry.kind}", request=request, object_type="ledger_entry", object_id=entry.id,
-          details=details)
+    audit(
+        session,
+        f"ledger.{entry.kind}",
+        request=request,
+        object_type="ledger_entry",
+        object_id=entry.id,
+        details=details,
+    )
     if entry.late:
-        audit(session, "ledger.late_entry", request=request, object_type="ledger_entry", object_id=entry.id,
-              details={"device_serial": serial, "occurred_at": entry.occurred_at.isoformat(),
-                       "recorded_at": entry.recorded_at.isoformat(), "kind": entry.kind})
+        audit(
+            session,
+            "ledger.late_entry",
+            request=request,
+            object_type="ledger_entry",
+            object_id=entry.id,
+            details={
+                "device_serial": serial,
+                "occurred_at": entry.occurred_at.isoformat(),
+                "recorded_at": entry.recorded_at.isoformat(),
+                "kind": entry.kind,
+            },
+        )
 
 
 def _commit_entry(session: Session, request: Request, entry: LedgerEntry) -> LedgerEntry:
@@ -130,8 +159,9 @@ def device_out(session: Session, devices: list[Device]) -> list[DeviceOut]:
 
 
 @devices_router.get("", response_model=list[DeviceOut])
-def list_devices(user: Reader, session: SessionDep, unit_id: int | None = None,
-                 status: str | None = None) -> list[DeviceOut]:
+def list_devices(
+    user: Reader, session: SessionDep, unit_id: int | None = None, status: str | None = None
+) -> list[DeviceOut]:
     q = service.devices_visible(user).order_by(Device.serial)
     if unit_id is not None:
         q = q.where(Device.unit_id == unit_id)
@@ -143,9 +173,19 @@ def list_devices(user: Reader, session: SessionDep, unit_id: int | None = None,
 @devices_router.post("", response_model=EntryOut, status_code=201)
 def register_device(body: DeviceIn, request: Request, user: Manager, session: SessionDep) -> LedgerEntry:
     """Add a device to the register, or register one first seen at a dock (status ``unregistered``)."""
-    entry = run(session, request, lambda: service.register_device(
-        session, context(request, user), serial=body.serial, unit_id=body.unit_id or user.unit_id,
-        model=body.model, family=body.family, occurred_at=body.occurred_at))
+    entry = run(
+        session,
+        request,
+        lambda: service.register_device(
+            session,
+            context(request, user),
+            serial=body.serial,
+            unit_id=body.unit_id or user.unit_id,
+            model=body.model,
+            family=body.family,
+            occurred_at=body.occurred_at,
+        ),
+    )
     return _commit_entry(session, request, entry)
 
 
@@ -167,54 +207,88 @@ def device_ledger(serial: str, request: Request, user: Reader, session: SessionD
 def clock_offsets(serial: str, request: Request, user: Reader, session: SessionDep) -> list[ClockSampleOut]:
     """The device's clock offset against the server at every dock, reading and manual check, newest first."""
     device = run(session, request, lambda: service.find_device(session, user, serial))
-    return [ClockSampleOut(at=s.at, offset_s=s.offset_s, source=s.source, station_id=s.station_id)
-            for s in docks.clock_history(session, device)]
+    return [
+        ClockSampleOut(at=s.at, offset_s=s.offset_s, source=s.source, station_id=s.station_id)
+        for s in docks.clock_history(session, device)
+    ]
 
 
 def _service_change(kind: Kind) -> Callable[..., LedgerEntry]:
     def change(serial: str, body: ServiceIn, request: Request, user: Manager, session: SessionDep) -> LedgerEntry:
-        entry = run(session, request, lambda: service.change_service(
-            session, context(request, user), serial=serial, kind=kind, description=body.description,
-            occurred_at=body.occurred_at))
+        entry = run(
+            session,
+            request,
+            lambda: service.change_service(
+                session,
+                context(request, user),
+                serial=serial,
+                kind=kind,
+                description=body.description,
+                occurred_at=body.occurred_at,
+            ),
+        )
         return _commit_entry(session, request, entry)
 
-    change.__doc__ = {Kind.restored: "Back in service: repaired, or found again.",
-                      Kind.retire: "Out of service for good."}[kind]
+    change.__doc__ = {
+        Kind.restored: "Back in service: repaired, or found again.",
+        Kind.retire: "Out of service for good.",
+    }[kind]
     return change
 
 
-devices_router.post("/{serial}/restored", response_model=EntryOut, status_code=201,
-                    name="device_restored")(_service_change(Kind.restored))
-devices_router.post("/{serial}/retire", response_model=EntryOut, status_code=201,
-                    name="device_retire")(_service_change(Kind.retire))
+devices_router.post("/{serial}/restored", response_model=EntryOut, status_code=201, name="device_restored")(
+    _service_change(Kind.restored)
+)
+devices_router.post("/{serial}/retire", response_model=EntryOut, status_code=201, name="device_retire")(
+    _service_change(Kind.retire)
+)
 
 
 @devices_router.post("/{serial}/readings", response_model=StationReadingOut, status_code=201)
-def submit_reading(serial: str, body: StationReadingIn, request: Request, station: CurrentStation,
-                   session: SessionDep) -> StationReadingOut:
+def submit_reading(
+    serial: str, body: StationReadingIn, request: Request, station: CurrentStation, session: SessionDep
+) -> StationReadingOut:
     """A station read a docked device: battery, free storage, clock. Used by the next checkout's checks."""
     if len(serial) > 64 or not serial.replace("-", "").replace("_", "").replace(".", "").isalnum():
         raise HTTPException(422, {"code": "bad_serial", "message": "malformed serial"})
     reading = docks.submit_reading(session, station, serial, body.model_dump())
     device = session.get(Device, reading.device_id)
     assert device is not None
-    failures = precheck(Readings(reading.battery_percent, reading.storage_free_bytes, reading.clock_offset_s,
-                                 bool(reading.fault_found)), Thresholds.from_settings(request.app.state.ctx.settings))
-    audit(session, "device.reading", request=request, object_type="device", object_id=serial,
-          details={"reading_id": reading.id, "failures": failures})
+    failures = precheck(
+        Readings(
+            reading.battery_percent, reading.storage_free_bytes, reading.clock_offset_s, bool(reading.fault_found)
+        ),
+        Thresholds.from_settings(request.app.state.ctx.settings),
+    )
+    audit(
+        session,
+        "device.reading",
+        request=request,
+        object_type="device",
+        object_id=serial,
+        details={"reading_id": reading.id, "failures": failures},
+    )
     session.commit()
-    return StationReadingOut(reading_id=reading.id, device_status=device.status,
-                             clock_offset_s=reading.clock_offset_s, failures=failures)
+    return StationReadingOut(
+        reading_id=reading.id, device_status=device.status, clock_offset_s=reading.clock_offset_s, failures=failures
+    )
 
 
 # --- ledger entries -----------------------------------------------------------------------------
 
 
 @ledger_router.get("/entries", response_model=EntryPage)
-def list_entries(user: Reader, session: SessionDep, unit_id: int | None = None, serial: str | None = None,
-                 kind: str | None = None, since: datetime | None = None, until: datetime | None = None,
-                 limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-                 offset: Annotated[int, Query(ge=0)] = 0) -> EntryPage:
+def list_entries(
+    user: Reader,
+    session: SessionDep,
+    unit_id: int | None = None,
+    serial: str | None = None,
+    kind: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> EntryPage:
     q = service.entries_visible(user)
     if unit_id is not None:
         q = q.where(LedgerEntry.unit_id == unit_id)
@@ -227,8 +301,9 @@ def list_entries(user: Reader, session: SessionDep, unit_id: int | None = None, 
     if until is not None:
         q = q.where(LedgerEntry.occurred_at < until)
     total = session.scalar(select(func.count()).select_from(q.subquery())) or 0
-    rows = session.scalars(q.order_by(LedgerEntry.occurred_at.desc(), LedgerEntry.id.desc())
-                           .limit(limit).offset(offset)).all()
+    rows = session.scalars(
+        q.order_by(LedgerEntry.occurred_at.desc(), LedgerEntry.id.desc()).limit(limit).offset(offset)
+    ).all()
     return EntryPage(total=total, items=[EntryOut.model_validate(e) for e in rows])
 
 
@@ -248,33 +323,63 @@ def checkout(body: CheckoutIn, request: Request, user: Actor, session: SessionDe
     ``readings_max_age_seconds``. Failed checks need ``override_reason`` from an administrator.
     """
     task = service.Task(body.enforcement_matter, body.expected_return_at, body.case_number, body.case_name)
-    entry = run(session, request, lambda: service.checkout(
-        session, context(request, user), serial=body.serial, task=task, officer_id=body.officer_id,
-        occurred_at=body.occurred_at, readings=body.readings.model_dump() if body.readings else None,
-        override_reason=body.override_reason))
+    entry = run(
+        session,
+        request,
+        lambda: service.checkout(
+            session,
+            context(request, user),
+            serial=body.serial,
+            task=task,
+            officer_id=body.officer_id,
+            occurred_at=body.occurred_at,
+            readings=body.readings.model_dump() if body.readings else None,
+            override_reason=body.override_reason,
+        ),
+    )
     return _commit_entry(session, request, entry)
 
 
 @ledger_router.post("/returns", response_model=EntryOut, status_code=201)
 def return_device(body: ReturnIn, request: Request, user: Manager, session: SessionDep) -> LedgerEntry:
-    entry = run(session, request, lambda: service.return_device(
-        session, context(request, user), serial=body.serial, condition=Condition(body.condition),
-        description=body.description, occurred_at=body.occurred_at, received_by_id=body.received_by_id))
+    entry = run(
+        session,
+        request,
+        lambda: service.return_device(
+            session,
+            context(request, user),
+            serial=body.serial,
+            condition=Condition(body.condition),
+            description=body.description,
+            occurred_at=body.occurred_at,
+            received_by_id=body.received_by_id,
+        ),
+    )
     return _commit_entry(session, request, entry)
 
 
 @ledger_router.post("/faults", response_model=EntryOut, status_code=201)
 def report_fault(body: FaultIn, request: Request, user: Actor, session: SessionDep) -> LedgerEntry:
     """Report a fault, damage or loss: the device's status changes and the report joins the ledger."""
-    entry = run(session, request, lambda: service.report(
-        session, context(request, user), serial=body.serial, kind=Kind(body.kind), description=body.description,
-        occurred_at=body.occurred_at))
+    entry = run(
+        session,
+        request,
+        lambda: service.report(
+            session,
+            context(request, user),
+            serial=body.serial,
+            kind=Kind(body.kind),
+            description=body.description,
+            occurred_at=body.occurred_at,
+        ),
+    )
     return _commit_entry(session, request, entry)
 
 
 @ledger_router.get("/faults", response_model=list[EntryOut])
-def list_faults(user: Reader, session: SessionDep,
-                limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> list[LedgerEntry]:
+def list_faults(
+    user: Reader, session: SessionDep, limit: Annotated[int, Query(ge=1, le=1000)] = 200
+) -> list[LedgerEntry]:
     q = service.entries_visible(user).where(LedgerEntry.kind.in_([k.value for k in REPORTS]))
     return list(session.scalars(q.order_by(LedgerEntry.occurred_at.desc()).limit(limit)))
 
@@ -282,8 +387,13 @@ def list_faults(user: Reader, session: SessionDep,
 @ledger_router.post("/corrections", response_model=EntryOut, status_code=201)
 def correct(body: CorrectionIn, request: Request, user: Manager, session: SessionDep) -> LedgerEntry:
     """Correct an entry with a new one that references it (entries are never changed)."""
-    entry = run(session, request, lambda: service.correct(
-        session, context(request, user), entry_id=body.entry_id, changes=body.changes, reason=body.reason))
+    entry = run(
+        session,
+        request,
+        lambda: service.correct(
+            session, context(request, user), entry_id=body.entry_id, changes=body.changes, reason=body.reason
+        ),
+    )
     return _commit_entry(session, request, entry)
 
 
@@ -310,32 +420,64 @@ def list_lend_requests(user: Reader, session: SessionDep, state: str | None = No
 @ledger_router.post("/lend-requests", response_model=LendOut, status_code=201)
 def request_lend(body: LendIn, request: Request, user: Actor, session: SessionDep) -> LendRequest:
     """Ask to lend a device to another unit or person; nothing is lent until the administrator approves."""
-    lend = run(session, request, lambda: service.request_lend(
-        session, context(request, user), serial=body.serial, purpose=body.purpose,
-        expected_return_at=body.expected_return_at, borrower_user_id=body.borrower_user_id,
-        borrower_unit_id=body.borrower_unit_id, borrower_name=body.borrower_name))
-    audit(session, "ledger.lend_requested", request=request, object_type="lend_request", object_id=lend.id,
-          details={"device_serial": body.serial})
+    lend = run(
+        session,
+        request,
+        lambda: service.request_lend(
+            session,
+            context(request, user),
+            serial=body.serial,
+            purpose=body.purpose,
+            expected_return_at=body.expected_return_at,
+            borrower_user_id=body.borrower_user_id,
+            borrower_unit_id=body.borrower_unit_id,
+            borrower_name=body.borrower_name,
+        ),
+    )
+    audit(
+        session,
+        "ledger.lend_requested",
+        request=request,
+        object_type="lend_request",
+        object_id=lend.id,
+        details={"device_serial": body.serial},
+    )
     session.commit()
     return lend
 
 
 @ledger_router.post("/lend-requests/{request_id}/approve", response_model=EntryOut, status_code=201)
-def approve_lend(request_id: int, body: DecisionIn, request: Request, user: Manager,
-                 session: SessionDep) -> LedgerEntry:
-    entry = run(session, request, lambda: service.approve_lend(
-        session, context(request, user), request_id, note=body.note,
-        readings=body.readings.model_dump() if body.readings else None, override_reason=body.override_reason))
-    audit(session, "ledger.lend_approved", request=request, object_type="lend_request", object_id=request_id,
-          details={"entry_id": entry.id})
+def approve_lend(
+    request_id: int, body: DecisionIn, request: Request, user: Manager, session: SessionDep
+) -> LedgerEntry:
+    entry = run(
+        session,
+        request,
+        lambda: service.approve_lend(
+            session,
+            context(request, user),
+            request_id,
+            note=body.note,
+            readings=body.readings.model_dump() if body.readings else None,
+            override_reason=body.override_reason,
+        ),
+    )
+    audit(
+        session,
+        "ledger.lend_approved",
+        request=request,
+        object_type="lend_request",
+        object_id=request_id,
+        details={"entry_id": entry.id},
+    )
     return _commit_entry(session, request, entry)
 
 
 @ledger_router.post("/lend-requests/{request_id}/reject", response_model=LendOut)
-def reject_lend(request_id: int, body: DecisionIn, request: Request, user: Manager,
-                session: SessionDep) -> LendRequest:
-    lend = run(session, request, lambda: service.reject_lend(session, context(request, user), request_id,
-                                                             note=body.note))
+def reject_lend(request_id: int, body: DecisionIn, request: Request, user: Manager, session: SessionDep) -> LendRequest:
+    lend = run(
+        session, request, lambda: service.reject_lend(session, context(request, user), request_id, note=body.note)
+    )
     audit(session, "ledger.lend_rejected", request=request, object_type="lend_request", object_id=request_id)
     session.commit()
     return lend
@@ -347,19 +489,36 @@ def reject_lend(request_id: int, body: DecisionIn, request: Request, user: Manag
 @ledger_router.get("/units", response_model=list[UnitOut])
 def units(request: Request, user: Reader, session: SessionDep) -> list[UnitOut]:
     """Each unit with its device administrators and its recorders against its allocation."""
-    return [UnitOut(unit_id=s.unit.id, code=s.unit.code, name=s.unit.name,
-                    admins=[AdminOut(id=a.id, username=a.username, display_name=a.display_name) for a in s.admins],
-                    devices_in_service=s.in_service, devices_required=s.required, short=s.short, by_status=s.counts)
-            for s in service.unit_summaries(session, request.app.state.ctx.settings, user)]
+    return [
+        UnitOut(
+            unit_id=s.unit.id,
+            code=s.unit.code,
+            name=s.unit.name,
+            admins=[AdminOut(id=a.id, username=a.username, display_name=a.display_name) for a in s.admins],
+            devices_in_service=s.in_service,
+            devices_required=s.required,
+            short=s.short,
+            by_status=s.counts,
+        )
+        for s in service.unit_summaries(session, request.app.state.ctx.settings, user)
+    ]
 
 
 @ledger_router.put("/units/{unit_id}/allocation", status_code=204)
-def set_allocation(unit_id: int, body: AllocationIn, request: Request, user: Sysadmin,
-                   session: SessionDep) -> Response:
-    run(session, request, lambda: service.set_allocation(session, context(request, user), unit_id,
-                                                         body.devices_required))
-    audit(session, "ledger.allocation_set", request=request, object_type="unit", object_id=unit_id,
-          details={"devices_required": body.devices_required})
+def set_allocation(unit_id: int, body: AllocationIn, request: Request, user: Sysadmin, session: SessionDep) -> Response:
+    run(
+        session,
+        request,
+        lambda: service.set_allocation(session, context(request, user), unit_id, body.devices_required),
+    )
+    audit(
+        session,
+        "ledger.allocation_set",
+        request=request,
+        object_type="unit",
+        object_id=unit_id,
+        details={"devices_required": body.devices_required},
+    )
     session.commit()
     return Response(status_code=204)
 
@@ -373,8 +532,9 @@ def dock_mismatches(user: Exporter, session: SessionDep) -> list[DockMismatch]:
     return list(session.scalars(q.order_by(DockMismatch.docked_at.desc()).limit(1000)))
 
 
-def export_period(request: Request, user: User, session: Session, unit_id: int | None, since: date | None,
-                  until: date | None) -> tuple[list[exports.PaperRow], exports.Heading]:
+def export_period(
+    request: Request, user: User, session: Session, unit_id: int | None, since: date | None, until: date | None
+) -> tuple[list[exports.PaperRow], exports.Heading]:
     """The rows and heading of a unit's ledger for [since, until] (local dates, inclusive)."""
     tz = ZoneInfo(request.app.state.ctx.settings.default_timezone)
     today = utcnow().astimezone(tz).date()
@@ -389,35 +549,69 @@ def export_period(request: Request, user: User, session: Session, unit_id: int |
     end = datetime.combine(until + timedelta(days=1), time(), tz)
     entries = exports.export_entries(session, unit.id, start, end)
     rows = exports.paper_rows(entries, exports.names_for(session, entries), tz)
-    heading = exports.Heading(unit.name, since.isoformat(), until.isoformat(),
-                              utcnow().astimezone(tz).strftime("%Y-%m-%d %H:%M"))
-    audit(session, "ledger.export", request=request, object_type="unit", object_id=unit.id,
-          details={"since": since.isoformat(), "until": until.isoformat(), "rows": len(rows),
-                   "format": request.url.path.rsplit(".", 1)[-1]})
+    heading = exports.Heading(
+        unit.name, since.isoformat(), until.isoformat(), utcnow().astimezone(tz).strftime("%Y-%m-%d %H:%M")
+    )
+    audit(
+        session,
+        "ledger.export",
+        request=request,
+        object_type="unit",
+        object_id=unit.id,
+        details={
+            "since": since.isoformat(),
+            "until": until.isoformat(),
+            "rows": len(rows),
+            "format": request.url.path.rsplit(".", 1)[-1],
+        },
+    )
     session.commit()
     return rows, heading
 
 
 def _download(content: bytes, media_type: str, name: str) -> Response:
-    return Response(content, media_type=media_type, headers={
-        "Content-Disposition": f"attachment; filename=\"{name}\"", "Cache-Control": "no-store"})
+    return Response(
+        content,
+        media_type=media_type,
+        headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"},
+    )
 
 
-@ledger_router.get("/export.xlsx", responses={200: {"content": {
-    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {}}, "description": "the workbook"}})
-def export_xlsx(request: Request, user: Exporter, session: SessionDep, unit_id: int | None = None,
-                since: date | None = None, until: date | None = None) -> Response:
+@ledger_router.get(
+    "/export.xlsx",
+    responses={
+        200: {
+            "content": {"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {}},
+            "description": "the workbook",
+        }
+    },
+)
+def export_xlsx(
+    request: Request,
+    user: Exporter,
+    session: SessionDep,
+    unit_id: int | None = None,
+    since: date | None = None,
+    until: date | None = None,
+) -> Response:
     """The unit's ledger for a period as a workbook laid out like the paper 交接登记台账."""
     rows, heading = export_period(request, user, session, unit_id, since, until)
-    return _download(exports.to_xlsx(rows, heading),
-                     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                     f"ledger-{heading.since}-{heading.until}.xlsx")
+    return _download(
+        exports.to_xlsx(rows, heading),
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        f"ledger-{heading.since}-{heading.until}.xlsx",
+    )
 
 
-@ledger_router.get("/export.pdf", responses={200: {"content": {"application/pdf": {}},
-                                                   "description": "the PDF"}})
-def export_pdf(request: Request, user: Exporter, session: SessionDep, unit_id: int | None = None,
-               since: date | None = None, until: date | None = None) -> Response:
+@ledger_router.get("/export.pdf", responses={200: {"content": {"application/pdf": {}}, "description": "the PDF"}})
+def export_pdf(
+    request: Request,
+    user: Exporter,
+    session: SessionDep,
+    unit_id: int | None = None,
+    since: date | None = None,
+    until: date | None = None,
+) -> Response:
     """The same ledger as a printable PDF (A4 landscape)."""
     rows, heading = export_period(request, user, session, unit_id, since, until)
     return _download(exports.to_pdf(rows, heading), "application/pdf", f"ledger-{heading.since}-{heading.until}.pdf")

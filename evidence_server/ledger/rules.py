@@ -40,8 +40,20 @@ class Condition(enum.StrEnum):
 HAND_OUT = frozenset({Kind.checkout, Kind.lend})
 REPORTS = frozenset({Kind.fault, Kind.damage, Kind.loss})
 #: fields a correction may change; state (who holds the device, its status) is changed by new entries only
-CORRECTABLE = frozenset({"occurred_at", "expected_return_at", "enforcement_matter", "case_number", "case_name",
-                         "condition", "description", "battery_percent", "storage_free_bytes", "clock_offset_s"})
+CORRECTABLE = frozenset(
+    {
+        "occurred_at",
+        "expected_return_at",
+        "enforcement_matter",
+        "case_number",
+        "case_name",
+        "condition",
+        "description",
+        "battery_percent",
+        "storage_free_bytes",
+        "clock_offset_s",
+    }
+)
 
 
 class RuleError(Exception):
@@ -127,8 +139,9 @@ def _refuse_unavailable(state: DeviceState) -> None:
         raise RuleError(f"device_{state.status.value}", f"the device is {state.status.value}, not available")
 
 
-def next_state(state: DeviceState, kind: Kind, *, entry_id: int | None = None,
-               condition: Condition | None = None) -> DeviceState:
+def next_state(
+    state: DeviceState, kind: Kind, *, entry_id: int | None = None, condition: Condition | None = None
+) -> DeviceState:
     """The device's state after an entry of ``kind``; RuleError when the entry is not allowed now."""
     s = state.status
     if kind == Kind.correction:
@@ -176,8 +189,9 @@ def replay(entries: Iterable[EntryLike]) -> DeviceState:
     """The device's state from its entries in ledger order (seq): the source of truth."""
     state = DeviceState()
     for e in entries:
-        state = next_state(state, Kind(e.kind), entry_id=e.id,
-                           condition=Condition(e.condition) if e.condition else None)
+        state = next_state(
+            state, Kind(e.kind), entry_id=e.id, condition=Condition(e.condition) if e.condition else None
+        )
     return state
 
 
@@ -186,8 +200,14 @@ def replay(entries: Iterable[EntryLike]) -> DeviceState:
 FUTURE_SKEW = timedelta(minutes=5)
 
 
-def entry_time(occurred_at: datetime | None, recorded_at: datetime, *, last_occurred_at: datetime | None,
-               grace: timedelta, may_backdate: bool) -> tuple[datetime, bool]:
+def entry_time(
+    occurred_at: datetime | None,
+    recorded_at: datetime,
+    *,
+    last_occurred_at: datetime | None,
+    grace: timedelta,
+    may_backdate: bool,
+) -> tuple[datetime, bool]:
     """When the entry happened and whether it is a late entry (recorded after the fact).
 
     A device's entries are in the order they happened: an entry cannot precede the device's last one.
@@ -201,8 +221,11 @@ def entry_time(occurred_at: datetime | None, recorded_at: datetime, *, last_occu
     if late and not may_backdate:
         raise RuleError("backdating_not_allowed", "only an administrator may record an entry after the fact")
     if last_occurred_at is not None and occurred < last_occurred_at:
-        raise RuleError("out_of_order", "the entry would precede the device's last ledger entry",
-                        last_occurred_at=last_occurred_at.isoformat())
+        raise RuleError(
+            "out_of_order",
+            "the entry would precede the device's last ledger entry",
+            last_occurred_at=last_occurred_at.isoformat(),
+        )
     return occurred, late
 
 

@@ -84,10 +84,15 @@ def _lock(session: Session, serial: str) -> Device:
     """The device row, locked until commit: ``FOR UPDATE`` on PostgreSQL; SQLite has no row locks, so
     a no-op write takes the database's write lock first and the read that follows is current."""
     if session.get_bind().dialect.name == "sqlite":
-        session.execute(update(Device).where(Device.serial == serial).values(version=Device.version)
-                        .execution_options(synchronize_session=False))
-    device = session.scalar(select(Device).where(Device.serial == serial).with_for_update()
-                            .execution_options(populate_existing=True))
+        session.execute(
+            update(Device)
+            .where(Device.serial == serial)
+            .values(version=Device.version)
+            .execution_options(synchronize_session=False)
+        )
+    device = session.scalar(
+        select(Device).where(Device.serial == serial).with_for_update().execution_options(populate_existing=True)
+    )
     if device is None:
         raise RuleError("unknown_device", f"no device {serial!r} in the register")
     return device
@@ -98,8 +103,11 @@ def _lock_for(session: Session, actor: User, serial: str) -> Device:
     device = _lock(session, serial)
     if not actor.sees_all_units and device.unit_id != actor.unit_id:
         unit = session.get(Unit, device.unit_id)
-        raise RuleError("other_unit", f"device {serial} belongs to {unit.name if unit else 'another unit'}; "
-                        "lending it needs the approval of that unit's administrator")
+        raise RuleError(
+            "other_unit",
+            f"device {serial} belongs to {unit.name if unit else 'another unit'}; "
+            "lending it needs the approval of that unit's administrator",
+        )
     return device
 
 
@@ -123,20 +131,42 @@ class Context:
         return timedelta(minutes=self.settings.late_entry_grace_minutes)
 
 
-def _append(session: Session, ctx: Context, device: Device, kind: Kind, *, occurred_at: datetime | None,
-            condition: Condition | None = None, **values: Any) -> LedgerEntry:
+def _append(
+    session: Session,
+    ctx: Context,
+    device: Device,
+    kind: Kind,
+    *,
+    occurred_at: datetime | None,
+    condition: Condition | None = None,
+    **values: Any,
+) -> LedgerEntry:
     """Check the transition and the times, insert the entry and move the device's state, atomically."""
     state = next_state(state_of(device), kind, entry_id=0, condition=condition)
     last_seq, last_at = session.execute(
-        select(func.max(LedgerEntry.seq), func.max(LedgerEntry.occurred_at))
-        .where(LedgerEntry.device_id == device.id)).one()
+        select(func.max(LedgerEntry.seq), func.max(LedgerEntry.occurred_at)).where(LedgerEntry.device_id == device.id)
+    ).one()
     recorded_at = utcnow()  # read after the device lock: later than the entry that held it before us
-    occurred, late = entry_time(occurred_at, recorded_at, last_occurred_at=_aware(last_at), grace=ctx.grace,
-                                may_backdate=ctx.actor is None or is_manager(ctx.actor))
-    entry = LedgerEntry(device_id=device.id, unit_id=device.unit_id, seq=(last_seq or 0) + 1, kind=kind.value,
-                        occurred_at=occurred, recorded_at=recorded_at, late=late, status_after=state.status.value,
-                        recorded_by_id=ctx.actor.id if ctx.actor else None,
-                        condition=condition.value if condition else None, **values)
+    occurred, late = entry_time(
+        occurred_at,
+        recorded_at,
+        last_occurred_at=_aware(last_at),
+        grace=ctx.grace,
+        may_backdate=ctx.actor is None or is_manager(ctx.actor),
+    )
+    entry = LedgerEntry(
+        device_id=device.id,
+        unit_id=device.unit_id,
+        seq=(last_seq or 0) + 1,
+        kind=kind.value,
+        occurred_at=occurred,
+        recorded_at=recorded_at,
+        late=late,
+        status_after=state.status.value,
+        recorded_by_id=ctx.actor.id if ctx.actor else None,
+        condition=condition.value if condition else None,
+        **values,
+    )
     session.add(entry)
     try:
         session.flush()
@@ -145,8 +175,9 @@ def _append(session: Session, ctx: Context, device: Device, kind: Kind, *, occur
         session.flush()
     except (IntegrityError, StaleDataError) as exc:
         session.rollback()
-        raise RuleError("concurrent_change", "someone else changed this device at the same moment; "
-                        "reload and try again") from exc
+        raise RuleError(
+            "concurrent_change", "someone else changed this device at the same moment; reload and try again"
+        ) from exc
     return entry
 
 
@@ -160,8 +191,16 @@ def _aware(value: datetime | None) -> datetime | None:
 # --- the register -----------------------------------------------------------------------------
 
 
-def register_device(session: Session, ctx: Context, *, serial: str, unit_id: int, model: str | None,
-                    family: str | None, occurred_at: datetime | None = None) -> LedgerEntry:
+def register_device(
+    session: Session,
+    ctx: Context,
+    *,
+    serial: str,
+    unit_id: int,
+    model: str | None,
+    family: str | None,
+    occurred_at: datetime | None = None,
+) -> LedgerEntry:
     """Add a device to the register (or register one first seen at a dock) with a ``register`` entry."""
     assert ctx.actor is not None
     if not manages(ctx.actor, unit_id):
@@ -170,8 +209,7 @@ def register_device(session: Session, ctx: Context, *, serial: str, unit_id: int
         raise RuleError("unknown_unit", "no such unit")
     device = session.scalar(select(Device).where(Device.serial == serial))
     if device is None:
-        device = Device(serial=serial, unit_id=unit_id, model=model, family=family,
-                        status=Status.unregistered.value)
+        device = Device(serial=serial, unit_id=unit_id, model=model, family=family, status=Status.unregistered.value)
         session.add(device)
         try:
             session.flush()
@@ -181,14 +219,23 @@ def register_device(session: Session, ctx: Context, *, serial: str, unit_id: int
     device = _lock(session, serial)
     if device.status == Status.unregistered.value:
         device.unit_id, device.model, device.family = unit_id, model or device.model, family or device.family
-    return _append(session, ctx, device, Kind.register, occurred_at=occurred_at,
-                   description=f"{model or ''} {family or ''}".strip() or None)
+    return _append(
+        session,
+        ctx,
+        device,
+        Kind.register,
+        occurred_at=occurred_at,
+        description=f"{model or ''} {family or ''}".strip() or None,
+    )
 
 
 def unit_device_counts(session: Session, unit_ids: list[int]) -> dict[int, dict[str, int]]:
     counts: dict[int, dict[str, int]] = {u: {} for u in unit_ids}
-    rows = session.execute(select(Device.unit_id, Device.status, func.count())
-                           .where(Device.unit_id.in_(unit_ids)).group_by(Device.unit_id, Device.status))
+    rows = session.execute(
+        select(Device.unit_id, Device.status, func.count())
+        .where(Device.unit_id.in_(unit_ids))
+        .group_by(Device.unit_id, Device.status)
+    )
     for unit_id, status, n in rows:
         counts[unit_id][status] = n
     return counts
@@ -221,14 +268,19 @@ def unit_summaries(session: Session, settings: Any, user: User) -> list[UnitSumm
     units = list(session.scalars(q))
     ids = [u.id for u in units]
     counts = unit_device_counts(session, ids)
-    required = dict(session.execute(select(UnitAllocation.unit_id, UnitAllocation.devices_required)
-                                    .where(UnitAllocation.unit_id.in_(ids))).all())
+    required = dict(
+        session.execute(
+            select(UnitAllocation.unit_id, UnitAllocation.devices_required).where(UnitAllocation.unit_id.in_(ids))
+        ).all()
+    )
     admins: dict[int, list[User]] = {u: [] for u in ids}
-    for admin in session.scalars(select(User).where(User.unit_id.in_(ids), User.role == Role.device_admin.value,
-                                                    User.active.is_(True)).order_by(User.username)):
+    for admin in session.scalars(
+        select(User)
+        .where(User.unit_id.in_(ids), User.role == Role.device_admin.value, User.active.is_(True))
+        .order_by(User.username)
+    ):
         admins[admin.unit_id].append(admin)
-    return [UnitSummary(u, admins[u.id], counts[u.id], required.get(u.id, settings.devices_per_unit))
-            for u in units]
+    return [UnitSummary(u, admins[u.id], counts[u.id], required.get(u.id, settings.devices_per_unit)) for u in units]
 
 
 def set_allocation(session: Session, ctx: Context, unit_id: int, devices_required: int) -> UnitAllocation:
@@ -255,46 +307,61 @@ class Task:
     case_name: str | None = None
 
 
-def fresh_readings(session: Session, device: Device, settings: Any, now: datetime
-                   ) -> tuple[Readings, int] | None:
+def fresh_readings(session: Session, device: Device, settings: Any, now: datetime) -> tuple[Readings, int] | None:
     """The newest readings a station took of this docked device (reading or dock), if recent enough."""
     since = now - timedelta(seconds=settings.readings_max_age_seconds)
-    reading = session.scalar(select(DeviceReading).where(DeviceReading.device_id == device.id,
-                                                         DeviceReading.received_at >= since)
-                             .order_by(DeviceReading.received_at.desc()).limit(1))
-    dock = session.scalar(select(Transfer).where(Transfer.device_serial == device.serial,
-                                                 Transfer.received_at >= since)
-                          .order_by(Transfer.received_at.desc()).limit(1))
+    reading = session.scalar(
+        select(DeviceReading)
+        .where(DeviceReading.device_id == device.id, DeviceReading.received_at >= since)
+        .order_by(DeviceReading.received_at.desc())
+        .limit(1)
+    )
+    dock = session.scalar(
+        select(Transfer)
+        .where(Transfer.device_serial == device.serial, Transfer.received_at >= since)
+        .order_by(Transfer.received_at.desc())
+        .limit(1)
+    )
     if reading is not None and (dock is None or reading.received_at >= dock.received_at):
-        return Readings(reading.battery_percent, reading.storage_free_bytes, reading.clock_offset_s,
-                        bool(reading.fault_found)), reading.station_id
+        return Readings(
+            reading.battery_percent, reading.storage_free_bytes, reading.clock_offset_s, bool(reading.fault_found)
+        ), reading.station_id
     if dock is not None:
         return Readings(dock.battery_percent, dock.storage_free_bytes, dock.clock_offset_s), dock.station_id
     return None
 
 
-def _checks(session: Session, ctx: Context, device: Device, manual: dict[str, Any],
-            override_reason: str | None) -> dict[str, Any]:
+def _checks(
+    session: Session, ctx: Context, device: Device, manual: dict[str, Any], override_reason: str | None
+) -> dict[str, Any]:
     """Run the pre-checkout checks; the entry's check columns, or RuleError when they fail unexcused."""
     station = fresh_readings(session, device, ctx.settings, ctx.now)
-    if station is None and all(manual.get(k) is None for k in ("battery_percent", "storage_free_bytes",
-                                                                  "clock_offset_s")):
-        raise RuleError("no_readings", "the device is not docked at a station: enter its battery, free storage "
-                        "and clock offset")
+    if station is None and all(
+        manual.get(k) is None for k in ("battery_percent", "storage_free_bytes", "clock_offset_s")
+    ):
+        raise RuleError(
+            "no_readings", "the device is not docked at a station: enter its battery, free storage and clock offset"
+        )
     readings, source = merge_readings(station[0] if station else None, manual)
     failures = precheck(readings, Thresholds.from_settings(ctx.settings))
     override_reason = (override_reason or "").strip() or None
     if failures and override_reason is None:
-        raise RuleError("checks_failed", f"the device failed the pre-checkout checks: {', '.join(failures)}",
-                        failures=failures)
+        raise RuleError(
+            "checks_failed", f"the device failed the pre-checkout checks: {', '.join(failures)}", failures=failures
+        )
     if failures and not (ctx.actor and is_manager(ctx.actor)):
-        raise RuleError("override_not_allowed", "only an administrator may override failed checks",
-                        failures=failures)
-    return dict(battery_percent=readings.battery_percent, storage_free_bytes=readings.storage_free_bytes,
-                clock_offset_s=readings.clock_offset_s, fault_found=readings.fault_found, readings_source=source,
-                readings_station_id=station[1] if station and source != "manual" else None,
-                check_failures=failures, override=bool(failures),
-                override_reason=override_reason if failures else None)
+        raise RuleError("override_not_allowed", "only an administrator may override failed checks", failures=failures)
+    return dict(
+        battery_percent=readings.battery_percent,
+        storage_free_bytes=readings.storage_free_bytes,
+        clock_offset_s=readings.clock_offset_s,
+        fault_found=readings.fault_found,
+        readings_source=source,
+        readings_station_id=station[1] if station and source != "manual" else None,
+        check_failures=failures,
+        override=bool(failures),
+        override_reason=override_reason if failures else None,
+    )
 
 
 def _available(session: Session, device: Device, kind: Kind) -> None:
@@ -306,8 +373,9 @@ def _available(session: Session, device: Device, kind: Kind) -> None:
         if out is not None:
             who = out.officer_name or out.borrower_name or ""
             exc.facts.update(holder=who, holder_officer_no=out.officer_no, since=out.occurred_at.isoformat())
-            exc.message = (f"device {device.serial} is {device.status}: out with {who} "
-                           f"since {out.occurred_at:%Y-%m-%d %H:%M} UTC")
+            exc.message = (
+                f"device {device.serial} is {device.status}: out with {who} since {out.occurred_at:%Y-%m-%d %H:%M} UTC"
+            )
             exc.args = (exc.message,)
         raise
 
@@ -332,9 +400,17 @@ def _check_task(task: Task, occurred_at: datetime | None, now: datetime) -> None
         raise RuleError("bad_return_time", "the expected return must be after the checkout")
 
 
-def checkout(session: Session, ctx: Context, *, serial: str, task: Task, officer_id: int | None = None,
-             occurred_at: datetime | None = None, readings: dict[str, Any] | None = None,
-             override_reason: str | None = None) -> LedgerEntry:
+def checkout(
+    session: Session,
+    ctx: Context,
+    *,
+    serial: str,
+    task: Task,
+    officer_id: int | None = None,
+    occurred_at: datetime | None = None,
+    readings: dict[str, Any] | None = None,
+    override_reason: str | None = None,
+) -> LedgerEntry:
     """An officer takes a device for an enforcement task, after the pre-checkout checks (R2, R3)."""
     assert ctx.actor is not None
     device = _lock_for(session, ctx.actor, serial)
@@ -342,15 +418,33 @@ def checkout(session: Session, ctx: Context, *, serial: str, task: Task, officer
     officer = _officer_for(session, ctx.actor, device, officer_id)
     _check_task(task, occurred_at, ctx.now)
     checks = _checks(session, ctx, device, readings or {}, override_reason)
-    return _append(session, ctx, device, Kind.checkout, occurred_at=occurred_at, officer_id=officer.id,
-                   officer_no=officer.officer_no, officer_name=officer.display_name,
-                   enforcement_matter=task.enforcement_matter.strip(), case_number=task.case_number or None,
-                   case_name=task.case_name or None, expected_return_at=task.expected_return_at, **checks)
+    return _append(
+        session,
+        ctx,
+        device,
+        Kind.checkout,
+        occurred_at=occurred_at,
+        officer_id=officer.id,
+        officer_no=officer.officer_no,
+        officer_name=officer.display_name,
+        enforcement_matter=task.enforcement_matter.strip(),
+        case_number=task.case_number or None,
+        case_name=task.case_name or None,
+        expected_return_at=task.expected_return_at,
+        **checks,
+    )
 
 
-def return_device(session: Session, ctx: Context, *, serial: str, condition: Condition,
-                  description: str | None = None, occurred_at: datetime | None = None,
-                  received_by_id: int | None = None) -> LedgerEntry:
+def return_device(
+    session: Session,
+    ctx: Context,
+    *,
+    serial: str,
+    condition: Condition,
+    description: str | None = None,
+    occurred_at: datetime | None = None,
+    received_by_id: int | None = None,
+) -> LedgerEntry:
     """The device comes back: time, condition, who received it. Also evidence the officer is back."""
     assert ctx.actor is not None
     device = _lock_for(session, ctx.actor, serial)
@@ -361,19 +455,38 @@ def return_device(session: Session, ctx: Context, *, serial: str, condition: Con
         raise RuleError("bad_receiver", "the receiver must be an administrator of the device's unit")
     out = session.get(LedgerEntry, device.open_checkout_id)
     assert out is not None
-    return _append(session, ctx, device, Kind.return_, occurred_at=occurred_at, condition=condition,
-                   description=(description or "").strip() or None, received_by_id=receiver.id,
-                   refers_to_id=out.id, officer_id=out.officer_id, officer_no=out.officer_no,
-                   officer_name=out.officer_name, borrower_unit_id=out.borrower_unit_id,
-                   borrower_name=out.borrower_name)
+    return _append(
+        session,
+        ctx,
+        device,
+        Kind.return_,
+        occurred_at=occurred_at,
+        condition=condition,
+        description=(description or "").strip() or None,
+        received_by_id=receiver.id,
+        refers_to_id=out.id,
+        officer_id=out.officer_id,
+        officer_no=out.officer_no,
+        officer_name=out.officer_name,
+        borrower_unit_id=out.borrower_unit_id,
+        borrower_name=out.borrower_name,
+    )
 
 
 # --- lending ------------------------------------------------------------------------------------
 
 
-def request_lend(session: Session, ctx: Context, *, serial: str, purpose: str, expected_return_at: datetime,
-                 borrower_user_id: int | None = None, borrower_unit_id: int | None = None,
-                 borrower_name: str | None = None) -> LendRequest:
+def request_lend(
+    session: Session,
+    ctx: Context,
+    *,
+    serial: str,
+    purpose: str,
+    expected_return_at: datetime,
+    borrower_user_id: int | None = None,
+    borrower_unit_id: int | None = None,
+    borrower_name: str | None = None,
+) -> LendRequest:
     """Ask the unit's administrator to lend a device to another unit or person."""
     assert ctx.actor is not None
     device = _lock_for(session, ctx.actor, serial)
@@ -394,10 +507,17 @@ def request_lend(session: Session, ctx: Context, *, serial: str, purpose: str, e
         raise RuleError("no_matter", "the purpose is required")
     if expected_return_at <= ctx.now:
         raise RuleError("bad_return_time", "the expected return must be in the future")
-    request = LendRequest(device_id=device.id, unit_id=device.unit_id, requested_by_id=ctx.actor.id,
-                          requested_at=ctx.now, borrower_user_id=borrower.id if borrower else None,
-                          borrower_unit_id=borrower_unit_id, borrower_name=borrower_name, purpose=purpose.strip(),
-                          expected_return_at=expected_return_at)
+    request = LendRequest(
+        device_id=device.id,
+        unit_id=device.unit_id,
+        requested_by_id=ctx.actor.id,
+        requested_at=ctx.now,
+        borrower_user_id=borrower.id if borrower else None,
+        borrower_unit_id=borrower_unit_id,
+        borrower_name=borrower_name,
+        purpose=purpose.strip(),
+        expected_return_at=expected_return_at,
+    )
     session.add(request)
     session.flush()
     return request
@@ -415,8 +535,15 @@ def _pending(session: Session, ctx: Context, request_id: int) -> LendRequest:
     return request
 
 
-def approve_lend(session: Session, ctx: Context, request_id: int, *, note: str | None = None,
-                 readings: dict[str, Any] | None = None, override_reason: str | None = None) -> LedgerEntry:
+def approve_lend(
+    session: Session,
+    ctx: Context,
+    request_id: int,
+    *,
+    note: str | None = None,
+    readings: dict[str, Any] | None = None,
+    override_reason: str | None = None,
+) -> LedgerEntry:
     """The administrator approves: the device goes out on a ``lend`` entry (the only way to lend)."""
     request = _pending(session, ctx, request_id)
     device = session.get(Device, request.device_id)
@@ -425,13 +552,23 @@ def approve_lend(session: Session, ctx: Context, request_id: int, *, note: str |
     _available(session, device, Kind.lend)
     checks = _checks(session, ctx, device, readings or {}, override_reason)
     borrower = session.get(User, request.borrower_user_id) if request.borrower_user_id else None
-    entry = _append(session, ctx, device, Kind.lend, occurred_at=None, lend_request_id=request.id,
-                    officer_id=borrower.id if borrower else None,
-                    officer_no=borrower.officer_no if borrower else None,
-                    officer_name=borrower.display_name if borrower else request.borrower_name,
-                    borrower_unit_id=request.borrower_unit_id, borrower_name=request.borrower_name,
-                    enforcement_matter=request.purpose, expected_return_at=request.expected_return_at,
-                    description=(note or "").strip() or None, **checks)
+    entry = _append(
+        session,
+        ctx,
+        device,
+        Kind.lend,
+        occurred_at=None,
+        lend_request_id=request.id,
+        officer_id=borrower.id if borrower else None,
+        officer_no=borrower.officer_no if borrower else None,
+        officer_name=borrower.display_name if borrower else request.borrower_name,
+        borrower_unit_id=request.borrower_unit_id,
+        borrower_name=request.borrower_name,
+        enforcement_matter=request.purpose,
+        expected_return_at=request.expected_return_at,
+        description=(note or "").strip() or None,
+        **checks,
+    )
     request.state, request.decided_at, request.decision_note = "approved", ctx.now, (note or "").strip() or None
     request.decided_by_id = ctx.actor.id if ctx.actor else None
     session.flush()
@@ -449,8 +586,9 @@ def reject_lend(session: Session, ctx: Context, request_id: int, *, note: str | 
 # --- faults, damage, loss, back in service, retirement, corrections ---------------------------
 
 
-def report(session: Session, ctx: Context, *, serial: str, kind: Kind, description: str,
-           occurred_at: datetime | None = None) -> LedgerEntry:
+def report(
+    session: Session, ctx: Context, *, serial: str, kind: Kind, description: str, occurred_at: datetime | None = None
+) -> LedgerEntry:
     """An officer or administrator reports a fault, damage or loss; the device's status changes."""
     assert ctx.actor is not None and kind in REPORTS
     if not description.strip():
@@ -460,20 +598,33 @@ def report(session: Session, ctx: Context, *, serial: str, kind: Kind, descripti
     is_holder = holder is not None and holder.officer_id == ctx.actor.id
     if not is_holder and not ctx.actor.sees_all_units and device.unit_id != ctx.actor.unit_id:
         raise RuleError("other_unit", f"device {serial} belongs to another unit")
-    return _append(session, ctx, device, kind, occurred_at=occurred_at, description=description.strip(),
-                   refers_to_id=holder.id if holder else None,
-                   officer_id=holder.officer_id if holder else None,
-                   officer_no=holder.officer_no if holder else None,
-                   officer_name=holder.officer_name if holder else None)
+    return _append(
+        session,
+        ctx,
+        device,
+        kind,
+        occurred_at=occurred_at,
+        description=description.strip(),
+        refers_to_id=holder.id if holder else None,
+        officer_id=holder.officer_id if holder else None,
+        officer_no=holder.officer_no if holder else None,
+        officer_name=holder.officer_name if holder else None,
+    )
 
 
-def change_service(session: Session, ctx: Context, *, serial: str, kind: Kind, description: str | None,
-                   occurred_at: datetime | None = None) -> LedgerEntry:
+def change_service(
+    session: Session,
+    ctx: Context,
+    *,
+    serial: str,
+    kind: Kind,
+    description: str | None,
+    occurred_at: datetime | None = None,
+) -> LedgerEntry:
     """An administrator puts a device back in service (``restored``) or takes it out for good (``retire``)."""
     assert ctx.actor is not None and kind in (Kind.restored, Kind.retire)
     device = _lock_for(session, ctx.actor, serial)
-    return _append(session, ctx, device, kind, occurred_at=occurred_at,
-                   description=(description or "").strip() or None)
+    return _append(session, ctx, device, kind, occurred_at=occurred_at, description=(description or "").strip() or None)
 
 
 def correct(session: Session, ctx: Context, *, entry_id: int, changes: dict[str, Any], reason: str) -> LedgerEntry:
@@ -488,5 +639,13 @@ def correct(session: Session, ctx: Context, *, entry_id: int, changes: dict[str,
     device = session.get(Device, target.device_id)
     assert device is not None
     device = _lock_for(session, ctx.actor, device.serial)
-    return _append(session, ctx, device, Kind.correction, occurred_at=None, refers_to_id=target.id,
-                   corrections=clean, description=reason.strip())
+    return _append(
+        session,
+        ctx,
+        device,
+        Kind.correction,
+        occurred_at=None,
+        refers_to_id=target.id,
+        corrections=clean,
+        description=reason.strip(),
+    )

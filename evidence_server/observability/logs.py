@@ -56,13 +56,16 @@ def logging_config(log_format: str = "text", level: str = "INFO", service: str =
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {"custodia": formatter},
-        "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "custodia",
-                                "stream": "ext://sys.stderr"}},
+        "handlers": {
+            "stderr": {"class": "logging.StreamHandler", "formatter": "custodia", "stream": "ext://sys.stderr"}
+        },
         "root": {"handlers": ["stderr"], "level": level.upper()},
         "loggers": {
             # uvicorn and celery bring their own handlers; route them through ours instead
-            **{name: {"handlers": [], "propagate": True} for name in (
-                "uvicorn", "uvicorn.error", "uvicorn.access", "celery", "celery.task", "celery.worker")},
+            **{
+                name: {"handlers": [], "propagate": True}
+                for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "celery", "celery.task", "celery.worker")
+            },
             "botocore": {"level": "WARNING"},
             "boto3": {"level": "WARNING"},
             "urllib3": {"level": "WARNING"},

@@ -95,45 +95,63 @@ class CustodiaCollector(Collector):
     def _records(self) -> Iterator[Metric]:
         with self.ctx.sessionmaker() as session:
             by_state = dict(session.execute(select(Transfer.state, func.count()).group_by(Transfer.state)).all())
-            uploads = {state: (n, b) for state, n, b in session.execute(
-                select(Upload.state, func.count(), func.coalesce(func.sum(Upload.length), 0)).group_by(Upload.state))}
+            uploads = {
+                state: (n, b)
+                for state, n, b in session.execute(
+                    select(Upload.state, func.count(), func.coalesce(func.sum(Upload.length), 0)).group_by(Upload.state)
+                )
+            }
             held, held_bytes = session.execute(
-                select(func.count(), func.coalesce(func.sum(Recording.size), 0)).select_from(Recording)).one()
-            fixity = dict(session.execute(
-                select(Recording.fixity_state, func.count()).group_by(Recording.fixity_state)).all())
-            incidents = dict(session.execute(
-                select(IntegrityIncident.kind, func.count()).group_by(IntegrityIncident.kind)).all())
-        yield CounterMetricFamily("custodia_transfers", "Transfers (dockings) opened by stations",
-                                  value=sum(by_state.values()))
+                select(func.count(), func.coalesce(func.sum(Recording.size), 0)).select_from(Recording)
+            ).one()
+            fixity = dict(
+                session.execute(select(Recording.fixity_state, func.count()).group_by(Recording.fixity_state)).all()
+            )
+            incidents = dict(
+                session.execute(select(IntegrityIncident.kind, func.count()).group_by(IntegrityIncident.kind)).all()
+            )
+        yield CounterMetricFamily(
+            "custodia_transfers", "Transfers (dockings) opened by stations", value=sum(by_state.values())
+        )
         g = GaugeMetricFamily("custodia_transfers_by_state", "Transfers by their current state", labels=["state"])
         for state, n in sorted(by_state.items()):
             g.add_metric([state], n)
         yield g
         verified_n, verified_bytes = uploads.get("verified", (0, 0))
-        yield CounterMetricFamily("custodia_verified_uploads", "Uploads received and verified",
-                                  value=verified_n)
-        yield CounterMetricFamily("custodia_verified_bytes", "Bytes received and verified against both fingerprints",
-                                  value=int(verified_bytes))
-        yield CounterMetricFamily("custodia_rejected_uploads", "Uploads rejected on a fingerprint mismatch",
-                                  value=uploads.get("rejected", (0, 0))[0])
-        yield GaugeMetricFamily("custodia_uploads_receiving", "Uploads begun and not finished",
-                                value=uploads.get("receiving", (0, 0))[0])
+        yield CounterMetricFamily("custodia_verified_uploads", "Uploads received and verified", value=verified_n)
+        yield CounterMetricFamily(
+            "custodia_verified_bytes",
+            "Bytes received and verified against both fingerprints",
+            value=int(verified_bytes),
+        )
+        yield CounterMetricFamily(
+            "custodia_rejected_uploads",
+            "Uploads rejected on a fingerprint mismatch",
+            value=uploads.get("rejected", (0, 0))[0],
+        )
+        yield GaugeMetricFamily(
+            "custodia_uploads_receiving", "Uploads begun and not finished", value=uploads.get("receiving", (0, 0))[0]
+        )
         yield GaugeMetricFamily("custodia_recordings", "Verified recordings held", value=held)
         yield GaugeMetricFamily("custodia_recording_bytes", "Bytes of verified recordings held", value=int(held_bytes))
         g = GaugeMetricFamily("custodia_fixity_recordings", "Recordings by fixity state", labels=["state"])
         for state in sorted({"unchecked", "ok", *FIXITY_BAD, *fixity}):
             g.add_metric([state], fixity.get(state, 0))
         yield g
-        yield GaugeMetricFamily("custodia_fixity_failures", "Recordings failing fixity (bytes changed or missing)",
-                                value=sum(fixity.get(s, 0) for s in FIXITY_BAD))
+        yield GaugeMetricFamily(
+            "custodia_fixity_failures",
+            "Recordings failing fixity (bytes changed or missing)",
+            value=sum(fixity.get(s, 0) for s in FIXITY_BAD),
+        )
         c = CounterMetricFamily("custodia_integrity_incidents", "Integrity incidents by kind", labels=["kind"])
         for kind, n in sorted(incidents.items()):
             c.add_metric([kind], n)
         yield c
 
     def _violations(self) -> Iterator[Metric]:
-        g = GaugeMetricFamily("custodia_violations", "Violations by source and kind (the compliance hook)",
-                              labels=["source", "kind"])
+        g = GaugeMetricFamily(
+            "custodia_violations", "Violations by source and kind (the compliance hook)", labels=["source", "kind"]
+        )
         with self.ctx.sessionmaker() as session:
             for source, fn in sorted(VIOLATION_SOURCES.items()):
                 for kind, n in fn(session):
@@ -144,14 +162,18 @@ class CustodiaCollector(Collector):
         now = utcnow()
         with self.ctx.sessionmaker() as session:
             health = fleet_health(session, fleet_rules.FleetRules.from_settings(self.ctx.settings), now=now)
-        spool = GaugeMetricFamily("custodia_station_spool_bytes", "Bytes waiting in a station's spool",
-                                  labels=["station"])
-        free = GaugeMetricFamily("custodia_station_free_bytes", "Free bytes on a station's spool disk",
-                                 labels=["station"])
-        age = GaugeMetricFamily("custodia_station_last_seen_seconds", "Seconds since a station's last heartbeat",
-                                labels=["station"])
-        alert = GaugeMetricFamily("custodia_station_alert", "A station alert is raised (1) or not (0)",
-                                  labels=["station", "kind"])
+        spool = GaugeMetricFamily(
+            "custodia_station_spool_bytes", "Bytes waiting in a station's spool", labels=["station"]
+        )
+        free = GaugeMetricFamily(
+            "custodia_station_free_bytes", "Free bytes on a station's spool disk", labels=["station"]
+        )
+        age = GaugeMetricFamily(
+            "custodia_station_last_seen_seconds", "Seconds since a station's last heartbeat", labels=["station"]
+        )
+        alert = GaugeMetricFamily(
+            "custodia_station_alert", "A station alert is raised (1) or not (0)", labels=["station", "kind"]
+        )
         backlog = 0
         for h in health:
             name = h.station.name
@@ -170,8 +192,10 @@ class CustodiaCollector(Collector):
 
     def _queue(self) -> Iterator[Metric]:
         g = GaugeMetricFamily("custodia_task_queue_depth", "Background tasks waiting", labels=["queue"])
-        g.add_metric([self.ctx.settings.celery_queue if self.ctx.settings.task_mode == "celery" else "inprocess"],
-                     task_queue_depth(self.ctx, self.pending()))
+        g.add_metric(
+            [self.ctx.settings.celery_queue if self.ctx.settings.task_mode == "celery" else "inprocess"],
+            task_queue_depth(self.ctx, self.pending()),
+        )
         yield g
 
 

@@ -22,8 +22,9 @@ def require_monitoring(request: Request) -> None:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "metrics are off: set CUSTODIA_METRICS_TOKEN")
     given = bearer_token(request) or ""
     if not hmac.compare_digest(given.encode(), expected.encode()):
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "monitoring token required",
-                            headers={"WWW-Authenticate": "Bearer"})
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED, "monitoring token required", headers={"WWW-Authenticate": "Bearer"}
+        )
 
 
 setattr(require_monitoring, ROLE_MARK, frozenset({"monitoring"}))

@@ -52,8 +52,9 @@ class Recording(Base):
     probe: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     # fixity: the stored bytes re-read and checked against both fingerprints on a schedule
-    fixity_state: Mapped[str] = mapped_column(String(16), default="unchecked",
-                                              server_default="unchecked")  # unchecked|ok|failed|missing
+    fixity_state: Mapped[str] = mapped_column(
+        String(16), default="unchecked", server_default="unchecked"
+    )  # unchecked|ok|failed|missing
     fixity_checked_at: Mapped[datetime | None]
 
     # custody times

@@ -19,9 +19,17 @@ from evidence_server.security import AnyUser
 
 router = APIRouter(prefix="/api/v1/recordings", tags=["recordings"])
 
-MEDIA_TYPES = {".mp4": "video/mp4", ".mov": "video/quicktime", ".mkv": "video/x-matroska",
-               ".avi": "video/x-msvideo", ".ts": "video/mp2t", ".wav": "audio/wav", ".mp3": "audio/mpeg",
-               ".jpg": "image/jpeg", ".jpeg": "image/jpeg"}
+MEDIA_TYPES = {
+    ".mp4": "video/mp4",
+    ".mov": "video/quicktime",
+    ".mkv": "video/x-matroska",
+    ".avi": "video/x-msvideo",
+    ".ts": "video/mp2t",
+    ".wav": "audio/wav",
+    ".mp3": "audio/mpeg",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+}
 
 
 class RecordingOut(BaseModel):
@@ -78,11 +86,15 @@ def _json(body: bytes) -> Response:
 
 
 @router.get("", response_model=RecordingPage)
-def list_recordings(user: AnyUser, session: SessionDep,
-                    device_serial: str | None = None, officer_no: str | None = None,
-                    transfer_id: str | None = None,
-                    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-                    offset: Annotated[int, Query(ge=0)] = 0) -> Response:
+def list_recordings(
+    user: AnyUser,
+    session: SessionDep,
+    device_serial: str | None = None,
+    officer_no: str | None = None,
+    transfer_id: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> Response:
     q = visible_to(user)
     if device_serial:
         q = q.where(Recording.device_serial == device_serial)
@@ -93,9 +105,12 @@ def list_recordings(user: AnyUser, session: SessionDep,
     total = session.scalar(select(func.count()).select_from(q.subquery())) or 0
     # only RecordingOut's columns, as plain rows: not the ffprobe JSON (kilobytes a row), no ORM objects.
     # q selects from recordings alone (visibility is an EXISTS, not a join), so its WHERE carries over.
-    rows = session.execute((_OUT_SELECT if q.whereclause is None else _OUT_SELECT.where(q.whereclause))
-                           .order_by(Recording.name_started_at.desc().nulls_last(), Recording.id.desc())
-                           .limit(limit).offset(offset)).all()
+    rows = session.execute(
+        (_OUT_SELECT if q.whereclause is None else _OUT_SELECT.where(q.whereclause))
+        .order_by(Recording.name_started_at.desc().nulls_last(), Recording.id.desc())
+        .limit(limit)
+        .offset(offset)
+    ).all()
     items = [RecordingOut.model_validate(dict(zip(_OUT_NAMES, r, strict=True))) for r in rows]
     page = RecordingPage(total=total, items=items)
     session.close()  # the connection back to the pool here, not in another thread-pool hop after the response
@@ -117,21 +132,38 @@ def get_recording(recording_id: int, request: Request, user: AnyUser, session: S
     return _json(_RECORDING_JSON(RecordingOut.model_validate(rec, from_attributes=True), by_alias=True))
 
 
-@router.get("/{recording_id}/content", response_class=StreamingResponse,
-            responses={206: {"description": "partial content"}, 416: {"description": "bad range"}})
-def content(recording_id: int, request: Request, user: AnyUser, session: SessionDep,
-            range_: Annotated[str | None, Header(alias="range")] = None) -> StreamingResponse:
+@router.get(
+    "/{recording_id}/content",
+    response_class=StreamingResponse,
+    responses={206: {"description": "partial content"}, 416: {"description": "bad range"}},
+)
+def content(
+    recording_id: int,
+    request: Request,
+    user: AnyUser,
+    session: SessionDep,
+    range_: Annotated[str | None, Header(alias="range")] = None,
+) -> StreamingResponse:
     """The original bytes, whole or one HTTP Range of them; every read is audited."""
     rec = get_visible(session, user, recording_id)
     if rec.fixity_state == DISPOSED:
         raise gone(session, request, rec)  # 410 with the disposal certificate
     if rec.fixity_state in FIXITY_BAD:
-        audit(session, "recording.content_refused", request=request, object_type="recording", object_id=rec.id,
-              details={"fixity_state": rec.fixity_state})
+        audit(
+            session,
+            "recording.content_refused",
+            request=request,
+            object_type="recording",
+            object_id=rec.id,
+            details={"fixity_state": rec.fixity_state},
+        )
         session.commit()
-        raise HTTPException(409, f"recording {rec.id} failed its fixity check ({rec.fixity_state}): the stored "
-                                 "bytes are not the ones fingerprinted at ingest, so they are not served; an "
-                                 "integrity incident was raised for legal affairs")
+        raise HTTPException(
+            409,
+            f"recording {rec.id} failed its fixity check ({rec.fixity_state}): the stored "
+            "bytes are not the ones fingerprinted at ingest, so they are not served; an "
+            "integrity incident was raised for legal affairs",
+        )
     store = request.app.state.ctx.store
     size = rec.size
     start, end, status = 0, size - 1, 200
@@ -141,15 +173,26 @@ def content(recording_id: int, request: Request, user: AnyUser, session: Session
         except RangeError as exc:
             raise HTTPException(416, str(exc), headers={"Content-Range": f"bytes */{size}"}) from exc
         status = 206
-    audit(session, "recording.playback" if range_ else "recording.download", request=request,
-          object_type="recording", object_id=rec.id, details={"range": range_} if range_ else None)
+    audit(
+        session,
+        "recording.playback" if range_ else "recording.download",
+        request=request,
+        object_type="recording",
+        object_id=rec.id,
+        details={"range": range_} if range_ else None,
+    )
     session.commit()
     suffix = "." + rec.original_name.rsplit(".", 1)[-1].lower() if "." in rec.original_name else ""
-    headers = {"Accept-Ranges": "bytes", "Content-Length": str(max(0, end - start + 1)),
-               "Content-Disposition": f"inline; filename=\"recording-{rec.id}{suffix}\"",
-               "ETag": f"\"{rec.blake3}\"", "Custodia-SHA256": rec.sha256}
+    headers = {
+        "Accept-Ranges": "bytes",
+        "Content-Length": str(max(0, end - start + 1)),
+        "Content-Disposition": f'inline; filename="recording-{rec.id}{suffix}"',
+        "ETag": f'"{rec.blake3}"',
+        "Custodia-SHA256": rec.sha256,
+    }
     if status == 206:
         headers["Content-Range"] = f"bytes {start}-{end}/{size}"
     body: Iterator[bytes] = iter(()) if size == 0 else store.iter_range(rec.storage_key, start, end)
-    return StreamingResponse(body, status_code=status, headers=headers,
-                             media_type=MEDIA_TYPES.get(suffix, "application/octet-stream"))
+    return StreamingResponse(
+        body, status_code=status, headers=headers, media_type=MEDIA_TYPES.get(suffix, "application/octet-stream")
+    )

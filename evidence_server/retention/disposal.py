@@ -52,13 +52,25 @@ def due(session: Session, now: datetime | None = None, *, held: bool = False, li
     """Recordings whose retention ended (as of the last run of the job), not disposed of; ``held``: those a
     hold keeps instead."""
     now = now or utcnow()
-    rows = session.execute(select(Recording, RetentionState).join(
-        RetentionState, RetentionState.recording_id == Recording.id).where(
-        RetentionState.retain_until.is_not(None), RetentionState.retain_until <= now,
-        RetentionState.disposed_at.is_(None), RetentionState.held.is_(held))
-        .order_by(RetentionState.retain_until, Recording.id).limit(limit)).all()
-    pending = set(session.scalars(select(DisposalItem.recording_id).join(
-        DisposalRequest, DisposalRequest.id == DisposalItem.request_id).where(DisposalRequest.status == "pending")))
+    rows = session.execute(
+        select(Recording, RetentionState)
+        .join(RetentionState, RetentionState.recording_id == Recording.id)
+        .where(
+            RetentionState.retain_until.is_not(None),
+            RetentionState.retain_until <= now,
+            RetentionState.disposed_at.is_(None),
+            RetentionState.held.is_(held),
+        )
+        .order_by(RetentionState.retain_until, Recording.id)
+        .limit(limit)
+    ).all()
+    pending = set(
+        session.scalars(
+            select(DisposalItem.recording_id)
+            .join(DisposalRequest, DisposalRequest.id == DisposalItem.request_id)
+            .where(DisposalRequest.status == "pending")
+        )
+    )
     return [DueRow(rec, state, rec.id in pending) for rec, state in rows]
 
 
@@ -72,42 +84,73 @@ def _check_items(session: Session, ctx: ServerContext, ids: list[int], request_i
     if gone:
         raise RetentionError("already_disposed", f"recordings {gone} were disposed of already", recording_ids=gone)
     run_for(session, ctx, ids)
-    states = {s.recording_id: s for s in session.scalars(
-        select(RetentionState).where(RetentionState.recording_id.in_(ids)))}
+    states = {
+        s.recording_id: s for s in session.scalars(select(RetentionState).where(RetentionState.recording_id.in_(ids)))
+    }
     held = sorted(rid for rid in ids if states[rid].held)
     if held:
         holds = [h.id for h in session.scalars(select(LegalHold).where(LegalHold.lifted_at.is_(None)))]
-        raise RetentionError("held", f"recordings {held} are under a legal hold and can never be disposed of "
-                             "while it lasts", recording_ids=held, active_holds=holds[:50], request_id=request_id)
+        raise RetentionError(
+            "held",
+            f"recordings {held} are under a legal hold and can never be disposed of while it lasts",
+            recording_ids=held,
+            active_holds=holds[:50],
+            request_id=request_id,
+        )
     now = utcnow()
-    early = {rid: states[rid].retain_until for rid in ids
-             if not is_due(states[rid].retain_until, now, held=states[rid].held)}
+    early = {
+        rid: states[rid].retain_until for rid in ids if not is_due(states[rid].retain_until, now, held=states[rid].held)
+    }
     if early:
         until = {str(rid): utc_iso(u) if u else None for rid, u in sorted(early.items())}
-        raise RetentionError("not_due", f"recordings {sorted(early)} are not due yet: their retention has not "
-                             "ended (none: kept for good or while their case is open)", recording_ids=sorted(early),
-                             retain_until=until, request_id=request_id)
+        raise RetentionError(
+            "not_due",
+            f"recordings {sorted(early)} are not due yet: their retention has not "
+            "ended (none: kept for good or while their case is open)",
+            recording_ids=sorted(early),
+            retain_until=until,
+            request_id=request_id,
+        )
 
 
-def request_disposal(session: Session, ctx: ServerContext, user: User, recording_ids: list[int], reason: str,
-                     request: Request | None = None) -> DisposalRequest:
+def request_disposal(
+    session: Session,
+    ctx: ServerContext,
+    user: User,
+    recording_ids: list[int],
+    reason: str,
+    request: Request | None = None,
+) -> DisposalRequest:
     reason = need_reason(reason)
     ids = sorted(set(recording_ids))
     if not ids or len(ids) > MAX_ITEMS:
         raise RetentionError("bad_items", f"name between 1 and {MAX_ITEMS} recordings", 422)
     _check_items(session, ctx, ids)
-    busy = sorted(set(session.scalars(select(DisposalItem.recording_id).join(
-        DisposalRequest, DisposalRequest.id == DisposalItem.request_id).where(
-        DisposalRequest.status == "pending", DisposalItem.recording_id.in_(ids)))))
+    busy = sorted(
+        set(
+            session.scalars(
+                select(DisposalItem.recording_id)
+                .join(DisposalRequest, DisposalRequest.id == DisposalItem.request_id)
+                .where(DisposalRequest.status == "pending", DisposalItem.recording_id.in_(ids))
+            )
+        )
+    )
     if busy:
-        raise RetentionError("already_requested", f"recordings {busy} are in a pending disposal request already",
-                             recording_ids=busy)
+        raise RetentionError(
+            "already_requested", f"recordings {busy} are in a pending disposal request already", recording_ids=busy
+        )
     req = DisposalRequest(reason=reason, requested_by_id=user.id)
     session.add(req)
     session.flush()
     session.add_all(DisposalItem(request_id=req.id, recording_id=rid) for rid in ids)
-    audit(session, "retention.disposal_requested", request=request, object_type="disposal_request",
-          object_id=req.id, details={"recording_ids": ids, "reason": reason})
+    audit(
+        session,
+        "retention.disposal_requested",
+        request=request,
+        object_type="disposal_request",
+        object_id=req.id,
+        details={"recording_ids": ids, "reason": reason},
+    )
     return req
 
 
@@ -121,35 +164,58 @@ def get_request(session: Session, request_id: int, *, pending: bool = True) -> D
 
 
 def approvals_of(session: Session, request_id: int) -> list[DisposalApproval]:
-    return list(session.scalars(select(DisposalApproval).where(DisposalApproval.request_id == request_id)
-                                .order_by(DisposalApproval.id)))
+    return list(
+        session.scalars(
+            select(DisposalApproval).where(DisposalApproval.request_id == request_id).order_by(DisposalApproval.id)
+        )
+    )
 
 
 def items_of(session: Session, request_id: int) -> list[DisposalItem]:
-    return list(session.scalars(select(DisposalItem).where(DisposalItem.request_id == request_id)
-                                .order_by(DisposalItem.recording_id)))
+    return list(
+        session.scalars(
+            select(DisposalItem).where(DisposalItem.request_id == request_id).order_by(DisposalItem.recording_id)
+        )
+    )
 
 
-def approve_disposal(session: Session, user: User, request_id: int, note: str | None,
-                     request: Request | None = None) -> DisposalRequest:
+def approve_disposal(
+    session: Session, user: User, request_id: int, note: str | None, request: Request | None = None
+) -> DisposalRequest:
     req = get_request(session, request_id)
     if any(a.user_id == user.id for a in approvals_of(session, request_id)):
-        raise RetentionError("already_approved", "you approved this already: the second approval must come from "
-                             "another person", request_id=request_id)
+        raise RetentionError(
+            "already_approved",
+            "you approved this already: the second approval must come from another person",
+            request_id=request_id,
+        )
     session.add(DisposalApproval(request_id=request_id, user_id=user.id, note=note))
     session.flush()
-    audit(session, "retention.disposal_approved", request=request, object_type="disposal_request",
-          object_id=request_id, details={"note": note, "approvals": len(approvals_of(session, request_id))})
+    audit(
+        session,
+        "retention.disposal_approved",
+        request=request,
+        object_type="disposal_request",
+        object_id=request_id,
+        details={"note": note, "approvals": len(approvals_of(session, request_id))},
+    )
     return req
 
 
-def reject_disposal(session: Session, user: User, request_id: int, note: str | None,
-                    request: Request | None = None) -> DisposalRequest:
+def reject_disposal(
+    session: Session, user: User, request_id: int, note: str | None, request: Request | None = None
+) -> DisposalRequest:
     req = get_request(session, request_id)
     req.decision_note = need_reason(note)
     req.status, req.decided_at, req.decided_by_id = "rejected", utcnow(), user.id
-    audit(session, "retention.disposal_rejected", request=request, object_type="disposal_request",
-          object_id=request_id, details={"note": req.decision_note})
+    audit(
+        session,
+        "retention.disposal_rejected",
+        request=request,
+        object_type="disposal_request",
+        object_id=request_id,
+        details={"note": req.decision_note},
+    )
     return req
 
 
@@ -164,40 +230,63 @@ def _storage_blocks(store: ObjectStore, key: str, now: datetime, bypass: bool) -
     return None
 
 
-def execute_disposal(session: Session, ctx: ServerContext, user: User, request_id: int,
-                     request: Request | None = None) -> list[DisposalCertificate]:
+def execute_disposal(
+    session: Session, ctx: ServerContext, user: User, request_id: int, request: Request | None = None
+) -> list[DisposalCertificate]:
     """Dispose of every item of a request two different people approved; each gets its certificate."""
     req = get_request(session, request_id)
     approvals = approvals_of(session, request_id)
     if len({a.user_id for a in approvals}) < APPROVALS_NEEDED:
-        raise RetentionError("needs_two_approvals", f"disposal needs the approval of {APPROVALS_NEEDED} different "
-                             f"people; request {request_id} has {len(approvals)}", request_id=request_id,
-                             approvals=len(approvals))
+        raise RetentionError(
+            "needs_two_approvals",
+            f"disposal needs the approval of {APPROVALS_NEEDED} different "
+            f"people; request {request_id} has {len(approvals)}",
+            request_id=request_id,
+            approvals=len(approvals),
+        )
     items = [i for i in items_of(session, request_id) if i.state != "disposed"]
     _check_items(session, ctx, [i.recording_id for i in items], request_id)
     now, bypass = utcnow(), ctx.settings.retention_bypass_governance
-    recs = {r.id: r for r in session.scalars(select(Recording).where(
-        Recording.id.in_([i.recording_id for i in items])))}
+    recs = {
+        r.id: r for r in session.scalars(select(Recording).where(Recording.id.in_([i.recording_id for i in items])))
+    }
     blocked = {rid: why for rid, r in recs.items() if (why := _storage_blocks(ctx.store, r.storage_key, now, bypass))}
     if blocked:
-        raise RetentionError("storage_locked", f"WORM storage refuses to delete recordings {sorted(blocked)}",
-                             reasons={str(k): v for k, v in blocked.items()}, request_id=request_id)
-    people = {u.id: u for u in session.scalars(select(User).where(
-        User.id.in_([a.user_id for a in approvals] + [req.requested_by_id, user.id])))}
+        raise RetentionError(
+            "storage_locked",
+            f"WORM storage refuses to delete recordings {sorted(blocked)}",
+            reasons={str(k): v for k, v in blocked.items()},
+            request_id=request_id,
+        )
+    people = {
+        u.id: u
+        for u in session.scalars(
+            select(User).where(User.id.in_([a.user_id for a in approvals] + [req.requested_by_id, user.id]))
+        )
+    }
     certificates = []
     for item in items:
         try:
             removed = _remove(session, ctx.store, recs[item.recording_id])
         except (ObjectLockedError, OSError) as exc:
             session.commit()  # what was disposed of stays disposed of, with its certificate
-            raise RetentionError("storage_failed", f"the object store failed on recording {item.recording_id}: "
-                                 f"{exc}", 502, request_id=request_id) from exc
+            raise RetentionError(
+                "storage_failed",
+                f"the object store failed on recording {item.recording_id}: {exc}",
+                502,
+                request_id=request_id,
+            ) from exc
         cert = _certify(session, ctx, req, item, recs[item.recording_id], approvals, people, user, removed)
         certificates.append(cert)
     req.status, req.decided_at, req.decided_by_id = "executed", utcnow(), user.id
-    audit(session, "retention.disposal_executed", request=request, object_type="disposal_request",
-          object_id=request_id, details={"certificates": [c.number for c in certificates],
-                                         "approvers": [a.user_id for a in approvals]})
+    audit(
+        session,
+        "retention.disposal_executed",
+        request=request,
+        object_type="disposal_request",
+        object_id=request_id,
+        details={"certificates": [c.number for c in certificates], "approvers": [a.user_id for a in approvals]},
+    )
     return certificates
 
 
@@ -209,8 +298,11 @@ def _remove(session: Session, store: ObjectStore, rec: Recording) -> dict[str, A
             store.delete(d.storage_key)
             d.state = DISPOSED
     store.delete(rec.storage_key)
-    return {"backend": type(store).__name__, "storage_key": rec.storage_key,
-            "derived_keys": [d.storage_key for d in derived if d.storage_key]}
+    return {
+        "backend": type(store).__name__,
+        "storage_key": rec.storage_key,
+        "derived_keys": [d.storage_key for d in derived if d.storage_key],
+    }
 
 
 def _person(people: dict[int, User], uid: int | None) -> dict[str, Any] | None:
@@ -218,9 +310,17 @@ def _person(people: dict[int, User], uid: int | None) -> dict[str, Any] | None:
     return None if u is None else {"user_id": u.id, "username": u.username, "name": u.display_name, "role": u.role}
 
 
-def _certify(session: Session, ctx: ServerContext, req: DisposalRequest, item: DisposalItem, rec: Recording,
-             approvals: list[DisposalApproval], people: dict[int, User], user: User,
-             removed: dict[str, Any]) -> DisposalCertificate:
+def _certify(
+    session: Session,
+    ctx: ServerContext,
+    req: DisposalRequest,
+    item: DisposalItem,
+    rec: Recording,
+    approvals: list[DisposalApproval],
+    people: dict[int, User],
+    user: User,
+    removed: dict[str, Any],
+) -> DisposalCertificate:
     now = utcnow()
     state = session.get(RetentionState, rec.id)
     assert state is not None
@@ -229,18 +329,37 @@ def _certify(session: Session, ctx: ServerContext, req: DisposalRequest, item: D
     session.flush()
     cert.number = f"DC-{now:%Y}-{cert.id:06d}"
     document = {
-        "type": "custodia.disposal_certificate", "version": 1, "number": cert.number, "issued_at": utc_iso(now),
-        "recording": {"id": rec.id, "blake3": rec.blake3, "sha256": rec.sha256, "size": rec.size,
-                      "original_name": rec.original_name, "device_serial": rec.device_serial,
-                      "officer_no": rec.officer_no, "unit_id": rec.unit_id,
-                      "started_at": utc_iso(rec.name_started_at) if rec.name_started_at else None,
-                      "verified_at": utc_iso(rec.verified_at)},
-        "retention": {"retain_until": utc_iso(state.retain_until) if state.retain_until else None,
-                      "basis": state.basis, "case_id": state.case_id},
-        "request": {"id": req.id, "reason": req.reason, "requested_at": utc_iso(req.requested_at),
-                    "requested_by": _person(people, req.requested_by_id)},
-        "approvals": [{**(_person(people, a.user_id) or {}), "approved_at": utc_iso(a.approved_at), "note": a.note}
-                      for a in approvals],
+        "type": "custodia.disposal_certificate",
+        "version": 1,
+        "number": cert.number,
+        "issued_at": utc_iso(now),
+        "recording": {
+            "id": rec.id,
+            "blake3": rec.blake3,
+            "sha256": rec.sha256,
+            "size": rec.size,
+            "original_name": rec.original_name,
+            "device_serial": rec.device_serial,
+            "officer_no": rec.officer_no,
+            "unit_id": rec.unit_id,
+            "started_at": utc_iso(rec.name_started_at) if rec.name_started_at else None,
+            "verified_at": utc_iso(rec.verified_at),
+        },
+        "retention": {
+            "retain_until": utc_iso(state.retain_until) if state.retain_until else None,
+            "basis": state.basis,
+            "case_id": state.case_id,
+        },
+        "request": {
+            "id": req.id,
+            "reason": req.reason,
+            "requested_at": utc_iso(req.requested_at),
+            "requested_by": _person(people, req.requested_by_id),
+        },
+        "approvals": [
+            {**(_person(people, a.user_id) or {}), "approved_at": utc_iso(a.approved_at), "note": a.note}
+            for a in approvals
+        ],
         "executed": {"by": _person(people, user.id), "at": utc_iso(now)},
         "storage": removed,
     }
@@ -248,9 +367,20 @@ def _certify(session: Session, ctx: ServerContext, req: DisposalRequest, item: D
     rec.fixity_state = DISPOSED
     state.disposed_at = now
     item.state = "disposed"
-    audit(session, "retention.disposed", object_type="recording", object_id=rec.id, actor=user,
-          details={"certificate": cert.number, "request_id": req.id, "blake3": rec.blake3, "sha256": rec.sha256,
-                   "storage_key": rec.storage_key})
+    audit(
+        session,
+        "retention.disposed",
+        object_type="recording",
+        object_id=rec.id,
+        actor=user,
+        details={
+            "certificate": cert.number,
+            "request_id": req.id,
+            "blake3": rec.blake3,
+            "sha256": rec.sha256,
+            "storage_key": rec.storage_key,
+        },
+    )
     return cert
 
 
@@ -262,10 +392,22 @@ def gone(session: Session, request: Request, rec: Recording) -> HTTPException:
     """The answer for a disposed recording's content: 410 Gone, naming its disposal certificate."""
     cert = certificate_of(session, rec.id)
     number = cert.number if cert else None
-    audit(session, "recording.content_refused", request=request, object_type="recording", object_id=rec.id,
-          details={"disposed": True, "certificate": number})
+    audit(
+        session,
+        "recording.content_refused",
+        request=request,
+        object_type="recording",
+        object_id=rec.id,
+        details={"disposed": True, "certificate": number},
+    )
     session.commit()
-    return HTTPException(410, {"code": "disposed", "certificate": number,
-                               "certificate_id": cert.id if cert else None,
-                               "message": f"recording {rec.id} was disposed of on approval (certificate {number}); "
-                                          "its record and fingerprints are kept, its bytes are not"})
+    return HTTPException(
+        410,
+        {
+            "code": "disposed",
+            "certificate": number,
+            "certificate_id": cert.id if cert else None,
+            "message": f"recording {rec.id} was disposed of on approval (certificate {number}); "
+            "its record and fingerprints are kept, its bytes are not",
+        },
+    )

@@ -93,18 +93,23 @@ def run(session: Session, request: Request, operation: Callable[[], T]) -> T:
 @router.get("/policy", response_model=PolicyOut)
 def get_policy(request: Request, user: Reader, session: SessionDep) -> PolicyOut:
     policy, row = service.current_policy(session, ctx_of(request))
-    pending = list(session.scalars(select(RetentionChange.id).where(
-        RetentionChange.subject == "policy", RetentionChange.status == "pending")))
-    return PolicyOut(policy=policy.model_dump(mode="json"), version_id=row.id if row else None,
-                     pending_changes=pending)
+    pending = list(
+        session.scalars(
+            select(RetentionChange.id).where(RetentionChange.subject == "policy", RetentionChange.status == "pending")
+        )
+    )
+    return PolicyOut(policy=policy.model_dump(mode="json"), version_id=row.id if row else None, pending_changes=pending)
 
 
 @router.put("/policy", response_model=ProposalOut, responses={202: {"model": ProposalOut}})
 def put_policy(body: PolicyIn, request: Request, user: PolicyEditor, session: SessionDep) -> JSONResponse:
     """A policy that keeps nothing for less time applies at once; one that shortens anything waits for two
     approvals (answer 202 with the change to approve)."""
-    out = run(session, request, lambda: service.propose_policy(session, ctx_of(request), user, body.policy,
-                                                               body.reason, request))
+    out = run(
+        session,
+        request,
+        lambda: service.propose_policy(session, ctx_of(request), user, body.policy, body.reason, request),
+    )
     if isinstance(out, RetentionChange):
         return JSONResponse(ProposalOut(applied=False, change_id=out.id).model_dump(), status_code=202)
     request.app.state.tasks.send("retention.apply")
@@ -112,19 +117,29 @@ def put_policy(body: PolicyIn, request: Request, user: PolicyEditor, session: Se
 
 
 @router.post("/run", response_model=RunOut)
-def run_job(request: Request, user: Approver, session: SessionDep,
-            seconds: Annotated[float, Query(gt=0, le=600)] = 60) -> RunOut:
+def run_job(
+    request: Request, user: Approver, session: SessionDep, seconds: Annotated[float, Query(gt=0, le=600)] = 60
+) -> RunOut:
     """Apply the retention policy now (the scheduled job does the same), for at most ``seconds``."""
     ctx = ctx_of(request)
     policy, _ = service.current_policy(session, ctx)
     deadline = time.monotonic() + seconds
     audit(session, "retention.run_requested", request=request, object_type="retention")
     session.commit()
-    r = apply_retention(session, ctx.store, policy, tz=ctx.settings.default_timezone,
-                        should_stop=lambda: time.monotonic() > deadline)
-    return RunOut(seen=r.seen, created=len(r.created), extended=len(r.extended), fixed=len(r.fixed),
-                  shortened=len(r.shortened), proposed=r.proposed, locked=len(r.locked), errors=r.errors,
-                  stopped=r.stopped)
+    r = apply_retention(
+        session, ctx.store, policy, tz=ctx.settings.default_timezone, should_stop=lambda: time.monotonic() > deadline
+    )
+    return RunOut(
+        seen=r.seen,
+        created=len(r.created),
+        extended=len(r.extended),
+        fixed=len(r.fixed),
+        shortened=len(r.shortened),
+        proposed=r.proposed,
+        locked=len(r.locked),
+        errors=r.errors,
+        stopped=r.stopped,
+    )
 
 
 # --- one recording, case kinds ------------------------------------------------------------------------
@@ -135,31 +150,44 @@ def recording_retention(recording_id: int, user: HoldReader, session: SessionDep
     # cast: visible_to is annotated for SQLAlchemy 2.0 (one-column selects typed as tuples)
     rec = cast(Recording | None, session.scalars(visible_to(user).where(Recording.id == recording_id)).first())
     if rec is None:
-        raise HTTPException(404, {"code": "unknown_recording", "message": f"no recording {recording_id}, "
-                                                                          "or not one you may see"})
+        raise HTTPException(
+            404, {"code": "unknown_recording", "message": f"no recording {recording_id}, or not one you may see"}
+        )
     state = session.get(RetentionState, rec.id)
     cert = disposal.certificate_of(session, rec.id)
-    holds = [HoldOut.model_validate(h, from_attributes=True) for h in session.scalars(
-        select(LegalHold).where(LegalHold.id.in_(_holds_on(session, rec))))]
+    holds = [
+        HoldOut.model_validate(h, from_attributes=True)
+        for h in session.scalars(select(LegalHold).where(LegalHold.id.in_(_holds_on(session, rec))))
+    ]
     return RecordingRetentionOut(
         state=StateOut.model_validate(state, from_attributes=True) if state else None,
-        due=bool(state and is_due(state.retain_until, utcnow(), held=state.held,
-                                  disposed=state.disposed_at is not None)),
-        holds=holds, certificate=cert.number if cert else None)
+        due=bool(
+            state and is_due(state.retain_until, utcnow(), held=state.held, disposed=state.disposed_at is not None)
+        ),
+        holds=holds,
+        certificate=cert.number if cert else None,
+    )
 
 
 def _holds_on(session: Session, rec: Recording) -> list[int]:
-    case_ids = session.scalars(select(CaseLink.case_id).where(CaseLink.recording_id == rec.id,
-                                                              CaseLink.unlinked_at.is_(None)))
+    case_ids = session.scalars(
+        select(CaseLink.case_id).where(CaseLink.recording_id == rec.id, CaseLink.unlinked_at.is_(None))
+    )
     return holds_on(subject_of(rec, case_ids), active_holds(session))
 
 
-@router.post("/recordings/{recording_id}/extension", response_model=ProposalOut,
-             responses={202: {"model": ProposalOut}})
+@router.post(
+    "/recordings/{recording_id}/extension", response_model=ProposalOut, responses={202: {"model": ProposalOut}}
+)
 def extend(recording_id: int, body: ExtensionIn, request: Request, user: Manager, session: SessionDep) -> JSONResponse:
     """Keep a recording longer than the policy (at once); shortening a person's extension waits for two approvals."""
-    out = run(session, request, lambda: service.extend_recording(
-        session, ctx_of(request), user, recording_id, body.until, body.for_good, body.reason, request))
+    out = run(
+        session,
+        request,
+        lambda: service.extend_recording(
+            session, ctx_of(request), user, recording_id, body.until, body.for_good, body.reason, request
+        ),
+    )
     if isinstance(out, RetentionChange):
         return JSONResponse(ProposalOut(applied=False, change_id=out.id).model_dump(), status_code=202)
     return JSONResponse(ProposalOut(applied=True).model_dump())
@@ -168,8 +196,11 @@ def extend(recording_id: int, body: ExtensionIn, request: Request, user: Manager
 @router.put("/cases/{case_id}/kind", response_model=ProposalOut, responses={202: {"model": ProposalOut}})
 def set_kind(case_id: int, body: CaseKindIn, request: Request, user: KindSetter, session: SessionDep) -> JSONResponse:
     """Mark a case as a kind kept for good (at once); unmarking it waits for two approvals."""
-    out = run(session, request, lambda: service.set_case_kind(session, ctx_of(request), user, case_id, body.kind,
-                                                              body.reason, request))
+    out = run(
+        session,
+        request,
+        lambda: service.set_case_kind(session, ctx_of(request), user, case_id, body.kind, body.reason, request),
+    )
     if isinstance(out, RetentionChange):
         return JSONResponse(ProposalOut(applied=False, change_id=out.id).model_dump(), status_code=202)
     return JSONResponse(ProposalOut(applied=True).model_dump())
@@ -183,21 +214,27 @@ def list_holds(user: HoldReader, session: SessionDep, active: bool = True) -> li
     query = service.holds_visible(user)
     if active:
         query = query.where(LegalHold.lifted_at.is_(None))
-    return [HoldOut.model_validate(h, from_attributes=True)
-            for h in session.scalars(query.order_by(LegalHold.id.desc()).limit(1000))]
+    return [
+        HoldOut.model_validate(h, from_attributes=True)
+        for h in session.scalars(query.order_by(LegalHold.id.desc()).limit(1000))
+    ]
 
 
 @router.post("/holds", response_model=HoldOut, status_code=201)
 def place_hold(body: HoldIn, request: Request, user: HoldPlacer, session: SessionDep) -> HoldOut:
-    hold = run(session, request, lambda: service.place_hold(session, ctx_of(request), user, body.target,
-                                                            body.value, body.reason, request))
+    hold = run(
+        session,
+        request,
+        lambda: service.place_hold(session, ctx_of(request), user, body.target, body.value, body.reason, request),
+    )
     return HoldOut.model_validate(hold, from_attributes=True)
 
 
 @router.post("/holds/{hold_id}/lift", response_model=HoldOut)
 def lift_hold(hold_id: int, body: ReasonIn, request: Request, user: Manager, session: SessionDep) -> HoldOut:
-    hold = run(session, request, lambda: service.lift_hold(session, ctx_of(request), user, hold_id, body.reason,
-                                                           request))
+    hold = run(
+        session, request, lambda: service.lift_hold(session, ctx_of(request), user, hold_id, body.reason, request)
+    )
     return HoldOut.model_validate(hold, from_attributes=True)
 
 
@@ -240,22 +277,39 @@ def apply_change(change_id: int, request: Request, user: Approver, session: Sess
 
 
 @router.get("/due", response_model=list[DueOut])
-def due_list(user: Reader, session: SessionDep, held: bool = False,
-             limit: Annotated[int, Query(ge=1, le=1000)] = 500) -> list[DueOut]:
+def due_list(
+    user: Reader, session: SessionDep, held: bool = False, limit: Annotated[int, Query(ge=1, le=1000)] = 500
+) -> list[DueOut]:
     """What is due for disposal as of the job's last run (``held=true``: due but kept by a hold)."""
-    return [DueOut(recording_id=r.recording.id, retain_until=r.state.retain_until, basis=r.state.basis,
-                   unit_id=r.recording.unit_id, device_serial=r.recording.device_serial,
-                   officer_no=r.recording.officer_no, original_name=r.recording.original_name,
-                   requested=r.requested)
-            for r in disposal.due(session, held=held, limit=limit) if r.state.retain_until is not None]
+    return [
+        DueOut(
+            recording_id=r.recording.id,
+            retain_until=r.state.retain_until,
+            basis=r.state.basis,
+            unit_id=r.recording.unit_id,
+            device_serial=r.recording.device_serial,
+            officer_no=r.recording.officer_no,
+            original_name=r.recording.original_name,
+            requested=r.requested,
+        )
+        for r in disposal.due(session, held=held, limit=limit)
+        if r.state.retain_until is not None
+    ]
 
 
 def disposal_out(session: Session, req: DisposalRequest) -> DisposalOut:
     return DisposalOut(
-        id=req.id, reason=req.reason, status=req.status, requested_at=req.requested_at,
-        requested_by_id=req.requested_by_id, decided_at=req.decided_at, decided_by_id=req.decided_by_id,
-        decision_note=req.decision_note, recording_ids=[i.recording_id for i in disposal.items_of(session, req.id)],
-        approvals=[ApprovalOut.model_validate(a, from_attributes=True) for a in disposal.approvals_of(session, req.id)])
+        id=req.id,
+        reason=req.reason,
+        status=req.status,
+        requested_at=req.requested_at,
+        requested_by_id=req.requested_by_id,
+        decided_at=req.decided_at,
+        decided_by_id=req.decided_by_id,
+        decision_note=req.decision_note,
+        recording_ids=[i.recording_id for i in disposal.items_of(session, req.id)],
+        approvals=[ApprovalOut.model_validate(a, from_attributes=True) for a in disposal.approvals_of(session, req.id)],
+    )
 
 
 @router.get("/disposals", response_model=list[DisposalOut])
@@ -268,8 +322,11 @@ def list_disposals(user: Reader, session: SessionDep, status: str | None = None)
 
 @router.post("/disposals", response_model=DisposalOut, status_code=201)
 def request_disposal(body: DisposalIn, request: Request, user: Manager, session: SessionDep) -> DisposalOut:
-    req = run(session, request, lambda: disposal.request_disposal(session, ctx_of(request), user, body.recording_ids,
-                                                                  body.reason, request))
+    req = run(
+        session,
+        request,
+        lambda: disposal.request_disposal(session, ctx_of(request), user, body.recording_ids, body.reason, request),
+    )
     return disposal_out(session, req)
 
 
@@ -280,15 +337,17 @@ def get_disposal(request_id: int, request: Request, user: Reader, session: Sessi
 
 
 @router.post("/disposals/{request_id}/approve", response_model=DisposalOut)
-def approve_disposal(request_id: int, body: NoteIn, request: Request, user: Approver,
-                     session: SessionDep) -> DisposalOut:
+def approve_disposal(
+    request_id: int, body: NoteIn, request: Request, user: Approver, session: SessionDep
+) -> DisposalOut:
     req = run(session, request, lambda: disposal.approve_disposal(session, user, request_id, body.note, request))
     return disposal_out(session, req)
 
 
 @router.post("/disposals/{request_id}/reject", response_model=DisposalOut)
-def reject_disposal(request_id: int, body: NoteIn, request: Request, user: Approver,
-                    session: SessionDep) -> DisposalOut:
+def reject_disposal(
+    request_id: int, body: NoteIn, request: Request, user: Approver, session: SessionDep
+) -> DisposalOut:
     req = run(session, request, lambda: disposal.reject_disposal(session, user, request_id, body.note, request))
     return disposal_out(session, req)
 
@@ -296,16 +355,20 @@ def reject_disposal(request_id: int, body: NoteIn, request: Request, user: Appro
 @router.post("/disposals/{request_id}/execute", response_model=list[CertificateOut])
 def execute_disposal(request_id: int, request: Request, user: Approver, session: SessionDep) -> list[CertificateOut]:
     """Remove the approved items from storage; each gets a signed disposal certificate."""
-    certs = run(session, request, lambda: disposal.execute_disposal(session, ctx_of(request), user, request_id,
-                                                                    request))
+    certs = run(
+        session, request, lambda: disposal.execute_disposal(session, ctx_of(request), user, request_id, request)
+    )
     return [CertificateOut.model_validate(c, from_attributes=True) for c in certs]
 
 
 @router.get("/certificates", response_model=list[CertificateOut])
-def list_certificates(user: Reader, session: SessionDep,
-                      limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> list[CertificateOut]:
-    return [CertificateOut.model_validate(c, from_attributes=True) for c in session.scalars(
-        select(DisposalCertificate).order_by(DisposalCertificate.id.desc()).limit(limit))]
+def list_certificates(
+    user: Reader, session: SessionDep, limit: Annotated[int, Query(ge=1, le=1000)] = 200
+) -> list[CertificateOut]:
+    return [
+        CertificateOut.model_validate(c, from_attributes=True)
+        for c in session.scalars(select(DisposalCertificate).order_by(DisposalCertificate.id.desc()).limit(limit))
+    ]
 
 
 @router.get("/certificates/{certificate_id}", response_model=CertificateOut)
@@ -313,8 +376,6 @@ def get_certificate(certificate_id: int, request: Request, user: Reader, session
     cert = session.get(DisposalCertificate, certificate_id)
     if cert is None:
         raise HTTPException(404, {"code": "unknown_certificate", "message": f"no certificate {certificate_id}"})
-    audit(session, "retention.certificate_view", request=request, object_type="disposal_certificate",
-          object_id=cert.id)
+    audit(session, "retention.certificate_view", request=request, object_type="disposal_certificate", object_id=cert.id)
     session.commit()
     return CertificateOut.model_validate(cert, from_attributes=True)
-

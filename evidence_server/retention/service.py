@@ -61,9 +61,17 @@ class RetentionError(Exception):
 def refuse(session: Session, request: Request | None, exc: RetentionError) -> HTTPException:
     """Undo the refused operation, audit the refusal, and give the HTTP error to raise."""
     session.rollback()
-    audit(session, "retention.refused", request=request, details={
-        "code": exc.code, "message": exc.message, **exc.details,
-        "path": request.url.path if request is not None else None})
+    audit(
+        session,
+        "retention.refused",
+        request=request,
+        details={
+            "code": exc.code,
+            "message": exc.message,
+            **exc.details,
+            "path": request.url.path if request is not None else None,
+        },
+    )
     session.commit()
     return HTTPException(exc.status, {"code": exc.code, "message": exc.message, **exc.details})
 
@@ -80,12 +88,14 @@ def current_policy(session: Session, ctx: ServerContext) -> tuple[RetentionPolic
 def run_for(session: Session, ctx: ServerContext, recording_ids: list[int]) -> ApplyReport:
     """Apply retention to these recordings now, in the caller's transaction."""
     policy, _ = current_policy(session, ctx)
-    return apply_retention(session, ctx.store, policy, tz=ctx.settings.default_timezone,
-                           recording_ids=recording_ids, commit=False)
+    return apply_retention(
+        session, ctx.store, policy, tz=ctx.settings.default_timezone, recording_ids=recording_ids, commit=False
+    )
 
 
-def propose_policy(session: Session, ctx: ServerContext, user: User, data: dict[str, Any], reason: str,
-                   request: Request | None = None) -> RetentionPolicyVersion | RetentionChange:
+def propose_policy(
+    session: Session, ctx: ServerContext, user: User, data: dict[str, Any], reason: str, request: Request | None = None
+) -> RetentionPolicyVersion | RetentionChange:
     """A new policy: in force at once if it keeps everything at least as long, else a change for approval."""
     try:
         new = load_policy(data)
@@ -98,16 +108,32 @@ def propose_policy(session: Session, ctx: ServerContext, user: User, data: dict[
         row = RetentionPolicyVersion(policy=new.model_dump(mode="json"), created_by_id=user.id, reason=reason)
         session.add(row)
         session.flush()
-        audit(session, "retention.policy_changed", request=request, object_type="retention_policy",
-              object_id=row.id, details={"from": old.model_dump(mode="json"), "to": row.policy, "reason": reason})
+        audit(
+            session,
+            "retention.policy_changed",
+            request=request,
+            object_type="retention_policy",
+            object_id=row.id,
+            details={"from": old.model_dump(mode="json"), "to": row.policy, "reason": reason},
+        )
         return row
-    change = RetentionChange(subject="policy", current=old.model_dump(mode="json"),
-                             proposed=new.model_dump(mode="json"), reason=reason, requested_by_id=user.id)
+    change = RetentionChange(
+        subject="policy",
+        current=old.model_dump(mode="json"),
+        proposed=new.model_dump(mode="json"),
+        reason=reason,
+        requested_by_id=user.id,
+    )
     session.add(change)
     session.flush()
-    audit(session, "retention.change_requested", request=request, object_type="retention_change",
-          object_id=change.id, details={"subject": "policy", "shortens": shorter, "to": change.proposed,
-                                        "reason": reason})
+    audit(
+        session,
+        "retention.change_requested",
+        request=request,
+        object_type="retention_change",
+        object_id=change.id,
+        details={"subject": "policy", "shortens": shorter, "to": change.proposed, "reason": reason},
+    )
     return change
 
 
@@ -128,17 +154,18 @@ def target_unit(session: Session, target: Target, value: str) -> int | None:
     """The unit a hold's target belongs to (None: several units); unknown targets are refused."""
     units: set[int] = set()
     if target in (Target.recording, Target.case):
-        row = (session.get(Recording if target == Target.recording else Case, int(value))
-               if value.isdigit() else None)
+        row = session.get(Recording if target == Target.recording else Case, int(value)) if value.isdigit() else None
         if row is None:
             raise RetentionError(f"unknown_{target.value}", f"no {target.value} {value}", 404)
         return int(row.unit_id)  # type: ignore[attr-defined]
     if target == Target.device:
         units = _units(session, select(Device.unit_id).where(Device.serial == value)) | _units(
-            session, select(Recording.unit_id).where(Recording.device_serial == value).distinct())
+            session, select(Recording.unit_id).where(Recording.device_serial == value).distinct()
+        )
     else:
         units = _units(session, select(User.unit_id).where(User.officer_no == value)) | _units(
-            session, select(Recording.unit_id).where(Recording.officer_no == value).distinct())
+            session, select(Recording.unit_id).where(Recording.officer_no == value).distinct()
+        )
     if not units:
         raise RetentionError(f"unknown_{target.value}", f"no {target.value} {value} is known here", 404)
     return units.pop() if len(units) == 1 else None
@@ -149,8 +176,13 @@ def covered_recordings(session: Session, target: Target, value: str) -> list[int
     if target == Target.recording:
         query = query.where(Recording.id == (int(value) if value.isdigit() else -1))
     elif target == Target.case:
-        query = query.where(Recording.id.in_(select(CaseLink.recording_id).where(
-            CaseLink.case_id == (int(value) if value.isdigit() else -1), CaseLink.unlinked_at.is_(None))))
+        query = query.where(
+            Recording.id.in_(
+                select(CaseLink.recording_id).where(
+                    CaseLink.case_id == (int(value) if value.isdigit() else -1), CaseLink.unlinked_at.is_(None)
+                )
+            )
+        )
     elif target == Target.officer:
         query = query.where(Recording.officer_no == value)
     else:
@@ -172,13 +204,19 @@ def _sync_storage(session: Session, ctx: ServerContext, ids: list[int], request:
         apply_later(session, request)
 
 
-def place_hold(session: Session, ctx: ServerContext, user: User, target: str, value: str, reason: str,
-               request: Request | None = None) -> LegalHold:
+def place_hold(
+    session: Session,
+    ctx: ServerContext,
+    user: User,
+    target: str,
+    value: str,
+    reason: str,
+    request: Request | None = None,
+) -> LegalHold:
     try:
         kind = Target(target)
     except ValueError as exc:
-        raise RetentionError("unknown_target", f"a hold is placed on one of {[t.value for t in Target]}",
-                             422) from exc
+        raise RetentionError("unknown_target", f"a hold is placed on one of {[t.value for t in Target]}", 422) from exc
     value, reason = (value or "").strip(), need_reason(reason)
     if not value or len(value) > 64:
         raise RetentionError("bad_target", "name the case, recording, officer number or device serial", 422)
@@ -189,15 +227,28 @@ def place_hold(session: Session, ctx: ServerContext, user: User, target: str, va
     session.add(hold)
     session.flush()
     ids = covered_recordings(session, kind, value)
-    audit(session, "retention.hold_placed", request=request, object_type="legal_hold", object_id=hold.id,
-          details={"target": kind.value, "value": value, "unit_id": unit, "reason": reason, "recordings": ids[:200],
-                   "recording_count": len(ids)})
+    audit(
+        session,
+        "retention.hold_placed",
+        request=request,
+        object_type="legal_hold",
+        object_id=hold.id,
+        details={
+            "target": kind.value,
+            "value": value,
+            "unit_id": unit,
+            "reason": reason,
+            "recordings": ids[:200],
+            "recording_count": len(ids),
+        },
+    )
     _sync_storage(session, ctx, ids, request)
     return hold
 
 
-def lift_hold(session: Session, ctx: ServerContext, user: User, hold_id: int, reason: str,
-              request: Request | None = None) -> LegalHold:
+def lift_hold(
+    session: Session, ctx: ServerContext, user: User, hold_id: int, reason: str, request: Request | None = None
+) -> LegalHold:
     hold = session.get(LegalHold, hold_id)
     if hold is None:
         raise RetentionError("unknown_hold", f"no hold {hold_id}", 404)
@@ -207,9 +258,14 @@ def lift_hold(session: Session, ctx: ServerContext, user: User, hold_id: int, re
     hold.lifted_at, hold.lifted_by_id = utcnow(), user.id
     session.flush()
     ids = covered_recordings(session, Target(hold.target), hold.value)
-    audit(session, "retention.hold_lifted", request=request, object_type="legal_hold", object_id=hold.id,
-          details={"target": hold.target, "value": hold.value, "reason": hold.lift_reason,
-                   "recording_count": len(ids)})
+    audit(
+        session,
+        "retention.hold_lifted",
+        request=request,
+        object_type="legal_hold",
+        object_id=hold.id,
+        details={"target": hold.target, "value": hold.value, "reason": hold.lift_reason, "recording_count": len(ids)},
+    )
     _sync_storage(session, ctx, ids, request)
     return hold
 
@@ -228,15 +284,33 @@ def _request_change(session: Session, user: User, request: Request | None, **fie
     change = RetentionChange(requested_by_id=user.id, **fields)
     session.add(change)
     session.flush()
-    audit(session, "retention.change_requested", request=request, object_type="retention_change",
-          object_id=change.id, details={"subject": change.subject, "recording_id": change.recording_id,
-                                        "case_id": change.case_id, "from": change.current, "to": change.proposed,
-                                        "reason": change.reason})
+    audit(
+        session,
+        "retention.change_requested",
+        request=request,
+        object_type="retention_change",
+        object_id=change.id,
+        details={
+            "subject": change.subject,
+            "recording_id": change.recording_id,
+            "case_id": change.case_id,
+            "from": change.current,
+            "to": change.proposed,
+            "reason": change.reason,
+        },
+    )
     return change
 
 
-def set_case_kind(session: Session, ctx: ServerContext, user: User, case_id: int, kind: str | None, reason: str,
-                  request: Request | None = None) -> CaseKind | RetentionChange | None:
+def set_case_kind(
+    session: Session,
+    ctx: ServerContext,
+    user: User,
+    case_id: int,
+    kind: str | None,
+    reason: str,
+    request: Request | None = None,
+) -> CaseKind | RetentionChange | None:
     """Mark a case as a kind (kept for good if the policy says so) at once; unmarking it waits for approval."""
     reason = need_reason(reason)
     case = session.get(Case, case_id)
@@ -253,15 +327,24 @@ def set_case_kind(session: Session, ctx: ServerContext, user: User, case_id: int
         return row
     ids = covered_recordings(session, Target.case, str(case_id))
     if old is not None and old in policy.permanent_kinds:  # footage kept for good would not be any more
-        return _request_change(session, user, request, subject="case_kind", case_id=case_id,
-                               current={"kind": old}, proposed={"kind": kind}, reason=reason)
+        return _request_change(
+            session,
+            user,
+            request,
+            subject="case_kind",
+            case_id=case_id,
+            current={"kind": old},
+            proposed={"kind": kind},
+            reason=reason,
+        )
     _write_kind(session, user, case_id, kind, reason, request)
     _sync_storage(session, ctx, ids, request)
     return session.get(CaseKind, case_id)
 
 
-def _write_kind(session: Session, user: User | None, case_id: int, kind: str | None, reason: str,
-                request: Request | None) -> None:
+def _write_kind(
+    session: Session, user: User | None, case_id: int, kind: str | None, reason: str, request: Request | None
+) -> None:
     row = session.get(CaseKind, case_id)
     old = row.kind if row else None
     if row is not None:
@@ -270,16 +353,30 @@ def _write_kind(session: Session, user: User | None, case_id: int, kind: str | N
     if kind is not None:
         session.add(CaseKind(case_id=case_id, kind=kind, reason=reason, set_by_id=user.id if user else None))
     session.flush()
-    audit(session, "retention.case_kind_set", request=request, object_type="case", object_id=case_id,
-          details={"from": old, "to": kind, "reason": reason})
+    audit(
+        session,
+        "retention.case_kind_set",
+        request=request,
+        object_type="case",
+        object_id=case_id,
+        details={"from": old, "to": kind, "reason": reason},
+    )
 
 
 def _iso(moment: datetime | None) -> str | None:
     return utc_iso(moment) if moment else None
 
 
-def extend_recording(session: Session, ctx: ServerContext, user: User, recording_id: int, until: datetime | None,
-                     for_good: bool, reason: str, request: Request | None = None) -> RetentionState | RetentionChange:
+def extend_recording(
+    session: Session,
+    ctx: ServerContext,
+    user: User,
+    recording_id: int,
+    until: datetime | None,
+    for_good: bool,
+    reason: str,
+    request: Request | None = None,
+) -> RetentionState | RetentionChange:
     """Keep one recording longer than the policy (at once), or less long than a person set (after approval)."""
     reason = need_reason(reason)
     rec = session.get(Recording, recording_id)
@@ -297,17 +394,41 @@ def extend_recording(session: Session, ctx: ServerContext, user: User, recording
     old = {"extended_until": _iso(state.extended_until), "extended_for_good": state.extended_for_good}
     new = {"extended_until": None if for_good else _iso(until), "extended_for_good": for_good}
     shorter = (state.extended_for_good and not for_good) or (
-        state.extended_until is not None and until is not None and until < state.extended_until)
+        state.extended_until is not None and until is not None and until < state.extended_until
+    )
     if shorter:
-        return _request_change(session, user, request, subject="extension", recording_id=recording_id,
-                               current=old, proposed=new, reason=reason)
-    if not for_good and until is not None and state.retain_until is not None and until <= state.retain_until \
-            and state.extended_until is None:
-        raise RetentionError("not_longer", "the policy keeps it at least that long already: nothing to extend",
-                             422, retain_until=_iso(state.retain_until))
+        return _request_change(
+            session,
+            user,
+            request,
+            subject="extension",
+            recording_id=recording_id,
+            current=old,
+            proposed=new,
+            reason=reason,
+        )
+    if (
+        not for_good
+        and until is not None
+        and state.retain_until is not None
+        and until <= state.retain_until
+        and state.extended_until is None
+    ):
+        raise RetentionError(
+            "not_longer",
+            "the policy keeps it at least that long already: nothing to extend",
+            422,
+            retain_until=_iso(state.retain_until),
+        )
     state.extended_until, state.extended_for_good = (None, True) if for_good else (until, False)
-    audit(session, "retention.extension_set", request=request, object_type="recording", object_id=recording_id,
-          details={"from": old, "to": new, "reason": reason})
+    audit(
+        session,
+        "retention.extension_set",
+        request=request,
+        object_type="recording",
+        object_id=recording_id,
+        details={"from": old, "to": new, "reason": reason},
+    )
     run_for(session, ctx, [recording_id])
     return state
 
@@ -320,54 +441,81 @@ def get_change(session: Session, change_id: int) -> RetentionChange:
 
 
 def change_approvers(session: Session, change_id: int) -> list[int]:
-    return list(session.scalars(select(RetentionChangeApproval.user_id).where(
-        RetentionChangeApproval.change_id == change_id).order_by(RetentionChangeApproval.id)))
+    return list(
+        session.scalars(
+            select(RetentionChangeApproval.user_id)
+            .where(RetentionChangeApproval.change_id == change_id)
+            .order_by(RetentionChangeApproval.id)
+        )
+    )
 
 
-def approve_change(session: Session, user: User, change_id: int, note: str | None,
-                   request: Request | None = None) -> RetentionChange:
+def approve_change(
+    session: Session, user: User, change_id: int, note: str | None, request: Request | None = None
+) -> RetentionChange:
     change = get_change(session, change_id)
     if change.status != "pending":
         raise RetentionError("not_pending", f"retention change {change_id} is {change.status}")
     if user.id in change_approvers(session, change_id):
-        raise RetentionError("already_approved", "you approved this already: a second approval must come from "
-                                                 "another person", change_id=change_id)
+        raise RetentionError(
+            "already_approved",
+            "you approved this already: a second approval must come from another person",
+            change_id=change_id,
+        )
     session.add(RetentionChangeApproval(change_id=change_id, user_id=user.id, note=note))
     session.flush()
-    audit(session, "retention.change_approved", request=request, object_type="retention_change",
-          object_id=change_id, details={"note": note, "approvals": len(change_approvers(session, change_id))})
+    audit(
+        session,
+        "retention.change_approved",
+        request=request,
+        object_type="retention_change",
+        object_id=change_id,
+        details={"note": note, "approvals": len(change_approvers(session, change_id))},
+    )
     return change
 
 
-def reject_change(session: Session, user: User, change_id: int, note: str | None,
-                  request: Request | None = None) -> RetentionChange:
+def reject_change(
+    session: Session, user: User, change_id: int, note: str | None, request: Request | None = None
+) -> RetentionChange:
     change = get_change(session, change_id)
     if change.status != "pending":
         raise RetentionError("not_pending", f"retention change {change_id} is {change.status}")
     change.status, change.decided_at, change.decided_by_id = "rejected", utcnow(), user.id
     change.decision_note = need_reason(note)
-    audit(session, "retention.change_rejected", request=request, object_type="retention_change",
-          object_id=change_id, details={"note": change.decision_note})
+    audit(
+        session,
+        "retention.change_rejected",
+        request=request,
+        object_type="retention_change",
+        object_id=change_id,
+        details={"note": change.decision_note},
+    )
     return change
 
 
-def apply_change(session: Session, ctx: ServerContext, user: User, change_id: int,
-                 request: Request | None = None) -> RetentionChange:
+def apply_change(
+    session: Session, ctx: ServerContext, user: User, change_id: int, request: Request | None = None
+) -> RetentionChange:
     """Carry out a shortening once two different people approved it."""
     change = get_change(session, change_id)
     if change.status != "pending":
         raise RetentionError("not_pending", f"retention change {change_id} is {change.status}")
     approvers = set(change_approvers(session, change_id))
     if len(approvers) < APPROVALS_NEEDED:
-        raise RetentionError("needs_two_approvals", f"shortening retention needs the approval of {APPROVALS_NEEDED} "
-                             f"different people; it has {len(approvers)}", change_id=change_id,
-                             approvals=len(approvers))
+        raise RetentionError(
+            "needs_two_approvals",
+            f"shortening retention needs the approval of {APPROVALS_NEEDED} different people; it has {len(approvers)}",
+            change_id=change_id,
+            approvals=len(approvers),
+        )
     change.status, change.decided_at, change.decided_by_id = "applied", utcnow(), user.id
     session.flush()
     ids: list[int] = []
     if change.subject == "policy":
-        row = RetentionPolicyVersion(policy=change.proposed, created_by_id=user.id, change_id=change.id,
-                                     reason=change.reason)
+        row = RetentionPolicyVersion(
+            policy=change.proposed, created_by_id=user.id, change_id=change.id, reason=change.reason
+        )
         session.add(row)
         session.flush()
     elif change.subject == "case_kind":
@@ -382,8 +530,14 @@ def apply_change(session: Session, ctx: ServerContext, user: User, change_id: in
             until = change.proposed.get("extended_until")
             state.extended_until = datetime.fromisoformat(until.replace("Z", "+00:00")) if until else None
             state.extended_for_good = bool(change.proposed.get("extended_for_good"))
-    audit(session, "retention.change_applied", request=request, object_type="retention_change", object_id=change.id,
-          details={"subject": change.subject, "to": change.proposed, "approvers": sorted(approvers)})
+    audit(
+        session,
+        "retention.change_applied",
+        request=request,
+        object_type="retention_change",
+        object_id=change.id,
+        details={"subject": change.subject, "to": change.proposed, "approvers": sorted(approvers)},
+    )
     if change.subject == "policy":
         apply_later(session, request)
     else:
@@ -392,5 +546,10 @@ def apply_change(session: Session, ctx: ServerContext, user: User, change_id: in
 
 
 def pending_counts(session: Session) -> dict[str, int]:
-    return dict(session.execute(select(RetentionChange.subject, func.count()).where(
-        RetentionChange.status == "pending").group_by(RetentionChange.subject)).all())
+    return dict(
+        session.execute(
+            select(RetentionChange.subject, func.count())
+            .where(RetentionChange.status == "pending")
+            .group_by(RetentionChange.subject)
+        ).all()
+    )

@@ -18,6 +18,11 @@ def retention_apply(ctx: Any, max_seconds: float | None = None) -> dict[str, Any
     deadline = time.monotonic() + budget
     with ctx.sessionmaker() as session:
         policy, _ = current_policy(session, ctx)
-        report = apply_retention(session, ctx.store, policy, tz=ctx.settings.default_timezone,
-                                 should_stop=lambda: time.monotonic() > deadline)
+        report = apply_retention(
+            session,
+            ctx.store,
+            policy,
+            tz=ctx.settings.default_timezone,
+            should_stop=lambda: time.monotonic() > deadline,
+        )
     return asdict(report)

@@ -73,8 +73,9 @@ def create_station(body: StationIn, request: Request, user: StationAdmin, sessio
         raise HTTPException(422, "no such unit")
     if not user.sees_all_units and body.unit_id != user.unit_id:
         raise HTTPException(403, "stations of another unit")
-    issued = service.create_station(session, name=body.name, unit_id=body.unit_id,
-                                    code_hours=request.app.state.ctx.settings.enrolment_code_hours)
+    issued = service.create_station(
+        session, name=body.name, unit_id=body.unit_id, code_hours=request.app.state.ctx.settings.enrolment_code_hours
+    )
     audit(session, "station.code_issued", request=request, object_type="station", object_id=issued.station.id)
     session.commit()
     return CodeOut(station_id=issued.station.id, enrolment_code=issued.code, expires_at=issued.expires_at)
@@ -99,8 +100,13 @@ def revoke_station(station_id: int, request: Request, user: StationAdmin, sessio
     return Response(status_code=204)
 
 
-@router.post("/stations/enrol", response_model=EnrolOut, status_code=201, dependencies=[Depends(public)],
-             responses={403: {"description": "unknown, used or expired enrolment code"}})
+@router.post(
+    "/stations/enrol",
+    response_model=EnrolOut,
+    status_code=201,
+    dependencies=[Depends(public)],
+    responses={403: {"description": "unknown, used or expired enrolment code"}},
+)
 def enrol(body: EnrolIn, request: Request, session: SessionDep) -> EnrolOut:
     """Exchange a one-time enrolment code for this station's token (shown once)."""
     try:
@@ -109,12 +115,16 @@ def enrol(body: EnrolIn, request: Request, session: SessionDep) -> EnrolOut:
         audit(session, "station.enrol_failed", request=request, details={"reason": str(exc)})
         session.commit()
         raise HTTPException(403, str(exc)) from exc
-    audit(session, "station.enrolled", request=request, object_type="station", object_id=station.id,
-          actor=station)
+    audit(session, "station.enrolled", request=request, object_type="station", object_id=station.id, actor=station)
     session.commit()
     ctx = request.app.state.ctx
-    return EnrolOut(station_id=station.id, station_name=station.name, token=token,
-                    server_public_key=ctx.public_key_b64, server_key_id=ctx.key_id)
+    return EnrolOut(
+        station_id=station.id,
+        station_name=station.name,
+        token=token,
+        server_public_key=ctx.public_key_b64,
+        server_key_id=ctx.key_id,
+    )
 
 
 @router.post("/stations/me/heartbeat", status_code=204)
@@ -135,8 +145,7 @@ class TokenOut(BaseModel):
 def rotate_token(request: Request, station: CurrentStation, session: SessionDep) -> TokenOut:
     """Rotate this station's token: the new one is shown once; the old one works until the new one is used."""
     presented = bearer_token(request) or ""
-    token = service.rotate_token(session, station, presented,
-                                 request.app.state.ctx.settings.station_token_grace_hours)
+    token = service.rotate_token(session, station, presented, request.app.state.ctx.settings.station_token_grace_hours)
     audit(session, "station.token_rotated", request=request, object_type="station", object_id=station.id)
     session.commit()
     return TokenOut(token=token, previous_valid_until=station.previous_token_expires_at)

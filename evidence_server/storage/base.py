@@ -58,8 +58,7 @@ class ObjectStore(ABC):
     def size(self, key: str) -> int: ...
 
     @abstractmethod
-    def iter_range(self, key: str, start: int = 0, end: int | None = None,
-                   chunk: int = 1024 * 1024) -> Iterator[bytes]:
+    def iter_range(self, key: str, start: int = 0, end: int | None = None, chunk: int = 1024 * 1024) -> Iterator[bytes]:
         """Yield bytes ``start`` to ``end`` inclusive (``end`` None: to the last byte)."""
 
     def iter_keys(self) -> Iterator[tuple[str, int, datetime]]:

@@ -106,11 +106,9 @@ class LocalStore(ObjectStore):
                     continue
                 path = Path(dirpath) / name
                 st = path.stat()
-                yield (path.relative_to(self.root).as_posix(), st.st_size,
-                       datetime.fromtimestamp(st.st_mtime, UTC))
+                yield (path.relative_to(self.root).as_posix(), st.st_size, datetime.fromtimestamp(st.st_mtime, UTC))
 
-    def iter_range(self, key: str, start: int = 0, end: int | None = None,
-                   chunk: int = 1024 * 1024) -> Iterator[bytes]:
+    def iter_range(self, key: str, start: int = 0, end: int | None = None, chunk: int = 1024 * 1024) -> Iterator[bytes]:
         with open(self.path_of(key), "rb") as f:
             f.seek(start)
             remaining = (end + 1 - start) if end is not None else None

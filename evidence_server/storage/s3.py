@@ -16,13 +16,20 @@ from evidence_server.config import Settings
 from evidence_server.db import utcnow
 from evidence_server.storage.base import DERIVED_PREFIX, ObjectLock, ObjectLockedError, ObjectStore, object_key
 
-_TRANSFER = TransferConfig(multipart_threshold=64 * 1024 * 1024, multipart_chunksize=64 * 1024 * 1024,
-                           max_concurrency=4)
+_TRANSFER = TransferConfig(
+    multipart_threshold=64 * 1024 * 1024, multipart_chunksize=64 * 1024 * 1024, max_concurrency=4
+)
 
 
 class S3Store(ObjectStore):
-    def __init__(self, client: Any, bucket: str, lock_mode: str | None = None, lock_days: int = 180,
-                 bypass_governance: bool = False) -> None:
+    def __init__(
+        self,
+        client: Any,
+        bucket: str,
+        lock_mode: str | None = None,
+        lock_days: int = 180,
+        bypass_governance: bool = False,
+    ) -> None:
         self.client = client
         self.bucket = bucket
         self.lock_mode = lock_mode
@@ -34,11 +41,19 @@ class S3Store(ObjectStore):
     @classmethod
     def from_settings(cls, settings: Settings) -> S3Store:
         client = boto3.client(
-            "s3", endpoint_url=settings.s3_endpoint_url, region_name=settings.s3_region,
-            aws_access_key_id=settings.s3_access_key_id, aws_secret_access_key=settings.s3_secret_access_key,
+            "s3",
+            endpoint_url=settings.s3_endpoint_url,
+            region_name=settings.s3_region,
+            aws_access_key_id=settings.s3_access_key_id,
+            aws_secret_access_key=settings.s3_secret_access_key,
         )
-        return cls(client, settings.s3_bucket, settings.s3_object_lock_mode, settings.s3_object_lock_days,
-                   bypass_governance=settings.retention_bypass_governance)
+        return cls(
+            client,
+            settings.s3_bucket,
+            settings.s3_object_lock_mode,
+            settings.s3_object_lock_days,
+            bypass_governance=settings.retention_bypass_governance,
+        )
 
     def bucket_has_object_lock(self) -> bool:
         if self._bucket_locks is None:
@@ -54,8 +69,10 @@ class S3Store(ObjectStore):
         if self.exists(key) and self.size(key) == size:
             staged.unlink(missing_ok=True)
             return key
-        extra: dict[str, Any] = {"Metadata": {"blake3": blake3_hex, "sha256": sha256_hex},
-                                 "ChecksumAlgorithm": "SHA256"}
+        extra: dict[str, Any] = {
+            "Metadata": {"blake3": blake3_hex, "sha256": sha256_hex},
+            "ChecksumAlgorithm": "SHA256",
+        }
         if size < _TRANSFER.multipart_threshold:
             # single PUT: S3 itself checks the SHA-256 we computed while receiving
             extra["ChecksumSHA256"] = base64.b64encode(bytes.fromhex(sha256_hex)).decode()
@@ -74,14 +91,16 @@ class S3Store(ObjectStore):
         if not key.startswith(DERIVED_PREFIX):
             raise ValueError(f"not a derived key: {key!r}")
         # no Object Lock: a derived file is not evidence and can always be made again
-        self.client.upload_file(str(staged), self.bucket, key, ExtraArgs={"Metadata": {"derived": "true"}},
-                                Config=_TRANSFER)
+        self.client.upload_file(
+            str(staged), self.bucket, key, ExtraArgs={"Metadata": {"derived": "true"}}, Config=_TRANSFER
+        )
         staged.unlink(missing_ok=True)
         return key
 
     def locator(self, key: str) -> str:
-        return str(self.client.generate_presigned_url(
-            "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=3600))
+        return str(
+            self.client.generate_presigned_url("get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=3600)
+        )
 
     def exists(self, key: str) -> bool:
         try:
@@ -110,8 +129,11 @@ class S3Store(ObjectStore):
         if not self.bucket_has_object_lock():
             return None
         head = self.head(key)
-        return ObjectLock(mode=head.get("ObjectLockMode"), until=head.get("ObjectLockRetainUntilDate"),
-                          legal_hold=head.get("ObjectLockLegalHoldStatus") == "ON")
+        return ObjectLock(
+            mode=head.get("ObjectLockMode"),
+            until=head.get("ObjectLockRetainUntilDate"),
+            legal_hold=head.get("ObjectLockLegalHoldStatus") == "ON",
+        )
 
     def set_retention(self, key: str, until: datetime) -> bool:
         if not (self.lock_mode and self.bucket_has_object_lock()):
@@ -120,8 +142,9 @@ class S3Store(ObjectStore):
         if current is not None and current.until is not None and current.until >= until:
             return True  # a lock is only ever moved later
         mode = "COMPLIANCE" if current is not None and current.mode == "COMPLIANCE" else self.lock_mode
-        self.client.put_object_retention(Bucket=self.bucket, Key=key,
-                                         Retention={"Mode": mode, "RetainUntilDate": until})
+        self.client.put_object_retention(
+            Bucket=self.bucket, Key=key, Retention={"Mode": mode, "RetainUntilDate": until}
+        )
         return True
 
     def set_legal_hold(self, key: str, on: bool) -> bool:
@@ -146,12 +169,12 @@ class S3Store(ObjectStore):
                 self.client.delete_object(**args)
             except ClientError as exc:
                 if exc.response.get("Error", {}).get("Code") in ("AccessDenied", "InvalidRequest", "ObjectLocked"):
-                    raise ObjectLockedError(f"the object store refuses to delete {key}: "
-                                            f"{exc.response.get('Error', {}).get('Message', exc)}") from exc
+                    raise ObjectLockedError(
+                        f"the object store refuses to delete {key}: {exc.response.get('Error', {}).get('Message', exc)}"
+                    ) from exc
                 raise
 
-    def iter_range(self, key: str, start: int = 0, end: int | None = None,
-                   chunk: int = 1024 * 1024) -> Iterator[bytes]:
+    def iter_range(self, key: str, start: int = 0, end: int | None = None, chunk: int = 1024 * 1024) -> Iterator[bytes]:
         rng = f"bytes={start}-{'' if end is None else end}"
         body = self.client.get_object(Bucket=self.bucket, Key=key, Range=rng)["Body"]
         try:

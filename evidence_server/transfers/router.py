@@ -123,8 +123,9 @@ def _jsonable(payload: TransferIn) -> dict[str, Any]:
 
 
 @router.post("", response_model=TransferOpened, status_code=201)
-def open_transfer(payload: TransferIn, request: Request, response: Response, station: CurrentStation,
-                  session: SessionDep) -> TransferOpened:
+def open_transfer(
+    payload: TransferIn, request: Request, response: Response, station: CurrentStation, session: SessionDep
+) -> TransferOpened:
     """Open a transfer for a docked device with its file index (idempotent on transfer_id)."""
     try:
         opened = service.open_transfer(session, station, _jsonable(payload))
@@ -132,15 +133,28 @@ def open_transfer(payload: TransferIn, request: Request, response: Response, sta
         raise HTTPException(409, str(exc)) from exc
     if opened.created:
         ledger_docks.on_dock(session, opened.transfer)  # register an unknown device; note a dock by a non-holder
-        audit(session, "transfer.docked", request=request, object_type="transfer", object_id=opened.transfer.id,
-              details={"device_serial": opened.transfer.device_serial, "files": len(payload.index),
-                       "already_held": len(opened.already_held), "vanished": opened.vanished,
-                       "rejected": len(payload.rejected)})
+        audit(
+            session,
+            "transfer.docked",
+            request=request,
+            object_type="transfer",
+            object_id=opened.transfer.id,
+            details={
+                "device_serial": opened.transfer.device_serial,
+                "files": len(payload.index),
+                "already_held": len(opened.already_held),
+                "vanished": opened.vanished,
+                "rejected": len(payload.rejected),
+            },
+        )
     else:
         response.status_code = 200
     session.commit()
-    return TransferOpened(transfer_id=opened.transfer.id, already_held=opened.already_held,  # type: ignore[arg-type]
-                          vanished=opened.vanished)
+    return TransferOpened(
+        transfer_id=opened.transfer.id,
+        already_held=opened.already_held,  # type: ignore[arg-type]
+        vanished=opened.vanished,
+    )
 
 
 def _own(session: SessionDep, station_id: int, transfer_id: str) -> Transfer:
@@ -162,8 +176,9 @@ def progress(transfer_id: str, body: ProgressIn, station: CurrentStation, sessio
 
 
 @router.post("/{transfer_id}/complete", response_model=CompleteOut)
-def complete(transfer_id: str, manifest: dict[str, Any], request: Request, station: CurrentStation,
-             session: SessionDep) -> CompleteOut:
+def complete(
+    transfer_id: str, manifest: dict[str, Any], request: Request, station: CurrentStation, session: SessionDep
+) -> CompleteOut:
     """Check the station's manifest against what was verified and return a signed receipt."""
     transfer = _own(session, station.id, transfer_id)
     try:
@@ -177,8 +192,13 @@ def complete(transfer_id: str, manifest: dict[str, Any], request: Request, stati
         receipt, missing = service.complete(session, station, transfer, parsed, ctx.signing_key, ctx.key_id)
     except service.TransferError as exc:
         raise HTTPException(409, str(exc)) from exc
-    audit(session, "transfer.receipt", request=request, object_type="transfer", object_id=transfer.id,
-          details={"manifest_blake3": transfer.manifest_blake3, "confirmed": len(receipt["files"]),
-                   "missing": missing})
+    audit(
+        session,
+        "transfer.receipt",
+        request=request,
+        object_type="transfer",
+        object_id=transfer.id,
+        details={"manifest_blake3": transfer.manifest_blake3, "confirmed": len(receipt["files"]), "missing": missing},
+    )
     session.commit()
     return CompleteOut(receipt=receipt, missing=missing)

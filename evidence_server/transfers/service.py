@@ -29,22 +29,26 @@ class Opened:
     vanished: list[str]
 
 
-def vanished_since(previous_index: list[dict[str, Any]], current_index: list[dict[str, Any]],
-                   held: set[tuple[str, int]]) -> list[dict[str, Any]]:
+def vanished_since(
+    previous_index: list[dict[str, Any]], current_index: list[dict[str, Any]], held: set[tuple[str, int]]
+) -> list[dict[str, Any]]:
     """Files of an earlier index that are gone now and were never transferred. Pure."""
     now = {(e["path"], int(e["size"])) for e in current_index}
-    return [e for e in previous_index
-            if (e["path"], int(e["size"])) not in now and (e["path"], int(e["size"])) not in held]
+    return [
+        e for e in previous_index if (e["path"], int(e["size"])) not in now and (e["path"], int(e["size"])) not in held
+    ]
 
 
 def _held(session: Session, serial: str, entries: list[dict[str, Any]]) -> list[Recording]:
     keys = [(e["path"], int(e["size"])) for e in entries]
     found: list[Recording] = []
     for i in range(0, len(keys), 500):
-        batch = keys[i:i + 500]
-        found += session.scalars(select(Recording).where(
-            Recording.device_serial == serial,
-            tuple_(Recording.original_path, Recording.size).in_(batch))).all()
+        batch = keys[i : i + 500]
+        found += session.scalars(
+            select(Recording).where(
+                Recording.device_serial == serial, tuple_(Recording.original_path, Recording.size).in_(batch)
+            )
+        ).all()
     return found
 
 
@@ -56,8 +60,7 @@ def open_transfer(session: Session, station: Station, payload: dict[str, Any]) -
         raise TransferError("transfer id already used by another station or device")
     index = payload["index"]
     held = _held(session, serial, index)
-    held_out = [{"path": r.original_path, "size": r.size, "blake3": r.blake3, "recording_id": r.id}
-                for r in held]
+    held_out = [{"path": r.original_path, "size": r.size, "blake3": r.blake3, "recording_id": r.id} for r in held]
     if existing is not None:
         return Opened(existing, False, held_out, [])
 
@@ -68,16 +71,23 @@ def open_transfer(session: Session, station: Station, payload: dict[str, Any]) -
         offset = (documents.parse_iso(clock) - documents.parse_iso(read_at)).total_seconds()
     officer = payload.get("officer") or {}
     transfer = Transfer(
-        id=payload["transfer_id"], station_id=station.id, unit_id=station.unit_id, device_serial=serial,
-        device=payload["device"], officer_no=officer.get("number"), officer_name=officer.get("name"),
+        id=payload["transfer_id"],
+        station_id=station.id,
+        unit_id=station.unit_id,
+        device_serial=serial,
+        device=payload["device"],
+        officer_no=officer.get("number"),
+        officer_name=officer.get("name"),
         docked_at=documents.parse_iso(payload["docked_at"]),
-        device_clock=documents.parse_iso(clock) if clock else None, clock_offset_s=offset,
+        device_clock=documents.parse_iso(clock) if clock else None,
+        clock_offset_s=offset,
         battery_percent=status.get("battery_percent"),
         storage_total_bytes=status.get("storage_total_bytes"),
         storage_free_bytes=status.get("storage_free_bytes"),
-        index=index, rejected=payload.get("rejected") or [],
-        files_total=len(index) - len(held), bytes_total=sum(int(e["size"]) for e in index)
-        - sum(r.size for r in held),
+        index=index,
+        rejected=payload.get("rejected") or [],
+        files_total=len(index) - len(held),
+        bytes_total=sum(int(e["size"]) for e in index) - sum(r.size for r in held),
     )
     session.add(transfer)
     session.flush()
@@ -87,23 +97,43 @@ def open_transfer(session: Session, station: Station, payload: dict[str, Any]) -
 
 def _record_vanished(session: Session, transfer: Transfer) -> list[str]:
     previous = session.scalar(
-        select(Transfer).where(Transfer.device_serial == transfer.device_serial, Transfer.id != transfer.id,
-                               Transfer.docked_at <= transfer.docked_at)
-        .order_by(Transfer.docked_at.desc()).limit(1))
+        select(Transfer)
+        .where(
+            Transfer.device_serial == transfer.device_serial,
+            Transfer.id != transfer.id,
+            Transfer.docked_at <= transfer.docked_at,
+        )
+        .order_by(Transfer.docked_at.desc())
+        .limit(1)
+    )
     if previous is None:
         return []
-    gone_candidates = [e for e in previous.index
-                       if (e["path"], int(e["size"])) not in {(c["path"], int(c["size"])) for c in transfer.index}]
+    gone_candidates = [
+        e
+        for e in previous.index
+        if (e["path"], int(e["size"])) not in {(c["path"], int(c["size"])) for c in transfer.index}
+    ]
     held = {(r.original_path, r.size) for r in _held(session, transfer.device_serial, gone_candidates)}
     gone = vanished_since(previous.index, transfer.index, held)
     for e in gone:
-        exists = session.scalar(select(VanishedFile.id).where(
-            VanishedFile.device_serial == transfer.device_serial, VanishedFile.path == e["path"],
-            VanishedFile.size == int(e["size"])))
+        exists = session.scalar(
+            select(VanishedFile.id).where(
+                VanishedFile.device_serial == transfer.device_serial,
+                VanishedFile.path == e["path"],
+                VanishedFile.size == int(e["size"]),
+            )
+        )
         if exists is None:
-            session.add(VanishedFile(device_serial=transfer.device_serial, path=e["path"], size=int(e["size"]),
-                                     mtime=e.get("mtime"), last_seen_transfer_id=previous.id,
-                                     noticed_transfer_id=transfer.id))
+            session.add(
+                VanishedFile(
+                    device_serial=transfer.device_serial,
+                    path=e["path"],
+                    size=int(e["size"]),
+                    mtime=e.get("mtime"),
+                    last_seen_transfer_id=previous.id,
+                    noticed_transfer_id=transfer.id,
+                )
+            )
     return [e["path"] for e in gone]
 
 
@@ -121,17 +151,33 @@ def update_progress(transfer: Transfer, data: dict[str, Any]) -> None:
     transfer.progress_at = utcnow()
 
 
-def complete(session: Session, station: Station, transfer: Transfer, manifest: documents.Manifest,
-             key: Ed25519PrivateKey, key_id: str, now: datetime | None = None) -> tuple[dict[str, Any], list[str]]:
+def complete(
+    session: Session,
+    station: Station,
+    transfer: Transfer,
+    manifest: documents.Manifest,
+    key: Ed25519PrivateKey,
+    key_id: str,
+    now: datetime | None = None,
+) -> tuple[dict[str, Any], list[str]]:
     """Check the manifest against what the server verified; sign a receipt for what matches."""
     if manifest.transfer_id != transfer.id:
         raise TransferError("manifest names another transfer")
     confirmed: list[dict[str, Any]] = []
     missing: list[str] = []
-    by_blake3 = {r.blake3: r for r in session.scalars(select(Recording).where(
-        Recording.blake3.in_([f.blake3 for f in manifest.files]))).all()} if manifest.files else {}
-    links = {tf.path: tf for tf in session.scalars(
-        select(TransferFile).where(TransferFile.transfer_id == transfer.id)).all()}
+    by_blake3 = (
+        {
+            r.blake3: r
+            for r in session.scalars(
+                select(Recording).where(Recording.blake3.in_([f.blake3 for f in manifest.files]))
+            ).all()
+        }
+        if manifest.files
+        else {}
+    )
+    links = {
+        tf.path: tf for tf in session.scalars(select(TransferFile).where(TransferFile.transfer_id == transfer.id)).all()
+    }
     for f in manifest.files:
         rec = by_blake3.get(f.blake3)
         if rec is None or rec.sha256 != f.sha256 or rec.size != f.size or rec.device_serial != transfer.device_serial:
@@ -142,13 +188,32 @@ def complete(session: Session, station: Station, transfer: Transfer, manifest: d
             link = TransferFile(transfer_id=transfer.id, recording_id=rec.id, path=f.path, verified_at=rec.verified_at)
             session.add(link)
             links[f.path] = link
-        confirmed.append({"path": f.path, "size": f.size, "blake3": f.blake3, "sha256": f.sha256,
-                          "recording_id": rec.id, "verified_at": documents.utc_iso(rec.verified_at)})
+        confirmed.append(
+            {
+                "path": f.path,
+                "size": f.size,
+                "blake3": f.blake3,
+                "sha256": f.sha256,
+                "recording_id": rec.id,
+                "verified_at": documents.utc_iso(rec.verified_at),
+            }
+        )
     digest = manifest.digest()
-    receipt = documents.sign(documents.make_receipt(
-        transfer_id=transfer.id, manifest_digest=digest, files=confirmed, issued_at=now or utcnow(),
-        server={"key_id": key_id, "station_id": station.id, "station": station.name,
-                "device_serial": transfer.device_serial}), key)
+    receipt = documents.sign(
+        documents.make_receipt(
+            transfer_id=transfer.id,
+            manifest_digest=digest,
+            files=confirmed,
+            issued_at=now or utcnow(),
+            server={
+                "key_id": key_id,
+                "station_id": station.id,
+                "station": station.name,
+                "device_serial": transfer.device_serial,
+            },
+        ),
+        key,
+    )
     transfer.manifest = manifest.to_dict()
     transfer.manifest_blake3 = digest
     transfer.receipt = receipt

@@ -7,6 +7,7 @@ before the row) are removed after an hour. The upload's last activity is its sta
 modification time. Nothing verified is touched:
 verified bytes live in evidence storage, not in staging.
 """
+
 from __future__ import annotations
 
 import time
@@ -60,9 +61,18 @@ def expire_uploads(ctx: Any, *, now: float | None = None) -> ExpiryReport:
             upload.completed_at = utcnow()
             report.expired.append(upload.id)
             report.bytes_freed += size
-            audit(session, "upload.expired", object_type="upload", object_id=upload.id,
-                  details={"path": upload.path, "transfer_id": upload.transfer_id, "staged_bytes": size,
-                           "idle_hours": round((now - last) / 3600, 1) if last else None})
+            audit(
+                session,
+                "upload.expired",
+                object_type="upload",
+                object_id=upload.id,
+                details={
+                    "path": upload.path,
+                    "transfer_id": upload.transfer_id,
+                    "staged_bytes": size,
+                    "idle_hours": round((now - last) / 3600, 1) if last else None,
+                },
+            )
         session.commit()
     for upload_id in report.expired:
         receiver.discard(upload_id)

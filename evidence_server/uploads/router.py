@@ -27,16 +27,23 @@ TUS_HEADERS = {"Tus-Resumable": TUS_VERSION}
 _PRECONDITION: dict[int | str, dict[str, Any]] = {412: {"description": "Tus-Resumable: 1.0.0 missing"}}
 #: The tus answers beyond the usual errors (see docs/station-api.md), for /openapi.json.
 TUS_ANSWERS: dict[str, dict[int | str, dict[str, Any]]] = {
-    "create": {**_PRECONDITION, 413: {"description": "Upload-Length above Tus-Max-Size"},
-               429: {"description": "too many new or unfinished uploads for this station"}},
+    "create": {
+        **_PRECONDITION,
+        413: {"description": "Upload-Length above Tus-Max-Size"},
+        429: {"description": "too many new or unfinished uploads for this station"},
+    },
     "head": {200: {"description": "Upload-Offset and Upload-Length"}, 410: {"description": "upload void"}},
-    "patch": {**_PRECONDITION, 204: {"description": "bytes taken; Upload-Offset is the new offset"},
-              409: {"description": "Upload-Offset is not the server's"}, 410: {"description": "upload void"},
-              413: {"description": "more bytes than Upload-Length"},
-              415: {"description": "Content-Type is not application/offset+octet-stream"},
-              423: {"description": "another request is writing to this upload"},
-              460: {"description": "fingerprint mismatch: the upload is void, an incident recorded"},
-              507: {"description": "staging or evidence storage full; retry later"}},
+    "patch": {
+        **_PRECONDITION,
+        204: {"description": "bytes taken; Upload-Offset is the new offset"},
+        409: {"description": "Upload-Offset is not the server's"},
+        410: {"description": "upload void"},
+        413: {"description": "more bytes than Upload-Length"},
+        415: {"description": "Content-Type is not application/offset+octet-stream"},
+        423: {"description": "another request is writing to this upload"},
+        460: {"description": "fingerprint mismatch: the upload is void, an incident recorded"},
+        507: {"description": "staging or evidence storage full; retry later"},
+    },
     "terminate": {},
 }
 WRITE_BLOCK = 4 * 1024 * 1024
@@ -54,16 +61,26 @@ def _tus_version(tus_resumable: str | None) -> None:
 
 @router.options("", status_code=204, dependencies=[Depends(public)])
 def tus_options(request: Request) -> Response:
-    return Response(status_code=204, headers={
-        **TUS_HEADERS, "Tus-Version": TUS_VERSION, "Tus-Extension": "creation,termination",
-        "Tus-Max-Size": str(ctx_of(request).settings.max_upload_bytes)})
+    return Response(
+        status_code=204,
+        headers={
+            **TUS_HEADERS,
+            "Tus-Version": TUS_VERSION,
+            "Tus-Extension": "creation,termination",
+            "Tus-Max-Size": str(ctx_of(request).settings.max_upload_bytes),
+        },
+    )
 
 
 @router.post("", status_code=201, responses=TUS_ANSWERS["create"])
-def create(request: Request, station: CurrentStation, session: SessionDep,
-           upload_length: Annotated[int | None, Header()] = None,
-           upload_metadata: Annotated[str | None, Header()] = None,
-           tus_resumable: Annotated[str | None, Header()] = None) -> Response:
+def create(
+    request: Request,
+    station: CurrentStation,
+    session: SessionDep,
+    upload_length: Annotated[int | None, Header()] = None,
+    upload_metadata: Annotated[str | None, Header()] = None,
+    tus_resumable: Annotated[str | None, Header()] = None,
+) -> Response:
     """Create an upload for one recording; its metadata declares the path and both fingerprints."""
     _tus_version(tus_resumable)
     ctx = ctx_of(request)
@@ -71,21 +88,32 @@ def create(request: Request, station: CurrentStation, session: SessionDep,
         raise HTTPException(400, "Upload-Length required (deferred length is not supported)")
     wait = ctx.limits.upload_creates.take(station.id)
     if wait is not None:
-        raise HTTPException(429, "too many new uploads from this station; slow down",
-                            headers={**TUS_HEADERS, "Retry-After": str(wait)})
+        raise HTTPException(
+            429, "too many new uploads from this station; slow down", headers={**TUS_HEADERS, "Retry-After": str(wait)}
+        )
     if service.open_uploads(session, station.id) >= ctx.settings.max_open_uploads:
-        raise HTTPException(429, "this station has too many unfinished uploads; finish or terminate some",
-                            headers={**TUS_HEADERS, "Retry-After": "60"})
+        raise HTTPException(
+            429,
+            "this station has too many unfinished uploads; finish or terminate some",
+            headers={**TUS_HEADERS, "Retry-After": "60"},
+        )
     try:
         meta = service.parse_metadata(upload_metadata)
         upload = service.create_upload(session, station, upload_length, meta, ctx.settings.max_upload_bytes)
     except service.UploadTooLarge as exc:
-        raise HTTPException(413, str(exc), headers={
-            **TUS_HEADERS, "Tus-Max-Size": str(ctx.settings.max_upload_bytes)}) from exc
+        raise HTTPException(
+            413, str(exc), headers={**TUS_HEADERS, "Tus-Max-Size": str(ctx.settings.max_upload_bytes)}
+        ) from exc
     except service.BadUpload as exc:
         raise HTTPException(400, str(exc)) from exc
-    audit(session, "upload.create", request=request, object_type="upload", object_id=upload.id,
-          details={"path": upload.path, "length": upload.length, "transfer_id": upload.transfer_id})
+    audit(
+        session,
+        "upload.create",
+        request=request,
+        object_type="upload",
+        object_id=upload.id,
+        details={"path": upload.path, "length": upload.length, "transfer_id": upload.transfer_id},
+    )
     session.commit()
     # The staging file only once the row is committed: a crash in between leaves a row without bytes
     # (its PATCH answers 409 and the station starts afresh; the fresh upload's verification supersedes
@@ -102,9 +130,14 @@ def _own_upload(session: SessionDep, station_id: int, upload_id: str) -> Upload:
 
 
 def _done_headers(upload: Upload) -> dict[str, str]:
-    return {**TUS_HEADERS, "Upload-Offset": str(upload.length), "Upload-Length": str(upload.length),
-            "Custodia-Recording-Id": str(upload.recording_id), "Custodia-Verified": "true",
-            "Cache-Control": "no-store"}
+    return {
+        **TUS_HEADERS,
+        "Upload-Offset": str(upload.length),
+        "Upload-Length": str(upload.length),
+        "Custodia-Recording-Id": str(upload.recording_id),
+        "Custodia-Verified": "true",
+        "Cache-Control": "no-store",
+    }
 
 
 @router.head("/{upload_id}", responses=TUS_ANSWERS["head"])
@@ -118,16 +151,27 @@ def head(upload_id: str, request: Request, station: CurrentStation, session: Ses
         offset = ctx_of(request).receiver.offset(upload.id)
     except FileNotFoundError:
         offset = upload.length  # staged bytes already moved to storage; a PATCH finalizes
-    return Response(status_code=200, headers={
-        **TUS_HEADERS, "Upload-Offset": str(offset), "Upload-Length": str(upload.length),
-        "Cache-Control": "no-store"})
+    return Response(
+        status_code=200,
+        headers={
+            **TUS_HEADERS,
+            "Upload-Offset": str(offset),
+            "Upload-Length": str(upload.length),
+            "Cache-Control": "no-store",
+        },
+    )
 
 
 @router.patch("/{upload_id}", status_code=204, responses=TUS_ANSWERS["patch"])
-async def patch(upload_id: str, request: Request, station: CurrentStation, session: SessionDep,
-                upload_offset: Annotated[int, Header()],
-                content_type: Annotated[str | None, Header()] = None,
-                tus_resumable: Annotated[str | None, Header()] = None) -> Response:
+async def patch(
+    upload_id: str,
+    request: Request,
+    station: CurrentStation,
+    session: SessionDep,
+    upload_offset: Annotated[int, Header()],
+    content_type: Annotated[str | None, Header()] = None,
+    tus_resumable: Annotated[str | None, Header()] = None,
+) -> Response:
     """Append bytes at ``Upload-Offset``; the last byte triggers verification of both digests.
 
     A PATCH with an empty body at the full length finalizes an upload whose bytes all arrived
@@ -155,8 +199,11 @@ async def _receive(ctx: ServerContext, upload: Upload, offset: int, request: Req
     try:
         appender = ctx.receiver.open_for_append(upload.id, offset)
     except OffsetMismatch as exc:
-        raise HTTPException(409, f"Upload-Offset mismatch: server has {exc.expected}",
-                            headers={**TUS_HEADERS, "Upload-Offset": str(exc.expected)}) from exc
+        raise HTTPException(
+            409,
+            f"Upload-Offset mismatch: server has {exc.expected}",
+            headers={**TUS_HEADERS, "Upload-Offset": str(exc.expected)},
+        ) from exc
     except UploadBusy as exc:
         raise HTTPException(423, "another request is writing to this upload", headers=TUS_HEADERS) from exc
     # Receiving the next block overlaps hashing and writing the previous one (on a worker thread).
@@ -175,7 +222,7 @@ async def _receive(ctx: ServerContext, upload: Upload, offset: int, request: Req
             view = memoryview(chunk)
             while view:
                 take = min(len(view), WRITE_BLOCK - fill)
-                bufs[cur][fill:fill + take] = view[:take]
+                bufs[cur][fill : fill + take] = view[:take]
                 fill += take
                 view = view[take:]
                 if fill == WRITE_BLOCK:
@@ -208,8 +255,9 @@ def _rehash_stored(ctx: ServerContext, blake3_hex: str) -> Fingerprint:
     return h.result()
 
 
-async def _finalize(ctx: ServerContext, session: SessionDep, upload: Upload, request: Request,
-                    staged_gone: bool) -> Response:
+async def _finalize(
+    ctx: ServerContext, session: SessionDep, upload: Upload, request: Request, staged_gone: bool
+) -> Response:
     blake3_hex = upload.declared_blake3.split(":", 1)[1]
     sha_hex = upload.declared_sha256.split(":", 1)[1]
     if staged_gone:  # crashed between storing and recording: check the stored bytes themselves
@@ -223,12 +271,23 @@ async def _finalize(ctx: ServerContext, session: SessionDep, upload: Upload, req
         if not staged_gone:
             ctx.receiver.discard(upload.id)
         session.flush()
-        audit(session, "upload.rejected", request=request, object_type="upload", object_id=upload.id,
-              details={"incident_id": incident.id, "path": upload.path})
+        audit(
+            session,
+            "upload.rejected",
+            request=request,
+            object_type="upload",
+            object_id=upload.id,
+            details={"incident_id": incident.id, "path": upload.path},
+        )
         session.commit()
-        return JSONResponse(status_code=460, headers=TUS_HEADERS, content={
-            "detail": "fingerprint mismatch: the bytes received are not the bytes declared",
-            "incident_id": incident.id})
+        return JSONResponse(
+            status_code=460,
+            headers=TUS_HEADERS,
+            content={
+                "detail": "fingerprint mismatch: the bytes received are not the bytes declared",
+                "incident_id": incident.id,
+            },
+        )
     received_at = utcnow()
     if not staged_gone:
         staged = ctx.receiver.path(upload.id)
@@ -241,9 +300,22 @@ async def _finalize(ctx: ServerContext, session: SessionDep, upload: Upload, req
     rec = service.record_verified(session, upload, key, received_at)
     superseded = service.supersede_siblings(session, upload)
     session.flush()
-    audit(session, "recording.verified", request=request, object_type="recording", object_id=rec.id,
-          details={"upload_id": upload.id, "path": upload.path, "blake3": rec.blake3, "sha256": rec.sha256,
-                   "size": rec.size, "transfer_id": upload.transfer_id, "superseded_uploads": superseded})
+    audit(
+        session,
+        "recording.verified",
+        request=request,
+        object_type="recording",
+        object_id=rec.id,
+        details={
+            "upload_id": upload.id,
+            "path": upload.path,
+            "blake3": rec.blake3,
+            "sha256": rec.sha256,
+            "size": rec.size,
+            "transfer_id": upload.transfer_id,
+            "superseded_uploads": superseded,
+        },
+    )
     session.commit()
     for sibling in superseded:
         ctx.receiver.discard(sibling)

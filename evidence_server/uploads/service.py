@@ -38,8 +38,12 @@ class TooManyOpenUploads(BadUpload):
 
 
 def open_uploads(session: Session, station_id: int) -> int:
-    return session.scalar(select(func.count()).select_from(Upload).where(
-        Upload.station_id == station_id, Upload.state == "receiving")) or 0
+    return (
+        session.scalar(
+            select(func.count()).select_from(Upload).where(Upload.station_id == station_id, Upload.state == "receiving")
+        )
+        or 0
+    )
 
 
 def parse_metadata(header: str | None) -> dict[str, str]:
@@ -69,8 +73,7 @@ def _optional_time(meta: dict[str, str], key: str) -> str | None:
     return value or None
 
 
-def create_upload(session: Session, station: Station, length: int, meta: dict[str, str],
-                  max_bytes: int) -> Upload:
+def create_upload(session: Session, station: Station, length: int, meta: dict[str, str], max_bytes: int) -> Upload:
     missing = [k for k in REQUIRED_KEYS if not meta.get(k)]
     if missing:
         raise BadUpload(f"Upload-Metadata lacks {', '.join(missing)}")
@@ -93,20 +96,32 @@ def create_upload(session: Session, station: Station, length: int, meta: dict[st
     transfer = session.get(Transfer, meta["transfer_id"])
     if transfer is None or transfer.station_id != station.id:
         raise BadUpload("unknown transfer for this station")
-    upload = Upload(id=secrets.token_hex(16), station_id=station.id, transfer_id=transfer.id,
-                    path=meta["path"], length=length, declared_blake3=meta["blake3"],
-                    declared_sha256=meta["sha256"], meta=clean)
+    upload = Upload(
+        id=secrets.token_hex(16),
+        station_id=station.id,
+        transfer_id=transfer.id,
+        path=meta["path"],
+        length=length,
+        declared_blake3=meta["blake3"],
+        declared_sha256=meta["sha256"],
+        meta=clean,
+    )
     session.add(upload)
     return upload
 
 
 def mismatch_incident(session: Session, upload: Upload, got: Fingerprint) -> IntegrityIncident:
     incident = IntegrityIncident(
-        kind="upload_digest_mismatch", station_id=upload.station_id, upload_id=upload.id,
+        kind="upload_digest_mismatch",
+        station_id=upload.station_id,
+        upload_id=upload.id,
         transfer_id=upload.transfer_id,
-        details={"path": upload.path, "declared": {"blake3": upload.declared_blake3,
-                                                   "sha256": upload.declared_sha256, "size": upload.length},
-                 "received": {"blake3": got.blake3, "sha256": got.sha256, "size": got.size}})
+        details={
+            "path": upload.path,
+            "declared": {"blake3": upload.declared_blake3, "sha256": upload.declared_sha256, "size": upload.length},
+            "received": {"blake3": got.blake3, "sha256": got.sha256, "size": got.size},
+        },
+    )
     session.add(incident)
     upload.state = "rejected"
     upload.completed_at = utcnow()
@@ -138,21 +153,40 @@ def record_verified(session: Session, upload: Upload, storage_key: str, received
     if rec is None:
         started = upload.meta.get("started_at") or _name_starts(transfer.id, transfer.index).get(upload.path)
         rec = Recording(
-            blake3=upload.declared_blake3, sha256=upload.declared_sha256, size=upload.length,
-            storage_key=storage_key, unit_id=transfer.unit_id, station_id=upload.station_id,
-            transfer_id=transfer.id, device_serial=transfer.device_serial, officer_no=transfer.officer_no,
-            officer_name=transfer.officer_name, original_path=upload.path,
-            original_name=PurePosixPath(upload.path).name, device_mtime=_ts(upload.meta.get("mtime")),
-            name_started_at=_ts(started), docked_at=transfer.docked_at,
-            copied_at=_ts(upload.meta.get("copied_at")), uploaded_at=received_at, verified_at=now,
+            blake3=upload.declared_blake3,
+            sha256=upload.declared_sha256,
+            size=upload.length,
+            storage_key=storage_key,
+            unit_id=transfer.unit_id,
+            station_id=upload.station_id,
+            transfer_id=transfer.id,
+            device_serial=transfer.device_serial,
+            officer_no=transfer.officer_no,
+            officer_name=transfer.officer_name,
+            original_path=upload.path,
+            original_name=PurePosixPath(upload.path).name,
+            device_mtime=_ts(upload.meta.get("mtime")),
+            name_started_at=_ts(started),
+            docked_at=transfer.docked_at,
+            copied_at=_ts(upload.meta.get("copied_at")),
+            uploaded_at=received_at,
+            verified_at=now,
         )
         session.add(rec)
         session.flush()
-    link = session.scalar(select(TransferFile).where(TransferFile.transfer_id == transfer.id,
-                                                     TransferFile.path == upload.path))
+    link = session.scalar(
+        select(TransferFile).where(TransferFile.transfer_id == transfer.id, TransferFile.path == upload.path)
+    )
     if link is None:
-        session.add(TransferFile(transfer_id=transfer.id, recording_id=rec.id, path=upload.path,
-                                 copied_at=_ts(upload.meta.get("copied_at")), verified_at=now))
+        session.add(
+            TransferFile(
+                transfer_id=transfer.id,
+                recording_id=rec.id,
+                path=upload.path,
+                copied_at=_ts(upload.meta.get("copied_at")),
+                verified_at=now,
+            )
+        )
     upload.state = "verified"
     upload.recording_id = rec.id
     upload.completed_at = now
@@ -166,10 +200,16 @@ def supersede_siblings(session: Session, upload: Upload) -> list[str]:
     process killed, a proxy timeout): the station then created another. Returns their ids, whose
     staged bytes the caller discards once the transaction is committed.
     """
-    siblings = session.scalars(select(Upload).where(
-        Upload.station_id == upload.station_id, Upload.transfer_id == upload.transfer_id,
-        Upload.path == upload.path, Upload.declared_blake3 == upload.declared_blake3,
-        Upload.state == "receiving", Upload.id != upload.id)).all()
+    siblings = session.scalars(
+        select(Upload).where(
+            Upload.station_id == upload.station_id,
+            Upload.transfer_id == upload.transfer_id,
+            Upload.path == upload.path,
+            Upload.declared_blake3 == upload.declared_blake3,
+            Upload.state == "receiving",
+            Upload.id != upload.id,
+        )
+    ).all()
     now = utcnow()
     for sibling in siblings:
         sibling.state = "superseded"

@@ -43,8 +43,11 @@ class Recorder:
 
     def snapshot(self) -> dict[str, tuple[bytes, int]]:
         """Every file's bytes and mtime: what "the device is untouched" compares."""
-        return {str(p.relative_to(self.root)): (p.read_bytes(), p.stat().st_mtime_ns)
-                for p in sorted(self.root.rglob("*")) if p.is_file()}
+        return {
+            str(p.relative_to(self.root)): (p.read_bytes(), p.stat().st_mtime_ns)
+            for p in sorted(self.root.rglob("*"))
+            if p.is_file()
+        }
 
     def driver(self) -> FolderDriver:
         return FolderDriver(self.root, serial=SERIAL, officer_no=OFFICER)
@@ -108,10 +111,17 @@ def journal(tmp_path: Path) -> Iterator[Journal]:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> AgentSettings:
-    return AgentSettings(server_url=f"http://127.0.0.1:{free_port()}", data_dir=tmp_path / "agent",
-                         stability_seconds=0.0, spool_reserve_bytes=0, retry_attempts=1,
-                         retry_base_delay=0.01, upload_resume_attempts=0, progress_interval=0.0,
-                         station_name="test-station")
+    return AgentSettings(
+        server_url=f"http://127.0.0.1:{free_port()}",
+        data_dir=tmp_path / "agent",
+        stability_seconds=0.0,
+        spool_reserve_bytes=0,
+        retry_attempts=1,
+        retry_base_delay=0.01,
+        upload_resume_attempts=0,
+        progress_interval=0.0,
+        station_name="test-station",
+    )
 
 
 @pytest.fixture
@@ -122,12 +132,16 @@ def server_key() -> Ed25519PrivateKey:
 @pytest.fixture
 def offline_station(settings: AgentSettings, server_key: Ed25519PrivateKey) -> Iterator[Station]:
     """A station enrolled with a server that is not running (connection refused)."""
-    creds = StationCredentials(station_id="1", station_name="test-station", token="cus_s_test",
-                               server_public_key=public_key_b64(server_key.public_key()),
-                               server_key_id=key_id(server_key.public_key()), server_url=settings.server_url)
+    creds = StationCredentials(
+        station_id="1",
+        station_name="test-station",
+        token="cus_s_test",
+        server_public_key=public_key_b64(server_key.public_key()),
+        server_key_id=key_id(server_key.public_key()),
+        server_url=settings.server_url,
+    )
     settings.prepare_dirs()
     creds.save(settings.station_file)
     station = Station.open(settings)
     yield station
     station.close()
-

@@ -26,11 +26,13 @@ from tests.agent.conftest import Recorder, Tampering
 BLOCK = 64 * 1024
 
 
-def copy_one(recorder: Recorder, rel: str, spool: Spool, file_id: int = 1, driver: Any = None,
-             block_size: int = BLOCK) -> copy_mod.CopyResult:
-    with (driver or recorder.driver()) as d:
-        return copy_recording(d, rel, expected=d.stat_recording(rel), spool=spool, file_id=file_id,
-                              block_size=block_size)
+def copy_one(
+    recorder: Recorder, rel: str, spool: Spool, file_id: int = 1, driver: Any = None, block_size: int = BLOCK
+) -> copy_mod.CopyResult:
+    with driver or recorder.driver() as d:
+        return copy_recording(
+            d, rel, expected=d.stat_recording(rel), spool=spool, file_id=file_id, block_size=block_size
+        )
 
 
 def spool_names(spool: Spool) -> list[str]:
@@ -39,7 +41,8 @@ def spool_names(spool: Spool) -> list[str]:
 
 @pytest.mark.parametrize("size", [0, 1, BLOCK - 1, BLOCK, BLOCK + 1, 5 * BLOCK + 123, 40 * BLOCK])
 def test_digests_equal_hashlib_and_blake3_and_spool_holds_the_same_bytes(
-        recorder: Recorder, spool: Spool, size: int) -> None:
+    recorder: Recorder, spool: Spool, size: int
+) -> None:
     rel = recorder.add(1, size)
     data = recorder.path(rel).read_bytes()
 
@@ -65,7 +68,8 @@ def test_spool_names_are_journal_ids_never_device_names(recorder: Recorder, spoo
 
 
 def test_spool_file_and_directory_are_fsynced_before_the_copy_counts(
-        recorder: Recorder, spool: Spool, monkeypatch: pytest.MonkeyPatch) -> None:
+    recorder: Recorder, spool: Spool, monkeypatch: pytest.MonkeyPatch
+) -> None:
     rel = recorder.add(1, 3 * BLOCK)
     synced: list[str] = []
     real_fsync = os.fsync
@@ -84,7 +88,8 @@ def test_spool_file_and_directory_are_fsynced_before_the_copy_counts(
 
 @pytest.mark.parametrize("size", [BLOCK // 2, 20 * BLOCK], ids=["small", "overlapped"])
 def test_a_file_that_grows_during_the_copy_is_rejected_and_nothing_is_kept(
-        recorder: Recorder, spool: Spool, size: int) -> None:
+    recorder: Recorder, spool: Spool, size: int
+) -> None:
     rel = recorder.add(1, size)
 
     def grow() -> None:
@@ -125,8 +130,7 @@ def test_volume_removed_mid_copy_is_device_gone(recorder: Recorder, spool: Spool
     moved = recorder.root.with_name("elsewhere")
 
     with pytest.raises(DeviceGoneError):
-        copy_one(recorder, rel, spool,
-                 driver=Tampering(recorder.driver(), lambda: recorder.root.rename(moved)))
+        copy_one(recorder, rel, spool, driver=Tampering(recorder.driver(), lambda: recorder.root.rename(moved)))
     assert spool_names(spool) == []
 
 
@@ -150,7 +154,8 @@ def test_disk_reserve_counts_like_a_quota(recorder: Recorder, tmp_path: Path) ->
 
 @pytest.mark.parametrize("size", [BLOCK // 2, 20 * BLOCK], ids=["small", "overlapped"])
 def test_enospc_while_writing_discards_the_partial_and_leaves_the_device_untouched(
-        recorder: Recorder, spool: Spool, monkeypatch: pytest.MonkeyPatch, size: int) -> None:
+    recorder: Recorder, spool: Spool, monkeypatch: pytest.MonkeyPatch, size: int
+) -> None:
     rel = recorder.add(1, size)
     before = recorder.snapshot()
     writes = 0
@@ -196,8 +201,7 @@ def test_wait_until_stable_returns_once_size_and_mtime_hold_still(recorder: Reco
     rel = recorder.add(1, 100)
     clock = Clock()
     with recorder.driver() as d:
-        assert wait_until_stable(d, rel, seconds=2, timeout=10, clock=clock, sleep=clock.sleep) == \
-            d.stat_recording(rel)
+        assert wait_until_stable(d, rel, seconds=2, timeout=10, clock=clock, sleep=clock.sleep) == d.stat_recording(rel)
     assert 2 <= clock.now < 3
 
 
@@ -208,19 +212,28 @@ def test_a_file_unchanged_since_the_dock_index_is_not_waited_for_again(recorder:
         size, mtime = d.stat_recording(rel)
         listed = (size, copy_mod.mtime_iso(mtime))
         clock.now = 5.0  # the index was read at 0, five seconds ago
-        assert wait_until_stable(d, rel, seconds=2, timeout=10, clock=clock, sleep=clock.sleep,
-                                 listed=listed, listed_at=0.0) == (size, mtime)
+        assert wait_until_stable(
+            d, rel, seconds=2, timeout=10, clock=clock, sleep=clock.sleep, listed=listed, listed_at=0.0
+        ) == (size, mtime)
         assert clock.now == 5.0  # no wait at all
         # read one second ago: only the rest of the settling time is waited for
-        assert wait_until_stable(d, rel, seconds=2, timeout=10, clock=clock, sleep=clock.sleep,
-                                 listed=listed, listed_at=4.0)[0] == size
+        assert (
+            wait_until_stable(
+                d, rel, seconds=2, timeout=10, clock=clock, sleep=clock.sleep, listed=listed, listed_at=4.0
+            )[0]
+            == size
+        )
         assert 6.0 <= clock.now < 6.5
         # changed since it was listed: the whole settling time again
         with open(recorder.path(rel), "ab") as f:
             f.write(b"more")
         before = clock.now
-        assert wait_until_stable(d, rel, seconds=2, timeout=10, clock=clock, sleep=clock.sleep,
-                                 listed=listed, listed_at=0.0)[0] == size + 4
+        assert (
+            wait_until_stable(
+                d, rel, seconds=2, timeout=10, clock=clock, sleep=clock.sleep, listed=listed, listed_at=0.0
+            )[0]
+            == size + 4
+        )
         assert clock.now - before >= 2
 
 
@@ -242,8 +255,7 @@ def test_stop_aborts_a_copy_without_leaving_a_partial(recorder: Recorder, spool:
     stop = threading.Event()
     stop.set()
     with recorder.driver() as d, pytest.raises(copy_mod.CopyAborted):
-        copy_recording(d, rel, expected=d.stat_recording(rel), spool=spool, file_id=1, block_size=BLOCK,
-                       stop=stop)
+        copy_recording(d, rel, expected=d.stat_recording(rel), spool=spool, file_id=1, block_size=BLOCK, stop=stop)
     assert spool_names(spool) == []
 
 

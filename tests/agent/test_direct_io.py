@@ -21,8 +21,8 @@ def write_blocks(path: Path, blocks: list[bytes], offset: int = 0) -> DirectWrit
         out = DirectWriter(fd, direct, offset)
         buf = directio.aligned_buffer(max(len(b) for b in blocks))
         for block in blocks:
-            buf[:len(block)] = block
-            out.write(memoryview(buf)[:len(block)])
+            buf[: len(block)] = block
+            out.write(memoryview(buf)[: len(block)])
         os.fsync(fd)
     finally:
         os.close(fd)
@@ -54,9 +54,16 @@ def test_resuming_at_an_unaligned_offset_appends_correctly(tmp_path: Path) -> No
     assert not out.direct
 
 
-@pytest.mark.parametrize(("size", "offset"), [(0, 0), (10, 0), (3 * _SpoolReader.BLOCK + 17, 0),
-                                              (3 * _SpoolReader.BLOCK + 17, 5 * ALIGN + 3),
-                                              (_SpoolReader.BLOCK, _SpoolReader.BLOCK - 1)])
+@pytest.mark.parametrize(
+    ("size", "offset"),
+    [
+        (0, 0),
+        (10, 0),
+        (3 * _SpoolReader.BLOCK + 17, 0),
+        (3 * _SpoolReader.BLOCK + 17, 5 * ALIGN + 3),
+        (_SpoolReader.BLOCK, _SpoolReader.BLOCK - 1),
+    ],
+)
 def test_spool_reader_gives_exactly_the_asked_range(tmp_path: Path, size: int, offset: int) -> None:
     data = os.urandom(size)
     path = tmp_path / "0000000001.rec"

@@ -24,9 +24,16 @@ from tests.support.live import LiveServer
 
 def agent_settings(tmp_path: Path, server: LiveServer, **overrides: object) -> AgentSettings:
     values: dict[str, object] = dict(
-        server_url=server.url, data_dir=tmp_path / "agent", stability_seconds=0.0, spool_reserve_bytes=0,
-        retry_attempts=3, retry_base_delay=0.05, upload_resume_attempts=3, progress_interval=0.0,
-        station_name="station-e2e")
+        server_url=server.url,
+        data_dir=tmp_path / "agent",
+        stability_seconds=0.0,
+        spool_reserve_bytes=0,
+        retry_attempts=3,
+        retry_base_delay=0.05,
+        upload_resume_attempts=3,
+        progress_interval=0.0,
+        station_name="station-e2e",
+    )
     values.update(overrides)
     settings = AgentSettings(**values)  # type: ignore[arg-type]
     settings.prepare_dirs()
@@ -52,8 +59,9 @@ def server_recordings(server: LiveServer) -> dict[str, dict]:
     return {r["original_path"]: r for r in page["items"]}
 
 
-def test_enrolment_keeps_the_token_private_and_pins_the_server_key(enrolled: AgentSettings,
-                                                                  live_server: LiveServer) -> None:
+def test_enrolment_keeps_the_token_private_and_pins_the_server_key(
+    enrolled: AgentSettings, live_server: LiveServer
+) -> None:
     creds = StationCredentials.load(enrolled.station_file)
     assert stat.S_IMODE(os.stat(enrolled.station_file).st_mode) == 0o600
     server_key = live_server.get("/api/v1/server-key").json()
@@ -76,8 +84,11 @@ def test_dock_to_receipt_to_wipe(recorder: Recorder, station: Station, live_serv
     held = server_recordings(live_server)
     for rel, data in contents.items():
         fp = of_bytes(data)
-        assert (confirmed[rel]["blake3"], confirmed[rel]["sha256"], confirmed[rel]["size"]) == \
-            (fp.blake3, fp.sha256, len(data))
+        assert (confirmed[rel]["blake3"], confirmed[rel]["sha256"], confirmed[rel]["size"]) == (
+            fp.blake3,
+            fp.sha256,
+            len(data),
+        )
         assert held[rel]["blake3"] == fp.blake3
         # the name says 2026-11-20 09:30:0N Beijing time: 01:30:0N UTC
         assert held[rel]["name_started_at"].startswith(f"2026-11-20T01:30:0{rel[-5]}")
@@ -85,8 +96,8 @@ def test_dock_to_receipt_to_wipe(recorder: Recorder, station: Station, live_serv
 
 
 def test_redocking_transfers_only_new_recordings(
-        recorder: Recorder, station: Station, live_server: LiveServer,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    recorder: Recorder, station: Station, live_server: LiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     first = [recorder.add(1, 100_000), recorder.add(2, 200_000)]
     assert ingest_volume(recorder.root, station=station).state == DockState.DONE
     new = recorder.add(3, 50_000)
@@ -119,8 +130,9 @@ def test_redocking_with_wipe_wipes_what_an_earlier_docking_left(recorder: Record
     assert not recorder.path(old).exists()
 
 
-def test_a_receipt_not_signed_by_the_pinned_key_wipes_nothing(recorder: Recorder, enrolled: AgentSettings,
-                                                            live_server: LiveServer) -> None:
+def test_a_receipt_not_signed_by_the_pinned_key_wipes_nothing(
+    recorder: Recorder, enrolled: AgentSettings, live_server: LiveServer
+) -> None:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     creds = StationCredentials.load(enrolled.station_file)
@@ -141,8 +153,13 @@ def test_a_receipt_not_signed_by_the_pinned_key_wipes_nothing(recorder: Recorder
 
 @pytest.mark.parametrize(("corruptions", "expected"), [(1, "receipted"), (2, "failed")])
 def test_a_corrupted_upload_is_rejected_and_sent_again_once(
-        recorder: Recorder, station: Station, live_server: LiveServer, monkeypatch: pytest.MonkeyPatch,
-        corruptions: int, expected: str) -> None:
+    recorder: Recorder,
+    station: Station,
+    live_server: LiveServer,
+    monkeypatch: pytest.MonkeyPatch,
+    corruptions: int,
+    expected: str,
+) -> None:
     good, bad = recorder.add(1, 10_000), recorder.add(2, 20_000)
     station.settings.wipe_after_receipt = True
     real_pieces = client_mod._SpoolReader.pieces
@@ -170,11 +187,12 @@ def test_a_corrupted_upload_is_rejected_and_sent_again_once(
 
 
 def test_server_killed_mid_upload_resumes_from_its_offset_after_restart(
-        tmp_path: Path, recorder: Recorder, live_server_process: LiveServer,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, recorder: Recorder, live_server_process: LiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     server = live_server_process
-    settings = agent_settings(tmp_path, server, upload_chunk_bytes=1024 * 1024, retry_attempts=2,
-                              upload_resume_attempts=1)
+    settings = agent_settings(
+        tmp_path, server, upload_chunk_bytes=1024 * 1024, retry_attempts=2, upload_resume_attempts=1
+    )
     enrol(server.url, server.enrolment_code("station-e2e"), station_file=settings.station_file)
     rel = recorder.add(1, 24 * 1024 * 1024)
     offsets: list[int] = []

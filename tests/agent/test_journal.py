@@ -17,9 +17,11 @@ SHA = "sha256:" + "b" * 64
 
 def payload(*files: tuple[str, int], serial: str = "DSJ0001") -> dict[str, Any]:
     return {
-        "transfer_id": str(uuid.uuid4()), "docked_at": "2026-11-21T10:00:00Z",
+        "transfer_id": str(uuid.uuid4()),
+        "docked_at": "2026-11-21T10:00:00Z",
         "device": {"serial": serial, "family": "folder", "model": None, "volume_label": None},
-        "officer": {"number": "102345", "name": "张三"}, "device_status": {},
+        "officer": {"number": "102345", "name": "张三"},
+        "device_status": {},
         "index": [{"path": p, "size": s, "mtime": "2026-11-20T01:30:00Z"} for p, s in files],
         "rejected": [{"path": "DCIM/link.MP4", "reason": "symlink"}],
     }
@@ -31,8 +33,14 @@ def opened(journal: Journal, *files: tuple[str, int]) -> tuple[str, dict[str, in
 
 
 def copied(journal: Journal, file_id: int, blake3: str = B3, sha256: str = SHA) -> None:
-    journal.move(file_id, FileState.COPIED, blake3=blake3, sha256=sha256, copied_at="2026-11-21T10:00:01Z",
-                 spool_path=f"/spool/{file_id:010d}.rec")
+    journal.move(
+        file_id,
+        FileState.COPIED,
+        blake3=blake3,
+        sha256=sha256,
+        copied_at="2026-11-21T10:00:01Z",
+        spool_path=f"/spool/{file_id:010d}.rec",
+    )
 
 
 def test_a_docking_is_journaled_with_its_whole_index_before_any_copy(journal: Journal) -> None:
@@ -41,7 +49,9 @@ def test_a_docking_is_journaled_with_its_whole_index_before_any_copy(journal: Jo
     assert dock.state == DockState.DOCKED and dock.registered_at is None
     assert dock.payload["officer"]["name"] == "张三"
     assert [(f.path, f.size, f.state) for f in journal.files(tid)] == [
-        ("DCIM/a.MP4", 10, "pending"), ("DCIM/b.MP4", 0, "pending")]
+        ("DCIM/a.MP4", 10, "pending"),
+        ("DCIM/b.MP4", 0, "pending"),
+    ]
 
 
 def test_the_happy_path_of_one_file(journal: Journal) -> None:
@@ -51,27 +61,32 @@ def test_the_happy_path_of_one_file(journal: Journal) -> None:
     journal.update(fid, upload_url="http://server/api/v1/uploads/u1")
     journal.move(fid, FileState.UPLOADED, verified=1, recording_id="17")
     receipt = {"format": "custodia.receipt/1", "files": []}
-    confirmed = {"DCIM/a.MP4": {"path": "DCIM/a.MP4", "size": 10, "blake3": B3, "sha256": SHA,
-                                "recording_id": 17}}
+    confirmed = {"DCIM/a.MP4": {"path": "DCIM/a.MP4", "size": 10, "blake3": B3, "sha256": SHA, "recording_id": 17}}
     assert journal.store_receipt(tid, receipt, confirmed, []) == [fid]
     journal.move(fid, FileState.WIPED)
     rec = journal.file(fid)
     assert (rec.state, rec.recording_id, rec.verified, rec.upload_url) == (
-        "wiped", "17", True, "http://server/api/v1/uploads/u1")
+        "wiped",
+        "17",
+        True,
+        "http://server/api/v1/uploads/u1",
+    )
     assert journal.dock(tid).receipt == receipt
 
 
-@pytest.mark.parametrize(("start", "target"), [
-    (FileState.PENDING, FileState.UPLOADED),
-    (FileState.PENDING, FileState.RECEIPTED),
-    (FileState.PENDING, FileState.WIPED),
-    (FileState.COPIED, FileState.WIPED),
-    (FileState.UPLOADED, FileState.WIPED),
-    (FileState.HELD, FileState.WIPED),
-    (FileState.WIPED, FileState.PENDING),
-])
-def test_no_file_skips_a_step_and_nothing_is_wiped_without_a_receipt(
-        journal: Journal, start: str, target: str) -> None:
+@pytest.mark.parametrize(
+    ("start", "target"),
+    [
+        (FileState.PENDING, FileState.UPLOADED),
+        (FileState.PENDING, FileState.RECEIPTED),
+        (FileState.PENDING, FileState.WIPED),
+        (FileState.COPIED, FileState.WIPED),
+        (FileState.UPLOADED, FileState.WIPED),
+        (FileState.HELD, FileState.WIPED),
+        (FileState.WIPED, FileState.PENDING),
+    ],
+)
+def test_no_file_skips_a_step_and_nothing_is_wiped_without_a_receipt(journal: Journal, start: str, target: str) -> None:
     tid, ids = opened(journal, ("DCIM/a.MP4", 10))
     fid = ids["DCIM/a.MP4"]
     path = {
@@ -101,14 +116,20 @@ def test_a_failed_state_change_changes_nothing(journal: Journal) -> None:
 def test_only_pending_files_become_held_when_the_server_already_has_them(journal: Journal) -> None:
     tid, ids = opened(journal, ("DCIM/a.MP4", 10), ("DCIM/b.MP4", 20), ("DCIM/c.MP4", 30))
     copied(journal, ids["DCIM/b.MP4"])
-    held = journal.mark_registered(tid, [
-        {"path": "DCIM/a.MP4", "size": 10, "blake3": B3, "recording_id": 1},
-        {"path": "DCIM/b.MP4", "size": 20, "blake3": B3, "recording_id": 2},   # copy in hand: still goes up
-        {"path": "DCIM/c.MP4", "size": 31, "blake3": B3, "recording_id": 3},   # other size: not the same file
-    ])
+    held = journal.mark_registered(
+        tid,
+        [
+            {"path": "DCIM/a.MP4", "size": 10, "blake3": B3, "recording_id": 1},
+            {"path": "DCIM/b.MP4", "size": 20, "blake3": B3, "recording_id": 2},  # copy in hand: still goes up
+            {"path": "DCIM/c.MP4", "size": 31, "blake3": B3, "recording_id": 3},  # other size: not the same file
+        ],
+    )
     assert held == [ids["DCIM/a.MP4"]]
     assert {f.path: f.state for f in journal.files(tid)} == {
-        "DCIM/a.MP4": "held", "DCIM/b.MP4": "copied", "DCIM/c.MP4": "pending"}
+        "DCIM/a.MP4": "held",
+        "DCIM/b.MP4": "copied",
+        "DCIM/c.MP4": "pending",
+    }
     assert journal.dock(tid).registered_at is not None
 
 
@@ -124,7 +145,10 @@ def test_a_receipt_confirms_only_files_whose_size_and_both_digests_match(journal
     }
     assert journal.store_receipt(tid, {"files": []}, confirmed, ["DCIM/b.MP4"]) == [ids["DCIM/a.MP4"]]
     assert {f.path: f.state for f in journal.files(tid)} == {
-        "DCIM/a.MP4": "receipted", "DCIM/b.MP4": "uploaded", "DCIM/c.MP4": "uploaded"}
+        "DCIM/a.MP4": "receipted",
+        "DCIM/b.MP4": "uploaded",
+        "DCIM/c.MP4": "uploaded",
+    }
     assert journal.dock(tid).missing == ["DCIM/b.MP4"]
 
 

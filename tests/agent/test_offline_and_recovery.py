@@ -17,7 +17,8 @@ def spool_files(station: Station) -> list[str]:
 
 
 def test_offline_docking_copies_everything_into_the_spool_and_touches_nothing(
-        recorder: Recorder, offline_station: Station) -> None:
+    recorder: Recorder, offline_station: Station
+) -> None:
     for seq, size in ((1, 1000), (2, 0), (3, 300_000)):
         recorder.add(seq, size)
     offline_station.settings.wipe_after_receipt = True
@@ -34,8 +35,7 @@ def test_offline_docking_copies_everything_into_the_spool_and_touches_nothing(
     assert all(f.blake3 and f.sha256 and f.upload_url is None for f in files)
 
 
-def test_zero_length_recordings_are_copied_like_any_other(
-        recorder: Recorder, offline_station: Station) -> None:
+def test_zero_length_recordings_are_copied_like_any_other(recorder: Recorder, offline_station: Station) -> None:
     rel = recorder.add(1, 0)
     report = ingest_volume(recorder.root, station=offline_station)
     (rec,) = offline_station.journal.files(report.transfer_id)
@@ -43,8 +43,7 @@ def test_zero_length_recordings_are_copied_like_any_other(
     assert rec.blake3 == "blake3:af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262"
 
 
-def test_recovery_keeps_unreceipted_copies_and_drops_partials(
-        recorder: Recorder, offline_station: Station) -> None:
+def test_recovery_keeps_unreceipted_copies_and_drops_partials(recorder: Recorder, offline_station: Station) -> None:
     recorder.add(1, 1000)
     recorder.add(2, 2000)
     report = ingest_volume(recorder.root, station=offline_station)
@@ -59,8 +58,7 @@ def test_recovery_keeps_unreceipted_copies_and_drops_partials(
     assert len(spool_files(offline_station)) == 2
 
 
-def test_recovery_notices_a_lost_spool_copy_and_an_unrecorded_one(
-        recorder: Recorder, offline_station: Station) -> None:
+def test_recovery_notices_a_lost_spool_copy_and_an_unrecorded_one(recorder: Recorder, offline_station: Station) -> None:
     recorder.add(1, 1000)
     recorder.add(2, 2000)
     journal = offline_station.journal
@@ -70,8 +68,14 @@ def test_recovery_notices_a_lost_spool_copy_and_an_unrecorded_one(
     # crash 1: the copy of the second file was renamed into place but the journal never heard of it
     offline_station.spool.final_path(second.id).write_bytes(b"complete but unrecorded")
     # crash 2: the first file's spool copy vanished (disk trouble, operator)
-    journal.move(first.id, FileState.COPIED, blake3="blake3:" + "0" * 64, sha256="sha256:" + "0" * 64,
-                 copied_at="2026-11-21T10:00:00Z", spool_path=str(offline_station.spool.final_path(first.id)))
+    journal.move(
+        first.id,
+        FileState.COPIED,
+        blake3="blake3:" + "0" * 64,
+        sha256="sha256:" + "0" * 64,
+        copied_at="2026-11-21T10:00:00Z",
+        spool_path=str(offline_station.spool.final_path(first.id)),
+    )
 
     recover(offline_station)
 
@@ -82,15 +86,15 @@ def test_recovery_notices_a_lost_spool_copy_and_an_unrecorded_one(
     assert spool_files(offline_station) == []
 
 
-def test_release_deletes_only_copies_a_receipt_confirmed(
-        recorder: Recorder, offline_station: Station) -> None:
+def test_release_deletes_only_copies_a_receipt_confirmed(recorder: Recorder, offline_station: Station) -> None:
     recorder.add(1, 10)
     recorder.add(2, 20)
     report = ingest_volume(recorder.root, station=offline_station)
     journal = offline_station.journal
     a, b = journal.files(report.transfer_id)
-    journal.store_receipt(report.transfer_id, {"files": []},
-                          {a.path: {"size": a.size, "blake3": a.blake3, "sha256": a.sha256}}, [b.path])
+    journal.store_receipt(
+        report.transfer_id, {"files": []}, {a.path: {"size": a.size, "blake3": a.blake3, "sha256": a.sha256}}, [b.path]
+    )
 
     release_spool(offline_station, report.transfer_id)
 
@@ -99,7 +103,8 @@ def test_release_deletes_only_copies_a_receipt_confirmed(
 
 
 def test_a_full_spool_stops_copying_and_leaves_the_device_as_it_was(
-        recorder: Recorder, offline_station: Station) -> None:
+    recorder: Recorder, offline_station: Station
+) -> None:
     for seq in range(1, 5):
         recorder.add(seq, 100_000)
     offline_station.spool.max_bytes = 250_000
@@ -115,7 +120,8 @@ def test_a_full_spool_stops_copying_and_leaves_the_device_as_it_was(
 
 
 def test_device_unplugged_mid_copy_marks_the_docking_interrupted_and_counts_nothing_partial(
-        recorder: Recorder, offline_station: Station) -> None:
+    recorder: Recorder, offline_station: Station
+) -> None:
     for seq in range(1, 4):
         recorder.add(seq, 200_000)
     calls = 0

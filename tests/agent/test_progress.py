@@ -19,9 +19,13 @@ def test_server_gets_at_most_two_reports_a_second_but_every_state_change() -> No
     sent: list[dict[str, Any]] = []
     shown: list[DockProgress] = []
     clock = Clock()
-    reporter = ProgressReporter(DockProgress("t1", "DSJ0001", "102345", DockState.DOCKED),
-                                send=lambda tid, body: sent.append(body), listener=shown.append,
-                                interval=0.5, clock=clock)
+    reporter = ProgressReporter(
+        DockProgress("t1", "DSJ0001", "102345", DockState.DOCKED),
+        send=lambda tid, body: sent.append(body),
+        listener=shown.append,
+        interval=0.5,
+        clock=clock,
+    )
     reporter.update(state=DockState.COPYING, files_total=2, bytes_total=1000)
     reporter.flush()
     for _ in range(100):  # one second of byte counting, 100 blocks
@@ -33,14 +37,21 @@ def test_server_gets_at_most_two_reports_a_second_but_every_state_change() -> No
 
     assert len(shown) == 102
     assert [b["state"] for b in sent] == ["copying", "copying", "copying", "done"]
-    assert sent[-1] == {"state": "done", "files_total": 2, "files_done": 2, "bytes_total": 1000,
-                        "bytes_done": 500, "message": None}
+    assert sent[-1] == {
+        "state": "done",
+        "files_total": 2,
+        "files_done": 2,
+        "bytes_total": 1000,
+        "bytes_done": 500,
+        "message": None,
+    }
 
 
 def test_nothing_is_sent_while_offline() -> None:
     sent: list[str] = []
-    reporter = ProgressReporter(DockProgress("t1", "DSJ0001", "", DockState.DOCKED),
-                                send=lambda tid, body: sent.append(body["state"]))
+    reporter = ProgressReporter(
+        DockProgress("t1", "DSJ0001", "", DockState.DOCKED), send=lambda tid, body: sent.append(body["state"])
+    )
     reporter.online = False
     reporter.update(state=DockState.COPYING)
     reporter.online = True

@@ -30,13 +30,21 @@ def test_settings_read_dock_roots_from_the_environment(monkeypatch, tmp_path: Pa
 def test_agent_ingests_recorders_docked_while_it_runs(tmp_path: Path, live_server: LiveServer) -> None:
     docks = tmp_path / "docks"
     docks.mkdir()
-    settings = agent_settings(tmp_path, live_server, dock_roots=[docks], poll_interval=0.1,
-                              debounce_seconds=0.05, recover_interval=0.2, wipe_after_receipt=True)
+    settings = agent_settings(
+        tmp_path,
+        live_server,
+        dock_roots=[docks],
+        poll_interval=0.1,
+        debounce_seconds=0.05,
+        recover_interval=0.2,
+        wipe_after_receipt=True,
+    )
     enrol(live_server.url, live_server.enrolment_code("station-run"), station_file=settings.station_file)
     stop = threading.Event()
     out = io.StringIO()
-    agent = threading.Thread(target=run_agent, args=(settings,),
-                             kwargs={"stop": stop, "console": Console(file=out, width=160)})
+    agent = threading.Thread(
+        target=run_agent, args=(settings,), kwargs={"stop": stop, "console": Console(file=out, width=160)}
+    )
     agent.start()
     try:
         staging = Recorder(tmp_path / "staging" / "ZFY_DSJ0001")
@@ -60,8 +68,7 @@ def test_agent_ingests_recorders_docked_while_it_runs(tmp_path: Path, live_serve
     assert "DSJ0001" in out.getvalue()
 
 
-def test_one_shot_ingest_of_a_folder_with_the_identity_given_by_hand(
-        tmp_path: Path, live_server: LiveServer) -> None:
+def test_one_shot_ingest_of_a_folder_with_the_identity_given_by_hand(tmp_path: Path, live_server: LiveServer) -> None:
     settings = agent_settings(tmp_path, live_server)
     enrol(live_server.url, live_server.enrolment_code("station-sd"), station_file=settings.station_file)
     folder = tmp_path / "sd-card" / "DCIM"

@@ -1,4 +1,5 @@
 """Fixtures of the audit tests: a server context on a fresh database, and raw-SQL tampering."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -36,8 +37,13 @@ def tamper(ctx: ServerContext, *statements: str) -> None:
     sqlite = ctx.engine.dialect.name == "sqlite"
     with ctx.engine.begin() as conn:
         if sqlite:
-            for name in ("audit_events_no_update", "audit_events_no_delete", "audit_checkpoints_no_update",
-                         "audit_checkpoints_no_delete", "audit_log_head_forward"):
+            for name in (
+                "audit_events_no_update",
+                "audit_events_no_delete",
+                "audit_checkpoints_no_update",
+                "audit_checkpoints_no_delete",
+                "audit_log_head_forward",
+            ):
                 conn.execute(text(f"DROP TRIGGER IF EXISTS {name}"))
         else:
             for table in TABLES:

@@ -3,6 +3,7 @@
 Deliberately naive (recursion over slices of D[n], hashing data every time): it shares no code
 with ``custodia_wire.merkle`` and is only fast enough for small trees.
 """
+
 from __future__ import annotations
 
 from hashlib import sha256
@@ -53,6 +54,7 @@ def _subproof(m: int, d: list[bytes], b: bool) -> list[bytes]:
 
 def root_from_path(leaf_data: bytes, m: int, n: int, audit_path: list[bytes]) -> bytes:
     """Recompute MTH(D[n]) from one leaf and its PATH by following the RFC's recursion back up."""
+
     def up(m: int, n: int, p: list[bytes]) -> bytes:
         if n == 1:
             return sha256(bytes([0]) + leaf_data).digest()

@@ -1,4 +1,5 @@
 """The audit API through a real server; its checkpoints and proofs check out offline with `custodia verify`."""
+
 from __future__ import annotations
 
 import json
@@ -45,8 +46,11 @@ def test_roles_entries_and_checkpoints(live_server: LiveServer) -> None:
     note = live_server.get(f"/api/v1/audit/checkpoints/{cp['tree_size']}/note", token=legal)
     assert note.headers["content-type"].startswith("text/plain") and note.text == cp["note"]
     lines = note.text.splitlines()
-    assert lines[:3] == ["custodia.local/audit", str(cp["tree_size"]),
-                         auditlog.base64.b64encode(bytes.fromhex(cp["root_hash"])).decode()]
+    assert lines[:3] == [
+        "custodia.local/audit",
+        str(cp["tree_size"]),
+        auditlog.base64.b64encode(bytes.fromhex(cp["root_hash"])).decode(),
+    ]
     assert lines[4] == "" and lines[5].startswith("\u2014 custodia.local/audit ")
     assert live_server.get("/api/v1/audit/checkpoints/latest/note", token=auditor).text == note.text
     assert live_server.get(f"/api/v1/audit/checkpoints/{cp['tree_size']}/timestamp", token=legal).status_code == 404
@@ -83,15 +87,25 @@ def test_proofs_from_the_api_verify_offline(live_server: LiveServer, tmp_path: P
 
     cons = live_server.get("/api/v1/audit/proofs/consistency", token=auditor, params={"first": old["tree_size"]})
     (tmp_path / "consistency.json").write_text(cons.text, "utf-8")
-    code, out = custodia_verify("--consistency", tmp_path / "consistency.json", "--old-checkpoint",
-                                tmp_path / "old.txt", "--checkpoint", tmp_path / "new.txt", "--key", key)
+    code, out = custodia_verify(
+        "--consistency",
+        tmp_path / "consistency.json",
+        "--old-checkpoint",
+        tmp_path / "old.txt",
+        "--checkpoint",
+        tmp_path / "new.txt",
+        "--key",
+        key,
+    )
     assert code == 0 and "extends the log of size" in out, out
     old_root = bytes.fromhex(old["root_hash"])
-    forged_old = old["note"].replace(auditlog.base64.b64encode(old_root).decode(),
-                                     auditlog.base64.b64encode(bytes(32)).decode())
+    forged_old = old["note"].replace(
+        auditlog.base64.b64encode(old_root).decode(), auditlog.base64.b64encode(bytes(32)).decode()
+    )
     (tmp_path / "forged-old.txt").write_text(forged_old, "utf-8")
-    code, out = custodia_verify("--consistency", tmp_path / "consistency.json", "--old-checkpoint",
-                                tmp_path / "forged-old.txt", "--key", key)
+    code, out = custodia_verify(
+        "--consistency", tmp_path / "consistency.json", "--old-checkpoint", tmp_path / "forged-old.txt", "--key", key
+    )
     assert code == 1 and "signature does not verify" in out
 
     other_key = documents.public_key_b64(documents.Ed25519PrivateKey.generate().public_key())

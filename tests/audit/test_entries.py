@@ -1,4 +1,5 @@
 """An entry's leaf bytes: the documented canonical JSON, whichever code path computes them."""
+
 from __future__ import annotations
 
 import random
@@ -12,17 +13,35 @@ STRINGS = ["", "张三", 'quote " and \\ backslash', "tab\tnewline\ncontrol\x01"
 
 
 def random_details(rnd: random.Random) -> object:
-    return rnd.choice([None, {}, {"n": rnd.randint(-5, 10**12), "f": rnd.random(), "b": rnd.choice([True, False]),
-                                  rnd.choice(STRINGS): [rnd.choice(STRINGS), None, {"z": 1, "a": [2.5]}]}])
+    return rnd.choice(
+        [
+            None,
+            {},
+            {
+                "n": rnd.randint(-5, 10**12),
+                "f": rnd.random(),
+                "b": rnd.choice([True, False]),
+                rnd.choice(STRINGS): [rnd.choice(STRINGS), None, {"z": 1, "a": [2.5]}],
+            },
+        ]
+    )
 
 
 def test_the_fast_leaf_hash_is_byte_for_byte_the_canonical_json() -> None:
     rnd = random.Random(6962)
     for seq in range(500):
-        cols = (seq, datetime(2026, 11, 21, tzinfo=UTC) + timedelta(microseconds=rnd.randint(0, 10**12)),
-                rnd.choice(["user", "station", "system"]), rnd.choice([None, rnd.randint(1, 10**6)]),
-                rnd.choice([None, *STRINGS]), rnd.choice(STRINGS) or "x", rnd.choice([None, *STRINGS]),
-                rnd.choice([None, *STRINGS]), rnd.choice([None, "127.0.0.1", "::1"]), random_details(rnd))
+        cols = (
+            seq,
+            datetime(2026, 11, 21, tzinfo=UTC) + timedelta(microseconds=rnd.randint(0, 10**12)),
+            rnd.choice(["user", "station", "system"]),
+            rnd.choice([None, rnd.randint(1, 10**6)]),
+            rnd.choice([None, *STRINGS]),
+            rnd.choice(STRINGS) or "x",
+            rnd.choice([None, *STRINGS]),
+            rnd.choice([None, *STRINGS]),
+            rnd.choice([None, "127.0.0.1", "::1"]),
+            random_details(rnd),
+        )
         entry = auditlog.make_entry(*cols)
         canonical = documents.canonical_json({k: entry[k] for k in auditlog.LEAF_FIELDS})
         assert auditlog.entry_leaf_data(entry) == canonical

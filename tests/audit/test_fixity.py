@@ -1,4 +1,5 @@
 """Fixity: stored recordings re-read and checked; a flipped byte is caught, reported and never served."""
+
 from __future__ import annotations
 
 import os
@@ -16,8 +17,10 @@ from evidence_server.uploads.models import IntegrityIncident
 from tests.server.test_station_flow import Station
 from tests.support.live import LiveServer
 
-FILES = {f"DCIM/20261121/DSJ0001_102345_2026112109{i}000_000{i}.MP4": bytes([i]) * 3000 + os.urandom(2000)
-         for i in range(1, 4)}
+FILES = {
+    f"DCIM/20261121/DSJ0001_102345_2026112109{i}000_000{i}.MP4": bytes([i]) * 3000 + os.urandom(2000)
+    for i in range(1, 4)
+}
 
 
 def stored(live_server: LiveServer) -> dict[str, dict]:
@@ -57,8 +60,10 @@ def test_a_flipped_byte_a_lost_object_and_an_orphan_are_all_found(live_server: L
 
     refused = live_server.get(f"/api/v1/recordings/{tampered['id']}/content")
     assert refused.status_code == 409 and "fixity" in refused.json()["detail"]
-    assert live_server.get(f"/api/v1/recordings/{tampered['id']}/content",
-                           headers={"Range": "bytes=0-99"}).status_code == 409
+    assert (
+        live_server.get(f"/api/v1/recordings/{tampered['id']}/content", headers={"Range": "bytes=0-99"}).status_code
+        == 409
+    )
     assert live_server.get(f"/api/v1/recordings/{lost['id']}/content").status_code == 409
     assert live_server.get(f"/api/v1/recordings/{good['id']}/content").status_code == 200
     assert live_server.get(f"/api/v1/recordings/{tampered['id']}").json()["fixity_state"] == "failed"
@@ -68,10 +73,12 @@ def test_a_flipped_byte_a_lost_object_and_an_orphan_are_all_found(live_server: L
     with ctx.sessionmaker() as s:
         incidents = s.execute(select(IntegrityIncident.kind, IntegrityIncident.recording_id)).all()
         actions = list(s.scalars(select(AuditEvent.action).order_by(AuditEvent.seq)))
-    assert sorted(incidents, key=str) == sorted([("fixity_mismatch", tampered["id"]), ("fixity_missing", lost["id"]),
-                                                 ("orphan_object", None)], key=str)
-    assert {"recording.fixity_failed", "recording.fixity_missing", "fixity.sweep",
-            "recording.content_refused"} <= set(actions)
+    assert sorted(incidents, key=str) == sorted(
+        [("fixity_mismatch", tampered["id"]), ("fixity_missing", lost["id"]), ("orphan_object", None)], key=str
+    )
+    assert {"recording.fixity_failed", "recording.fixity_missing", "fixity.sweep", "recording.content_refused"} <= set(
+        actions
+    )
     ctx.close()
 
 

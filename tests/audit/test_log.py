@@ -1,4 +1,5 @@
 """The audit log in the database: gapless appends, signed checkpoints, tampering found and named."""
+
 from __future__ import annotations
 
 import threading
@@ -104,21 +105,30 @@ def test_a_checkpoint_of_the_empty_log_verifies(ctx: ServerContext) -> None:
 def test_the_database_refuses_to_rewrite_the_log(ctx: ServerContext) -> None:
     append(ctx, 3)
     checkpoint(ctx)
-    for stmt in ("UPDATE audit_events SET details = NULL WHERE seq = 1", "DELETE FROM audit_events WHERE seq = 1",
-                 "UPDATE audit_checkpoints SET root_hash = 'x'", "DELETE FROM audit_checkpoints",
-                 "UPDATE audit_log_head SET size = 0", "DELETE FROM audit_log_head"):
+    for stmt in (
+        "UPDATE audit_events SET details = NULL WHERE seq = 1",
+        "DELETE FROM audit_events WHERE seq = 1",
+        "UPDATE audit_checkpoints SET root_hash = 'x'",
+        "DELETE FROM audit_checkpoints",
+        "UPDATE audit_log_head SET size = 0",
+        "DELETE FROM audit_log_head",
+    ):
         with pytest.raises(DBAPIError, match="append-only|may only grow"), ctx.engine.begin() as conn:
             conn.execute(text(stmt))
     assert seqs(ctx) == [0, 1, 2] and verify(ctx).ok
 
 
-@pytest.mark.parametrize("attack, first_bad", [
-    ("UPDATE audit_events SET details = '{\"n\": 99}' WHERE seq = 4", 4),
-    ("UPDATE audit_events SET actor_name = 'someone-else' WHERE seq = 6", 6),
-    ("DELETE FROM audit_events WHERE seq = 3", 3),
-])
-def test_editing_or_deleting_a_row_is_found_and_the_entry_named(ctx: ServerContext, attack: str,
-                                                                  first_bad: int) -> None:
+@pytest.mark.parametrize(
+    "attack, first_bad",
+    [
+        ("UPDATE audit_events SET details = '{\"n\": 99}' WHERE seq = 4", 4),
+        ("UPDATE audit_events SET actor_name = 'someone-else' WHERE seq = 6", 6),
+        ("DELETE FROM audit_events WHERE seq = 3", 3),
+    ],
+)
+def test_editing_or_deleting_a_row_is_found_and_the_entry_named(
+    ctx: ServerContext, attack: str, first_bad: int
+) -> None:
     append(ctx, 10)
     checkpoint(ctx)
     tamper(ctx, attack)
@@ -127,13 +137,15 @@ def test_editing_or_deleting_a_row_is_found_and_the_entry_named(ctx: ServerConte
     assert any(f"entr{'ies' if 'DELETE' in attack else 'y'} {first_bad}" in p for p in report.problems)
 
 
-@pytest.mark.parametrize("attack", [
-    "UPDATE audit_events SET details = NULL WHERE seq = 5",
-    "DELETE FROM audit_events WHERE seq = 5",
-    "UPDATE audit_checkpoints SET frontier = replace(frontier, 'a', 'b')",
-])
-def test_the_server_refuses_to_sign_entries_rewritten_before_their_checkpoint(ctx: ServerContext,
-                                                                             attack: str) -> None:
+@pytest.mark.parametrize(
+    "attack",
+    [
+        "UPDATE audit_events SET details = NULL WHERE seq = 5",
+        "DELETE FROM audit_events WHERE seq = 5",
+        "UPDATE audit_checkpoints SET frontier = replace(frontier, 'a', 'b')",
+    ],
+)
+def test_the_server_refuses_to_sign_entries_rewritten_before_their_checkpoint(ctx: ServerContext, attack: str) -> None:
     append(ctx, 4)
     checkpoint(ctx)
     append(ctx, 3)
@@ -151,8 +163,10 @@ def test_a_rewrite_of_signed_entries_cannot_be_laundered_into_a_new_checkpoint(c
     append(ctx, 3)
     new, created = checkpoint(ctx)  # built on the old checkpoint's tree state, not on the rewritten rows
     with ctx.sessionmaker() as s:
-        added = [bytes.fromhex(h) for h in s.scalars(select(AuditEvent.leaf_hash).where(AuditEvent.seq >= 4)
-                                                      .order_by(AuditEvent.seq))]
+        added = [
+            bytes.fromhex(h)
+            for h in s.scalars(select(AuditEvent.leaf_hash).where(AuditEvent.seq >= 4).order_by(AuditEvent.seq))
+        ]
     assert created and new.root_hash == merkle.root(original + added).hex()
     report = verify(ctx)
     assert not report.ok and report.first_bad_seq == 1
@@ -187,8 +201,11 @@ def test_deleting_the_newest_entries_is_found(ctx: ServerContext) -> None:
 def test_custodia_audit_verify_names_the_first_bad_entry(ctx: ServerContext, monkeypatch) -> None:
     append(ctx, 8)
     checkpoint(ctx)
-    env = {"CUSTODIA_DATA_DIR": str(ctx.settings.data_dir), "CUSTODIA_DATABASE_URL": ctx.settings.database_url,
-           "CUSTODIA_ENVIRONMENT": "test"}
+    env = {
+        "CUSTODIA_DATA_DIR": str(ctx.settings.data_dir),
+        "CUSTODIA_DATABASE_URL": ctx.settings.database_url,
+        "CUSTODIA_ENVIRONMENT": "test",
+    }
     from evidence_server.config import get_settings
 
     get_settings.cache_clear()

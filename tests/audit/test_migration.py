@@ -1,4 +1,5 @@
 """0002_audit puts entries written before it into the log, and goes down again keeping them."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -18,9 +19,13 @@ def test_existing_entries_are_backfilled_in_id_order_and_survive_a_downgrade(tmp
     engine = create_engine(url)
     with engine.begin() as conn:
         for i, action in enumerate(("auth.login", "recording.view", "auth.logout")):
-            conn.execute(text("INSERT INTO audit_events (at, actor_type, actor_id, actor_name, action, details) "
-                              "VALUES (:at, 'user', 1, 'admin', :action, :details)"),
-                         {"at": f"2026-11-21 10:00:0{i}.000000", "action": action, "details": f'{{"n": {i}}}'})
+            conn.execute(
+                text(
+                    "INSERT INTO audit_events (at, actor_type, actor_id, actor_name, action, details) "
+                    "VALUES (:at, 'user', 1, 'admin', :action, :details)"
+                ),
+                {"at": f"2026-11-21 10:00:0{i}.000000", "action": action, "details": f'{{"n": {i}}}'},
+            )
     upgrade(url)
     ctx = ServerContext(Settings(data_dir=tmp_path, database_url=url, environment="test"))
     append(ctx, 2)

@@ -1,4 +1,5 @@
 """On PostgreSQL the server's own role can append to the audit log but never rewrite it."""
+
 from __future__ import annotations
 
 import uuid
@@ -18,8 +19,9 @@ from tests.support.databases import PostgresTemplates
 
 
 @pytest.mark.postgres
-def test_the_app_role_cannot_update_delete_or_unguard_audit_rows(postgres_templates: PostgresTemplates,
-                                                                 tmp_path: Path) -> None:
+def test_the_app_role_cannot_update_delete_or_unguard_audit_rows(
+    postgres_templates: PostgresTemplates, tmp_path: Path
+) -> None:
     owner_url = postgres_templates.fresh()
     role = f"custodia_app_{uuid.uuid4().hex[:8]}"
     owner = create_engine(owner_url, isolation_level="AUTOCOMMIT")

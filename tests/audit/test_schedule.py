@@ -1,4 +1,5 @@
 """Periodic jobs: in-process when enabled, in Celery beat's schedule otherwise."""
+
 from __future__ import annotations
 
 import time
@@ -21,19 +22,36 @@ def test_scheduler_is_off_in_tests_on_by_default_and_never_with_celery(tmp_path:
 
 
 def test_beat_schedule_follows_the_settings(tmp_path: Path) -> None:
-    s = Settings(data_dir=tmp_path, audit_checkpoint_interval_s=600, fixity_interval_s=0, retention_interval_s=0,
-                 compliance_scan_interval_s=0, upload_sweep_interval_s=0)
+    s = Settings(
+        data_dir=tmp_path,
+        audit_checkpoint_interval_s=600,
+        fixity_interval_s=0,
+        retention_interval_s=0,
+        compliance_scan_interval_s=0,
+        upload_sweep_interval_s=0,
+    )
     assert beat_schedule(s) == {"audit.checkpoint": {"task": "audit.checkpoint", "schedule": 600.0}}
     assert beat_schedule(Settings(data_dir=tmp_path, retention_interval_s=900))["retention.apply"] == {
-        "task": "retention.apply", "schedule": 900.0}
-    assert beat_schedule(Settings(data_dir=tmp_path))["uploads.expire"] == {"task": "uploads.expire",
-                                                                             "schedule": 3600.0}
+        "task": "retention.apply",
+        "schedule": 900.0,
+    }
+    assert beat_schedule(Settings(data_dir=tmp_path))["uploads.expire"] == {
+        "task": "uploads.expire",
+        "schedule": 3600.0,
+    }
     assert "uploads.expire" not in beat_schedule(Settings(data_dir=tmp_path, upload_expiry_hours=0))
 
 
 def test_the_in_process_scheduler_signs_checkpoints(tmp_path: Path, sqlite_url: str) -> None:
-    ctx = ServerContext(Settings(data_dir=tmp_path, database_url=sqlite_url, environment="test",
-                                 audit_checkpoint_interval_s=1, fixity_interval_s=0))
+    ctx = ServerContext(
+        Settings(
+            data_dir=tmp_path,
+            database_url=sqlite_url,
+            environment="test",
+            audit_checkpoint_interval_s=1,
+            fixity_interval_s=0,
+        )
+    )
     append(ctx, 2)
     scheduler = Scheduler(ctx)
     scheduler.start()

@@ -1,4 +1,5 @@
 """Checkpoints time-stamped by an RFC 3161 authority (a real ``openssl ts`` TSA made for the test)."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -27,10 +28,14 @@ def openssl_tsa(tmp_path: Path) -> Iterator[OpensslTSA]:
     authority.close()
 
 
-def test_checkpoints_carry_a_time_stamp_openssl_verifies(openssl_tsa: OpensslTSA, tmp_path: Path,
-                                                         sqlite_url: str) -> None:
-    ctx = ServerContext(Settings(data_dir=tmp_path / "server", database_url=sqlite_url, environment="test",
-                                 audit_tsa_url=openssl_tsa.url))
+def test_checkpoints_carry_a_time_stamp_openssl_verifies(
+    openssl_tsa: OpensslTSA, tmp_path: Path, sqlite_url: str
+) -> None:
+    ctx = ServerContext(
+        Settings(
+            data_dir=tmp_path / "server", database_url=sqlite_url, environment="test", audit_tsa_url=openssl_tsa.url
+        )
+    )
     append(ctx, 3)
     with ctx.sessionmaker() as s:
         cp, created = issue_checkpoint(ctx, s)
@@ -65,8 +70,15 @@ def test_a_token_for_other_bytes_or_without_our_nonce_is_refused(openssl_tsa: Op
 def test_an_unreachable_tsa_does_not_stop_checkpoints(tmp_path: Path, sqlite_url: str) -> None:
     from tests.support.live import free_port
 
-    ctx = ServerContext(Settings(data_dir=tmp_path / "server", database_url=sqlite_url, environment="test",
-                                 audit_tsa_url=f"http://127.0.0.1:{free_port()}/tsa", audit_tsa_timeout_s=2))
+    ctx = ServerContext(
+        Settings(
+            data_dir=tmp_path / "server",
+            database_url=sqlite_url,
+            environment="test",
+            audit_tsa_url=f"http://127.0.0.1:{free_port()}/tsa",
+            audit_tsa_timeout_s=2,
+        )
+    )
     append(ctx, 1)
     with ctx.sessionmaker() as s:
         cp, created = issue_checkpoint(ctx, s)

@@ -1,4 +1,5 @@
 """A tiny RFC 3161 time-stamp authority for tests: a test CA, a TSA certificate, ``openssl ts -reply`` over HTTP."""
+
 from __future__ import annotations
 
 import subprocess
@@ -37,14 +38,46 @@ def _openssl(*args: str, cwd: Path) -> None:
 def make_pki(root: Path) -> None:
     """ca.pem/ca.key (a root CA) and tsa.pem/tsa.key (critical extendedKeyUsage timeStamping)."""
     ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-    _openssl("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=Custodia Test CA",
-             "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
-             cwd=root)
+    _openssl(
+        "req",
+        "-x509",
+        *ec,
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=Custodia Test CA",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+        cwd=root,
+    )
     _openssl("req", *ec, "-keyout", "tsa.key", "-out", "tsa.csr", "-subj", "/CN=Custodia Test TSA", cwd=root)
-    (root / "tsa.ext").write_text("basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n"
-                                  "extendedKeyUsage=critical,timeStamping\n")
-    _openssl("x509", "-req", "-in", "tsa.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
-             "-out", "tsa.pem", "-days", "2", "-extfile", "tsa.ext", cwd=root)
+    (root / "tsa.ext").write_text(
+        "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=critical,timeStamping\n"
+    )
+    _openssl(
+        "x509",
+        "-req",
+        "-in",
+        "tsa.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "tsa.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "tsa.ext",
+        cwd=root,
+    )
     (root / "tsaserial").write_text("01\n")
     (root / "ts.cnf").write_text(TS_CONFIG.format(dir=root))
 
@@ -61,8 +94,21 @@ class OpensslTSA:
                 query = self.rfile.read(int(self.headers["Content-Length"]))
                 with tempfile.TemporaryDirectory(dir=root) as tmp:
                     (Path(tmp) / "q.tsq").write_bytes(query)
-                    done = subprocess.run(["openssl", "ts", "-reply", "-config", str(root / "ts.cnf"),
-                                           "-queryfile", "q.tsq", "-out", "r.tsr"], cwd=tmp, capture_output=True)
+                    done = subprocess.run(
+                        [
+                            "openssl",
+                            "ts",
+                            "-reply",
+                            "-config",
+                            str(root / "ts.cnf"),
+                            "-queryfile",
+                            "q.tsq",
+                            "-out",
+                            "r.tsr",
+                        ],
+                        cwd=tmp,
+                        capture_output=True,
+                    )
                     reply = (Path(tmp) / "r.tsr").read_bytes() if done.returncode == 0 else b""
                 tsa.requests += 1
                 self.send_response(200 if reply else 500)
@@ -81,9 +127,24 @@ class OpensslTSA:
 
     def verify(self, data: Path, token: Path) -> subprocess.CompletedProcess[str]:
         """``openssl ts -verify`` of a TimeStampToken over ``data`` against the test CA."""
-        return subprocess.run(["openssl", "ts", "-verify", "-data", str(data), "-in", str(token), "-token_in",
-                               "-CAfile", str(self.root / "ca.pem"), "-untrusted", str(self.root / "tsa.pem")],
-                              capture_output=True, text=True)
+        return subprocess.run(
+            [
+                "openssl",
+                "ts",
+                "-verify",
+                "-data",
+                str(data),
+                "-in",
+                str(token),
+                "-token_in",
+                "-CAfile",
+                str(self.root / "ca.pem"),
+                "-untrusted",
+                str(self.root / "tsa.pem"),
+            ],
+            capture_output=True,
+            text=True,
+        )
 
     def close(self) -> None:
         self.httpd.shutdown()

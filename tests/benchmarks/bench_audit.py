@@ -11,6 +11,7 @@ from several threads at once. The 1M-entry log is then bulk-loaded (same leaf ha
 through what a court-facing check does: sign a checkpoint over it, recompute it end to end
 (``custodia audit verify``), and build an inclusion and a consistency proof.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -50,8 +51,13 @@ def bench_appends(ctx: ServerContext, count: int, threads: int) -> float:
     def worker(n: int) -> None:
         for i in range(per_thread):
             with ctx.sessionmaker() as session:
-                record(session, "recording.view", object_type="recording", object_id=n * per_thread + i,
-                       details={"via": "bench", "range": "bytes=0-1023"})
+                record(
+                    session,
+                    "recording.view",
+                    object_type="recording",
+                    object_id=n * per_thread + i,
+                    details={"via": "bench", "range": "bytes=0-1023"},
+                )
                 session.commit()
 
     started = time.perf_counter()
@@ -72,8 +78,9 @@ def bench_baseline(ctx: ServerContext, count: int, threads: int) -> float:
     def worker(n: int) -> None:
         for i in range(per_thread):
             with ctx.sessionmaker() as session:
-                session.execute(text("INSERT INTO bench_baseline (id, note) VALUES (:id, 'x')"),
-                                {"id": n * per_thread + i})
+                session.execute(
+                    text("INSERT INTO bench_baseline (id, note) VALUES (:id, 'x')"), {"id": n * per_thread + i}
+                )
                 session.commit()
 
     started = time.perf_counter()
@@ -91,16 +98,30 @@ def bulk_load(ctx: ServerContext, start: int, total: int, batch: int = 20_000) -
     with ctx.engine.begin() as conn:
         rows = []
         for seq in range(start, total):
-            entry = {"seq": seq, "at": auditlog.entry_time(at0 + timedelta(microseconds=seq)),
-                     "actor": {"type": "user", "id": 1 + seq % 50, "name": f"officer{seq % 50}"},
-                     "action": ("recording.view", "recording.playback", "auth.login")[seq % 3],
-                     "object": {"type": "recording", "id": str(seq // 7)}, "client_addr": "10.1.2.3",
-                     "details": {"range": f"bytes={seq}-"} if seq % 3 == 1 else None}
-            rows.append({"seq": seq, "leaf_hash": auditlog.entry_leaf_hash(entry).hex(),
-                         "at": at0 + timedelta(microseconds=seq), "actor_type": "user",
-                         "actor_id": entry["actor"]["id"], "actor_name": entry["actor"]["name"],
-                         "action": entry["action"], "object_type": "recording", "object_id": entry["object"]["id"],
-                         "client_addr": "10.1.2.3", "details": entry["details"]})
+            entry = {
+                "seq": seq,
+                "at": auditlog.entry_time(at0 + timedelta(microseconds=seq)),
+                "actor": {"type": "user", "id": 1 + seq % 50, "name": f"officer{seq % 50}"},
+                "action": ("recording.view", "recording.playback", "auth.login")[seq % 3],
+                "object": {"type": "recording", "id": str(seq // 7)},
+                "client_addr": "10.1.2.3",
+                "details": {"range": f"bytes={seq}-"} if seq % 3 == 1 else None,
+            }
+            rows.append(
+                {
+                    "seq": seq,
+                    "leaf_hash": auditlog.entry_leaf_hash(entry).hex(),
+                    "at": at0 + timedelta(microseconds=seq),
+                    "actor_type": "user",
+                    "actor_id": entry["actor"]["id"],
+                    "actor_name": entry["actor"]["name"],
+                    "action": entry["action"],
+                    "object_type": "recording",
+                    "object_id": entry["object"]["id"],
+                    "client_addr": "10.1.2.3",
+                    "details": entry["details"],
+                }
+            )
             if len(rows) == batch:
                 conn.execute(insert(AuditEvent), rows)
                 rows.clear()
@@ -138,21 +159,28 @@ def main() -> None:
                 for i in range(1000):
                     record(s, "recording.view", object_type="recording", object_id=i)
                 s.commit()
-            print(f"[{args.db}] audit appends, 1,000 entries in one transaction: "
-                  f"{1000 / (time.perf_counter() - many):,.0f} /s")
+            print(
+                f"[{args.db}] audit appends, 1,000 entries in one transaction: "
+                f"{1000 / (time.perf_counter() - many):,.0f} /s"
+            )
             with ctx.sessionmaker() as s:
                 start = int(s.scalar(AuditLogHead.__table__.select().with_only_columns(AuditLogHead.size)) or 0)
-            timed(f"bulk load to {args.entries:,} entries (setup, not a figure)",
-                  lambda: bulk_load(ctx, start, args.entries))
+            timed(
+                f"bulk load to {args.entries:,} entries (setup, not a figure)",
+                lambda: bulk_load(ctx, start, args.entries),
+            )
             with ctx.sessionmaker() as s:
-                cp, _ = timed(f"sign the first checkpoint over {args.entries:,} entries",
-                              lambda: issue_checkpoint(ctx, s))
+                cp, _ = timed(
+                    f"sign the first checkpoint over {args.entries:,} entries", lambda: issue_checkpoint(ctx, s)
+                )
             bulk_load(ctx, args.entries, args.entries + 1000)
             with ctx.sessionmaker() as s:
                 cp2, _ = timed("sign the next checkpoint (+1,000 entries)", lambda: issue_checkpoint(ctx, s))
             with ctx.sessionmaker() as s:
-                report = timed(f"verify the whole log ({cp2.tree_size:,} entries, 2 checkpoints)",
-                               lambda: verify_log(s, ctx.signing_key.public_key()))
+                report = timed(
+                    f"verify the whole log ({cp2.tree_size:,} entries, 2 checkpoints)",
+                    lambda: verify_log(s, ctx.signing_key.public_key()),
+                )
                 assert report.ok, report.problems
             with ctx.sessionmaker() as s:
                 timed("inclusion proof for one entry", lambda: inclusion_document(s, cp.tree_size // 3, cp2))

@@ -72,6 +72,7 @@ TARGETS: dict[str, tuple[str, Any]] = {
 
 # --- databases ----------------------------------------------------------------------------------
 
+
 @contextmanager
 def database(kind: str, work: Path, tag: str) -> Iterator[str]:
     """A fresh, migrated database: an SQLite file under ``work``, or a new PostgreSQL database."""
@@ -99,6 +100,7 @@ def database(kind: str, work: Path, tag: str) -> Iterator[str]:
 
 # --- P4: many recorders docked at once ----------------------------------------------------------
 
+
 @dataclass
 class Device:
     serial: str
@@ -115,17 +117,24 @@ def make_device(root: Path, serial: str, segments: int, segment_bytes: int) -> D
     """
     from device_drivers.simulator import simulate_device
 
-    v = simulate_device(root, serial=serial, officer_no=serial[-6:], officer_name=None, segments=segments,
-                        big_bytes=segment_bytes)
+    v = simulate_device(
+        root, serial=serial, officer_no=serial[-6:], officer_name=None, segments=segments, big_bytes=segment_bytes
+    )
     sizes = [v.file(s).stat().st_size for s in v.written]
     return Device(serial, v.root, sum(sizes), len(sizes))
 
 
 def agent_env(server_url: str, data_dir: Path, dock_root: Path) -> dict[str, str]:
-    return {**os.environ, "CUSTODIA_AGENT_SERVER_URL": server_url, "CUSTODIA_AGENT_DATA_DIR": str(data_dir),
-            "CUSTODIA_AGENT_DOCK_ROOTS": str(dock_root), "CUSTODIA_AGENT_STABILITY_SECONDS": "0.2",
-            "CUSTODIA_AGENT_POLL_INTERVAL": "0.2", "CUSTODIA_AGENT_DEBOUNCE_SECONDS": "0.2",
-            "CUSTODIA_AGENT_SPOOL_RESERVE_BYTES": str(64 * MiB)}
+    return {
+        **os.environ,
+        "CUSTODIA_AGENT_SERVER_URL": server_url,
+        "CUSTODIA_AGENT_DATA_DIR": str(data_dir),
+        "CUSTODIA_AGENT_DOCK_ROOTS": str(dock_root),
+        "CUSTODIA_AGENT_STABILITY_SECONDS": "0.2",
+        "CUSTODIA_AGENT_POLL_INTERVAL": "0.2",
+        "CUSTODIA_AGENT_DEBOUNCE_SECONDS": "0.2",
+        "CUSTODIA_AGENT_SPOOL_RESERVE_BYTES": str(64 * MiB),
+    }
 
 
 class JournalWatch:
@@ -159,8 +168,9 @@ def wall(iso: str) -> float:
     return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
 
 
-def dock_and_wait(devices: list[Device], dock_root: Path, journal: JournalWatch, timeout: float,
-                  agent: subprocess.Popen[bytes]) -> tuple[float, dict[str, float], dict[str, str]]:
+def dock_and_wait(
+    devices: list[Device], dock_root: Path, journal: JournalWatch, timeout: float, agent: subprocess.Popen[bytes]
+) -> tuple[float, dict[str, float], dict[str, str]]:
     """Rename every volume into the dock root in one go; wait until each docking is final.
 
     Returns (dock wall time, serial -> seconds from the dock to its final state, serial -> state).
@@ -213,8 +223,10 @@ def run_p4(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     dock_root = work / "dock"
     dock_root.mkdir(parents=True)
     lone = max(1, args.single_runs)
-    print(f"P4: making {args.devices + lone} recorders of {segments} × {segment_bytes / MiB:.1f} MiB with ffmpeg …",
-          flush=True)
+    print(
+        f"P4: making {args.devices + lone} recorders of {segments} × {segment_bytes / MiB:.1f} MiB with ffmpeg …",
+        flush=True,
+    )
     t = time.perf_counter()
     serials = [f"P4S{900000 + i}" for i in range(args.devices + lone)]
     with ThreadPoolExecutor(max_workers=2) as pool:
@@ -229,11 +241,16 @@ def run_p4(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         agent: subprocess.Popen[bytes] | None = None
         try:
             env = agent_env(server.url, work / "agent", dock_root)
-            subprocess.run([CUSTODIA, "agent", "enrol", server.enrolment_code("bench-p4"), "--name", "bench-p4"],
-                           env=env, check=True, stdout=subprocess.DEVNULL)
+            subprocess.run(
+                [CUSTODIA, "agent", "enrol", server.enrolment_code("bench-p4"), "--name", "bench-p4"],
+                env=env,
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )
             log = open(work / "agent.log", "wb")  # noqa: SIM115
-            agent = subprocess.Popen([CUSTODIA, "agent", "run"], env=env, stdout=log, stderr=subprocess.STDOUT,
-                                     cwd=str(REPO))
+            agent = subprocess.Popen(
+                [CUSTODIA, "agent", "run"], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=str(REPO)
+            )
             log.close()
             wait_heartbeat(server, "bench-p4", agent)
             journal = JournalWatch(work / "agent" / "journal.sqlite3")
@@ -298,6 +315,7 @@ def run_p4(args: argparse.Namespace, work: Path) -> dict[str, Any]:
 
 # --- P6: API metadata reads -----------------------------------------------------------------------
 
+
 def real_probe(work: Path) -> dict[str, Any]:
     """What ffprobe says about one simulated segment, as the server keeps it (``Recording.probe``)."""
     import ffmpeg
@@ -329,26 +347,61 @@ def seed_recordings(settings: Any, n: int, probe: dict[str, Any]) -> list[int]:
                 serial = f"P6S{100000 + t // 20}"
                 docked = now - timedelta(hours=n - t)
                 tid = str(uuid.uuid4())
-                s.add(Transfer(id=tid, station_id=station.id, unit_id=1, device_serial=serial,
-                               device={"serial": serial, "family": "folder", "model": None, "volume_label": None},
-                               officer_no=serial[-6:], docked_at=docked, index=[], state="done"))
+                s.add(
+                    Transfer(
+                        id=tid,
+                        station_id=station.id,
+                        unit_id=1,
+                        device_serial=serial,
+                        device={"serial": serial, "family": "folder", "model": None, "volume_label": None},
+                        officer_no=serial[-6:],
+                        docked_at=docked,
+                        index=[],
+                        state="done",
+                    )
+                )
                 s.flush()
                 for i in range(t, min(t + 20, n)):
                     began = docked - timedelta(minutes=20 - (i - t))
                     digest = f"{i:064x}"
                     name = f"{serial}_{serial[-6:]}_{began:%Y%m%d%H%M%S}_{i - t + 1:04d}.MP4"
-                    s.add(Recording(
-                        blake3=f"blake3:{digest}", sha256=f"sha256:{digest}", size=32 * MiB + i,
-                        storage_key=f"blake3/{digest[:2]}/{digest}", unit_id=1, station_id=station.id,
-                        transfer_id=tid, device_serial=serial, officer_no=serial[-6:], officer_name="测试警员",
-                        original_path=f"DCIM/{began:%Y%m%d}/{name}", original_name=name, device_mtime=began,
-                        name_started_at=began, name_ended_at=began + timedelta(minutes=1),
-                        container_started_at=began, container_ended_at=began + timedelta(minutes=1),
-                        probe_state="done", duration_s=60.0, codec="h264", width=1920, height=1080,
-                        frame_rate=25.0, container_format="mov,mp4,m4a,3gp,3g2,mj2", container_created_at=began,
-                        encoder="ZFY-SIM DSJ H.264 V1.0", probe=probe,
-                        fixity_state="ok", fixity_checked_at=now, docked_at=docked, copied_at=docked,
-                        uploaded_at=docked, verified_at=docked))
+                    s.add(
+                        Recording(
+                            blake3=f"blake3:{digest}",
+                            sha256=f"sha256:{digest}",
+                            size=32 * MiB + i,
+                            storage_key=f"blake3/{digest[:2]}/{digest}",
+                            unit_id=1,
+                            station_id=station.id,
+                            transfer_id=tid,
+                            device_serial=serial,
+                            officer_no=serial[-6:],
+                            officer_name="测试警员",
+                            original_path=f"DCIM/{began:%Y%m%d}/{name}",
+                            original_name=name,
+                            device_mtime=began,
+                            name_started_at=began,
+                            name_ended_at=began + timedelta(minutes=1),
+                            container_started_at=began,
+                            container_ended_at=began + timedelta(minutes=1),
+                            probe_state="done",
+                            duration_s=60.0,
+                            codec="h264",
+                            width=1920,
+                            height=1080,
+                            frame_rate=25.0,
+                            container_format="mov,mp4,m4a,3gp,3g2,mj2",
+                            container_created_at=began,
+                            encoder="ZFY-SIM DSJ H.264 V1.0",
+                            probe=probe,
+                            fixity_state="ok",
+                            fixity_checked_at=now,
+                            docked_at=docked,
+                            copied_at=docked,
+                            uploaded_at=docked,
+                            verified_at=docked,
+                        )
+                    )
             s.commit()
             from sqlalchemy import select
 
@@ -383,35 +436,62 @@ end
 """
 
 
-def drive_wrk(url: str, token: str, ids: list[int], seconds: float, connections: int, threads: int,
-              mix: str) -> dict[str, Any]:
+def drive_wrk(
+    url: str, token: str, ids: list[int], seconds: float, connections: int, threads: int, mix: str
+) -> dict[str, Any]:
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
         f.write(WRK_SCRIPT)
         script = f.name
     try:
         env = {**os.environ, "P6_TOKEN": token, "P6_IDS": ",".join(map(str, ids)), "P6_MIX": mix}
-        out = subprocess.run([WRK or "wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds:.0f}s",
-                              "--timeout", "10s", "-s", script, url], env=env, capture_output=True, text=True,
-                             check=True).stdout
+        out = subprocess.run(
+            [
+                WRK or "wrk",
+                "-t",
+                str(threads),
+                "-c",
+                str(connections),
+                "-d",
+                f"{seconds:.0f}s",
+                "--timeout",
+                "10s",
+                "-s",
+                script,
+                url,
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
     finally:
         os.unlink(script)
     line = next(x for x in out.splitlines() if x.startswith("P6JSON "))
     data = json.loads(line.removeprefix("P6JSON "))
     errors = data["connect"] + data["read"] + data["write"] + data["timeout"]
-    return {"requests": data["requests"], "seconds": data["duration_us"] / 1e6, "non_2xx": data["non_2xx"],
-            "errors": errors, "p50_ms": data["p50_us"] / 1e3, "p95_ms": data["p95_us"] / 1e3,
-            "p99_ms": data["p99_us"] / 1e3, "max_ms": data["max_us"] / 1e3}
+    return {
+        "requests": data["requests"],
+        "seconds": data["duration_us"] / 1e6,
+        "non_2xx": data["non_2xx"],
+        "errors": errors,
+        "p50_ms": data["p50_us"] / 1e3,
+        "p95_ms": data["p95_us"] / 1e3,
+        "p99_ms": data["p99_us"] / 1e3,
+        "max_ms": data["max_us"] / 1e3,
+    }
 
 
-async def _httpx_client(url: str, token: str, ids: list[int], seconds: float, connections: int,
-                        mix: str) -> dict[str, Any]:
+async def _httpx_client(
+    url: str, token: str, ids: list[int], seconds: float, connections: int, mix: str
+) -> dict[str, Any]:
     import random
 
     latencies: list[float] = []
     non_2xx = errors = 0
     limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
-    async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {token}"}, limits=limits,
-                                 timeout=10) as client:
+    async with httpx.AsyncClient(
+        base_url=url, headers={"Authorization": f"Bearer {token}"}, limits=limits, timeout=10
+    ) as client:
         start = time.perf_counter()
         end = start + seconds
 
@@ -439,16 +519,30 @@ async def _httpx_client(url: str, token: str, ids: list[int], seconds: float, co
     def pct(p: float) -> float:
         return latencies[min(len(latencies) - 1, int(p / 100 * len(latencies)))] * 1e3 if latencies else 0.0
 
-    return {"requests": len(latencies), "seconds": elapsed, "non_2xx": non_2xx, "errors": errors,
-            "p50_ms": pct(50), "p95_ms": pct(95), "p99_ms": pct(99), "max_ms": pct(100)}
+    return {
+        "requests": len(latencies),
+        "seconds": elapsed,
+        "non_2xx": non_2xx,
+        "errors": errors,
+        "p50_ms": pct(50),
+        "p95_ms": pct(95),
+        "p99_ms": pct(99),
+        "max_ms": pct(100),
+    }
 
 
 def drive_httpx(url: str, token: str, ids: list[int], seconds: float, connections: int, mix: str) -> dict[str, Any]:
     """The same load from an httpx client in a child process (when wrk is not installed)."""
-    spec = json.dumps({"url": url, "token": token, "ids": ids, "seconds": seconds, "connections": connections,
-                       "mix": mix})
-    out = subprocess.run([sys.executable, "-m", "tests.benchmarks.bench_concurrency", "--p6-client", spec],
-                         capture_output=True, text=True, check=True, cwd=str(REPO)).stdout
+    spec = json.dumps(
+        {"url": url, "token": token, "ids": ids, "seconds": seconds, "connections": connections, "mix": mix}
+    )
+    out = subprocess.run(
+        [sys.executable, "-m", "tests.benchmarks.bench_concurrency", "--p6-client", spec],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=str(REPO),
+    ).stdout
     return dict(json.loads(out.strip().splitlines()[-1]))
 
 
@@ -464,9 +558,14 @@ def run_p6(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         ids = seed_recordings(server.settings(), args.recordings, real_probe(work))  # type: ignore[no-untyped-call]
         env = {**os.environ, **server.settings_env()}
         log = open(work / "p6-server.log", "wb")  # noqa: SIM115
-        proc = subprocess.Popen([CUSTODIA, "server", "--host", "127.0.0.1", "--port", str(server.port),
-                                 "--workers", "2"], env=env, cwd=str(REPO), stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            [CUSTODIA, "server", "--host", "127.0.0.1", "--port", str(server.port), "--workers", "2"],
+            env=env,
+            cwd=str(REPO),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         log.close()
         try:
             wait_ready(server.url, proc=proc)
@@ -477,8 +576,11 @@ def run_p6(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             if args.pids:
                 print(f"    server pid {proc.pid}", flush=True)
             tool = "wrk" if WRK and not args.httpx else "httpx"
-            print(f"P6: {tool}, {args.connections} connections, {args.seconds:.0f} s, {len(ids)} recordings, "
-                  f"{args.p6_db} …", flush=True)
+            print(
+                f"P6: {tool}, {args.connections} connections, {args.seconds:.0f} s, {len(ids)} recordings, "
+                f"{args.p6_db} …",
+                flush=True,
+            )
             load = os.getloadavg()[0]
             if tool == "wrk":
                 r = drive_wrk(server.url, token, ids, args.seconds, args.connections, 2, args.p6_mix)
@@ -495,11 +597,18 @@ def run_p6(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
     return {
-        "p6_db": args.p6_db, "p6_client": tool, "p6_mix": args.p6_mix, "p6_workers": 2,
+        "p6_db": args.p6_db,
+        "p6_client": tool,
+        "p6_mix": args.p6_mix,
+        "p6_workers": 2,
         "p6_connections": args.connections,
-        "p6_recordings": len(ids), "p6_requests": r["requests"], "p6_seconds": round(r["seconds"], 1),
+        "p6_recordings": len(ids),
+        "p6_requests": r["requests"],
+        "p6_seconds": round(r["seconds"], 1),
         "p6_req_per_s": round(r["requests"] / r["seconds"], 1),
-        "p6_p50_ms": round(r["p50_ms"], 1), "p6_p95_ms": round(r["p95_ms"], 1), "p6_p99_ms": round(r["p99_ms"], 1),
+        "p6_p50_ms": round(r["p50_ms"], 1),
+        "p6_p95_ms": round(r["p95_ms"], 1),
+        "p6_p99_ms": round(r["p99_ms"], 1),
         "p6_max_ms": round(r["max_ms"], 1),
         "p6_non_2xx": r["non_2xx"] + r["errors"],
         "p6_healthz_req_per_s": round(floor["requests"] / floor["seconds"], 1),
@@ -510,26 +619,40 @@ def run_p6(args: argparse.Namespace, work: Path) -> dict[str, Any]:
 
 # --- the table and the entry points --------------------------------------------------------------
 
+
 def parse(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--only", choices=("p4", "p6"), default=None, help="run one benchmark only")
-    ap.add_argument("--dir", type=Path, default=Path("bench-out") / "concurrency",
-                    help="work directory (removed at the end)")
+    ap.add_argument(
+        "--dir", type=Path, default=Path("bench-out") / "concurrency", help="work directory (removed at the end)"
+    )
     ap.add_argument("--devices", type=int, default=20, help="P4: recorders docked at once")
     ap.add_argument("--device-mib", type=float, default=256, help="P4: footage per recorder (MiB)")
     ap.add_argument("--segments", type=int, default=8, help="P4: files per recorder")
-    ap.add_argument("--single-runs", type=int, default=2,
-                    help="P4: recorders docked alone one after another; the best is the baseline")
+    ap.add_argument(
+        "--single-runs",
+        type=int,
+        default=2,
+        help="P4: recorders docked alone one after another; the best is the baseline",
+    )
     ap.add_argument("--p4-db", choices=("sqlite", "postgres"), default="sqlite")
     ap.add_argument("--timeout", type=float, default=900, help="P4: longest wait for the dockings (s)")
     ap.add_argument("--seconds", type=float, default=15, help="P6: how long the load runs")
     ap.add_argument("--connections", type=int, default=32, help="P6: concurrent connections")
     ap.add_argument("--recordings", type=int, default=400, help="P6: recordings seeded")
-    ap.add_argument("--p6-db", choices=("auto", "sqlite", "postgres"), default="auto",
-                    help="P6: auto is PostgreSQL when it answers on 127.0.0.1:5432 (the production database, "
-                         "which two API processes share without SQLite's write lock), else SQLite")
-    ap.add_argument("--p6-mix", choices=("both", "list", "detail"), default="both",
-                    help="P6: the list and the detail read in turn, or one of them only")
+    ap.add_argument(
+        "--p6-db",
+        choices=("auto", "sqlite", "postgres"),
+        default="auto",
+        help="P6: auto is PostgreSQL when it answers on 127.0.0.1:5432 (the production database, "
+        "which two API processes share without SQLite's write lock), else SQLite",
+    )
+    ap.add_argument(
+        "--p6-mix",
+        choices=("both", "list", "detail"),
+        default="both",
+        help="P6: the list and the detail read in turn, or one of them only",
+    )
     ap.add_argument("--httpx", action="store_true", help="P6: drive with httpx even when wrk is installed")
     ap.add_argument("--pids", action="store_true", help="print the pids to profile (py-spy)")
     ap.add_argument("--json", type=Path, default=None)
@@ -566,8 +689,15 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["--p6-client"]:  # the httpx load generator, in its own process
         spec = json.loads(argv[1])
-        print(json.dumps(asyncio.run(_httpx_client(spec["url"], spec["token"], spec["ids"], spec["seconds"],
-                                                   spec["connections"], spec["mix"]))))
+        print(
+            json.dumps(
+                asyncio.run(
+                    _httpx_client(
+                        spec["url"], spec["token"], spec["ids"], spec["seconds"], spec["connections"], spec["mix"]
+                    )
+                )
+            )
+        )
         return 0
     args = parse(argv)
     results = collect(argv)

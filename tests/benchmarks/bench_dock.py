@@ -75,8 +75,7 @@ def bench_cp(src: Path, work: Path) -> tuple[float, float]:
 
 def bench_b3sum(src: Path) -> float:
     files = sorted(str(p) for p in src.rglob("*") if p.is_file())
-    return timed(lambda: subprocess.run(["b3sum", "--num-threads", "1", *files], check=True,
-                                        stdout=subprocess.DEVNULL))
+    return timed(lambda: subprocess.run(["b3sum", "--num-threads", "1", *files], check=True, stdout=subprocess.DEVNULL))
 
 
 def bench_agent_ingest(src: Path, work: Path) -> float:
@@ -119,16 +118,25 @@ class RssWatch(threading.Thread):
 
 
 def agent_env(server: LiveServer, agent_dir: Path) -> dict[str, str]:
-    return {**os.environ, "CUSTODIA_AGENT_SERVER_URL": server.url, "CUSTODIA_AGENT_DATA_DIR": str(agent_dir),
-            "CUSTODIA_AGENT_STABILITY_SECONDS": "0.2", "CUSTODIA_AGENT_SPOOL_RESERVE_BYTES": str(64 * MiB)}
+    return {
+        **os.environ,
+        "CUSTODIA_AGENT_SERVER_URL": server.url,
+        "CUSTODIA_AGENT_DATA_DIR": str(agent_dir),
+        "CUSTODIA_AGENT_STABILITY_SECONDS": "0.2",
+        "CUSTODIA_AGENT_SPOOL_RESERVE_BYTES": str(64 * MiB),
+    }
 
 
 def run_agent_ingest(server: LiveServer, volume: Path, agent_dir: Path, name: str) -> tuple[float, int, int]:
     """Enrol a station, then ``custodia agent ingest VOLUME``: (seconds, agent peak RSS, server RSS growth)."""
     env = agent_env(server, agent_dir)
     custodia = str(Path(sys.executable).parent / "custodia")
-    subprocess.run([custodia, "agent", "enrol", server.enrolment_code(name), "--name", name], env=env,
-                   check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [custodia, "agent", "enrol", server.enrolment_code(name), "--name", name],
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     assert server._proc is not None
     watch_server = RssWatch(server._proc.pid)
     watch_server.start()
@@ -176,12 +184,19 @@ def bench_verify_check(src: Path, work: Path) -> tuple[Callable[[], float], Call
     custodia = str(Path(sys.executable).parent / "custodia")
 
     def ours() -> float:
-        return timed(lambda: subprocess.run([custodia, "verify", "--check", str(sums), str(src)], check=True,
-                                            stdout=subprocess.DEVNULL))
+        return timed(
+            lambda: subprocess.run(
+                [custodia, "verify", "--check", str(sums), str(src)], check=True, stdout=subprocess.DEVNULL
+            )
+        )
 
     def theirs() -> float:
-        return timed(lambda: subprocess.run(["b3sum", "--num-threads", "1", "--check", str(sums)], cwd=src,
-                                            check=True, stdout=subprocess.DEVNULL))
+        return timed(
+            lambda: subprocess.run(
+                ["b3sum", "--num-threads", "1", "--check", str(sums)], cwd=src, check=True, stdout=subprocess.DEVNULL
+            )
+        )
+
     return ours, theirs
 
 
@@ -206,8 +221,14 @@ def collect(argv: list[str] | None = None) -> dict[str, Any]:
 
     print("P1 ingest against cp, P2 verify --check against b3sum (interleaved) …", flush=True)
     ours_check, b3_check = bench_verify_check(tree, work)
-    runs = alternate(args.rounds, cp=lambda: bench_cp(tree, work)[0], cp_sync=lambda: bench_cp(tree, work)[1],
-                     ingest=lambda: bench_agent_ingest(tree, work), b3sum=b3_check, verify=ours_check)
+    runs = alternate(
+        args.rounds,
+        cp=lambda: bench_cp(tree, work)[0],
+        cp_sync=lambda: bench_cp(tree, work)[1],
+        ingest=lambda: bench_agent_ingest(tree, work),
+        b3sum=b3_check,
+        verify=ours_check,
+    )
     t = {name: median(times) for name, times in runs.items()}
 
     from evidence_server.dbadmin import upgrade
@@ -227,8 +248,11 @@ def collect(argv: list[str] | None = None) -> dict[str, Any]:
         peaks: list[tuple[int, int]] = []
         for i in range(args.rounds):
             # each round is a new recorder (new serial, new bytes): the server holds nothing of it yet
-            vol = tree if i == 0 else make_tree(work / f"dock-{i}", f"BENCH1{i}", int(args.gib * GiB),
-                                                args.segment_mib * MiB)
+            vol = (
+                tree
+                if i == 0
+                else make_tree(work / f"dock-{i}", f"BENCH1{i}", int(args.gib * GiB), args.segment_mib * MiB)
+            )
             cps.append(bench_cp(vol, work)[0])
             t_dock, agent_peak, server_growth = run_agent_ingest(server, vol, work / f"agent-{i}", f"bench-{i}")
             docks.append(t_dock)
@@ -242,9 +266,12 @@ def collect(argv: list[str] | None = None) -> dict[str, Any]:
             big_tree = make_tree(work / "dock-big", "BENCH02", int(args.big_gib * GiB), int(args.big_gib * GiB))
             big_size = tree_bytes(big_tree)
             t_big, big_agent_peak, big_server_growth = run_agent_ingest(server, big_tree, work / "agent-big", "big")
-            big = {"p3_big_file_gib": round(big_size / GiB, 2), "p3_big_mib_s": round(big_size / MiB / t_big, 1),
-                   "p3_agent_peak_rss_mib": round(big_agent_peak / MiB, 1),
-                   "p3_server_rss_growth_mib": round(big_server_growth / MiB, 1)}
+            big = {
+                "p3_big_file_gib": round(big_size / GiB, 2),
+                "p3_big_mib_s": round(big_size / MiB / t_big, 1),
+                "p3_agent_peak_rss_mib": round(big_agent_peak / MiB, 1),
+                "p3_server_rss_growth_mib": round(big_server_growth / MiB, 1),
+            }
     finally:
         server.stop()
 
@@ -256,20 +283,26 @@ def collect(argv: list[str] | None = None) -> dict[str, Any]:
         return round(size / MiB / seconds, 1)
 
     results: dict[str, Any] = {
-        "tree_gib": round(size / GiB, 2), "tree_files": files, "rounds": args.rounds,
-        "cp_mib_s": rate(t["cp"]), "cp_sync_mib_s": rate(t["cp_sync"]),
+        "tree_gib": round(size / GiB, 2),
+        "tree_files": files,
+        "rounds": args.rounds,
+        "cp_mib_s": rate(t["cp"]),
+        "cp_sync_mib_s": rate(t["cp_sync"]),
         "p1_ingest_mib_s": rate(t["ingest"]),
         "p1_ingest_vs_cp": round(t["cp"] / t["ingest"], 2),
         "p1_ingest_vs_cp_sync": round(t["cp_sync"] / t["ingest"], 2),
         "p1_ingest_vs_fastest_cp": round(fastest_cp / t["ingest"], 2),
-        "b3sum_1t_check_mib_s": rate(t["b3sum"]), "p2_verify_check_mib_s": rate(t["verify"]),
+        "b3sum_1t_check_mib_s": rate(t["b3sum"]),
+        "p2_verify_check_mib_s": rate(t["verify"]),
         "p2_verify_check_vs_b3sum": round(t["b3sum"] / t["verify"], 2),
-        "p3_cp_mib_s": rate(t_cp_p3), "p3_dock_to_verified_mib_s": rate(t_dock),
+        "p3_cp_mib_s": rate(t_cp_p3),
+        "p3_dock_to_verified_mib_s": rate(t_dock),
         "p3_dock_to_verified_vs_cp": round(t_cp_p3 / t_dock, 2),
         "p3_dock_to_verified_vs_fastest_cp": round(fastest_cp / t_dock, 2),
         "cp_runs_mib_s": " ".join(str(rate(x)) for x in runs["cp"] + cps),
         "p3_dock_agent_peak_rss_mib": round(max(p[0] for p in peaks) / MiB, 1),
-        "p3_dock_server_rss_growth_mib": round(max(p[1] for p in peaks) / MiB, 1), **big,
+        "p3_dock_server_rss_growth_mib": round(max(p[1] for p in peaks) / MiB, 1),
+        **big,
     }
     shutil.rmtree(work, ignore_errors=True)
     return results

@@ -31,6 +31,7 @@ footage), 1,000 by legal affairs (any case), and legal affairs' dashboard
 prints the table and writes ``--json``. (This replaces ``bench_compliance.py``, which timed the scan
 and the dashboard in-process without cases.)
 """
+
 from __future__ import annotations
 
 import argparse
@@ -53,8 +54,12 @@ from zoneinfo import ZoneInfo
 DB_NAME = "custodia_bench_p5"
 TZ = ZoneInfo("Asia/Shanghai")
 SEGMENT_S = 300
-UNITS = ((1, "U1", "一大队", "杭一"), (2, "U2", "二大队", "杭二"), (3, "U3", "三大队", "杭三"),
-         (4, "U4", "四大队", "杭四"))
+UNITS = (
+    (1, "U1", "一大队", "杭一"),
+    (2, "U2", "二大队", "杭二"),
+    (3, "U3", "三大队", "杭三"),
+    (4, "U4", "四大队", "杭四"),
+)
 OFFICERS = 1000
 LINKED_SHARE = 0.7  # checkouts whose footage is linked to a case
 PASSWORD = "bench-password-123"
@@ -148,15 +153,34 @@ def generate(sizes: Sizes, start: datetime) -> tuple[list[Table], Loaded]:
         units.add(uid, code, name, ts(start - timedelta(days=60)))
     stations = Table("stations", ("id", "name", "unit_id", "created_at"))
     stations.add(1, "bench", 1, ts(start - timedelta(days=60)))
-    users = Table("users", ("id", "username", "display_name", "password_hash", "role", "unit_id", "officer_no",
-                            "active", "created_at"))
+    users = Table(
+        "users",
+        ("id", "username", "display_name", "password_hash", "role", "unit_id", "officer_no", "active", "created_at"),
+    )
     for i in range(1, OFFICERS + 1):
-        users.add(i, f"officer{i}", f"警员{i}", "x", "officer", 1 + i % 4, f"{100000 + i}", True,
-                  ts(start - timedelta(days=60)))
+        users.add(
+            i,
+            f"officer{i}",
+            f"警员{i}",
+            "x",
+            "officer",
+            1 + i % 4,
+            f"{100000 + i}",
+            True,
+            ts(start - timedelta(days=60)),
+        )
     devices = Table("devices", ("id", "serial", "model", "family", "unit_id", "status", "version", "created_at"))
     for d in range(1, sizes.devices + 1):
-        devices.add(d, f"DSJ{d:06d}", "DSJ-V9", "zfy", 1 + d % 4, "available", per_device * 2 + 1,
-                    ts(start - timedelta(days=60)))
+        devices.add(
+            d,
+            f"DSJ{d:06d}",
+            "DSJ-V9",
+            "zfy",
+            1 + d % 4,
+            "available",
+            per_device * 2 + 1,
+            ts(start - timedelta(days=60)),
+        )
 
     # the cases of each unit, shuffled once and handed out round-robin to the checkouts of that unit
     unit_cases: dict[int, list[int]] = {u: [] for u, *_ in UNITS}
@@ -168,30 +192,128 @@ def generate(sizes: Sizes, start: datetime) -> tuple[list[Table], Loaded]:
     case_officers: dict[int, list[int]] = {}
     case_opened: dict[int, datetime] = {}
 
-    entries = Table("ledger_entries", (
-        "id", "device_id", "unit_id", "seq", "kind", "occurred_at", "recorded_at", "late", "status_after",
-        "officer_id", "officer_no", "officer_name", "enforcement_matter", "case_number", "expected_return_at",
-        "clock_offset_s", "refers_to_id", "override"))
-    transfers = Table("transfers", (
-        "id", "station_id", "unit_id", "device_serial", "device", "officer_no", "officer_name", "docked_at",
-        "received_at", "clock_offset_s", "index", "rejected", "state", "files_total", "files_done", "bytes_total",
-        "bytes_done", "completed_at", "enforcement_matter", "case_id", "task_recorded_at"))
-    recordings = Table("recordings", (
-        "id", "blake3", "sha256", "size", "storage_key", "unit_id", "station_id", "transfer_id", "device_serial",
-        "officer_no", "officer_name", "original_path", "original_name", "name_started_at", "name_ended_at",
-        "container_started_at", "container_ended_at", "container_created_at", "probe_state", "duration_s",
-        "codec", "width", "height", "encoder", "fixity_state", "docked_at", "uploaded_at", "verified_at",
-        "created_at"))
-    links = Table("case_links", ("id", "case_id", "recording_id", "origin", "reason", "checkout_entry_id",
-                                 "linked_at", "unlinked_at", "unlink_reason"))
+    entries = Table(
+        "ledger_entries",
+        (
+            "id",
+            "device_id",
+            "unit_id",
+            "seq",
+            "kind",
+            "occurred_at",
+            "recorded_at",
+            "late",
+            "status_after",
+            "officer_id",
+            "officer_no",
+            "officer_name",
+            "enforcement_matter",
+            "case_number",
+            "expected_return_at",
+            "clock_offset_s",
+            "refers_to_id",
+            "override",
+        ),
+    )
+    transfers = Table(
+        "transfers",
+        (
+            "id",
+            "station_id",
+            "unit_id",
+            "device_serial",
+            "device",
+            "officer_no",
+            "officer_name",
+            "docked_at",
+            "received_at",
+            "clock_offset_s",
+            "index",
+            "rejected",
+            "state",
+            "files_total",
+            "files_done",
+            "bytes_total",
+            "bytes_done",
+            "completed_at",
+            "enforcement_matter",
+            "case_id",
+            "task_recorded_at",
+        ),
+    )
+    recordings = Table(
+        "recordings",
+        (
+            "id",
+            "blake3",
+            "sha256",
+            "size",
+            "storage_key",
+            "unit_id",
+            "station_id",
+            "transfer_id",
+            "device_serial",
+            "officer_no",
+            "officer_name",
+            "original_path",
+            "original_name",
+            "name_started_at",
+            "name_ended_at",
+            "container_started_at",
+            "container_ended_at",
+            "container_created_at",
+            "probe_state",
+            "duration_s",
+            "codec",
+            "width",
+            "height",
+            "encoder",
+            "fixity_state",
+            "docked_at",
+            "uploaded_at",
+            "verified_at",
+            "created_at",
+        ),
+    )
+    links = Table(
+        "case_links",
+        (
+            "id",
+            "case_id",
+            "recording_id",
+            "origin",
+            "reason",
+            "checkout_entry_id",
+            "linked_at",
+            "unlinked_at",
+            "unlink_reason",
+        ),
+    )
     entry_id = rec_id = link_id = 0
     # ids in time order, devices interleaved in no particular order, as docks bring them: a device's rows
     # (and a scan batch's) spread over the whole of each table, as they do in service
     for d in range(1, sizes.devices + 1):
         entry_id += 1
-        entries.add(entry_id, d, 1 + d % 4, 1, "register", ts(start - timedelta(days=30)),
-                    ts(start - timedelta(days=30)), False, "available", None, None, None, None, None, None, None,
-                    None, False)
+        entries.add(
+            entry_id,
+            d,
+            1 + d % 4,
+            1,
+            "register",
+            ts(start - timedelta(days=30)),
+            ts(start - timedelta(days=30)),
+            False,
+            "available",
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            False,
+        )
     order = list(range(1, sizes.devices + 1))
     for k in range(per_device):
         rnd.shuffle(order)
@@ -216,14 +338,49 @@ def generate(sizes: Sizes, start: datetime) -> tuple[list[Table], Loaded]:
             entry_id += 1
             checkout_id = entry_id
             offset_at_checkout = 200.0 if rnd.random() < 0.002 else 1.0
-            entries.add(entry_id, d, unit, 2 + 2 * k, "checkout", ts(out), ts(out), False, "checked_out", officer,
-                        officer_no, officer_name, "执法检查", number, ts(out + timedelta(hours=3)),
-                        offset_at_checkout, None, False)
+            entries.add(
+                entry_id,
+                d,
+                unit,
+                2 + 2 * k,
+                "checkout",
+                ts(out),
+                ts(out),
+                False,
+                "checked_out",
+                officer,
+                officer_no,
+                officer_name,
+                "执法检查",
+                number,
+                ts(out + timedelta(hours=3)),
+                offset_at_checkout,
+                None,
+                False,
+            )
             if never_back:
                 continue
             entry_id += 1
-            entries.add(entry_id, d, unit, 3 + 2 * k, "return", ts(back), ts(back), False, "available", officer,
-                        officer_no, officer_name, None, None, None, None, checkout_id, False)
+            entries.add(
+                entry_id,
+                d,
+                unit,
+                3 + 2 * k,
+                "return",
+                ts(back),
+                ts(back),
+                False,
+                "available",
+                officer,
+                officer_no,
+                officer_name,
+                None,
+                None,
+                None,
+                None,
+                checkout_id,
+                False,
+            )
             late = rnd.random() < 0.01
             docked = back + (timedelta(hours=30) if late else timedelta(minutes=5))
             offset = 200.0 if rnd.random() < 0.002 else 0.5
@@ -244,22 +401,92 @@ def generate(sizes: Sizes, start: datetime) -> tuple[list[Table], Loaded]:
                 rec_id += 1
                 encoder = "Lavf60.3.100" if rnd.random() < 0.002 else "ZFY DSJ H.264 V1.0"
                 verified = docked + timedelta(minutes=5)
-                recordings.add(rec_id, f"blake3:{rec_id:064x}", f"sha256:{rec_id:064x}", size, f"k{rec_id}", unit, 1,
-                               tid, serial, officer_no, officer_name, path, path.rsplit("/", 1)[1], ts(device_began),
-                               ts(device_ended), ts(device_began), ts(device_ended), ts(device_began), "done",
-                               float(SEGMENT_S), "h264", 1920, 1080, encoder, "ok", ts(docked), ts(verified),
-                               ts(verified), ts(verified))
+                recordings.add(
+                    rec_id,
+                    f"blake3:{rec_id:064x}",
+                    f"sha256:{rec_id:064x}",
+                    size,
+                    f"k{rec_id}",
+                    unit,
+                    1,
+                    tid,
+                    serial,
+                    officer_no,
+                    officer_name,
+                    path,
+                    path.rsplit("/", 1)[1],
+                    ts(device_began),
+                    ts(device_ended),
+                    ts(device_began),
+                    ts(device_ended),
+                    ts(device_began),
+                    "done",
+                    float(SEGMENT_S),
+                    "h264",
+                    1920,
+                    1080,
+                    encoder,
+                    "ok",
+                    ts(docked),
+                    ts(verified),
+                    ts(verified),
+                    ts(verified),
+                )
                 if case_id:
                     link_id += 1
                     gone = unlink and s == 0
-                    links.add(link_id, case_id, rec_id, "checkout", "领用任务", checkout_id, ts(verified),
-                              ts(verified + timedelta(days=2)) if gone else None, "与案件无关" if gone else None)
-            transfers.add(tid, 1, unit, serial, json.dumps({"serial": serial, "family": "zfy"}), officer_no,
-                          officer_name, ts(docked), ts(docked), offset, json.dumps(index), "[]", "done", len(index),
-                          len(index), 0, 0, ts(docked + timedelta(minutes=6)), "执法检查", case_id, ts(docked))
+                    links.add(
+                        link_id,
+                        case_id,
+                        rec_id,
+                        "checkout",
+                        "领用任务",
+                        checkout_id,
+                        ts(verified),
+                        ts(verified + timedelta(days=2)) if gone else None,
+                        "与案件无关" if gone else None,
+                    )
+            transfers.add(
+                tid,
+                1,
+                unit,
+                serial,
+                json.dumps({"serial": serial, "family": "zfy"}),
+                officer_no,
+                officer_name,
+                ts(docked),
+                ts(docked),
+                offset,
+                json.dumps(index),
+                "[]",
+                "done",
+                len(index),
+                len(index),
+                0,
+                0,
+                ts(docked + timedelta(minutes=6)),
+                "执法检查",
+                case_id,
+                ts(docked),
+            )
 
-    cases = Table("cases", ("id", "number", "name", "enforcement_matter", "unit_id", "officers", "status",
-                            "opened_on", "closed_on", "created_via", "created_at", "updated_at"))
+    cases = Table(
+        "cases",
+        (
+            "id",
+            "number",
+            "name",
+            "enforcement_matter",
+            "unit_id",
+            "officers",
+            "status",
+            "opened_on",
+            "closed_on",
+            "created_via",
+            "created_at",
+            "updated_at",
+        ),
+    )
     shares = Table("case_shares", ("id", "case_id", "unit_id", "reason", "shared_at", "shared_by_id"))
     share_id = 0
     for c in range(1, sizes.cases + 1):
@@ -271,10 +498,20 @@ def generate(sizes: Sizes, start: datetime) -> tuple[list[Table], Loaded]:
         officers = [{"officer_no": f"{100000 + o}", "name": f"警员{o}"} for o in ids[:3]]
         closed = rnd.random() < 0.2
         opened_on = opened.astimezone(TZ).date()
-        cases.add(c, case_number(c, start.year), f"案件{c}（{UNITS[unit - 1][2]}）", "执法检查", unit,
-                  json.dumps(officers, ensure_ascii=False), "closed" if closed else "open", opened_on,
-                  opened_on + timedelta(days=30) if closed else None, "checkout" if c in case_opened else "manual",
-                  ts(opened), ts(opened))
+        cases.add(
+            c,
+            case_number(c, start.year),
+            f"案件{c}（{UNITS[unit - 1][2]}）",
+            "执法检查",
+            unit,
+            json.dumps(officers, ensure_ascii=False),
+            "closed" if closed else "open",
+            opened_on,
+            opened_on + timedelta(days=30) if closed else None,
+            "checkout" if c in case_opened else "manual",
+            ts(opened),
+            ts(opened),
+        )
         if rnd.random() < 0.02:
             share_id += 1
             shares.add(share_id, c, 1 + (unit % 4), "联合办案", ts(opened + timedelta(days=1)), 1)
@@ -321,17 +558,33 @@ def load(url: str, sizes: Sizes, start: datetime) -> Loaded:
             raw = conn.connection.dbapi_connection
             for table in tables:
                 loaded.counts[table.name] = table.copy_into(raw)
-            for table in ("units", "users", "devices", "ledger_entries", "recordings", "stations", "cases",
-                          "case_links", "case_shares"):
-                conn.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "  # noqa: S608
-                                  f"(SELECT coalesce(max(id), 0) + 1 FROM {table}), false)"))  # constant names
+            for table in (
+                "units",
+                "users",
+                "devices",
+                "ledger_entries",
+                "recordings",
+                "stations",
+                "cases",
+                "case_links",
+                "case_shares",
+            ):
+                conn.execute(
+                    text(
+                        f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "  # noqa: S608
+                        f"(SELECT coalesce(max(id), 0) + 1 FROM {table}), false)"
+                    )
+                )  # constant names
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(text("VACUUM ANALYZE"))
     finally:
         engine.dispose()
     loaded.seconds = time.perf_counter() - t0
-    print(f"generated in {generated:.1f} s; loaded with COPY (and VACUUM ANALYZE) in {loaded.seconds:.1f} s: "
-          f"{loaded.counts}", flush=True)
+    print(
+        f"generated in {generated:.1f} s; loaded with COPY (and VACUUM ANALYZE) in {loaded.seconds:.1f} s: "
+        f"{loaded.counts}",
+        flush=True,
+    )
     return loaded
 
 
@@ -358,9 +611,16 @@ def numbers_from_db(url: str, rnd: random.Random) -> dict[str, list[str]]:
 
     engine = create_engine(url)
     with engine.connect() as conn:
-        mine = conn.execute(text(
-            "SELECT number FROM cases WHERE unit_id = 1 UNION SELECT c.number FROM cases c "
-            "JOIN case_shares s ON s.case_id = c.id WHERE s.unit_id = 1 AND s.revoked_at IS NULL")).scalars().all()
+        mine = (
+            conn.execute(
+                text(
+                    "SELECT number FROM cases WHERE unit_id = 1 UNION SELECT c.number FROM cases c "
+                    "JOIN case_shares s ON s.case_id = c.id WHERE s.unit_id = 1 AND s.revoked_at IS NULL"
+                )
+            )
+            .scalars()
+            .all()
+        )
         every = conn.execute(text("SELECT number FROM cases")).scalars().all()
     engine.dispose()
     return {"handler": [typed(n, rnd) for n in sorted(mine)], "all": [typed(n, rnd) for n in sorted(every)]}
@@ -417,8 +677,7 @@ def lookups(client: Any, numbers: Sequence[str], n: int, rnd: random.Random) -> 
         found += len(body["items"])
 
     timed_gets(client, (f"/api/v1/search?case_number={quote(rnd.choice(numbers))}" for _ in range(50)))
-    times = timed_gets(client, (f"/api/v1/search?case_number={quote(rnd.choice(numbers))}" for _ in range(n)),
-                       check)
+    times = timed_gets(client, (f"/api/v1/search?case_number={quote(rnd.choice(numbers))}" for _ in range(n)), check)
     return times, found
 
 
@@ -454,8 +713,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         loaded = load(url, sizes, start_of_data())
         make_users(url)
         results["load_s"] = round(loaded.seconds, 1)
-        results.update({f"rows_{k}": v for k, v in loaded.counts.items()
-                        if k in ("recordings", "ledger_entries", "transfers", "cases", "case_links")})
+        results.update(
+            {
+                f"rows_{k}": v
+                for k, v in loaded.counts.items()
+                if k in ("recordings", "ledger_entries", "transfers", "cases", "case_links")
+            }
+        )
     numbers = numbers_from_db(url, rnd)
     try:
         if not args.skip_scan:
@@ -464,29 +728,49 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 took, counts = scan(url, work)
                 results[label] = round(took, 1)
                 print(f"{label}: {took:.1f} s (load average {load_avg:.1f} before)  {counts}", flush=True)
-        server = LiveServer(data_dir=work, database_url=url, mode="process", port=free_port(),
-                            env={"CUSTODIA_COMPLIANCE_INCREMENTAL": "false"})
+        server = LiveServer(
+            data_dir=work,
+            database_url=url,
+            mode="process",
+            port=free_port(),
+            env={"CUSTODIA_COMPLIANCE_INCREMENTAL": "false"},
+        )
         server.start()
         try:
             results["load_avg_at_lookups"] = round(os.getloadavg()[0], 1)
             with login(server.url, "handler") as handler:
                 times, seen = lookups(handler, numbers["handler"], args.lookups, rnd)
-            results.update({"case_lookup_requests": len(times),
-                            "case_lookup_p50_ms": round(percentile(times, 50), 1),
-                            "case_lookup_p95_ms": round(percentile(times, 95), 1),
-                            "case_lookup_p99_ms": round(percentile(times, 99), 1),
-                            "case_lookup_recordings_per_case": round(seen / len(times), 1)})
+            results.update(
+                {
+                    "case_lookup_requests": len(times),
+                    "case_lookup_p50_ms": round(percentile(times, 50), 1),
+                    "case_lookup_p95_ms": round(percentile(times, 95), 1),
+                    "case_lookup_p99_ms": round(percentile(times, 99), 1),
+                    "case_lookup_recordings_per_case": round(seen / len(times), 1),
+                }
+            )
             with login(server.url, "legal") as legal:
                 times, _ = lookups(legal, numbers["all"], args.lookups, rnd)
-                results.update({"case_lookup_all_units_p50_ms": round(percentile(times, 50), 1),
-                                "case_lookup_all_units_p95_ms": round(percentile(times, 95), 1),
-                                "case_lookup_all_units_p99_ms": round(percentile(times, 99), 1)})
+                results.update(
+                    {
+                        "case_lookup_all_units_p50_ms": round(percentile(times, 50), 1),
+                        "case_lookup_all_units_p95_ms": round(percentile(times, 95), 1),
+                        "case_lookup_all_units_p99_ms": round(percentile(times, 99), 1),
+                    }
+                )
                 timed_gets(legal, ["/api/v1/compliance/dashboard"] * 2)  # warm-up
-                times = timed_gets(legal, ["/api/v1/compliance/dashboard"] * args.dashboards,
-                                   lambda body: body["total"] > 0 or print("warning: the dashboard counts no flags"))
-                results.update({"dashboard_requests": len(times),
-                                "dashboard_p50_ms": round(percentile(times, 50), 1),
-                                "dashboard_p95_ms": round(percentile(times, 95), 1)})
+                times = timed_gets(
+                    legal,
+                    ["/api/v1/compliance/dashboard"] * args.dashboards,
+                    lambda body: body["total"] > 0 or print("warning: the dashboard counts no flags"),
+                )
+                results.update(
+                    {
+                        "dashboard_requests": len(times),
+                        "dashboard_p50_ms": round(percentile(times, 50), 1),
+                        "dashboard_p95_ms": round(percentile(times, 95), 1),
+                    }
+                )
         finally:
             server.stop()
     finally:
@@ -497,8 +781,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="bench_queries", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="bench_queries", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--recordings", type=int, default=1_000_000)
     ap.add_argument("--checkouts", type=int, default=100_000)
     ap.add_argument("--cases", type=int, default=50_000)
@@ -535,8 +820,11 @@ ROWS: tuple[tuple[str, str | tuple[str, ...], float | None], ...] = (
 
 def verdicts(results: dict[str, Any]) -> dict[str, bool]:
     """Each targeted figure measured: met or not."""
-    return {key: results[key] <= target for _, key, target in ROWS
-            if target is not None and isinstance(key, str) and results.get(key) is not None}
+    return {
+        key: results[key] <= target
+        for _, key, target in ROWS
+        if target is not None and isinstance(key, str) and results.get(key) is not None
+    }
 
 
 def table(results: dict[str, Any]) -> str:
@@ -555,8 +843,11 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(table(results))
     if args.json:
-        doc = {"results": results, "met": verdicts(results),
-               "targets": {key: f"<= {target:g}" for _, key, target in ROWS if target is not None}}
+        doc = {
+            "results": results,
+            "met": verdicts(results),
+            "targets": {key: f"<= {target:g}" for _, key, target in ROWS if target is not None},
+        }
         args.json.write_text(json.dumps(doc, indent=2) + "\n")
         print(f"\nwritten to {args.json}")
     return 0

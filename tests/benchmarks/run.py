@@ -77,26 +77,50 @@ def _queries(argv: list[str]) -> dict[str, Any]:
 
 #: (name, the P-numbers it measures, runner, arguments at full size, arguments for --quick)
 SUITES: list[tuple[str, set[str], Callable[[list[str]], dict[str, Any]], list[str], list[str]]] = [
-    ("dock", {"p1", "p2", "p3"}, _dock, [], ["--gib", "0.5", "--segment-mib", "128", "--big-gib", "0",
-                                              "--rounds", "1"]),
+    (
+        "dock",
+        {"p1", "p2", "p3"},
+        _dock,
+        [],
+        ["--gib", "0.5", "--segment-mib", "128", "--big-gib", "0", "--rounds", "1"],
+    ),
     ("concurrency", {"p4", "p6"}, _concurrency, [], ["--devices", "4", "--device-mib", "32", "--seconds", "5"]),
     ("queries", {"p5"}, _queries, [], ["--recordings", "100000", "--checkouts", "10000", "--cases", "5000"]),
 ]
 
 
 def machine() -> dict[str, Any]:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
-    mem = next((int(line.split()[1]) * 1024 for line in Path("/proc/meminfo").read_text().splitlines()
-                if line.startswith("MemTotal")), 0)
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    mem = next(
+        (
+            int(line.split()[1]) * 1024
+            for line in Path("/proc/meminfo").read_text().splitlines()
+            if line.startswith("MemTotal")
+        ),
+        0,
+    )
     try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                                text=True, check=True).stdout.strip()
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         commit = "unknown"
-    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gib": round(mem / 1024**3, 1),
-            "kernel": platform.release(), "python": platform.python_version(), "commit": commit,
-            "load_at_start": os.getloadavg()[0]}
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gib": round(mem / 1024**3, 1),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "commit": commit,
+        "load_at_start": os.getloadavg()[0],
+    }
 
 
 def table(results: dict[str, Any], old: dict[str, Any] | None = None) -> str:
@@ -105,8 +129,10 @@ def table(results: dict[str, Any], old: dict[str, Any] | None = None) -> str:
     for key, value in results.items():
         t = targeted.get(key)
         met = t.met(value) if t else None
-        row = (f"{(t.label if t else key):<44}{value!s:>12}{(f'{t.op} {t.value:g}' if t else ''):>12}"
-               f"{'' if met is None else ('yes' if met else 'NO'):>6}")
+        row = (
+            f"{(t.label if t else key):<44}{value!s:>12}{(f'{t.op} {t.value:g}' if t else ''):>12}"
+            f"{'' if met is None else ('yes' if met else 'NO'):>6}"
+        )
         if old:
             row += f"{old.get(key, '')!s:>12}"
         lines.append(row)
@@ -122,8 +148,13 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     wanted = {p.strip().lower() for p in args.only.split(",") if p.strip()}
     started = datetime.now(UTC)
-    run: dict[str, Any] = {"started": started.isoformat(timespec="seconds"), "quick": args.quick,
-                           "machine": machine(), "suites": {}, "results": {}}
+    run: dict[str, Any] = {
+        "started": started.isoformat(timespec="seconds"),
+        "quick": args.quick,
+        "machine": machine(),
+        "suites": {},
+        "results": {},
+    }
     for name, measures, fn, full, quick in SUITES:
         if not measures & wanted:
             continue

@@ -89,29 +89,56 @@ class World:
 
     # --- conveniences -------------------------------------------------------------------------
 
-    def open_case(self, number: str = CASE_NO, name: str = "某超市销售过期食品案", who: str = "handler",
-                  **extra: Any) -> dict[str, Any]:
-        r = self.post(who, "/api/v1/cases", {"number": number, "name": name,
-                                             "enforcement_matter": "食品安全监督检查", **extra})
+    def open_case(
+        self, number: str = CASE_NO, name: str = "某超市销售过期食品案", who: str = "handler", **extra: Any
+    ) -> dict[str, Any]:
+        r = self.post(
+            who, "/api/v1/cases", {"number": number, "name": name, "enforcement_matter": "食品安全监督检查", **extra}
+        )
         assert r.status_code == 201, r.text
         return dict(r.json())
 
-    def transfer(self, serial: str, officer: tuple[str, str] | None = ("102345", "张三"), unit: str = "U1",
-                 docked_at: datetime | None = None, clock_offset_s: float | None = 0.0) -> str:
+    def transfer(
+        self,
+        serial: str,
+        officer: tuple[str, str] | None = ("102345", "张三"),
+        unit: str = "U1",
+        docked_at: datetime | None = None,
+        clock_offset_s: float | None = 0.0,
+    ) -> str:
         transfer_id = str(uuid.uuid4())
         with self.session() as s:
-            s.add(Transfer(id=transfer_id, station_id=self.station_id, unit_id=self.units[unit], device_serial=serial,
-                           device={"serial": serial, "family": "mass_storage"},
-                           officer_no=officer[0] if officer else None, officer_name=officer[1] if officer else None,
-                           docked_at=docked_at or datetime.now(UTC), clock_offset_s=clock_offset_s, index=[],
-                           state="done"))
+            s.add(
+                Transfer(
+                    id=transfer_id,
+                    station_id=self.station_id,
+                    unit_id=self.units[unit],
+                    device_serial=serial,
+                    device={"serial": serial, "family": "mass_storage"},
+                    officer_no=officer[0] if officer else None,
+                    officer_name=officer[1] if officer else None,
+                    docked_at=docked_at or datetime.now(UTC),
+                    clock_offset_s=clock_offset_s,
+                    index=[],
+                    state="done",
+                )
+            )
             s.commit()
         return transfer_id
 
-    def recording(self, data: bytes | Path, *, serial: str = "DSJ-A001", name: str | None = None,
-                  officer: tuple[str, str] | None = ("102345", "张三"), unit: str = "U1",
-                  started_at: datetime | None = None, seconds: float = 60.0, transfer_id: str | None = None,
-                  **facts: Any) -> int:
+    def recording(
+        self,
+        data: bytes | Path,
+        *,
+        serial: str = "DSJ-A001",
+        name: str | None = None,
+        officer: tuple[str, str] | None = ("102345", "张三"),
+        unit: str = "U1",
+        started_at: datetime | None = None,
+        seconds: float = 60.0,
+        transfer_id: str | None = None,
+        **facts: Any,
+    ) -> int:
         """A verified recording as the upload receiver leaves it: bytes in the store, both fingerprints."""
         raw = data.read_bytes() if isinstance(data, Path) else data
         fp = fingerprint.of_bytes(raw)
@@ -123,12 +150,25 @@ class World:
         name = name or (data.name if isinstance(data, Path) else f"{serial}_{start:%Y%m%d%H%M%S}.MP4")
         now = datetime.now(UTC)
         values: dict[str, Any] = dict(
-            blake3=fp.blake3, sha256=fp.sha256, size=fp.size, storage_key=key, unit_id=self.units[unit],
-            station_id=self.station_id, transfer_id=transfer_id, device_serial=serial,
-            officer_no=officer[0] if officer else None, officer_name=officer[1] if officer else None,
-            original_path=f"DCIM/{name}", original_name=name, name_started_at=start,
-            name_ended_at=start + timedelta(seconds=seconds), duration_s=seconds, docked_at=now - timedelta(minutes=30),
-            uploaded_at=now - timedelta(minutes=20), verified_at=now - timedelta(minutes=20))
+            blake3=fp.blake3,
+            sha256=fp.sha256,
+            size=fp.size,
+            storage_key=key,
+            unit_id=self.units[unit],
+            station_id=self.station_id,
+            transfer_id=transfer_id,
+            device_serial=serial,
+            officer_no=officer[0] if officer else None,
+            officer_name=officer[1] if officer else None,
+            original_path=f"DCIM/{name}",
+            original_name=name,
+            name_started_at=start,
+            name_ended_at=start + timedelta(seconds=seconds),
+            duration_s=seconds,
+            docked_at=now - timedelta(minutes=30),
+            uploaded_at=now - timedelta(minutes=20),
+            verified_at=now - timedelta(minutes=20),
+        )
         values.update(facts)
         with self.session() as s:
             rec = Recording(**values)
@@ -143,8 +183,9 @@ def seed(world: World) -> None:
 
 
 def make_world(tmp_path: Path, url: str, **overrides: Any) -> Iterator[World]:
-    settings = Settings(data_dir=tmp_path / "server", database_url=url, environment="test", cookie_secure=False,
-                        **overrides)
+    settings = Settings(
+        data_dir=tmp_path / "server", database_url=url, environment="test", cookie_secure=False, **overrides
+    )
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     app = create_app(settings, with_web=False)
     with TestClient(app) as client:
@@ -169,7 +210,7 @@ class SharedApp:
         ctx: ServerContext = self.app.state.ctx
         tasks = self.app.state.tasks
         while any(not f.done() for f in tasks.pending):  # background work of the last test must not
-            tasks.drain()                                # write into the database about to be replaced
+            tasks.drain()  # write into the database about to be replaced
         ctx.engine.dispose()
         for suffix in ("-wal", "-shm"):
             Path(f"{self.database}{suffix}").unlink(missing_ok=True)

@@ -52,7 +52,9 @@ def test_links_and_unlinks_record_who_when_why_and_a_recording_can_be_in_two_cas
         r = world.post("handler", f"/api/v1/cases/{c['id']}/links", {"recording_id": rec, "reason": "现场检查录像"})
         assert r.status_code == 201, r.text
     assert {c["number"] for c in world.get("handler", f"/api/v1/recordings/{rec}/cases").json()} == {
-        CASE_NO, "杭西市监处罚〔2026〕102号"}
+        CASE_NO,
+        "杭西市监处罚〔2026〕102号",
+    }
     r = world.post("handler", f"/api/v1/cases/{case['id']}/links", {"recording_id": rec, "reason": "again"})
     assert (r.status_code, code(r)) == (409, "already_linked")
     r = world.post("handler", f"/api/v1/cases/{case['id']}/links/{rec}/unlink", {"reason": "与本案无关"})
@@ -60,7 +62,8 @@ def test_links_and_unlinks_record_who_when_why_and_a_recording_can_be_in_two_cas
     assert world.get("handler", f"/api/v1/cases/{case['id']}/links").json() == []
     history = world.get("handler", f"/api/v1/cases/{case['id']}/links?history=true").json()
     assert [(h["reason"], h["unlink_reason"], h["linked_by_id"], h["unlinked_by_id"]) for h in history] == [
-        ("现场检查录像", "与本案无关", world.users["handler"], world.users["handler"])]
+        ("现场检查录像", "与本案无关", world.users["handler"], world.users["handler"])
+    ]
     linked, unlinked = events(world, "case.link"), events(world, "case.unlink")
     assert len(linked) == 2 and unlinked[0].actor_name == "handler" and unlinked[0].details["reason"] == "与本案无关"
     assert unlinked[0].client_addr  # from where
@@ -77,8 +80,12 @@ def test_bad_links_are_refused_with_a_clear_error(world: World) -> None:
     r = world.post("handler", f"/api/v1/cases/{case['id']}/links/{own}/unlink", {"reason": "x"})
     assert (r.status_code, code(r)) == (404, "not_linked")
     # a sysadmin may link across units
-    assert world.post("admin", f"/api/v1/cases/{case['id']}/links",
-                      {"recording_id": foreign, "reason": "协查"}).status_code == 201
+    assert (
+        world.post(
+            "admin", f"/api/v1/cases/{case['id']}/links", {"recording_id": foreign, "reason": "协查"}
+        ).status_code
+        == 201
+    )
 
 
 def test_who_sees_a_case_and_its_recordings(world: World) -> None:
@@ -127,8 +134,9 @@ def test_finding_footage_by_each_filter(world_any_db: World) -> None:
     assert ids(officer="102346") == [b] and ids(officer="张") == [a, c]
     assert ids(device_serial="DSJ-A") == [a, c]
     assert ids(unit_id=world.units["U1"]) == [a, b, c] and ids(unit_id=world.units["U2"]) == []
-    assert ids(started_from=(t0 + timedelta(hours=1)).isoformat(), started_to=(t0 + timedelta(days=1)).isoformat()) \
-        == [b]
+    assert ids(started_from=(t0 + timedelta(hours=1)).isoformat(), started_to=(t0 + timedelta(days=1)).isoformat()) == [
+        b
+    ]
     item = world.get("legal", "/api/v1/search", params={"case_number": CASE_NO}).json()["items"][0]
     assert item["thumbnail_url"] == f"/api/v1/recordings/{a}/thumbnail" and item["cases"][0]["number"] == CASE_NO
     r = world.get("legal", "/api/v1/search", params={"case_number": "杭西市监处罚〔2026〕404号"})
@@ -150,8 +158,9 @@ def test_the_officer_names_matter_and_case_at_the_dock(tmp_path: Any, sqlite_url
         assert (r.status_code, code(r)) == (404, "unknown_case_number")
         r = world.put("officer1", f"/api/v1/transfers/{transfer}/task", {"case_number": "nope"})
         assert (r.status_code, code(r)) == (422, "malformed_case_number")
-        assert world.put("officer2", f"/api/v1/transfers/{transfer}/task", {"enforcement_matter": "x"}).status_code \
-            == 404
+        assert (
+            world.put("officer2", f"/api/v1/transfers/{transfer}/task", {"enforcement_matter": "x"}).status_code == 404
+        )
         r = world.put("officer1", f"/api/v1/transfers/{transfer}/task", {"enforcement_matter": "食品安全检查"})
         assert r.json()["missing"] == ["case"]
         r = world.put("officer1", f"/api/v1/transfers/{transfer}/task", {"case_number": CASE_NO})
@@ -163,16 +172,35 @@ def test_the_officer_names_matter_and_case_at_the_dock(tmp_path: Any, sqlite_url
 
 
 def ledger(world: World, serial: str, start: datetime, end: datetime, case_number: str) -> int:
-    r = world.post("devadmin1", "/api/v1/devices", {"serial": serial, "model": "DSJ-V9", "family": "mass_storage",
-                                                    "occurred_at": (start - timedelta(days=1)).isoformat()})
+    r = world.post(
+        "devadmin1",
+        "/api/v1/devices",
+        {
+            "serial": serial,
+            "model": "DSJ-V9",
+            "family": "mass_storage",
+            "occurred_at": (start - timedelta(days=1)).isoformat(),
+        },
+    )
     assert r.status_code == 201, r.text
-    r = world.post("devadmin1", "/api/v1/ledger/checkouts", {
-        "serial": serial, "officer_id": world.users["officer1"], "enforcement_matter": "食品安全日常检查",
-        "case_number": case_number, "case_name": "某超市过期食品案", "readings": GOOD,
-        "occurred_at": start.isoformat(), "expected_return_at": end.isoformat()})
+    r = world.post(
+        "devadmin1",
+        "/api/v1/ledger/checkouts",
+        {
+            "serial": serial,
+            "officer_id": world.users["officer1"],
+            "enforcement_matter": "食品安全日常检查",
+            "case_number": case_number,
+            "case_name": "某超市过期食品案",
+            "readings": GOOD,
+            "occurred_at": start.isoformat(),
+            "expected_return_at": end.isoformat(),
+        },
+    )
     assert r.status_code == 201, r.text
-    r = world.post("devadmin1", "/api/v1/ledger/returns", {"serial": serial, "condition": "good",
-                                                           "occurred_at": end.isoformat()})
+    r = world.post(
+        "devadmin1", "/api/v1/ledger/returns", {"serial": serial, "condition": "good", "occurred_at": end.isoformat()}
+    )
     assert r.status_code == 201, r.text
     return int(r.json()["refers_to_id"])
 
@@ -186,14 +214,17 @@ def test_recordings_made_during_a_checkout_are_linked_to_its_case(world_any_db: 
     # the device runs 10 minutes fast
     transfer = w.transfer("DSJ-L001", clock_offset_s=600.0, docked_at=end + timedelta(hours=1))
     uploaded = {"uploaded_at": end + timedelta(hours=1, minutes=5)}
-    inside = w.recording(b"in", serial="DSJ-L001", transfer_id=transfer, started_at=start + timedelta(minutes=40),
-                         **uploaded)
+    inside = w.recording(
+        b"in", serial="DSJ-L001", transfer_id=transfer, started_at=start + timedelta(minutes=40), **uploaded
+    )
     # its clock says 8 minutes after the return; it was really 2 minutes before: linked
-    late_clock = w.recording(b"late", serial="DSJ-L001", transfer_id=transfer, started_at=end + timedelta(minutes=8),
-                             **uploaded)
+    late_clock = w.recording(
+        b"late", serial="DSJ-L001", transfer_id=transfer, started_at=end + timedelta(minutes=8), **uploaded
+    )
     # its clock says 2 minutes before checkout; it was really 12 before: not linked
-    before = w.recording(b"before", serial="DSJ-L001", transfer_id=transfer, started_at=start - timedelta(minutes=2),
-                         **uploaded)
+    before = w.recording(
+        b"before", serial="DSJ-L001", transfer_id=transfer, started_at=start - timedelta(minutes=2), **uploaded
+    )
     for rec in (inside, late_clock, before):
         auto_link_recording(w.ctx, rec)
         auto_link_recording(w.ctx, rec)  # a duplicate delivery changes nothing
@@ -207,8 +238,17 @@ def test_recordings_made_during_a_checkout_are_linked_to_its_case(world_any_db: 
     assert task["case_number"] == "市监案〔2026〕18号" and task["enforcement_matter"] == "食品安全日常检查"
     # the officer's day: checkout, recordings with the gap between them, return, dock
     day = w.get("officer1", f"/api/v1/recordings/{inside}/timeline").json()
-    assert [i["kind"] for i in day["items"]] == ["recording", "gap", "checkout", "recording", "gap", "recording",
-                                                 "return", "dock", "upload"]
+    assert [i["kind"] for i in day["items"]] == [
+        "recording",
+        "gap",
+        "checkout",
+        "recording",
+        "gap",
+        "recording",
+        "return",
+        "dock",
+        "upload",
+    ]
     assert day["items"][0]["start"].startswith((start - timedelta(minutes=12)).isoformat()[:19])
     shown = [i["ref"] for i in day["items"] if i["kind"] == "recording"]
     assert shown == [before, inside, late_clock]
@@ -217,8 +257,11 @@ def test_recordings_made_during_a_checkout_are_linked_to_its_case(world_any_db: 
 def test_a_corrected_checkout_links_by_its_corrected_case(world: World) -> None:
     now = datetime.now(UTC).replace(microsecond=0)
     entry = ledger(world, "DSJ-C001", now - timedelta(hours=3), now - timedelta(hours=1), "市监案〔2026〕18号")
-    r = world.post("devadmin1", "/api/v1/ledger/corrections", {
-        "entry_id": entry, "changes": {"case_number": "市监案〔2026〕19号"}, "reason": "案号填错"})
+    r = world.post(
+        "devadmin1",
+        "/api/v1/ledger/corrections",
+        {"entry_id": entry, "changes": {"case_number": "市监案〔2026〕19号"}, "reason": "案号填错"},
+    )
     assert r.status_code == 201, r.text
     rec = world.recording(b"c", serial="DSJ-C001", started_at=now - timedelta(hours=2))
     with world.session() as s:
@@ -237,8 +280,14 @@ def test_every_view_playback_download_and_search_is_audited(world: World) -> Non
     assert world.get("handler", f"/api/v1/recordings/{rec}/content", headers={"Range": "bytes=2-5"}).content == b"2345"
     world.get("handler", f"/api/v1/recordings/{rec}/content")
     world.get("handler", f"/api/v1/recordings/{rec}/timeline")
-    for action in ("case.view", "recording.view", "recording.playback", "recording.download",
-                   "recording.timeline_view", "case.link"):
+    for action in (
+        "case.view",
+        "recording.view",
+        "recording.playback",
+        "recording.download",
+        "recording.timeline_view",
+        "case.link",
+    ):
         (ev,) = events(world, action)
         assert ev.actor_name == "handler" and ev.at is not None and ev.client_addr, action
     r = world.get("handler", f"/api/v1/recordings/{rec}/content", headers={"Range": "bytes=50-60"})

@@ -20,8 +20,10 @@ pytestmark = pytest.mark.ffmpeg
 @pytest.fixture(scope="module")
 def clips(tmp_path_factory: pytest.TempPathFactory, ffmpeg: None) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("clips")
-    return {"h265": make_video(folder / "DSJ-A001_20261120_093000_HEVC.MP4", codec="libx265", seconds=1.0),
-            "h264": make_video(folder / "DSJ-A001_20261120_094500.MP4", seconds=1.0)}
+    return {
+        "h265": make_video(folder / "DSJ-A001_20261120_093000_HEVC.MP4", codec="libx265", seconds=1.0),
+        "h264": make_video(folder / "DSJ-A001_20261120_094500.MP4", seconds=1.0),
+    }
 
 
 RANGES = [  # (Range header, status, length, Content-Range) with {size}, {first}, {last} of the proxy
@@ -35,13 +37,18 @@ RANGES = [  # (Range header, status, length, Content-Range) with {size}, {first}
 
 
 def ffprobe(path: Path) -> dict:
-    out = subprocess.run(["ffprobe", "-v", "error", "-show_streams", "-show_format", "-of", "json", str(path)],
-                         check=True, capture_output=True, text=True)
+    out = subprocess.run(
+        ["ffprobe", "-v", "error", "-show_streams", "-show_format", "-of", "json", str(path)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return dict(json.loads(out.stdout))
 
 
 def test_h265_gets_an_h264_proxy_served_with_range_and_a_thumbnail_and_the_original_is_untouched(
-        world: World, clips: dict[str, Path], tmp_path: Path) -> None:
+    world: World, clips: dict[str, Path], tmp_path: Path
+) -> None:
     original = clips["h265"].read_bytes()
     rec = world.recording(clips["h265"])
     assert derive_recording(world.ctx, rec) == {"thumbnail": "done", "proxy": "done"}
@@ -88,7 +95,7 @@ def test_h265_gets_an_h264_proxy_served_with_range_and_a_thumbnail_and_the_origi
         assert part.headers["content-range"] == content_range.format(size=size, first=size - 10, last=size - 1)
         if status == 206:
             start = int(part.headers["content-range"].split()[1].split("-")[0])
-            assert part.content == r.content[start:start + len(part.content)]
+            assert part.content == r.content[start : start + len(part.content)]
             assert length is None or len(part.content) == length
 
 
@@ -103,5 +110,3 @@ def test_a_file_ffmpeg_cannot_read_gets_no_derived_files(world: World, ffmpeg: N
     rec = world.recording(b"not a video at all", name="BROKEN.MP4")
     assert derive_recording(world.ctx, rec) == {"thumbnail": "not_needed", "proxy": "not_needed"}
     assert world.get("officer1", f"/api/v1/recordings/{rec}/thumbnail").status_code == 404
-
-

@@ -50,15 +50,33 @@ def unpack(zip_path: Path, dest: Path) -> Path:
 def exported(world: World, tmp_path: Path, tiny_video: Path) -> Iterator[Exported]:
     case = world.open_case()
     now = datetime.now(UTC).replace(microsecond=0)
-    world.post("devadmin1", "/api/v1/devices", {"serial": "DSJ-P001", "model": "DSJ-V9", "family": "mass_storage",
-                                                "occurred_at": (now - timedelta(days=1)).isoformat()})
-    world.post("devadmin1", "/api/v1/ledger/checkouts", {
-        "serial": "DSJ-P001", "officer_id": world.users["officer1"], "enforcement_matter": "食品安全检查",
-        "case_number": "杭西市监处罚〔2026〕101号", "readings": GOOD,
-        "occurred_at": (now - timedelta(hours=3)).isoformat(),
-        "expected_return_at": (now + timedelta(hours=3)).isoformat()})
-    recs = [world.recording(tiny_video, serial="DSJ-P001"),
-            world.recording(b"\x00\x01 audio of the inspection " * 1000, serial="DSJ-P002", name="录音 0002.WAV")]
+    world.post(
+        "devadmin1",
+        "/api/v1/devices",
+        {
+            "serial": "DSJ-P001",
+            "model": "DSJ-V9",
+            "family": "mass_storage",
+            "occurred_at": (now - timedelta(days=1)).isoformat(),
+        },
+    )
+    world.post(
+        "devadmin1",
+        "/api/v1/ledger/checkouts",
+        {
+            "serial": "DSJ-P001",
+            "officer_id": world.users["officer1"],
+            "enforcement_matter": "食品安全检查",
+            "case_number": "杭西市监处罚〔2026〕101号",
+            "readings": GOOD,
+            "occurred_at": (now - timedelta(hours=3)).isoformat(),
+            "expected_return_at": (now + timedelta(hours=3)).isoformat(),
+        },
+    )
+    recs = [
+        world.recording(tiny_video, serial="DSJ-P001"),
+        world.recording(b"\x00\x01 audio of the inspection " * 1000, serial="DSJ-P002", name="录音 0002.WAV"),
+    ]
     for rec in recs:
         r = world.post("handler", f"/api/v1/cases/{case['id']}/links", {"recording_id": rec, "reason": "现场检查"})
         assert r.status_code == 201
@@ -70,8 +88,7 @@ def exported(world: World, tmp_path: Path, tiny_video: Path) -> Iterator[Exporte
     assert "filename*=UTF-8''case-" in r.headers["content-disposition"]
     zip_path = tmp_path / "case.zip"
     zip_path.write_bytes(r.content)
-    yield Exported(world, case["id"], recs, zip_path, unpack(zip_path, tmp_path / "unpacked"),
-                   world.ctx.public_key_b64)
+    yield Exported(world, case["id"], recs, zip_path, unpack(zip_path, tmp_path / "unpacked"), world.ctx.public_key_b64)
 
 
 def verify(target: Path, *extra: str) -> tuple[int, str]:
@@ -105,8 +122,11 @@ def test_the_package_checks_out_with_b3sum_sha256sum_and_custodia_verify(exporte
     readme = (folder / pkg.README_NAME).read_text("utf-8")
     assert "b3sum -c B3SUMS" in readme and "sha256sum -c SHA256SUMS" in readme and "custodia verify" in readme
     # the command as installed, on the ZIP, pinned to the server's key; and on the unpacked folder
-    out = subprocess.run([sys.executable, "-m", "custodia_cli.main", "verify", str(exported.zip_path),
-                          "--key", exported.public_key], capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "custodia_cli.main", "verify", str(exported.zip_path), "--key", exported.public_key],
+        capture_output=True,
+        text=True,
+    )
     assert out.returncode == 0, out.stdout + out.stderr
     assert "VERIFIED" in out.stdout and "signature valid" in out.stdout
     code, output = verify(folder)
@@ -250,8 +270,10 @@ def test_zip64_offsets_beyond_4_gib(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 
     monkeypatch.setattr(zipstream, "zlib", Crc)
     big = 4 * 1024**3 + 3 * len(zero)
-    entries = [zipstream.Entry("recordings/1-big.MP4", big, lambda: [zero] * (big // len(zero))),
-               zipstream.Entry("recordings/2-small.MP4", 11, lambda: [b"after 4 GiB"])]
+    entries = [
+        zipstream.Entry("recordings/1-big.MP4", big, lambda: [zero] * (big // len(zero))),
+        zipstream.Entry("recordings/2-small.MP4", 11, lambda: [b"after 4 GiB"]),
+    ]
     out = tmp_path / "huge.zip"
     with open(out, "wb") as f:
         for chunk in zipstream.stream(entries, modified=datetime.now(UTC)):

@@ -69,9 +69,19 @@ def footage(live_server: LiveServer, tmp_path_factory: pytest.TempPathFactory, f
     ids = []
     for codec, name in (("libx264", "DSJ-CASE-01_20261120_093000.MP4"), ("libx265", "DSJ-CASE-01_20261120_100000.MP4")):
         clip = make_video(folder / name, seconds=2.0, codec=codec, size="320x240")
-        ids.append(add_recording(live_server.site, transfer_id=transfer, station_id=station_id, unit="U01",
-                                 serial="DSJ-CASE-01", officer=("102345", "张三"), name=name,
-                                 content=clip.read_bytes(), probe_state="pending"))
+        ids.append(
+            add_recording(
+                live_server.site,
+                transfer_id=transfer,
+                station_id=station_id,
+                unit="U01",
+                serial="DSJ-CASE-01",
+                officer=("102345", "张三"),
+                name=name,
+                content=clip.read_bytes(),
+                probe_state="pending",
+            )
+        )
     ctx = live_server_app_ctx(live_server)
     for rid in ids:
         derive_recording(ctx, rid)
@@ -100,8 +110,11 @@ def fill(browser: Any, field_id: str, value: str) -> None:  # noqa: F811
     element.send_keys(value)
 
 
-def test_open_a_case_link_footage_and_find_it_by_case_number(browser: Any, live_server: LiveServer,  # noqa: F811
-                                                             footage: Footage) -> None:
+def test_open_a_case_link_footage_and_find_it_by_case_number(
+    browser: Any,
+    live_server: LiveServer,  # noqa: F811
+    footage: Footage,
+) -> None:
     sign_in(browser, live_server, "handler")
     browser.get(f"{live_server.url}/cases")
     fill(browser, "number", "杭西市监处罚[2026]301号")
@@ -126,22 +139,32 @@ def test_open_a_case_link_footage_and_find_it_by_case_number(browser: Any, live_
     assert all(CASE in r.text for r in rows)
     thumbs = browser.find_elements(By.CSS_SELECTOR, "#results img.thumb")
     assert len(thumbs) == 2
-    WebDriverWait(browser, 5).until(lambda d: all(d.execute_script(
-        "return arguments[0].complete && arguments[0].naturalWidth", t) == 320 for t in thumbs))
+    WebDriverWait(browser, 5).until(
+        lambda d: all(
+            d.execute_script("return arguments[0].complete && arguments[0].naturalWidth", t) == 320 for t in thumbs
+        )
+    )
     # an exact search by an unknown number says so
     browser.get(f"{live_server.url}/search?case_number=杭西市监处罚〔2026〕999号")
     assert "没有这个编号的案件" in browser.find_element(By.ID, "search-error").text
 
 
 def playing(browser: Any) -> bool:  # noqa: F811
-    return bool(browser.execute_script(
-        "const v = document.getElementById('player');"
-        "return v.readyState >= 2 && !v.paused && !v.ended && v.currentTime > 0.3;"))
+    return bool(
+        browser.execute_script(
+            "const v = document.getElementById('player');"
+            "return v.readyState >= 2 && !v.paused && !v.ended && v.currentTime > 0.3;"
+        )
+    )
 
 
 @pytest.mark.parametrize("which", ["h264", "h265"])
-def test_open_a_recording_and_play_it(browser: Any, live_server: LiveServer, footage: Footage,  # noqa: F811
-                                      which: str) -> None:
+def test_open_a_recording_and_play_it(
+    browser: Any,
+    live_server: LiveServer,
+    footage: Footage,  # noqa: F811
+    which: str,
+) -> None:
     rid = getattr(footage, which)
     sign_in(browser, live_server, "handler")
     browser.get(f"{live_server.url}/search?case_number={CASE}")
@@ -161,8 +184,12 @@ def test_open_a_recording_and_play_it(browser: Any, live_server: LiveServer, foo
     assert "recording" in kinds and "dock" in kinds
 
 
-def test_export_the_court_package_and_verify_it(browser: Any, live_server: LiveServer, footage: Footage,  # noqa: F811
-                                                tmp_path: Path) -> None:
+def test_export_the_court_package_and_verify_it(
+    browser: Any,
+    live_server: LiveServer,
+    footage: Footage,  # noqa: F811
+    tmp_path: Path,
+) -> None:
     downloads = tmp_path / "downloads"
     downloads.mkdir()
     browser.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})

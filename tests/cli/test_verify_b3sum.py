@@ -18,8 +18,7 @@ from tests.support.services import require_tool
 def volume(tmp_path: Path) -> Path:
     root = tmp_path / "vol"
     (root / "DCIM" / "20261121").mkdir(parents=True)
-    sizes = {"DCIM/20261121/A_0001.MP4": 9 * 1024 * 1024 + 7, "DCIM/20261121/A_0002.MP4": 0,
-             "DCIM/录像 0003.MP4": 4096}
+    sizes = {"DCIM/20261121/A_0001.MP4": 9 * 1024 * 1024 + 7, "DCIM/20261121/A_0002.MP4": 0, "DCIM/录像 0003.MP4": 4096}
     for rel, size in sizes.items():
         (root / rel).write_bytes(os.urandom(size))
     return root
@@ -28,8 +27,9 @@ def volume(tmp_path: Path) -> Path:
 def test_folder_listing_is_what_b3sum_prints(volume: Path) -> None:
     require_tool("b3sum")
     files = sorted(p.relative_to(volume).as_posix() for p in volume.rglob("*") if p.is_file())
-    theirs = subprocess.run(["b3sum", "--num-threads", "1", *files], cwd=volume, check=True,
-                            capture_output=True, text=True).stdout
+    theirs = subprocess.run(
+        ["b3sum", "--num-threads", "1", *files], cwd=volume, check=True, capture_output=True, text=True
+    ).stdout
     ours = CliRunner().invoke(cli, ["verify", str(volume)])
     assert ours.exit_code == 0, ours.output
     assert ours.output == theirs
@@ -39,8 +39,7 @@ def test_check_passes_on_b3sum_listing_and_names_the_changed_and_missing_files(v
     require_tool("b3sum")
     files = sorted(p.relative_to(volume).as_posix() for p in volume.rglob("*") if p.is_file())
     sums = volume.parent / "B3SUMS"
-    sums.write_text(subprocess.run(["b3sum", *files], cwd=volume, check=True, capture_output=True,
-                                   text=True).stdout)
+    sums.write_text(subprocess.run(["b3sum", *files], cwd=volume, check=True, capture_output=True, text=True).stdout)
     ok = CliRunner().invoke(cli, ["verify", "--check", str(sums), str(volume)])
     assert ok.exit_code == 0 and ok.output.count("OK ") == 3, ok.output
 

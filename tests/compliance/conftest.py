@@ -54,7 +54,6 @@ UNITS = {"U1": "第一市场监管所", "U2": "第二市场监管所"}
 GOOD = {"battery_percent": 95, "storage_free_bytes": 20 * GIB, "clock_offset_s": 1.5, "fault_found": False}
 
 
-
 @cache
 def password_hash() -> str:
     return hash_password(PASSWORD)
@@ -84,37 +83,80 @@ class Site:
 
     def register(self, serial: str, unit: str = "U1", family: str = "zfy") -> None:
         with self.session() as s:
-            ledger.register_device(s, self.ctx("admin"), serial=serial, unit_id=self.units[unit], model="DSJ-V9",
-                                   family=family, occurred_at=datetime(2026, 1, 1, tzinfo=UTC))
+            ledger.register_device(
+                s,
+                self.ctx("admin"),
+                serial=serial,
+                unit_id=self.units[unit],
+                model="DSJ-V9",
+                family=family,
+                occurred_at=datetime(2026, 1, 1, tzinfo=UTC),
+            )
             s.commit()
 
-    def checkout(self, serial: str, at: datetime, back: datetime | None, *, officer: str = "officer1",
-                 expected: datetime | None = None, clock_offset_s: float = 1.5) -> int:
+    def checkout(
+        self,
+        serial: str,
+        at: datetime,
+        back: datetime | None,
+        *,
+        officer: str = "officer1",
+        expected: datetime | None = None,
+        clock_offset_s: float = 1.5,
+    ) -> int:
         readings = {**GOOD, "clock_offset_s": clock_offset_s}
         with self.session() as s:
-            entry = ledger.checkout(s, self.ctx("devadmin1"), serial=serial, officer_id=self.users[officer],
-                                    occurred_at=at, readings=readings, override_reason="test" if abs(clock_offset_s)
-                                    > 60 else None,
-                                    task=ledger.Task("食品安全检查", expected or at + timedelta(hours=4)))
+            entry = ledger.checkout(
+                s,
+                self.ctx("devadmin1"),
+                serial=serial,
+                officer_id=self.users[officer],
+                occurred_at=at,
+                readings=readings,
+                override_reason="test" if abs(clock_offset_s) > 60 else None,
+                task=ledger.Task("食品安全检查", expected or at + timedelta(hours=4)),
+            )
             s.commit()
             entry_id = entry.id
             if back is not None:
-                ledger.return_device(s, self.ctx("devadmin1"), serial=serial, condition=Condition.good,
-                                     occurred_at=back)
+                ledger.return_device(
+                    s, self.ctx("devadmin1"), serial=serial, condition=Condition.good, occurred_at=back
+                )
                 s.commit()
         return entry_id
 
-    def dock(self, serial: str, at: datetime, files: list[dict[str, Any]], *, officer_no: str | None = "102345",
-             clock_offset_s: float | None = None) -> str:
+    def dock(
+        self,
+        serial: str,
+        at: datetime,
+        files: list[dict[str, Any]],
+        *,
+        officer_no: str | None = "102345",
+        clock_offset_s: float | None = None,
+    ) -> str:
         """A dock: the device's index (``files``: path, size, started_at) as the station sends it."""
         tid = str(uuid.uuid4())
-        status = {"read_at": utc_iso(at), "clock": utc_iso(at + timedelta(seconds=clock_offset_s))} \
-            if clock_offset_s is not None else {}
-        payload = {"transfer_id": tid, "device": {"serial": serial, "family": "zfy"},
-                   "officer": {"number": officer_no}, "docked_at": utc_iso(at), "device_status": status,
-                   "index": [{"path": f["path"], "size": f["size"], "started_at": utc_iso(f["started_at"]),
-                              "mtime": utc_iso(f["started_at"] + timedelta(seconds=f.get("seconds", 300)))}
-                             for f in files]}
+        status = (
+            {"read_at": utc_iso(at), "clock": utc_iso(at + timedelta(seconds=clock_offset_s))}
+            if clock_offset_s is not None
+            else {}
+        )
+        payload = {
+            "transfer_id": tid,
+            "device": {"serial": serial, "family": "zfy"},
+            "officer": {"number": officer_no},
+            "docked_at": utc_iso(at),
+            "device_status": status,
+            "index": [
+                {
+                    "path": f["path"],
+                    "size": f["size"],
+                    "started_at": utc_iso(f["started_at"]),
+                    "mtime": utc_iso(f["started_at"] + timedelta(seconds=f.get("seconds", 300))),
+                }
+                for f in files
+            ],
+        }
         with self.session() as s:
             station = s.get(Station, self.station_id)
             opened = transfers.open_transfer(s, station, payload)
@@ -128,14 +170,32 @@ class Site:
         with self.session() as s:
             t = s.get(transfers.Transfer, transfer_id)
             assert t is not None
-            rec = Recording(blake3=f"blake3:{uuid.uuid4().hex}", sha256=f"sha256:{uuid.uuid4().hex}", size=f["size"],
-                            storage_key=uuid.uuid4().hex, unit_id=t.unit_id, station_id=t.station_id,
-                            transfer_id=t.id, device_serial=t.device_serial, officer_no=t.officer_no,
-                            original_path=f["path"], original_name=f["path"].rsplit("/", 1)[-1],
-                            name_started_at=f["started_at"], name_ended_at=f["started_at"] + timedelta(seconds=seconds),
-                            container_created_at=f["started_at"], probe_state="done", duration_s=float(seconds),
-                            codec="h264", width=1920, height=1080, encoder="ZFY DSJ H.264 V1.0",
-                            docked_at=t.docked_at, uploaded_at=verified_at, verified_at=verified_at, **media)
+            rec = Recording(
+                blake3=f"blake3:{uuid.uuid4().hex}",
+                sha256=f"sha256:{uuid.uuid4().hex}",
+                size=f["size"],
+                storage_key=uuid.uuid4().hex,
+                unit_id=t.unit_id,
+                station_id=t.station_id,
+                transfer_id=t.id,
+                device_serial=t.device_serial,
+                officer_no=t.officer_no,
+                original_path=f["path"],
+                original_name=f["path"].rsplit("/", 1)[-1],
+                name_started_at=f["started_at"],
+                name_ended_at=f["started_at"] + timedelta(seconds=seconds),
+                container_created_at=f["started_at"],
+                probe_state="done",
+                duration_s=float(seconds),
+                codec="h264",
+                width=1920,
+                height=1080,
+                encoder="ZFY DSJ H.264 V1.0",
+                docked_at=t.docked_at,
+                uploaded_at=verified_at,
+                verified_at=verified_at,
+                **media,
+            )
             s.add(rec)
             s.commit()
             return rec.id
@@ -148,8 +208,12 @@ class Site:
 
 def segment(serial: str, n: int, start: datetime, seconds: int = 300) -> dict[str, Any]:
     local = start.astimezone(BJ)
-    return {"path": f"DCIM/{local:%Y%m%d}/{serial}_102345_{local:%Y%m%d%H%M%S}_{n:04d}.MP4", "size": 1_000_000 + n,
-            "started_at": start, "seconds": seconds}
+    return {
+        "path": f"DCIM/{local:%Y%m%d}/{serial}_102345_{local:%Y%m%d%H%M%S}_{n:04d}.MP4",
+        "size": 1_000_000 + n,
+        "started_at": start,
+        "seconds": seconds,
+    }
 
 
 def seed(site: Site) -> None:
@@ -159,8 +223,9 @@ def seed(site: Site) -> None:
 
 def make_site(database_url: str, tmp_path: Path, **overrides: Any) -> tuple[Site, Any]:
     overrides.setdefault("compliance_min_recorded_ratio", 0.05)  # short footage has its own tests
-    settings = Settings(data_dir=tmp_path / "server", database_url=database_url, environment="test",
-                        cookie_secure=False, **overrides)
+    settings = Settings(
+        data_dir=tmp_path / "server", database_url=database_url, environment="test", cookie_secure=False, **overrides
+    )
     engine = make_engine(database_url)
     site = Site(settings, make_sessionmaker(engine))
     seed(site)

@@ -14,34 +14,43 @@ T0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)  # 09:00 Beijing time
 HANDLER = UserInfo(1, unit_id=1, role="case_handler", username="handler")
 OFFICER = UserInfo(2, unit_id=1, role="officer", officer_no="102345", username="officer1")
 USERS = {u.user_id: u for u in (HANDLER, OFFICER)}
-HOLD = Holdings(recording_cases={10: frozenset({100}), 11: frozenset({200}), 12: frozenset({300})},
-                recording_officer={10: "102345", 11: "102345", 12: "202345", 13: "102345"},
-                case_unit={100: 1, 200: 2, 300: 2}, case_shared_users={300: frozenset({1})})
+HOLD = Holdings(
+    recording_cases={10: frozenset({100}), 11: frozenset({200}), 12: frozenset({300})},
+    recording_officer={10: "102345", 11: "102345", 12: "202345", 13: "102345"},
+    case_unit={100: 1, 200: 2, 300: 2},
+    case_shared_users={300: frozenset({1})},
+)
 
 
 def download(seq: int, user: int, rid: int, at: datetime = T0) -> AccessEvent:
     return AccessEvent(seq, at, user, "recording.download", recording_id=rid)
 
 
-@pytest.mark.parametrize("user, rid, outside", [
-    (1, 10, False),  # a case of the handler's unit
-    (1, 11, True),  # another unit's case, not shared
-    (1, 12, False),  # another unit's case shared with the handler
-    (1, 13, True),  # in no case at all
-    (2, 13, False),  # the officer's own recording
-    (2, 12, True),  # someone else's, in another unit's case
-])
+@pytest.mark.parametrize(
+    "user, rid, outside",
+    [
+        (1, 10, False),  # a case of the handler's unit
+        (1, 11, True),  # another unit's case, not shared
+        (1, 12, False),  # another unit's case shared with the handler
+        (1, 13, True),  # in no case at all
+        (2, 13, False),  # the officer's own recording
+        (2, 12, True),  # someone else's, in another unit's case
+    ],
+)
 def test_downloads_outside_the_users_own_cases(user: int, rid: int, outside: bool) -> None:
     got = access_findings([download(1, user, rid)], USERS, HOLD, TH)
     assert [f.kind.value for f in got] == (["access_outside_cases"] if outside else [])
 
 
 def test_exports_of_a_case_not_ones_own() -> None:
-    events = [AccessEvent(1, T0, 1, "case.export", case_id=200, recordings=2),
-              AccessEvent(2, T0, 1, "case.export", case_id=300, recordings=1)]
+    events = [
+        AccessEvent(1, T0, 1, "case.export", case_id=200, recordings=2),
+        AccessEvent(2, T0, 1, "case.export", case_id=300, recordings=1),
+    ]
     got = access_findings(events, USERS, HOLD, TH)
-    assert [(f.kind.value, [e["case_id"] for e in f.evidence["events"]]) for f in got] == \
-        [("access_outside_cases", [200])]
+    assert [(f.kind.value, [e["case_id"] for e in f.evidence["events"]]) for f in got] == [
+        ("access_outside_cases", [200])
+    ]
 
 
 @pytest.mark.parametrize("n, bulk", [(3, False), (4, True)])

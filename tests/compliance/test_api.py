@@ -44,10 +44,18 @@ def violations(site: Site) -> dict[str, int]:
 def test_scans_follow_each_change_without_waiting_for_the_schedule(api: Api) -> None:
     site = api.site
     site.register("D9")
-    r = api.post("devadmin1", "/api/v1/ledger/checkouts", {
-        "serial": "D9", "officer_id": site.users["officer1"], "enforcement_matter": "检查",
-        "expected_return_at": (NOW + timedelta(hours=4)).isoformat(), "override_reason": "时钟待校准",
-        "readings": {"battery_percent": 90, "storage_free_bytes": 10**11, "clock_offset_s": 700}})
+    r = api.post(
+        "devadmin1",
+        "/api/v1/ledger/checkouts",
+        {
+            "serial": "D9",
+            "officer_id": site.users["officer1"],
+            "enforcement_matter": "检查",
+            "expected_return_at": (NOW + timedelta(hours=4)).isoformat(),
+            "override_reason": "时钟待校准",
+            "readings": {"battery_percent": 90, "storage_free_bytes": 10**11, "clock_offset_s": 700},
+        },
+    )
     assert r.status_code == 201, r.text
     api.drain()
     assert [(f.kind, f.checkout_entry_id) for f in site.flags()] == [("clock_off", r.json()["id"])]
@@ -89,29 +97,53 @@ def test_the_review_workflow_and_its_audit_trail(sqlite_api: Api) -> None:
     assert sqlite_api.post("officer1", base + "/explanations", {"body": "采集站故障，次日转存"}).status_code == 201
     assert sqlite_api.post("devadmin1", base + "/explanations", {"body": "已报修采集站"}).status_code == 201
     assert sqlite_api.post("devadmin2", base + "/explanations", {"body": "x"}).status_code == 404  # other unit
-    assert sqlite_api.post("legal", base + "/assign", {"assignee_id": sqlite_api.site.users["officer1"]}
-                           ).status_code == 422
-    assert sqlite_api.post("legal", base + "/assign", {"assignee_id": sqlite_api.site.users["auditor"]}
-                           ).status_code == 200
+    assert (
+        sqlite_api.post("legal", base + "/assign", {"assignee_id": sqlite_api.site.users["officer1"]}).status_code
+        == 422
+    )
+    assert (
+        sqlite_api.post("legal", base + "/assign", {"assignee_id": sqlite_api.site.users["auditor"]}).status_code == 200
+    )
     assert review("legal", "under_review") == 200
     assert sqlite_api.post("auditor", base + "/comments", {"body": "核对采集站日志"}).status_code == 201
     assert review("auditor", "dismissed") == 422  # a decision needs its reason
     assert review("auditor", "dismissed", "采集站故障属实，非人为延误") == 200
     assert sqlite_api.post("officer1", base + "/explanations", {"body": "补充"}).status_code == 409
     done = sqlite_api.get("legal", base).json()
-    assert (done["state"], done["decision_reason"], done["reviewed_by_id"], done["assignee_id"]) == \
-        ("dismissed", "采集站故障属实，非人为延误", sqlite_api.site.users["auditor"], sqlite_api.site.users["auditor"])
-    assert [e["action"] for e in done["events"]] == ["raised", "explain", "explain", "assign", "review", "comment",
-                                                     "review"]
+    assert (done["state"], done["decision_reason"], done["reviewed_by_id"], done["assignee_id"]) == (
+        "dismissed",
+        "采集站故障属实，非人为延误",
+        sqlite_api.site.users["auditor"],
+        sqlite_api.site.users["auditor"],
+    )
+    assert [e["action"] for e in done["events"]] == [
+        "raised",
+        "explain",
+        "explain",
+        "assign",
+        "review",
+        "comment",
+        "review",
+    ]
     assert review("legal", "under_review", "新证据") == 200  # reopened, with a reason
     with sqlite_api.site.session() as s:
-        trail = [(e.action, e.actor_name) for e in s.scalars(
-            select(AuditEvent).where(AuditEvent.object_type == "compliance_flag", AuditEvent.object_id == str(flag))
-            .order_by(AuditEvent.seq))]
-    assert trail == [("compliance.explain", "officer1"), ("compliance.explain", "devadmin1"),
-                     ("compliance.assign", "legal"), ("compliance.review", "legal"),
-                     ("compliance.comment", "auditor"), ("compliance.review", "auditor"),
-                     ("compliance.review", "legal")]
+        trail = [
+            (e.action, e.actor_name)
+            for e in s.scalars(
+                select(AuditEvent)
+                .where(AuditEvent.object_type == "compliance_flag", AuditEvent.object_id == str(flag))
+                .order_by(AuditEvent.seq)
+            )
+        ]
+    assert trail == [
+        ("compliance.explain", "officer1"),
+        ("compliance.explain", "devadmin1"),
+        ("compliance.assign", "legal"),
+        ("compliance.review", "legal"),
+        ("compliance.comment", "auditor"),
+        ("compliance.review", "auditor"),
+        ("compliance.review", "legal"),
+    ]
     # a dismissed flag no longer counts; reopened it does again
     figures = sqlite_api.get("legal", "/api/v1/compliance/dashboard").json()
     assert figures["by_kind"].get("late_transfer") == 1
@@ -129,8 +161,10 @@ def test_dashboard_counts_rates_and_the_evaluation_report(api: Api) -> None:
     assert {o["officer_no"]: o["count"] for o in fig["by_officer"]} == {"102345": 1, "102346": 1}
     own = api.get("devadmin1", "/api/v1/compliance/dashboard").json()
     assert own["total"] == 2 and [x["unit_name"] for x in own["rates"]] == ["第一市场监管所"]
-    assert api.get("devadmin1", "/api/v1/compliance/dashboard", params={"unit_id": api.site.units["U2"]}
-                   ).status_code == 404
+    assert (
+        api.get("devadmin1", "/api/v1/compliance/dashboard", params={"unit_id": api.site.units["U2"]}).status_code
+        == 404
+    )
     assert api.get("officer1", "/api/v1/compliance/dashboard").status_code == 403
 
     from openpyxl import load_workbook

@@ -89,12 +89,24 @@ def test_reviewing_and_explaining_through_the_forms(browser: Browser) -> None:
 @pytest.mark.parametrize("lang", sorted(i18n.LANGUAGES))
 def test_every_key_the_compliance_pages_build_is_in_the_catalogue(lang: str) -> None:
     keys = {f"compliance_kind.{k.value}" for k in facts.Kind} | {f"compliance_help.{k.value}" for k in facts.Kind}
-    keys |= {f"compliance_state.{s}" for s in STATES} | {f"compliance_state.{s}" for t in TRANSITIONS.values()
-                                                         for s in t}
-    keys |= {f"compliance_action.{a}" for a in ("raised", "changed", "cleared", "reopened", "review", "assign",
-                                                 "comment", "explain")}
-    keys |= {f"compliance_sign.{s}" for s in ("editor_encoder", "foreign_encoder", "creation_time_vs_name",
-                                               "creation_time_vs_neighbours", "bitrate", "resolution")}
+    keys |= {f"compliance_state.{s}" for s in STATES} | {
+        f"compliance_state.{s}" for t in TRANSITIONS.values() for s in t
+    }
+    keys |= {
+        f"compliance_action.{a}"
+        for a in ("raised", "changed", "cleared", "reopened", "review", "assign", "comment", "explain")
+    }
+    keys |= {
+        f"compliance_sign.{s}"
+        for s in (
+            "editor_encoder",
+            "foreign_encoder",
+            "creation_time_vs_name",
+            "creation_time_vs_neighbours",
+            "bitrate",
+            "resolution",
+        )
+    }
     keys |= {f"compliance_ev.{k}" for k in evidence_keys()}
     assert sorted(keys - set(i18n.catalogue(lang))) == []
 

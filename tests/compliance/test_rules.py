@@ -32,31 +32,66 @@ def at(hours: float = 0.0, minutes: float = 0.0, seconds: float = 0.0) -> dateti
     return DAY + timedelta(hours=hours, minutes=minutes, seconds=seconds)
 
 
-def seg(n: int, start: datetime, length: float = 300.0, *, transferred: datetime | None = None,
-        offset: float | None = None, held: bool = True, **kw: object) -> Segment:
+def seg(
+    n: int,
+    start: datetime,
+    length: float = 300.0,
+    *,
+    transferred: datetime | None = None,
+    offset: float | None = None,
+    held: bool = True,
+    **kw: object,
+) -> Segment:
     values: dict[str, object] = dict(
-        device_serial="D1", path=f"DCIM/20260302/D1_102345_{start:%Y%m%d%H%M%S}_{n:04d}.MP4", size=1000 + n,
-        start=start, end=start + timedelta(seconds=length), clock_offset_s=offset,
-        recording_id=n if held else None, unit_id=1, officer_no="102345", duration_s=length if held else None,
-        transferred_at=transferred, seen_at=transferred)
+        device_serial="D1",
+        path=f"DCIM/20260302/D1_102345_{start:%Y%m%d%H%M%S}_{n:04d}.MP4",
+        size=1000 + n,
+        start=start,
+        end=start + timedelta(seconds=length),
+        clock_offset_s=offset,
+        recording_id=n if held else None,
+        unit_id=1,
+        officer_no="102345",
+        duration_s=length if held else None,
+        transferred_at=transferred,
+        seen_at=transferred,
+    )
     values.update(kw)
     return Segment(**values)  # type: ignore[arg-type]
 
 
-def checkout(entry_id: int = 10, start: datetime = at(-0.5), back: datetime | None = at(3), *,
-             expected: datetime | None = at(4), **kw: object) -> HandOut:
-    return HandOut(entry_id=entry_id, device_serial="D1", unit_id=1, start=start, expected_return_at=expected,
-                   returned_at=back, return_entry_id=entry_id + 1 if back else None, officer_no="102345",
-                   enforcement_matter="食品安全检查", **kw)  # type: ignore[arg-type]
+def checkout(
+    entry_id: int = 10,
+    start: datetime = at(-0.5),
+    back: datetime | None = at(3),
+    *,
+    expected: datetime | None = at(4),
+    **kw: object,
+) -> HandOut:
+    return HandOut(
+        entry_id=entry_id,
+        device_serial="D1",
+        unit_id=1,
+        start=start,
+        expected_return_at=expected,
+        returned_at=back,
+        return_entry_id=entry_id + 1 if back else None,
+        officer_no="102345",
+        enforcement_matter="食品安全检查",
+        **kw,
+    )  # type: ignore[arg-type]
 
 
-def device(*segments: Segment, hand_outs: tuple[HandOut, ...] | None = None, docks: tuple[Dock, ...] = (),
-           **kw: object) -> DeviceFacts:
+def device(
+    *segments: Segment, hand_outs: tuple[HandOut, ...] | None = None, docks: tuple[Dock, ...] = (), **kw: object
+) -> DeviceFacts:
     outs = (checkout(),) if hand_outs is None else hand_outs
-    returns = tuple(Return(h.return_entry_id, h.returned_at) for h in outs
-                    if h.returned_at is not None and h.return_entry_id is not None)
-    return DeviceFacts(serial="D1", unit_id=1, segments=segments, hand_outs=outs, returns=returns, docks=docks,
-                       **kw)  # type: ignore[arg-type]
+    returns = tuple(
+        Return(h.return_entry_id, h.returned_at)
+        for h in outs
+        if h.returned_at is not None and h.return_entry_id is not None
+    )
+    return DeviceFacts(serial="D1", unit_id=1, segments=segments, hand_outs=outs, returns=returns, docks=docks, **kw)  # type: ignore[arg-type]
 
 
 def kinds(facts: DeviceFacts, now: datetime, th: Thresholds = TH) -> list[str]:
@@ -77,8 +112,9 @@ LATER = at(24 * 30)  # long after everything
 # --- 1, 2: the 24-hour rule ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("delay, late", [(timedelta(hours=24), False), (timedelta(hours=24, seconds=1), True),
-                                         (timedelta(hours=2), False)])
+@pytest.mark.parametrize(
+    "delay, late", [(timedelta(hours=24), False), (timedelta(hours=24, seconds=1), True), (timedelta(hours=2), False)]
+)
 def test_late_transfer_is_more_than_24_hours_after_the_return(delay: timedelta, late: bool) -> None:
     facts = device(*a_session(at(3) + delay), docks=(Dock("t1", at(3) + delay),))
     assert (kinds(facts, LATER) == ["late_transfer"] * 3) is late
@@ -91,16 +127,21 @@ def test_late_transfer_is_more_than_24_hours_after_the_return(delay: timedelta, 
 def test_the_clock_starts_at_the_earlier_of_the_return_and_the_first_dock() -> None:
     # docked at 12:30, returned only at 16:00: the dock is the first evidence of being back
     out = (checkout(back=at(7), expected=at(8)),)
-    facts = device(*a_session(at(3.5) + timedelta(hours=24, minutes=1)), hand_outs=out,
-                   docks=(Dock("t0", at(3.5)), Dock("t1", at(27.6))))
+    facts = device(
+        *a_session(at(3.5) + timedelta(hours=24, minutes=1)),
+        hand_outs=out,
+        docks=(Dock("t0", at(3.5)), Dock("t1", at(27.6))),
+    )
     late = found(facts, LATER, Kind.late_transfer)
     assert len(late) == 3 and late[0].evidence["back_by"] == "dock"
     assert late[0].evidence["back_transfer_id"] == "t0"
 
 
 def test_time_zones_do_not_change_the_verdict() -> None:
-    utc_session = [replace(s, start=s.start.astimezone(UTC), end=s.end.astimezone(UTC))  # type: ignore[union-attr]
-                   for s in a_session(at(27, seconds=1))]
+    utc_session = [
+        replace(s, start=s.start.astimezone(UTC), end=s.end.astimezone(UTC))  # type: ignore[union-attr]
+        for s in a_session(at(27, seconds=1))
+    ]
     out = replace(checkout(), start=checkout().start.astimezone(UTC), returned_at=at(3).astimezone(UTC))
     for facts in (device(*a_session(at(27, seconds=1))), device(*utc_session, hand_outs=(out,))):
         assert kinds(facts, LATER) == ["late_transfer"] * 3
@@ -114,8 +155,14 @@ def test_the_device_clock_offset_is_corrected_before_the_rule() -> None:
     assert len(late) == 1 and late[0].evidence["back_at"] == at(1).astimezone(UTC).isoformat()
     # uncorrected, the recording would seem to end after the return: the dock 35 h later would be the start
     naive = replace(fast, clock_offset_s=None)
-    assert found(device(naive, hand_outs=(checkout(back=at(1), expected=at(2)),), docks=(Dock("t1", at(35)),)),
-                 LATER, Kind.late_transfer) == []
+    assert (
+        found(
+            device(naive, hand_outs=(checkout(back=at(1), expected=at(2)),), docks=(Dock("t1", at(35)),)),
+            LATER,
+            Kind.late_transfer,
+        )
+        == []
+    )
 
 
 def test_not_transferred_turns_into_late_when_the_recording_finally_arrives() -> None:
@@ -140,14 +187,18 @@ def test_no_return_known_falls_back_to_the_recording_end_plus_the_field_grace() 
 # --- 3: overdue ---------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("back, now, overdue", [
-    (None, at(6), False),  # expected 13:00 + 2 h grace = 15:00; at 15:00 not yet
-    (None, at(6, seconds=1), True),  # still out after the grace
-    (at(6), LATER, False),  # returned exactly at the end of the grace
-    (at(6, seconds=1), LATER, True),  # returned after it
-])
-def test_device_overdue_after_its_expected_return_plus_the_grace(back: datetime | None, now: datetime,
-                                                                 overdue: bool) -> None:
+@pytest.mark.parametrize(
+    "back, now, overdue",
+    [
+        (None, at(6), False),  # expected 13:00 + 2 h grace = 15:00; at 15:00 not yet
+        (None, at(6, seconds=1), True),  # still out after the grace
+        (at(6), LATER, False),  # returned exactly at the end of the grace
+        (at(6, seconds=1), LATER, True),  # returned after it
+    ],
+)
+def test_device_overdue_after_its_expected_return_plus_the_grace(
+    back: datetime | None, now: datetime, overdue: bool
+) -> None:
     facts = device(*a_session(at(3.5)), hand_outs=(checkout(back=back),), docks=(Dock("t1", at(3.5)),))
     got = found(facts, now, Kind.device_overdue)
     assert bool(got) is overdue
@@ -179,9 +230,16 @@ def test_footage_much_shorter_than_the_task_is_flagged(recorded_minutes: int, sh
 def test_a_segment_across_midnight_counts_for_the_checkout_it_belongs_to() -> None:
     night = datetime(2026, 3, 2, 23, 50, tzinfo=BJ)
     out = checkout(start=night, back=night + timedelta(minutes=20), expected=night + timedelta(hours=1))
-    across = [seg(1, night + timedelta(minutes=8), 300, transferred=night + timedelta(hours=1)),
-              seg(1, night + timedelta(minutes=13), 300, transferred=night + timedelta(hours=1),
-                  path="DCIM/20260303/D1_102345_20260303000300_0001.MP4")]  # a new day numbers from 1 again
+    across = [
+        seg(1, night + timedelta(minutes=8), 300, transferred=night + timedelta(hours=1)),
+        seg(
+            1,
+            night + timedelta(minutes=13),
+            300,
+            transferred=night + timedelta(hours=1),
+            path="DCIM/20260303/D1_102345_20260303000300_0001.MP4",
+        ),
+    ]  # a new day numbers from 1 again
     facts = device(*across, hand_outs=(out,), docks=(Dock("t1", night + timedelta(minutes=30)),))
     assert kinds(facts, LATER, Thresholds(min_recorded_ratio=0.5)) == []
 
@@ -206,8 +264,12 @@ def test_a_number_the_station_refused_is_not_a_gap() -> None:
 def test_a_full_length_segment_not_followed_at_once_breaks_the_session() -> None:
     s = a_session(at(4), n=4)
     # numbers intact, but the fourth starts 5 minutes after the third ended (the device cut it at full length)
-    moved = replace(s[3], path=s[3].path, start=s[3].start + timedelta(minutes=5),  # type: ignore[operator]
-                    end=s[3].end + timedelta(minutes=5))  # type: ignore[operator]
+    moved = replace(
+        s[3],
+        path=s[3].path,
+        start=s[3].start + timedelta(minutes=5),  # type: ignore[operator]
+        end=s[3].end + timedelta(minutes=5),
+    )  # type: ignore[operator]
     facts = device(s[0], s[1], s[2], moved, docks=(Dock("t1", at(3.5)),))
     gaps = found(facts, LATER, Kind.timeline_gap)
     assert len(gaps) == 1 and gaps[0].evidence["reason"] == "break" and gaps[0].evidence["pause_s"] == 300
@@ -232,8 +294,12 @@ def test_overlapping_segments_break_the_timeline() -> None:
 def test_a_file_gone_from_the_device_without_transfer_is_a_deleted_segment_only() -> None:
     s = a_session(at(4), n=2)
     gone = seg(3, at(minutes=10), held=False, seen_at=at(3.5), seen_transfer_id="t1")
-    facts = device(*s, gone, docks=(Dock("t1", at(3.5)), Dock("t2", at(5))),
-                   vanished=(Vanished(gone.path, gone.size, "t1", "t2", at(5), at(3.5)),))
+    facts = device(
+        *s,
+        gone,
+        docks=(Dock("t1", at(3.5)), Dock("t2", at(5))),
+        vanished=(Vanished(gone.path, gone.size, "t1", "t2", at(5), at(3.5)),),
+    )
     assert kinds(facts, LATER) == ["vanished_file"]
     f = found(facts, LATER, Kind.vanished_file)[0]
     assert f.evidence["noticed_transfer_id"] == "t2" and f.checkout_entry_id == 10
@@ -242,23 +308,43 @@ def test_a_file_gone_from_the_device_without_transfer_is_a_deleted_segment_only(
 # --- 6: signs of editing, fingerprints ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("change, sign", [
-    ({"encoder": "Lavf59.27.100"}, "editor_encoder"),
-    ({"encoder": "HandBrake 1.6.1 2023010100"}, "editor_encoder"),
-    ({"encoder": "Adobe Premiere Pro 2024"}, "editor_encoder"),
-    ({"container_created_at": at(minutes=3)}, "creation_time_vs_name"),
-    ({"size": 50_000}, "bitrate"),
-    ({"width": 640, "height": 480}, "resolution"),
-    ({"encoder": "Some Other Firmware"}, "foreign_encoder"),
-])
+@pytest.mark.parametrize(
+    "change, sign",
+    [
+        ({"encoder": "Lavf59.27.100"}, "editor_encoder"),
+        ({"encoder": "HandBrake 1.6.1 2023010100"}, "editor_encoder"),
+        ({"encoder": "Adobe Premiere Pro 2024"}, "editor_encoder"),
+        ({"container_created_at": at(minutes=3)}, "creation_time_vs_name"),
+        ({"size": 50_000}, "bitrate"),
+        ({"width": 640, "height": 480}, "resolution"),
+        ({"encoder": "Some Other Firmware"}, "foreign_encoder"),
+    ],
+)
 def test_signs_of_editing_before_ingest(change: dict, sign: str) -> None:  # type: ignore[type-arg]
-    th = Thresholds(min_recorded_ratio=0, family_resolutions={"zfy": ["1920x1080"]},
-                    family_encoders={"zfy": r"^ZFY DSJ"})
-    base = dict(encoder="ZFY DSJ H.264 V1.0", width=1920, height=1080, codec="h264", container_created_at=None,
-                family="zfy", size=10_000)
-    s = [seg(i + 1, at(minutes=5 * i), transferred=at(4), **{**base,  # type: ignore[arg-type]
-                                                            "container_created_at": at(minutes=5 * i)})
-         for i in range(5)]
+    th = Thresholds(
+        min_recorded_ratio=0, family_resolutions={"zfy": ["1920x1080"]}, family_encoders={"zfy": r"^ZFY DSJ"}
+    )
+    base = dict(
+        encoder="ZFY DSJ H.264 V1.0",
+        width=1920,
+        height=1080,
+        codec="h264",
+        container_created_at=None,
+        family="zfy",
+        size=10_000,
+    )
+    s = [
+        seg(
+            i + 1,
+            at(minutes=5 * i),
+            transferred=at(4),
+            **{
+                **base,  # type: ignore[arg-type]
+                "container_created_at": at(minutes=5 * i),
+            },
+        )
+        for i in range(5)
+    ]
     s[2] = replace(s[2], **change)
     edits = found(device(*s), LATER, Kind.suspected_edit, th)
     assert [f.evidence["recording"]["recording_id"] for f in edits] == [3]
@@ -273,12 +359,16 @@ def test_the_device_firmware_encoder_is_no_sign() -> None:
 def test_a_failed_fingerprint_after_ingest_carries_its_incident() -> None:
     s = a_session(at(4), n=3)
     bad = replace(s[1], fixity_state="failed")
-    incidents = (Incident(7, "fixity_mismatch", at(40), 2, None), Incident(8, "upload_digest_mismatch", at(3.6),
-                                                                              None, "t1"))
+    incidents = (
+        Incident(7, "fixity_mismatch", at(40), 2, None),
+        Incident(8, "upload_digest_mismatch", at(3.6), None, "t1"),
+    )
     facts = device(s[0], bad, s[2], incidents=incidents)
     got = sorted(rules.device_findings(facts, TH, LATER), key=lambda f: f.key)
-    assert [(f.kind.value, f.key) for f in got] == [("fixity_failure", "fixity:2"),
-                                                   ("integrity_incident", "incident:8")]
+    assert [(f.kind.value, f.key) for f in got] == [
+        ("fixity_failure", "fixity:2"),
+        ("integrity_incident", "incident:8"),
+    ]
     assert got[0].evidence["incidents"][0]["incident_id"] == 7
 
 
@@ -287,8 +377,11 @@ def test_a_failed_fingerprint_after_ingest_carries_its_incident() -> None:
 
 @pytest.mark.parametrize("offset, flagged", [(60.0, False), (-60.0, False), (60.5, True), (-3600.0, True)])
 def test_clock_offset_beyond_tolerance_at_checkout_and_at_dock(offset: float, flagged: bool) -> None:
-    facts = device(*a_session(at(4), offset=offset), hand_outs=(checkout(clock_offset_s=offset),),
-                   docks=(Dock("t1", at(3.5), clock_offset_s=offset),))
+    facts = device(
+        *a_session(at(4), offset=offset),
+        hand_outs=(checkout(clock_offset_s=offset),),
+        docks=(Dock("t1", at(3.5), clock_offset_s=offset),),
+    )
     clock = sorted(f.key for f in found(facts, LATER, Kind.clock_off))
     assert clock == (["clock:checkout:10", "clock:dock:t1"] if flagged else [])
 
@@ -302,27 +395,35 @@ def test_recordings_made_while_not_checked_out_one_flag_per_local_day() -> None:
     within_tolerance = seg(4, at(3, minutes=4), transferred=at(4))  # 4 minutes after the return: still in it
     facts = device(*evening, past_midnight, within_tolerance, docks=(Dock("t1", at(11.5)), Dock("t2", at(15.5))))
     got = found(facts, LATER, Kind.used_outside_ledger)
-    assert [(f.key, f.evidence["recording_count"]) for f in got] == [("outside:D1:2026-03-02", 2),
-                                                                    ("outside:D1:2026-03-03", 1)]
+    assert [(f.key, f.evidence["recording_count"]) for f in got] == [
+        ("outside:D1:2026-03-02", 2),
+        ("outside:D1:2026-03-03", 1),
+    ]
 
 
 def test_a_dock_by_someone_who_does_not_hold_the_device() -> None:
-    facts = device(docks=(Dock("t9", at(3.5), officer_no="102346"),),
-                   mismatches=(Mismatch("t9", at(3.5), "102346", 10, "102345", "other_holder"),))
+    facts = device(
+        docks=(Dock("t9", at(3.5), officer_no="102346"),),
+        mismatches=(Mismatch("t9", at(3.5), "102346", 10, "102345", "other_holder"),),
+    )
     got = found(facts, at(3.6), Kind.dock_by_non_holder)
     assert len(got) == 1 and got[0].officer_no == "102346" and got[0].evidence["holder_officer_no"] == "102345"
 
 
-@pytest.mark.parametrize("out, reason", [
-    (checkout(kind="lend", lend_request_id=3, lend_request_state="pending"), "no_approval"),
-    (checkout(kind="lend"), "no_approval"),
-    (checkout(officer_unit_id=2), "other_unit"),
-    (checkout(kind="lend", lend_request_id=3, lend_request_state="approved"), None),
-    (checkout(officer_unit_id=1), None),
-])
+@pytest.mark.parametrize(
+    "out, reason",
+    [
+        (checkout(kind="lend", lend_request_id=3, lend_request_state="pending"), "no_approval"),
+        (checkout(kind="lend"), "no_approval"),
+        (checkout(officer_unit_id=2), "other_unit"),
+        (checkout(kind="lend", lend_request_id=3, lend_request_state="approved"), None),
+        (checkout(officer_unit_id=1), None),
+    ],
+)
 def test_lending_without_approval(out: HandOut, reason: str | None) -> None:
-    got = found(device(*a_session(at(4)), hand_outs=(out,), docks=(Dock("t1", at(3.5)),)), LATER,
-                Kind.unapproved_lending)
+    got = found(
+        device(*a_session(at(4)), hand_outs=(out,), docks=(Dock("t1", at(3.5)),)), LATER, Kind.unapproved_lending
+    )
     assert [f.evidence["reason"] for f in got] == ([reason] if reason else [])
 
 
@@ -333,8 +434,9 @@ def test_a_clean_day_raises_nothing_and_keys_are_stable() -> None:
     facts = device(*a_session(at(3.6), n=40, start=at(-0.4)), docks=(Dock("t1", at(3.5)),))
     assert kinds(facts, LATER) == []
     broken = device(*a_session(at(30)), docks=(Dock("t1", at(30)),))
-    assert [f.key for f in rules.device_findings(broken, TH, LATER)] == \
-        [f.key for f in rules.device_findings(broken, TH, LATER + timedelta(days=9))]
+    assert [f.key for f in rules.device_findings(broken, TH, LATER)] == [
+        f.key for f in rules.device_findings(broken, TH, LATER + timedelta(days=9))
+    ]
 
 
 def test_sequence_numbers_from_recorder_file_names() -> None:

@@ -36,8 +36,9 @@ def test_a_full_scan_flags_what_the_rules_find_and_a_second_changes_nothing(site
     tid = site.dock("D1", MON + timedelta(minutes=25), files)
     for f in files:
         site.arrive(tid, f, MON + timedelta(minutes=30))
-    site.checkout("D2", MON, None, officer="officer2", expected=MON + timedelta(hours=3),
-                  clock_offset_s=120.0)  # never returned, clock off at checkout
+    site.checkout(
+        "D2", MON, None, officer="officer2", expected=MON + timedelta(hours=3), clock_offset_s=120.0
+    )  # never returned, clock off at checkout
     first = scan(site)
     assert kinds(site) == [("clock_off", "D2"), ("device_overdue", "D2"), ("segment_gap", "D1")]
     assert first["raised"] == 3
@@ -80,8 +81,13 @@ def test_a_correction_in_the_ledger_clears_a_flag_it_disproves(site: Site) -> No
     assert [k for k, _ in kinds(site)] == ["device_overdue", "missing_recording"]
     with site.session() as s:
         back = s.scalars(select(LedgerEntry).where(LedgerEntry.refers_to_id == entry)).one()
-        ledger.correct(s, site.ctx("devadmin1"), entry_id=back.id, reason="returned at 12:00, written late",
-                       changes={"occurred_at": (MON + timedelta(hours=3)).isoformat()})
+        ledger.correct(
+            s,
+            site.ctx("devadmin1"),
+            entry_id=back.id,
+            reason="returned at 12:00, written late",
+            changes={"occurred_at": (MON + timedelta(hours=3)).isoformat()},
+        )
         s.commit()
     counts = scan(site)
     assert counts["cleared"] == 1 and [k for k, _ in kinds(site)] == ["missing_recording"]

@@ -37,8 +37,9 @@ OFFICERS = {"officer1": "102345", "officer2": "102346"}
 class Recorder(FolderDriver):
     """A docked recorder: its clock may run ahead, and some of its files may be unreadable."""
 
-    def __init__(self, root: Path, *, clock_ahead_s: float | None = None, unreadable: tuple[str, ...] = (),
-                 **kw: Any) -> None:
+    def __init__(
+        self, root: Path, *, clock_ahead_s: float | None = None, unreadable: tuple[str, ...] = (), **kw: Any
+    ) -> None:
         super().__init__(root, **kw)
         self.clock_ahead_s, self.unreadable = clock_ahead_s, unreadable
 
@@ -66,13 +67,23 @@ class Week:
         return moment
 
     def call(self, who: str, method: str, path: str, body: Any = None, **kw: Any) -> httpx.Response:
-        return httpx.request(method, self.server.url + path, json=body, timeout=60,
-                             headers={"Authorization": f"Bearer {self.tokens[who]}"}, **kw)
+        return httpx.request(
+            method,
+            self.server.url + path,
+            json=body,
+            timeout=60,
+            headers={"Authorization": f"Bearer {self.tokens[who]}"},
+            **kw,
+        )
 
     def checkout(self, serial: str, officer: str, hours: float = 3, clock_offset_s: float = 1.5) -> None:
-        body = {"serial": serial, "officer_id": self.users[officer], "enforcement_matter": "食品安全日常检查",
-                "expected_return_at": (datetime.now(UTC) + timedelta(hours=hours)).isoformat(),
-                "readings": {**READINGS, "clock_offset_s": clock_offset_s}}
+        body = {
+            "serial": serial,
+            "officer_id": self.users[officer],
+            "enforcement_matter": "食品安全日常检查",
+            "expected_return_at": (datetime.now(UTC) + timedelta(hours=hours)).isoformat(),
+            "readings": {**READINGS, "clock_offset_s": clock_offset_s},
+        }
         if abs(clock_offset_s) > 60:
             body["override_reason"] = "时钟待校准，先行出勤"
         r = self.call("devadmin", "POST", "/api/v1/ledger/checkouts", body)
@@ -82,12 +93,22 @@ class Week:
         r = self.call("devadmin", "POST", "/api/v1/ledger/returns", {"serial": serial, "condition": "good"})
         assert r.status_code == 201, r.text
 
-    def record(self, serial: str, officer: str, start: datetime, segments: int = 2, clock_ahead_s: float = 0,
-               **options: Any) -> list[str]:
+    def record(
+        self, serial: str, officer: str, start: datetime, segments: int = 2, clock_ahead_s: float = 0, **options: Any
+    ) -> list[str]:
         """The officer records; the device names files by its own clock."""
-        vol = simulate_device(self.media, serial=serial, officer_no=OFFICERS[officer], label=serial,
-                              start=start + timedelta(seconds=clock_ahead_s), segments=segments, segment_seconds=5,
-                              resolution="96x64", fps=5, **options)
+        vol = simulate_device(
+            self.media,
+            serial=serial,
+            officer_no=OFFICERS[officer],
+            label=serial,
+            start=start + timedelta(seconds=clock_ahead_s),
+            segments=segments,
+            segment_seconds=5,
+            resolution="96x64",
+            fps=5,
+            **options,
+        )
         return [s.path for s in vol.written if s.path]
 
     def dock(self, serial: str, officer: str, **options: Any) -> None:
@@ -117,25 +138,47 @@ class Week:
 @pytest.fixture
 def week(tmp_path: Path, sqlite_url: str, ffmpeg: None) -> Iterator[Week]:
     with time_machine.travel(MON - timedelta(hours=12), tick=True) as traveller:
-        server = LiveServer(data_dir=tmp_path / "server", database_url=sqlite_url, env={
-            "CUSTODIA_SESSION_HOURS": "1000", "CUSTODIA_COMPLIANCE_MIN_RECORDED_RATIO": "0.1",
-            "CUSTODIA_COMPLIANCE_BULK_DOWNLOAD_THRESHOLD": "3", "CUSTODIA_FIXITY_BYTES_PER_SECOND": "0",
-            "CUSTODIA_FIXITY_FILES_PER_RUN": "500"})
+        server = LiveServer(
+            data_dir=tmp_path / "server",
+            database_url=sqlite_url,
+            env={
+                "CUSTODIA_SESSION_HOURS": "1000",
+                "CUSTODIA_COMPLIANCE_MIN_RECORDED_RATIO": "0.1",
+                "CUSTODIA_COMPLIANCE_BULK_DOWNLOAD_THRESHOLD": "3",
+                "CUSTODIA_FIXITY_BYTES_PER_SECOND": "0",
+                "CUSTODIA_FIXITY_FILES_PER_RUN": "500",
+            },
+        )
         server.data_dir.mkdir(parents=True)
         server.bootstrap()
         server.start()
-        settings = AgentSettings(server_url=server.url, data_dir=tmp_path / "agent", stability_seconds=0.0,
-                                 spool_reserve_bytes=0, retry_attempts=2, retry_base_delay=0.05,
-                                 upload_resume_attempts=2, progress_interval=0.0, station_name="采集站-1")
+        settings = AgentSettings(
+            server_url=server.url,
+            data_dir=tmp_path / "agent",
+            stability_seconds=0.0,
+            spool_reserve_bytes=0,
+            retry_attempts=2,
+            retry_base_delay=0.05,
+            upload_resume_attempts=2,
+            progress_interval=0.0,
+            station_name="采集站-1",
+        )
         settings.prepare_dirs()
         enrol(server.url, server.enrolment_code("采集站-1"), station_file=settings.station_file)
         station = Station.open(settings)
         w = Week(server, station, tmp_path / "media", traveller)
-        people(w, ("devadmin", "device_admin"), ("officer1", "officer"), ("officer2", "officer"),
-               ("legal", "legal_affairs"), ("handler", "case_handler"))
+        people(
+            w,
+            ("devadmin", "device_admin"),
+            ("officer1", "officer"),
+            ("officer2", "officer"),
+            ("legal", "legal_affairs"),
+            ("handler", "case_handler"),
+        )
         for serial in ("D1", "D2", "D3", "D4", "D5"):
-            r = w.call("devadmin", "POST", "/api/v1/devices", {"serial": serial, "model": "DSJ-SIM",
-                                                             "family": "folder"})
+            r = w.call(
+                "devadmin", "POST", "/api/v1/devices", {"serial": serial, "model": "DSJ-SIM", "family": "folder"}
+            )
             assert r.status_code == 201, r.text
         try:
             yield w
@@ -232,8 +275,12 @@ def test_a_week_with_one_violation_of_each_kind(week: Week, tmp_path: Path) -> N
     case = w.call("handler", "POST", "/api/v1/cases", {"number": "市监案〔2026〕18号", "name": "某超市过期食品案"})
     assert case.status_code == 201, case.text
     for rec in monday:
-        r = w.call("handler", "POST", f"/api/v1/cases/{case.json()['id']}/links",
-                   {"recording_id": rec["id"], "reason": "现场检查录像"})
+        r = w.call(
+            "handler",
+            "POST",
+            f"/api/v1/cases/{case.json()['id']}/links",
+            {"recording_id": rec["id"], "reason": "现场检查录像"},
+        )
         assert r.status_code == 201, r.text
         assert w.call("handler", "GET", f"/api/v1/recordings/{rec['id']}/content").status_code == 200
     stray = w.recordings("D3")[0]
@@ -244,12 +291,24 @@ def test_a_week_with_one_violation_of_each_kind(week: Week, tmp_path: Path) -> N
     w.scan()
 
     got = Counter((f["kind"], f["device_serial"] or f["user_id"]) for f in w.flags())
-    expected = Counter({
-        ("segment_gap", "D2"): 1, ("suspected_edit", "D1"): 1, ("clock_off", "D3"): 1, ("clock_off", "D4"): 1,
-        ("late_transfer", "D1"): 2, ("late_transfer", "D2"): 1, ("missing_recording", "D3"): 1,
-        ("device_overdue", "D5"): 1, ("used_outside_ledger", "D4"): 1, ("dock_by_non_holder", "D1"): 1,
-        ("vanished_file", "D2"): 1, ("fixity_failure", "D4"): 1,
-        ("bulk_download", w.users["handler"]): 1, ("access_outside_cases", w.users["devadmin"]): 1})
+    expected = Counter(
+        {
+            ("segment_gap", "D2"): 1,
+            ("suspected_edit", "D1"): 1,
+            ("clock_off", "D3"): 1,
+            ("clock_off", "D4"): 1,
+            ("late_transfer", "D1"): 2,
+            ("late_transfer", "D2"): 1,
+            ("missing_recording", "D3"): 1,
+            ("device_overdue", "D5"): 1,
+            ("used_outside_ledger", "D4"): 1,
+            ("dock_by_non_holder", "D1"): 1,
+            ("vanished_file", "D2"): 1,
+            ("fixity_failure", "D4"): 1,
+            ("bulk_download", w.users["handler"]): 1,
+            ("access_outside_cases", w.users["devadmin"]): 1,
+        }
+    )
     assert got == expected
     late_d2 = [f for f in w.flags(kind="late_transfer") if f["device_serial"] == "D2"]
     assert [f["id"] for f in late_d2] == [pending[0]["id"]]  # the same flag, now "late"
@@ -261,8 +320,9 @@ def test_a_week_with_one_violation_of_each_kind(week: Week, tmp_path: Path) -> N
     assert by_kind["fixity_failure"]["evidence"]["recording"]["recording_id"] == corrupted["id"]
     assert {f["evidence"]["clock_offset_s"] for f in w.flags(kind="clock_off")} == {300.0, 600.0}
     # the dashboard's rate: Monday-Saturday checkouts whose footage is complete, on time and untouched
-    fig = w.call("legal", "GET", "/api/v1/compliance/dashboard",
-                 params={"since": "2026-03-01", "until": "2026-03-08"}).json()
+    fig = w.call(
+        "legal", "GET", "/api/v1/compliance/dashboard", params={"since": "2026-03-01", "until": "2026-03-08"}
+    ).json()
     (u1,) = [r for r in fig["rates"] if r["unit_id"] == 1]
     # 11 checkouts; with footage flags: Mon D2 (gap), Tue D1 (edit), Wed D1 and D2 (late), Thu D3 (missing),
     # Sat D2 (vanished), Tue D4 (fixity)
@@ -284,13 +344,22 @@ def people(w: Week, *who_role: tuple[str, str]) -> None:
     ctx = ServerContext(w.server.settings())
     with ctx.sessionmaker() as s:
         for who, role in who_role:
-            user = User(username=who, display_name=who, password_hash=password_hash(), role=role, unit_id=1,
-                        officer_no=OFFICERS.get(who))
+            user = User(
+                username=who,
+                display_name=who,
+                password_hash=password_hash(),
+                role=role,
+                unit_id=1,
+                officer_no=OFFICERS.get(who),
+            )
             s.add(user)
             s.flush()
             token = new_token(USER_TOKEN_PREFIX)
-            s.add(LoginSession(token_hash=token_hash(token), user_id=user.id,
-                               expires_at=datetime.now(UTC) + timedelta(days=30)))
+            s.add(
+                LoginSession(
+                    token_hash=token_hash(token), user_id=user.id, expires_at=datetime.now(UTC) + timedelta(days=30)
+                )
+            )
             w.tokens[who], w.users[who] = token, user.id
         s.commit()
     ctx.close()

@@ -55,9 +55,7 @@ def test_identify(driver: RecorderDriver) -> None:
     assert driver.identity_warnings == []
 
 
-def test_open_reads_the_exact_bytes_unbuffered_and_read_only(
-    driver: RecorderDriver, volume: SimulatedVolume
-) -> None:
+def test_open_reads_the_exact_bytes_unbuffered_and_read_only(driver: RecorderDriver, volume: SimulatedVolume) -> None:
     segment = volume.written[1]
     assert segment.path is not None
     with driver.open_recording(segment.path) as f:

@@ -63,9 +63,7 @@ def test_symlink_out_of_the_volume_is_neither_listed_nor_openable(
     assert secret.read_bytes() == b"not yours"
 
 
-def test_symlinked_directory_is_not_descended(
-    open_driver: OpenDriver, volume: SimulatedVolume, secret: Path
-) -> None:
+def test_symlinked_directory_is_not_descended(open_driver: OpenDriver, volume: SimulatedVolume, secret: Path) -> None:
     (volume.root / "DCIM" / "outside").symlink_to(secret.parent, target_is_directory=True)
     d = open_driver()
     assert rejected(d) == {"DCIM/outside": "symlink"}
@@ -77,16 +75,12 @@ def test_symlinked_directory_is_not_descended(
     "path",
     ["../secret.MP4", "/etc/passwd", f"{DAY}/../../../secret.MP4", "./link.MP4", "a\\b.MP4", "a\x01.MP4", ""],
 )
-def test_paths_that_could_escape_are_refused_before_touching_the_disk(
-    open_driver: OpenDriver, path: str
-) -> None:
+def test_paths_that_could_escape_are_refused_before_touching_the_disk(open_driver: OpenDriver, path: str) -> None:
     with pytest.raises(UnsafeEntryError):
         open_driver().open_recording(path)
 
 
-def test_fifo_is_rejected_and_opening_it_does_not_hang(
-    open_driver: OpenDriver, volume: SimulatedVolume
-) -> None:
+def test_fifo_is_rejected_and_opening_it_does_not_hang(open_driver: OpenDriver, volume: SimulatedVolume) -> None:
     os.mkfifo(volume.root / DAY / "PIPE.MP4")
     d = open_driver()
     assert rejected(d) == {f"{DAY}/PIPE.MP4": "fifo"}
@@ -117,16 +111,12 @@ def test_undecodable_and_control_character_names_are_reported_escaped(
     d = open_driver()
     assert len(listed(d)) == 3
     reasons = rejected(d)
-    assert sorted(reasons) == sorted(
-        [repr(f"{DAY}/BAD\udcff\udcfe.MP4"), repr(f"{DAY}/CTRL\x01.MP4"), repr("ESC\x1b")]
-    )
+    assert sorted(reasons) == sorted([repr(f"{DAY}/BAD\udcff\udcfe.MP4"), repr(f"{DAY}/CTRL\x01.MP4"), repr("ESC\x1b")])
     assert all(r.startswith("unsafe name: ") for r in reasons.values())
     assert all(p.isprintable() for p in reasons)
 
 
-def test_longest_legal_name_and_empty_files_are_listed(
-    open_driver: OpenDriver, volume: SimulatedVolume
-) -> None:
+def test_longest_legal_name_and_empty_files_are_listed(open_driver: OpenDriver, volume: SimulatedVolume) -> None:
     long_name = "L" * 251 + ".MP4"  # 255 bytes: the most a filesystem and check_device_path allow
     (volume.root / DAY / long_name).write_bytes(b"\0" * 10)
     (volume.root / DAY / "EMPTY.MP4").touch()

@@ -62,9 +62,7 @@ def test_a_label_without_serial_takes_it_from_the_names(tmp_path: Path) -> None:
         assert d.identify().serial == "DSJ0001"
 
 
-@pytest.mark.parametrize(
-    "paths", [(A1, B3), (VENDOR,), ()], ids=["names-disagree", "names-without-serial", "empty"]
-)
+@pytest.mark.parametrize("paths", [(A1, B3), (VENDOR,), ()], ids=["names-disagree", "names-without-serial", "empty"])
 def test_no_trustworthy_serial_is_an_error(tmp_path: Path, paths: tuple[str, ...]) -> None:
     root = make_volume(tmp_path / "CAM01", *paths)
     with MassStorageDriver(root, label_patterns=[r"CAM\d{2}"]) as d, pytest.raises(IdentityError):
@@ -109,9 +107,7 @@ def test_folder_identity_from_names(tmp_path: Path) -> None:
     ],
     ids=["label", "dash", "lowercase-dcim", "other-label", "no-dcim", "dcim-symlink", "file", "missing"],
 )
-def test_mass_storage_probe(
-    tmp_path: Path, name: str, make: Callable[[Path], object], expected: bool
-) -> None:
+def test_mass_storage_probe(tmp_path: Path, name: str, make: Callable[[Path], object], expected: bool) -> None:
     root = tmp_path / name
     make(root)
     assert MassStorageDriver.probe(root) is expected
@@ -149,7 +145,8 @@ def test_drivers_refuse_options_of_another_family(tmp_path: Path) -> None:
 
 
 def test_identify_then_list_walks_the_volume_once_and_a_later_listing_sees_new_files(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from device_drivers import volume as volume_mod
 
     root = make_volume(tmp_path / "ZFY_DSJ0001", A1, A2)

@@ -27,9 +27,7 @@ def creation_time(info: dict[str, Any]) -> datetime:
 
 
 @pytest.mark.parametrize(("codec", "codec_name"), [("h264", "h264"), ("h265", "hevc")])
-def test_segments_are_real_video_tagged_by_the_device(
-    make_volume: MakeVolume, codec: str, codec_name: str
-) -> None:
+def test_segments_are_real_video_tagged_by_the_device(make_volume: MakeVolume, codec: str, codec_name: str) -> None:
     vol = make_volume(codec=codec, segments=2, segment_seconds=1.5)
     assert vol.root.name == "ZFY_DSJ0001"
     assert [s.path for s in vol.segments] == [
@@ -69,10 +67,7 @@ def test_gap_edit_half_written_and_extra_files(make_volume: MakeVolume) -> None:
 
     (edited,) = vol.edited
     info = ffprobe(vol.file(edited))
-    assert (
-        info["format"]["tags"]["encoder"].startswith("Lavf")
-        and edited.encoder == info["format"]["tags"]["encoder"]
-    )
+    assert info["format"]["tags"]["encoder"].startswith("Lavf") and edited.encoder == info["format"]["tags"]["encoder"]
     assert float(info["format"]["duration"]) == pytest.approx(0.5, abs=0.1)  # cut, yet the name is kept
     assert creation_time(info) == edited.started_at
 
@@ -83,11 +78,7 @@ def test_gap_edit_half_written_and_extra_files(make_volume: MakeVolume) -> None:
 
     with MassStorageDriver(vol.root) as d:
         assert [e.path for e in d.list_recordings()] == [s.path for s in vol.written]
-        assert (
-            {r.path for r in d.rejected}
-            == set(vol.extra_files)
-            == {"LOG/DEVICE.LOG", "DCIM/20261120/INDEX.DAT"}
-        )
+        assert {r.path for r in d.rejected} == set(vol.extra_files) == {"LOG/DEVICE.LOG", "DCIM/20261120/INDEX.DAT"}
         assert d.identify().serial == "DSJ0001"
     assert [p.name for p in vol.root.parent.iterdir()] == ["ZFY_DSJ0001"]  # no work files left behind
 
@@ -146,7 +137,5 @@ def test_cli(ffmpeg: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     out = capsys.readouterr().out
     assert "DCIM/20261120/DSJ0042_102345_20261120093000_0001.MP4" in out
     assert "GAP" in out
-    assert (
-        tmp_path / "ZFY_DSJ0042" / "DCIM" / "20261120" / "DSJ0042_102345_20261120093000_0001.MP4"
-    ).is_file()
+    assert (tmp_path / "ZFY_DSJ0042" / "DCIM" / "20261120" / "DSJ0042_102345_20261120093000_0001.MP4").is_file()
     assert main([str(tmp_path), "--codec", "h265", "--resolution", "huge"]) == 2

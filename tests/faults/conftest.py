@@ -63,6 +63,7 @@ def site(forks: Forks, tmp_path: Path, sqlite_templates: SqliteTemplates) -> Ite
 
 # --- a private PostgreSQL cluster ------------------------------------------------------------------
 
+
 @dataclass
 class PrivatePostgres:
     """A cluster of our own under /tmp, run as the ``postgres`` user; restarting it disturbs nobody."""
@@ -72,9 +73,25 @@ class PrivatePostgres:
     port: int
 
     def _pg_ctl(self, *args: str) -> None:
-        subprocess.run(["runuser", "-u", "postgres", "--", str(self.bindir / "pg_ctl"), "-D", str(self.datadir),
-                        "-l", str(self.datadir / "server.log"), "-w", "-t", "60", *args],
-                       check=True, capture_output=True)
+        subprocess.run(
+            [
+                "runuser",
+                "-u",
+                "postgres",
+                "--",
+                str(self.bindir / "pg_ctl"),
+                "-D",
+                str(self.datadir),
+                "-l",
+                str(self.datadir / "server.log"),
+                "-w",
+                "-t",
+                "60",
+                *args,
+            ],
+            check=True,
+            capture_output=True,
+        )
 
     def start(self) -> None:
         self._pg_ctl("-o", f"-p {self.port} -k {self.datadir} -c listen_addresses=127.0.0.1 -c fsync=on", "start")
@@ -92,8 +109,9 @@ class PrivatePostgres:
     def create_database(self, name: str) -> str:
         import psycopg
 
-        with psycopg.connect(host="127.0.0.1", port=self.port, user="postgres", dbname="postgres",
-                             autocommit=True) as conn:
+        with psycopg.connect(
+            host="127.0.0.1", port=self.port, user="postgres", dbname="postgres", autocommit=True
+        ) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
         return self.url(name)
 
@@ -107,8 +125,24 @@ def private_postgres() -> Iterator[PrivatePostgres]:
     datadir = Path(f"/tmp/custodia-pg-{os.getpid()}-{free_port()}")
     datadir.mkdir(mode=0o700)
     shutil.chown(datadir, "postgres", "postgres")
-    subprocess.run(["runuser", "-u", "postgres", "--", str(bindir / "initdb"), "-D", str(datadir), "-A", "trust",
-                    "-U", "postgres", "--no-sync"], check=True, capture_output=True)
+    subprocess.run(
+        [
+            "runuser",
+            "-u",
+            "postgres",
+            "--",
+            str(bindir / "initdb"),
+            "-D",
+            str(datadir),
+            "-A",
+            "trust",
+            "-U",
+            "postgres",
+            "--no-sync",
+        ],
+        check=True,
+        capture_output=True,
+    )
     pg = PrivatePostgres(bindir, datadir, free_port())
     pg.start()
     try:
@@ -122,6 +156,7 @@ def private_postgres() -> Iterator[PrivatePostgres]:
 
 # --- a private Redis -----------------------------------------------------------------------------------
 
+
 @dataclass
 class PrivateRedis:
     port: int
@@ -132,8 +167,11 @@ class PrivateRedis:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
-        self.proc = subprocess.Popen(["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                                      "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.monotonic() + 20
         while not services.port_open("127.0.0.1", self.port):
             if time.monotonic() > deadline:
@@ -159,6 +197,7 @@ def private_redis() -> Iterator[PrivateRedis]:
 
 # --- an in-process station against a thread-mode server ------------------------------------------------
 
+
 @pytest.fixture
 def recorder(tmp_path: Path):  # type: ignore[no-untyped-def]
     from tests.agent.conftest import SERIAL, Recorder
@@ -175,8 +214,15 @@ def station(tmp_path: Path, live_server):  # type: ignore[no-untyped-def]
     from ingest_agent.transfer import Station
     from tests.agent.test_end_to_end import agent_settings
 
-    settings = agent_settings(tmp_path, live_server, wipe_after_receipt=True, copy_block_bytes=65536,
-                              upload_chunk_bytes=65536, retry_base_delay=0.01, retry_max_delay=0.05)
+    settings = agent_settings(
+        tmp_path,
+        live_server,
+        wipe_after_receipt=True,
+        copy_block_bytes=65536,
+        upload_chunk_bytes=65536,
+        retry_base_delay=0.01,
+        retry_max_delay=0.05,
+    )
     enrol(live_server.url, live_server.enrolment_code("station-faults"), station_file=settings.station_file)
     st = Station.open(settings)
     yield st

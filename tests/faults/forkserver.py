@@ -50,8 +50,9 @@ def run_server(cmd: dict[str, Any]) -> int:
     from evidence_server.app import create_app
     from evidence_server.config import Settings
 
-    config = uvicorn.Config(create_app(Settings()), host="127.0.0.1", port=int(cmd["port"]),
-                            log_level="warning", lifespan="on")
+    config = uvicorn.Config(
+        create_app(Settings()), host="127.0.0.1", port=int(cmd["port"]), log_level="warning", lifespan="on"
+    )
     uvicorn.Server(config).run()
     return 0
 

@@ -45,8 +45,14 @@ class Forks:
     """The fork server as a child process of the test."""
 
     def __init__(self) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-m", "tests.faults.forkserver"], cwd=REPO,
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "tests.faults.forkserver"],
+            cwd=REPO,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            bufsize=1,
+        )
 
     def _ask(self, cmd: dict[str, Any]) -> dict[str, Any]:
         assert self.proc.stdin is not None and self.proc.stdout is not None
@@ -58,8 +64,14 @@ class Forks:
         return dict(json.loads(line))
 
     def agent(self, root: Path, settings: dict[str, Any], log: Path) -> int:
-        cmd = {"op": "agent", "root": str(root), "settings": settings, "serial": SERIAL, "officer_no": OFFICER,
-               "log": str(log)}
+        cmd = {
+            "op": "agent",
+            "root": str(root),
+            "settings": settings,
+            "serial": SERIAL,
+            "officer_no": OFFICER,
+            "log": str(log),
+        }
         return int(self._ask(cmd)["pid"])
 
     def server(self, env: dict[str, str], port: int, log: Path) -> int:
@@ -212,13 +224,21 @@ class ServerView:
         return out
 
     def recordings(self) -> list[tuple[str, str, int, str, str]]:
-        return [tuple(r) for r in self._rows(  # type: ignore[misc]
-            "SELECT blake3, sha256, size, storage_key, original_path FROM recordings")]
+        return [
+            tuple(r)
+            for r in self._rows(  # type: ignore[misc]
+                "SELECT blake3, sha256, size, storage_key, original_path FROM recordings"
+            )
+        ]
 
     def links(self) -> list[tuple[str, str]]:
         """(device path, blake3) of every file a transfer brought, as the server linked them."""
-        return [tuple(r) for r in self._rows(  # type: ignore[misc]
-            "SELECT tf.path, r.blake3 FROM transfer_files tf JOIN recordings r ON r.id = tf.recording_id")]
+        return [
+            tuple(r)
+            for r in self._rows(  # type: ignore[misc]
+                "SELECT tf.path, r.blake3 FROM transfer_files tf JOIN recordings r ON r.id = tf.recording_id"
+            )
+        ]
 
     def object_mismatches(self) -> list[str]:
         """Recordings whose stored bytes do not have the recorded fingerprints."""
@@ -263,10 +283,22 @@ def lost_or_duplicated(recorder: Recorder, view: ServerView) -> list[str]:
 def agent_settings(server_url: str, data_dir: Path, **over: Any) -> dict[str, Any]:
     """Settings for a campaign agent: small blocks and chunks, so each phase lasts long enough to hit."""
     base: dict[str, Any] = {
-        "server_url": server_url, "data_dir": str(data_dir), "wipe_after_receipt": True, "stability_seconds": 0,
-        "spool_reserve_bytes": 0, "upload_chunk_bytes": 65536, "copy_block_bytes": 65536, "retry_attempts": 3,
-        "retry_base_delay": 0.05, "retry_max_delay": 0.2, "upload_resume_attempts": 3, "progress_interval": 0.2,
-        "http_timeout_seconds": 10, "station_name": "fault-station", "recover_interval": 3600}
+        "server_url": server_url,
+        "data_dir": str(data_dir),
+        "wipe_after_receipt": True,
+        "stability_seconds": 0,
+        "spool_reserve_bytes": 0,
+        "upload_chunk_bytes": 65536,
+        "copy_block_bytes": 65536,
+        "retry_attempts": 3,
+        "retry_base_delay": 0.05,
+        "retry_max_delay": 0.2,
+        "upload_resume_attempts": 3,
+        "progress_interval": 0.2,
+        "http_timeout_seconds": 10,
+        "station_name": "fault-station",
+        "recover_interval": 3600,
+    }
     base.update(over)
     return base
 
@@ -301,8 +333,9 @@ class Site:
         from tests.support.live import LiveServer, free_port
 
         self.port = self.port or free_port()
-        self.live = LiveServer(data_dir=self.tmp / "server", database_url=self.database_url, port=self.port,
-                               env=self.env)
+        self.live = LiveServer(
+            data_dir=self.tmp / "server", database_url=self.database_url, port=self.port, env=self.env
+        )
         self.live.data_dir.mkdir(parents=True, exist_ok=True)
         self.live.bootstrap()
         self.logs = self.tmp / "logs"
@@ -341,8 +374,9 @@ class Site:
 
     def run_agent(self, **over: Any) -> int:
         self.runs += 1
-        return self.forks.agent(self.recorder.root, agent_settings(self.url, self.agent_dir, **over),
-                                self.logs / "agent.log")
+        return self.forks.agent(
+            self.recorder.root, agent_settings(self.url, self.agent_dir, **over), self.logs / "agent.log"
+        )
 
     def settle(self, runs: int = 4, **over: Any) -> int | None:
         """Let the agent run undisturbed until a docking ends ``done`` with the device emptied."""
@@ -384,8 +418,10 @@ class Campaign:
 
     def line(self) -> str:
         phases = ", ".join(f"{k} {v}" for k, v in sorted(self.injected.items()))
-        return (f"{self.name} (seed {self.seed}): {self.faults} injected [{phases}], {self.survived} survived, "
-                f"{self.recordings} recordings checked, {len(self.violations) + len(self.problems)} problems")
+        return (
+            f"{self.name} (seed {self.seed}): {self.faults} injected [{phases}], {self.survived} survived, "
+            f"{self.recordings} recordings checked, {len(self.violations) + len(self.problems)} problems"
+        )
 
 
 def aim(site: Site, pid: int, known: set[str], target: str, timeout: float = 30.0) -> bool:
@@ -426,16 +462,17 @@ def agent_kill_campaign(site: Site, kills: int, seed: int) -> Campaign:
         elif site.forks.wait(pid, 300) is None:
             site.forks.kill(pid)
             report.problems.append(f"agent run {site.runs} hung (see {site.logs / 'agent.log'})")
-        report.violations += [f"after kill {report.faults}: {p} wiped without a receipt"
-                              for p in wiped_without_receipt(site.recorder, site.view)]
+        report.violations += [
+            f"after kill {report.faults}: {p} wiped without a receipt"
+            for p in wiped_without_receipt(site.recorder, site.view)
+        ]
     return finish(site, report)
 
 
 def server_kill_campaign(site: Site, kills: int, seed: int) -> Campaign:
     """SIGKILL the server ``kills`` times while the agent copies, uploads, completes and wipes."""
     rng, report = random.Random(seed), Campaign("server kill -9", seed)
-    patient = {"retry_attempts": 60, "retry_base_delay": 0.05, "retry_max_delay": 0.25,
-               "upload_resume_attempts": 60}
+    patient = {"retry_attempts": 60, "retry_base_delay": 0.05, "retry_max_delay": 0.25, "upload_resume_attempts": 60}
     agent: int | None = None
     while report.faults < kills:
         if agent is None or site.forks.exit_code(agent) is not None:
@@ -447,8 +484,10 @@ def server_kill_campaign(site: Site, kills: int, seed: int) -> Campaign:
         report.injected[sorted(phases)[0]] += 1
         time.sleep(rng.uniform(0.0, 0.3))
         site.start_server()
-        report.violations += [f"after kill {report.faults}: {p} wiped without a receipt"
-                              for p in wiped_without_receipt(site.recorder, site.view)]
+        report.violations += [
+            f"after kill {report.faults}: {p} wiped without a receipt"
+            for p in wiped_without_receipt(site.recorder, site.view)
+        ]
     if agent is not None and site.forks.wait(agent, 300) is None:
         site.forks.kill(agent)
         report.problems.append("agent hung after the last server kill")
@@ -459,8 +498,10 @@ def finish(site: Site, report: Campaign) -> Campaign:
     """Recovery: the agent runs undisturbed; then every invariant is checked."""
     code = site.settle()
     if code != 0 or site.recorder.present():
-        report.problems.append(f"recovery did not finish: exit {code}, {len(site.recorder.present())} file(s) "
-                               f"still on the device (see {site.logs / 'agent.log'})")
+        report.problems.append(
+            f"recovery did not finish: exit {code}, {len(site.recorder.present())} file(s) "
+            f"still on the device (see {site.logs / 'agent.log'})"
+        )
     report.violations += [f"{p} wiped without a receipt" for p in wiped_without_receipt(site.recorder, site.view)]
     report.problems += lost_or_duplicated(site.recorder, site.view)
     report.recordings = len(site.view.recordings())

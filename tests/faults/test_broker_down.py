@@ -23,18 +23,38 @@ from tests.support.live import LiveServer
 
 @pytest.mark.ffmpeg
 def test_tasks_sent_while_the_broker_is_down_run_once_it_is_back(
-        private_redis: PrivateRedis, tmp_path: Path, sqlite_url: str, tiny_video: Path) -> None:
+    private_redis: PrivateRedis, tmp_path: Path, sqlite_url: str, tiny_video: Path
+) -> None:
     queue = f"custodia-faults-{uuid.uuid4().hex[:8]}"
-    server = LiveServer(data_dir=tmp_path / "server", database_url=sqlite_url, env={
-        "CUSTODIA_TASK_MODE": "celery", "CUSTODIA_BROKER_URL": private_redis.url, "CUSTODIA_CELERY_QUEUE": queue})
+    server = LiveServer(
+        data_dir=tmp_path / "server",
+        database_url=sqlite_url,
+        env={"CUSTODIA_TASK_MODE": "celery", "CUSTODIA_BROKER_URL": private_redis.url, "CUSTODIA_CELERY_QUEUE": queue},
+    )
     server.data_dir.mkdir(parents=True)
     server.bootstrap()
     server.start()
     worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "evidence_server.celery_app:celery_app", "worker", "--pool=solo",
-         "--concurrency=1", "-Q", queue, "--loglevel=WARNING", "--without-gossip", "--without-mingle",
-         "--without-heartbeat"],
-        env={**os.environ, **server.settings_env()}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "evidence_server.celery_app:celery_app",
+            "worker",
+            "--pool=solo",
+            "--concurrency=1",
+            "-Q",
+            queue,
+            "--loglevel=WARNING",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+        ],
+        env={**os.environ, **server.settings_env()},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     try:
         st = Station(server)
         data = tiny_video.read_bytes()

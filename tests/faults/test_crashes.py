@@ -57,8 +57,7 @@ def test_postgresql_crash_restarted_under_load(site: Callable[..., Site], privat
     s = site(database_url=url)
     rng = random.Random(SEED + 2)
     report = Campaign("PostgreSQL restart (immediate, fast)", SEED + 2)
-    patient = {"retry_attempts": 60, "retry_base_delay": 0.05, "retry_max_delay": 0.5,
-               "upload_resume_attempts": 60}
+    patient = {"retry_attempts": 60, "retry_base_delay": 0.05, "retry_max_delay": 0.5, "upload_resume_attempts": 60}
     agent = None
     while report.faults < PG_RESTARTS:
         if agent is None or s.forks.exit_code(agent) is not None:

@@ -101,7 +101,8 @@ class Unplugging:
 
 @pytest.mark.parametrize("eio", [False, True], ids=["mount-gone", "read-error"])
 def test_unplugged_mid_copy_never_counts_the_partial_and_resumes_at_the_next_dock(
-        recorder: Recorder, station: Station, live_server: LiveServer, eio: bool) -> None:
+    recorder: Recorder, station: Station, live_server: LiveServer, eio: bool
+) -> None:
     contents = {recorder.add(seq, 400_000): b"" for seq in (1, 2, 3)}
     contents = {rel: recorder.path(rel).read_bytes() for rel in contents}
     first, second, _third = sorted(contents)
@@ -132,7 +133,8 @@ def test_unplugged_mid_copy_never_counts_the_partial_and_resumes_at_the_next_doc
 
 
 def test_spool_quota_full_waits_with_a_clear_error_and_resumes_when_room_returns(
-        recorder: Recorder, station: Station, live_server: LiveServer) -> None:
+    recorder: Recorder, station: Station, live_server: LiveServer
+) -> None:
     contents = {recorder.add(seq, 300_000): b"" for seq in (1, 2)}
     contents = {rel: recorder.path(rel).read_bytes() for rel in contents}
     station.spool.max_bytes = 250_000  # smaller than any one recording
@@ -151,8 +153,9 @@ def test_spool_quota_full_waits_with_a_clear_error_and_resumes_when_room_returns
     count("faults survived: spool full (quota)")
 
 
-def test_spool_disk_full_mid_copy_waits_and_resumes(recorder: Recorder, station: Station, live_server: LiveServer,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_spool_disk_full_mid_copy_waits_and_resumes(
+    recorder: Recorder, station: Station, live_server: LiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     contents = {recorder.add(seq, 200_000): b"" for seq in (1, 2, 3)}
     contents = {rel: recorder.path(rel).read_bytes() for rel in contents}
     written = 0
@@ -201,13 +204,25 @@ class FullDisk:
         return proxy
 
 
-@pytest.mark.parametrize("where,module,names,message", [
-    ("staging", "evidence_server.uploads.receiver", ("write",), "server staging area is full"),
-    ("object store", "evidence_server.storage.local", ("replace", "copy_file_range"), "evidence storage is full"),
-], ids=["staging", "object-store"])
+@pytest.mark.parametrize(
+    "where,module,names,message",
+    [
+        ("staging", "evidence_server.uploads.receiver", ("write",), "server staging area is full"),
+        ("object store", "evidence_server.storage.local", ("replace", "copy_file_range"), "evidence storage is full"),
+    ],
+    ids=["staging", "object-store"],
+)
 def test_server_disk_full_refuses_with_507_and_the_station_resumes_when_room_returns(
-        recorder: Recorder, station: Station, live_server: LiveServer, monkeypatch: pytest.MonkeyPatch,
-        caplog: pytest.LogCaptureFixture, where: str, module: str, names: tuple[str, ...], message: str) -> None:
+    recorder: Recorder,
+    station: Station,
+    live_server: LiveServer,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    where: str,
+    module: str,
+    names: tuple[str, ...],
+    message: str,
+) -> None:
     contents = {recorder.add(seq, 150_000): b"" for seq in (1, 2)}
     contents = {rel: recorder.path(rel).read_bytes() for rel in contents}
     disk = FullDisk(names)
@@ -217,8 +232,9 @@ def test_server_disk_full_refuses_with_507_and_the_station_resumes_when_room_ret
     count(f"faults injected: server {where} ENOSPC")
 
     assert report.state == DockState.WAITING and disk.refused > 0
-    assert any("507" in r.getMessage() and message in r.getMessage() for r in caplog.records), \
-        [r.getMessage() for r in caplog.records][-5:]
+    assert any("507" in r.getMessage() and message in r.getMessage() for r in caplog.records), [
+        r.getMessage() for r in caplog.records
+    ][-5:]
     assert server_recordings(live_server) == {}
     assert sorted(recorder.snapshot()) == sorted(contents)  # no receipt, no wipe
 
@@ -233,7 +249,8 @@ def test_server_disk_full_refuses_with_507_and_the_station_resumes_when_room_ret
 
 
 def test_a_byte_flipped_in_transit_voids_that_upload_and_a_fresh_one_succeeds(
-        recorder: Recorder, station: Station, live_server: LiveServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    recorder: Recorder, station: Station, live_server: LiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     rel = recorder.add(1, 200_000)
     contents = {rel: recorder.path(rel).read_bytes()}
     real_pieces = client_mod._SpoolReader.pieces
@@ -258,7 +275,8 @@ def test_a_byte_flipped_in_transit_voids_that_upload_and_a_fresh_one_succeeds(
 
 
 def test_a_byte_flipped_in_storage_is_flagged_by_fixity_and_never_served(
-        recorder: Recorder, station: Station, live_server: LiveServer) -> None:
+    recorder: Recorder, station: Station, live_server: LiveServer
+) -> None:
     rels = [recorder.add(seq, 50_000) for seq in (1, 2)]
     assert ingest_volume(recorder.root, station=station).state == DockState.DONE
     held = server_recordings(live_server)

@@ -91,7 +91,8 @@ def plant_hostile_entries(root: Path, outside: Path) -> dict[str, str]:
 
 
 def test_a_hostile_volume_is_contained_with_a_record_for_each_oddity(
-        recorder: Recorder, station: Station, live_server: LiveServer, tmp_path: Path) -> None:
+    recorder: Recorder, station: Station, live_server: LiveServer, tmp_path: Path
+) -> None:
     outside = tmp_path / "outside"
     outside.mkdir()
     good = [recorder.add(1, 60_000), recorder.add(2, 0)]  # an empty segment is evidence too
@@ -115,15 +116,17 @@ def test_a_hostile_volume_is_contained_with_a_record_for_each_oddity(
     for rel in [*good, fake]:
         assert not (recorder.root / rel).exists()
     assert (recorder.root / DAY / "HUGE.MP4").stat().st_size == 100 * 10**9
-    assert (recorder.root / DAY / "LINK.MP4").is_symlink() and (outside / "secret.MP4").read_bytes() == \
-        b"outside the volume"
+    assert (recorder.root / DAY / "LINK.MP4").is_symlink() and (
+        outside / "secret.MP4"
+    ).read_bytes() == b"outside the volume"
     assert stat.S_ISFIFO((recorder.root / DAY / "PIPE.MP4").lstat().st_mode)
     assert (recorder.root / DAY / "NOTES.txt").exists()
     assert not any(b"outside the volume" in p.read_bytes() for p in station.spool.directory.glob("*"))
 
 
 def test_a_sparse_file_allowed_by_the_limit_still_never_fills_the_spool(
-        recorder: Recorder, station: Station, live_server: LiveServer) -> None:
+    recorder: Recorder, station: Station, live_server: LiveServer
+) -> None:
     recorder.add(1, 10_000)
     with open(recorder.root / DAY / "HUGE.MP4", "wb") as f:
         f.truncate(100 * 10**9)
@@ -150,25 +153,33 @@ def test_a_nul_in_a_name_is_refused_by_the_driver_and_the_server(recorder: Recor
         for name in (f"{DAY}/A\x00B.MP4", f"{DAY}/" + "L" * 300 + ".MP4"):
             with pytest.raises(UnsafeEntryError):
                 d.open_recording(name)
-    body = {"transfer_id": "0d6c3a57-5ac3-4b0b-9d7a-3f1c2e4b5a69", "docked_at": "2026-11-21T10:00:00Z",
-            "device": {"serial": SERIAL, "family": "folder"},
-            "index": [{"path": f"{DAY}/A\x00B.MP4", "size": 1}]}
-    r = httpx.post(station.settings.server_url + "/api/v1/transfers", json=body,
-                   headers={"Authorization": f"Bearer {station.credentials.token}"})
+    body = {
+        "transfer_id": "0d6c3a57-5ac3-4b0b-9d7a-3f1c2e4b5a69",
+        "docked_at": "2026-11-21T10:00:00Z",
+        "device": {"serial": SERIAL, "family": "folder"},
+        "index": [{"path": f"{DAY}/A\x00B.MP4", "size": 1}],
+    }
+    r = httpx.post(
+        station.settings.server_url + "/api/v1/transfers",
+        json=body,
+        headers={"Authorization": f"Bearer {station.credentials.token}"},
+    )
     assert r.status_code == 422
     count("bad inputs tried: NUL and overlong names", 3)
 
 
 @pytest.mark.slow
 def test_a_hundred_thousand_tiny_files_are_indexed_and_registered_within_a_minute(
-        recorder: Recorder, station: Station, live_server: LiveServer) -> None:
+    recorder: Recorder, station: Station, live_server: LiveServer
+) -> None:
     n = 100_000
     for d in range(n // 1000):
         folder = recorder.root / "DCIM" / f"2026{d:04d}"
         folder.mkdir(parents=True)
         for i in range(1000):
-            fd = os.open(folder / f"{SERIAL}_{OFFICER}_20261120093000_{d * 1000 + i:06d}.MP4",
-                         os.O_WRONLY | os.O_CREAT, 0o644)
+            fd = os.open(
+                folder / f"{SERIAL}_{OFFICER}_20261120093000_{d * 1000 + i:06d}.MP4", os.O_WRONLY | os.O_CREAT, 0o644
+            )
             os.write(fd, b"x")
             os.close(fd)
     count("bad inputs tried: tiny files on one volume", n)
@@ -179,8 +190,10 @@ def test_a_hundred_thousand_tiny_files_are_indexed_and_registered_within_a_minut
     indexed = time.monotonic() - started
     assert register(station, dock)
     elapsed, used = time.monotonic() - started, time.process_time() - cpu
-    print(f"100k files: indexed and journaled in {indexed:.1f} s, registered with the server (in this process) "
-          f"in {elapsed:.1f} s, {used:.1f} s of CPU")
+    print(
+        f"100k files: indexed and journaled in {indexed:.1f} s, registered with the server (in this process) "
+        f"in {elapsed:.1f} s, {used:.1f} s of CPU"
+    )
 
     assert used < 60  # CPU time, agent and server together: the wall clock depends on what else runs here
     assert len(station.journal.files(dock.transfer_id, FileState.PENDING)) == n

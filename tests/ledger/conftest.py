@@ -43,7 +43,6 @@ UNITS = {"U1": "第一市场监管所", "U2": "第二市场监管所"}
 GOOD = {"battery_percent": 95, "storage_free_bytes": 20 * GIB, "clock_offset_s": 1.5, "fault_found": False}
 
 
-
 @cache
 def password_hash() -> str:
     return hash_password(PASSWORD)  # argon2 is slow on purpose: hash once for every test user
@@ -78,8 +77,9 @@ def seed(site: Site) -> None:
 
 @pytest.fixture
 def site(database_url: str, tmp_path: Path) -> Iterator[Site]:
-    settings = Settings(data_dir=tmp_path / "server", database_url=database_url, environment="test",
-                        cookie_secure=False)
+    settings = Settings(
+        data_dir=tmp_path / "server", database_url=database_url, environment="test", cookie_secure=False
+    )
     engine = make_engine(database_url)
     site = Site(database_url, settings, make_sessionmaker(engine))
     seed(site)
@@ -102,8 +102,9 @@ class Api:
         return response
 
     def post(self, who: str, path: str, body: Any = None, **kw: Any) -> httpx.Response:
-        response: httpx.Response = self.client.post(path, json=body if body is not None else {},
-                                                    headers=self.headers(who), **kw)
+        response: httpx.Response = self.client.post(
+            path, json=body if body is not None else {}, headers=self.headers(who), **kw
+        )
         return response
 
     def put(self, who: str, path: str, body: Any) -> httpx.Response:
@@ -113,23 +114,32 @@ class Api:
     # conveniences --------------------------------------------------------------------------
 
     def register(self, serial: str, who: str = "devadmin1", **extra: Any) -> dict[str, Any]:
-        r = self.post(who, "/api/v1/devices", {"serial": serial, "model": "DSJ-V9", "family": "mass_storage",
-                                                **extra})
+        r = self.post(who, "/api/v1/devices", {"serial": serial, "model": "DSJ-V9", "family": "mass_storage", **extra})
         assert r.status_code == 201, r.text
         return dict(r.json())
 
-    def checkout(self, serial: str, who: str = "devadmin1", officer: str | None = "officer1",
-                 readings: dict[str, Any] | None = None, **extra: Any) -> httpx.Response:
+    def checkout(
+        self,
+        serial: str,
+        who: str = "devadmin1",
+        officer: str | None = "officer1",
+        readings: dict[str, Any] | None = None,
+        **extra: Any,
+    ) -> httpx.Response:
         body: dict[str, Any] = {
-            "serial": serial, "enforcement_matter": "食品安全日常检查", "case_number": "市监案〔2026〕18号",
-            "case_name": "某超市过期食品案", "readings": GOOD if readings is None else readings,
-            "expected_return_at": (datetime.now(UTC) + timedelta(hours=8)).isoformat(), **extra}
+            "serial": serial,
+            "enforcement_matter": "食品安全日常检查",
+            "case_number": "市监案〔2026〕18号",
+            "case_name": "某超市过期食品案",
+            "readings": GOOD if readings is None else readings,
+            "expected_return_at": (datetime.now(UTC) + timedelta(hours=8)).isoformat(),
+            **extra,
+        }
         if officer is not None:
             body["officer_id"] = self.site.users[officer]
         return self.post(who, "/api/v1/ledger/checkouts", body)
 
-    def give_back(self, serial: str, who: str = "devadmin1", condition: str = "good",
-                  **extra: Any) -> httpx.Response:
+    def give_back(self, serial: str, who: str = "devadmin1", condition: str = "good", **extra: Any) -> httpx.Response:
         return self.post(who, "/api/v1/ledger/returns", {"serial": serial, "condition": condition, **extra})
 
 

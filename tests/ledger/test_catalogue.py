@@ -26,12 +26,14 @@ def dynamic_keys() -> set[str]:
     keys = {f"device_status.{s.value}" for s in Status} | {f"entry_kind.{k.value}" for k in Kind}
     keys |= {f"condition.{c.value}" for c in Condition} | {f"field.{f}" for f in CORRECTABLE}
     failures = rules.precheck(rules.Readings(), rules.Thresholds(0, 0, 0)) + rules.precheck(
-        rules.Readings(-1, -1, 99, fault_found=True), rules.Thresholds(0, 0, 0))
+        rules.Readings(-1, -1, 99, fault_found=True), rules.Thresholds(0, 0, 0)
+    )
     keys |= {f"check.{f}" for f in failures}
     keys |= {f"clock_source.{s}" for s in ("dock", "reading", "checkout")}
     keys |= {f"lend_state.{s}" for s in ("pending", "approved", "rejected")}
-    keys |= {f"done.{d}" for d in ("register", "checkout", "return", "fault", "restored", "requested", "approve",
-                                   "reject")}
+    keys |= {
+        f"done.{d}" for d in ("register", "checkout", "return", "fault", "restored", "requested", "approve", "reject")
+    }
     keys |= {f"form.{m}_title" for m in ("checkout", "return", "fault", "lend")}
     return keys | {f"ledger_err.{code}" for code in refusal_codes()}
 

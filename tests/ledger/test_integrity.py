@@ -72,8 +72,9 @@ def test_only_one_of_two_simultaneous_checkouts_wins(api: Api, site: Site) -> No
             task = service.Task("同时领用测试", datetime.now(UTC) + timedelta(hours=4))
             barrier.wait(timeout=10)
             try:
-                entry = service.checkout(session, ctx, serial="DSJ1100", task=task,
-                                         officer_id=site.users[officers[i]], readings=dict(GOOD))
+                entry = service.checkout(
+                    session, ctx, serial="DSJ1100", task=task, officer_id=site.users[officers[i]], readings=dict(GOOD)
+                )
                 session.commit()
                 results[i] = entry.id
             except RuleError as exc:
@@ -92,13 +93,11 @@ def test_only_one_of_two_simultaneous_checkouts_wins(api: Api, site: Site) -> No
     with site.session() as s:
         device = s.scalar(select(Device).where(Device.serial == "DSJ1100"))
         assert device is not None and device.status == "checked_out" and device.open_checkout_id == winners[0]
-        assert s.scalar(select(func.count()).select_from(LedgerEntry)
-                        .where(LedgerEntry.kind == "checkout")) == 1
+        assert s.scalar(select(func.count()).select_from(LedgerEntry).where(LedgerEntry.kind == "checkout")) == 1
 
 
 VERSIONS = MIGRATIONS / "versions"
-LEDGER_TABLES = {"devices", "ledger_entries", "lend_requests", "device_readings", "dock_mismatches",
-                 "unit_allocations"}
+LEDGER_TABLES = {"devices", "ledger_entries", "lend_requests", "device_readings", "dock_mismatches", "unit_allocations"}
 
 
 def run_migration(url: str, direction: str) -> None:
@@ -125,11 +124,19 @@ def test_the_migration_goes_down_and_up_again(site: Site) -> None:
     run_migration(site.url, "upgrade")
     assert set(inspect(engine).get_table_names()) >= LEDGER_TABLES
     with pytest.raises(DBAPIError, match="append-only"), engine.begin() as conn:  # the guards came back
-        conn.execute(text("INSERT INTO devices (serial, unit_id, status, version, created_at) "
-                          "VALUES ('X1', 1, 'available', 1, '2026-01-01 00:00:00')"))
-        conn.execute(text("INSERT INTO ledger_entries (device_id, unit_id, seq, kind, occurred_at, recorded_at, "
-                          "late, status_after, override) SELECT id, 1, 1, 'register', created_at, created_at, "
-                          "false, 'available', false FROM devices"))
+        conn.execute(
+            text(
+                "INSERT INTO devices (serial, unit_id, status, version, created_at) "
+                "VALUES ('X1', 1, 'available', 1, '2026-01-01 00:00:00')"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO ledger_entries (device_id, unit_id, seq, kind, occurred_at, recorded_at, "
+                "late, status_after, override) SELECT id, 1, 1, 'register', created_at, created_at, "
+                "false, 'available', false FROM devices"
+            )
+        )
         conn.execute(text("DELETE FROM ledger_entries"))
     engine.dispose()
 
@@ -139,8 +146,12 @@ def test_two_entries_cannot_take_the_same_place_in_a_devices_ledger(api: Api, si
     api.register("DSJ1200")
     engine = create_engine(site.url)
     with pytest.raises(DBAPIError), engine.begin() as conn:
-        conn.execute(text("INSERT INTO ledger_entries (device_id, unit_id, seq, kind, occurred_at, recorded_at, "
-                          "late, status_after, override) SELECT device_id, unit_id, seq, 'checkout', occurred_at, "
-                          "recorded_at, false, 'checked_out', false FROM ledger_entries"))
+        conn.execute(
+            text(
+                "INSERT INTO ledger_entries (device_id, unit_id, seq, kind, occurred_at, recorded_at, "
+                "late, status_after, override) SELECT device_id, unit_id, seq, 'checkout', occurred_at, "
+                "recorded_at, false, 'checked_out', false FROM ledger_entries"
+            )
+        )
     assert len(_rows(engine)) == 1
     engine.dispose()

@@ -67,10 +67,19 @@ def browser(tmp_path_factory: pytest.TempPathFactory, downloads: Path) -> Iterat
     from selenium.webdriver.chrome.service import Service
 
     options = webdriver.ChromeOptions()
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--window-size=1400,1000", "--lang=zh-CN",
-                f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}"):
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1400,1000",
+        "--lang=zh-CN",
+        f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}",
+    ):
         options.add_argument(arg)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(executable_path=shutil.which("chromedriver")), options=options)
@@ -111,8 +120,7 @@ def fill(browser: Any, fields: dict[str, str]) -> None:
         element.send_keys(value)
 
 
-def test_check_out_return_and_download_the_ledger(browser: Any, live: Site, downloads: Path,
-                                                  tmp_path: Path) -> None:
+def test_check_out_return_and_download_the_ledger(browser: Any, live: Site, downloads: Path, tmp_path: Path) -> None:
     from selenium.webdriver.support.ui import Select
 
     browser.get_log("browser")
@@ -131,8 +139,16 @@ def test_check_out_return_and_download_the_ledger(browser: Any, live: Site, down
     wait(browser, lambda d: d.current_url.endswith("/devices/DSJ-WEB-01/checkout"))
     assert browser.find_element(by().ID, "not-docked").is_displayed()
     Select(browser.find_element(by().ID, "officer")).select_by_visible_text("张三（102345）")
-    fill(browser, {"matter": "餐饮服务食品安全检查", "case-number": "市监案〔2026〕30号", "battery": "35",
-                   "storage": "16", "clock": "2"})
+    fill(
+        browser,
+        {
+            "matter": "餐饮服务食品安全检查",
+            "case-number": "市监案〔2026〕30号",
+            "battery": "35",
+            "storage": "16",
+            "clock": "2",
+        },
+    )
     browser.find_element(by().ID, "submit").click()  # the battery is too low: refused, the form is kept
     error = wait(browser, lambda d: d.find_elements(by().ID, "form-error"))[0]
     assert "使用前检查未通过" in error.text and "电量不足" in error.text
@@ -180,7 +196,7 @@ def read_back(content: bytes) -> list[dict[str, str]]:
     values = [[c if c is not None else "" for c in row] for row in sheet.iter_rows(values_only=True)]
     assert values[0][0] == "执法记录仪交接登记台账"
     header = next(i for i, row in enumerate(values) if "设备" in row)
-    return [dict(zip(values[header], row, strict=True)) for row in values[header + 1:]]
+    return [dict(zip(values[header], row, strict=True)) for row in values[header + 1 :]]
 
 
 def test_an_officer_sees_only_their_entries_and_reports_a_fault(browser: Any, live: Site) -> None:

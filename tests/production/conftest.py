@@ -26,7 +26,8 @@ def new_bucket(endpoint: str, *, lock: bool = True) -> str:
     import boto3
 
     name = f"evidence-{uuid.uuid4().hex[:10]}"
-    client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
-                          aws_access_key_id="test", aws_secret_access_key="test")
+    client = boto3.client(
+        "s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test"
+    )
     client.create_bucket(Bucket=name, ObjectLockEnabledForBucket=lock)
     return name

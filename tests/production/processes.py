@@ -42,9 +42,14 @@ class Processes:
     def start(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> Proc:
         log = self.logs / f"{name}.log"
         with open(log, "wb") as out:
-            popen = subprocess.Popen(argv, env={**os.environ, **self.env, **(env or {})}, stdout=out,
-                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                     cwd=str(Path(__file__).resolve().parents[2]))
+            popen = subprocess.Popen(
+                argv,
+                env={**os.environ, **self.env, **(env or {})},
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                cwd=str(Path(__file__).resolve().parents[2]),
+            )
         proc = Proc(name, popen, log)
         self.procs.append(proc)
         return proc
@@ -53,8 +58,13 @@ class Processes:
         return self.start(name, [*CUSTODIA, *args], env)
 
     def run(self, *args: str, env: dict[str, str] | None = None, timeout: float = 120) -> str:
-        r = subprocess.run([*CUSTODIA, *args], env={**os.environ, **self.env, **(env or {})}, capture_output=True,
-                           text=True, timeout=timeout)
+        r = subprocess.run(
+            [*CUSTODIA, *args],
+            env={**os.environ, **self.env, **(env or {})},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
         assert r.returncode == 0, f"custodia {' '.join(args)}: {r.stdout}\n{r.stderr}"
         return r.stdout
 
@@ -85,8 +95,7 @@ def wait_http(url: str, proc: Proc, timeout: float = 60) -> None:
     raise TimeoutError(f"{url} not ready after {timeout}s:\n{proc.tail()}")
 
 
-def wait_for(what: str, check: object, timeout: float, procs: list[Proc] | None = None,
-             every: float = 0.5) -> float:
+def wait_for(what: str, check: object, timeout: float, procs: list[Proc] | None = None, every: float = 0.5) -> float:
     """Poll ``check()`` until it returns true; return the seconds it took."""
     started = time.monotonic()
     while True:

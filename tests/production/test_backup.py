@@ -34,8 +34,13 @@ class Profile:
     env: dict[str, str]
 
     def environ(self, data_dir: Path) -> dict[str, str]:
-        return {**os.environ, "CUSTODIA_ENVIRONMENT": "test", "CUSTODIA_DATA_DIR": str(data_dir),
-                "CUSTODIA_DATABASE_URL": self.database_url, **self.env}
+        return {
+            **os.environ,
+            "CUSTODIA_ENVIRONMENT": "test",
+            "CUSTODIA_DATA_DIR": str(data_dir),
+            "CUSTODIA_DATABASE_URL": self.database_url,
+            **self.env,
+        }
 
 
 def _profile(kind: str, request: pytest.FixtureRequest, tmp_path: Path, name: str) -> Profile:
@@ -44,11 +49,22 @@ def _profile(kind: str, request: pytest.FixtureRequest, tmp_path: Path, name: st
             return Profile(request.getfixturevalue("sqlite_templates").fresh(tmp_path / "db-source"), {})
         return Profile(f"sqlite:///{tmp_path / f'db-{name}' / 'custodia.sqlite3'}", {})  # none yet
     endpoint = request.getfixturevalue("moto_s3")
-    url = request.getfixturevalue("postgres_templates").fresh() if name == "source" else \
-        request.getfixturevalue("empty_pg_url")
-    return Profile(url, {"CUSTODIA_STORAGE_BACKEND": "s3", "CUSTODIA_S3_ENDPOINT_URL": endpoint,
-                         "CUSTODIA_S3_BUCKET": new_bucket(endpoint), "CUSTODIA_S3_ACCESS_KEY_ID": "test",
-                         "CUSTODIA_S3_SECRET_ACCESS_KEY": "test", "CUSTODIA_S3_OBJECT_LOCK_MODE": "GOVERNANCE"})
+    url = (
+        request.getfixturevalue("postgres_templates").fresh()
+        if name == "source"
+        else request.getfixturevalue("empty_pg_url")
+    )
+    return Profile(
+        url,
+        {
+            "CUSTODIA_STORAGE_BACKEND": "s3",
+            "CUSTODIA_S3_ENDPOINT_URL": endpoint,
+            "CUSTODIA_S3_BUCKET": new_bucket(endpoint),
+            "CUSTODIA_S3_ACCESS_KEY_ID": "test",
+            "CUSTODIA_S3_SECRET_ACCESS_KEY": "test",
+            "CUSTODIA_S3_OBJECT_LOCK_MODE": "GOVERNANCE",
+        },
+    )
 
 
 def _populate(tmp_path: Path, source: Profile) -> LiveServer:
@@ -76,8 +92,13 @@ def test_backup_then_restore_into_an_empty_system(kind: str, request: pytest.Fix
     source = _profile(kind, request, tmp_path, "source")
     server = _populate(tmp_path, source)
     backup = tmp_path / "backup"
-    made = subprocess.run([*CLI, "backup", "create", str(backup)], env=source.environ(server.data_dir),
-                          capture_output=True, text=True, timeout=120)
+    made = subprocess.run(
+        [*CLI, "backup", "create", str(backup)],
+        env=source.environ(server.data_dir),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert made.returncode == 0, made.stderr
     manifest = json.loads((backup / "manifest.json").read_text())
     assert manifest["objects"]["count"] == len(FILES) and manifest["recordings"] == len(FILES)
@@ -85,14 +106,20 @@ def test_backup_then_restore_into_an_empty_system(kind: str, request: pytest.Fix
 
     target = _profile(kind, request, tmp_path, "target")
     target_dir = tmp_path / "restored"
-    done = subprocess.run([*CLI, "backup", "restore", str(backup)], env=target.environ(target_dir),
-                          capture_output=True, text=True, timeout=180)
+    done = subprocess.run(
+        [*CLI, "backup", "restore", str(backup)],
+        env=target.environ(target_dir),
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
-    check = json.loads(done.stdout[done.stdout.index("{"):])
+    check = json.loads(done.stdout[done.stdout.index("{") :])
     assert check["ok"] and check["audit_ok"] and check["recordings"] == len(FILES)
     assert check["fixity_ok"] == len(FILES) and check["audit_checkpoints"] >= 1
-    verify = subprocess.run([*CLI, "audit", "verify"], env=target.environ(target_dir), capture_output=True,
-                            text=True, timeout=60)
+    verify = subprocess.run(
+        [*CLI, "audit", "verify"], env=target.environ(target_dir), capture_output=True, text=True, timeout=60
+    )
     assert verify.returncode == 0 and verify.stdout.startswith("OK"), verify.stdout + verify.stderr
 
     restored = LiveServer(data_dir=target_dir, database_url=target.database_url, env=target.env)
@@ -122,8 +149,13 @@ def test_a_damaged_backup_is_refused(request: pytest.FixtureRequest, tmp_path: P
     data[100] ^= 0x01
     victim.write_bytes(bytes(data))
     target = _profile("embedded", request, tmp_path, "target")
-    done = subprocess.run([*CLI, "backup", "restore", str(backup)], env=target.environ(tmp_path / "restored"),
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [*CLI, "backup", "restore", str(backup)],
+        env=target.environ(tmp_path / "restored"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode != 0 and "does not match its fingerprints" in done.stderr
 
 

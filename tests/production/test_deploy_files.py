@@ -35,6 +35,7 @@ def env_file(path: Path) -> dict[str, str]:
 
 # --- compose ----------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def compose() -> dict[str, Any]:
     return yaml.safe_load((DEPLOY / "compose.yaml").read_text())
@@ -45,8 +46,9 @@ CUSTODIA_SERVICES = ("migrate", "server-1", "server-2", "worker", "beat")
 
 def test_compose_has_the_whole_profile(compose: dict[str, Any]) -> None:
     services_ = compose["services"]
-    assert {"postgres", "redis", "s3", "s3-init", "migrate", "server-1", "server-2", "worker", "beat",
-            "nginx"} <= set(services_)
+    assert {"postgres", "redis", "s3", "s3-init", "migrate", "server-1", "server-2", "worker", "beat", "nginx"} <= set(
+        services_
+    )
     for name, svc in services_.items():
         for dep in svc.get("depends_on", {}):
             assert dep in services_, f"{name} depends on unknown {dep}"
@@ -64,8 +66,11 @@ def test_compose_custodia_services_are_configured_by_settings_only(compose: dict
     env = svc["environment"]
     unknown = [k for k in env if k.startswith("CUSTODIA_") and setting(k) not in SERVER_FIELDS]
     assert unknown == [], f"{name}: variables no setting reads: {unknown}"
-    assert (env["CUSTODIA_ENVIRONMENT"], env["CUSTODIA_STORAGE_BACKEND"], env["CUSTODIA_TASK_MODE"]) == \
-        ("production", "s3", "celery")
+    assert (env["CUSTODIA_ENVIRONMENT"], env["CUSTODIA_STORAGE_BACKEND"], env["CUSTODIA_TASK_MODE"]) == (
+        "production",
+        "s3",
+        "celery",
+    )
     for secret in svc["secrets"]:
         assert secret in compose["secrets"] and setting(secret, "custodia_") in SERVER_FIELDS
         assert (DEPLOY / compose["secrets"][secret]["file"]).parent.name == "secrets"
@@ -88,6 +93,7 @@ def test_compose_mounts_files_that_exist(compose: dict[str, Any]) -> None:
 
 # --- nginx ------------------------------------------------------------------------------------
 
+
 def self_signed(tmp: Path) -> tuple[Path, Path]:
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
@@ -97,18 +103,32 @@ def self_signed(tmp: Path) -> tuple[Path, Path]:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "custodia.test")])
     now = datetime.now(UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(days=1))
-            .not_valid_after(now + timedelta(days=30)).sign(key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=30))
+        .sign(key, hashes.SHA256())
+    )
     crt, pem = tmp / "fullchain.pem", tmp / "privkey.pem"
     crt.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    pem.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                      serialization.NoEncryption()))
+    pem.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     return crt, pem
 
 
-def nginx_prefix(tmp: Path, upstreams: str, *, listen: dict[str, str] | None = None, tls: bool = True,
-                 hosts: dict[str, str] | None = None) -> Path:
+def nginx_prefix(
+    tmp: Path,
+    upstreams: str,
+    *,
+    listen: dict[str, str] | None = None,
+    tls: bool = True,
+    hosts: dict[str, str] | None = None,
+) -> Path:
     """A self-contained nginx prefix in ``tmp`` running deploy/nginx/custodia.conf as installed.
 
     Only paths are rewritten (upstreams, certificates, pid, logs), plus ``listen`` ports and, for the
@@ -119,8 +139,9 @@ def nginx_prefix(tmp: Path, upstreams: str, *, listen: dict[str, str] | None = N
     site = site.replace("/etc/nginx/custodia-upstreams.conf", str(tmp / "upstreams.conf"))
     if tls:
         crt, pem = self_signed(tmp)
-        site = site.replace("/etc/custodia/tls/fullchain.pem", str(crt)).replace("/etc/custodia/tls/privkey.pem",
-                                                                                 str(pem))
+        site = site.replace("/etc/custodia/tls/fullchain.pem", str(crt)).replace(
+            "/etc/custodia/tls/privkey.pem", str(pem)
+        )
     else:  # plain HTTP on the 443 server block (the production test's agents speak HTTP)
         site = re.sub(r"\n\s*ssl_[^\n]*", "", site).replace(" ssl;", ";")
     for old, new in (listen or {}).items():
@@ -159,33 +180,47 @@ def nginx_bin() -> str:
     return exe
 
 
-@pytest.mark.parametrize(("upstreams", "hosts"), [
-    ("upstreams.conf", {}),
-    ("upstreams-compose.conf", {"server-1:": "127.0.0.1:", "server-2:": "127.0.0.2:"}),
-])
+@pytest.mark.parametrize(
+    ("upstreams", "hosts"),
+    [
+        ("upstreams.conf", {}),
+        ("upstreams-compose.conf", {"server-1:": "127.0.0.1:", "server-2:": "127.0.0.2:"}),
+    ],
+)
 def test_nginx_accepts_the_configuration(tmp_path: Path, upstreams: str, hosts: dict[str, str]) -> None:
     from tests.support.live import free_port
 
-    prefix = nginx_prefix(tmp_path / "nginx", upstreams, hosts=hosts,
-                          listen={"listen 80;": f"listen 127.0.0.1:{free_port()};",
-                                  "listen [::]:80;": "", "listen [::]:443 ssl;": "",
-                                  "listen 443 ssl;": f"listen 127.0.0.1:{free_port()} ssl;"})
-    r = subprocess.run([nginx_bin(), "-t", "-p", str(prefix), "-c", str(prefix / "nginx.conf"),
-                        "-e", str(prefix / "error.log")], capture_output=True, text=True, timeout=30)
+    prefix = nginx_prefix(
+        tmp_path / "nginx",
+        upstreams,
+        hosts=hosts,
+        listen={
+            "listen 80;": f"listen 127.0.0.1:{free_port()};",
+            "listen [::]:80;": "",
+            "listen [::]:443 ssl;": "",
+            "listen 443 ssl;": f"listen 127.0.0.1:{free_port()} ssl;",
+        },
+    )
+    r = subprocess.run(
+        [nginx_bin(), "-t", "-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-e", str(prefix / "error.log")],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert r.returncode == 0, r.stderr
     assert "[warn]" not in r.stderr and "[emerg]" not in r.stderr, r.stderr
 
 
 def test_nginx_passes_large_uploads_and_ranges() -> None:
     site = (DEPLOY / "nginx" / "custodia.conf").read_text()
-    uploads = site[site.index("location /api/v1/uploads/"):].split("}", 1)[0]
+    uploads = site[site.index("location /api/v1/uploads/") :].split("}", 1)[0]
     assert "client_max_body_size 0;" in site and "proxy_max_temp_file_size 0;" in site
     assert "proxy_request_buffering off;" in uploads and "proxy_pass http://custodia_uploads;" in uploads
     directives = "\n".join(line.split("#", 1)[0] for line in site.splitlines())
     assert "proxy_cache" not in directives  # a cache would answer Range requests itself
     for name in ("upstreams.conf", "upstreams-compose.conf"):
         ups = (DEPLOY / "nginx" / name).read_text()
-        block = ups[ups.index("upstream custodia_uploads"):].split("}", 1)[0]
+        block = ups[ups.index("upstream custodia_uploads") :].split("}", 1)[0]
         assert "hash $request_uri consistent;" in block
 
 
@@ -195,8 +230,11 @@ UNITS = sorted((DEPLOY / "systemd").glob("*.service"))
 
 
 def unit_lines(path: Path) -> list[tuple[str, str]]:
-    return [tuple(line.split("=", 1)) for line in path.read_text().splitlines()  # type: ignore[misc]
-            if "=" in line and not line.startswith("#")]
+    return [
+        tuple(line.split("=", 1))
+        for line in path.read_text().splitlines()  # type: ignore[misc]
+        if "=" in line and not line.startswith("#")
+    ]
 
 
 @pytest.mark.parametrize("unit", UNITS, ids=[u.name for u in UNITS])
@@ -212,8 +250,9 @@ def test_systemd_units(unit: Path, tmp_path: Path) -> None:
     name = unit.name.replace("@.service", "@8001.service")
     copy = tmp_path / name
     copy.write_text(unit.read_text().replace("/opt/custodia/.venv/bin/custodia", str(ROOT / ".venv/bin/custodia")))
-    r = subprocess.run(["systemd-analyze", "verify", "--man=no", str(copy)], capture_output=True, text=True,
-                       timeout=60, cwd=tmp_path)
+    r = subprocess.run(
+        ["systemd-analyze", "verify", "--man=no", str(copy)], capture_output=True, text=True, timeout=60, cwd=tmp_path
+    )
     complaints = [line for line in (r.stdout + r.stderr).splitlines() if name in line]
     assert complaints == [], "\n".join(complaints)
 
@@ -224,6 +263,7 @@ def test_the_units_cover_server_worker_beat_and_agent() -> None:
 
 
 # --- environment examples ---------------------------------------------------------------------
+
 
 def test_the_server_env_example_loads_and_its_placeholders_are_refused(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("CUSTODIA_SECRETS_DIR", str(tmp_path))  # nothing from this machine's /run/secrets
@@ -247,6 +287,7 @@ def test_the_agent_env_example_loads() -> None:
 
 
 # --- Prometheus -------------------------------------------------------------------------------
+
 
 def test_alert_rules_use_metrics_the_server_exports(sqlite_url: str, tmp_path: Path) -> None:
     from prometheus_client import generate_latest

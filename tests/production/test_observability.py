@@ -28,8 +28,7 @@ GiB = 1024**3
 
 @pytest.fixture
 def server(tmp_path: Path, database_url: str) -> Iterator[LiveServer]:
-    live = LiveServer(data_dir=tmp_path / "server", database_url=database_url,
-                      env={"CUSTODIA_METRICS_TOKEN": TOKEN})
+    live = LiveServer(data_dir=tmp_path / "server", database_url=database_url, env={"CUSTODIA_METRICS_TOKEN": TOKEN})
     live.data_dir.mkdir(parents=True)
     live.bootstrap()
     live.start()
@@ -41,8 +40,11 @@ def scrape(server: LiveServer) -> dict[tuple[str, tuple[tuple[str, str], ...]], 
     r = httpx.get(server.url + "/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
     assert r.status_code == 200, r.text
     assert r.headers["content-type"].startswith("text/plain")
-    return {(s.name, tuple(sorted(s.labels.items()))): s.value
-            for family in text_string_to_metric_families(r.text) for s in family.samples}
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(r.text)
+        for s in family.samples
+    }
 
 
 def test_metrics_need_the_monitoring_token(server: LiveServer, tmp_path: Path, sqlite_templates) -> None:
@@ -67,8 +69,13 @@ def test_metrics_count_transfers_bytes_incidents_and_station_backlog(server: Liv
     wrong = fingerprint.of_bytes(b"not these bytes")
     r = st.create_upload("DCIM/20261121/DSJ0001_102345_20261121091000_0003.MP4", b"tampered", fp=wrong)
     assert st.patch(r.headers["location"], 0, b"tampered").status_code == 460
-    assert st.http.post("/api/v1/stations/me/heartbeat", json={"spool_bytes": 12345, "free_bytes": 99 * GiB,
-                                                               "agent_version": "0.1.0"}).status_code == 204
+    assert (
+        st.http.post(
+            "/api/v1/stations/me/heartbeat",
+            json={"spool_bytes": 12345, "free_bytes": 99 * GiB, "agent_version": "0.1.0"},
+        ).status_code
+        == 204
+    )
     m = scrape(server)
     assert m[("custodia_transfers_total", ())] == 1
     assert m[("custodia_verified_uploads_total", ())] == 2
@@ -96,8 +103,11 @@ def test_heartbeats_are_kept_as_history_and_old_ones_forgotten(server: LiveServe
     for spool in (100, 200, 300):
         st.http.post("/api/v1/stations/me/heartbeat", json={"spool_bytes": spool, "free_bytes": 50 * GiB})
     with ctx.sessionmaker() as s:
-        kept = s.scalars(select(StationHeartbeat.spool_bytes).where(StationHeartbeat.station_id == station_id)
-                         .order_by(StationHeartbeat.at)).all()
+        kept = s.scalars(
+            select(StationHeartbeat.spool_bytes)
+            .where(StationHeartbeat.station_id == station_id)
+            .order_by(StationHeartbeat.at)
+        ).all()
     ctx.close()
     assert kept == [100, 200, 300]
 
@@ -110,8 +120,14 @@ def test_the_fleet_page_shows_health_and_raises_alerts(server: LiveServer) -> No
     now = utcnow()
     with ctx.sessionmaker() as s:
         for i, spool in enumerate((1, 2, 3, 4, 5)):  # 1 GiB more every 10 minutes, never drained
-            s.add(StationHeartbeat(station_id=stuck.enrolment["station_id"], at=now - timedelta(minutes=50 - 10 * i),
-                                   spool_bytes=spool * GiB, free_bytes=5 * GiB))
+            s.add(
+                StationHeartbeat(
+                    station_id=stuck.enrolment["station_id"],
+                    at=now - timedelta(minutes=50 - 10 * i),
+                    spool_bytes=spool * GiB,
+                    free_bytes=5 * GiB,
+                )
+            )
         row = s.get_one(StationRow, gone.enrolment["station_id"])
         row.enrolled_at = now - timedelta(hours=2)
         s.commit()
@@ -131,8 +147,9 @@ def test_the_fleet_page_shows_health_and_raises_alerts(server: LiveServer) -> No
 
 
 def test_json_log_lines() -> None:
-    record = logging.LogRecord("evidence_server.uploads", logging.WARNING, __file__, 1, "upload %s: %s",
-                               ("ab12", "被拒"), None)
+    record = logging.LogRecord(
+        "evidence_server.uploads", logging.WARNING, __file__, 1, "upload %s: %s", ("ab12", "被拒"), None
+    )
     record.upload_id = "ab12"
     line = json.loads(JsonFormatter(service="custodia-server").format(record))
     assert line["level"] == "warning" and line["logger"] == "evidence_server.uploads"

@@ -43,8 +43,14 @@ from tests.production.test_deploy_files import nginx_bin, nginx_prefix
 from tests.support import services
 from tests.support.live import ADMIN_PASSWORD, free_port
 
-pytestmark = [pytest.mark.production, pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis, pytest.mark.s3,
-              pytest.mark.ffmpeg]
+pytestmark = [
+    pytest.mark.production,
+    pytest.mark.slow,
+    pytest.mark.postgres,
+    pytest.mark.redis,
+    pytest.mark.s3,
+    pytest.mark.ffmpeg,
+]
 
 DEVICES, SEGMENTS, AGENTS = 20, 2, 3
 REDIS_DB = 12
@@ -60,8 +66,15 @@ class Device:
 
 def make_devices(root: Path) -> list[Device]:
     def one(i: int) -> Device:
-        v = simulate_device(root, serial=f"DSJ{7000 + i}", officer_no=f"{300000 + i}", officer_name=None,
-                            segments=SEGMENTS, big_bytes=400_000, resolution="160x120")
+        v = simulate_device(
+            root,
+            serial=f"DSJ{7000 + i}",
+            officer_no=f"{300000 + i}",
+            officer_name=None,
+            segments=SEGMENTS,
+            big_bytes=400_000,
+            resolution="160x120",
+        )
         return Device(v.serial, v.root, {s.path: fingerprint.of_file(v.file(s)) for s in v.written if s.path})
 
     with ThreadPoolExecutor(max_workers=4) as pool:
@@ -121,8 +134,10 @@ def bootstrap(settings: Settings) -> list[str]:
     with ctx.sessionmaker() as s:
         unit = accounts.ensure_unit(s, "U1", "第一执法大队")
         accounts.create_user(s, username="admin", password=ADMIN_PASSWORD, role="sysadmin", unit=unit)
-        codes = [stations.create_station(s, name=f"station-{i + 1}", unit_id=unit.id, code_hours=1).code
-                 for i in range(AGENTS)]
+        codes = [
+            stations.create_station(s, name=f"station-{i + 1}", unit_id=unit.id, code_hours=1).code
+            for i in range(AGENTS)
+        ]
         s.commit()
     ctx.close()
     return codes
@@ -133,14 +148,34 @@ def start_nginx(procs: Processes, ports: list[int]) -> tuple[str, Proc, Path]:
     prefix = Path(tempfile.mkdtemp(prefix="custodia-nginx-"))
     os.chmod(prefix, 0o755)  # noqa: S103  (workers run as nobody when nginx starts as root)
     port = free_port()
-    nginx_prefix(prefix, "upstreams.conf", tls=False, hosts={"127.0.0.1:8001": f"127.0.0.1:{ports[0]}",
-                                                             "127.0.0.1:8002": f"127.0.0.1:{ports[1]}"},
-                 listen={"listen 80;": f"listen 127.0.0.1:{free_port()};", "listen [::]:80;": "",
-                         "listen [::]:443;": "", "listen 443;": f"listen 127.0.0.1:{port};"})
+    nginx_prefix(
+        prefix,
+        "upstreams.conf",
+        tls=False,
+        hosts={"127.0.0.1:8001": f"127.0.0.1:{ports[0]}", "127.0.0.1:8002": f"127.0.0.1:{ports[1]}"},
+        listen={
+            "listen 80;": f"listen 127.0.0.1:{free_port()};",
+            "listen [::]:80;": "",
+            "listen [::]:443;": "",
+            "listen 443;": f"listen 127.0.0.1:{port};",
+        },
+    )
     for d in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
         os.chmod(prefix / d, 0o777)  # noqa: S103  (temporary files of nginx's workers)
-    proc = procs.start("nginx", [nginx_bin(), "-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-e",
-                                 str(prefix / "error.log"), "-g", "daemon off;"])
+    proc = procs.start(
+        "nginx",
+        [
+            nginx_bin(),
+            "-p",
+            str(prefix),
+            "-c",
+            str(prefix / "nginx.conf"),
+            "-e",
+            str(prefix / "error.log"),
+            "-g",
+            "daemon off;",
+        ],
+    )
     return f"http://127.0.0.1:{port}", proc, prefix / "access.log"
 
 
@@ -155,7 +190,8 @@ def db_counts(ctx: ServerContext) -> dict[str, Any]:
 
 
 def test_production_profile_survives_a_killed_api_process_and_worker(
-        tmp_path: Path, procs: Processes, profile_env: dict[str, str]) -> None:
+    tmp_path: Path, procs: Processes, profile_env: dict[str, str]
+) -> None:
     t0 = time.monotonic()
     figures: dict[str, Any] = {}
     with ThreadPoolExecutor(max_workers=1) as background:
@@ -166,12 +202,20 @@ def test_production_profile_survives_a_killed_api_process_and_worker(
         settings = Settings()  # from the environment, as every process here reads it
         codes = bootstrap(settings)
         ports = [free_port(), free_port()]
-        api = [procs.custodia(f"api-{i + 1}", "server", "--host", "127.0.0.1", "--port", str(port))
-               for i, port in enumerate(ports)]  # both at once: they race to create the signing key
-        worker_args = ("--pool=threads", "--concurrency=3", "--without-gossip", "--without-mingle",
-                       "--without-heartbeat")
-        workers = [procs.custodia(f"worker-{i + 1}", "worker", f"--hostname=w{i + 1}@%h", *worker_args)
-                   for i in range(2)]
+        api = [
+            procs.custodia(f"api-{i + 1}", "server", "--host", "127.0.0.1", "--port", str(port))
+            for i, port in enumerate(ports)
+        ]  # both at once: they race to create the signing key
+        worker_args = (
+            "--pool=threads",
+            "--concurrency=3",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+        )
+        workers = [
+            procs.custodia(f"worker-{i + 1}", "worker", f"--hostname=w{i + 1}@%h", *worker_args) for i in range(2)
+        ]
         url, nginx, access_log = start_nginx(procs, ports)
         for proc, port in zip(api, ports, strict=True):
             wait_http(f"http://127.0.0.1:{port}/readyz", proc)
@@ -181,8 +225,11 @@ def test_production_profile_survives_a_killed_api_process_and_worker(
         docks = [tmp_path / f"dock-{i + 1}" for i in range(AGENTS)]
         envs = [agent_env(tmp_path / f"agent-{i + 1}", docks[i], url) for i in range(AGENTS)]
         with ThreadPoolExecutor(max_workers=AGENTS) as pool:
-            list(pool.map(lambda i: procs.run("agent", "enrol", codes[i], "--server-url", url, env=envs[i]),
-                          range(AGENTS)))
+            list(
+                pool.map(
+                    lambda i: procs.run("agent", "enrol", codes[i], "--server-url", url, env=envs[i]), range(AGENTS)
+                )
+            )
         for i in range(AGENTS):
             docks[i].mkdir()
             procs.custodia(f"agent-{i + 1}", "agent", "run", env=envs[i])
@@ -212,7 +259,9 @@ def test_production_profile_survives_a_killed_api_process_and_worker(
         alive = [p for p in watched if p not in (api[0], workers[0])]
         figures["all_transfers_done_s"] = round(
             wait_for("20 transfers done", lambda: db_counts(ctx)["done"] == DEVICES, 180, alive)
-            + figures["killed_at_s"], 1)
+            + figures["killed_at_s"],
+            1,
+        )
         wait_for("every recording probed by a worker", lambda: db_counts(ctx)["probed"] == total, 120, alive)
         figures["all_probed_s"] = round(time.monotonic() - t0, 1)
         wait_for("every recording through fixity", lambda: db_counts(ctx)["fixity_ok"] == total, 90, alive)
@@ -234,12 +283,20 @@ def test_production_profile_survives_a_killed_api_process_and_worker(
 
 
 def agent_env(data_dir: Path, dock: Path, url: str) -> dict[str, str]:
-    return {"CUSTODIA_AGENT_SERVER_URL": url, "CUSTODIA_AGENT_DATA_DIR": str(data_dir),
-            "CUSTODIA_AGENT_DOCK_ROOTS": str(dock), "CUSTODIA_AGENT_STABILITY_SECONDS": "0.3",
-            "CUSTODIA_AGENT_POLL_INTERVAL": "0.3", "CUSTODIA_AGENT_DEBOUNCE_SECONDS": "0.3",
-            "CUSTODIA_AGENT_UPLOAD_CHUNK_BYTES": str(128 * 1024), "CUSTODIA_AGENT_RECOVER_INTERVAL": "3",
-            "CUSTODIA_AGENT_RETRY_BASE_DELAY": "0.2", "CUSTODIA_AGENT_RETRY_MAX_DELAY": "2",
-            "CUSTODIA_AGENT_RETRY_ATTEMPTS": "10", "CUSTODIA_AGENT_PROGRESS_INTERVAL": "1"}
+    return {
+        "CUSTODIA_AGENT_SERVER_URL": url,
+        "CUSTODIA_AGENT_DATA_DIR": str(data_dir),
+        "CUSTODIA_AGENT_DOCK_ROOTS": str(dock),
+        "CUSTODIA_AGENT_STABILITY_SECONDS": "0.3",
+        "CUSTODIA_AGENT_POLL_INTERVAL": "0.3",
+        "CUSTODIA_AGENT_DEBOUNCE_SECONDS": "0.3",
+        "CUSTODIA_AGENT_UPLOAD_CHUNK_BYTES": str(128 * 1024),
+        "CUSTODIA_AGENT_RECOVER_INTERVAL": "3",
+        "CUSTODIA_AGENT_RETRY_BASE_DELAY": "0.2",
+        "CUSTODIA_AGENT_RETRY_MAX_DELAY": "2",
+        "CUSTODIA_AGENT_RETRY_ATTEMPTS": "10",
+        "CUSTODIA_AGENT_PROGRESS_INTERVAL": "1",
+    }
 
 
 def dock(devices: list[Device], docks: list[Path]) -> None:
@@ -248,12 +305,16 @@ def dock(devices: list[Device], docks: list[Path]) -> None:
         os.rename(d.volume, docks[i % len(docks)] / d.volume.name)
 
 
-def check_exactly_once(ctx: ServerContext, devices: list[Device], expected: dict[str, tuple[str, str]],
-                       figures: dict[str, Any]) -> None:
+def check_exactly_once(
+    ctx: ServerContext, devices: list[Device], expected: dict[str, tuple[str, str]], figures: dict[str, Any]
+) -> None:
     with ctx.sessionmaker() as s:
         recs = s.scalars(select(Recording)).all()
-        links = s.execute(select(Transfer.device_serial, TransferFile.path, TransferFile.recording_id)
-                          .join(Transfer, Transfer.id == TransferFile.transfer_id)).all()
+        links = s.execute(
+            select(Transfer.device_serial, TransferFile.path, TransferFile.recording_id).join(
+                Transfer, Transfer.id == TransferFile.transfer_id
+            )
+        ).all()
         transfers = s.scalars(select(Transfer)).all()
         uploads = Counter(s.scalars(select(Upload.state)).all())
     assert {r.blake3 for r in recs} == set(expected) and len(recs) == len(expected)
@@ -267,11 +328,18 @@ def check_exactly_once(ctx: ServerContext, devices: list[Device], expected: dict
 
 
 def check_s3_only(env: dict[str, str], settings: Settings, expected: dict[str, tuple[str, str]]) -> None:
-    s3 = boto3.client("s3", endpoint_url=env["CUSTODIA_S3_ENDPOINT_URL"], region_name="us-east-1",
-                      aws_access_key_id="test", aws_secret_access_key="test")
-    listed = [o for page in s3.get_paginator("list_objects_v2").paginate(Bucket=env["CUSTODIA_S3_BUCKET"],
-                                                                          Prefix="blake3/")
-              for o in page.get("Contents", [])]
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=env["CUSTODIA_S3_ENDPOINT_URL"],
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
+    listed = [
+        o
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=env["CUSTODIA_S3_BUCKET"], Prefix="blake3/")
+        for o in page.get("Contents", [])
+    ]
     assert sorted("blake3:" + o["Key"].rsplit("/", 1)[1] for o in listed) == sorted(expected)
     head = s3.head_object(Bucket=env["CUSTODIA_S3_BUCKET"], Key=listed[0]["Key"])
     assert head["ObjectLockMode"] == "GOVERNANCE"
@@ -281,8 +349,9 @@ def check_s3_only(env: dict[str, str], settings: Settings, expected: dict[str, t
 
 
 def check_through_nginx(url: str, total: int, figures: dict[str, Any]) -> None:
-    token = httpx.post(url + "/api/v1/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD}
-                       ).json()["token"]
+    token = httpx.post(url + "/api/v1/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD}).json()[
+        "token"
+    ]
     auth = {"Authorization": f"Bearer {token}"}
     rec = httpx.get(url + "/api/v1/recordings", params={"limit": 1}, headers=auth).json()["items"][0]
     full = httpx.get(f"{url}/api/v1/recordings/{rec['id']}/content", headers=auth, timeout=30)
@@ -290,8 +359,11 @@ def check_through_nginx(url: str, total: int, figures: dict[str, Any]) -> None:
     assert part.status_code == 206 and part.content == full.content[1000:2000]
     assert part.headers["content-range"] == f"bytes 1000-1999/{len(full.content)}"
     metrics = httpx.get(url + "/metrics", headers={"Authorization": f"Bearer {TOKEN}"}).text
-    values = {line.split(" ")[0]: float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines()
-              if line.startswith("custodia_") and " " in line}
+    values = {
+        line.split(" ")[0]: float(line.rsplit(" ", 1)[1])
+        for line in metrics.splitlines()
+        if line.startswith("custodia_") and " " in line
+    }
     assert values["custodia_recordings"] == total and values["custodia_fixity_failures"] == 0
     assert not any(k.startswith("custodia_metrics_errors") and v for k, v in values.items())
     figures["queue_depth_at_end"] = next(v for k, v in values.items() if k.startswith("custodia_task_queue_depth"))
@@ -321,5 +393,8 @@ def upload_routes(access_log: Path, ports: list[int]) -> dict[str, Any]:
                 by_process["api-1" if addr.endswith(f":{ports[0]}") else "api-2"] += 1
         if uri.startswith("/api/v1/uploads/") and method in ("PATCH", "HEAD"):
             served.setdefault(uri, set()).add(upstream)
-    return {"requests_by_status": dict(statuses), "requests_by_process": dict(by_process),
-            "uploads_served_by_both_processes": sum(1 for ups in served.values() if len(ups) > 1)}
+    return {
+        "requests_by_status": dict(statuses),
+        "requests_by_process": dict(by_process),
+        "uploads_served_by_both_processes": sum(1 for ups in served.values() if len(ups) > 1),
+    }

@@ -37,8 +37,11 @@ def test_environment_variables_switch_every_engine(monkeypatch, tmp_path, no_sec
     s = Settings()
     assert s.database_url.startswith("postgresql+psycopg://")
     assert (s.storage_backend, s.s3_bucket, s.s3_object_lock_mode) == ("s3", "evidence", "COMPLIANCE")
-    assert (s.task_mode, s.broker_url, s.result_backend) == ("celery", PRODUCTION["CUSTODIA_BROKER_URL"],
-                                                             PRODUCTION["CUSTODIA_RESULT_BACKEND"])
+    assert (s.task_mode, s.broker_url, s.result_backend) == (
+        "celery",
+        PRODUCTION["CUSTODIA_BROKER_URL"],
+        PRODUCTION["CUSTODIA_RESULT_BACKEND"],
+    )
     assert s.s3_secret_access_key == "a-real-secret-of-the-bureau"  # read from the file, newline stripped
 
 
@@ -57,17 +60,27 @@ def test_secrets_come_from_files_and_the_environment_wins(monkeypatch, tmp_path,
 
 
 @pytest.mark.parametrize("environment", ["production", "test"])
-@pytest.mark.parametrize(("setting", "value"), [
-    ("database_url", "postgresql+psycopg://custodia:changeme@db/custodia"),
-    ("broker_url", "redis://:password@redis:6379/0"),
-    ("s3_secret_access_key", "changeme"),
-    ("metrics_token", "placeholder"),
-])
-def test_placeholder_secrets_are_refused_outside_development(tmp_path, no_secret_dirs, environment: str,
-                                                             setting: str, value: str) -> None:
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [
+        ("database_url", "postgresql+psycopg://custodia:changeme@db/custodia"),
+        ("broker_url", "redis://:password@redis:6379/0"),
+        ("s3_secret_access_key", "changeme"),
+        ("metrics_token", "placeholder"),
+    ],
+)
+def test_placeholder_secrets_are_refused_outside_development(
+    tmp_path, no_secret_dirs, environment: str, setting: str, value: str
+) -> None:
     base = {k.removeprefix("CUSTODIA_").lower(): v for k, v in PRODUCTION.items()}
-    base.update({"environment": environment, "data_dir": tmp_path,
-                 "s3_secret_access_key": "a-real-secret-of-the-bureau", setting: value})
+    base.update(
+        {
+            "environment": environment,
+            "data_dir": tmp_path,
+            "s3_secret_access_key": "a-real-secret-of-the-bureau",
+            setting: value,
+        }
+    )
     with pytest.raises(ValueError, match="placeholder"):
         Settings(**base)
     Settings(**{**base, "environment": "development"})  # a developer's laptop may use them

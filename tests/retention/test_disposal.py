@@ -25,20 +25,27 @@ def code(r: httpx.Response) -> str:
 
 def actions(world: World, prefix: str = "retention.") -> list[str]:
     with world.session() as s:
-        return [e.action for e in s.scalars(select(AuditEvent).where(AuditEvent.action.startswith(prefix))
-                                            .order_by(AuditEvent.seq))]
+        return [
+            e.action
+            for e in s.scalars(select(AuditEvent).where(AuditEvent.action.startswith(prefix)).order_by(AuditEvent.seq))
+        ]
 
 
 def refusals(world: World) -> list[tuple[str, str | None]]:
     with world.session() as s:
-        return [(e.details["code"], e.actor_name) for e in s.scalars(
-            select(AuditEvent).where(AuditEvent.action == "retention.refused").order_by(AuditEvent.seq))]
+        return [
+            (e.details["code"], e.actor_name)
+            for e in s.scalars(
+                select(AuditEvent).where(AuditEvent.action == "retention.refused").order_by(AuditEvent.seq)
+            )
+        ]
 
 
 def old_recording(world: World, data: bytes, **kw: Any) -> int:
     """A recording that reached the store 400 days ago: past the six months of unlinked footage."""
-    return world.recording(data, started_at=LONG_AGO, verified_at=LONG_AGO, uploaded_at=LONG_AGO,
-                           docked_at=LONG_AGO, **kw)
+    return world.recording(
+        data, started_at=LONG_AGO, verified_at=LONG_AGO, uploaded_at=LONG_AGO, docked_at=LONG_AGO, **kw
+    )
 
 
 def apply(world: World) -> dict[str, Any]:
@@ -91,17 +98,28 @@ def test_due_footage_is_disposed_of_after_two_approvals_and_leaves_a_certificate
     from evidence_server.fixity.service import sweep
 
     assert rec not in sweep(w.ctx).missing
-    assert actions(w) == ["retention.set", "retention.set", "retention.run", "retention.disposal_requested",
-                          "retention.disposal_approved", "retention.disposal_approved", "retention.disposed",
-                          "retention.disposal_executed", "retention.certificate_view"]
+    assert actions(w) == [
+        "retention.set",
+        "retention.set",
+        "retention.run",
+        "retention.disposal_requested",
+        "retention.disposal_approved",
+        "retention.disposal_approved",
+        "retention.disposed",
+        "retention.disposal_executed",
+        "retention.certificate_view",
+    ]
 
 
 def test_disposing_of_a_held_item_is_refused_and_audited(world: World) -> None:
     w = world
     rec = old_recording(w, b"held footage", serial="DSJ-H001")
     apply(w)
-    hold = w.post("legal", "/api/v1/retention/holds", {"target": "device", "value": "DSJ-H001",
-                                                      "reason": "投诉复核，设备全部录像保全"})
+    hold = w.post(
+        "legal",
+        "/api/v1/retention/holds",
+        {"target": "device", "value": "DSJ-H001", "reason": "投诉复核，设备全部录像保全"},
+    )
     assert hold.status_code == 201, hold.text
     assert w.get("legal", "/api/v1/retention/due").json() == []
     assert [d["recording_id"] for d in w.get("legal", "/api/v1/retention/due?held=true").json()] == [rec]
@@ -114,8 +132,12 @@ def test_disposing_of_a_held_item_is_refused_and_audited(world: World) -> None:
     req = w.post("legal", DISPOSAL, {"recording_ids": [rec], "reason": "到期"}).json()["id"]
     for who in ("legal", "admin"):
         w.post(who, f"{DISPOSAL}/{req}/approve", {})
-    assert w.post("handler", "/api/v1/retention/holds", {"target": "recording", "value": str(rec),
-                                                         "reason": "案件需要"}).status_code == 201
+    assert (
+        w.post(
+            "handler", "/api/v1/retention/holds", {"target": "recording", "value": str(rec), "reason": "案件需要"}
+        ).status_code
+        == 201
+    )
     r = w.post("admin", f"{DISPOSAL}/{req}/execute")
     assert (r.status_code, code(r)) == (409, "held")
     with w.session() as s:
@@ -146,8 +168,13 @@ def test_bad_disposals_are_refused_each_with_a_clear_error_and_audited(world: Wo
     assert w.post("auditor", f"{DISPOSAL}/{req}/approve", {}).status_code == 403
     assert w.post("devadmin1", DISPOSAL, {"recording_ids": [rec], "reason": "x"}).status_code == 403
     assert w.get("auditor", DISPOSAL).status_code == 200
-    assert refusals(w) == [("not_due", "legal"), ("needs_two_approvals", "legal"), ("already_approved", "legal"),
-                           ("needs_two_approvals", "legal"), ("already_requested", "legal")]
+    assert refusals(w) == [
+        ("not_due", "legal"),
+        ("needs_two_approvals", "legal"),
+        ("already_approved", "legal"),
+        ("needs_two_approvals", "legal"),
+        ("already_requested", "legal"),
+    ]
     with w.session() as s:
         assert s.get(Recording, rec).fixity_state != "disposed"
 

@@ -26,8 +26,12 @@ PAGES = ("/retention", "/retention/holds", "/retention/due", "/retention/approva
 
 @pytest.fixture
 def site(tmp_path: Path, sqlite_templates: SqliteTemplates) -> Iterator[World]:
-    settings = Settings(data_dir=tmp_path / "server", database_url=sqlite_templates.fresh(tmp_path / "db"),
-                        environment="test", cookie_secure=False)
+    settings = Settings(
+        data_dir=tmp_path / "server",
+        database_url=sqlite_templates.fresh(tmp_path / "db"),
+        environment="test",
+        cookie_secure=False,
+    )
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     app = create_app(settings)
     with TestClient(app) as client:
@@ -50,12 +54,19 @@ def page(w: World, who: str, path: str, lang: str = "zh") -> httpx.Response:
 
 
 def form(w: World, who: str, path: str, **data: str | list[str]) -> httpx.Response:
-    return signed_in(w, who, custodia_csrf=CSRF).post(path, data={"csrf_token": CSRF, **data},
-                                                      headers={"Accept": "text/html"}, follow_redirects=False)
+    return signed_in(w, who, custodia_csrf=CSRF).post(
+        path, data={"csrf_token": CSRF, **data}, headers={"Accept": "text/html"}, follow_redirects=False
+    )
 
 
-ALLOWED = {"legal": PAGES, "auditor": PAGES, "admin": PAGES, "devadmin1": ("/retention/holds",),
-           "handler": ("/retention/holds",), "officer1": ()}
+ALLOWED = {
+    "legal": PAGES,
+    "auditor": PAGES,
+    "admin": PAGES,
+    "devadmin1": ("/retention/holds",),
+    "handler": ("/retention/holds",),
+    "officer1": (),
+}
 
 
 def test_who_sees_which_retention_page(site: World) -> None:
@@ -69,8 +80,14 @@ def test_who_sees_which_retention_page(site: World) -> None:
 
 def test_a_disposal_from_the_forms_alone_with_its_certificate(site: World) -> None:
     w = site
-    rec = w.recording(b"old footage from the forms", started_at=LONG_AGO, verified_at=LONG_AGO,
-                      uploaded_at=LONG_AGO, docked_at=LONG_AGO, serial="DSJ-P001")
+    rec = w.recording(
+        b"old footage from the forms",
+        started_at=LONG_AGO,
+        verified_at=LONG_AGO,
+        uploaded_at=LONG_AGO,
+        docked_at=LONG_AGO,
+        serial="DSJ-P001",
+    )
     retention_apply(w.ctx)
     r = form(w, "devadmin1", "/retention/holds", target="device", value="DSJ-P001", reason="投诉复核")
     assert (r.status_code, r.headers["location"]) == (303, "/retention/holds?done=placed")
@@ -96,15 +113,24 @@ def test_a_disposal_from_the_forms_alone_with_its_certificate(site: World) -> No
     cert = page(w, "auditor", "/retention/certificates/1").text
     assert number.group(0) in cert and "保存期限届满" in cert and "孙法规" in cert and "系统管理员" in cert
     with w.session() as s:
-        refused = [e.details["code"] for e in s.scalars(select(AuditEvent).where(
-            AuditEvent.action == "retention.refused").order_by(AuditEvent.seq))]
+        refused = [
+            e.details["code"]
+            for e in s.scalars(
+                select(AuditEvent).where(AuditEvent.action == "retention.refused").order_by(AuditEvent.seq)
+            )
+        ]
     assert refused == ["already_approved", "needs_two_approvals"]
 
 
 def test_the_policy_form_saves_a_longer_policy_and_asks_approval_for_a_shorter_one(site: World) -> None:
     w = site
-    fields = {"unlinked_months": "12", "closed_case_years": "5", "permanent_kinds": "major, obstruction, mass_incident",
-              "lock_horizon_days": "365", "reason": "延长"}
+    fields = {
+        "unlinked_months": "12",
+        "closed_case_years": "5",
+        "permanent_kinds": "major, obstruction, mass_incident",
+        "lock_horizon_days": "365",
+        "reason": "延长",
+    }
     assert form(w, "legal", "/retention/policy", **fields).headers["location"] == "/retention?done=saved"
     r = form(w, "legal", "/retention/policy", **{**fields, "unlinked_months": "6", "reason": "缩短"})
     assert r.headers["location"] == "/retention?done=requested"

@@ -74,8 +74,10 @@ def test_permanent_kinds_are_kept_for_good_even_when_closed(kind: str) -> None:
     assert d == Decision(None, Basis.permanent_kind, 7)
     # a kind the policy does not keep for good changes nothing
     assert decide(facts(CaseFacts(7, CLOSED, frozenset({"minor"}))), POLICY).basis == Basis.case_closed
-    assert decide(facts(CaseFacts(7, CLOSED, frozenset({kind}))),
-                  RetentionPolicy(permanent_kinds=())).basis == Basis.case_closed
+    assert (
+        decide(facts(CaseFacts(7, CLOSED, frozenset({kind}))), RetentionPolicy(permanent_kinds=())).basis
+        == Basis.case_closed
+    )
 
 
 def test_a_reopened_case_extends_and_closing_it_again_fixes_the_date() -> None:
@@ -88,17 +90,20 @@ def test_a_reopened_case_extends_and_closing_it_again_fixes_the_date() -> None:
     assert change(closed_again, closed) == Change.shorten
 
 
-@pytest.mark.parametrize(("old", "new", "expected"), [
-    (None, Decision(REC, Basis.unlinked), Change.extend),
-    (Decision(REC, Basis.unlinked), Decision(REC, Basis.unlinked), Change.same),
-    (Decision(REC, Basis.unlinked), Decision(REC + timedelta(days=1), Basis.extended), Change.extend),
-    (Decision(REC, Basis.unlinked), Decision(REC - timedelta(days=1), Basis.unlinked), Change.shorten),
-    (Decision(None, Basis.case_open, 7), Decision(REC, Basis.unlinked), Change.shorten),  # unlinked from it
-    (Decision(None, Basis.permanent_kind, 7), Decision(REC, Basis.case_closed, 7), Change.shorten),
-    (Decision(None, Basis.permanent_kind, 7), Decision(None, Basis.case_open, 7), Change.shorten),
-    (Decision(None, Basis.case_open, 7), Decision(None, Basis.permanent_kind, 7), Change.extend),
-    (Decision(None, Basis.extended), Decision(None, Basis.permanent_kind, 3), Change.same),
-])
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        (None, Decision(REC, Basis.unlinked), Change.extend),
+        (Decision(REC, Basis.unlinked), Decision(REC, Basis.unlinked), Change.same),
+        (Decision(REC, Basis.unlinked), Decision(REC + timedelta(days=1), Basis.extended), Change.extend),
+        (Decision(REC, Basis.unlinked), Decision(REC - timedelta(days=1), Basis.unlinked), Change.shorten),
+        (Decision(None, Basis.case_open, 7), Decision(REC, Basis.unlinked), Change.shorten),  # unlinked from it
+        (Decision(None, Basis.permanent_kind, 7), Decision(REC, Basis.case_closed, 7), Change.shorten),
+        (Decision(None, Basis.permanent_kind, 7), Decision(None, Basis.case_open, 7), Change.shorten),
+        (Decision(None, Basis.case_open, 7), Decision(None, Basis.permanent_kind, 7), Change.extend),
+        (Decision(None, Basis.extended), Decision(None, Basis.permanent_kind, 3), Change.same),
+    ],
+)
 def test_what_a_change_does(old: Decision | None, new: Decision, expected: Change) -> None:
     assert change(old, new) == expected
 
@@ -112,10 +117,14 @@ def test_a_persons_extension_only_ever_lengthens() -> None:
 
 def test_policy_bounds_and_unknown_keys_are_refused() -> None:
     assert load_policy({}) == RetentionPolicy()
-    for bad, word in [({"unlinked_months": 5}, "unlinked_months"), ({"closed_case_years": 0}, "closed_case_years"),
-                      ({"closed_case_years": 101}, "closed_case_years"), ({"keep_forever": True}, "keep_forever"),
-                      ({"permanent_kinds": ["Major Cases"]}, "permanent_kinds"),
-                      ({"lock_horizon_days": 1}, "lock_horizon_days")]:
+    for bad, word in [
+        ({"unlinked_months": 5}, "unlinked_months"),
+        ({"closed_case_years": 0}, "closed_case_years"),
+        ({"closed_case_years": 101}, "closed_case_years"),
+        ({"keep_forever": True}, "keep_forever"),
+        ({"permanent_kinds": ["Major Cases"]}, "permanent_kinds"),
+        ({"lock_horizon_days": 1}, "lock_horizon_days"),
+    ]:
         with pytest.raises(ValueError, match=word):
             load_policy(bad)
 
@@ -124,7 +133,9 @@ def test_which_policy_changes_shorten() -> None:
     old = RetentionPolicy()
     assert shortened_by(old, RetentionPolicy(unlinked_months=12, closed_case_years=5)) == []
     assert shortened_by(old, RetentionPolicy(closed_case_years=1, permanent_kinds=("major",))) == [
-        "closed_case_years", "permanent_kinds"]
+        "closed_case_years",
+        "permanent_kinds",
+    ]
 
 
 def test_worm_lock_follows_the_date_or_rolls_ahead_and_only_moves_later() -> None:
@@ -142,9 +153,16 @@ def test_worm_lock_follows_the_date_or_rolls_ahead_and_only_moves_later() -> Non
 
 def test_holds_cover_by_case_recording_officer_and_device() -> None:
     subject = Subject(5, "102345", "DSJ-A001", frozenset({7}))
-    holds = [Hold(1, Target.case, "7"), Hold(2, Target.recording, "5"), Hold(3, Target.officer, "102345"),
-             Hold(4, Target.device, "DSJ-A001"), Hold(5, Target.case, "8"), Hold(6, Target.recording, "55"),
-             Hold(7, Target.officer, "999"), Hold(8, Target.device, "DSJ-A0010")]
+    holds = [
+        Hold(1, Target.case, "7"),
+        Hold(2, Target.recording, "5"),
+        Hold(3, Target.officer, "102345"),
+        Hold(4, Target.device, "DSJ-A001"),
+        Hold(5, Target.case, "8"),
+        Hold(6, Target.recording, "55"),
+        Hold(7, Target.officer, "999"),
+        Hold(8, Target.device, "DSJ-A0010"),
+    ]
     assert holds_on(subject, holds) == [1, 2, 3, 4]
     assert holds_on(Subject(6, None, "X", frozenset()), [Hold(3, Target.officer, "102345")]) == []
 

@@ -42,8 +42,12 @@ def audit_count(world: World) -> int:
 
 def refused(world: World) -> list[str]:
     with world.session() as s:
-        return [e.details["code"] for e in s.scalars(select(AuditEvent).where(
-            AuditEvent.action == "retention.refused").order_by(AuditEvent.seq))]
+        return [
+            e.details["code"]
+            for e in s.scalars(
+                select(AuditEvent).where(AuditEvent.action == "retention.refused").order_by(AuditEvent.seq)
+            )
+        ]
 
 
 def apply(world: World) -> dict[str, Any]:
@@ -145,8 +149,13 @@ def test_a_longer_policy_applies_at_once_and_a_shorter_one_only_after_two_approv
     w.app.state.tasks.drain()
     assert w.get("auditor", POLICY).json()["policy"]["unlinked_months"] == 6
     assert state(w, rec).retain_until == six
-    assert refused(w) == ["invalid_policy", "invalid_policy", "needs_two_approvals", "already_approved",
-                          "needs_two_approvals"]
+    assert refused(w) == [
+        "invalid_policy",
+        "invalid_policy",
+        "needs_two_approvals",
+        "already_approved",
+        "needs_two_approvals",
+    ]
 
 
 def test_extensions_apply_at_once_and_shortening_them_waits_for_approval(world: World) -> None:
@@ -156,11 +165,15 @@ def test_extensions_apply_at_once_and_shortening_them_waits_for_approval(world: 
     far = datetime(2040, 1, 1, tzinfo=UTC)
     r = w.post("legal", f"/api/v1/retention/recordings/{rec}/extension", {"until": far.isoformat(), "reason": "信访"})
     assert r.json()["applied"] and state(w, rec).retain_until == far
-    r = w.post("legal", f"/api/v1/retention/recordings/{rec}/extension",
-               {"until": "2035-01-01T00:00:00+00:00", "reason": "缩短"})
+    r = w.post(
+        "legal",
+        f"/api/v1/retention/recordings/{rec}/extension",
+        {"until": "2035-01-01T00:00:00+00:00", "reason": "缩短"},
+    )
     assert r.status_code == 202 and state(w, rec).retain_until == far
-    r = w.post("legal", f"/api/v1/retention/recordings/{rec}/extension",
-               {"until": "2026-01-01T00:00:00", "reason": "x"})
+    r = w.post(
+        "legal", f"/api/v1/retention/recordings/{rec}/extension", {"until": "2026-01-01T00:00:00", "reason": "x"}
+    )
     assert r.status_code == 422  # a time without its zone
     got = w.get("handler", f"/api/v1/retention/recordings/{rec}").json()
     assert got["state"]["basis"] == "extended" and got["due"] is False
@@ -185,8 +198,12 @@ def test_holds_need_a_reason_and_unit_roles_hold_only_their_units_footage(world:
     other = w.recording(b"other unit", unit="U2", officer=("202345", "赵五"), serial="DSJ-B001")
     r = w.post("devadmin1", "/api/v1/retention/holds", {"target": "recording", "value": str(own), "reason": "  "})
     assert (r.status_code, code(r)) == (422, "reason_required")
-    assert w.post("devadmin1", "/api/v1/retention/holds",
-                  {"target": "officer", "value": "102345", "reason": "投诉"}).status_code == 201
+    assert (
+        w.post(
+            "devadmin1", "/api/v1/retention/holds", {"target": "officer", "value": "102345", "reason": "投诉"}
+        ).status_code
+        == 201
+    )
     r = w.post("devadmin1", "/api/v1/retention/holds", {"target": "recording", "value": str(other), "reason": "x"})
     assert (r.status_code, code(r)) == (403, "other_unit")
     r = w.post("legal", "/api/v1/retention/holds", {"target": "device", "value": "NO-SUCH", "reason": "x"})
@@ -204,16 +221,26 @@ def test_holds_need_a_reason_and_unit_roles_hold_only_their_units_footage(world:
 
 @pytest.fixture
 def s3_world(tmp_path: Path, sqlite_url: str, moto_s3: str, s3_bucket: str) -> Iterator[World]:
-    yield from make_world(tmp_path, sqlite_url, storage_backend="s3", s3_endpoint_url=moto_s3, s3_bucket=s3_bucket,
-                          s3_object_lock_mode="GOVERNANCE", s3_access_key_id="test", s3_secret_access_key="test")
+    yield from make_world(
+        tmp_path,
+        sqlite_url,
+        storage_backend="s3",
+        s3_endpoint_url=moto_s3,
+        s3_bucket=s3_bucket,
+        s3_object_lock_mode="GOVERNANCE",
+        s3_access_key_id="test",
+        s3_secret_access_key="test",
+    )
 
 
 @pytest.mark.s3
-def test_on_s3_the_lock_follows_retention_and_holds_become_s3_legal_holds(s3_world: World, moto_s3: str,
-                                                                          s3_bucket: str) -> None:
+def test_on_s3_the_lock_follows_retention_and_holds_become_s3_legal_holds(
+    s3_world: World, moto_s3: str, s3_bucket: str
+) -> None:
     w = s3_world
-    client = boto3.client("s3", endpoint_url=moto_s3, region_name="us-east-1", aws_access_key_id="test",
-                          aws_secret_access_key="test")
+    client = boto3.client(
+        "s3", endpoint_url=moto_s3, region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test"
+    )
     case = w.open_case()
     rec = w.recording(b"s3 footage")
     with w.session() as s:
@@ -234,8 +261,12 @@ def test_on_s3_the_lock_follows_retention_and_holds_become_s3_legal_holds(s3_wor
     w.post("legal", f"/api/v1/retention/holds/{hold.json()['id']}/lift", {"reason": "诉讼结束"})
     assert head()["ObjectLockLegalHoldStatus"] == "OFF"
     with w.session() as s:
-        actions = [e.action for e in s.scalars(select(AuditEvent).where(AuditEvent.object_id == str(rec),
-                                                                         AuditEvent.object_type == "recording"))]
+        actions = [
+            e.action
+            for e in s.scalars(
+                select(AuditEvent).where(AuditEvent.object_id == str(rec), AuditEvent.object_type == "recording")
+            )
+        ]
     assert actions.count("retention.lock_extended") == 2
     assert "retention.storage_hold_on" in actions and "retention.storage_hold_off" in actions
 

@@ -22,8 +22,9 @@ pytestmark = pytest.mark.s3
 
 
 def client(endpoint: str):  # type: ignore[no-untyped-def]
-    return boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="test",
-                        aws_secret_access_key="test")
+    return boto3.client(
+        "s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test"
+    )
 
 
 def put(store, tmp_path: Path, data: bytes) -> str:  # type: ignore[no-untyped-def]
@@ -39,7 +40,8 @@ def at_second(moment: datetime) -> datetime:
 
 @pytest.mark.parametrize("mode", ["COMPLIANCE", "GOVERNANCE"])
 def test_objects_get_the_policys_retain_until_and_extending_updates_the_object(
-        tmp_path: Path, moto_s3: str, s3_bucket: str, mode: str) -> None:
+    tmp_path: Path, moto_s3: str, s3_bucket: str, mode: str
+) -> None:
     store = S3Store(client(moto_s3), s3_bucket, lock_mode=mode, lock_days=180)
     key = put(store, tmp_path, f"evidence {mode}".encode())
     first = store.lock_of(key)
@@ -67,7 +69,8 @@ def test_a_legal_hold_maps_to_the_s3_legal_hold(tmp_path: Path, moto_s3: str, s3
 
 
 def test_locked_objects_cannot_be_deleted_and_governance_is_bypassed_only_when_allowed(
-        tmp_path: Path, moto_s3: str, s3_bucket: str) -> None:
+    tmp_path: Path, moto_s3: str, s3_bucket: str
+) -> None:
     strict = S3Store(client(moto_s3), s3_bucket, lock_mode="GOVERNANCE", bypass_governance=False)
     key = put(strict, tmp_path, b"governed evidence")
     with pytest.raises(ObjectLockedError):

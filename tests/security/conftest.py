@@ -49,8 +49,11 @@ class UnitStation(Station):
         r.raise_for_status()
         self.enrolment = r.json()
         self.key = documents.load_public_key_b64(self.enrolment["server_public_key"])
-        self.http = httpx.Client(base_url=server.url, timeout=30, headers={
-            "Authorization": f"Bearer {self.enrolment['token']}", "Tus-Resumable": "1.0.0"})
+        self.http = httpx.Client(
+            base_url=server.url,
+            timeout=30,
+            headers={"Authorization": f"Bearer {self.enrolment['token']}", "Tus-Resumable": "1.0.0"},
+        )
 
     @property
     def token(self) -> str:
@@ -94,13 +97,19 @@ class World:
 
 
 def recording_files(serial: str, officer: str) -> dict[str, bytes]:
-    return {f"DCIM/20261121/{serial}_{officer}_2026112109{i}000_000{i}.MP4":
-            f"{serial} segment {i} ".encode() * 300 + os.urandom(500) for i in (1, 2)}
+    return {
+        f"DCIM/20261121/{serial}_{officer}_2026112109{i}000_000{i}.MP4": f"{serial} segment {i} ".encode() * 300
+        + os.urandom(500)
+        for i in (1, 2)
+    }
 
 
 def build_world(tmp: Path, templates: SqliteTemplates, **env: str) -> World:
-    server = LiveServer(data_dir=tmp / "server", database_url=templates.fresh(tmp / "db"),
-                        env={"CUSTODIA_METRICS_TOKEN": METRICS_TOKEN, **env})
+    server = LiveServer(
+        data_dir=tmp / "server",
+        database_url=templates.fresh(tmp / "db"),
+        env={"CUSTODIA_METRICS_TOKEN": METRICS_TOKEN, **env},
+    )
     server.data_dir.mkdir(parents=True, exist_ok=True)
     server.bootstrap()
     ctx = ServerContext(server.settings())
@@ -116,8 +125,12 @@ def build_world(tmp: Path, templates: SqliteTemplates, **env: str) -> World:
     tokens: dict[str, str] = {"anonymous": "", "monitoring": METRICS_TOKEN, "station": units[1].station.token}
     for unit_id, rec in units.items():
         for role in Role:
-            token = server.create_user(f"{role.value}-u{unit_id}", role.value, unit_id=unit_id,
-                                       officer_no=rec.officer_no if role == Role.officer else None)
+            token = server.create_user(
+                f"{role.value}-u{unit_id}",
+                role.value,
+                unit_id=unit_id,
+                officer_no=rec.officer_no if role == Role.officer else None,
+            )
             tokens[role.value if unit_id == 1 else f"{role.value}@u{unit_id}"] = token
     for rec in units.values():
         files = recording_files(rec.serial, rec.officer_no)
@@ -137,13 +150,15 @@ def _make_case(server: LiveServer, tokens: dict[str, str], rec: UnitRecords) -> 
     who = "case_handler" if rec.unit_id == 1 else "case_handler@u2"
     number = f"杭西市监处罚〔2026〕{100 + rec.unit_id}号"
     headers = {"Authorization": f"Bearer {tokens[who]}"}
-    r = httpx.post(server.url + "/api/v1/cases", headers=headers,
-                   json={"number": number, "name": f"案件 {rec.serial}"})
+    r = httpx.post(server.url + "/api/v1/cases", headers=headers, json={"number": number, "name": f"案件 {rec.serial}"})
     if r.status_code != 201:
         return
     rec.case_id, rec.case_number = int(r.json()["id"]), number
-    httpx.post(server.url + f"/api/v1/cases/{rec.case_id}/links", headers=headers,
-               json={"recording_id": rec.recording_ids[0], "reason": "test"})
+    httpx.post(
+        server.url + f"/api/v1/cases/{rec.case_id}/links",
+        headers=headers,
+        json={"recording_id": rec.recording_ids[0], "reason": "test"},
+    )
 
 
 @pytest.fixture(scope="session")

@@ -53,26 +53,35 @@ def test_every_route_refuses_every_caller_it_does_not_admit(world: World) -> Non
                 for method in methods.split(","):
                     ends_session = any(path.endswith(s) for s in ENDS_SESSION)
                     headers = world.fresh_headers(caller) if ends_session else world.headers(caller)
-                    resp = http.request(method, fill(path), headers=headers,
-                                        json={} if method in ("POST", "PUT", "PATCH") else None)
+                    resp = http.request(
+                        method, fill(path), headers=headers, json={} if method in ("POST", "PUT", "PATCH") else None
+                    )
                     count("access-matrix requests")
                     refused = guard_refused(resp)
                     if resp.status_code >= 500:
                         wrong.append(f"{caller} {method} {path}: server error {resp.status_code}")
                     elif admits(roles, caller) and refused:
-                        wrong.append(f"{caller} {method} {path}: admitted by {sorted(roles)} but refused "
-                                     f"{resp.status_code} {resp.text[:80]}")
+                        wrong.append(
+                            f"{caller} {method} {path}: admitted by {sorted(roles)} but refused "
+                            f"{resp.status_code} {resp.text[:80]}"
+                        )
                     elif not admits(roles, caller) and not refused:
-                        wrong.append(f"{caller} {method} {path}: not admitted ({sorted(roles)}) but answered "
-                                     f"{resp.status_code} {resp.text[:80]}")
+                        wrong.append(
+                            f"{caller} {method} {path}: not admitted ({sorted(roles)}) but answered "
+                            f"{resp.status_code} {resp.text[:80]}"
+                        )
     assert wrong == [], "\n".join(wrong)
 
 
 def test_tokens_of_the_wrong_kind_or_forged_are_refused(world: World) -> None:
     station, officer = world.tokens["station"], world.tokens["officer"]
-    cases = [("/api/v1/recordings", station), ("/api/v1/recordings", "cus_u_" + "A" * 43),
-             ("/api/v1/recordings", officer[:-1] + ("A" if officer[-1] != "A" else "B")),
-             ("/api/v1/recordings", "Bearer"), ("/api/v1/recordings", "' OR 1=1 --")]
+    cases = [
+        ("/api/v1/recordings", station),
+        ("/api/v1/recordings", "cus_u_" + "A" * 43),
+        ("/api/v1/recordings", officer[:-1] + ("A" if officer[-1] != "A" else "B")),
+        ("/api/v1/recordings", "Bearer"),
+        ("/api/v1/recordings", "' OR 1=1 --"),
+    ]
     for path, token in cases:
         r = httpx.get(world.server.url + path, headers={"Authorization": f"Bearer {token}"})
         assert r.status_code == 401, (path, token, r.status_code)

@@ -35,8 +35,17 @@ from tests.support.databases import SqliteTemplates
 
 EXAMPLES = int(os.environ.get("CUSTODIA_FUZZ_EXAMPLES", "2"))
 #: The station goes first: an administrator's fuzzing may revoke it. Logout would end the fuzzing session.
-CALLERS = ("station", "anonymous", "officer", "device_admin", "case_handler", "legal_affairs", "auditor",
-           "sysadmin", "monitoring")
+CALLERS = (
+    "station",
+    "anonymous",
+    "officer",
+    "device_admin",
+    "case_handler",
+    "legal_affairs",
+    "auditor",
+    "sysadmin",
+    "monitoring",
+)
 SKIP = {("POST", "/api/v1/auth/logout")}  # ends the session the fuzzing uses (tests/security/test_sessions.py)
 
 
@@ -66,18 +75,31 @@ def fuzz(operation, headers: dict[str, str], base_url: str, examples: int, failu
             examples_of(strategy, mode.value, headers, base_url, examples, failures)()
 
 
-def examples_of(strategy, label: str, headers: dict[str, str], base_url: str, examples: int,  # type: ignore[no-untyped-def]
-                failures: list[str]):
+def examples_of(
+    strategy,
+    label: str,
+    headers: dict[str, str],
+    base_url: str,
+    examples: int,  # type: ignore[no-untyped-def]
+    failures: list[str],
+):
     """A Hypothesis test sending ``examples`` cases drawn from ``strategy``, collecting what fails."""
 
-    @settings(max_examples=examples, phases=[Phase.explicit, Phase.generate], deadline=None, database=None,
-              suppress_health_check=list(HealthCheck), derandomize=True)
+    @settings(
+        max_examples=examples,
+        phases=[Phase.explicit, Phase.generate],
+        deadline=None,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+        derandomize=True,
+    )
     @given(case=strategy)
     def run(case) -> None:  # type: ignore[no-untyped-def]
         count("fuzzed requests")
         try:
-            case.call_and_validate(base_url=base_url, headers=headers, timeout=30,
-                                   excluded_checks=[positive_data_acceptance])
+            case.call_and_validate(
+                base_url=base_url, headers=headers, timeout=30, excluded_checks=[positive_data_acceptance]
+            )
         except (Exception, FailureGroup) as exc:  # noqa: BLE001  (failed checks, or the connection failing)
             failures.append(f"{case.method} {case.formatted_path} [{label}]:\n    {summary(exc)}")
 
@@ -85,8 +107,9 @@ def examples_of(strategy, label: str, headers: dict[str, str], base_url: str, ex
 
 
 @pytest.mark.parametrize("caller", CALLERS)
-def test_fuzzed_api_gives_no_server_error_and_conforms_to_its_schema(fuzz_world: World, caller: str,
-                                                                      tmp_path: Path) -> None:
+def test_fuzzed_api_gives_no_server_error_and_conforms_to_its_schema(
+    fuzz_world: World, caller: str, tmp_path: Path
+) -> None:
     server = fuzz_world.server
     schema = schemathesis.openapi.from_url(server.url + "/openapi.json")
     admitted = {(m, p): roles for ms, p, roles in route_table(create_app(server.settings())) for m in ms.split(",")}

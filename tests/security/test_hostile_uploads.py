@@ -27,8 +27,12 @@ def b64(value: str | bytes) -> str:
 
 def metadata(st: UnitStation, data: bytes, **override: str | bytes) -> str:
     fp = fingerprint.of_bytes(data)
-    meta: dict[str, str | bytes] = {"transfer_id": st.transfer_id, "path": PATH, "blake3": fp.blake3,
-                                    "sha256": fp.sha256}
+    meta: dict[str, str | bytes] = {
+        "transfer_id": st.transfer_id,
+        "path": PATH,
+        "blake3": fp.blake3,
+        "sha256": fp.sha256,
+    }
     meta.update(override)
     return ",".join(f"{k} {b64(v)}" for k, v in meta.items())
 
@@ -40,8 +44,12 @@ def create(st: UnitStation, length: int, meta: str) -> httpx.Response:
 
 @pytest.fixture(scope="module")
 def limited_server(tmp_path_factory: pytest.TempPathFactory, sqlite_templates: SqliteTemplates) -> Iterator[LiveServer]:
-    server = start_server(tmp_path_factory.mktemp("hostile"), sqlite_templates, CUSTODIA_MAX_UPLOAD_BYTES="100000",
-                          CUSTODIA_MAX_REQUEST_BODY_BYTES="200000")
+    server = start_server(
+        tmp_path_factory.mktemp("hostile"),
+        sqlite_templates,
+        CUSTODIA_MAX_UPLOAD_BYTES="100000",
+        CUSTODIA_MAX_REQUEST_BODY_BYTES="200000",
+    )
     yield server
     server.stop()
 
@@ -65,9 +73,21 @@ def test_an_upload_above_the_size_limit_is_refused_with_413(station: UnitStation
     assert station.http.head(ok.headers["location"]).headers["Upload-Offset"] == "0"  # nothing of it kept
 
 
-TRAVERSALS = ["../etc/passwd", "/etc/passwd", "DCIM/../../../etc/shadow", "DCIM/./x.MP4", "a\\..\\..\\b.MP4",
-              "DCIM/\x00.MP4", "DCIM/\x1b[31m.MP4", "", "A" * 5000, "DCIM//x.MP4", "..",
-              "DCIM/x.MP4/", "DCIM/\u202egpm.MP4"]
+TRAVERSALS = [
+    "../etc/passwd",
+    "/etc/passwd",
+    "DCIM/../../../etc/shadow",
+    "DCIM/./x.MP4",
+    "a\\..\\..\\b.MP4",
+    "DCIM/\x00.MP4",
+    "DCIM/\x1b[31m.MP4",
+    "",
+    "A" * 5000,
+    "DCIM//x.MP4",
+    "..",
+    "DCIM/x.MP4/",
+    "DCIM/\u202egpm.MP4",
+]
 
 
 @pytest.mark.parametrize("path", TRAVERSALS, ids=range(len(TRAVERSALS)))
@@ -78,9 +98,17 @@ def test_metadata_with_an_unsafe_path_is_refused(station: UnitStation, path: str
     assert "detail" in r.json()
 
 
-@pytest.mark.parametrize("field,value", [
-    ("blake3", "blake3:" + "0" * 63), ("sha256", "md5:abc"), ("transfer_id", "not-a-transfer"),
-    ("filename", b"\xff\xfe not utf-8"), ("started_at", "yesterday"), ("extra", "x")])
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("blake3", "blake3:" + "0" * 63),
+        ("sha256", "md5:abc"),
+        ("transfer_id", "not-a-transfer"),
+        ("filename", b"\xff\xfe not utf-8"),
+        ("started_at", "yesterday"),
+        ("extra", "x"),
+    ],
+)
 def test_malformed_metadata_is_refused(station: UnitStation, field: str, value: str | bytes) -> None:
     data = b"x" * 1000
     r = create(station, len(data), metadata(station, data, **{field: value}))
@@ -93,8 +121,9 @@ def test_garbage_metadata_headers_are_refused(station: UnitStation) -> None:
         assert r.status_code == 400, (header, r.status_code)
     for length in ("-1", "ten", "1e9", ""):
         count("hostile uploads tried")
-        r = station.http.post("/api/v1/uploads", headers={"Upload-Length": length,
-                                                           "Upload-Metadata": metadata(station, b"x")})
+        r = station.http.post(
+            "/api/v1/uploads", headers={"Upload-Length": length, "Upload-Metadata": metadata(station, b"x")}
+        )
         assert r.status_code in (400, 422), (length, r.status_code)
 
 
@@ -110,8 +139,12 @@ def test_a_wrong_declared_fingerprint_or_a_flipped_byte_voids_the_upload(station
     assert station.patch(lying.headers["location"], 0, data).status_code == 460
     ctx = ServerContext(station.server.settings())
     with ctx.sessionmaker() as session:
-        kinds = [i.kind for i in session.scalars(select(IntegrityIncident).where(
-            IntegrityIncident.transfer_id == station.transfer_id))]
+        kinds = [
+            i.kind
+            for i in session.scalars(
+                select(IntegrityIncident).where(IntegrityIncident.transfer_id == station.transfer_id)
+            )
+        ]
     ctx.close()
     assert kinds == ["upload_digest_mismatch"] * 2
     assert station.server.get("/api/v1/recordings", params={"transfer_id": station.transfer_id}).json()["total"] == 0
@@ -128,9 +161,12 @@ def test_a_wrong_declared_size_never_becomes_a_recording(station: UnitStation) -
 
 
 def test_an_index_with_traversal_or_a_huge_body_is_refused(station: UnitStation) -> None:
-    body = {"transfer_id": "6f1c5a1e-4d8e-4a53-9d5e-7c1d2a3b4c5d", "docked_at": "2026-11-21T10:00:00Z",
-            "device": {"serial": "DSJ0001", "family": "folder"},
-            "index": [{"path": "../../etc/passwd", "size": 1}]}
+    body = {
+        "transfer_id": "6f1c5a1e-4d8e-4a53-9d5e-7c1d2a3b4c5d",
+        "docked_at": "2026-11-21T10:00:00Z",
+        "device": {"serial": "DSJ0001", "family": "folder"},
+        "index": [{"path": "../../etc/passwd", "size": 1}],
+    }
     count("hostile uploads tried", 2)
     assert station.http.post("/api/v1/transfers", json=body).status_code == 422
     body["index"] = [{"path": f"DCIM/{i:06d}.MP4", "size": 1} for i in range(10_000)]  # > 200 kB of JSON

@@ -15,8 +15,17 @@ from ingest_agent.config import AgentSettings
 from tests.support.databases import SqliteTemplates
 
 ROOT = Path(__file__).resolve().parents[2]
-SHIPPED = ("custodia_wire", "custodia_cli", "device_drivers", "ingest_agent", "evidence_server", "retention",
-           "web_ui", "deploy", "scripts")
+SHIPPED = (
+    "custodia_wire",
+    "custodia_cli",
+    "device_drivers",
+    "ingest_agent",
+    "evidence_server",
+    "retention",
+    "web_ui",
+    "deploy",
+    "scripts",
+)
 SECRET_WORDS = re.compile(r"(password|passwd|secret|token|api_?key|access_key)", re.I)
 #: Values that are no secret: placeholders the settings refuse, references, token prefixes, file names.
 HARMLESS = re.compile(r"^(\$|\{|\[|<|changeme|change-me|/run/secrets|cus_[us]_|.*\.(pem|json|txt|key)$)", re.I)
@@ -25,9 +34,14 @@ CONFIG_LINE = re.compile(r"""^\s*(export\s+)?(?P<name>[A-Za-z_][\w.-]*)\s*[:=]\s
 
 
 def shipped_files() -> list[Path]:
-    return [p for top in SHIPPED for p in (ROOT / top).rglob("*")
-            if p.is_file() and "__pycache__" not in p.parts and p.suffix not in {".pyc", ".json", ".po", ".svg",
-                                                                                  ".css", ".js", ".html", ".md"}]
+    return [
+        p
+        for top in SHIPPED
+        for p in (ROOT / top).rglob("*")
+        if p.is_file()
+        and "__pycache__" not in p.parts
+        and p.suffix not in {".pyc", ".json", ".po", ".svg", ".css", ".js", ".html", ".md"}
+    ]
 
 
 def python_literals(source: str) -> list[tuple[int, str, str]]:
@@ -45,8 +59,13 @@ def python_literals(source: str) -> list[tuple[int, str, str]]:
             pairs = list(zip(node.keys, node.values, strict=True))  # type: ignore[arg-type]
         for target, value in pairs:
             name = getattr(target, "id", None) or getattr(target, "attr", None) or getattr(target, "value", None)
-            if (isinstance(name, str) and SECRET_WORDS.search(name) and isinstance(value, ast.Constant)
-                    and isinstance(value.value, str) and len(value.value) >= 4):
+            if (
+                isinstance(name, str)
+                and SECRET_WORDS.search(name)
+                and isinstance(value, ast.Constant)
+                and isinstance(value.value, str)
+                and len(value.value) >= 4
+            ):
                 found.append((value.lineno, name, value.value))
     return found
 
@@ -58,11 +77,19 @@ def test_no_secret_is_written_into_shipped_code_or_configuration() -> None:
         if path.suffix == ".py":
             hits = python_literals(text)
         else:
-            hits = [(n, m["name"], m["value"]) for n, line in enumerate(text.splitlines(), 1)
-                    if (m := CONFIG_LINE.match(line)) and not line.lstrip().startswith("#")]
-        suspicious += [f"{path.relative_to(ROOT)}:{n}: {name} = {value[:40]!r}" for n, name, value in hits
-                       if SECRET_WORDS.search(name) and not name.lower().endswith("_id") and not HARMLESS.match(value)
-                       and value.strip().lower() not in PLACEHOLDERS]
+            hits = [
+                (n, m["name"], m["value"])
+                for n, line in enumerate(text.splitlines(), 1)
+                if (m := CONFIG_LINE.match(line)) and not line.lstrip().startswith("#")
+            ]
+        suspicious += [
+            f"{path.relative_to(ROOT)}:{n}: {name} = {value[:40]!r}"
+            for n, name, value in hits
+            if SECRET_WORDS.search(name)
+            and not name.lower().endswith("_id")
+            and not HARMLESS.match(value)
+            and value.strip().lower() not in PLACEHOLDERS
+        ]
     assert suspicious == [], "\n".join(suspicious)
 
 
@@ -84,8 +111,11 @@ def test_a_fresh_database_has_no_account_at_all(tmp_path: Path, sqlite_templates
 @pytest.mark.parametrize("placeholder", sorted(PLACEHOLDERS - {""}))
 def test_placeholder_secrets_are_refused_outside_development(tmp_path: Path, placeholder: str) -> None:
     with pytest.raises(ValueError, match="placeholder"):
-        Settings(environment="production", data_dir=tmp_path,
-                 database_url=f"postgresql+psycopg://custodia:{placeholder}@db/custodia")
+        Settings(
+            environment="production",
+            data_dir=tmp_path,
+            database_url=f"postgresql+psycopg://custodia:{placeholder}@db/custodia",
+        )
 
 
 def test_secrets_are_read_from_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -55,8 +55,9 @@ def test_the_login_page_tells_a_locked_account_apart(server_with) -> None:
             page = browser.get("/login")
             token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
             assert token is not None
-            r = browser.post("/login", data={"username": "admin", "password": "not-the-password",
-                                             "csrf_token": token.group(1)})
+            r = browser.post(
+                "/login", data={"username": "admin", "password": "not-the-password", "csrf_token": token.group(1)}
+            )
         assert r.status_code == 423
         assert "locked" in r.text or "锁定" in r.text
 
@@ -85,22 +86,35 @@ def test_session_and_csrf_cookies_are_secure_httponly_samesite(server_with) -> N
 def test_login_form_refuses_a_post_without_its_csrf_token(world: World) -> None:
     r = httpx.post(world.server.url + "/login", data={"username": "admin", "password": ADMIN_PASSWORD})
     assert r.status_code == 403 and "custodia_session" not in r.headers.get("set-cookie", "")
-    forged = httpx.post(world.server.url + "/login", cookies={"custodia_csrf": "a" * 40},
-                        data={"username": "admin", "password": ADMIN_PASSWORD, "csrf_token": "b" * 40})
+    forged = httpx.post(
+        world.server.url + "/login",
+        cookies={"custodia_csrf": "a" * 40},
+        data={"username": "admin", "password": ADMIN_PASSWORD, "csrf_token": "b" * 40},
+    )
     assert forged.status_code == 403
 
 
 def page_values(world: World) -> dict[str, str]:
     own = world.units[1]
-    return {"serial": own.serial, "case_id": str(own.case_id or 1), "recording_id": str(own.recording_ids[0]),
-            "transfer_id": own.transfer_id, "request_id": "1", "share_id": "1", "decision": "approve"}
+    return {
+        "serial": own.serial,
+        "case_id": str(own.case_id or 1),
+        "recording_id": str(own.recording_ids[0]),
+        "transfer_id": own.transfer_id,
+        "request_id": "1",
+        "share_id": "1",
+        "decision": "approve",
+    }
 
 
 def test_every_form_post_is_refused_without_the_csrf_token(world: World) -> None:
     """A cross-site form can make the browser send the session cookie, never the matching token."""
     values = page_values(world)
-    posts = [path for methods, path, _ in route_table(create_app(world.server.settings()))
-             if "POST" in methods.split(",") and not path.startswith("/api/") and path != "/login"]
+    posts = [
+        path
+        for methods, path, _ in route_table(create_app(world.server.settings()))
+        if "POST" in methods.split(",") and not path.startswith("/api/") and path != "/login"
+    ]
     assert posts, "no form routes found"
     session = world.tokens["sysadmin"]
     accepted = []
@@ -108,16 +122,21 @@ def test_every_form_post_is_refused_without_the_csrf_token(world: World) -> None
         url = re.sub(r"\{([^}]+)\}", lambda m: values.get(m.group(1), "1"), path)
         if url == "/logout":
             session = world.fresh_headers("sysadmin")["Authorization"].removeprefix("Bearer ")
-        r = httpx.post(world.server.url + url, cookies={"custodia_session": session, "custodia_csrf": "c" * 40},
-                       data={"csrf_token": "d" * 40, "reason": "x", "name": "x"}, headers={"Accept": "text/html"})
+        r = httpx.post(
+            world.server.url + url,
+            cookies={"custodia_session": session, "custodia_csrf": "c" * 40},
+            data={"csrf_token": "d" * 40, "reason": "x", "name": "x"},
+            headers={"Accept": "text/html"},
+        )
         count("csrf probes")
         if r.status_code != 403:
             accepted.append(f"POST {url}: {r.status_code}")
     assert accepted == [], accepted
 
 
-@pytest.mark.parametrize("path", ["/api/v1/recordings", "/login", "/api/v1/nothing-here", "/static/favicon.svg",
-                                  "/healthz"])
+@pytest.mark.parametrize(
+    "path", ["/api/v1/recordings", "/login", "/api/v1/nothing-here", "/static/favicon.svg", "/healthz"]
+)
 def test_security_headers_on_every_kind_of_answer(world: World, path: str) -> None:
     r = httpx.get(world.server.url + path, headers=world.headers("sysadmin"))
     assert r.headers["x-content-type-options"] == "nosniff"

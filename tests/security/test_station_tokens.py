@@ -47,8 +47,10 @@ def test_a_revoked_station_is_refused_everywhere_even_mid_upload(server_with) ->
 
     stations = httpx.get(server.url + "/api/v1/stations", headers=server.admin_headers).json()
     station_id = next(s["id"] for s in stations if s["name"] == "lost-laptop")
-    assert httpx.post(server.url + f"/api/v1/stations/{station_id}/revoke",
-                      headers=server.admin_headers).status_code == 204
+    assert (
+        httpx.post(server.url + f"/api/v1/stations/{station_id}/revoke", headers=server.admin_headers).status_code
+        == 204
+    )
 
     assert st.patch(upload.headers["location"], 1000, data[1000:]).status_code == 401
     assert st.create_upload(PATH, data).status_code == 401
@@ -104,9 +106,14 @@ def test_the_agent_rotates_and_saves_its_token_atomically(server_with, tmp_path)
     server = server_with()
     st = UnitStation(server, "agent-rotation", 1)
     station_file = tmp_path / "station.json"
-    creds = StationCredentials(station_id=str(st.enrolment["station_id"]), station_name="agent-rotation",
-                               token=st.token, server_public_key=st.enrolment["server_public_key"],
-                               server_key_id=st.enrolment["server_key_id"], server_url=server.url)
+    creds = StationCredentials(
+        station_id=str(st.enrolment["station_id"]),
+        station_name="agent-rotation",
+        token=st.token,
+        server_public_key=st.enrolment["server_public_key"],
+        server_key_id=st.enrolment["server_key_id"],
+        server_url=server.url,
+    )
     creds.save(station_file)
     with StationClient(server.url, creds) as client:
         rotated = client.rotate_token(station_file)

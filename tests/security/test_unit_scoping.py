@@ -22,20 +22,36 @@ UNIT_BOUND = sorted(r.value for r in Role if r not in ALL_UNITS_ROLES)
 
 def params_for(other: UnitRecords) -> dict[str, str]:
     """Path parameter → unit 2's value for it (unknown parameters get 1)."""
-    return {"recording_id": str(other.recording_ids[0]), "transfer_id": other.transfer_id,
-            "serial": other.serial, "station_id": "2", "unit_id": str(other.unit_id),
-            "case_id": str(other.case_id or 2), "number": other.case_number or "2", "code": "zh"}
+    return {
+        "recording_id": str(other.recording_ids[0]),
+        "transfer_id": other.transfer_id,
+        "serial": other.serial,
+        "station_id": "2",
+        "unit_id": str(other.unit_id),
+        "case_id": str(other.case_id or 2),
+        "number": other.case_number or "2",
+        "code": "zh",
+    }
 
 
 def queries_for(other: UnitRecords) -> dict[str, str]:
-    return {"device_serial": other.serial, "serial": other.serial, "officer_no": other.officer_no,
-            "transfer_id": other.transfer_id, "unit_id": str(other.unit_id), "q": other.serial,
-            "unit": str(other.unit_id)}
+    return {
+        "device_serial": other.serial,
+        "serial": other.serial,
+        "officer_no": other.officer_no,
+        "transfer_id": other.transfer_id,
+        "unit_id": str(other.unit_id),
+        "q": other.serial,
+        "unit": str(other.unit_id),
+    }
 
 
 def get_routes(world: World) -> list[tuple[str, frozenset[str]]]:
-    return [(path, roles) for methods, path, roles in route_table(create_app(world.server.settings()))
-            if "GET" in methods.split(",")]
+    return [
+        (path, roles)
+        for methods, path, roles in route_table(create_app(world.server.settings()))
+        if "GET" in methods.split(",")
+    ]
 
 
 def leaks(resp: httpx.Response, other: UnitRecords) -> list[str]:
@@ -66,8 +82,9 @@ def test_unit_bound_roles_see_nothing_of_another_unit(world: World, role: str) -
 @pytest.mark.parametrize("role", sorted(r.value for r in ALL_UNITS_ROLES))
 def test_all_units_roles_do_see_the_other_unit(world: World, role: str) -> None:
     other = world.units[2]
-    r = httpx.get(world.server.url + "/api/v1/recordings", params={"device_serial": other.serial},
-                  headers=world.headers(role))
+    r = httpx.get(
+        world.server.url + "/api/v1/recordings", params={"device_serial": other.serial}, headers=world.headers(role)
+    )
     assert r.status_code == 200 and r.json()["total"] == len(other.recording_ids)
     assert leaks(r, other)  # the leak detector sees unit 2's records where they may be seen
 
@@ -78,6 +95,7 @@ def test_own_unit_is_visible_so_the_scoping_is_not_just_an_empty_answer(world: W
         r = httpx.get(world.server.url + f"/api/v1/recordings/{own.recording_ids[0]}", headers=world.headers(role))
         assert r.status_code == 200, (role, r.text)
         other = world.units[2]
-        r = httpx.get(world.server.url + f"/api/v1/recordings/{other.recording_ids[0]}/content",
-                      headers=world.headers(role))
+        r = httpx.get(
+            world.server.url + f"/api/v1/recordings/{other.recording_ids[0]}/content", headers=world.headers(role)
+        )
         assert r.status_code == 404, (role, r.status_code)

@@ -20,8 +20,14 @@ def test_every_route_declares_its_roles(tmp_path) -> None:
 def test_public_routes_are_only_the_expected_few(tmp_path) -> None:
     app = create_app(Settings(data_dir=tmp_path), with_web=False)
     public = {path for _, path, roles in route_table(app) if "public" in roles}
-    assert public == {"/api/v1/auth/login", "/api/v1/stations/enrol", "/api/v1/server-key",
-                      "/api/v1/uploads", "/healthz", "/readyz"}
+    assert public == {
+        "/api/v1/auth/login",
+        "/api/v1/stations/enrol",
+        "/api/v1/server-key",
+        "/api/v1/uploads",
+        "/healthz",
+        "/readyz",
+    }
 
 
 def test_unauthenticated_api_calls_are_refused(live_server: LiveServer) -> None:
@@ -47,6 +53,9 @@ def test_officers_see_their_own_recordings_and_other_units_see_nothing(live_serv
     rec_id = live_server.get("/api/v1/recordings", token=own).json()["items"][0]["id"]
     assert live_server.get(f"/api/v1/recordings/{rec_id}/content", token=other).status_code == 404
     # an officer cannot create stations
-    r = httpx.post(live_server.url + "/api/v1/stations", json={"name": "x", "unit_id": 1},
-                   headers={"Authorization": f"Bearer {own}"})
+    r = httpx.post(
+        live_server.url + "/api/v1/stations",
+        json={"name": "x", "unit_id": 1},
+        headers={"Authorization": f"Bearer {own}"},
+    )
     assert r.status_code == 403

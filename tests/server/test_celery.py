@@ -27,16 +27,35 @@ def test_probe_runs_on_a_celery_worker(broker: str, tmp_path, sqlite_url: str, t
     url, port, name = BROKERS[broker]
     services.require_port("127.0.0.1", port, name)
     queue = f"custodia-test-{uuid.uuid4().hex[:8]}"
-    server = LiveServer(data_dir=tmp_path / "server", database_url=sqlite_url, env={
-        "CUSTODIA_TASK_MODE": "celery", "CUSTODIA_BROKER_URL": url, "CUSTODIA_CELERY_QUEUE": queue})
+    server = LiveServer(
+        data_dir=tmp_path / "server",
+        database_url=sqlite_url,
+        env={"CUSTODIA_TASK_MODE": "celery", "CUSTODIA_BROKER_URL": url, "CUSTODIA_CELERY_QUEUE": queue},
+    )
     server.data_dir.mkdir(parents=True)
     server.bootstrap()
     server.start()
     worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "evidence_server.celery_app:celery_app", "worker",
-         "--pool=solo", "--concurrency=1", "-Q", queue, "--loglevel=WARNING", "--without-gossip",
-         "--without-mingle", "--without-heartbeat"],
-        env={**os.environ, **server.settings_env()}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "evidence_server.celery_app:celery_app",
+            "worker",
+            "--pool=solo",
+            "--concurrency=1",
+            "-Q",
+            queue,
+            "--loglevel=WARNING",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+        ],
+        env={**os.environ, **server.settings_env()},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     try:
         st = Station(server)
         data = tiny_video.read_bytes()

@@ -11,11 +11,22 @@ from tests.server.test_station_flow import Station
 from tests.support.live import LiveServer
 
 PROBE = {
-    "format": {"format_name": "mov,mp4,m4a,3gp,3g2,mj2", "duration": "60.040000",
-               "tags": {"creation_time": "2026-11-21T01:00:00.000000Z", "encoder": "Lavf58.76.100"}},
-    "streams": [{"codec_type": "audio", "codec_name": "aac"},
-                {"codec_type": "video", "codec_name": "hevc", "width": 1920, "height": 1080,
-                 "avg_frame_rate": "30000/1001", "r_frame_rate": "30/1"}],
+    "format": {
+        "format_name": "mov,mp4,m4a,3gp,3g2,mj2",
+        "duration": "60.040000",
+        "tags": {"creation_time": "2026-11-21T01:00:00.000000Z", "encoder": "Lavf58.76.100"},
+    },
+    "streams": [
+        {"codec_type": "audio", "codec_name": "aac"},
+        {
+            "codec_type": "video",
+            "codec_name": "hevc",
+            "width": 1920,
+            "height": 1080,
+            "avg_frame_rate": "30000/1001",
+            "r_frame_rate": "30/1",
+        },
+    ],
 }
 
 
@@ -28,8 +39,9 @@ def test_media_facts_from_probe_json() -> None:
     assert facts["container_created_at"].isoformat() == "2026-11-21T01:00:00+00:00"
 
 
-@pytest.mark.parametrize("probe", [{}, {"format": {}, "streams": []},
-                                   {"format": {"duration": "N/A"}, "streams": [{"codec_type": "audio"}]}])
+@pytest.mark.parametrize(
+    "probe", [{}, {"format": {}, "streams": []}, {"format": {"duration": "N/A"}, "streams": [{"codec_type": "audio"}]}]
+)
 def test_media_facts_of_non_video(probe: dict) -> None:
     facts = media_facts(probe)
     assert facts["codec"] is None and facts["width"] is None

@@ -41,11 +41,20 @@ def test_timestamps_must_be_aware(tmp_path) -> None:
         UTCDateTime().process_bind_param(datetime(2026, 1, 1), None)
 
 
-@pytest.mark.parametrize("overrides, message", [
-    ({}, "PostgreSQL"),
-    ({"database_url": "postgresql+psycopg://x@db/c", "storage_backend": "s3", "s3_secret_access_key": "changeme"},
-     "placeholder"),
-])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({}, "PostgreSQL"),
+        (
+            {
+                "database_url": "postgresql+psycopg://x@db/c",
+                "storage_backend": "s3",
+                "s3_secret_access_key": "changeme",
+            },
+            "placeholder",
+        ),
+    ],
+)
 def test_production_refuses_unsafe_settings(tmp_path, overrides: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         Settings(environment="production", data_dir=tmp_path, **overrides)

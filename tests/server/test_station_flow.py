@@ -25,32 +25,55 @@ class Station:
         r.raise_for_status()
         self.enrolment = r.json()
         self.key = documents.load_public_key_b64(self.enrolment["server_public_key"])
-        self.http = httpx.Client(base_url=server.url, timeout=30, headers={
-            "Authorization": f"Bearer {self.enrolment['token']}", "Tus-Resumable": "1.0.0"})
+        self.http = httpx.Client(
+            base_url=server.url,
+            timeout=30,
+            headers={"Authorization": f"Bearer {self.enrolment['token']}", "Tus-Resumable": "1.0.0"},
+        )
 
     def open(self, files: dict[str, bytes], serial: str = "DSJ0001", officer: str = "102345") -> dict:
         self.transfer_id = str(uuid.uuid4())
         self.serial = serial
-        r = self.http.post("/api/v1/transfers", json={
-            "transfer_id": self.transfer_id, "docked_at": "2026-11-21T10:00:00Z",
-            "device": {"serial": serial, "family": "folder"}, "officer": {"number": officer, "name": "张三"},
-            "device_status": {"clock": "2026-11-21T10:00:03Z", "read_at": "2026-11-21T10:00:00Z",
-                              "battery_percent": 77},
-            "index": [{"path": p, "size": len(d), "mtime": "2026-11-21T09:00:00Z", "started_at": "2026-11-21T01:00:00Z"}
-                      for p, d in files.items()]})
+        r = self.http.post(
+            "/api/v1/transfers",
+            json={
+                "transfer_id": self.transfer_id,
+                "docked_at": "2026-11-21T10:00:00Z",
+                "device": {"serial": serial, "family": "folder"},
+                "officer": {"number": officer, "name": "张三"},
+                "device_status": {
+                    "clock": "2026-11-21T10:00:03Z",
+                    "read_at": "2026-11-21T10:00:00Z",
+                    "battery_percent": 77,
+                },
+                "index": [
+                    {"path": p, "size": len(d), "mtime": "2026-11-21T09:00:00Z", "started_at": "2026-11-21T01:00:00Z"}
+                    for p, d in files.items()
+                ],
+            },
+        )
         assert r.status_code == 201, r.text
         return r.json()
 
-    def create_upload(self, path: str, data: bytes, fp: fingerprint.Fingerprint | None = None,
-                      **extra: str) -> httpx.Response:
+    def create_upload(
+        self, path: str, data: bytes, fp: fingerprint.Fingerprint | None = None, **extra: str
+    ) -> httpx.Response:
         fp = fp or fingerprint.of_bytes(data)
         meta = {"transfer_id": self.transfer_id, "path": path, "blake3": fp.blake3, "sha256": fp.sha256, **extra}
-        return self.http.post("/api/v1/uploads", headers={
-            "Upload-Length": str(len(data)), "Upload-Metadata": ",".join(f"{k} {b64(v)}" for k, v in meta.items())})
+        return self.http.post(
+            "/api/v1/uploads",
+            headers={
+                "Upload-Length": str(len(data)),
+                "Upload-Metadata": ",".join(f"{k} {b64(v)}" for k, v in meta.items()),
+            },
+        )
 
     def patch(self, location: str, offset: int, body: bytes) -> httpx.Response:
-        return self.http.patch(location, content=body, headers={
-            "Upload-Offset": str(offset), "Content-Type": "application/offset+octet-stream"})
+        return self.http.patch(
+            location,
+            content=body,
+            headers={"Upload-Offset": str(offset), "Content-Type": "application/offset+octet-stream"},
+        )
 
     def upload(self, path: str, data: bytes) -> httpx.Response:
         r = self.create_upload(path, data)
@@ -59,17 +82,27 @@ class Station:
 
     def complete(self, files: dict[str, bytes]) -> dict:
         manifest = documents.Manifest(
-            transfer_id=self.transfer_id, station={"id": self.enrolment["station_id"]},
-            device={"serial": self.serial}, officer={"number": "102345"}, docked_at="2026-11-21T10:00:00Z",
-            files=[documents.ManifestFile(path=p, size=len(d), blake3=fingerprint.of_bytes(d).blake3,
-                                          sha256=fingerprint.of_bytes(d).sha256) for p, d in files.items()])
+            transfer_id=self.transfer_id,
+            station={"id": self.enrolment["station_id"]},
+            device={"serial": self.serial},
+            officer={"number": "102345"},
+            docked_at="2026-11-21T10:00:00Z",
+            files=[
+                documents.ManifestFile(
+                    path=p, size=len(d), blake3=fingerprint.of_bytes(d).blake3, sha256=fingerprint.of_bytes(d).sha256
+                )
+                for p, d in files.items()
+            ],
+        )
         r = self.http.post(f"/api/v1/transfers/{self.transfer_id}/complete", json=manifest.to_dict())
         assert r.status_code == 200, r.text
         return r.json()
 
 
-FILES = {"DCIM/20261121/DSJ0001_102345_20261121090000_0001.MP4": b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 400,
-         "DCIM/20261121/DSJ0001_102345_20261121090500_0002.MP4": b"second segment" * 1000}
+FILES = {
+    "DCIM/20261121/DSJ0001_102345_20261121090000_0001.MP4": b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 400,
+    "DCIM/20261121/DSJ0001_102345_20261121090500_0002.MP4": b"second segment" * 1000,
+}
 
 
 def test_dock_upload_complete_gives_signed_receipt(live_server_any_db: LiveServer) -> None:
@@ -157,8 +190,18 @@ def test_file_gone_from_device_without_transfer_is_recorded(live_server: LiveSer
     assert later["vanished"] == [first[0]]
 
 
-@pytest.mark.parametrize("path", ["../etc/passwd", "DCIM/../../x.MP4", "/abs.MP4", "DCIM/a\x00b.MP4",
-                                  "DCIM/" + "x" * 300 + ".MP4", "DCIM\\win.MP4", ""])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "../etc/passwd",
+        "DCIM/../../x.MP4",
+        "/abs.MP4",
+        "DCIM/a\x00b.MP4",
+        "DCIM/" + "x" * 300 + ".MP4",
+        "DCIM\\win.MP4",
+        "",
+    ],
+)
 def test_hostile_paths_are_refused(live_server: LiveServer, path: str) -> None:
     st = Station(live_server)
     st.open({"DCIM/ok.MP4": b"ok"})
@@ -169,10 +212,15 @@ def test_hostile_paths_are_refused(live_server: LiveServer, path: str) -> None:
 
 def test_naive_timestamps_in_the_index_are_refused(live_server: LiveServer) -> None:
     st = Station(live_server)
-    r = st.http.post("/api/v1/transfers", json={
-        "transfer_id": str(uuid.uuid4()), "docked_at": "2026-11-21T10:00:00Z",
-        "device": {"serial": "DSJ0001", "family": "folder"},
-        "index": [{"path": "DCIM/a.MP4", "size": 1, "mtime": "2026-11-21T09:00:00"}]})
+    r = st.http.post(
+        "/api/v1/transfers",
+        json={
+            "transfer_id": str(uuid.uuid4()),
+            "docked_at": "2026-11-21T10:00:00Z",
+            "device": {"serial": "DSJ0001", "family": "folder"},
+            "index": [{"path": "DCIM/a.MP4", "size": 1, "mtime": "2026-11-21T09:00:00"}],
+        },
+    )
     assert r.status_code == 422 and "time zone" in r.text
 
 
@@ -184,8 +232,10 @@ def test_malformed_upload_requests(live_server: LiveServer) -> None:
     assert st.create_upload("DCIM/ok.MP4", b"ok", transfer_id=str(uuid.uuid4())).status_code == 400
     bad_b64 = st.http.post("/api/v1/uploads", headers={"Upload-Length": "2", "Upload-Metadata": "path %%%"})
     assert bad_b64.status_code == 400
-    no_version = httpx.post(live_server.url + "/api/v1/uploads", headers={
-        "Authorization": st.http.headers["Authorization"], "Upload-Length": "2"})
+    no_version = httpx.post(
+        live_server.url + "/api/v1/uploads",
+        headers={"Authorization": st.http.headers["Authorization"], "Upload-Length": "2"},
+    )
     assert no_version.status_code == 412
     loc = st.create_upload("DCIM/ok.MP4", b"ok", fp).headers["location"]
     too_long = st.patch(loc, 0, b"okay")
@@ -201,8 +251,9 @@ def test_zero_length_recording_is_accepted(live_server: LiveServer) -> None:
 
 def test_revoked_station_is_refused(live_server: LiveServer) -> None:
     st = Station(live_server)
-    r = httpx.post(live_server.url + f"/api/v1/stations/{st.enrolment['station_id']}/revoke",
-                   headers=live_server.admin_headers)
+    r = httpx.post(
+        live_server.url + f"/api/v1/stations/{st.enrolment['station_id']}/revoke", headers=live_server.admin_headers
+    )
     assert r.status_code == 204
     r = st.http.post("/api/v1/transfers", json={})
     assert r.status_code == 401

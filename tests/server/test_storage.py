@@ -40,8 +40,9 @@ def test_local_store_is_content_addressed_read_only_and_idempotent(tmp_path) -> 
 
 @pytest.mark.s3
 def test_s3_store_with_object_lock(tmp_path, moto_s3: str, s3_bucket: str) -> None:
-    client = boto3.client("s3", endpoint_url=moto_s3, region_name="us-east-1",
-                          aws_access_key_id="test", aws_secret_access_key="test")
+    client = boto3.client(
+        "s3", endpoint_url=moto_s3, region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test"
+    )
     store = S3Store(client, s3_bucket, lock_mode="GOVERNANCE", lock_days=30)
     data = os.urandom(5000)
     path, fp = staged(tmp_path, data)
@@ -60,10 +61,18 @@ def test_s3_store_with_object_lock(tmp_path, moto_s3: str, s3_bucket: str) -> No
 
 @pytest.mark.s3
 def test_transfer_to_s3_backend_end_to_end(tmp_path, sqlite_url: str, moto_s3: str, s3_bucket: str) -> None:
-    server = LiveServer(data_dir=tmp_path / "server", database_url=sqlite_url, env={
-        "CUSTODIA_STORAGE_BACKEND": "s3", "CUSTODIA_S3_ENDPOINT_URL": moto_s3, "CUSTODIA_S3_BUCKET": s3_bucket,
-        "CUSTODIA_S3_ACCESS_KEY_ID": "test", "CUSTODIA_S3_SECRET_ACCESS_KEY": "test",
-        "CUSTODIA_S3_OBJECT_LOCK_MODE": "COMPLIANCE"})
+    server = LiveServer(
+        data_dir=tmp_path / "server",
+        database_url=sqlite_url,
+        env={
+            "CUSTODIA_STORAGE_BACKEND": "s3",
+            "CUSTODIA_S3_ENDPOINT_URL": moto_s3,
+            "CUSTODIA_S3_BUCKET": s3_bucket,
+            "CUSTODIA_S3_ACCESS_KEY_ID": "test",
+            "CUSTODIA_S3_SECRET_ACCESS_KEY": "test",
+            "CUSTODIA_S3_OBJECT_LOCK_MODE": "COMPLIANCE",
+        },
+    )
     server.data_dir.mkdir(parents=True)
     server.bootstrap()
     server.start()
@@ -73,8 +82,9 @@ def test_transfer_to_s3_backend_end_to_end(tmp_path, sqlite_url: str, moto_s3: s
         for path, data in FILES.items():
             assert st.upload(path, data).headers["Custodia-Verified"] == "true"
         assert st.complete(FILES)["missing"] == []
-        client = boto3.client("s3", endpoint_url=moto_s3, region_name="us-east-1",
-                              aws_access_key_id="test", aws_secret_access_key="test")
+        client = boto3.client(
+            "s3", endpoint_url=moto_s3, region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test"
+        )
         keys = [o["Key"] for o in client.list_objects_v2(Bucket=s3_bucket)["Contents"]]
         assert sorted(keys) == sorted(object_key(fingerprint.of_bytes(d).blake3_hex) for d in FILES.values())
         assert client.head_object(Bucket=s3_bucket, Key=keys[0])["ObjectLockMode"] == "COMPLIANCE"

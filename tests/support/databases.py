@@ -75,7 +75,6 @@ class PostgresTemplates:
             return
         with _admin_conn() as conn:
             for name in reversed(self.created):
-                conn.execute(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
+                conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
                 conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
         self.created.clear()

@@ -59,8 +59,13 @@ class LiveServer:
         return f"http://127.0.0.1:{self.port}"
 
     def settings_env(self) -> dict[str, str]:
-        return {"CUSTODIA_DATA_DIR": str(self.data_dir), "CUSTODIA_DATABASE_URL": self.database_url,
-                "CUSTODIA_ENVIRONMENT": "test", "CUSTODIA_COOKIE_SECURE": "false", **self.env}
+        return {
+            "CUSTODIA_DATA_DIR": str(self.data_dir),
+            "CUSTODIA_DATABASE_URL": self.database_url,
+            "CUSTODIA_ENVIRONMENT": "test",
+            "CUSTODIA_COOKIE_SECURE": "false",
+            **self.env,
+        }
 
     def settings(self):  # type: ignore[no-untyped-def]
         from evidence_server.config import Settings
@@ -85,8 +90,9 @@ class LiveServer:
 
             from evidence_server.app import create_app
 
-            config = uvicorn.Config(create_app(self.settings()), host="127.0.0.1", port=self.port,
-                                    log_level="warning", lifespan="on")
+            config = uvicorn.Config(
+                create_app(self.settings()), host="127.0.0.1", port=self.port, log_level="warning", lifespan="on"
+            )
             self._server = uvicorn.Server(config)
             self._server.install_signal_handlers = lambda: None
             self._thread = threading.Thread(target=self._server.run, daemon=True)
@@ -95,9 +101,22 @@ class LiveServer:
         else:
             env = {**os.environ, **self.settings_env()}
             self._proc = subprocess.Popen(
-                [sys.executable, "-m", "uvicorn", "--factory", "evidence_server.app:create_app",
-                 "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning"],
-                env=env, cwd=str(Path(__file__).resolve().parents[2]))
+                [
+                    sys.executable,
+                    "-m",
+                    "uvicorn",
+                    "--factory",
+                    "evidence_server.app:create_app",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(self.port),
+                    "--log-level",
+                    "warning",
+                ],
+                env=env,
+                cwd=str(Path(__file__).resolve().parents[2]),
+            )
             wait_ready(self.url, proc=self._proc)
         return self
 
@@ -140,17 +159,26 @@ class LiveServer:
         return {"Authorization": f"Bearer {self._admin_token}"}
 
     def enrolment_code(self, name: str = "station-1", unit_id: int = 1) -> str:
-        r = httpx.post(self.url + "/api/v1/stations", json={"name": name, "unit_id": unit_id},
-                       headers=self.admin_headers)
+        r = httpx.post(
+            self.url + "/api/v1/stations", json={"name": name, "unit_id": unit_id}, headers=self.admin_headers
+        )
         r.raise_for_status()
         return str(r.json()["enrolment_code"])
 
     def create_user(self, username: str, role: str, unit_id: int = 1, officer_no: str | None = None) -> str:
         """Create a user through the API and return a login token for it."""
         password = f"{username}-password-123"
-        r = httpx.post(self.url + "/api/v1/users", headers=self.admin_headers, json={
-            "username": username, "password": password, "role": role, "unit_id": unit_id,
-            "officer_no": officer_no})
+        r = httpx.post(
+            self.url + "/api/v1/users",
+            headers=self.admin_headers,
+            json={
+                "username": username,
+                "password": password,
+                "role": role,
+                "unit_id": unit_id,
+                "officer_no": officer_no,
+            },
+        )
         r.raise_for_status()
         return self.login(username, password)
 

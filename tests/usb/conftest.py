@@ -36,10 +36,17 @@ FAST = {"read": 3.0, "write": 3.0, "reenumerate": 2.0, "settle": 0.0}
 
 #: USB identities the simulated recorders show on the bus (e12's VID:PID is configured, not shipped).
 USB = {
-    "dv16": UsbDevice(bus=1, port_path="1-3", vendor_id=0x1D6B, product_id=0x0101, address=5,
-                      manufacturer="JieLi", product="DV16", scsi=("DV16 Device V1.00",)),
-    "ambarella": UsbDevice(bus=1, port_path="1-4", vendor_id=0x4255, product_id=0x0001, address=6,
-                           serial="AMBUSB01"),
+    "dv16": UsbDevice(
+        bus=1,
+        port_path="1-3",
+        vendor_id=0x1D6B,
+        product_id=0x0101,
+        address=5,
+        manufacturer="JieLi",
+        product="DV16",
+        scsi=("DV16 Device V1.00",),
+    ),
+    "ambarella": UsbDevice(bus=1, port_path="1-4", vendor_id=0x4255, product_id=0x0001, address=6, serial="AMBUSB01"),
     "e12": UsbDevice(bus=1, port_path="1-5", vendor_id=0x2E04, product_id=0xC025, address=7, serial="E12USB01"),
 }
 E12_ALLOW = "2e04:c025=e12"
@@ -60,8 +67,9 @@ def protocol_for(recorder: SimulatedRecorder, *, bulk_only: bool = False) -> Rec
     """The station's side of the control channel to a simulated recorder (in process)."""
     profile: Profile = recorder.profile  # type: ignore[attr-defined]
     if isinstance(recorder, Dv16Recorder):
-        transport: Any = BulkOnlyScsi(Dv16BulkOnly(recorder), endpoint_out=1, endpoint_in=0x81) if bulk_only \
-            else recorder
+        transport: Any = (
+            BulkOnlyScsi(Dv16BulkOnly(recorder), endpoint_out=1, endpoint_in=0x81) if bulk_only else recorder
+        )
     elif isinstance(recorder, AmbarellaRecorder):
         transport = BulkFrames(recorder, endpoint_out=1, endpoint_in=0x81, reply_size=64)
     else:
@@ -77,12 +85,14 @@ class DiskVolume:
     files: dict[str, bytes]
 
     def snapshot(self) -> dict[str, bytes]:
-        return {p.relative_to(self.root).as_posix(): p.read_bytes() for p in sorted(self.root.rglob("*"))
-                if p.is_file()}
+        return {
+            p.relative_to(self.root).as_posix(): p.read_bytes() for p in sorted(self.root.rglob("*")) if p.is_file()
+        }
 
 
-def disk_maker(media: Path, label: str, serial: str, officer: str = "102345", count: int = 2
-               ) -> tuple[Callable[[], None], DiskVolume]:
+def disk_maker(
+    media: Path, label: str, serial: str, officer: str = "102345", count: int = 2
+) -> tuple[Callable[[], None], DiskVolume]:
     """``on_disk_mode`` for a simulator: writes the volume (the kernel mounting the re-enumerated disk)."""
     vol = DiskVolume(media / label, {})
     for seq in range(1, count + 1):
@@ -108,10 +118,20 @@ def media(tmp_path: Path) -> Path:
 
 def usb_settings(tmp_path: Path, server_url: str, **overrides: Any) -> AgentSettings:
     values: dict[str, Any] = dict(
-        server_url=server_url, data_dir=tmp_path / "agent", stability_seconds=0.0, spool_reserve_bytes=0,
-        retry_attempts=2, retry_base_delay=0.02, upload_resume_attempts=2, progress_interval=0.0,
-        station_name="usb-station", usb_docking=True, usb_allow=[E12_ALLOW],
-        device_passwords_family={"dv16": PASSWORD, "e12": PASSWORD}, usb_reenumerate_timeout_seconds=2.0)
+        server_url=server_url,
+        data_dir=tmp_path / "agent",
+        stability_seconds=0.0,
+        spool_reserve_bytes=0,
+        retry_attempts=2,
+        retry_base_delay=0.02,
+        upload_resume_attempts=2,
+        progress_interval=0.0,
+        station_name="usb-station",
+        usb_docking=True,
+        usb_allow=[E12_ALLOW],
+        device_passwords_family={"dv16": PASSWORD, "e12": PASSWORD},
+        usb_reenumerate_timeout_seconds=2.0,
+    )
     values.update(overrides)
     settings = AgentSettings(**values)
     settings.prepare_dirs()
@@ -132,9 +152,14 @@ def offline_station(tmp_path: Path) -> Iterator[Station]:
     """A station whose server is not running: enough for docks that fail before any upload."""
     settings = usb_settings(tmp_path, f"http://127.0.0.1:{free_port()}", retry_attempts=1)
     key = Ed25519PrivateKey.generate().public_key()
-    StationCredentials(station_id="1", station_name="usb-station", token="cus_s_test",
-                       server_public_key=public_key_b64(key), server_key_id=key_id(key),
-                       server_url=settings.server_url).save(settings.station_file)
+    StationCredentials(
+        station_id="1",
+        station_name="usb-station",
+        token="cus_s_test",
+        server_public_key=public_key_b64(key),
+        server_key_id=key_id(key),
+        server_url=settings.server_url,
+    ).save(settings.station_file)
     station = Station.open(settings)
     yield station
     station.close()

@@ -27,8 +27,12 @@ class FakeSys:
     def usb(self, port: str, vid: int, pid: int, *, serial: str | None = None, product: str | None = None) -> Path:
         d = self.hub / port
         d.mkdir(parents=True)
-        attrs = {"idVendor": f"{vid:04x}", "idProduct": f"{pid:04x}", "busnum": port.split("-")[0],
-                 "devnum": str(10 + len(os.listdir(self.hub)))}
+        attrs = {
+            "idVendor": f"{vid:04x}",
+            "idProduct": f"{pid:04x}",
+            "busnum": port.split("-")[0],
+            "devnum": str(10 + len(os.listdir(self.hub))),
+        }
         if serial:
             attrs["serial"] = serial
         if product:

@@ -21,8 +21,7 @@ def test_info_round_trips_in_both_layouts(size: int) -> None:
 
 
 def test_the_89_byte_layout_has_the_documented_offsets() -> None:
-    assert codecs.info_offsets(89) == {"serial": 0, "officer_no": 7, "officer_name": 13, "unit_no": 45,
-                                       "unit_name": 57}
+    assert codecs.info_offsets(89) == {"serial": 0, "officer_no": 7, "officer_name": 13, "unit_no": 45, "unit_name": 57}
     raw = codecs.encode_info(INFO, 89)
     assert raw[0:7] == b"DSJ0001" and raw[7:13] == b"102345"  # full width: no room for a NUL
     assert raw[13:17] == "张三".encode("gbk") and raw[17:45] == b"\0" * 28

@@ -70,14 +70,21 @@ def test_diff_devices() -> None:
 
 
 def test_watcher_reports_recorders_and_ignores_and_logs_a_usb_stick(
-        fake: FakeSys, tmp_path: Path, allow: AllowList, caplog: pytest.LogCaptureFixture) -> None:
+    fake: FakeSys, tmp_path: Path, allow: AllowList, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.INFO, logger="device_drivers.usb.detect")
     events: queue.Queue[tuple[str, str, str | None]] = queue.Queue()
     ignored: list[UsbDevice] = []
-    watcher = UsbWatcher(allow, lambda d, p: events.put(("added", d.port_path, p)),
-                         lambda d: events.put(("removed", d.port_path, None)),
-                         scanner=lambda: scan_sysfs(fake.sysfs), on_ignored=ignored.append, use_udev=False,
-                         poll_interval=0.05, debounce=0.01)
+    watcher = UsbWatcher(
+        allow,
+        lambda d, p: events.put(("added", d.port_path, p)),
+        lambda d: events.put(("removed", d.port_path, None)),
+        scanner=lambda: scan_sysfs(fake.sysfs),
+        on_ignored=ignored.append,
+        use_udev=False,
+        poll_interval=0.05,
+        debounce=0.01,
+    )
     with watcher:
         assert watcher.mechanism == "poll"
         station_bus(fake, tmp_path)
@@ -101,8 +108,9 @@ def test_watcher_rescans_once_for_a_burst_of_events(allow: AllowList) -> None:
             done.set()
         return []
 
-    watcher = UsbWatcher(allow, lambda d, p: None, lambda d: None, scanner=scanner, use_udev=False,
-                         poll_interval=3600, debounce=0.1)
+    watcher = UsbWatcher(
+        allow, lambda d, p: None, lambda d: None, scanner=scanner, use_udev=False, poll_interval=3600, debounce=0.1
+    )
     with watcher:
         for _ in range(20):
             watcher.notify_change()
@@ -139,6 +147,7 @@ def test_the_recorder_disk_is_found_by_port_first_then_by_label(fake: FakeSys, t
     # another port: only the label (the device ID) can say it is this recorder
     other = FakeSys(tmp_path / "other")
     elsewhere = other.usb("2-1", 0x4255, 0x0002)
-    other.mount(other.disk(elsewhere, vendor="Ambarel", model="Disk"), tmp_path / "media" / "AMB20260001",
-                "AMB20260001")
+    other.mount(
+        other.disk(elsewhere, vendor="Ambarel", model="Disk"), tmp_path / "media" / "AMB20260001", "AMB20260001"
+    )
     assert SysfsLocator(other.sysfs, other.mountinfo, other.by_label)(hs) == tmp_path / "media" / "AMB20260001"

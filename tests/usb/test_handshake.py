@@ -58,8 +58,12 @@ def test_handshake_reads_identity_and_status_then_switches_to_disk(family: str) 
 
 def test_dv16_over_bulk_only_transport_cbw_and_csw() -> None:
     recorder = make_recorder("dv16")
-    hs = handshake(protocol_for(recorder, bulk_only=True), passwords=always, device=USB["dv16"],
-                   clock=ClockPolicy(station_synchronized=True))
+    hs = handshake(
+        protocol_for(recorder, bulk_only=True),
+        passwords=always,
+        device=USB["dv16"],
+        clock=ClockPolicy(station_synchronized=True),
+    )
     assert hs.identity.serial == "DSJ0001" and recorder.mode == "disk"
 
 
@@ -103,8 +107,9 @@ def test_e12_refuses_disk_mode_while_recording() -> None:
         run("e12", recorder)
 
 
-@pytest.mark.parametrize(("family", "command"), [("dv16", "get_info"), ("ambarella", "get_id_code"),
-                                                 ("e12", "read_battery")])
+@pytest.mark.parametrize(
+    ("family", "command"), [("dv16", "get_info"), ("ambarella", "get_id_code"), ("e12", "read_battery")]
+)
 def test_a_hung_firmware_times_out(family: str, command: str) -> None:
     recorder = make_recorder(family, hang={command})
     with pytest.raises(TransportTimeout):
@@ -136,16 +141,19 @@ def test_e12_gbk_info_is_89_bytes_and_truncated_as_stored() -> None:
     assert hs.identity.officer_name == "欧阳娜娜"
 
 
-@pytest.mark.parametrize(("policy", "offset", "expected"), [
-    (ClockPolicy("never", station_synchronized=True), 500.0, False),
-    (ClockPolicy("always", station_synchronized=True), 0.0, True),
-    (ClockPolicy("if_off", 2.0, station_synchronized=True), 1.0, False),
-    (ClockPolicy("if_off", 2.0, station_synchronized=True), -95.0, True),
-    (ClockPolicy("if_off", 2.0, station_synchronized=True), None, True),
-    (ClockPolicy("always", station_synchronized=False), 500.0, False),
-    (ClockPolicy("always", station_synchronized=False, require_station_sync=False), 500.0, True),
-    (ClockPolicy("if_off", station_synchronized=None), 500.0, True),
-])
+@pytest.mark.parametrize(
+    ("policy", "offset", "expected"),
+    [
+        (ClockPolicy("never", station_synchronized=True), 500.0, False),
+        (ClockPolicy("always", station_synchronized=True), 0.0, True),
+        (ClockPolicy("if_off", 2.0, station_synchronized=True), 1.0, False),
+        (ClockPolicy("if_off", 2.0, station_synchronized=True), -95.0, True),
+        (ClockPolicy("if_off", 2.0, station_synchronized=True), None, True),
+        (ClockPolicy("always", station_synchronized=False), 500.0, False),
+        (ClockPolicy("always", station_synchronized=False, require_station_sync=False), 500.0, True),
+        (ClockPolicy("if_off", station_synchronized=None), 500.0, True),
+    ],
+)
 def test_clock_policy(policy: ClockPolicy, offset: float | None, expected: bool) -> None:
     assert policy.decide(offset)[0] is expected
 

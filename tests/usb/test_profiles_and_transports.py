@@ -43,17 +43,20 @@ def test_the_three_documented_families_ship_as_profiles() -> None:
     assert normalize_scsi("DV16    Device           V1.00") == "dv16devicev1.00"
 
 
-@pytest.mark.parametrize(("change", "message"), [
-    (lambda p: p.pop("transport"), "missing 'transport'"),
-    (lambda p: p.update(transport="serial"), "transport must be one of"),
-    (lambda p: p.update(dialect="e12"), "runs over socket, not scsi"),
-    (lambda p: p["commands"].pop("read_password"), "'read_password'"),
-    (lambda p: p["match"].update(usb=["4255-0001"]), "VID:PID"),
-    (lambda p: p.update(info_size=90), "info_size must be 94 or 89"),
-    (lambda p: p["timeouts"].update(read=-1), "timeouts.read"),
-    (lambda p: p["usb"].pop("endpoint_in"), "missing 'endpoint_in'"),
-    (lambda p: p.update(time_zone="Mars/Olympus"), "unknown time_zone"),
-])
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda p: p.pop("transport"), "missing 'transport'"),
+        (lambda p: p.update(transport="serial"), "transport must be one of"),
+        (lambda p: p.update(dialect="e12"), "runs over socket, not scsi"),
+        (lambda p: p["commands"].pop("read_password"), "'read_password'"),
+        (lambda p: p["match"].update(usb=["4255-0001"]), "VID:PID"),
+        (lambda p: p.update(info_size=90), "info_size must be 94 or 89"),
+        (lambda p: p["timeouts"].update(read=-1), "timeouts.read"),
+        (lambda p: p["usb"].pop("endpoint_in"), "missing 'endpoint_in'"),
+        (lambda p: p.update(time_zone="Mars/Olympus"), "unknown time_zone"),
+    ],
+)
 def test_invalid_profiles_are_refused_with_the_key_at_fault(change: Any, message: str) -> None:
     data = copy.deepcopy(raw_profile("dv16"))
     change(data)

@@ -24,18 +24,32 @@ def test_pyusb_and_pyudev_see_the_synthetic_recorder_and_the_stick_is_not_allowe
     bus = tmp_path / "bus.umockdev"
     bus.write_text(umockdev_description())
     mountinfo = tmp_path / "mountinfo"
-    mountinfo.write_text("22 1 0:21 / / rw - overlay overlay rw\n"
-                         "41 22 8:17 / /media/station/MYSTICK rw,nosuid - vfat /dev/sdb1 rw\n")
+    mountinfo.write_text(
+        "22 1 0:21 / / rw - overlay overlay rw\n41 22 8:17 / /media/station/MYSTICK rw,nosuid - vfat /dev/sdb1 rw\n"
+    )
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run(["umockdev-run", "-d", str(bus), "--", sys.executable, "-m", "tests.usb.umockdev_probe",
-                           str(mountinfo)], capture_output=True, text=True, timeout=60, cwd=ROOT, env=env)
+    proc = subprocess.run(
+        ["umockdev-run", "-d", str(bus), "--", sys.executable, "-m", "tests.usb.umockdev_probe", str(mountinfo)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        env=env,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     seen = json.loads(proc.stdout.strip().splitlines()[-1])
 
     # pyusb (libusb) enumerates the recorder and reads its descriptors: the profile's interface and endpoints
     assert seen["pyusb_all"] == ["0781:5567", "4255:0001"]
-    assert seen["recorder"] == {"bus": 1, "address": 5, "ports": [4], "configuration": 1, "interface": 0,
-                                "class": 0xFF, "endpoints": [0x01, 0x81]}
+    assert seen["recorder"] == {
+        "bus": 1,
+        "address": 5,
+        "ports": [4],
+        "configuration": 1,
+        "interface": 0,
+        "class": 0xFF,
+        "endpoints": [0x01, 0x81],
+    }
     # all three scanners agree; the allow-list takes the recorder and leaves the stick alone
     for scanner in ("pyusb", "sysfs", "pyudev"):
         assert seen[scanner]["1-4"]["profile"] == "ambarella", scanner

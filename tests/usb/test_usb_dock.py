@@ -61,8 +61,13 @@ class Progress:
         return out
 
 
-def make_dock(station: Station, recorders: dict[str, SimulatedRecorder], media: Path, progress: Progress,
-              servers: dict[str, tuple[str, int]] | None = None) -> UsbDock:
+def make_dock(
+    station: Station,
+    recorders: dict[str, SimulatedRecorder],
+    media: Path,
+    progress: Progress,
+    servers: dict[str, tuple[str, int]] | None = None,
+) -> UsbDock:
     def connect(profile, device: UsbDevice) -> RecorderProtocol:  # type: ignore[no-untyped-def]
         recorder = recorders[device.port_path]
         if servers and device.port_path in servers:  # the E12 family over a real TCP socket
@@ -70,13 +75,20 @@ def make_dock(station: Station, recorders: dict[str, SimulatedRecorder], media: 
         return protocol_for(recorder)
 
     profiles = {name: fast_profile(name) for name in USB}
-    return UsbDock(station, profiles=profiles, listener=progress, connect=connect, locate=RootsLocator([media]),
-                   clock=lambda: SYNCED)
+    return UsbDock(
+        station,
+        profiles=profiles,
+        listener=progress,
+        connect=connect,
+        locate=RootsLocator([media]),
+        clock=lambda: SYNCED,
+    )
 
 
 def dock_all(dock: UsbDock, bus: Bus, devices: list[UsbDevice], timeout: float = 20) -> None:
-    watcher = UsbWatcher(dock.allow, dock.on_added, dock.on_removed, scanner=bus.scan, use_udev=False,
-                         poll_interval=0.05, debounce=0.01)
+    watcher = UsbWatcher(
+        dock.allow, dock.on_added, dock.on_removed, scanner=bus.scan, use_udev=False, poll_interval=0.05, debounce=0.01
+    )
     with watcher:
         for device in devices:
             bus.plug(device)
@@ -91,19 +103,24 @@ def server_paths(server: LiveServer, serial: str) -> set[str]:
     return {r["original_path"] for r in page["items"]}
 
 
-def test_two_recorders_docked_at_once_end_to_end(online_station: Station, live_server: LiveServer,
-                                                 media: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_two_recorders_docked_at_once_end_to_end(
+    online_station: Station, live_server: LiveServer, media: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.DEBUG)
     dv16 = make_recorder("dv16")
-    e12: E12Recorder = make_recorder("e12", info=make_recorder("e12").info.__class__(  # type: ignore[assignment]
-        "E120007", "204060", "李四", "330100000002", "稽查支队"), id_code="E12ID7")
+    e12: E12Recorder = make_recorder(
+        "e12",
+        info=make_recorder("e12").info.__class__(  # type: ignore[assignment]
+            "E120007", "204060", "李四", "330100000002", "稽查支队"
+        ),
+        id_code="E12ID7",
+    )
     dv16.on_disk_mode, dv16_disk = disk_maker(media, "ZFY_DSJ0001", "DSJ0001")
     e12.on_disk_mode, e12_disk = disk_maker(media, "E120007", "E120007", officer="204060", count=3)
     e12.reenumerate_delay = 0.3  # the disk comes back a moment after the switch
     progress = Progress()
     with E12Server(e12) as server:
-        dock = make_dock(online_station, {"1-3": dv16, "1-5": e12}, media, progress,
-                         servers={"1-5": server.address})
+        dock = make_dock(online_station, {"1-3": dv16, "1-5": e12}, media, progress, servers={"1-5": server.address})
         dock_all(dock, Bus(), [USB["dv16"], USB["e12"]])
 
     assert not dock.failures
@@ -115,8 +132,17 @@ def test_two_recorders_docked_at_once_end_to_end(online_station: Station, live_s
         assert disk.snapshot() == disk.files  # read-only: the station wipes nothing unless told to
     # every step was shown, in order
     states = progress.states("E120007")
-    for expected in (Step.CONNECTING, Step.LOGGING_IN, Step.READING_INFO, Step.READING_CLOCK, Step.SETTING_CLOCK,
-                     Step.SWITCHING, Step.WAITING_FOR_VOLUME, DockState.COPYING, DockState.DONE):
+    for expected in (
+        Step.CONNECTING,
+        Step.LOGGING_IN,
+        Step.READING_INFO,
+        Step.READING_CLOCK,
+        Step.SETTING_CLOCK,
+        Step.SWITCHING,
+        Step.WAITING_FOR_VOLUME,
+        DockState.COPYING,
+        DockState.DONE,
+    ):
         assert expected in states, states
     assert states.index(Step.READING_CLOCK) < states.index(Step.SWITCHING) < states.index(DockState.COPYING)
     # identity from the device's info block, clock offset measured before it was set
@@ -144,18 +170,30 @@ def run_failing(station: Station, media: Path, family: str, **state: object) -> 
     return dock, progress
 
 
-@pytest.mark.parametrize(("family", "state", "reason"), [
-    ("dv16", {"password": "999999"}, "CHECK_PWD_FAILED"),
-    ("e12", {"password": "999999"}, "CHECK_PWD_FAILED"),
-    ("dv16", {"card": False}, "MSDC_FAILED: no SD card"),
-    ("e12", {"vanish_after": 4}, "device gone"),
-    ("ambarella", {"hang": {"enter_mass_storage"}}, "did not come back as a disk"),
-    ("dv16", {"reenumerates": False}, "did not come back as a disk within 2 s"),
-    ("e12", {"hang": {"get_info"}}, "timeout"),
-], ids=["dv16-wrong-password", "e12-wrong-password", "missing-card", "gone-mid-handshake", "ambarella-no-reply",
-        "never-re-enumerates", "timeout"])
+@pytest.mark.parametrize(
+    ("family", "state", "reason"),
+    [
+        ("dv16", {"password": "999999"}, "CHECK_PWD_FAILED"),
+        ("e12", {"password": "999999"}, "CHECK_PWD_FAILED"),
+        ("dv16", {"card": False}, "MSDC_FAILED: no SD card"),
+        ("e12", {"vanish_after": 4}, "device gone"),
+        ("ambarella", {"hang": {"enter_mass_storage"}}, "did not come back as a disk"),
+        ("dv16", {"reenumerates": False}, "did not come back as a disk within 2 s"),
+        ("e12", {"hang": {"get_info"}}, "timeout"),
+    ],
+    ids=[
+        "dv16-wrong-password",
+        "e12-wrong-password",
+        "missing-card",
+        "gone-mid-handshake",
+        "ambarella-no-reply",
+        "never-re-enumerates",
+        "timeout",
+    ],
+)
 def test_a_failed_dock_shows_the_reason_and_transfers_nothing(
-        offline_station: Station, media: Path, family: str, state: dict[str, object], reason: str) -> None:
+    offline_station: Station, media: Path, family: str, state: dict[str, object], reason: str
+) -> None:
     dock, progress = run_failing(offline_station, media, family, **state)
     assert dock.reports == []
     ((_device, why),) = dock.failures
@@ -172,15 +210,24 @@ def test_no_password_configured_fails_without_trying_a_default(offline_station: 
     assert progress.seen[-1].state == DockState.FAILED
 
 
-def test_a_plain_usb_stick_is_ignored_and_logged(offline_station: Station, media: Path,
-                                                 caplog: pytest.LogCaptureFixture) -> None:
+def test_a_plain_usb_stick_is_ignored_and_logged(
+    offline_station: Station, media: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.WARNING)
-    stick = UsbDevice(bus=1, port_path="1-6", vendor_id=0x0781, product_id=0x5567, serial="4C530001",
-                      product="Cruzer Blade", scsi=("SanDisk Cruzer Blade 1.00",))
+    stick = UsbDevice(
+        bus=1,
+        port_path="1-6",
+        vendor_id=0x0781,
+        product_id=0x5567,
+        serial="4C530001",
+        product="Cruzer Blade",
+        scsi=("SanDisk Cruzer Blade 1.00",),
+    )
     dock = make_dock(offline_station, {"1-3": make_recorder("dv16")}, media, Progress())
     bus = Bus()
-    watcher = UsbWatcher(dock.allow, dock.on_added, dock.on_removed, scanner=bus.scan, use_udev=False,
-                         poll_interval=0.05, debounce=0.01)
+    watcher = UsbWatcher(
+        dock.allow, dock.on_added, dock.on_removed, scanner=bus.scan, use_udev=False, poll_interval=0.05, debounce=0.01
+    )
     with watcher:
         bus.plug(stick)
         deadline = time.monotonic() + 3
@@ -190,8 +237,9 @@ def test_a_plain_usb_stick_is_ignored_and_logged(offline_station: Station, media
     assert dock.reports == [] and dock.failures == [] and offline_station.journal.docks() == []
 
 
-def test_passwords_come_per_serial_before_family_and_from_a_private_file(offline_station: Station,
-                                                                        tmp_path: Path) -> None:
+def test_passwords_come_per_serial_before_family_and_from_a_private_file(
+    offline_station: Station, tmp_path: Path
+) -> None:
     from pydantic import SecretStr
 
     settings = offline_station.settings

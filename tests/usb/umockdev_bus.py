@@ -10,8 +10,18 @@ HUB = "/devices/pci0000:00/0000:00:14.0/usb1"
 def descriptors(vid: int, pid: int, *, iface_class: int, endpoints: tuple[int, ...]) -> bytes:
     """Device + configuration + interface + bulk endpoint descriptors, as sysfs ``descriptors`` holds them."""
     dev = struct.pack("<BBHBBBBHHHBBBB", 18, 1, 0x0200, 0, 0, 0, 64, vid, pid, 0x0100, 1, 2, 3, 1)
-    iface = struct.pack("<BBBBBBBBB", 9, 4, 0, 0, len(endpoints), iface_class,
-                        6 if iface_class == 8 else 0, 0x50 if iface_class == 8 else 0, 0)
+    iface = struct.pack(
+        "<BBBBBBBBB",
+        9,
+        4,
+        0,
+        0,
+        len(endpoints),
+        iface_class,
+        6 if iface_class == 8 else 0,
+        0x50 if iface_class == 8 else 0,
+        0,
+    )
     eps = b"".join(struct.pack("<BBBBHB", 7, 5, ep, 2, 512, 0) for ep in endpoints)
     total = 9 + len(iface) + len(eps)
     cfg = struct.pack("<BBHBBBBB", 9, 2, total, 1, 1, 0, 0x80, 50)
@@ -38,7 +48,7 @@ A: busnum=1
 H: descriptors={hexd}
 A: dev=189:{devnum}
 A: devnum={devnum}
-A: devpath={port.split('-')[1]}
+A: devpath={port.split("-")[1]}
 A: idProduct={pid:04x}
 A: idVendor={vid:04x}
 A: product={product}
@@ -48,10 +58,24 @@ A: speed=480
 
 
 def umockdev_description() -> str:
-    recorder = usb_device("1-4", 5, 0x4255, 0x0001, "AMBUSB01", "Ambarella Recorder",
-                          descriptors(0x4255, 0x0001, iface_class=0xFF, endpoints=(0x01, 0x81)))
-    stick = usb_device("1-6", 6, 0x0781, 0x5567, "4C530001", "Cruzer Blade",
-                       descriptors(0x0781, 0x5567, iface_class=0x08, endpoints=(0x02, 0x81)))
+    recorder = usb_device(
+        "1-4",
+        5,
+        0x4255,
+        0x0001,
+        "AMBUSB01",
+        "Ambarella Recorder",
+        descriptors(0x4255, 0x0001, iface_class=0xFF, endpoints=(0x01, 0x81)),
+    )
+    stick = usb_device(
+        "1-6",
+        6,
+        0x0781,
+        0x5567,
+        "4C530001",
+        "Cruzer Blade",
+        descriptors(0x0781, 0x5567, iface_class=0x08, endpoints=(0x02, 0x81)),
+    )
     lun = f"{HUB}/1-6/1-6:1.0/host6/target6:0:0/6:0:0:0"
     disk = f"""P: {HUB}/1-6/1-6:1.0
 E: DEVTYPE=usb_interface

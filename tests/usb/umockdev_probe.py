@@ -23,15 +23,25 @@ def main(mountinfo: Path) -> dict[str, object]:
     intf = cfg[(0, 0)]
     out: dict[str, object] = {
         "pyusb_all": sorted(f"{d.idVendor:04x}:{d.idProduct:04x}" for d in usb.core.find(find_all=True)),
-        "recorder": {"bus": recorder.bus, "address": recorder.address, "ports": list(recorder.port_numbers or ()),
-                     "configuration": cfg.bConfigurationValue, "interface": intf.bInterfaceNumber,
-                     "class": intf.bInterfaceClass, "endpoints": [e.bEndpointAddress for e in intf]},
+        "recorder": {
+            "bus": recorder.bus,
+            "address": recorder.address,
+            "ports": list(recorder.port_numbers or ()),
+            "configuration": cfg.bConfigurationValue,
+            "interface": intf.bInterfaceNumber,
+            "class": intf.bInterfaceClass,
+            "endpoints": [e.bEndpointAddress for e in intf],
+        },
     }
-    scans: dict[str, list[UsbDevice]] = {"pyusb": scan_pyusb(), "sysfs": scan_sysfs(Path("/sys")),
-                                         "pyudev": scan_pyudev()}
+    scans: dict[str, list[UsbDevice]] = {
+        "pyusb": scan_pyusb(),
+        "sysfs": scan_sysfs(Path("/sys")),
+        "pyudev": scan_pyudev(),
+    }
     for name, devices in scans.items():
-        out[name] = {d.port_path: {"vidpid": d.vidpid, "scsi": list(d.scsi), "profile": allow.profile_for(d)}
-                     for d in devices}
+        out[name] = {
+            d.port_path: {"vidpid": d.vidpid, "scsi": list(d.scsi), "profile": allow.profile_for(d)} for d in devices
+        }
     stick_dir = usb_device_dir("1-6")
     vols = volumes_of(stick_dir, mountinfo=mountinfo)
     out["stick_volumes"] = [(v.block.name, str(v.mount_point)) for v in vols]

@@ -79,8 +79,15 @@ def make_site(data_dir: Path) -> Site:
     with site.session() as s:
         units = {code: accounts.ensure_unit(s, code, name) for code, name in UNITS.items()}
         for p in PEOPLE:
-            accounts.create_user(s, username=p.username, password=PASSWORD, role=p.role, unit=units[p.unit],
-                                 display_name=p.display_name, officer_no=p.officer_no)
+            accounts.create_user(
+                s,
+                username=p.username,
+                password=PASSWORD,
+                role=p.role,
+                unit=units[p.unit],
+                display_name=p.display_name,
+                officer_no=p.officer_no,
+            )
         s.commit()
         site.unit_ids = {code: u.id for code, u in units.items()}
     return site
@@ -117,13 +124,26 @@ def enrol_station(client: httpx.Client, admin_token: str, name: str, unit_id: in
     return int(r.json()["station_id"]), str(r.json()["token"])
 
 
-def open_transfer(client: httpx.Client, station_token: str, serial: str, *,
-                  officer: tuple[str, str] | None = None, files: int = 3, size: int = 1_000_000) -> str:
+def open_transfer(
+    client: httpx.Client,
+    station_token: str,
+    serial: str,
+    *,
+    officer: tuple[str, str] | None = None,
+    files: int = 3,
+    size: int = 1_000_000,
+) -> str:
     transfer_id = str(uuid.uuid4())
-    index = [{"path": f"DCIM/20261120/{serial}_20261120_0{i}0000.MP4", "size": size,
-              "mtime": "2026-11-20T02:00:00Z"} for i in range(files)]
-    body: dict[str, Any] = {"transfer_id": transfer_id, "docked_at": datetime.now(UTC).isoformat(),
-                            "device": {"serial": serial, "family": "mass_storage"}, "index": index}
+    index = [
+        {"path": f"DCIM/20261120/{serial}_20261120_0{i}0000.MP4", "size": size, "mtime": "2026-11-20T02:00:00Z"}
+        for i in range(files)
+    ]
+    body: dict[str, Any] = {
+        "transfer_id": transfer_id,
+        "docked_at": datetime.now(UTC).isoformat(),
+        "device": {"serial": serial, "family": "mass_storage"},
+        "index": index,
+    }
     if officer:
         body["officer"] = {"number": officer[0], "name": officer[1]}
     r = client.post("/api/v1/transfers", json=body, headers={"Authorization": f"Bearer {station_token}"})
@@ -132,20 +152,29 @@ def open_transfer(client: httpx.Client, station_token: str, serial: str, *,
 
 
 def put_progress(client: httpx.Client, station_token: str, transfer_id: str, **progress: Any) -> None:
-    r = client.put(f"/api/v1/transfers/{transfer_id}/progress", json=progress,
-                   headers={"Authorization": f"Bearer {station_token}"})
+    r = client.put(
+        f"/api/v1/transfers/{transfer_id}/progress", json=progress, headers={"Authorization": f"Bearer {station_token}"}
+    )
     r.raise_for_status()
 
 
 def heartbeat(client: httpx.Client, station_token: str, **data: Any) -> None:
-    r = client.post("/api/v1/stations/me/heartbeat", json=data,
-                    headers={"Authorization": f"Bearer {station_token}"})
+    r = client.post("/api/v1/stations/me/heartbeat", json=data, headers={"Authorization": f"Bearer {station_token}"})
     r.raise_for_status()
 
 
-def add_recording(site: Site, *, transfer_id: str, station_id: int, unit: str, serial: str,
-                  officer: tuple[str, str] | None, name: str, content: bytes | None = None,
-                  **facts: Any) -> int:
+def add_recording(
+    site: Site,
+    *,
+    transfer_id: str,
+    station_id: int,
+    unit: str,
+    serial: str,
+    officer: tuple[str, str] | None,
+    name: str,
+    content: bytes | None = None,
+    **facts: Any,
+) -> int:
     """A verified recording as the upload receiver would leave it; ``content`` goes into the object store."""
     now = datetime.now(UTC)
     data = content if content is not None else uuid.uuid4().bytes
@@ -154,15 +183,32 @@ def add_recording(site: Site, *, transfer_id: str, station_id: int, unit: str, s
     staged.write_bytes(data)
     key = make_store(site.settings).put_verified(staged, b3, sha, len(data))
     values: dict[str, Any] = dict(
-        blake3=f"blake3:{b3}", sha256=f"sha256:{sha}", size=len(data),
-        storage_key=key, unit_id=site.unit_ids[unit], station_id=station_id,
-        transfer_id=transfer_id, device_serial=serial, officer_no=officer[0] if officer else None,
-        officer_name=officer[1] if officer else None, original_path=f"DCIM/{name}", original_name=name,
-        name_started_at=now - timedelta(hours=3), container_started_at=now - timedelta(hours=3, seconds=2),
-        probe_state="done", duration_s=1805.4, codec="h264", width=1920, height=1080, frame_rate=30.0,
-        container_format="mov,mp4,m4a,3gp,3g2,mj2", docked_at=now - timedelta(minutes=30),
-        copied_at=now - timedelta(minutes=25), uploaded_at=now - timedelta(minutes=20),
-        verified_at=now - timedelta(minutes=20))
+        blake3=f"blake3:{b3}",
+        sha256=f"sha256:{sha}",
+        size=len(data),
+        storage_key=key,
+        unit_id=site.unit_ids[unit],
+        station_id=station_id,
+        transfer_id=transfer_id,
+        device_serial=serial,
+        officer_no=officer[0] if officer else None,
+        officer_name=officer[1] if officer else None,
+        original_path=f"DCIM/{name}",
+        original_name=name,
+        name_started_at=now - timedelta(hours=3),
+        container_started_at=now - timedelta(hours=3, seconds=2),
+        probe_state="done",
+        duration_s=1805.4,
+        codec="h264",
+        width=1920,
+        height=1080,
+        frame_rate=30.0,
+        container_format="mov,mp4,m4a,3gp,3g2,mj2",
+        docked_at=now - timedelta(minutes=30),
+        copied_at=now - timedelta(minutes=25),
+        uploaded_at=now - timedelta(minutes=20),
+        verified_at=now - timedelta(minutes=20),
+    )
     values.update(facts)
     with site.session() as s:
         rec = Recording(**values)
@@ -216,11 +262,19 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     from selenium.webdriver.chrome.service import Service
 
     options = webdriver.ChromeOptions()
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--no-first-run", "--disable-background-networking", "--disable-component-update",
-                "--disable-sync",
-                "--window-size=1400,1000", "--lang=zh-CN",
-                f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}"):
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1400,1000",
+        "--lang=zh-CN",
+        f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}",
+    ):
         options.add_argument(arg)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(executable_path=shutil.which("chromedriver")), options=options)

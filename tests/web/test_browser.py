@@ -96,14 +96,35 @@ def test_login_page_is_chinese_by_default(browser: Any, live_server: LiveServer)
     assert browser.find_element(By.ID, "login-submit").text == "登录"
 
 
-@pytest.mark.parametrize(("username", "nav", "role"), [
-    ("officer1", ["My recordings", "Devices", "Checkout ledger", "Incomplete transfers", "Compliance"],
-     "Enforcement officer"),
-    ("devadmin", ["Recordings", "Stations", "Devices", "Checkout ledger", "Find footage", "Incomplete transfers",
-                  "Station health", "Compliance", "Compliance figures", "Legal holds"], "Device administrator"),
-])
+@pytest.mark.parametrize(
+    ("username", "nav", "role"),
+    [
+        (
+            "officer1",
+            ["My recordings", "Devices", "Checkout ledger", "Incomplete transfers", "Compliance"],
+            "Enforcement officer",
+        ),
+        (
+            "devadmin",
+            [
+                "Recordings",
+                "Stations",
+                "Devices",
+                "Checkout ledger",
+                "Find footage",
+                "Incomplete transfers",
+                "Station health",
+                "Compliance",
+                "Compliance figures",
+                "Legal holds",
+            ],
+            "Device administrator",
+        ),
+    ],
+)
 def test_switch_to_english_log_in_and_see_the_role_navigation(
-        browser: Any, live_server: LiveServer, username: str, nav: list[str], role: str) -> None:
+    browser: Any, live_server: LiveServer, username: str, nav: list[str], role: str
+) -> None:
     fresh(browser, live_server)
     browser.get(f"{live_server.url}/login")
     browser.find_element(By.ID, "lang-en").click()
@@ -116,27 +137,47 @@ def test_switch_to_english_log_in_and_see_the_role_navigation(
 
 
 def test_station_page_shows_a_new_dock_and_its_progress_without_reload(
-        browser: Any, live_server: LiveServer, dock: Dock, tmp_path: Path) -> None:
+    browser: Any, live_server: LiveServer, dock: Dock, tmp_path: Path
+) -> None:
     fresh(browser, live_server)
     sign_in(browser, live_server, "devadmin")
     browser.get(f"{live_server.url}/stations")
-    assert nav_labels(browser) == ["音像记录", "采集工作站", "设备", "交接台账", "查找录像", "待补登转存",
-                                   "工作站运行状况", "违规情形", "合规统计", "保全"]
+    assert nav_labels(browser) == [
+        "音像记录",
+        "采集工作站",
+        "设备",
+        "交接台账",
+        "查找录像",
+        "待补登转存",
+        "工作站运行状况",
+        "违规情形",
+        "合规统计",
+        "保全",
+    ]
     heading = browser.find_element(By.TAG_NAME, "h1")
 
     with live_server.client() as api:
         docked = time.monotonic()
-        transfer = open_transfer(api, dock.token, "DSJ-LIVE-0001", officer=("102345", "张三"),
-                                 files=4, size=50_000_000)
+        transfer = open_transfer(api, dock.token, "DSJ-LIVE-0001", officer=("102345", "张三"), files=4, size=50_000_000)
         row_id = f"transfer-{transfer}"
         WebDriverWait(browser, 5, ignored_exceptions=(StaleElementReferenceException,)).until(
-            lambda d: d.find_elements(By.ID, row_id))
+            lambda d: d.find_elements(By.ID, row_id)
+        )
         assert time.monotonic() - docked < 5
         row = browser.find_element(By.ID, row_id)
         assert "DSJ-LIVE-0001" in row.text and "102345 张三" in row.text and "已接入" in row.text
 
-        put_progress(api, dock.token, transfer, state="copying", files_done=2, files_total=4,
-                     bytes_done=100_000_000, bytes_total=200_000_000, message="正在复制 DCIM/20261120/02.MP4")
+        put_progress(
+            api,
+            dock.token,
+            transfer,
+            state="copying",
+            files_done=2,
+            files_total=4,
+            bytes_done=100_000_000,
+            bytes_total=200_000_000,
+            message="正在复制 DCIM/20261120/02.MP4",
+        )
 
         def progressed(d: Any) -> bool:
             bar = d.find_element(By.CSS_SELECTOR, f"#{row_id} progress")
@@ -157,22 +198,60 @@ def test_station_page_shows_a_new_dock_and_its_progress_without_reload(
 def clip(tmp_path_factory: pytest.TempPathFactory, ffmpeg: None) -> bytes:
     """One second of H.264 video in MP4, as a recorder would write it."""
     out = tmp_path_factory.mktemp("clip") / "clip.mp4"
-    subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi",
-                    "-i", "testsrc=size=320x240:rate=25", "-t", "1", "-c:v", "libx264", "-pix_fmt", "yuv420p",
-                    "-movflags", "+faststart", str(out)], check=True, timeout=60)
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=320x240:rate=25",
+            "-t",
+            "1",
+            "-c:v",
+            "libx264",
+            "-pix_fmt",
+            "yuv420p",
+            "-movflags",
+            "+faststart",
+            str(out),
+        ],
+        check=True,
+        timeout=60,
+    )
     return out.read_bytes()
 
 
-def test_recordings_list_and_detail_with_playback(browser: Any, live_server: LiveServer, dock: Dock,
-                                                  clip: bytes, tmp_path: Path) -> None:
+def test_recordings_list_and_detail_with_playback(
+    browser: Any, live_server: LiveServer, dock: Dock, clip: bytes, tmp_path: Path
+) -> None:
     with live_server.client() as api:
         transfer = open_transfer(api, dock.token, "DSJ-PLAY-0001", officer=("102345", "张三"), files=1)
-    own = add_recording(live_server.site, transfer_id=transfer, station_id=dock.station_id, unit="U01",
-                        serial="DSJ-PLAY-0001", officer=("102345", "张三"),
-                        name="DSJ-PLAY-0001_20261120_100000.MP4", content=clip, duration_s=1.0,
-                        width=320, height=240)
-    add_recording(live_server.site, transfer_id=transfer, station_id=dock.station_id, unit="U01",
-                  serial="DSJ-PLAY-0001", officer=("102346", "李四"), name="SOMEONE_ELSES.MP4")
+    own = add_recording(
+        live_server.site,
+        transfer_id=transfer,
+        station_id=dock.station_id,
+        unit="U01",
+        serial="DSJ-PLAY-0001",
+        officer=("102345", "张三"),
+        name="DSJ-PLAY-0001_20261120_100000.MP4",
+        content=clip,
+        duration_s=1.0,
+        width=320,
+        height=240,
+    )
+    add_recording(
+        live_server.site,
+        transfer_id=transfer,
+        station_id=dock.station_id,
+        unit="U01",
+        serial="DSJ-PLAY-0001",
+        officer=("102346", "李四"),
+        name="SOMEONE_ELSES.MP4",
+    )
     fresh(browser, live_server)
     sign_in(browser, live_server, "officer1")
     browser.get(f"{live_server.url}/recordings")

@@ -18,21 +18,27 @@ from web_ui.urls import safe_next
 
 LEDGER_NAV = [("/devices", "nav.devices"), ("/ledger", "nav.ledger")]
 SUPERVISOR_NAV = [("/recordings", "nav.recordings"), ("/stations", "nav.stations"), *LEDGER_NAV]
-CASES, SEARCH, INCOMPLETE = ("/cases", "nav.cases"), ("/search", "nav.search"), ("/transfers/incomplete",
-                                                                                  "nav.incomplete")
+CASES, SEARCH, INCOMPLETE = (
+    ("/cases", "nav.cases"),
+    ("/search", "nav.search"),
+    ("/transfers/incomplete", "nav.incomplete"),
+)
 FLEET = ("/fleet", "nav.fleet")
 FLAGS, FIGURES = ("/compliance", "nav.compliance"), ("/compliance/dashboard", "nav.compliance_dashboard")
 RETENTION, HOLDS = ("/retention/due", "nav.retention"), ("/retention/holds", "nav.holds")
 
 
-@pytest.mark.parametrize(("role", "expected"), [
-    (Role.officer, [("/recordings", "nav.my_recordings"), *LEDGER_NAV, INCOMPLETE, FLAGS]),
-    (Role.device_admin, [*SUPERVISOR_NAV, SEARCH, INCOMPLETE, FLEET, FLAGS, FIGURES, HOLDS]),
-    (Role.legal_affairs, [*SUPERVISOR_NAV, CASES, SEARCH, INCOMPLETE, FLAGS, FIGURES, RETENTION]),
-    (Role.auditor, [*SUPERVISOR_NAV, CASES, SEARCH, FLAGS, FIGURES, RETENTION]),
-    (Role.sysadmin, [*SUPERVISOR_NAV, CASES, SEARCH, INCOMPLETE, FLEET, RETENTION]),
-    (Role.case_handler, [("/recordings", "nav.recordings"), CASES, SEARCH, INCOMPLETE, HOLDS]),
-])
+@pytest.mark.parametrize(
+    ("role", "expected"),
+    [
+        (Role.officer, [("/recordings", "nav.my_recordings"), *LEDGER_NAV, INCOMPLETE, FLAGS]),
+        (Role.device_admin, [*SUPERVISOR_NAV, SEARCH, INCOMPLETE, FLEET, FLAGS, FIGURES, HOLDS]),
+        (Role.legal_affairs, [*SUPERVISOR_NAV, CASES, SEARCH, INCOMPLETE, FLAGS, FIGURES, RETENTION]),
+        (Role.auditor, [*SUPERVISOR_NAV, CASES, SEARCH, FLAGS, FIGURES, RETENTION]),
+        (Role.sysadmin, [*SUPERVISOR_NAV, CASES, SEARCH, INCOMPLETE, FLEET, RETENTION]),
+        (Role.case_handler, [("/recordings", "nav.recordings"), CASES, SEARCH, INCOMPLETE, HOLDS]),
+    ],
+)
 def test_navigation_by_role(role: Role, expected: list[tuple[str, str]]) -> None:
     assert [(e.path, e.label_key) for e in nav_for(role)] == expected
     assert home_for(role) == expected[0][0]
@@ -50,8 +56,16 @@ def declared_roles(route: APIRoute) -> set[str]:
 
 def page_routes() -> list[APIRoute]:
     """The page routes as ``web_ui.mount`` includes them (the routers carry no prefix)."""
-    routers = (auth.router, recordings.router, stations.router, ledger.router, fleet.router, cases.router,
-               compliance.router, retention.router)
+    routers = (
+        auth.router,
+        recordings.router,
+        stations.router,
+        ledger.router,
+        fleet.router,
+        cases.router,
+        compliance.router,
+        retention.router,
+    )
     return [r for router in routers for r in router.routes if isinstance(r, APIRoute)]
 
 
@@ -67,18 +81,40 @@ def test_each_nav_entry_leads_to_a_page_its_roles_may_open() -> None:
         assert {r.value for r in entry.roles} <= declared_roles(by_path[entry.path]), entry
 
 
-@pytest.mark.parametrize("value", [
-    "/", "/stations", "/recordings?device_serial=DSJ0001&page=2", "/recordings/5", "/a%2F%2Fb",
-])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "/",
+        "/stations",
+        "/recordings?device_serial=DSJ0001&page=2",
+        "/recordings/5",
+        "/a%2F%2Fb",
+    ],
+)
 def test_local_paths_are_kept(value: str) -> None:
     assert safe_next(value) == value
 
 
-@pytest.mark.parametrize("value", [
-    None, "", "stations", "//evil.example", "///evil.example", "/\\evil.example", "\\\\evil.example",
-    "http://evil.example/", "https:/evil.example", "javascript:alert(1)", "/\t/evil.example",
-    "/\n/evil.example", " /stations", "/x y", "/" + "a" * 2001,
-])
+@pytest.mark.parametrize(
+    "value",
+    [
+        None,
+        "",
+        "stations",
+        "//evil.example",
+        "///evil.example",
+        "/\\evil.example",
+        "\\\\evil.example",
+        "http://evil.example/",
+        "https:/evil.example",
+        "javascript:alert(1)",
+        "/\t/evil.example",
+        "/\n/evil.example",
+        " /stations",
+        "/x y",
+        "/" + "a" * 2001,
+    ],
+)
 def test_anything_else_falls_back(value: str | None) -> None:
     assert safe_next(value, "/home") == "/home"
 
@@ -89,8 +125,9 @@ def test_times_show_shanghai_wall_time_with_the_zone() -> None:
     assert local_time(None, ZoneInfo("Asia/Shanghai")) == "—"
 
 
-@pytest.mark.parametrize(("n", "shown"), [(None, "—"), (0, "0 B"), (1023, "1023 B"), (1536, "1.5 KiB"),
-                                          (3 * 1024**3, "3.0 GiB")])
+@pytest.mark.parametrize(
+    ("n", "shown"), [(None, "—"), (0, "0 B"), (1023, "1023 B"), (1536, "1.5 KiB"), (3 * 1024**3, "3.0 GiB")]
+)
 def test_filesize(n: int | None, shown: str) -> None:
     assert filesize(n) == shown
 

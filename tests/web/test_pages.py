@@ -45,16 +45,46 @@ def world(site: Site, app: FastAPI) -> World:
     station_b, token_b = enrol_station(api, admin, "STATION-B1", site.unit_ids["U02"])
     heartbeat(api, token_a, spool_bytes=5 * 1024**3, free_bytes=700 * 1024**3, agent_version="0.1.0")
     transfer_a = open_transfer(api, token_a, "DSJ-A-0001", officer=("102345", "张三"))
-    put_progress(api, token_a, transfer_a, state="uploading", files_done=1, files_total=3,
-                 bytes_done=1_000_000, bytes_total=3_000_000, message="正在上传第 2 个文件")
+    put_progress(
+        api,
+        token_a,
+        transfer_a,
+        state="uploading",
+        files_done=1,
+        files_total=3,
+        bytes_done=1_000_000,
+        bytes_total=3_000_000,
+        message="正在上传第 2 个文件",
+    )
     transfer_b = open_transfer(api, token_b, "DSJ-B-0001")
-    own = add_recording(site, transfer_id=transfer_a, station_id=station_a, unit="U01", serial="DSJ-A-0001",
-                        officer=("102345", "张三"), name="DSJ-A-0001_20261120_160000.MP4",
-                        verified_at=datetime(2026, 11, 20, 16, 30, 5, tzinfo=UTC))
-    other = add_recording(site, transfer_id=transfer_a, station_id=station_a, unit="U01", serial="DSJ-A-0001",
-                          officer=("102346", "李四"), name="DSJ-A-0001_20261120_170000.MP4")
-    add_recording(site, transfer_id=transfer_b, station_id=station_b, unit="U02", serial="DSJ-B-0001",
-                  officer=None, name="DSJ-B-0001_20261120_090000.MP4")
+    own = add_recording(
+        site,
+        transfer_id=transfer_a,
+        station_id=station_a,
+        unit="U01",
+        serial="DSJ-A-0001",
+        officer=("102345", "张三"),
+        name="DSJ-A-0001_20261120_160000.MP4",
+        verified_at=datetime(2026, 11, 20, 16, 30, 5, tzinfo=UTC),
+    )
+    other = add_recording(
+        site,
+        transfer_id=transfer_a,
+        station_id=station_a,
+        unit="U01",
+        serial="DSJ-A-0001",
+        officer=("102346", "李四"),
+        name="DSJ-A-0001_20261120_170000.MP4",
+    )
+    add_recording(
+        site,
+        transfer_id=transfer_b,
+        station_id=station_b,
+        unit="U02",
+        serial="DSJ-B-0001",
+        officer=None,
+        name="DSJ-B-0001_20261120_090000.MP4",
+    )
     return World(station_a, station_b, transfer_a, own, other)
 
 
@@ -65,8 +95,10 @@ def browser_like(app: FastAPI) -> TestClient:
 def login(app: FastAPI, username: str) -> TestClient:
     client = browser_like(app)
     assert client.get("/login").status_code == 200
-    r = client.post("/login", data={"username": username, "password": PASSWORD,
-                                    "csrf_token": client.cookies[CSRF_COOKIE], "next": ""})
+    r = client.post(
+        "/login",
+        data={"username": username, "password": PASSWORD, "csrf_token": client.cookies[CSRF_COOKIE], "next": ""},
+    )
     assert r.status_code == 303, r.text
     return client
 
@@ -95,25 +127,36 @@ def test_login_without_the_csrf_token_is_refused_and_audited(app: FastAPI, site:
 def test_a_failed_login_shows_an_error_and_is_audited(app: FastAPI, site: Site) -> None:
     client = browser_like(app)
     client.get("/login")
-    r = client.post("/login", data={"username": "devadmin", "password": "wrong password",
-                                    "csrf_token": client.cookies[CSRF_COOKIE]})
+    r = client.post(
+        "/login", data={"username": "devadmin", "password": "wrong password", "csrf_token": client.cookies[CSRF_COOKIE]}
+    )
     assert r.status_code == 200
     assert "用户名或密码错误" in r.text
     assert audit_events(site, "auth.login_failed")[-1].details == {"username": "devadmin", "via": "web"}
 
 
-@pytest.mark.parametrize(("next_path", "landing"), [
-    ("/stations", "/stations"),
-    ("/recordings?device_serial=DSJ-A-0001", "/recordings?device_serial=DSJ-A-0001"),
-    ("//evil.example/", "/recordings"),
-    ("https://evil.example/", "/recordings"),
-    ("/\\evil.example", "/recordings"),
-])
+@pytest.mark.parametrize(
+    ("next_path", "landing"),
+    [
+        ("/stations", "/stations"),
+        ("/recordings?device_serial=DSJ-A-0001", "/recordings?device_serial=DSJ-A-0001"),
+        ("//evil.example/", "/recordings"),
+        ("https://evil.example/", "/recordings"),
+        ("/\\evil.example", "/recordings"),
+    ],
+)
 def test_login_goes_to_next_only_when_it_is_local(app: FastAPI, next_path: str, landing: str) -> None:
     client = browser_like(app)
     client.get("/login", params={"next": next_path})
-    r = client.post("/login", data={"username": "devadmin", "password": PASSWORD,
-                                    "csrf_token": client.cookies[CSRF_COOKIE], "next": next_path})
+    r = client.post(
+        "/login",
+        data={
+            "username": "devadmin",
+            "password": PASSWORD,
+            "csrf_token": client.cookies[CSRF_COOKIE],
+            "next": next_path,
+        },
+    )
     assert r.status_code == 303
     assert r.headers["location"] == landing
 
@@ -137,11 +180,14 @@ def test_logout_needs_the_csrf_token_then_ends_the_session(app: FastAPI, site: S
     assert client.get("/stations").status_code == 303
 
 
-@pytest.mark.parametrize(("url", "status", "location"), [
-    ("/lang/en?next=/recordings", 303, "/recordings"),
-    ("/lang/en?next=//evil.example", 303, "/"),
-    ("/lang/fr?next=/recordings", 404, None),
-])
+@pytest.mark.parametrize(
+    ("url", "status", "location"),
+    [
+        ("/lang/en?next=/recordings", 303, "/recordings"),
+        ("/lang/en?next=//evil.example", 303, "/"),
+        ("/lang/fr?next=/recordings", 404, None),
+    ],
+)
 def test_language_switch(app: FastAPI, url: str, status: int, location: str | None) -> None:
     r = browser_like(app).get(url)
     assert r.status_code == status
@@ -160,13 +206,17 @@ def test_english_pages_when_the_cookie_says_so(app: FastAPI, world: World) -> No
     assert '<html lang="zh-CN">' in client.get("/stations").text
 
 
-@pytest.mark.parametrize(("username", "sees", "hidden"), [
-    ("devadmin", ["STATION-A1"], ["STATION-B1"]),
-    ("devadmin_b", ["STATION-B1"], ["STATION-A1"]),
-    ("legal", ["STATION-A1", "STATION-B1"], []),
-])
-def test_station_page_is_scoped_to_the_unit(app: FastAPI, world: World, username: str,
-                                            sees: list[str], hidden: list[str]) -> None:
+@pytest.mark.parametrize(
+    ("username", "sees", "hidden"),
+    [
+        ("devadmin", ["STATION-A1"], ["STATION-B1"]),
+        ("devadmin_b", ["STATION-B1"], ["STATION-A1"]),
+        ("legal", ["STATION-A1", "STATION-B1"], []),
+    ],
+)
+def test_station_page_is_scoped_to_the_unit(
+    app: FastAPI, world: World, username: str, sees: list[str], hidden: list[str]
+) -> None:
     live = login(app, username).get("/stations/live").text
     assert all(name in live for name in sees)
     assert not any(name in live for name in hidden)
@@ -206,8 +256,7 @@ def test_recordings_filters(app: FastAPI, world: World) -> None:
     assert "共 0 条记录" in client.get("/recordings", params={"device_serial": "NOPE"}).text
 
 
-def test_recording_detail_shows_facts_plays_the_content_and_is_audited(app: FastAPI, site: Site,
-                                                                       world: World) -> None:
+def test_recording_detail_shows_facts_plays_the_content_and_is_audited(app: FastAPI, site: Site, world: World) -> None:
     client = login(app, "officer1")
     page = client.get(f"/recordings/{world.own_recording}").text
     with site.session() as s:

@@ -30,8 +30,15 @@ LANG_COOKIE_DAYS = 365
 LOGIN_ERRORS = {401: "login.error_credentials", 423: "login.error_locked", 429: "login.error_throttled"}
 
 
-def _login_page(request: Request, next_path: str, *, error: str | None = None, username: str = "",
-                status_code: int = 200, fresh_token: bool = False) -> Response:
+def _login_page(
+    request: Request,
+    next_path: str,
+    *,
+    error: str | None = None,
+    username: str = "",
+    status_code: int = 200,
+    fresh_token: bool = False,
+) -> Response:
     values: dict[str, Any] = {"next_path": next_path, "error": error, "username": username}
     if fresh_token:
         values["csrf_token"] = csrf.new_token()
@@ -47,22 +54,34 @@ def login_page(request: Request, session: SessionDep, next: str | None = None) -
 
 
 @router.post("/login", dependencies=[Depends(public)])
-def login_submit(request: Request, session: SessionDep,
-                 username: Annotated[str, Form()] = "", password: Annotated[str, Form()] = "",
-                 csrf_token: Annotated[str, Form()] = "", next: Annotated[str, Form()] = "") -> Response:  # noqa: A002
+def login_submit(
+    request: Request,
+    session: SessionDep,
+    username: Annotated[str, Form()] = "",
+    password: Annotated[str, Form()] = "",
+    csrf_token: Annotated[str, Form()] = "",
+    next: Annotated[str, Form()] = "",
+) -> Response:  # noqa: A002
     next_path = safe_next(next, "")
     if not csrf.valid(request, csrf_token):
         audit(session, "web.csrf_rejected", request=request, details={"path": "/login"})
         session.commit()
-        return _login_page(request, next_path, error="login.error_expired", username=username[:64],
-                           status_code=403, fresh_token=True)
+        return _login_page(
+            request, next_path, error="login.error_expired", username=username[:64], status_code=403, fresh_token=True
+        )
     try:
-        user, token = attempt_login(request, session, username[:64], password[:256] if 0 < len(password) <= 256
-                                    else "", via="web")
+        user, token = attempt_login(
+            request, session, username[:64], password[:256] if 0 < len(password) <= 256 else "", via="web"
+        )
     except LoginRefused as exc:
         error = LOGIN_ERRORS.get(exc.status, "login.error_credentials")
-        return _login_page(request, next_path, error=error, username=username[:64],
-                           status_code=200 if exc.status == 401 else exc.status)
+        return _login_page(
+            request,
+            next_path,
+            error=error,
+            username=username[:64],
+            status_code=200 if exc.status == 401 else exc.status,
+        )
     response = RedirectResponse(next_path or home_for(user.role), status_code=303)
     set_session_cookie(response, request, token)
     response.delete_cookie(csrf.CSRF_COOKIE, path="/")  # a fresh token is issued with the next page
@@ -70,8 +89,7 @@ def login_submit(request: Request, session: SessionDep,
 
 
 @router.post("/logout")
-def logout(request: Request, user: SignedIn, session: SessionDep,
-           csrf_token: Annotated[str, Form()] = "") -> Response:
+def logout(request: Request, user: SignedIn, session: SessionDep, csrf_token: Annotated[str, Form()] = "") -> Response:
     if not csrf.valid(request, csrf_token):
         audit(session, "web.csrf_rejected", request=request, details={"path": "/logout"})
         session.commit()
@@ -79,8 +97,7 @@ def logout(request: Request, user: SignedIn, session: SessionDep,
     token = bearer_token(request)
     if token:
         accounts.logout(session, token)
-    audit(session, "auth.logout", request=request, object_type="user", object_id=user.id,
-          details={"via": "web"})
+    audit(session, "auth.logout", request=request, object_type="user", object_id=user.id, details={"via": "web"})
     session.commit()
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
@@ -92,8 +109,15 @@ def switch_language(code: str, request: Request, next: str | None = None) -> Res
     if code not in i18n.LANGUAGES:
         raise HTTPException(404, "no such language")
     response = RedirectResponse(safe_next(next, "/"), status_code=303)
-    response.set_cookie(i18n.LANG_COOKIE, code, max_age=LANG_COOKIE_DAYS * 86400, httponly=True,
-                        secure=request.app.state.ctx.settings.cookie_secure, samesite="lax", path="/")
+    response.set_cookie(
+        i18n.LANG_COOKIE,
+        code,
+        max_age=LANG_COOKIE_DAYS * 86400,
+        httponly=True,
+        secure=request.app.state.ctx.settings.cookie_secure,
+        samesite="lax",
+        path="/",
+    )
     return response
 
 

@@ -43,8 +43,11 @@ PAGE_SIZE = 50
 def error_text(request: Request, exc: service.CaseError) -> str:
     lang = i18n.request_lang(request)
     key = f"case_err.{exc.code}"
-    return i18n.translate(lang, key) if key in i18n.catalogue(lang) else \
-        i18n.translate(lang, "case_err.generic", message=exc.message)
+    return (
+        i18n.translate(lang, key)
+        if key in i18n.catalogue(lang)
+        else i18n.translate(lang, "case_err.generic", message=exc.message)
+    )
 
 
 def refused(request: Request, session: Session, user: User, token: str) -> Response | None:
@@ -82,8 +85,9 @@ def parse_officers(text: str) -> list[dict[str, str]]:
     return out
 
 
-def attempt(request: Request, session: Session, operation: Callable[[], Any], done: str,
-            again: Callable[[str], Response]) -> Response:
+def attempt(
+    request: Request, session: Session, operation: Callable[[], Any], done: str, again: Callable[[str], Response]
+) -> Response:
     """Run a case operation from a form: commit and go to ``done``, or show the page again with the refusal."""
     try:
         operation()
@@ -100,8 +104,13 @@ def thumbnails(session: Session, ids: list[int]) -> set[int]:
     """The recordings among ``ids`` whose thumbnail is made (the others show a placeholder)."""
     if not ids:
         return set()
-    return set(session.scalars(select(DerivedMedia.recording_id).where(
-        DerivedMedia.recording_id.in_(ids), DerivedMedia.kind == "thumbnail", DerivedMedia.state == "done")))
+    return set(
+        session.scalars(
+            select(DerivedMedia.recording_id).where(
+                DerivedMedia.recording_id.in_(ids), DerivedMedia.kind == "thumbnail", DerivedMedia.state == "done"
+            )
+        )
+    )
 
 
 def backfill(request: Request, session: Session, ids: list[int]) -> None:
@@ -120,34 +129,77 @@ def cases_page(request: Request, user: Viewer, session: SessionDep, q: str = "",
     return cases_view(request, session, user, q=q, status=status)
 
 
-def cases_view(request: Request, session: Session, user: User, *, q: str = "", status: str = "",
-               error: str | None = None, values: dict[str, str] | None = None, status_code: int = 200) -> Response:
+def cases_view(
+    request: Request,
+    session: Session,
+    user: User,
+    *,
+    q: str = "",
+    status: str = "",
+    error: str | None = None,
+    values: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
     query = access.cases_visible(user)
     if q.strip():
-        query = query.where(Case.number.startswith(numbers.normalize(q), autoescape=True)
-                            | func.lower(Case.name).contains(q.strip().lower(), autoescape=True))
+        query = query.where(
+            Case.number.startswith(numbers.normalize(q), autoescape=True)
+            | func.lower(Case.name).contains(q.strip().lower(), autoescape=True)
+        )
     if status in service.STATUSES:
         query = query.where(Case.status == status)
     rows = list(session.scalars(query.order_by(Case.created_at.desc(), Case.id.desc()).limit(200)))
-    counts = {case_id: n for case_id, n in session.execute(select(CaseLink.case_id, func.count()).where(
-        CaseLink.unlinked_at.is_(None), CaseLink.case_id.in_([c.id for c in rows])).group_by(CaseLink.case_id))}
+    counts = {
+        case_id: n
+        for case_id, n in session.execute(
+            select(CaseLink.case_id, func.count())
+            .where(CaseLink.unlinked_at.is_(None), CaseLink.case_id.in_([c.id for c in rows]))
+            .group_by(CaseLink.case_id)
+        )
+    }
     units = {u.id: u.name for u in session.scalars(select(Unit))}
-    return render(request, "cases.html", user=user, cases=rows, counts=counts, units=units, q=q, status=status,
-                  manager=Role(user.role) in access.MANAGERS, error=error, values=values or {},
-                  status_code=status_code)
+    return render(
+        request,
+        "cases.html",
+        user=user,
+        cases=rows,
+        counts=counts,
+        units=units,
+        q=q,
+        status=status,
+        manager=Role(user.role) in access.MANAGERS,
+        error=error,
+        values=values or {},
+        status_code=status_code,
+    )
 
 
 @router.post("/cases")
-def create_submit(request: Request, user: Manager, session: SessionDep, number: Text = "", name: Text = "",
-                  enforcement_matter: Text = "", officers: Text = "", csrf_token: Text = "") -> Response:
+def create_submit(
+    request: Request,
+    user: Manager,
+    session: SessionDep,
+    number: Text = "",
+    name: Text = "",
+    enforcement_matter: Text = "",
+    officers: Text = "",
+    csrf_token: Text = "",
+) -> Response:
     bad = refused(request, session, user, csrf_token)
     if bad:
         return bad
     values = {"number": number, "name": name, "enforcement_matter": enforcement_matter, "officers": officers}
     try:
-        case = service.create_case(session, user, number=number, pattern=pattern(request), request=request,
-                                   fields=service.CaseFields(name=name, enforcement_matter=enforcement_matter,
-                                                             officers=parse_officers(officers)))
+        case = service.create_case(
+            session,
+            user,
+            number=number,
+            pattern=pattern(request),
+            request=request,
+            fields=service.CaseFields(
+                name=name, enforcement_matter=enforcement_matter, officers=parse_officers(officers)
+            ),
+        )
     except service.CaseError as exc:
         session.rollback()
         audit(session, "case.refused", request=request, details={"code": exc.code, "path": request.url.path})
@@ -171,18 +223,39 @@ def case_page(case_id: int, request: Request, user: Viewer, session: SessionDep,
     return case_view(request, session, user, case, done=done)
 
 
-def case_view(request: Request, session: Session, user: User, case: Case, *, done: str = "",
-              error: str | None = None, status_code: int = 200) -> Response:
+def case_view(
+    request: Request,
+    session: Session,
+    user: User,
+    case: Case,
+    *,
+    done: str = "",
+    error: str | None = None,
+    status_code: int = 200,
+) -> Response:
     recs = service.recordings_of_case(session, user, case.id)
     history = service.links_of_case(session, case.id, history=True)
     shares = list(session.scalars(select(CaseShare).where(CaseShare.case_id == case.id).order_by(CaseShare.id)))
     people = {u.id: u for u in session.scalars(select(User))}
     units = {u.id: u.name for u in session.scalars(select(Unit))}
-    return render(request, "case.html", user=user, case=case, recordings=recs, history=history, shares=shares,
-                  people=people, units=units, thumbs=thumbnails(session, [r.id for r in recs]),
-                  links={lk.recording_id: lk for lk in history if lk.unlinked_at is None},
-                  manager=Role(user.role) in access.MANAGERS, exporter=Role(user.role) in access.EXPORTERS,
-                  done=done, error=error, status_code=status_code)
+    return render(
+        request,
+        "case.html",
+        user=user,
+        case=case,
+        recordings=recs,
+        history=history,
+        shares=shares,
+        people=people,
+        units=units,
+        thumbs=thumbnails(session, [r.id for r in recs]),
+        links={lk.recording_id: lk for lk in history if lk.unlinked_at is None},
+        manager=Role(user.role) in access.MANAGERS,
+        exporter=Role(user.role) in access.EXPORTERS,
+        done=done,
+        error=error,
+        status_code=status_code,
+    )
 
 
 def _case_or_error(request: Request, session: Session, user: User, case_id: int) -> Case | Response:
@@ -192,31 +265,74 @@ def _case_or_error(request: Request, session: Session, user: User, case_id: int)
         return render(request, "error.html", user=user, status_code=404, message="case_err.unknown_case")
 
 
-def case_form(request: Request, session: Session, user: User, case_id: int, token: str,
-              operation: Callable[[Case], Any], done: str) -> Response:
+def case_form(
+    request: Request,
+    session: Session,
+    user: User,
+    case_id: int,
+    token: str,
+    operation: Callable[[Case], Any],
+    done: str,
+) -> Response:
     bad = refused(request, session, user, token)
     if bad:
         return bad
     case = _case_or_error(request, session, user, case_id)
     if isinstance(case, Response):
         return case
-    return attempt(request, session, lambda: operation(case), f"/cases/{case.id}?done={quote(done)}",
-                   lambda message: case_view(request, session, user, case, error=message, status_code=422))
+    return attempt(
+        request,
+        session,
+        lambda: operation(case),
+        f"/cases/{case.id}?done={quote(done)}",
+        lambda message: case_view(request, session, user, case, error=message, status_code=422),
+    )
 
 
 @router.post("/cases/{case_id}")
-def edit_submit(case_id: int, request: Request, user: Manager, session: SessionDep, name: Text = "",
-                enforcement_matter: Text = "", officers: Text = "", status: Text = "",
-                csrf_token: Text = "") -> Response:
-    return case_form(request, session, user, case_id, csrf_token, lambda case: service.update_case(
-        session, user, case, service.CaseFields(name=name, enforcement_matter=enforcement_matter,
-                                                officers=parse_officers(officers), status=status or None),
-        request=request), "updated")
+def edit_submit(
+    case_id: int,
+    request: Request,
+    user: Manager,
+    session: SessionDep,
+    name: Text = "",
+    enforcement_matter: Text = "",
+    officers: Text = "",
+    status: Text = "",
+    csrf_token: Text = "",
+) -> Response:
+    return case_form(
+        request,
+        session,
+        user,
+        case_id,
+        csrf_token,
+        lambda case: service.update_case(
+            session,
+            user,
+            case,
+            service.CaseFields(
+                name=name,
+                enforcement_matter=enforcement_matter,
+                officers=parse_officers(officers),
+                status=status or None,
+            ),
+            request=request,
+        ),
+        "updated",
+    )
 
 
 @router.post("/cases/{case_id}/links")
-def link_submit(case_id: int, request: Request, user: Manager, session: SessionDep, recording_id: Text = "",
-                reason: Text = "", csrf_token: Text = "") -> Response:
+def link_submit(
+    case_id: int,
+    request: Request,
+    user: Manager,
+    session: SessionDep,
+    recording_id: Text = "",
+    reason: Text = "",
+    csrf_token: Text = "",
+) -> Response:
     def operation(case: Case) -> None:
         rec = session.get(Recording, int(recording_id)) if recording_id.strip().isdigit() else None
         if rec is None:
@@ -229,65 +345,147 @@ def link_submit(case_id: int, request: Request, user: Manager, session: SessionD
 
 
 @router.post("/cases/{case_id}/links/{recording_id}/unlink")
-def unlink_submit(case_id: int, recording_id: int, request: Request, user: Manager, session: SessionDep,
-                  reason: Text = "", csrf_token: Text = "") -> Response:
-    return case_form(request, session, user, case_id, csrf_token, lambda case: service.unlink(
-        session, user, case, recording_id, reason=reason, request=request), "unlinked")
+def unlink_submit(
+    case_id: int,
+    recording_id: int,
+    request: Request,
+    user: Manager,
+    session: SessionDep,
+    reason: Text = "",
+    csrf_token: Text = "",
+) -> Response:
+    return case_form(
+        request,
+        session,
+        user,
+        case_id,
+        csrf_token,
+        lambda case: service.unlink(session, user, case, recording_id, reason=reason, request=request),
+        "unlinked",
+    )
 
 
 @router.post("/cases/{case_id}/shares")
-def share_submit(case_id: int, request: Request, user: Manager, session: SessionDep, username: Text = "",
-                 unit_code: Text = "", reason: Text = "", csrf_token: Text = "") -> Response:
+def share_submit(
+    case_id: int,
+    request: Request,
+    user: Manager,
+    session: SessionDep,
+    username: Text = "",
+    unit_code: Text = "",
+    reason: Text = "",
+    csrf_token: Text = "",
+) -> Response:
     def operation(case: Case) -> None:
         who = session.scalar(select(User).where(User.username == username.strip())) if username.strip() else None
         unit = session.scalar(select(Unit).where(Unit.code == unit_code.strip())) if unit_code.strip() else None
         if (username.strip() and who is None) or (unit_code.strip() and unit is None):
             raise service.CaseError("unknown_share_target", "no such user or unit", 404)
-        service.share(session, user, case, user_id=who.id if who else None, unit_id=unit.id if unit else None,
-                      reason=reason, request=request)
+        service.share(
+            session,
+            user,
+            case,
+            user_id=who.id if who else None,
+            unit_id=unit.id if unit else None,
+            reason=reason,
+            request=request,
+        )
 
     return case_form(request, session, user, case_id, csrf_token, operation, "shared")
 
 
 @router.post("/cases/{case_id}/shares/{share_id}/revoke")
-def unshare_submit(case_id: int, share_id: int, request: Request, user: Manager, session: SessionDep,
-                   csrf_token: Text = "") -> Response:
-    return case_form(request, session, user, case_id, csrf_token, lambda case: service.unshare(
-        session, user, case, share_id, request=request), "unshared")
+def unshare_submit(
+    case_id: int, share_id: int, request: Request, user: Manager, session: SessionDep, csrf_token: Text = ""
+) -> Response:
+    return case_form(
+        request,
+        session,
+        user,
+        case_id,
+        csrf_token,
+        lambda case: service.unshare(session, user, case, share_id, request=request),
+        "unshared",
+    )
 
 
 # --- finding footage ---------------------------------------------------------------------------------
 
 
 @router.get("/search")
-def search_page(request: Request, user: Searcher, session: SessionDep, case_number: str = "",
-                case_match: str = "exact", case_name: str = "", officer: str = "", device_serial: str = "",
-                unit_id: str = "", started_from: str = "", started_to: str = "", enforcement_matter: str = "",
-                page: int = 1) -> Response:
-    form = {"case_number": case_number, "case_match": case_match if case_match == "prefix" else "exact",
-            "case_name": case_name, "officer": officer, "device_serial": device_serial, "unit_id": unit_id,
-            "started_from": started_from, "started_to": started_to, "enforcement_matter": enforcement_matter}
+def search_page(
+    request: Request,
+    user: Searcher,
+    session: SessionDep,
+    case_number: str = "",
+    case_match: str = "exact",
+    case_name: str = "",
+    officer: str = "",
+    device_serial: str = "",
+    unit_id: str = "",
+    started_from: str = "",
+    started_to: str = "",
+    enforcement_matter: str = "",
+    page: int = 1,
+) -> Response:
+    form = {
+        "case_number": case_number,
+        "case_match": case_match if case_match == "prefix" else "exact",
+        "case_name": case_name,
+        "officer": officer,
+        "device_serial": device_serial,
+        "unit_id": unit_id,
+        "started_from": started_from,
+        "started_to": started_to,
+        "enforcement_matter": enforcement_matter,
+    }
     units = list(session.scalars(select(Unit).order_by(Unit.code)))
     asked = any(v for k, v in form.items() if k != "case_match")
-    context: dict[str, Any] = {"form": form, "units": units, "asked": asked, "results": None, "error": None,
-                               "page": max(1, page), "pages": 1, "page_query": urlencode(form)}
+    context: dict[str, Any] = {
+        "form": form,
+        "units": units,
+        "asked": asked,
+        "results": None,
+        "error": None,
+        "page": max(1, page),
+        "pages": 1,
+        "page_query": urlencode(form),
+    }
     if asked:
         tz = tz_of(request)
-        filters = search.Filters(case_number, form["case_match"], case_name, officer, device_serial,
-                                 int(unit_id) if unit_id.isdigit() else None, local_time(started_from, tz),
-                                 local_time(started_to, tz), enforcement_matter)
+        filters = search.Filters(
+            case_number,
+            form["case_match"],
+            case_name,
+            officer,
+            device_serial,
+            int(unit_id) if unit_id.isdigit() else None,
+            local_time(started_from, tz),
+            local_time(started_to, tz),
+            enforcement_matter,
+        )
         try:
-            found = search.search(session, user, filters, pattern(request), limit=PAGE_SIZE,
-                                  offset=(context["page"] - 1) * PAGE_SIZE)
+            found = search.search(
+                session, user, filters, pattern(request), limit=PAGE_SIZE, offset=(context["page"] - 1) * PAGE_SIZE
+            )
         except service.CaseError as exc:
             context["error"] = error_text(request, exc)
             audit(session, "recording.search_refused", request=request, details={"code": exc.code, "via": "web"})
             session.commit()
             return render(request, "search.html", user=user, **context)  # the page itself is fine: 200
         ids = [r.id for r in found.recordings]
-        audit(session, "recording.search", request=request, object_type="search",
-              details={"filters": {k: str(v) for k, v in filters.given().items()}, "total": found.total,
-                       "shown": ids, "via": "web"})
+        audit(
+            session,
+            "recording.search",
+            request=request,
+            object_type="search",
+            details={
+                "filters": {k: str(v) for k, v in filters.given().items()},
+                "total": found.total,
+                "shown": ids,
+                "via": "web",
+            },
+        )
         session.commit()
         backfill(request, session, ids)
         context.update(results=found, thumbs=thumbnails(session, ids), pages=max(1, -(-found.total // PAGE_SIZE)))
@@ -301,22 +499,52 @@ def search_page(request: Request, user: Searcher, session: SessionDep, case_numb
 def incomplete_page(request: Request, user: TaskViewer, session: SessionDep) -> Response:
     settings = request.app.state.ctx.settings
     rows = linking.incomplete(session, user, settings)
-    return render(request, "incomplete.html", user=user, rows=rows, grace=settings.transfer_task_grace_hours,
-                  setter=Role(user.role) in access.TASK_SETTERS)
+    return render(
+        request,
+        "incomplete.html",
+        user=user,
+        rows=rows,
+        grace=settings.transfer_task_grace_hours,
+        setter=Role(user.role) in access.TASK_SETTERS,
+    )
 
 
-def task_view(request: Request, session: Session, user: User, transfer: Any, *, done: str = "",
-              error: str | None = None, values: dict[str, str] | None = None, status_code: int = 200) -> Response:
+def task_view(
+    request: Request,
+    session: Session,
+    user: User,
+    transfer: Any,
+    *,
+    done: str = "",
+    error: str | None = None,
+    values: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
     case = session.get(Case, transfer.case_id) if transfer.case_id else None
-    open_cases = list(session.scalars(access.cases_visible(user).where(Case.status == "open")
-                                      .order_by(Case.created_at.desc()).limit(200)))
+    open_cases = list(
+        session.scalars(
+            access.cases_visible(user).where(Case.status == "open").order_by(Case.created_at.desc()).limit(200)
+        )
+    )
     recs = linking.recordings_of_transfer(session, transfer.id)
-    return render(request, "transfer_task.html", user=user, transfer=transfer, case=case, open_cases=open_cases,
-                  recordings=recs, missing=rules.missing_task(rules.TransferTask(
-                      transfer.id, transfer.docked_at, transfer.enforcement_matter, transfer.case_id)),
-                  setter=Role(user.role) in access.TASK_SETTERS, done=done, error=error,
-                  values=values or {"enforcement_matter": transfer.enforcement_matter or "",
-                                    "case_number": case.number if case else ""}, status_code=status_code)
+    return render(
+        request,
+        "transfer_task.html",
+        user=user,
+        transfer=transfer,
+        case=case,
+        open_cases=open_cases,
+        recordings=recs,
+        missing=rules.missing_task(
+            rules.TransferTask(transfer.id, transfer.docked_at, transfer.enforcement_matter, transfer.case_id)
+        ),
+        setter=Role(user.role) in access.TASK_SETTERS,
+        done=done,
+        error=error,
+        values=values
+        or {"enforcement_matter": transfer.enforcement_matter or "", "case_number": case.number if case else ""},
+        status_code=status_code,
+    )
 
 
 @router.get("/transfers/{transfer_id}/task")
@@ -329,8 +557,15 @@ def task_page(transfer_id: str, request: Request, user: TaskViewer, session: Ses
 
 
 @router.post("/transfers/{transfer_id}/task")
-def task_submit(transfer_id: str, request: Request, user: TaskSetter, session: SessionDep,
-                enforcement_matter: Text = "", case_number: Text = "", csrf_token: Text = "") -> Response:
+def task_submit(
+    transfer_id: str,
+    request: Request,
+    user: TaskSetter,
+    session: SessionDep,
+    enforcement_matter: Text = "",
+    case_number: Text = "",
+    csrf_token: Text = "",
+) -> Response:
     bad = refused(request, session, user, csrf_token)
     if bad:
         return bad
@@ -339,10 +574,21 @@ def task_submit(transfer_id: str, request: Request, user: TaskSetter, session: S
     except service.CaseError:
         return render(request, "error.html", user=user, status_code=404, message="case_err.unknown_transfer")
     values = {"enforcement_matter": enforcement_matter, "case_number": case_number}
-    return attempt(request, session, lambda: linking.set_transfer_task(
-        session, user, transfer, enforcement_matter=enforcement_matter, case_number=case_number,
-        pattern=pattern(request), request=request), f"/transfers/{transfer.id}/task?done=saved",
-        lambda message: task_view(request, session, user, transfer, error=message, values=values, status_code=422))
+    return attempt(
+        request,
+        session,
+        lambda: linking.set_transfer_task(
+            session,
+            user,
+            transfer,
+            enforcement_matter=enforcement_matter,
+            case_number=case_number,
+            pattern=pattern(request),
+            request=request,
+        ),
+        f"/transfers/{transfer.id}/task?done=saved",
+        lambda message: task_view(request, session, user, transfer, error=message, values=values, status_code=422),
+    )
 
 
 # --- the case parts of a recording's page -------------------------------------------------------------
@@ -356,7 +602,10 @@ def recording_extras(request: Request, session: Session, user: User, rec: Record
     use_proxy = proxy is not None and proxy.state == "done"
     if "thumbnail" not in derived:
         backfill(request, session, [rec.id])
-    return {"play_src": f"/api/v1/recordings/{rec.id}/{'proxy' if use_proxy else 'content'}",
-            "playing_proxy": use_proxy, "derived": derived,
-            "rec_cases": service.cases_of_recording(session, user, rec.id),
-            "day": search.officer_day(session, user, rec, request.app.state.ctx.settings)}
+    return {
+        "play_src": f"/api/v1/recordings/{rec.id}/{'proxy' if use_proxy else 'content'}",
+        "playing_proxy": use_proxy,
+        "derived": derived,
+        "rec_cases": service.cases_of_recording(session, user, rec.id),
+        "day": search.officer_day(session, user, rec, request.app.state.ctx.settings),
+    }

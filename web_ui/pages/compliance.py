@@ -69,48 +69,106 @@ def _date(value: str | None) -> date | None:
 
 
 @router.get("/compliance")
-def flag_list(request: Request, user: Viewer, session: SessionDep, kind: str | None = None,
-              state: str | None = None, unit_id: str | None = None, officer_no: str | None = None,
-              device_serial: str | None = None,
-              month: Annotated[str | None, Query(pattern=r"^(\d{4}-(0[1-9]|1[0-2]))?$")] = None,
-              since: str | None = None, until: str | None = None, checkout_entry_id: str | None = None,
-              user_id: str | None = None, cleared: str | None = None, page: int = 1) -> Response:
-    filters = dashboard.Filters(kind=kind or None, state=state or None, unit_id=_int(unit_id),
-                                officer_no=(officer_no or "").strip() or None,
-                                device_serial=(device_serial or "").strip() or None, month=month or None,
-                                since=_date(since), until=_date(until), checkout_entry_id=_int(checkout_entry_id),
-                                user_id=_int(user_id), include_cleared=cleared == "1")
+def flag_list(
+    request: Request,
+    user: Viewer,
+    session: SessionDep,
+    kind: str | None = None,
+    state: str | None = None,
+    unit_id: str | None = None,
+    officer_no: str | None = None,
+    device_serial: str | None = None,
+    month: Annotated[str | None, Query(pattern=r"^(\d{4}-(0[1-9]|1[0-2]))?$")] = None,
+    since: str | None = None,
+    until: str | None = None,
+    checkout_entry_id: str | None = None,
+    user_id: str | None = None,
+    cleared: str | None = None,
+    page: int = 1,
+) -> Response:
+    filters = dashboard.Filters(
+        kind=kind or None,
+        state=state or None,
+        unit_id=_int(unit_id),
+        officer_no=(officer_no or "").strip() or None,
+        device_serial=(device_serial or "").strip() or None,
+        month=month or None,
+        since=_date(since),
+        until=_date(until),
+        checkout_entry_id=_int(checkout_entry_id),
+        user_id=_int(user_id),
+        include_cleared=cleared == "1",
+    )
     page = max(1, page)
-    rows, total = dashboard.find_flags(session, user, filters, tz_of(request), limit=PAGE_SIZE,
-                                       offset=(page - 1) * PAGE_SIZE)
+    rows, total = dashboard.find_flags(
+        session, user, filters, tz_of(request), limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE
+    )
     units = {u.id: u for u in session.scalars(select(Unit).order_by(Unit.code))}
     query = filters.query()
-    pages = {"prev": f"/compliance?{urlencode({**query, 'page': page - 1})}" if page > 1 else None,
-             "next": f"/compliance?{urlencode({**query, 'page': page + 1})}" if page * PAGE_SIZE < total else None}
-    return render(request, "compliance.html", user=user, rows=rows, total=total, filters=filters, units=units,
-                  kinds=[k.value for k in Kind], states=STATES, pages=pages, page=page,
-                  figures=Role(user.role) in DASHBOARD_VIEWERS)
+    pages = {
+        "prev": f"/compliance?{urlencode({**query, 'page': page - 1})}" if page > 1 else None,
+        "next": f"/compliance?{urlencode({**query, 'page': page + 1})}" if page * PAGE_SIZE < total else None,
+    }
+    return render(
+        request,
+        "compliance.html",
+        user=user,
+        rows=rows,
+        total=total,
+        filters=filters,
+        units=units,
+        kinds=[k.value for k in Kind],
+        states=STATES,
+        pages=pages,
+        page=page,
+        figures=Role(user.role) in DASHBOARD_VIEWERS,
+    )
 
 
-def _flag_page(request: Request, user: User, session: Session, flag_id: int, error: str | None = None,
-               status_code: int = 200) -> Response:
+def _flag_page(
+    request: Request, user: User, session: Session, flag_id: int, error: str | None = None, status_code: int = 200
+) -> Response:
     try:
         flag = review.get_flag(session, user, flag_id)
     except review.ReviewError:
         return render(request, "error.html", user=user, status_code=404, message="error.not_found")
     events = review.events_of(session, flag.id)
-    people = {u.id: u for u in session.scalars(select(User).where(User.id.in_(
-        {e.actor_id for e in events if e.actor_id} | {i for i in (flag.assignee_id, flag.reviewed_by_id,
-                                                                  flag.user_id) if i})))}
-    reviewers = list(session.scalars(select(User).where(User.role.in_([r.value for r in service.REVIEWERS]),
-                                                        User.active.is_(True)).order_by(User.username)))
+    people = {
+        u.id: u
+        for u in session.scalars(
+            select(User).where(
+                User.id.in_(
+                    {e.actor_id for e in events if e.actor_id}
+                    | {i for i in (flag.assignee_id, flag.reviewed_by_id, flag.user_id) if i}
+                )
+            )
+        )
+    }
+    reviewers = list(
+        session.scalars(
+            select(User)
+            .where(User.role.in_([r.value for r in service.REVIEWERS]), User.active.is_(True))
+            .order_by(User.username)
+        )
+    )
     role = Role(user.role)
-    return render(request, "compliance_flag.html", user=user, flag=flag, events=events, people=people,
-                  reviewers=reviewers, unit=session.get(Unit, flag.unit_id) if flag.unit_id else None,
-                  day=day_of_flag(session, user, flag, request.app.state.ctx.settings),
-                  may_review=role in service.REVIEWERS, may_explain=role in service.EXPLAINERS
-                  and flag.state not in review.NEEDS_REASON, moves=sorted(review.TRANSITIONS.get(flag.state, ())),
-                  error=error, status_code=status_code, fmt_time=lambda v: _local(v, tz_of(request)))
+    return render(
+        request,
+        "compliance_flag.html",
+        user=user,
+        flag=flag,
+        events=events,
+        people=people,
+        reviewers=reviewers,
+        unit=session.get(Unit, flag.unit_id) if flag.unit_id else None,
+        day=day_of_flag(session, user, flag, request.app.state.ctx.settings),
+        may_review=role in service.REVIEWERS,
+        may_explain=role in service.EXPLAINERS and flag.state not in review.NEEDS_REASON,
+        moves=sorted(review.TRANSITIONS.get(flag.state, ())),
+        error=error,
+        status_code=status_code,
+        fmt_time=lambda v: _local(v, tz_of(request)),
+    )
 
 
 @router.get("/compliance/flags/{flag_id}")
@@ -136,36 +194,66 @@ def _act(request: Request, user: User, session: Session, flag_id: int, token: st
 
 
 @router.post("/compliance/flags/{flag_id}/review")
-def review_form(flag_id: int, request: Request, user: Reviewer, session: SessionDep, state: Text,
-                csrf_token: Text = "", reason: Text = "") -> Response:
-    return _act(request, user, session, flag_id, csrf_token,
-                lambda flag: review.transition(session, user, flag, state, reason, request))
+def review_form(
+    flag_id: int,
+    request: Request,
+    user: Reviewer,
+    session: SessionDep,
+    state: Text,
+    csrf_token: Text = "",
+    reason: Text = "",
+) -> Response:
+    return _act(
+        request,
+        user,
+        session,
+        flag_id,
+        csrf_token,
+        lambda flag: review.transition(session, user, flag, state, reason, request),
+    )
 
 
 @router.post("/compliance/flags/{flag_id}/assign")
-def assign_form(flag_id: int, request: Request, user: Reviewer, session: SessionDep, csrf_token: Text = "",
-                assignee_id: Text = "") -> Response:
-    return _act(request, user, session, flag_id, csrf_token,
-                lambda flag: review.assign(session, user, flag, _int(assignee_id), request))
+def assign_form(
+    flag_id: int, request: Request, user: Reviewer, session: SessionDep, csrf_token: Text = "", assignee_id: Text = ""
+) -> Response:
+    return _act(
+        request,
+        user,
+        session,
+        flag_id,
+        csrf_token,
+        lambda flag: review.assign(session, user, flag, _int(assignee_id), request),
+    )
 
 
 @router.post("/compliance/flags/{flag_id}/comment")
-def comment_form(flag_id: int, request: Request, user: Reviewer, session: SessionDep, csrf_token: Text = "",
-                 body: Text = "") -> Response:
-    return _act(request, user, session, flag_id, csrf_token,
-                lambda flag: review.comment(session, user, flag, body, request))
+def comment_form(
+    flag_id: int, request: Request, user: Reviewer, session: SessionDep, csrf_token: Text = "", body: Text = ""
+) -> Response:
+    return _act(
+        request, user, session, flag_id, csrf_token, lambda flag: review.comment(session, user, flag, body, request)
+    )
 
 
 @router.post("/compliance/flags/{flag_id}/explain")
-def explain_form(flag_id: int, request: Request, user: Explainer, session: SessionDep, csrf_token: Text = "",
-                 body: Text = "") -> Response:
-    return _act(request, user, session, flag_id, csrf_token,
-                lambda flag: review.explain(session, user, flag, body, request))
+def explain_form(
+    flag_id: int, request: Request, user: Explainer, session: SessionDep, csrf_token: Text = "", body: Text = ""
+) -> Response:
+    return _act(
+        request, user, session, flag_id, csrf_token, lambda flag: review.explain(session, user, flag, body, request)
+    )
 
 
 @router.get("/compliance/dashboard")
-def dashboard_page(request: Request, user: FigureViewer, session: SessionDep, since: str | None = None,
-                   until: str | None = None, unit_id: str | None = None) -> Response:
+def dashboard_page(
+    request: Request,
+    user: FigureViewer,
+    session: SessionDep,
+    since: str | None = None,
+    until: str | None = None,
+    unit_id: str | None = None,
+) -> Response:
     tz = tz_of(request)
     period = dashboard.Period.default(tz, utcnow().astimezone(tz).date(), _date(since), _date(until))
     if period.until < period.since:
@@ -174,16 +262,32 @@ def dashboard_page(request: Request, user: FigureViewer, session: SessionDep, si
     unit = _int(unit_id) if user.sees_all_units else user.unit_id
     fig = dashboard.figures(session, user, period, unit)
     t = i18n.Translator(i18n.request_lang(request))
-    base = {"since": period.since.isoformat(), "until": period.until.isoformat(),
-            **({"unit_id": unit} if unit else {})}
+    base = {"since": period.since.isoformat(), "until": period.until.isoformat(), **({"unit_id": unit} if unit else {})}
     months = list(fig.by_month)
-    flags_chart = charts.bar_chart(months, [fig.by_month[m] for m in months], title=t("compliance.chart_flags"),
-                                   ident="chart-flags",
-                                   href=lambda m: "/compliance?" + urlencode({"month": m, **(
-                                       {"unit_id": unit} if unit else {})}))
-    rate_chart = charts.line_chart(months, [fig.rate_by_month.get(m) for m in months],
-                                   title=t("compliance.chart_rate"), ident="chart-rate")
-    return render(request, "compliance_dashboard.html", user=user, fig=fig, period=period, units=units, unit=unit,
-                  flags_chart=flags_chart, rate_chart=rate_chart, query=urlencode(base),
-                  drill={"since": period.since.isoformat(), "until": period.until.isoformat(),
-                         **({"unit_id": unit} if unit else {})})
+    flags_chart = charts.bar_chart(
+        months,
+        [fig.by_month[m] for m in months],
+        title=t("compliance.chart_flags"),
+        ident="chart-flags",
+        href=lambda m: "/compliance?" + urlencode({"month": m, **({"unit_id": unit} if unit else {})}),
+    )
+    rate_chart = charts.line_chart(
+        months, [fig.rate_by_month.get(m) for m in months], title=t("compliance.chart_rate"), ident="chart-rate"
+    )
+    return render(
+        request,
+        "compliance_dashboard.html",
+        user=user,
+        fig=fig,
+        period=period,
+        units=units,
+        unit=unit,
+        flags_chart=flags_chart,
+        rate_chart=rate_chart,
+        query=urlencode(base),
+        drill={
+            "since": period.since.isoformat(),
+            "until": period.until.isoformat(),
+            **({"unit_id": unit} if unit else {}),
+        },
+    )

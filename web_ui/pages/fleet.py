@@ -24,6 +24,13 @@ def fleet_page(request: Request, user: FleetViewer, session: SessionDep) -> Resp
     rules = FleetRules.from_settings(request.app.state.ctx.settings)
     health = fleet_health(session, rules, unit_id=None if user.sees_all_units else user.unit_id, now=utcnow())
     alerting = [h for h in health if h.alerts]
-    return render(request, "fleet.html", user=user, health=health, alerting=alerting, rules=rules,
-                  window_minutes=int(rules.growth_window.total_seconds() // 60),
-                  silent_minutes=int(rules.silent_after.total_seconds() // 60))
+    return render(
+        request,
+        "fleet.html",
+        user=user,
+        health=health,
+        alerting=alerting,
+        rules=rules,
+        window_minutes=int(rules.growth_window.total_seconds() // 60),
+        silent_minutes=int(rules.silent_after.total_seconds() // 60),
+    )

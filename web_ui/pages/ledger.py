@@ -78,8 +78,11 @@ def error_text(request: Request, exc: RuleError) -> str:
     """The refusal in the reader's language: the code's message, and the failed checks if any."""
     lang = i18n.request_lang(request)
     key = f"ledger_err.{exc.code}"
-    text = i18n.translate(lang, key) if key in i18n.catalogue(lang) else \
-        i18n.translate(lang, "ledger_err.generic", message=exc.message)
+    text = (
+        i18n.translate(lang, key)
+        if key in i18n.catalogue(lang)
+        else i18n.translate(lang, "ledger_err.generic", message=exc.message)
+    )
     failures = exc.facts.get("failures")
     if failures:
         text += " " + "、".join(i18n.translate(lang, f"check.{f}") for f in failures)
@@ -112,15 +115,25 @@ def form_device(request: Request, session: Session, user: User, serial: str, sub
     return csrf_refused(request, session, user, submitted) or device_or_404(request, session, user, serial)
 
 
-def submit(request: Request, session: Session, operation: Callable[[], LedgerEntry], serial: str,
-           form_page: Callable[[str], Response], success: str) -> Response:
+def submit(
+    request: Request,
+    session: Session,
+    operation: Callable[[], LedgerEntry],
+    serial: str,
+    form_page: Callable[[str], Response],
+    success: str,
+) -> Response:
     """Run a ledger operation from a form: commit and go to the device page, or show the form again."""
     try:
         entry = operation()
     except RuleError as exc:
         session.rollback()
-        audit(session, "ledger.refused", request=request,
-              details={"code": exc.code, "path": request.url.path, "via": "web"})
+        audit(
+            session,
+            "ledger.refused",
+            request=request,
+            details={"code": exc.code, "path": request.url.path, "via": "web"},
+        )
         session.commit()
         return form_page(error_text(request, exc))
     audit_entry(session, request, entry, serial)
@@ -136,22 +149,40 @@ def devices_page(request: Request, user: Viewer, session: SessionDep, done: str 
     return devices_view(request, session, user, done=done)
 
 
-def devices_view(request: Request, session: Session, user: User, *, done: str = "", error: str | None = None,
-                 status_code: int = 200) -> Response:
+def devices_view(
+    request: Request, session: Session, user: User, *, done: str = "", error: str | None = None, status_code: int = 200
+) -> Response:
     devices = list(session.scalars(service.devices_visible(user).order_by(Device.unit_id, Device.serial)))
     open_ids = [d.open_checkout_id for d in devices if d.open_checkout_id]
     out = {e.id: e for e in session.scalars(select(LedgerEntry).where(LedgerEntry.id.in_(open_ids)))}
     units = service.unit_summaries(session, request.app.state.ctx.settings, user)
     manageable = [s.unit for s in units if service.manages(user, s.unit.id)]
-    return render(request, "devices.html", user=user, devices=devices, out=out, units=units,
-                  unit_names={s.unit.id: s.unit.name for s in units}, manageable=manageable,
-                  done=done, error=error, status_code=status_code)
+    return render(
+        request,
+        "devices.html",
+        user=user,
+        devices=devices,
+        out=out,
+        units=units,
+        unit_names={s.unit.id: s.unit.name for s in units},
+        manageable=manageable,
+        done=done,
+        error=error,
+        status_code=status_code,
+    )
 
 
 @router.post("/devices")
-def register_submit(request: Request, user: Manager, session: SessionDep, serial: Text = "", model: Text = "",
-                    family: Text = "", unit_id: Annotated[int | None, Form()] = None,
-                    csrf_token: Text = "") -> Response:
+def register_submit(
+    request: Request,
+    user: Manager,
+    session: SessionDep,
+    serial: Text = "",
+    model: Text = "",
+    family: Text = "",
+    unit_id: Annotated[int | None, Form()] = None,
+    csrf_token: Text = "",
+) -> Response:
     refused = csrf_refused(request, session, user, csrf_token)
     if refused:
         return refused
@@ -163,20 +194,37 @@ def register_submit(request: Request, user: Manager, session: SessionDep, serial
 
     if not serial or len(serial) > 64 or not all(c.isalnum() or c in "-_." for c in serial):
         return again(error_text(request, RuleError("bad_serial", "malformed serial")))
-    return submit(request, session, lambda: service.register_device(
-        session, ctx, serial=serial, unit_id=unit_id or user.unit_id, model=model.strip() or None,
-        family=family.strip() or None), serial, again, "register")
+    return submit(
+        request,
+        session,
+        lambda: service.register_device(
+            session,
+            ctx,
+            serial=serial,
+            unit_id=unit_id or user.unit_id,
+            model=model.strip() or None,
+            family=family.strip() or None,
+        ),
+        serial,
+        again,
+        "register",
+    )
 
 
 def timeline(session: Session, user: User, device: Device) -> list[dict[str, Any]]:
     """The device's entries (as this user may see them) and its docks, newest first."""
     items: list[dict[str, Any]] = [
-        {"at": e.occurred_at, "type": "entry", "entry": e} for e in
-        session.scalars(service.entries_visible(user).where(LedgerEntry.device_id == device.id))]
+        {"at": e.occurred_at, "type": "entry", "entry": e}
+        for e in session.scalars(service.entries_visible(user).where(LedgerEntry.device_id == device.id))
+    ]
     if Role(user.role) != Role.officer:
         stations = {s.id: s.name for s in session.scalars(select(Station))}
-        for t in session.scalars(select(Transfer).where(Transfer.device_serial == device.serial)
-                                 .order_by(Transfer.docked_at.desc()).limit(TIMELINE_DOCKS)):
+        for t in session.scalars(
+            select(Transfer)
+            .where(Transfer.device_serial == device.serial)
+            .order_by(Transfer.docked_at.desc())
+            .limit(TIMELINE_DOCKS)
+        ):
             items.append({"at": t.docked_at, "type": "dock", "dock": t, "station": stations.get(t.station_id)})
     return sorted(items, key=lambda i: (i["at"], getattr(i.get("entry"), "seq", 0)), reverse=True)
 
@@ -189,34 +237,77 @@ def device_page(serial: str, request: Request, user: Viewer, session: SessionDep
     return device_view(request, session, user, device, done=done)
 
 
-def device_view(request: Request, session: Session, user: User, device: Device, *, done: str = "",
-                error: str | None = None, status_code: int = 200) -> Response:
+def device_view(
+    request: Request,
+    session: Session,
+    user: User,
+    device: Device,
+    *,
+    done: str = "",
+    error: str | None = None,
+    status_code: int = 200,
+) -> Response:
     holder = session.get(LedgerEntry, device.open_checkout_id) if device.open_checkout_id else None
     names = {u.id: u.display_name for u in session.scalars(select(User).where(User.unit_id == device.unit_id))}
-    return render(request, "device.html", user=user, device=device, holder=holder, done=done,
-                  unit=session.get(Unit, device.unit_id), items=timeline(session, user, device), names=names,
-                  clock=docks.clock_history(session, device, limit=20), error=error, status_code=status_code,
-                  manager=service.manages(user, device.unit_id), actor=Role(user.role) in service.ACTORS)
+    return render(
+        request,
+        "device.html",
+        user=user,
+        device=device,
+        holder=holder,
+        done=done,
+        unit=session.get(Unit, device.unit_id),
+        items=timeline(session, user, device),
+        names=names,
+        clock=docks.clock_history(session, device, limit=20),
+        error=error,
+        status_code=status_code,
+        manager=service.manages(user, device.unit_id),
+        actor=Role(user.role) in service.ACTORS,
+    )
 
 
 # --- the forms ----------------------------------------------------------------------------------
 
 
-def form_page(request: Request, session: Session, user: User, device: Device, mode: str,
-              values: dict[str, Any] | None = None, error: str | None = None) -> Response:
+def form_page(
+    request: Request,
+    session: Session,
+    user: User,
+    device: Device,
+    mode: str,
+    values: dict[str, Any] | None = None,
+    error: str | None = None,
+) -> Response:
     settings = request.app.state.ctx.settings
     tz = tz_of(request)
     now = utcnow()
-    officers = list(session.scalars(select(User).where(User.unit_id == device.unit_id, User.active.is_(True),
-                                                       User.role == Role.officer.value).order_by(User.username)))
+    officers = list(
+        session.scalars(
+            select(User)
+            .where(User.unit_id == device.unit_id, User.active.is_(True), User.role == Role.officer.value)
+            .order_by(User.username)
+        )
+    )
     fresh = service.fresh_readings(session, device, settings, now) if mode == "checkout" else None
     defaults = {"expected_return_at": local_input(now + timedelta(hours=8), tz)}
-    return render(request, "ledger_form.html", user=user, device=device, mode=mode, error=error,
-                  values=defaults | (values or {}), officers=officers, fresh=fresh[0] if fresh else None,
-                  fresh_station=session.get(Station, fresh[1]) if fresh else None,
-                  units=[u for u in session.scalars(select(Unit).order_by(Unit.code)) if u.id != device.unit_id],
-                  manager=service.is_manager(user), settings=settings, server_now=now,
-                  status_code=422 if error else 200)
+    return render(
+        request,
+        "ledger_form.html",
+        user=user,
+        device=device,
+        mode=mode,
+        error=error,
+        values=defaults | (values or {}),
+        officers=officers,
+        fresh=fresh[0] if fresh else None,
+        fresh_station=session.get(Station, fresh[1]) if fresh else None,
+        units=[u for u in session.scalars(select(Unit).order_by(Unit.code)) if u.id != device.unit_id],
+        manager=service.is_manager(user),
+        settings=settings,
+        server_now=now,
+        status_code=422 if error else 200,
+    )
 
 
 def _blank_form(request: Request, session: Session, user: User, serial: str, mode: str) -> Response:
@@ -245,18 +336,40 @@ def lend_form(serial: str, request: Request, user: Actor, session: SessionDep) -
 
 
 @router.post("/devices/{serial}/checkout")
-def checkout_submit(serial: str, request: Request, user: Actor, session: SessionDep,
-                    enforcement_matter: Text = "", case_number: Text = "", case_name: Text = "",
-                    expected_return_at: Text = "", occurred_at: Text = "", officer_id: Text = "",
-                    battery_percent: Text = "", storage_free_gib: Text = "", clock_offset_s: Text = "",
-                    fault_found: Text = "", override_reason: Text = "", csrf_token: Text = "") -> Response:
+def checkout_submit(
+    serial: str,
+    request: Request,
+    user: Actor,
+    session: SessionDep,
+    enforcement_matter: Text = "",
+    case_number: Text = "",
+    case_name: Text = "",
+    expected_return_at: Text = "",
+    occurred_at: Text = "",
+    officer_id: Text = "",
+    battery_percent: Text = "",
+    storage_free_gib: Text = "",
+    clock_offset_s: Text = "",
+    fault_found: Text = "",
+    override_reason: Text = "",
+    csrf_token: Text = "",
+) -> Response:
     device = form_device(request, session, user, serial, csrf_token)
     if isinstance(device, Response):
         return device
-    values = dict(enforcement_matter=enforcement_matter, case_number=case_number, case_name=case_name,
-                  expected_return_at=expected_return_at, occurred_at=occurred_at, officer_id=officer_id,
-                  battery_percent=battery_percent, storage_free_gib=storage_free_gib,
-                  clock_offset_s=clock_offset_s, fault_found=fault_found, override_reason=override_reason)
+    values = dict(
+        enforcement_matter=enforcement_matter,
+        case_number=case_number,
+        case_name=case_name,
+        expected_return_at=expected_return_at,
+        occurred_at=occurred_at,
+        officer_id=officer_id,
+        battery_percent=battery_percent,
+        storage_free_gib=storage_free_gib,
+        clock_offset_s=clock_offset_s,
+        fault_found=fault_found,
+        override_reason=override_reason,
+    )
     tz = tz_of(request)
     ctx = service.Context(user, request.app.state.ctx.settings)
 
@@ -264,21 +377,45 @@ def checkout_submit(serial: str, request: Request, user: Actor, session: Session
         expected = parse_local(expected_return_at, tz)
         if expected is None:
             raise RuleError("bad_return_time", "the expected return time is required")
-        readings = {"battery_percent": number(battery_percent), "storage_free_bytes": number(storage_free_gib, int,
-                                                                                              GIB),
-                    "clock_offset_s": number(clock_offset_s, float), "fault_found": bool(fault_found)}
+        readings = {
+            "battery_percent": number(battery_percent),
+            "storage_free_bytes": number(storage_free_gib, int, GIB),
+            "clock_offset_s": number(clock_offset_s, float),
+            "fault_found": bool(fault_found),
+        }
         task = service.Task(enforcement_matter, expected, case_number.strip() or None, case_name.strip() or None)
-        return service.checkout(session, ctx, serial=serial, task=task, officer_id=number(officer_id),
-                                occurred_at=parse_local(occurred_at, tz), readings=readings,
-                                override_reason=override_reason)
+        return service.checkout(
+            session,
+            ctx,
+            serial=serial,
+            task=task,
+            officer_id=number(officer_id),
+            occurred_at=parse_local(occurred_at, tz),
+            readings=readings,
+            override_reason=override_reason,
+        )
 
-    return submit(request, session, operation, serial,
-                  lambda message: form_page(request, session, user, device, "checkout", values, message), "checkout")
+    return submit(
+        request,
+        session,
+        operation,
+        serial,
+        lambda message: form_page(request, session, user, device, "checkout", values, message),
+        "checkout",
+    )
 
 
 @router.post("/devices/{serial}/return")
-def return_submit(serial: str, request: Request, user: Manager, session: SessionDep, condition: Text = "good",
-                  description: Text = "", occurred_at: Text = "", csrf_token: Text = "") -> Response:
+def return_submit(
+    serial: str,
+    request: Request,
+    user: Manager,
+    session: SessionDep,
+    condition: Text = "good",
+    description: Text = "",
+    occurred_at: Text = "",
+    csrf_token: Text = "",
+) -> Response:
     device = form_device(request, session, user, serial, csrf_token)
     if isinstance(device, Response):
         return device
@@ -290,16 +427,36 @@ def return_submit(serial: str, request: Request, user: Manager, session: Session
             cond = Condition(condition)
         except ValueError as exc:
             raise RuleError("bad_condition", "choose the condition") from exc
-        return service.return_device(session, ctx, serial=serial, condition=cond, description=description,
-                                     occurred_at=parse_local(occurred_at, tz_of(request)))
+        return service.return_device(
+            session,
+            ctx,
+            serial=serial,
+            condition=cond,
+            description=description,
+            occurred_at=parse_local(occurred_at, tz_of(request)),
+        )
 
-    return submit(request, session, operation, serial,
-                  lambda message: form_page(request, session, user, device, "return", values, message), "return")
+    return submit(
+        request,
+        session,
+        operation,
+        serial,
+        lambda message: form_page(request, session, user, device, "return", values, message),
+        "return",
+    )
 
 
 @router.post("/devices/{serial}/fault")
-def fault_submit(serial: str, request: Request, user: Actor, session: SessionDep, kind: Text = "fault",
-                 description: Text = "", occurred_at: Text = "", csrf_token: Text = "") -> Response:
+def fault_submit(
+    serial: str,
+    request: Request,
+    user: Actor,
+    session: SessionDep,
+    kind: Text = "fault",
+    description: Text = "",
+    occurred_at: Text = "",
+    csrf_token: Text = "",
+) -> Response:
     device = form_device(request, session, user, serial, csrf_token)
     if isinstance(device, Response):
         return device
@@ -309,16 +466,29 @@ def fault_submit(serial: str, request: Request, user: Actor, session: SessionDep
     def operation() -> LedgerEntry:
         if kind not in {k.value for k in REPORTS}:
             raise RuleError("bad_kind", "choose what happened")
-        return service.report(session, ctx, serial=serial, kind=Kind(kind), description=description,
-                              occurred_at=parse_local(occurred_at, tz_of(request)))
+        return service.report(
+            session,
+            ctx,
+            serial=serial,
+            kind=Kind(kind),
+            description=description,
+            occurred_at=parse_local(occurred_at, tz_of(request)),
+        )
 
-    return submit(request, session, operation, serial,
-                  lambda message: form_page(request, session, user, device, "fault", values, message), "fault")
+    return submit(
+        request,
+        session,
+        operation,
+        serial,
+        lambda message: form_page(request, session, user, device, "fault", values, message),
+        "fault",
+    )
 
 
 @router.post("/devices/{serial}/restored")
-def restored_submit(serial: str, request: Request, user: Manager, session: SessionDep, description: Text = "",
-                    csrf_token: Text = "") -> Response:
+def restored_submit(
+    serial: str, request: Request, user: Manager, session: SessionDep, description: Text = "", csrf_token: Text = ""
+) -> Response:
     device = form_device(request, session, user, serial, csrf_token)
     if isinstance(device, Response):
         return device
@@ -327,31 +497,62 @@ def restored_submit(serial: str, request: Request, user: Manager, session: Sessi
     def again(message: str) -> Response:
         return device_view(request, session, user, device, error=message, status_code=409)
 
-    return submit(request, session, lambda: service.change_service(
-        session, ctx, serial=serial, kind=Kind.restored, description=description), serial, again, "restored")
+    return submit(
+        request,
+        session,
+        lambda: service.change_service(session, ctx, serial=serial, kind=Kind.restored, description=description),
+        serial,
+        again,
+        "restored",
+    )
 
 
 @router.post("/devices/{serial}/lend")
-def lend_submit(serial: str, request: Request, user: Actor, session: SessionDep, borrower_unit_id: Text = "",
-                borrower_name: Text = "", purpose: Text = "", expected_return_at: Text = "",
-                csrf_token: Text = "") -> Response:
+def lend_submit(
+    serial: str,
+    request: Request,
+    user: Actor,
+    session: SessionDep,
+    borrower_unit_id: Text = "",
+    borrower_name: Text = "",
+    purpose: Text = "",
+    expected_return_at: Text = "",
+    csrf_token: Text = "",
+) -> Response:
     device = form_device(request, session, user, serial, csrf_token)
     if isinstance(device, Response):
         return device
-    values = dict(borrower_unit_id=borrower_unit_id, borrower_name=borrower_name, purpose=purpose,
-                  expected_return_at=expected_return_at)
+    values = dict(
+        borrower_unit_id=borrower_unit_id,
+        borrower_name=borrower_name,
+        purpose=purpose,
+        expected_return_at=expected_return_at,
+    )
     ctx = service.Context(user, request.app.state.ctx.settings)
     try:
         expected = parse_local(expected_return_at, tz_of(request))
         if expected is None:
             raise RuleError("bad_return_time", "the expected return time is required")
-        lend = service.request_lend(session, ctx, serial=serial, purpose=purpose, expected_return_at=expected,
-                                    borrower_unit_id=number(borrower_unit_id), borrower_name=borrower_name)
+        lend = service.request_lend(
+            session,
+            ctx,
+            serial=serial,
+            purpose=purpose,
+            expected_return_at=expected,
+            borrower_unit_id=number(borrower_unit_id),
+            borrower_name=borrower_name,
+        )
     except RuleError as exc:
         session.rollback()
         return form_page(request, session, user, device, "lend", values, error_text(request, exc))
-    audit(session, "ledger.lend_requested", request=request, object_type="lend_request", object_id=lend.id,
-          details={"device_serial": serial, "via": "web"})
+    audit(
+        session,
+        "ledger.lend_requested",
+        request=request,
+        object_type="lend_request",
+        object_id=lend.id,
+        details={"device_serial": serial, "via": "web"},
+    )
     session.commit()
     return redirect_done("/ledger/approvals", "requested")
 
@@ -370,26 +571,44 @@ def _period(tz: ZoneInfo, since: str, until: str) -> tuple[date, date]:
 
 
 @router.get("/ledger")
-def ledger_page(request: Request, user: Viewer, session: SessionDep, unit_id: int | None = None,
-                since: str = "", until: str = "") -> Response:
+def ledger_page(
+    request: Request, user: Viewer, session: SessionDep, unit_id: int | None = None, since: str = "", until: str = ""
+) -> Response:
     tz = tz_of(request)
     start, end = _period(tz, since, until)
     units = list(session.scalars(select(Unit).order_by(Unit.code))) if user.sees_all_units else [user.unit]
     unit = next((u for u in units if u.id == unit_id), None) or next(
-        (u for u in units if u.id == user.unit_id), units[0] if units else None)
+        (u for u in units if u.id == user.unit_id), units[0] if units else None
+    )
     q = service.entries_visible(user).where(
         LedgerEntry.occurred_at >= datetime.combine(start, time(), tz),
-        LedgerEntry.occurred_at < datetime.combine(end + timedelta(days=1), time(), tz))
+        LedgerEntry.occurred_at < datetime.combine(end + timedelta(days=1), time(), tz),
+    )
     if unit is not None and Role(user.role) != Role.officer:
         q = q.where(LedgerEntry.unit_id == unit.id)
     entries = list(session.scalars(q.order_by(LedgerEntry.occurred_at.desc(), LedgerEntry.id.desc()).limit(1000)))
     devices = {d.id: d for d in session.scalars(select(Device).where(Device.id.in_({e.device_id for e in entries})))}
-    names = {u.id: u.display_name for u in session.scalars(select(User).where(User.id.in_(
-        {i for e in entries for i in (e.recorded_by_id, e.received_by_id) if i})))}
+    names = {
+        u.id: u.display_name
+        for u in session.scalars(
+            select(User).where(User.id.in_({i for e in entries for i in (e.recorded_by_id, e.received_by_id) if i}))
+        )
+    }
     query = urlencode({"unit_id": unit.id if unit else "", "since": start.isoformat(), "until": end.isoformat()})
-    return render(request, "ledger.html", user=user, entries=entries, devices=devices, names=names, units=units,
-                  unit=unit, since=start.isoformat(), until=end.isoformat(), export_query=query,
-                  can_export=Role(user.role) in service.EXPORTERS)
+    return render(
+        request,
+        "ledger.html",
+        user=user,
+        entries=entries,
+        devices=devices,
+        names=names,
+        units=units,
+        unit=unit,
+        since=start.isoformat(),
+        until=end.isoformat(),
+        export_query=query,
+        can_export=Role(user.role) in service.EXPORTERS,
+    )
 
 
 @router.get("/ledger/approvals")
@@ -397,42 +616,78 @@ def approvals_page(request: Request, user: Viewer, session: SessionDep, done: st
     return approvals_view(request, session, user, done=done)
 
 
-def approvals_view(request: Request, session: Session, user: User, *, done: str = "", error: str | None = None,
-                   status_code: int = 200) -> Response:
+def approvals_view(
+    request: Request, session: Session, user: User, *, done: str = "", error: str | None = None, status_code: int = 200
+) -> Response:
     requests = list(session.scalars(lend_visible(user).order_by(LendRequest.requested_at.desc()).limit(200)))
     devices = {d.id: d for d in session.scalars(select(Device).where(Device.id.in_({r.device_id for r in requests})))}
     user_ids = {i for r in requests for i in (r.requested_by_id, r.decided_by_id, r.borrower_user_id) if i}
     names = {u.id: u.display_name for u in session.scalars(select(User).where(User.id.in_(user_ids)))}
     units = {u.id: u.name for u in session.scalars(select(Unit))}
-    return render(request, "approvals.html", user=user, requests=requests, devices=devices, names=names,
-                  units=units, done=done, error=error, status_code=status_code,
-                  can_decide={r.id for r in requests if r.state == "pending" and service.manages(user, r.unit_id)})
+    return render(
+        request,
+        "approvals.html",
+        user=user,
+        requests=requests,
+        devices=devices,
+        names=names,
+        units=units,
+        done=done,
+        error=error,
+        status_code=status_code,
+        can_decide={r.id for r in requests if r.state == "pending" and service.manages(user, r.unit_id)},
+    )
 
 
 @router.post("/ledger/approvals/{request_id}/{decision}")
-def decide_submit(request_id: int, decision: str, request: Request, user: Manager, session: SessionDep,
-                  note: Text = "", battery_percent: Text = "", storage_free_gib: Text = "",
-                  clock_offset_s: Text = "", override_reason: Text = "", csrf_token: Text = "") -> Response:
+def decide_submit(
+    request_id: int,
+    decision: str,
+    request: Request,
+    user: Manager,
+    session: SessionDep,
+    note: Text = "",
+    battery_percent: Text = "",
+    storage_free_gib: Text = "",
+    clock_offset_s: Text = "",
+    override_reason: Text = "",
+    csrf_token: Text = "",
+) -> Response:
     refused = csrf_refused(request, session, user, csrf_token)
     if refused:
         return refused
     ctx = service.Context(user, request.app.state.ctx.settings)
     try:
         if decision == "approve":
-            readings = {"battery_percent": number(battery_percent),
-                        "storage_free_bytes": number(storage_free_gib, int, GIB),
-                        "clock_offset_s": number(clock_offset_s, float)}
-            entry = service.approve_lend(session, ctx, request_id, note=note, readings=readings,
-                                         override_reason=override_reason)
+            readings = {
+                "battery_percent": number(battery_percent),
+                "storage_free_bytes": number(storage_free_gib, int, GIB),
+                "clock_offset_s": number(clock_offset_s, float),
+            }
+            entry = service.approve_lend(
+                session, ctx, request_id, note=note, readings=readings, override_reason=override_reason
+            )
             device = session.get(Device, entry.device_id)
             assert device is not None
             audit_entry(session, request, entry, device.serial)
-            audit(session, "ledger.lend_approved", request=request, object_type="lend_request",
-                  object_id=request_id, details={"entry_id": entry.id, "via": "web"})
+            audit(
+                session,
+                "ledger.lend_approved",
+                request=request,
+                object_type="lend_request",
+                object_id=request_id,
+                details={"entry_id": entry.id, "via": "web"},
+            )
         elif decision == "reject":
             service.reject_lend(session, ctx, request_id, note=note)
-            audit(session, "ledger.lend_rejected", request=request, object_type="lend_request",
-                  object_id=request_id, details={"via": "web"})
+            audit(
+                session,
+                "ledger.lend_rejected",
+                request=request,
+                object_type="lend_request",
+                object_id=request_id,
+                details={"via": "web"},
+            )
         else:
             raise RuleError("bad_decision", "approve or reject")
     except RuleError as exc:
@@ -447,8 +702,12 @@ def faults_page(request: Request, user: Viewer, session: SessionDep) -> Response
     q = service.entries_visible(user).where(LedgerEntry.kind.in_([k.value for k in REPORTS]))
     entries = list(session.scalars(q.order_by(LedgerEntry.occurred_at.desc()).limit(500)))
     devices = {d.id: d for d in session.scalars(select(Device).where(Device.id.in_({e.device_id for e in entries})))}
-    names = {u.id: u.display_name for u in session.scalars(select(User).where(User.id.in_(
-        {e.recorded_by_id for e in entries if e.recorded_by_id})))}
+    names = {
+        u.id: u.display_name
+        for u in session.scalars(
+            select(User).where(User.id.in_({e.recorded_by_id for e in entries if e.recorded_by_id}))
+        )
+    }
     mine = list(session.scalars(service.devices_visible(user).order_by(Device.serial)))
     return render(request, "faults.html", user=user, entries=entries, devices=devices, names=names, mine=mine)
 

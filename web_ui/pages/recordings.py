@@ -38,9 +38,14 @@ def _filter(value: str | None) -> str:
 
 
 @router.get("/recordings")
-def recordings_page(request: Request, user: Reader, session: SessionDep,
-                    device_serial: str | None = None, officer_no: str | None = None,
-                    page: Annotated[int, Query(ge=1, le=100_000)] = 1) -> Response:
+def recordings_page(
+    request: Request,
+    user: Reader,
+    session: SessionDep,
+    device_serial: str | None = None,
+    officer_no: str | None = None,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+) -> Response:
     filters = {"device_serial": _filter(device_serial), "officer_no": _filter(officer_no)}
     q = visible_to(user)
     if filters["device_serial"]:
@@ -48,13 +53,25 @@ def recordings_page(request: Request, user: Reader, session: SessionDep,
     if filters["officer_no"]:
         q = q.where(Recording.officer_no == filters["officer_no"])
     total = session.scalar(select(func.count()).select_from(q.subquery())) or 0
-    rows = session.scalars(q.order_by(Recording.name_started_at.desc().nulls_last(), Recording.id.desc())
-                           .limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)).all()
+    rows = session.scalars(
+        q.order_by(Recording.name_started_at.desc().nulls_last(), Recording.id.desc())
+        .limit(PAGE_SIZE)
+        .offset((page - 1) * PAGE_SIZE)
+    ).all()
     pages = max(1, -(-total // PAGE_SIZE))
     query = urlencode({k: v for k, v in filters.items() if v})
-    return render(request, "recordings.html", user=user, recordings=rows, total=total, page=page, pages=pages,
-                  filters=filters, page_query=query,
-                  title_key="recordings.my_title" if user.role == Role.officer else "recordings.title")
+    return render(
+        request,
+        "recordings.html",
+        user=user,
+        recordings=rows,
+        total=total,
+        page=page,
+        pages=pages,
+        filters=filters,
+        page_query=query,
+        title_key="recordings.my_title" if user.role == Role.officer else "recordings.title",
+    )
 
 
 @router.get("/recordings/{recording_id}")
@@ -63,9 +80,15 @@ def recording_page(recording_id: int, request: Request, user: Reader, session: S
     rec = cast("Recording | None", session.scalar(visible_to(user).where(Recording.id == recording_id)))
     if rec is None:
         return render(request, "error.html", user=user, status_code=404, message="error.no_recording")
-    audit(session, "recording.view", request=request, object_type="recording", object_id=rec.id,
-          details={"via": "web"})
+    audit(session, "recording.view", request=request, object_type="recording", object_id=rec.id, details={"via": "web"})
     session.commit()
-    return render(request, "recording.html", user=user, rec=rec, media=media_kind(rec.original_name),
-                  station=session.get(Station, rec.station_id), unit=session.get(Unit, rec.unit_id),
-                  **cases_pages.recording_extras(request, session, user, rec))
+    return render(
+        request,
+        "recording.html",
+        user=user,
+        rec=rec,
+        media=media_kind(rec.original_name),
+        station=session.get(Station, rec.station_id),
+        unit=session.get(Unit, rec.unit_id),
+        **cases_pages.recording_extras(request, session, user, rec),
+    )

@@ -47,8 +47,11 @@ DONE = ("saved", "requested", "placed", "lifted", "approve", "reject", "execute"
 def error_text(request: Request, exc: RetentionError) -> str:
     lang = i18n.request_lang(request)
     key = f"retention_err.{exc.code}"
-    return i18n.translate(lang, key) if key in i18n.catalogue(lang) else \
-        i18n.translate(lang, "retention_err.generic", message=exc.message)
+    return (
+        i18n.translate(lang, key)
+        if key in i18n.catalogue(lang)
+        else i18n.translate(lang, "retention_err.generic", message=exc.message)
+    )
 
 
 def refused(request: Request, session: Session, user: User, token: str) -> Response | None:
@@ -59,8 +62,15 @@ def refused(request: Request, session: Session, user: User, token: str) -> Respo
     return render(request, "error.html", user=user, status_code=403, message="error.csrf")
 
 
-def attempt(request: Request, session: Session, user: User, token: str, operation: Callable[[], Any], done: str,
-            again: Callable[[str], Response]) -> Response:
+def attempt(
+    request: Request,
+    session: Session,
+    user: User,
+    token: str,
+    operation: Callable[[], Any],
+    done: str,
+    again: Callable[[str], Response],
+) -> Response:
     """Run a retention operation from a form: commit and go to ``done``, or show the page again with the
     refusal (which is audited)."""
     bad = refused(request, session, user, token)
@@ -95,30 +105,54 @@ def policy_page(request: Request, user: Viewer, session: SessionDep, done: str =
     return policy_view(request, session, user, done=done)
 
 
-def policy_view(request: Request, session: Session, user: User, *, done: str = "", error: str | None = None,
-                status_code: int = 200) -> Response:
+def policy_view(
+    request: Request, session: Session, user: User, *, done: str = "", error: str | None = None, status_code: int = 200
+) -> Response:
     policy, row = service.current_policy(session, request.app.state.ctx)
-    history = list(session.scalars(select(RetentionPolicyVersion).order_by(RetentionPolicyVersion.id.desc())
-                                   .limit(20)))
+    history = list(session.scalars(select(RetentionPolicyVersion).order_by(RetentionPolicyVersion.id.desc()).limit(20)))
     lang = i18n.request_lang(request)
-    kind_labels = {k: i18n.translate(lang, f"case_kind.{k}") for k in policy.permanent_kinds
-                   if f"case_kind.{k}" in i18n.catalogue(lang)}
-    return render(request, "retention_policy.html", user=user, policy=policy, version=row, history=history,
-                  people=people(session), editor=role_in(user, service.POLICY_EDITORS), kind_labels=kind_labels,
-                  done=done_of(done), error=error, status_code=status_code)
+    kind_labels = {
+        k: i18n.translate(lang, f"case_kind.{k}")
+        for k in policy.permanent_kinds
+        if f"case_kind.{k}" in i18n.catalogue(lang)
+    }
+    return render(
+        request,
+        "retention_policy.html",
+        user=user,
+        policy=policy,
+        version=row,
+        history=history,
+        people=people(session),
+        editor=role_in(user, service.POLICY_EDITORS),
+        kind_labels=kind_labels,
+        done=done_of(done),
+        error=error,
+        status_code=status_code,
+    )
 
 
 @router.post("/retention/policy")
-def policy_submit(request: Request, user: PolicyEditor, session: SessionDep, unlinked_months: Text = "",
-                  closed_case_years: Text = "", permanent_kinds: Text = "", lock_horizon_days: Text = "",
-                  reason: Text = "", csrf_token: Text = "") -> Response:
+def policy_submit(
+    request: Request,
+    user: PolicyEditor,
+    session: SessionDep,
+    unlinked_months: Text = "",
+    closed_case_years: Text = "",
+    permanent_kinds: Text = "",
+    lock_horizon_days: Text = "",
+    reason: Text = "",
+    csrf_token: Text = "",
+) -> Response:
     def number(text: str) -> int | str:
         return int(text) if text.strip().lstrip("-").isdigit() else text
 
-    data: dict[str, Any] = {"unlinked_months": number(unlinked_months), "closed_case_years": number(closed_case_years),
-                            "permanent_kinds": [k.strip() for k in permanent_kinds.replace("，", ",").split(",")
-                                                if k.strip()],
-                            "lock_horizon_days": number(lock_horizon_days)}
+    data: dict[str, Any] = {
+        "unlinked_months": number(unlinked_months),
+        "closed_case_years": number(closed_case_years),
+        "permanent_kinds": [k.strip() for k in permanent_kinds.replace("，", ",").split(",") if k.strip()],
+        "lock_horizon_days": number(lock_horizon_days),
+    }
     outcome: dict[str, str] = {}
 
     def propose() -> None:
@@ -127,8 +161,15 @@ def policy_submit(request: Request, user: PolicyEditor, session: SessionDep, unl
         if not isinstance(out, RetentionChange):
             service.apply_later(session, request)
 
-    response = attempt(request, session, user, csrf_token, propose, "/retention",
-                       lambda e: policy_view(request, session, user, error=e, status_code=422))
+    response = attempt(
+        request,
+        session,
+        user,
+        csrf_token,
+        propose,
+        "/retention",
+        lambda e: policy_view(request, session, user, error=e, status_code=422),
+    )
     if outcome:
         response.headers["location"] = f"/retention?done={outcome['done']}"
     return response
@@ -142,34 +183,74 @@ def holds_page(request: Request, user: HoldViewer, session: SessionDep, done: st
     return holds_view(request, session, user, done=done)
 
 
-def holds_view(request: Request, session: Session, user: User, *, done: str = "", error: str | None = None,
-               values: dict[str, str] | None = None, status_code: int = 200) -> Response:
-    rows = list(session.scalars(service.holds_visible(user).order_by(LegalHold.lifted_at.is_not(None),
-                                                                     LegalHold.id.desc()).limit(300)))
+def holds_view(
+    request: Request,
+    session: Session,
+    user: User,
+    *,
+    done: str = "",
+    error: str | None = None,
+    values: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    rows = list(
+        session.scalars(
+            service.holds_visible(user).order_by(LegalHold.lifted_at.is_not(None), LegalHold.id.desc()).limit(300)
+        )
+    )
     units = {u.id: u.name for u in session.scalars(select(Unit))}
-    return render(request, "retention_holds.html", user=user, holds=rows, units=units, people=people(session),
-                  targets=[t.value for t in Target], placer=role_in(user, service.HOLD_PLACERS),
-                  lifter=role_in(user, service.MANAGERS), done=done_of(done), error=error, values=values or {},
-                  status_code=status_code)
+    return render(
+        request,
+        "retention_holds.html",
+        user=user,
+        holds=rows,
+        units=units,
+        people=people(session),
+        targets=[t.value for t in Target],
+        placer=role_in(user, service.HOLD_PLACERS),
+        lifter=role_in(user, service.MANAGERS),
+        done=done_of(done),
+        error=error,
+        values=values or {},
+        status_code=status_code,
+    )
 
 
 @router.post("/retention/holds")
-def hold_submit(request: Request, user: HoldPlacer, session: SessionDep, target: Text = "", value: Text = "",
-                reason: Text = "", csrf_token: Text = "") -> Response:
+def hold_submit(
+    request: Request,
+    user: HoldPlacer,
+    session: SessionDep,
+    target: Text = "",
+    value: Text = "",
+    reason: Text = "",
+    csrf_token: Text = "",
+) -> Response:
     values = {"target": target, "value": value, "reason": reason}
-    return attempt(request, session, user, csrf_token,
-                   lambda: service.place_hold(session, request.app.state.ctx, user, target, value, reason, request),
-                   "/retention/holds?done=placed",
-                   lambda e: holds_view(request, session, user, error=e, values=values, status_code=422))
+    return attempt(
+        request,
+        session,
+        user,
+        csrf_token,
+        lambda: service.place_hold(session, request.app.state.ctx, user, target, value, reason, request),
+        "/retention/holds?done=placed",
+        lambda e: holds_view(request, session, user, error=e, values=values, status_code=422),
+    )
 
 
 @router.post("/retention/holds/{hold_id}/lift")
-def lift_submit(hold_id: int, request: Request, user: Manager, session: SessionDep, reason: Text = "",
-                csrf_token: Text = "") -> Response:
-    return attempt(request, session, user, csrf_token,
-                   lambda: service.lift_hold(session, request.app.state.ctx, user, hold_id, reason, request),
-                   "/retention/holds?done=lifted",
-                   lambda e: holds_view(request, session, user, error=e, status_code=422))
+def lift_submit(
+    hold_id: int, request: Request, user: Manager, session: SessionDep, reason: Text = "", csrf_token: Text = ""
+) -> Response:
+    return attempt(
+        request,
+        session,
+        user,
+        csrf_token,
+        lambda: service.lift_hold(session, request.app.state.ctx, user, hold_id, reason, request),
+        "/retention/holds?done=lifted",
+        lambda e: holds_view(request, session, user, error=e, status_code=422),
+    )
 
 
 # --- the due list -------------------------------------------------------------------------------------------
@@ -180,23 +261,43 @@ def due_page(request: Request, user: Viewer, session: SessionDep, done: str = ""
     return due_view(request, session, user, done=done)
 
 
-def due_view(request: Request, session: Session, user: User, *, done: str = "", error: str | None = None,
-             status_code: int = 200) -> Response:
+def due_view(
+    request: Request, session: Session, user: User, *, done: str = "", error: str | None = None, status_code: int = 200
+) -> Response:
     units = {u.id: u.name for u in session.scalars(select(Unit))}
-    return render(request, "retention_due.html", user=user, rows=disposal.due(session),
-                  held=disposal.due(session, held=True, limit=200), units=units,
-                  manager=role_in(user, service.MANAGERS), done=done_of(done), error=error, status_code=status_code)
+    return render(
+        request,
+        "retention_due.html",
+        user=user,
+        rows=disposal.due(session),
+        held=disposal.due(session, held=True, limit=200),
+        units=units,
+        manager=role_in(user, service.MANAGERS),
+        done=done_of(done),
+        error=error,
+        status_code=status_code,
+    )
 
 
 @router.post("/retention/disposals")
-def disposal_submit(request: Request, user: Manager, session: SessionDep,
-                    recording_ids: Annotated[list[str], Form()] = [],  # noqa: B006  (FastAPI form default)
-                    reason: Text = "", csrf_token: Text = "") -> Response:
+def disposal_submit(
+    request: Request,
+    user: Manager,
+    session: SessionDep,
+    recording_ids: Annotated[list[str], Form()] = [],  # noqa: B006  (FastAPI form default)
+    reason: Text = "",
+    csrf_token: Text = "",
+) -> Response:
     ids = [int(v) for v in recording_ids if v.strip().isdigit()]
-    return attempt(request, session, user, csrf_token,
-                   lambda: disposal.request_disposal(session, request.app.state.ctx, user, ids, reason, request),
-                   "/retention/approvals?done=requested",
-                   lambda e: due_view(request, session, user, error=e, status_code=422))
+    return attempt(
+        request,
+        session,
+        user,
+        csrf_token,
+        lambda: disposal.request_disposal(session, request.app.state.ctx, user, ids, reason, request),
+        "/retention/approvals?done=requested",
+        lambda e: due_view(request, session, user, error=e, status_code=422),
+    )
 
 
 # --- approvals ------------------------------------------------------------------------------------------------
@@ -207,44 +308,91 @@ def approvals_page(request: Request, user: Viewer, session: SessionDep, done: st
     return approvals_view(request, session, user, done=done)
 
 
-def approvals_view(request: Request, session: Session, user: User, *, done: str = "", error: str | None = None,
-                   status_code: int = 200) -> Response:
-    requests = list(session.scalars(select(DisposalRequest).order_by(DisposalRequest.status != "pending",
-                                                                      DisposalRequest.id.desc()).limit(100)))
-    changes = list(session.scalars(select(RetentionChange).order_by(RetentionChange.status != "pending",
-                                                                    RetentionChange.id.desc()).limit(100)))
-    return render(request, "retention_approvals.html", user=user, requests=requests, changes=changes,
-                  items={r.id: [i.recording_id for i in disposal.items_of(session, r.id)] for r in requests},
-                  approvals={r.id: [a.user_id for a in disposal.approvals_of(session, r.id)] for r in requests},
-                  change_approvals={c.id: service.change_approvers(session, c.id) for c in changes},
-                  people=people(session), approver=role_in(user, service.APPROVERS),
-                  needed=service.APPROVALS_NEEDED, done=done_of(done), error=error, status_code=status_code)
+def approvals_view(
+    request: Request, session: Session, user: User, *, done: str = "", error: str | None = None, status_code: int = 200
+) -> Response:
+    requests = list(
+        session.scalars(
+            select(DisposalRequest).order_by(DisposalRequest.status != "pending", DisposalRequest.id.desc()).limit(100)
+        )
+    )
+    changes = list(
+        session.scalars(
+            select(RetentionChange).order_by(RetentionChange.status != "pending", RetentionChange.id.desc()).limit(100)
+        )
+    )
+    return render(
+        request,
+        "retention_approvals.html",
+        user=user,
+        requests=requests,
+        changes=changes,
+        items={r.id: [i.recording_id for i in disposal.items_of(session, r.id)] for r in requests},
+        approvals={r.id: [a.user_id for a in disposal.approvals_of(session, r.id)] for r in requests},
+        change_approvals={c.id: service.change_approvers(session, c.id) for c in changes},
+        people=people(session),
+        approver=role_in(user, service.APPROVERS),
+        needed=service.APPROVALS_NEEDED,
+        done=done_of(done),
+        error=error,
+        status_code=status_code,
+    )
 
 
 @router.post("/retention/disposals/{request_id}/{decision}")
-def disposal_decide(request_id: int, decision: str, request: Request, user: Approver, session: SessionDep,
-                    note: Text = "", csrf_token: Text = "") -> Response:
+def disposal_decide(
+    request_id: int,
+    decision: str,
+    request: Request,
+    user: Approver,
+    session: SessionDep,
+    note: Text = "",
+    csrf_token: Text = "",
+) -> Response:
     ctx = request.app.state.ctx
     operations: dict[str, Callable[[], Any]] = {
         "approve": lambda: disposal.approve_disposal(session, user, request_id, note or None, request),
         "reject": lambda: disposal.reject_disposal(session, user, request_id, note or None, request),
-        "execute": lambda: disposal.execute_disposal(session, ctx, user, request_id, request)}
+        "execute": lambda: disposal.execute_disposal(session, ctx, user, request_id, request),
+    }
     operation = operations.get(decision, lambda: _unknown(decision))
-    return attempt(request, session, user, csrf_token, operation, f"/retention/approvals?done={decision}",
-                   lambda e: approvals_view(request, session, user, error=e, status_code=422))
+    return attempt(
+        request,
+        session,
+        user,
+        csrf_token,
+        operation,
+        f"/retention/approvals?done={decision}",
+        lambda e: approvals_view(request, session, user, error=e, status_code=422),
+    )
 
 
 @router.post("/retention/changes/{change_id}/{decision}")
-def change_decide(change_id: int, decision: str, request: Request, user: Approver, session: SessionDep,
-                  note: Text = "", csrf_token: Text = "") -> Response:
+def change_decide(
+    change_id: int,
+    decision: str,
+    request: Request,
+    user: Approver,
+    session: SessionDep,
+    note: Text = "",
+    csrf_token: Text = "",
+) -> Response:
     ctx = request.app.state.ctx
     operations: dict[str, Callable[[], Any]] = {
         "approve": lambda: service.approve_change(session, user, change_id, note or None, request),
         "reject": lambda: service.reject_change(session, user, change_id, note or None, request),
-        "apply": lambda: service.apply_change(session, ctx, user, change_id, request)}
+        "apply": lambda: service.apply_change(session, ctx, user, change_id, request),
+    }
     operation = operations.get(decision, lambda: _unknown(decision))
-    return attempt(request, session, user, csrf_token, operation, f"/retention/approvals?done={decision}",
-                   lambda e: approvals_view(request, session, user, error=e, status_code=422))
+    return attempt(
+        request,
+        session,
+        user,
+        csrf_token,
+        operation,
+        f"/retention/approvals?done={decision}",
+        lambda e: approvals_view(request, session, user, error=e, status_code=422),
+    )
 
 
 def _unknown(decision: str) -> None:
@@ -265,7 +413,13 @@ def certificate_page(certificate_id: int, request: Request, user: Viewer, sessio
     cert = session.get(DisposalCertificate, certificate_id)
     if cert is None:
         return render(request, "error.html", user=user, status_code=404, message="retention_err.unknown_certificate")
-    audit(session, "retention.certificate_view", request=request, object_type="disposal_certificate",
-          object_id=cert.id, details={"via": "web"})
+    audit(
+        session,
+        "retention.certificate_view",
+        request=request,
+        object_type="disposal_certificate",
+        object_id=cert.id,
+        details={"via": "web"},
+    )
     session.commit()
     return render(request, "retention_certificate.html", user=user, cert=cert, doc=cert.document, done="", error=None)

@@ -40,16 +40,25 @@ def station_views(session: Session, user: User) -> list[StationView]:
     views = []
     for station in session.scalars(q):
         transfers = session.scalars(
-            select(Transfer).where(Transfer.station_id == station.id)
-            .order_by(Transfer.docked_at.desc(), Transfer.received_at.desc()).limit(RECENT_TRANSFERS)).all()
+            select(Transfer)
+            .where(Transfer.station_id == station.id)
+            .order_by(Transfer.docked_at.desc(), Transfer.received_at.desc())
+            .limit(RECENT_TRANSFERS)
+        ).all()
         views.append(StationView(station, units.get(station.unit_id), list(transfers)))
     return views
 
 
 @router.get("/stations")
 def stations_page(request: Request, user: StationViewer, session: SessionDep) -> Response:
-    return render(request, "stations.html", user=user, stations=station_views(session, user),
-                  refresh_url="/stations/live", refresh_ms=REFRESH_MS)
+    return render(
+        request,
+        "stations.html",
+        user=user,
+        stations=station_views(session, user),
+        refresh_url="/stations/live",
+        refresh_ms=REFRESH_MS,
+    )
 
 
 @router.get("/stations/live")

@@ -16,8 +16,9 @@ class SimulatedRecorder:
     """A recorder in control mode until told to switch; then it leaves the bus and (maybe) comes back
     as a disk, which ``on_disk_mode`` stands for (tests create the mounted volume's directory there)."""
 
-    info: ZfyInfo = field(default_factory=lambda: ZfyInfo("DSJ0001", "102345", "张三", "330100000001",
-                                                          "杭州市市场监督管理局稽查支队"))
+    info: ZfyInfo = field(
+        default_factory=lambda: ZfyInfo("DSJ0001", "102345", "张三", "330100000001", "杭州市市场监督管理局稽查支队")
+    )
     id_code: str = "ID0001"
     password: str = ""  # empty: the device has none configured (a test sets one)
     clock_offset: timedelta = timedelta(seconds=-95)  # device clock minus real time

@@ -22,8 +22,7 @@ class Dv16Recorder(SimulatedRecorder):
     def _names(self) -> dict[int, str]:
         return {int(spec["code"]): name for name, spec in self.profile.commands.items()}
 
-    def execute(self, cdb: bytes, *, data_out: bytes | None = None, data_in: int = 0,
-                timeout: float = 2.0) -> bytes:
+    def execute(self, cdb: bytes, *, data_out: bytes | None = None, data_in: int = 0, timeout: float = 2.0) -> bytes:
         frame = self.profile.frame
         direction = "write" if cdb[0] == frame["write"]["opcode"] else "read"
         if cdb[0] != frame[direction]["opcode"] or cdb[1] != frame[direction]["direction"]:
