@@ -75,7 +75,7 @@ def server(host: str, port: int, workers: int) -> None:
 @click.pass_context
 def worker(ctx: click.Context) -> None:
     """Run a Celery worker (needs CUSTODIA_TASK_MODE=celery and CUSTODIA_BROKER_URL)."""
-    from evidence_server.celery_app import celery_app
+    from evidence_server.background.worker import celery_app
 
     celery_app.worker_main(["worker", "--loglevel=INFO", *ctx.args])
 
@@ -90,7 +90,7 @@ def worker(ctx: click.Context) -> None:
 @click.pass_context
 def beat(ctx: click.Context, schedule_file: Path | None) -> None:
     """Run Celery beat: the periodic jobs (audit checkpoints, fixity sweeps). Exactly one per deployment."""
-    from evidence_server.celery_app import celery_app
+    from evidence_server.background.worker import celery_app
     from evidence_server.config import get_settings
 
     settings = get_settings()

@@ -14,13 +14,13 @@ from sqlalchemy import text
 from sqlalchemy.exc import DataError, OperationalError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from evidence_server import media, media_derivatives  # noqa: F401  (registers background tasks)
 from evidence_server.accounts.router import router as accounts_router
 from evidence_server.audit.router import router as audit_router
+from evidence_server.background.scheduler import Scheduler
 from evidence_server.cases.playback import router as playback_router
 from evidence_server.cases.router import routers as cases_routers
-from evidence_server.compliance import jobs as compliance_jobs
 from evidence_server.compliance.router import router as compliance_router
+from evidence_server.compliance.tasks import install as rescan_after_commits
 from evidence_server.config import Settings, get_settings
 from evidence_server.context import ServerContext
 from evidence_server.ledger.router import routers as ledger_routers
@@ -29,10 +29,8 @@ from evidence_server.observability.router import router as metrics_router
 from evidence_server.openapi_errors import install as document_errors
 from evidence_server.recordings.router import router as recordings_router
 from evidence_server.retention.router import router as retention_router
-from evidence_server.schedule import Scheduler
 from evidence_server.security import public
 from evidence_server.stations.router import router as stations_router
-from evidence_server.tasks import Dispatcher
 from evidence_server.transfers.router import router as transfers_router
 from evidence_server.uploads.router import router as uploads_router
 
@@ -92,7 +90,6 @@ def create_app(settings: Settings | None = None, *, with_web: bool = True) -> Fa
             scheduler.start()
         yield
         scheduler.stop()
-        app.state.tasks.shutdown()
         ctx.close()
 
     app = FastAPI(
@@ -104,9 +101,7 @@ def create_app(settings: Settings | None = None, *, with_web: bool = True) -> Fa
         redoc_url=None,
     )
     app.state.ctx = ctx
-    app.state.sessionmaker = ctx.sessionmaker
-    app.state.tasks = Dispatcher(ctx)
-    compliance_jobs.install(ctx, app.state.tasks)  # rescan devices after each committed change
+    rescan_after_commits(ctx, ctx.tasks)  # rescan devices after each committed change
 
     for router in (
         accounts_router,

@@ -17,7 +17,7 @@ from pydantic_settings import (
 )
 
 from evidence_server.cases.numbers import DEFAULT_CASE_NUMBER_PATTERN, valid_pattern
-from retention.policy import load_policy
+from evidence_server.retention.rules import load_policy
 
 PLACEHOLDERS = {"", "changeme", "change-me", "secret", "password", "placeholder", "xxx"}
 
@@ -157,7 +157,7 @@ class Settings(BaseSettings):
     compliance_incremental: bool = True  # scan a device after each transfer and ledger change
     compliance_scan_workers: int = 0  # processes for a large full scan on PostgreSQL; 0: up to 4, one per CPU
 
-    # retention (issue 7): the default policy (JSON, keys of retention.policy.RetentionPolicy; unknown keys
+    # retention (issue 7): the default policy (JSON, keys of retention.rules.RetentionPolicy; unknown keys
     # are refused; a policy saved from the pages replaces it), how often the job runs and for how long at
     # most, and whether an approved disposal may bypass a GOVERNANCE lock (a COMPLIANCE lock never)
     retention_policy: dict[str, Any] = {}

@@ -1,16 +1,24 @@
-"""Everything one server process holds once: settings, database, storage, signing key, receiver."""
+"""Everything one server process holds once: settings, database, storage, signing key, receiver, tasks.
+
+Routes and pages take it as ``CtxDep``; background tasks receive it as their first argument.
+Nothing else reads ``app.state``.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Annotated
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from fastapi import Depends, Request
+from prometheus_client.registry import CollectorRegistry
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from custodia_wire import documents
 from evidence_server import models  # noqa: F401  (every table mapped before the first session)
+from evidence_server.background.dispatch import Dispatcher
 from evidence_server.config import Settings
 from evidence_server.db import make_engine, make_sessionmaker
 from evidence_server.limits import Limits
@@ -57,6 +65,35 @@ class ServerContext:
         assert self.settings.staging_dir is not None
         return Receiver(self.settings.staging_dir)
 
+    @cached_property
+    def tasks(self) -> Dispatcher:
+        """Sends background tasks (in-process or to Celery, as configured)."""
+        return Dispatcher(self)
+
+    @cached_property
+    def metrics(self) -> CollectorRegistry:
+        """The Prometheus collectors of this process (made on the first scrape)."""
+        # imported here: the collectors read every feature's tables, and features import this module
+        from evidence_server.observability.metrics import make_registry
+
+        return make_registry(self, lambda: self.tasks.pending)
+
     def close(self) -> None:
+        if "tasks" in self.__dict__:
+            self.tasks.shutdown()
         if "engine" in self.__dict__:
             self.engine.dispose()
+
+
+async def server_context(request: Request) -> ServerContext:
+    """The app's context (``async``: no thread-pool hop for a lookup)."""
+    return context_of(request)
+
+
+CtxDep = Annotated[ServerContext, Depends(server_context)]
+
+
+def context_of(request: Request) -> ServerContext:
+    """The app's context, for helpers that are handed only the request (pages' renderers, cookies)."""
+    ctx: ServerContext = request.app.state.ctx
+    return ctx

@@ -86,7 +86,7 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
     that does (a ROLLBACK, the connection back to the pool) runs in a worker thread, shielded from
     cancellation and outside the thread pool's capacity limit, as FastAPI does for sync dependencies.
     """
-    session = request.app.state.sessionmaker()
+    session = request.app.state.ctx.sessionmaker()
     try:
         yield session
     finally:

@@ -1,13 +1,14 @@
 """Every feature's tables, imported once so that Alembic and create_all see the whole schema."""
 
 from evidence_server.accounts.models import LoginSession, Unit, User
+from evidence_server.audit import service as _sequencing  # noqa: F401  (audit entries get their place at flush)
 from evidence_server.audit.models import AuditCheckpoint, AuditEvent, AuditLogHead
 from evidence_server.cases.models import Case, CaseLink, CaseShare
 from evidence_server.compliance.models import ComplianceFlag, ComplianceScan, FlagEvent
 from evidence_server.db import Base
-from evidence_server.derived_media import DerivedMedia
 from evidence_server.fleet.models import StationHeartbeat
 from evidence_server.ledger.models import Device, DeviceReading, DockMismatch, LedgerEntry, LendRequest, UnitAllocation
+from evidence_server.media.models import DerivedMedia
 from evidence_server.recordings.models import Recording
 from evidence_server.retention.models import (
     CaseKind,

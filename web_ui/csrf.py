@@ -11,6 +11,8 @@ import secrets
 
 from fastapi import Request, Response
 
+from evidence_server.context import context_of
+
 CSRF_COOKIE = "custodia_csrf"
 CSRF_FIELD = "csrf_token"
 
@@ -26,9 +28,10 @@ def token_for(request: Request) -> str:
 
 
 def set_cookie(response: Response, request: Request, token: str) -> None:
+    ctx = context_of(request)
     if request.cookies.get(CSRF_COOKIE) == token:
         return
-    settings = request.app.state.ctx.settings
+    settings = ctx.settings
     response.set_cookie(CSRF_COOKIE, token, httponly=True, secure=settings.cookie_secure, samesite="strict", path="/")
 
 

@@ -13,6 +13,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, pass_context
 from jinja2.runtime import Context
 
 from evidence_server.accounts.models import User
+from evidence_server.context import context_of
 from web_ui import csrf, i18n
 from web_ui.nav import nav_for
 from web_ui.urls import here, with_next
@@ -101,9 +102,10 @@ ENV = make_environment()
 
 
 def page_context(request: Request, user: User | None) -> dict[str, Any]:
+    ctx = context_of(request)
     lang = i18n.request_lang(request)
     t = i18n.Translator(lang)
-    settings = request.app.state.ctx.settings
+    settings = ctx.settings
     current = here(request)
     return {
         "request": request,

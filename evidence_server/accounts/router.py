@@ -9,6 +9,7 @@ from sqlalchemy import select
 from evidence_server.accounts import service
 from evidence_server.accounts.models import Role, Unit, User
 from evidence_server.audit.service import record as audit
+from evidence_server.context import context_of
 from evidence_server.db import SessionDep
 from evidence_server.security import SESSION_COOKIE, AnyUser, bearer_token, client_addr, public, require_roles
 
@@ -51,7 +52,8 @@ class UnitOut(BaseModel):
 
 
 def set_session_cookie(response: Response, request: Request, token: str) -> None:
-    settings = request.app.state.ctx.settings
+    ctx = context_of(request)
+    settings = ctx.settings
     response.set_cookie(
         SESSION_COOKIE,
         token,
@@ -83,7 +85,7 @@ def attempt_login(
     An address with too many recent failures is refused before the password is even checked; an
     account with too many failures in a row is locked for a while (Settings.login_*).
     """
-    ctx = request.app.state.ctx
+    ctx = context_of(request)
     settings, addr = ctx.settings, client_addr(request) or "?"
     extra = {"via": via} if via else {}
     wait = ctx.limits.login_failures.retry_after(addr)

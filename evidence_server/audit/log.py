@@ -23,6 +23,7 @@ from custodia_wire.auditlog import Checkpoint, LogError
 from evidence_server.audit import tsa
 from evidence_server.audit.models import AuditCheckpoint, AuditEvent, AuditLogHead
 from evidence_server.audit.service import entry_dict
+from evidence_server.context import ServerContext
 from evidence_server.db import utcnow
 
 log = logging.getLogger(__name__)
@@ -123,7 +124,7 @@ def _extend(session: Session, frontier: merkle.Frontier, size: int) -> None:
         raise LogTampered(f"audit entry {frontier.size} is missing; run `custodia audit verify`")
 
 
-def issue_checkpoint(ctx: Any, session: Session) -> tuple[AuditCheckpoint, bool]:
+def issue_checkpoint(ctx: ServerContext, session: Session) -> tuple[AuditCheckpoint, bool]:
     """Sign the log as it is now (and timestamp it when a TSA is configured); (checkpoint, created).
 
     Idempotent: when nothing was appended since the latest checkpoint, that one is returned. The new

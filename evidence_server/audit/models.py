@@ -56,7 +56,3 @@ class AuditCheckpoint(Base):
     tsa_url: Mapped[str | None] = mapped_column(String(500))
     tsa_token: Mapped[bytes | None] = mapped_column(LargeBinary)  # RFC 3161 TimeStampToken (DER)
     tsa_time: Mapped[datetime | None]
-
-
-# Sequencing happens at flush time for every session, whoever adds an AuditEvent.
-from evidence_server.audit import service as _sequencing  # noqa: E402, F401

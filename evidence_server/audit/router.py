@@ -13,6 +13,7 @@ from evidence_server.accounts.models import Role, User
 from evidence_server.audit import log as auditlog
 from evidence_server.audit.models import AuditCheckpoint, AuditEvent
 from evidence_server.audit.service import entry_dict
+from evidence_server.context import CtxDep
 from evidence_server.db import SessionDep
 from evidence_server.security import require_roles
 
@@ -73,10 +74,10 @@ def get_entry(seq: int, user: Reader, session: SessionDep) -> dict[str, Any]:
 
 @router.get("/checkpoints")
 def list_checkpoints(
-    user: Reader, session: SessionDep, request: Request, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+    user: Reader, session: SessionDep, request: Request, ctx: CtxDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100
 ) -> list[dict[str, Any]]:
     rows = session.scalars(select(AuditCheckpoint).order_by(AuditCheckpoint.tree_size.desc()).limit(limit))
-    return [auditlog.checkpoint_out(cp, request.app.state.ctx.public_key_b64) for cp in rows]
+    return [auditlog.checkpoint_out(cp, ctx.public_key_b64) for cp in rows]
 
 
 @router.post(
@@ -86,9 +87,8 @@ def list_checkpoints(
         201: {"description": "a new checkpoint was signed"},
     },
 )
-def create_checkpoint(user: Signer, session: SessionDep, request: Request) -> JSONResponse:
+def create_checkpoint(user: Signer, session: SessionDep, request: Request, ctx: CtxDep) -> JSONResponse:
     """Sign (and time-stamp, when a TSA is configured) the log as it is now."""
-    ctx = request.app.state.ctx
     try:
         cp, created = auditlog.issue_checkpoint(ctx, session)
     except (auditlog.LogTampered, LogError) as exc:
@@ -97,8 +97,8 @@ def create_checkpoint(user: Signer, session: SessionDep, request: Request) -> JS
 
 
 @router.get("/checkpoints/latest")
-def latest(user: Reader, session: SessionDep, request: Request) -> dict[str, Any]:
-    return auditlog.checkpoint_out(_checkpoint(session, None), request.app.state.ctx.public_key_b64)
+def latest(user: Reader, session: SessionDep, request: Request, ctx: CtxDep) -> dict[str, Any]:
+    return auditlog.checkpoint_out(_checkpoint(session, None), ctx.public_key_b64)
 
 
 @router.get("/checkpoints/latest/note", response_class=PlainTextResponse)
@@ -108,8 +108,8 @@ def latest_note(user: Reader, session: SessionDep) -> PlainTextResponse:
 
 
 @router.get("/checkpoints/{tree_size}")
-def by_size(tree_size: int, user: Reader, session: SessionDep, request: Request) -> dict[str, Any]:
-    return auditlog.checkpoint_out(_checkpoint(session, tree_size), request.app.state.ctx.public_key_b64)
+def by_size(tree_size: int, user: Reader, session: SessionDep, request: Request, ctx: CtxDep) -> dict[str, Any]:
+    return auditlog.checkpoint_out(_checkpoint(session, tree_size), ctx.public_key_b64)
 
 
 @router.get("/checkpoints/{tree_size}/note", response_class=PlainTextResponse)

@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from evidence_server.audit.log import issue_checkpoint
-from evidence_server.tasks import task
+from evidence_server.background.registry import task
+from evidence_server.context import ServerContext
 
 
-@task("audit.checkpoint")
-def audit_checkpoint(ctx: Any) -> dict[str, Any]:
+@task("audit.checkpoint", every=lambda s: s.audit_checkpoint_interval_s)
+def audit_checkpoint(ctx: ServerContext) -> dict[str, Any]:
     with ctx.sessionmaker() as session:
         cp, created = issue_checkpoint(ctx, session)
         return {"tree_size": cp.tree_size, "root_hash": cp.root_hash, "created": created}

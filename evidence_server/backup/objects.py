@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from custodia_wire.fingerprint import Fingerprint, Hasher
 from evidence_server.backup.database import BackupError
-from evidence_server.derived_media import DerivedMedia
+from evidence_server.media.models import DerivedMedia
 from evidence_server.storage import ObjectStore
 from evidence_server.storage.base import DERIVED_PREFIX
 

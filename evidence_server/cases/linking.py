@@ -14,7 +14,6 @@ from typing import Any
 
 from fastapi import Request
 from sqlalchemy import or_, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from evidence_server.accounts.models import Role, User
@@ -22,12 +21,10 @@ from evidence_server.audit.service import record as audit
 from evidence_server.cases import access, numbers, rules
 from evidence_server.cases.models import Case, CaseLink
 from evidence_server.cases.service import CaseError, CaseFields, create_case, find_by_number, link, unlink
-from evidence_server.context import ServerContext
 from evidence_server.db import utcnow
 from evidence_server.ledger.models import Device, LedgerEntry
 from evidence_server.ledger.rules import HAND_OUT, Kind, effective
 from evidence_server.recordings.models import Recording
-from evidence_server.tasks import task
 from evidence_server.transfers.models import Transfer, TransferFile
 
 log = logging.getLogger(__name__)
@@ -180,25 +177,6 @@ def auto_link(session: Session, settings: Any, recording_ids: list[int]) -> list
                 },
             )
     return made
-
-
-@task("cases.auto_link_recording")
-def auto_link_recording(ctx: ServerContext, recording_id: int) -> int:
-    """Background form of ``auto_link`` for one new recording (probed first, for its end time)."""
-    from evidence_server.media import probe_recording
-
-    probe_recording(ctx, recording_id)
-    for attempt in (1, 2):  # a concurrent task may open the same case or link the same recording
-        with ctx.sessionmaker() as session:
-            try:
-                made = auto_link(session, ctx.settings, [recording_id])
-                session.commit()
-                return len(made)
-            except IntegrityError:
-                session.rollback()
-                if attempt == 2:
-                    raise
-    return 0
 
 
 # --- at the dock ------------------------------------------------------------------------------------

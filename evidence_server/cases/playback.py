@@ -13,9 +13,10 @@ from sqlalchemy.orm import Session
 from evidence_server.audit.service import record as audit
 from evidence_server.cases import search, service
 from evidence_server.cases.schemas import CaseOut, DerivedOut, TimelineItemOut, TimelineOut
+from evidence_server.context import CtxDep
 from evidence_server.db import SessionDep
-from evidence_server.derived_media import DerivedMedia
-from evidence_server.media_derivatives import derived_of
+from evidence_server.media.derive import derived_of
+from evidence_server.media.models import DerivedMedia
 from evidence_server.recordings.models import FIXITY_BAD, Recording
 from evidence_server.recordings.router import get_visible
 from evidence_server.recordings.service import RangeError, parse_range
@@ -62,13 +63,13 @@ def derived_headers(row: DerivedMedia) -> dict[str, str]:
 
 
 @router.get("/{recording_id}/thumbnail", response_class=Response, responses={200: {"content": {"image/jpeg": {}}}})
-def thumbnail(recording_id: int, request: Request, user: AnyUser, session: SessionDep) -> Response:
+def thumbnail(recording_id: int, request: Request, ctx: CtxDep, user: AnyUser, session: SessionDep) -> Response:
     rec = get_visible(session, user, recording_id)
     row = _derived(session, rec, "thumbnail")
     audit(session, "recording.thumbnail_view", request=request, object_type="recording", object_id=rec.id)
     session.commit()
     assert row.storage_key is not None
-    data = b"".join(request.app.state.ctx.store.iter_range(row.storage_key))
+    data = b"".join(ctx.store.iter_range(row.storage_key))
     return Response(data, media_type=row.media_type or "image/jpeg", headers=derived_headers(row))
 
 
@@ -80,6 +81,7 @@ def thumbnail(recording_id: int, request: Request, user: AnyUser, session: Sessi
 def proxy(
     recording_id: int,
     request: Request,
+    ctx: CtxDep,
     user: AnyUser,
     session: SessionDep,
     range_: Annotated[str | None, Header(alias="range")] = None,
@@ -114,7 +116,7 @@ def proxy(
     }
     if status == 206:
         headers["Content-Range"] = f"bytes {start}-{end}/{size}"
-    body: Iterator[bytes] = request.app.state.ctx.store.iter_range(row.storage_key, start, end)
+    body: Iterator[bytes] = ctx.store.iter_range(row.storage_key, start, end)
     return StreamingResponse(body, status_code=status, headers=headers, media_type="video/mp4")
 
 
@@ -139,10 +141,10 @@ def derivatives(recording_id: int, user: AnyUser, session: SessionDep) -> list[D
 
 
 @router.get("/{recording_id}/timeline", response_model=TimelineOut)
-def timeline(recording_id: int, request: Request, user: AnyUser, session: SessionDep) -> TimelineOut:
+def timeline(recording_id: int, request: Request, ctx: CtxDep, user: AnyUser, session: SessionDep) -> TimelineOut:
     """The officer's day around a recording: checkout, recordings and gaps, dock, upload."""
     rec = get_visible(session, user, recording_id)
-    day = search.officer_day(session, user, rec, request.app.state.ctx.settings)
+    day = search.officer_day(session, user, rec, ctx.settings)
     audit(session, "recording.timeline_view", request=request, object_type="recording", object_id=rec.id)
     session.commit()
     return TimelineOut(

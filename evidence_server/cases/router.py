@@ -36,6 +36,7 @@ from evidence_server.cases.schemas import (
     TaskIn,
     TaskOut,
 )
+from evidence_server.context import CtxDep, context_of
 from evidence_server.db import SessionDep
 from evidence_server.recordings.models import Recording
 from evidence_server.security import require_roles
@@ -65,7 +66,8 @@ def run(operation: Callable[[], T]) -> T:
 
 
 def pattern_of(request: Request) -> str:
-    return str(request.app.state.ctx.settings.case_number_pattern)
+    ctx = context_of(request)
+    return str(ctx.settings.case_number_pattern)
 
 
 def case_out(case: Case) -> CaseOut:
@@ -218,8 +220,8 @@ def revoke_share(case_id: int, share_id: int, request: Request, user: Manager, s
 
 def package_response(request: Request, session: SessionDep, user: User, case_id: int) -> StreamingResponse:
     """Stream a case's court package; the export is audited before the first byte goes out."""
+    ctx = context_of(request)
     case = run(lambda: service.get_case(session, user, case_id))
-    ctx = request.app.state.ctx
     built = run(lambda: export.build(session, ctx, user, case))
     audit(
         session,
@@ -345,9 +347,9 @@ def task_out(session: SessionDep, transfer: Any) -> TaskOut:
 
 
 @tasks_router.get("/incomplete", response_model=list[IncompleteOut])
-def incomplete_transfers(request: Request, user: Reader, session: SessionDep) -> list[IncompleteOut]:
+def incomplete_transfers(request: Request, ctx: CtxDep, user: Reader, session: SessionDep) -> list[IncompleteOut]:
     """Transfers still without an enforcement matter or a case after ``transfer_task_grace_hours``."""
-    rows = linking.incomplete(session, user, request.app.state.ctx.settings)
+    rows = linking.incomplete(session, user, ctx.settings)
     return [
         IncompleteOut(
             transfer_id=t.id,

@@ -31,6 +31,7 @@ from evidence_server.compliance.schemas import (
     TextIn,
     UnitRateOut,
 )
+from evidence_server.context import CtxDep, context_of
 from evidence_server.db import SessionDep, utcnow
 from evidence_server.security import require_roles
 
@@ -44,7 +45,8 @@ Scanner = Annotated[User, Depends(require_roles(*service.SCANNERS))]
 
 
 def tz_of(request: Request) -> ZoneInfo:
-    return ZoneInfo(request.app.state.ctx.settings.default_timezone)
+    ctx = context_of(request)
+    return ZoneInfo(ctx.settings.default_timezone)
 
 
 def _flag(session: SessionDep, user: User, flag_id: int) -> ComplianceFlag:
@@ -259,11 +261,9 @@ def report_pdf(
 
 
 @router.post("/scans", response_model=ScanOut, status_code=201)
-def run_scan(body: ScanIn, request: Request, user: Scanner, session: SessionDep) -> ComplianceScan:
+def run_scan(body: ScanIn, request: Request, ctx: CtxDep, user: Scanner, session: SessionDep) -> ComplianceScan:
     """Run the rules now (normally they run after each change and on a schedule)."""
-    result = service.run_scan(
-        session, request.app.state.ctx.settings, scope=body.scope, serials=body.serials, user_ids=body.user_ids
-    )
+    result = service.run_scan(session, ctx.settings, scope=body.scope, serials=body.serials, user_ids=body.user_ids)
     audit(
         session,
         "compliance.scan",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -19,10 +19,10 @@ from sqlalchemy.orm import Session
 
 from custodia_wire.fingerprint import Fingerprint, Hasher
 from evidence_server.audit.service import record as audit
+from evidence_server.context import ServerContext
 from evidence_server.db import utcnow
 from evidence_server.recordings.models import FIXITY_BAD, Recording
 from evidence_server.storage import ObjectStore
-from evidence_server.tasks import task
 from evidence_server.uploads.models import IntegrityIncident
 
 log = logging.getLogger(__name__)
@@ -123,7 +123,7 @@ def _orphans(session: Session, store: ObjectStore, grace_s: int, report: SweepRe
 
 
 def sweep(
-    ctx: Any, *, files: int | None = None, bytes_per_second: int | None = None, orphans: bool = True
+    ctx: ServerContext, *, files: int | None = None, bytes_per_second: int | None = None, orphans: bool = True
 ) -> SweepReport:
     """Check the ``files`` least recently checked recordings; report orphans. Idempotent."""
     settings = ctx.settings
@@ -162,8 +162,3 @@ def sweep(
         )
         session.commit()
     return report
-
-
-@task("fixity.sweep")
-def fixity_sweep(ctx: Any, files: int | None = None) -> dict[str, Any]:
-    return asdict(sweep(ctx, files=files))

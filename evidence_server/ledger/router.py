@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from evidence_server.accounts.models import Role, Unit, User
 from evidence_server.audit.service import record as audit
+from evidence_server.context import CtxDep, context_of
 from evidence_server.db import SessionDep, utcnow
 from evidence_server.ledger import docks, exports, service
 from evidence_server.ledger.models import Device, DockMismatch, LedgerEntry, LendRequest
@@ -98,7 +99,8 @@ def run(session: Session, request: Request, operation: Callable[[], T]) -> T:
 
 
 def context(request: Request, user: User | None) -> service.Context:
-    return service.Context(user, request.app.state.ctx.settings)
+    ctx = context_of(request)
+    return service.Context(user, ctx.settings)
 
 
 def audit_entry(session: Session, request: Request, entry: LedgerEntry, serial: str) -> None:
@@ -246,7 +248,7 @@ devices_router.post("/{serial}/retire", response_model=EntryOut, status_code=201
 
 @devices_router.post("/{serial}/readings", response_model=StationReadingOut, status_code=201)
 def submit_reading(
-    serial: str, body: StationReadingIn, request: Request, station: CurrentStation, session: SessionDep
+    serial: str, body: StationReadingIn, request: Request, ctx: CtxDep, station: CurrentStation, session: SessionDep
 ) -> StationReadingOut:
     """A station read a docked device: battery, free storage, clock. Used by the next checkout's checks."""
     if len(serial) > 64 or not serial.replace("-", "").replace("_", "").replace(".", "").isalnum():
@@ -258,7 +260,7 @@ def submit_reading(
         Readings(
             reading.battery_percent, reading.storage_free_bytes, reading.clock_offset_s, bool(reading.fault_found)
         ),
-        Thresholds.from_settings(request.app.state.ctx.settings),
+        Thresholds.from_settings(ctx.settings),
     )
     audit(
         session,
@@ -487,7 +489,7 @@ def reject_lend(request_id: int, body: DecisionIn, request: Request, user: Manag
 
 
 @ledger_router.get("/units", response_model=list[UnitOut])
-def units(request: Request, user: Reader, session: SessionDep) -> list[UnitOut]:
+def units(request: Request, ctx: CtxDep, user: Reader, session: SessionDep) -> list[UnitOut]:
     """Each unit with its device administrators and its recorders against its allocation."""
     return [
         UnitOut(
@@ -500,7 +502,7 @@ def units(request: Request, user: Reader, session: SessionDep) -> list[UnitOut]:
             short=s.short,
             by_status=s.counts,
         )
-        for s in service.unit_summaries(session, request.app.state.ctx.settings, user)
+        for s in service.unit_summaries(session, ctx.settings, user)
     ]
 
 
@@ -536,7 +538,8 @@ def export_period(
     request: Request, user: User, session: Session, unit_id: int | None, since: date | None, until: date | None
 ) -> tuple[list[exports.PaperRow], exports.Heading]:
     """The rows and heading of a unit's ledger for [since, until] (local dates, inclusive)."""
-    tz = ZoneInfo(request.app.state.ctx.settings.default_timezone)
+    ctx = context_of(request)
+    tz = ZoneInfo(ctx.settings.default_timezone)
     today = utcnow().astimezone(tz).date()
     since = since or today.replace(day=1)
     until = until or today

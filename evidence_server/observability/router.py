@@ -9,15 +9,15 @@ from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.concurrency import run_in_threadpool
 
-from evidence_server.observability.metrics import make_registry
+from evidence_server.context import CtxDep
 from evidence_server.security import ROLE_MARK, bearer_token
 
 router = APIRouter(tags=["health"])
 
 
-def require_monitoring(request: Request) -> None:
+def require_monitoring(request: Request, ctx: CtxDep) -> None:
     """Admits the monitoring system by its bearer token; refuses everyone while no token is set."""
-    expected = request.app.state.ctx.settings.metrics_token
+    expected = ctx.settings.metrics_token
     if not expected:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "metrics are off: set CUSTODIA_METRICS_TOKEN")
     given = bearer_token(request) or ""
@@ -31,10 +31,6 @@ setattr(require_monitoring, ROLE_MARK, frozenset({"monitoring"}))
 
 
 @router.get("/metrics", dependencies=[Depends(require_monitoring)], include_in_schema=False)
-async def metrics(request: Request) -> Response:
-    state = request.app.state
-    registry = getattr(state, "metrics_registry", None)
-    if registry is None:
-        registry = state.metrics_registry = make_registry(state.ctx, lambda: state.tasks.pending)
-    body = await run_in_threadpool(generate_latest, registry)
+async def metrics(ctx: CtxDep) -> Response:
+    body = await run_in_threadpool(generate_latest, ctx.metrics)
     return Response(body, media_type=CONTENT_TYPE_LATEST, headers={"Cache-Control": "no-store"})

@@ -10,6 +10,7 @@ from pydantic import BaseModel, TypeAdapter
 from sqlalchemy import func, select
 
 from evidence_server.audit.service import record as audit
+from evidence_server.context import CtxDep
 from evidence_server.db import SessionDep
 from evidence_server.recordings.models import FIXITY_BAD, Recording
 from evidence_server.recordings.service import RangeError, parse_range, visible_to
@@ -140,6 +141,7 @@ def get_recording(recording_id: int, request: Request, user: AnyUser, session: S
 def content(
     recording_id: int,
     request: Request,
+    ctx: CtxDep,
     user: AnyUser,
     session: SessionDep,
     range_: Annotated[str | None, Header(alias="range")] = None,
@@ -164,7 +166,7 @@ def content(
             "bytes are not the ones fingerprinted at ingest, so they are not served; an "
             "integrity incident was raised for legal affairs",
         )
-    store = request.app.state.ctx.store
+    store = ctx.store
     size = rec.size
     start, end, status = 0, size - 1, 200
     if range_:

@@ -1,1 +1,2 @@
-"""Retention on the server: states, legal holds, approved changes and disposals (rules in ``retention/``)."""
+"""Retention: pure decisions (``rules``), the job that applies them (``apply``), legal holds, approved
+changes and disposals."""

@@ -21,7 +21,7 @@ from evidence_server.accounts.models import User
 from evidence_server.audit.service import record as audit
 from evidence_server.context import ServerContext
 from evidence_server.db import utcnow
-from evidence_server.derived_media import DerivedMedia
+from evidence_server.media.models import DerivedMedia
 from evidence_server.recordings.models import Recording
 from evidence_server.retention.models import (
     DISPOSED,
@@ -32,10 +32,10 @@ from evidence_server.retention.models import (
     LegalHold,
     RetentionState,
 )
+from evidence_server.retention.rules import is_due
 from evidence_server.retention.service import APPROVALS_NEEDED, RetentionError, need_reason, run_for
 from evidence_server.storage import ObjectStore
 from evidence_server.storage.base import ObjectLockedError
-from retention.policy import is_due
 
 log = logging.getLogger(__name__)
 MAX_ITEMS = 1000

@@ -22,11 +22,12 @@ from sqlalchemy.orm import Session
 from evidence_server.accounts.models import Role, User
 from evidence_server.audit.service import record as audit
 from evidence_server.cases.models import CaseLink
-from evidence_server.context import ServerContext
+from evidence_server.context import CtxDep
 from evidence_server.db import SessionDep, utcnow
 from evidence_server.recordings.models import Recording
 from evidence_server.recordings.service import visible_to
 from evidence_server.retention import disposal, service
+from evidence_server.retention.apply import active_holds, apply_retention, subject_of
 from evidence_server.retention.models import (
     DisposalCertificate,
     DisposalRequest,
@@ -34,6 +35,7 @@ from evidence_server.retention.models import (
     RetentionChange,
     RetentionState,
 )
+from evidence_server.retention.rules import holds_on, is_due
 from evidence_server.retention.schemas import (
     ApprovalOut,
     CaseKindIn,
@@ -56,9 +58,6 @@ from evidence_server.retention.schemas import (
 )
 from evidence_server.retention.service import RetentionError
 from evidence_server.security import require_roles
-from retention.holds import holds_on
-from retention.jobs import active_holds, apply_retention, subject_of
-from retention.policy import is_due
 
 router = APIRouter(prefix="/api/v1/retention", tags=["retention"])
 
@@ -71,10 +70,6 @@ Approver = Annotated[User, Depends(require_roles(*service.APPROVERS))]
 KindSetter = Annotated[User, Depends(require_roles(Role.legal_affairs, Role.case_handler))]
 
 T = TypeVar("T")
-
-
-def ctx_of(request: Request) -> ServerContext:
-    return request.app.state.ctx  # type: ignore[no-any-return]
 
 
 def run(session: Session, request: Request, operation: Callable[[], T]) -> T:
@@ -91,8 +86,8 @@ def run(session: Session, request: Request, operation: Callable[[], T]) -> T:
 
 
 @router.get("/policy", response_model=PolicyOut)
-def get_policy(request: Request, user: Reader, session: SessionDep) -> PolicyOut:
-    policy, row = service.current_policy(session, ctx_of(request))
+def get_policy(request: Request, ctx: CtxDep, user: Reader, session: SessionDep) -> PolicyOut:
+    policy, row = service.current_policy(session, ctx)
     pending = list(
         session.scalars(
             select(RetentionChange.id).where(RetentionChange.subject == "policy", RetentionChange.status == "pending")
@@ -102,26 +97,29 @@ def get_policy(request: Request, user: Reader, session: SessionDep) -> PolicyOut
 
 
 @router.put("/policy", response_model=ProposalOut, responses={202: {"model": ProposalOut}})
-def put_policy(body: PolicyIn, request: Request, user: PolicyEditor, session: SessionDep) -> JSONResponse:
+def put_policy(body: PolicyIn, request: Request, ctx: CtxDep, user: PolicyEditor, session: SessionDep) -> JSONResponse:
     """A policy that keeps nothing for less time applies at once; one that shortens anything waits for two
     approvals (answer 202 with the change to approve)."""
     out = run(
         session,
         request,
-        lambda: service.propose_policy(session, ctx_of(request), user, body.policy, body.reason, request),
+        lambda: service.propose_policy(session, ctx, user, body.policy, body.reason, request),
     )
     if isinstance(out, RetentionChange):
         return JSONResponse(ProposalOut(applied=False, change_id=out.id).model_dump(), status_code=202)
-    request.app.state.tasks.send("retention.apply")
+    ctx.tasks.send("retention.apply")
     return JSONResponse(ProposalOut(applied=True, version_id=out.id).model_dump())
 
 
 @router.post("/run", response_model=RunOut)
 def run_job(
-    request: Request, user: Approver, session: SessionDep, seconds: Annotated[float, Query(gt=0, le=600)] = 60
+    request: Request,
+    ctx: CtxDep,
+    user: Approver,
+    session: SessionDep,
+    seconds: Annotated[float, Query(gt=0, le=600)] = 60,
 ) -> RunOut:
     """Apply the retention policy now (the scheduled job does the same), for at most ``seconds``."""
-    ctx = ctx_of(request)
     policy, _ = service.current_policy(session, ctx)
     deadline = time.monotonic() + seconds
     audit(session, "retention.run_requested", request=request, object_type="retention")
@@ -179,13 +177,15 @@ def _holds_on(session: Session, rec: Recording) -> list[int]:
 @router.post(
     "/recordings/{recording_id}/extension", response_model=ProposalOut, responses={202: {"model": ProposalOut}}
 )
-def extend(recording_id: int, body: ExtensionIn, request: Request, user: Manager, session: SessionDep) -> JSONResponse:
+def extend(
+    recording_id: int, body: ExtensionIn, request: Request, ctx: CtxDep, user: Manager, session: SessionDep
+) -> JSONResponse:
     """Keep a recording longer than the policy (at once); shortening a person's extension waits for two approvals."""
     out = run(
         session,
         request,
         lambda: service.extend_recording(
-            session, ctx_of(request), user, recording_id, body.until, body.for_good, body.reason, request
+            session, ctx, user, recording_id, body.until, body.for_good, body.reason, request
         ),
     )
     if isinstance(out, RetentionChange):
@@ -194,12 +194,14 @@ def extend(recording_id: int, body: ExtensionIn, request: Request, user: Manager
 
 
 @router.put("/cases/{case_id}/kind", response_model=ProposalOut, responses={202: {"model": ProposalOut}})
-def set_kind(case_id: int, body: CaseKindIn, request: Request, user: KindSetter, session: SessionDep) -> JSONResponse:
+def set_kind(
+    case_id: int, body: CaseKindIn, request: Request, ctx: CtxDep, user: KindSetter, session: SessionDep
+) -> JSONResponse:
     """Mark a case as a kind kept for good (at once); unmarking it waits for two approvals."""
     out = run(
         session,
         request,
-        lambda: service.set_case_kind(session, ctx_of(request), user, case_id, body.kind, body.reason, request),
+        lambda: service.set_case_kind(session, ctx, user, case_id, body.kind, body.reason, request),
     )
     if isinstance(out, RetentionChange):
         return JSONResponse(ProposalOut(applied=False, change_id=out.id).model_dump(), status_code=202)
@@ -221,20 +223,20 @@ def list_holds(user: HoldReader, session: SessionDep, active: bool = True) -> li
 
 
 @router.post("/holds", response_model=HoldOut, status_code=201)
-def place_hold(body: HoldIn, request: Request, user: HoldPlacer, session: SessionDep) -> HoldOut:
+def place_hold(body: HoldIn, request: Request, ctx: CtxDep, user: HoldPlacer, session: SessionDep) -> HoldOut:
     hold = run(
         session,
         request,
-        lambda: service.place_hold(session, ctx_of(request), user, body.target, body.value, body.reason, request),
+        lambda: service.place_hold(session, ctx, user, body.target, body.value, body.reason, request),
     )
     return HoldOut.model_validate(hold, from_attributes=True)
 
 
 @router.post("/holds/{hold_id}/lift", response_model=HoldOut)
-def lift_hold(hold_id: int, body: ReasonIn, request: Request, user: Manager, session: SessionDep) -> HoldOut:
-    hold = run(
-        session, request, lambda: service.lift_hold(session, ctx_of(request), user, hold_id, body.reason, request)
-    )
+def lift_hold(
+    hold_id: int, body: ReasonIn, request: Request, ctx: CtxDep, user: Manager, session: SessionDep
+) -> HoldOut:
+    hold = run(session, request, lambda: service.lift_hold(session, ctx, user, hold_id, body.reason, request))
     return HoldOut.model_validate(hold, from_attributes=True)
 
 
@@ -268,8 +270,8 @@ def reject_change(change_id: int, body: NoteIn, request: Request, user: Approver
 
 
 @router.post("/changes/{change_id}/apply", response_model=ChangeOut)
-def apply_change(change_id: int, request: Request, user: Approver, session: SessionDep) -> ChangeOut:
-    change = run(session, request, lambda: service.apply_change(session, ctx_of(request), user, change_id, request))
+def apply_change(change_id: int, request: Request, ctx: CtxDep, user: Approver, session: SessionDep) -> ChangeOut:
+    change = run(session, request, lambda: service.apply_change(session, ctx, user, change_id, request))
     return change_out(session, change)
 
 
@@ -321,11 +323,13 @@ def list_disposals(user: Reader, session: SessionDep, status: str | None = None)
 
 
 @router.post("/disposals", response_model=DisposalOut, status_code=201)
-def request_disposal(body: DisposalIn, request: Request, user: Manager, session: SessionDep) -> DisposalOut:
+def request_disposal(
+    body: DisposalIn, request: Request, ctx: CtxDep, user: Manager, session: SessionDep
+) -> DisposalOut:
     req = run(
         session,
         request,
-        lambda: disposal.request_disposal(session, ctx_of(request), user, body.recording_ids, body.reason, request),
+        lambda: disposal.request_disposal(session, ctx, user, body.recording_ids, body.reason, request),
     )
     return disposal_out(session, req)
 
@@ -353,11 +357,11 @@ def reject_disposal(
 
 
 @router.post("/disposals/{request_id}/execute", response_model=list[CertificateOut])
-def execute_disposal(request_id: int, request: Request, user: Approver, session: SessionDep) -> list[CertificateOut]:
+def execute_disposal(
+    request_id: int, request: Request, ctx: CtxDep, user: Approver, session: SessionDep
+) -> list[CertificateOut]:
     """Remove the approved items from storage; each gets a signed disposal certificate."""
-    certs = run(
-        session, request, lambda: disposal.execute_disposal(session, ctx_of(request), user, request_id, request)
-    )
+    certs = run(session, request, lambda: disposal.execute_disposal(session, ctx, user, request_id, request))
     return [CertificateOut.model_validate(c, from_attributes=True) for c in certs]
 
 

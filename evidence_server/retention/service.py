@@ -22,6 +22,7 @@ from evidence_server.context import ServerContext
 from evidence_server.db import utcnow
 from evidence_server.ledger.models import Device
 from evidence_server.recordings.models import Recording
+from evidence_server.retention.apply import ApplyReport, apply_retention
 from evidence_server.retention.models import (
     DISPOSED,
     CaseKind,
@@ -31,9 +32,7 @@ from evidence_server.retention.models import (
     RetentionPolicyVersion,
     RetentionState,
 )
-from retention.holds import Target
-from retention.jobs import ApplyReport, apply_retention
-from retention.policy import RetentionPolicy, load_policy, shortened_by
+from evidence_server.retention.rules import RetentionPolicy, Target, load_policy, shortened_by
 
 #: who approves disposals and retention changes, and carries them out
 APPROVERS: tuple[Role, ...] = (Role.legal_affairs, Role.sysadmin)
@@ -190,10 +189,12 @@ def covered_recordings(session: Session, target: Target, value: str) -> list[int
     return list(session.scalars(query.order_by(Recording.id)))
 
 
-def apply_later(session: Session, request: Request | None) -> None:
-    """Run the whole job in the background once this transaction commits (not before: it would not see it)."""
+def apply_later(session: Session, ctx: ServerContext, request: Request | None) -> None:
+    """Run the whole job in the background once this transaction commits (not before: it would not see it).
+
+    Only for a request: a command-line or scheduled run applies the policy itself."""
     if request is not None:
-        tasks = request.app.state.tasks
+        tasks = ctx.tasks
         event.listen(session, "after_commit", lambda _s: tasks.send("retention.apply"), once=True)
 
 
@@ -201,7 +202,7 @@ def _sync_storage(session: Session, ctx: ServerContext, ids: list[int], request:
     if len(ids) <= SYNC_LIMIT:
         run_for(session, ctx, ids)
     else:
-        apply_later(session, request)
+        apply_later(session, ctx, request)
 
 
 def place_hold(
@@ -539,7 +540,7 @@ def apply_change(
         details={"subject": change.subject, "to": change.proposed, "approvers": sorted(approvers)},
     )
     if change.subject == "policy":
-        apply_later(session, request)
+        apply_later(session, ctx, request)
     else:
         _sync_storage(session, ctx, ids, request)
     return change

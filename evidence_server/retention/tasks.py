@@ -6,13 +6,14 @@ import time
 from dataclasses import asdict
 from typing import Any
 
+from evidence_server.background.registry import task
+from evidence_server.context import ServerContext
+from evidence_server.retention.apply import apply_retention
 from evidence_server.retention.service import current_policy
-from evidence_server.tasks import task
-from retention.jobs import apply_retention
 
 
-@task("retention.apply")
-def retention_apply(ctx: Any, max_seconds: float | None = None) -> dict[str, Any]:
+@task("retention.apply", every=lambda s: s.retention_interval_s)
+def retention_apply(ctx: ServerContext, max_seconds: float | None = None) -> dict[str, Any]:
     """Idempotent; stops cleanly between batches once ``max_seconds`` (default: the setting) have passed."""
     budget = ctx.settings.retention_run_seconds if max_seconds is None else max_seconds
     deadline = time.monotonic() + budget

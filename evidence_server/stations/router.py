@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from evidence_server.accounts.models import Role, Unit, User
 from evidence_server.audit.service import record as audit
+from evidence_server.context import CtxDep
 from evidence_server.db import SessionDep
 from evidence_server.fleet import service as fleet
 from evidence_server.security import CurrentStation, bearer_token, public, require_roles
@@ -67,14 +68,14 @@ class StationOut(BaseModel):
 
 
 @router.post("/stations", response_model=CodeOut, status_code=201)
-def create_station(body: StationIn, request: Request, user: StationAdmin, session: SessionDep) -> CodeOut:
+def create_station(body: StationIn, request: Request, ctx: CtxDep, user: StationAdmin, session: SessionDep) -> CodeOut:
     """Register a station (or issue a new code for it) and return a one-time enrolment code."""
     if session.get(Unit, body.unit_id) is None:
         raise HTTPException(422, "no such unit")
     if not user.sees_all_units and body.unit_id != user.unit_id:
         raise HTTPException(403, "stations of another unit")
     issued = service.create_station(
-        session, name=body.name, unit_id=body.unit_id, code_hours=request.app.state.ctx.settings.enrolment_code_hours
+        session, name=body.name, unit_id=body.unit_id, code_hours=ctx.settings.enrolment_code_hours
     )
     audit(session, "station.code_issued", request=request, object_type="station", object_id=issued.station.id)
     session.commit()
@@ -107,7 +108,7 @@ def revoke_station(station_id: int, request: Request, user: StationAdmin, sessio
     dependencies=[Depends(public)],
     responses={403: {"description": "unknown, used or expired enrolment code"}},
 )
-def enrol(body: EnrolIn, request: Request, session: SessionDep) -> EnrolOut:
+def enrol(body: EnrolIn, request: Request, ctx: CtxDep, session: SessionDep) -> EnrolOut:
     """Exchange a one-time enrolment code for this station's token (shown once)."""
     try:
         station, token = service.enrol(session, code=body.code, hostname=body.hostname)
@@ -117,7 +118,6 @@ def enrol(body: EnrolIn, request: Request, session: SessionDep) -> EnrolOut:
         raise HTTPException(403, str(exc)) from exc
     audit(session, "station.enrolled", request=request, object_type="station", object_id=station.id, actor=station)
     session.commit()
-    ctx = request.app.state.ctx
     return EnrolOut(
         station_id=station.id,
         station_name=station.name,
@@ -128,10 +128,12 @@ def enrol(body: EnrolIn, request: Request, session: SessionDep) -> EnrolOut:
 
 
 @router.post("/stations/me/heartbeat", status_code=204)
-def heartbeat(body: HeartbeatIn, request: Request, station: CurrentStation, session: SessionDep) -> Response:
+def heartbeat(
+    body: HeartbeatIn, request: Request, ctx: CtxDep, station: CurrentStation, session: SessionDep
+) -> Response:
     data = body.model_dump(mode="json")
     service.heartbeat(station, data)
-    fleet.record_sample(session, station, data, keep_hours=request.app.state.ctx.settings.fleet_history_hours)
+    fleet.record_sample(session, station, data, keep_hours=ctx.settings.fleet_history_hours)
     session.commit()
     return Response(status_code=204)
 
@@ -142,16 +144,15 @@ class TokenOut(BaseModel):
 
 
 @router.post("/stations/me/token", response_model=TokenOut, status_code=201)
-def rotate_token(request: Request, station: CurrentStation, session: SessionDep) -> TokenOut:
+def rotate_token(request: Request, ctx: CtxDep, station: CurrentStation, session: SessionDep) -> TokenOut:
     """Rotate this station's token: the new one is shown once; the old one works until the new one is used."""
     presented = bearer_token(request) or ""
-    token = service.rotate_token(session, station, presented, request.app.state.ctx.settings.station_token_grace_hours)
+    token = service.rotate_token(session, station, presented, ctx.settings.station_token_grace_hours)
     audit(session, "station.token_rotated", request=request, object_type="station", object_id=station.id)
     session.commit()
     return TokenOut(token=token, previous_valid_until=station.previous_token_expires_at)
 
 
 @router.get("/server-key", response_model=KeyOut, dependencies=[Depends(public)])
-def server_key(request: Request) -> KeyOut:
-    ctx = request.app.state.ctx
+def server_key(request: Request, ctx: CtxDep) -> KeyOut:
     return KeyOut(public_key=ctx.public_key_b64, key_id=ctx.key_id)

@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field, field_validator
 from custodia_wire import documents
 from custodia_wire.paths import UnsafePathError, check_device_path
 from evidence_server.audit.service import record as audit
+from evidence_server.context import CtxDep
 from evidence_server.db import SessionDep
 from evidence_server.ledger import docks as ledger_docks
 from evidence_server.security import CurrentStation
@@ -177,7 +178,12 @@ def progress(transfer_id: str, body: ProgressIn, station: CurrentStation, sessio
 
 @router.post("/{transfer_id}/complete", response_model=CompleteOut)
 def complete(
-    transfer_id: str, manifest: dict[str, Any], request: Request, station: CurrentStation, session: SessionDep
+    transfer_id: str,
+    manifest: dict[str, Any],
+    request: Request,
+    ctx: CtxDep,
+    station: CurrentStation,
+    session: SessionDep,
 ) -> CompleteOut:
     """Check the station's manifest against what was verified and return a signed receipt."""
     transfer = _own(session, station.id, transfer_id)
@@ -187,7 +193,6 @@ def complete(
             check_device_path(f.path)
     except (documents.DocumentError, ValueError) as exc:
         raise HTTPException(422, f"malformed manifest: {exc}") from exc
-    ctx = request.app.state.ctx
     try:
         receipt, missing = service.complete(session, station, transfer, parsed, ctx.signing_key, ctx.key_id)
     except service.TransferError as exc:

@@ -11,15 +11,14 @@ verified bytes live in evidence storage, not in staging.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
 
 from sqlalchemy import select
 
 from evidence_server.audit.service import record as audit
+from evidence_server.context import ServerContext
 from evidence_server.db import utcnow
-from evidence_server.tasks import task
 from evidence_server.uploads.models import Upload
 
 #: A staging file without an unfinished upload row is only removed once it is this old, so a
@@ -34,7 +33,7 @@ class ExpiryReport:
     bytes_freed: int = 0
 
 
-def expire_uploads(ctx: Any, *, now: float | None = None) -> ExpiryReport:
+def expire_uploads(ctx: ServerContext, *, now: float | None = None) -> ExpiryReport:
     """Void unfinished uploads idle longer than ``upload_expiry_hours``; remove orphaned staging files."""
     settings = ctx.settings
     report = ExpiryReport()
@@ -89,8 +88,3 @@ def expire_uploads(ctx: Any, *, now: float | None = None) -> ExpiryReport:
             report.orphan_files.append(part.name)
             report.bytes_freed += st.st_size
     return report
-
-
-@task("uploads.expire")
-def uploads_expire(ctx: Any) -> dict[str, Any]:
-    return asdict(expire_uploads(ctx))

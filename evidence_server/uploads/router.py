@@ -13,7 +13,7 @@ from starlette.requests import ClientDisconnect
 from custodia_wire import TUS_VERSION, directio
 from custodia_wire.fingerprint import Fingerprint, Hasher
 from evidence_server.audit.service import record as audit
-from evidence_server.context import ServerContext
+from evidence_server.context import CtxDep, ServerContext
 from evidence_server.db import SessionDep, utcnow
 from evidence_server.security import CurrentStation, public
 from evidence_server.storage import StorageFullError, object_key
@@ -49,25 +49,20 @@ TUS_ANSWERS: dict[str, dict[int | str, dict[str, Any]]] = {
 WRITE_BLOCK = 4 * 1024 * 1024
 
 
-def ctx_of(request: Request) -> ServerContext:
-    ctx: ServerContext = request.app.state.ctx
-    return ctx
-
-
 def _tus_version(tus_resumable: str | None) -> None:
     if tus_resumable != TUS_VERSION:
         raise HTTPException(412, "Tus-Resumable: 1.0.0 required", headers={"Tus-Version": TUS_VERSION})
 
 
 @router.options("", status_code=204, dependencies=[Depends(public)])
-def tus_options(request: Request) -> Response:
+def tus_options(request: Request, ctx: CtxDep) -> Response:
     return Response(
         status_code=204,
         headers={
             **TUS_HEADERS,
             "Tus-Version": TUS_VERSION,
             "Tus-Extension": "creation,termination",
-            "Tus-Max-Size": str(ctx_of(request).settings.max_upload_bytes),
+            "Tus-Max-Size": str(ctx.settings.max_upload_bytes),
         },
     )
 
@@ -75,6 +70,7 @@ def tus_options(request: Request) -> Response:
 @router.post("", status_code=201, responses=TUS_ANSWERS["create"])
 def create(
     request: Request,
+    ctx: CtxDep,
     station: CurrentStation,
     session: SessionDep,
     upload_length: Annotated[int | None, Header()] = None,
@@ -83,7 +79,6 @@ def create(
 ) -> Response:
     """Create an upload for one recording; its metadata declares the path and both fingerprints."""
     _tus_version(tus_resumable)
-    ctx = ctx_of(request)
     if upload_length is None:
         raise HTTPException(400, "Upload-Length required (deferred length is not supported)")
     wait = ctx.limits.upload_creates.take(station.id)
@@ -141,14 +136,14 @@ def _done_headers(upload: Upload) -> dict[str, str]:
 
 
 @router.head("/{upload_id}", responses=TUS_ANSWERS["head"])
-def head(upload_id: str, request: Request, station: CurrentStation, session: SessionDep) -> Response:
+def head(upload_id: str, request: Request, ctx: CtxDep, station: CurrentStation, session: SessionDep) -> Response:
     upload = _own_upload(session, station.id, upload_id)
     if upload.state == "verified":
         return Response(status_code=200, headers=_done_headers(upload))
     if upload.state != "receiving":  # rejected, terminated, superseded or expired
         return Response(status_code=410, headers=TUS_HEADERS)
     try:
-        offset = ctx_of(request).receiver.offset(upload.id)
+        offset = ctx.receiver.offset(upload.id)
     except FileNotFoundError:
         offset = upload.length  # staged bytes already moved to storage; a PATCH finalizes
     return Response(
@@ -166,6 +161,7 @@ def head(upload_id: str, request: Request, station: CurrentStation, session: Ses
 async def patch(
     upload_id: str,
     request: Request,
+    ctx: CtxDep,
     station: CurrentStation,
     session: SessionDep,
     upload_offset: Annotated[int, Header()],
@@ -180,7 +176,6 @@ async def patch(
     _tus_version(tus_resumable)
     if content_type != "application/offset+octet-stream":
         raise HTTPException(415, "Content-Type must be application/offset+octet-stream")
-    ctx = ctx_of(request)
     upload = _own_upload(session, station.id, upload_id)
     if upload.state == "verified":
         return Response(status_code=204, headers=_done_headers(upload))
@@ -320,18 +315,18 @@ async def _finalize(
     for sibling in superseded:
         ctx.receiver.discard(sibling)
     if rec.probe_state == "pending":
-        request.app.state.tasks.send("media.probe_recording", rec.id)
-        request.app.state.tasks.send("media.derive_recording", rec.id)  # thumbnail, and a proxy if needed
-        request.app.state.tasks.send("cases.auto_link_recording", rec.id)  # the case of its checkout
+        ctx.tasks.send("media.probe_recording", rec.id)
+        ctx.tasks.send("media.derive_recording", rec.id)  # thumbnail, and a proxy if needed
+        ctx.tasks.send("cases.auto_link_recording", rec.id)  # the case of its checkout
     return Response(status_code=204, headers=_done_headers(upload))
 
 
 @router.delete("/{upload_id}", status_code=204, responses=TUS_ANSWERS["terminate"])
-def terminate(upload_id: str, request: Request, station: CurrentStation, session: SessionDep) -> Response:
+def terminate(upload_id: str, request: Request, ctx: CtxDep, station: CurrentStation, session: SessionDep) -> Response:
     upload = _own_upload(session, station.id, upload_id)
     if upload.state == "receiving":
         upload.state = "terminated"
-        ctx_of(request).receiver.discard(upload.id)
+        ctx.receiver.discard(upload.id)
         audit(session, "upload.terminated", request=request, object_type="upload", object_id=upload.id)
         session.commit()
     return Response(status_code=204, headers=TUS_HEADERS)

@@ -8,9 +8,9 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from evidence_server.audit.models import AuditCheckpoint
+from evidence_server.background.scheduler import Scheduler, beat_schedule
 from evidence_server.config import Settings
 from evidence_server.context import ServerContext
-from evidence_server.schedule import Scheduler, beat_schedule
 from tests.audit.conftest import append
 
 

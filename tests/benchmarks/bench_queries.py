@@ -631,7 +631,7 @@ def numbers_from_db(url: str, rnd: random.Random) -> dict[str, list[str]]:
 
 def scan(url: str, data_dir: Path) -> tuple[float, dict[str, Any]]:
     """The full scan exactly as the scheduled job (``compliance.full_scan``) runs it."""
-    from evidence_server.compliance.jobs import full_scan
+    from evidence_server.compliance.tasks import full_scan
     from evidence_server.config import Settings
     from evidence_server.context import ServerContext
 

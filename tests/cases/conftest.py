@@ -208,7 +208,7 @@ class SharedApp:
 
     def fresh_world(self) -> World:
         ctx: ServerContext = self.app.state.ctx
-        tasks = self.app.state.tasks
+        tasks = self.app.state.ctx.tasks
         while any(not f.done() for f in tasks.pending):  # background work of the last test must not
             tasks.drain()  # write into the database about to be replaced
         ctx.engine.dispose()

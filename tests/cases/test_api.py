@@ -11,7 +11,8 @@ import pytest
 from sqlalchemy import select
 
 from evidence_server.audit.models import AuditEvent
-from evidence_server.cases.linking import auto_link, auto_link_recording
+from evidence_server.cases.linking import auto_link
+from evidence_server.cases.tasks import auto_link_recording
 from tests.cases.conftest import CASE_NO, GOOD, World, make_world
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from custodia_wire import fingerprint
-from evidence_server.media_derivatives import derive_recording
+from evidence_server.media.derive import derive_recording
 from tests.cases.conftest import World
 from tests.conftest import make_video
 
@@ -77,7 +77,7 @@ def test_h265_gets_an_h264_proxy_served_with_range_and_a_thumbnail_and_the_origi
 
     # the evidence is exactly what it was, and the derived files live elsewhere
     with world.session() as s:
-        from evidence_server.derived_media import DerivedMedia
+        from evidence_server.media.models import DerivedMedia
         from evidence_server.recordings.models import Recording
 
         row = s.get(Recording, rec)

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from custodia_wire import package as pkg
-from evidence_server.media_derivatives import derive_recording
+from evidence_server.media.derive import derive_recording
 from tests.conftest import make_video
 from tests.web.conftest import (  # noqa: F401  (module-scoped fixtures: one server and one browser here)
     PASSWORD,

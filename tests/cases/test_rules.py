@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from evidence_server.cases import numbers, rules, zipstream
-from evidence_server.media_derivatives import browser_playable, plan
+from evidence_server.media.derive import browser_playable, plan
 
 T0 = datetime(2026, 11, 20, 1, 0, tzinfo=UTC)  # 09:00 in Shanghai
 TOL = timedelta(minutes=5)

@@ -262,7 +262,7 @@ class Api:
         return self.client.post(path, json=body if body is not None else {}, headers=self.headers(who))
 
     def drain(self) -> None:
-        self.client.app.state.tasks.drain()  # type: ignore[attr-defined]
+        self.client.app.state.ctx.tasks.drain()  # type: ignore[attr-defined]
 
 
 @pytest.fixture

@@ -123,7 +123,7 @@ class Week:
 
     def wait_for_background(self) -> None:
         """Media probes and incremental scans run on the server's task pool."""
-        self.server._server.config.app.state.tasks.drain()  # noqa: SLF001
+        self.server._server.config.app.state.ctx.tasks.drain()  # noqa: SLF001
 
     def flags(self, **params: Any) -> list[dict[str, Any]]:
         r = self.call("legal", "GET", "/api/v1/compliance/flags", params={"limit": 500, **params})
@@ -367,9 +367,9 @@ def people(w: Week, *who_role: tuple[str, str]) -> None:
 
 def _corrupt(w: Week, recording_id: int) -> None:
     """Flip a byte of the stored object and let the fixity sweep find it."""
+    from evidence_server.background.registry import REGISTRY
     from evidence_server.context import ServerContext
     from evidence_server.recordings.models import Recording
-    from evidence_server.tasks import REGISTRY
 
     ctx = ServerContext(w.server.settings())
     try:

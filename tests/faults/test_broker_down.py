@@ -40,7 +40,7 @@ def test_tasks_sent_while_the_broker_is_down_run_once_it_is_back(
             "-m",
             "celery",
             "-A",
-            "evidence_server.celery_app:celery_app",
+            "evidence_server.background.worker:celery_app",
             "worker",
             "--pool=solo",
             "--concurrency=1",
@@ -87,9 +87,9 @@ def test_tasks_sent_while_the_broker_is_down_run_once_it_is_back(
 
 
 def test_held_tasks_are_published_in_order_once_the_broker_answers(tmp_path: Path) -> None:
+    from evidence_server.background.dispatch import Dispatcher
     from evidence_server.config import Settings
     from evidence_server.context import ServerContext
-    from evidence_server.tasks import Dispatcher
 
     dispatcher = Dispatcher(ServerContext(Settings(data_dir=tmp_path, task_mode="celery")))
     dispatcher.retry_interval = 0.01

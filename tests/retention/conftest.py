@@ -16,4 +16,4 @@ def world(shared_app: SharedApp) -> Iterator[World]:  # noqa: F811
     next test replaces the database under them."""
     w = shared_app.fresh_world()
     yield w
-    shared_app.app.state.tasks.drain()
+    shared_app.app.state.ctx.tasks.drain()

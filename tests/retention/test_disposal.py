@@ -207,4 +207,4 @@ def test_the_whole_flow_on_each_database(world_any_db: World) -> None:
     assert r.status_code == 200, r.text
     assert w.get("legal", f"/api/v1/recordings/{rec}/content").status_code == 410
     assert w.get("auditor", f"{DISPOSAL}/{req}").json()["status"] == "executed"
-    w.app.state.tasks.drain()
+    w.app.state.ctx.tasks.drain()

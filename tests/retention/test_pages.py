@@ -38,7 +38,7 @@ def site(tmp_path: Path, sqlite_templates: SqliteTemplates) -> Iterator[World]:
         world = World(settings, app, client)
         seed(world)
         yield world
-        app.state.tasks.drain()
+        app.state.ctx.tasks.drain()
     app.state.ctx.close()
 
 

@@ -6,18 +6,21 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from retention.holds import Hold, Subject, Target, holds_on
-from retention.policy import (
+from evidence_server.retention.rules import (
     Basis,
     CaseFacts,
     Change,
     Decision,
+    Hold,
     RecordingFacts,
     RetentionPolicy,
+    Subject,
+    Target,
     add_months,
     change,
     decide,
     due_list,
+    holds_on,
     is_due,
     load_policy,
     lock_needs_renewal,

@@ -15,10 +15,10 @@ from sqlalchemy import func, select
 
 from evidence_server.audit.models import AuditEvent
 from evidence_server.recordings.models import Recording
+from evidence_server.retention.apply import apply_retention
 from evidence_server.retention.models import RetentionChange, RetentionState
 from evidence_server.retention.service import current_policy
 from evidence_server.retention.tasks import retention_apply
-from retention.jobs import apply_retention
 from tests.cases.conftest import World, make_world
 
 POLICY = "/api/v1/retention/policy"
@@ -125,7 +125,7 @@ def test_a_longer_policy_applies_at_once_and_a_shorter_one_only_after_two_approv
     six = state(w, rec).retain_until
     r = w.put("legal", POLICY, {"policy": {"unlinked_months": 12}, "reason": "上级要求延长"})
     assert r.status_code == 200 and r.json()["applied"]
-    w.app.state.tasks.drain()
+    w.app.state.ctx.tasks.drain()
     assert state(w, rec).retain_until > six  # type: ignore[operator]
     # unknown keys and values out of bounds are refused, with the reason
     r = w.put("legal", POLICY, {"policy": {"unlinked_months": 12, "delete_early": True}, "reason": "x"})
@@ -146,7 +146,7 @@ def test_a_longer_policy_applies_at_once_and_a_shorter_one_only_after_two_approv
     assert (r.status_code, code(r)) == (409, "needs_two_approvals")
     w.post("admin", f"/api/v1/retention/changes/{change}/approve", {})
     assert w.post("admin", f"/api/v1/retention/changes/{change}/apply").json()["status"] == "applied"
-    w.app.state.tasks.drain()
+    w.app.state.ctx.tasks.drain()
     assert w.get("auditor", POLICY).json()["policy"]["unlinked_months"] == 6
     assert state(w, rec).retain_until == six
     assert refused(w) == [

@@ -41,7 +41,7 @@ def test_probe_runs_on_a_celery_worker(broker: str, tmp_path, sqlite_url: str, t
             "-m",
             "celery",
             "-A",
-            "evidence_server.celery_app:celery_app",
+            "evidence_server.background.worker:celery_app",
             "worker",
             "--pool=solo",
             "--concurrency=1",

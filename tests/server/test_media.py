@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from evidence_server.media import media_facts
+from evidence_server.media.probe import media_facts
 from tests.server.test_station_flow import Station
 from tests.support.live import LiveServer
 

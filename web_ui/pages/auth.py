@@ -11,6 +11,7 @@ from evidence_server.accounts import service as accounts
 from evidence_server.accounts.models import User
 from evidence_server.accounts.router import LoginRefused, attempt_login, set_session_cookie
 from evidence_server.audit.service import record as audit
+from evidence_server.context import CtxDep
 from evidence_server.db import SessionDep
 from evidence_server.security import (
     SESSION_COOKIE,
@@ -105,7 +106,7 @@ def logout(request: Request, user: SignedIn, session: SessionDep, csrf_token: An
 
 
 @router.get("/lang/{code}", dependencies=[Depends(public)])
-def switch_language(code: str, request: Request, next: str | None = None) -> Response:  # noqa: A002
+def switch_language(code: str, request: Request, ctx: CtxDep, next: str | None = None) -> Response:  # noqa: A002
     if code not in i18n.LANGUAGES:
         raise HTTPException(404, "no such language")
     response = RedirectResponse(safe_next(next, "/"), status_code=303)
@@ -114,7 +115,7 @@ def switch_language(code: str, request: Request, next: str | None = None) -> Res
         code,
         max_age=LANG_COOKIE_DAYS * 86400,
         httponly=True,
-        secure=request.app.state.ctx.settings.cookie_secure,
+        secure=ctx.settings.cookie_secure,
         samesite="lax",
         path="/",
     )

@@ -21,9 +21,10 @@ from evidence_server.accounts.models import Role, Unit, User
 from evidence_server.audit.service import record as audit
 from evidence_server.cases import access, linking, numbers, rules, search, service
 from evidence_server.cases.models import Case, CaseLink, CaseShare
+from evidence_server.context import CtxDep, context_of
 from evidence_server.db import SessionDep
-from evidence_server.derived_media import DerivedMedia
-from evidence_server.media_derivatives import derived_of
+from evidence_server.media.derive import derived_of
+from evidence_server.media.models import DerivedMedia
 from evidence_server.recordings.models import Recording
 from evidence_server.security import require_roles
 from web_ui import csrf, i18n
@@ -59,11 +60,13 @@ def refused(request: Request, session: Session, user: User, token: str) -> Respo
 
 
 def pattern(request: Request) -> str:
-    return str(request.app.state.ctx.settings.case_number_pattern)
+    ctx = context_of(request)
+    return str(ctx.settings.case_number_pattern)
 
 
 def tz_of(request: Request) -> ZoneInfo:
-    return ZoneInfo(request.app.state.ctx.settings.default_timezone)
+    ctx = context_of(request)
+    return ZoneInfo(ctx.settings.default_timezone)
 
 
 def local_time(value: str, tz: ZoneInfo) -> datetime | None:
@@ -115,10 +118,11 @@ def thumbnails(session: Session, ids: list[int]) -> set[int]:
 
 def backfill(request: Request, session: Session, ids: list[int]) -> None:
     """Recordings ingested before derived media existed get theirs made now (the task is idempotent)."""
+    ctx = context_of(request)
     have = set(session.scalars(select(DerivedMedia.recording_id).where(DerivedMedia.recording_id.in_(ids))))
     for rid in ids:
         if rid not in have:
-            request.app.state.tasks.send("media.derive_recording", rid)
+            ctx.tasks.send("media.derive_recording", rid)
 
 
 # --- the case list -----------------------------------------------------------------------------------
@@ -496,8 +500,8 @@ def search_page(
 
 
 @router.get("/transfers/incomplete")
-def incomplete_page(request: Request, user: TaskViewer, session: SessionDep) -> Response:
-    settings = request.app.state.ctx.settings
+def incomplete_page(request: Request, ctx: CtxDep, user: TaskViewer, session: SessionDep) -> Response:
+    settings = ctx.settings
     rows = linking.incomplete(session, user, settings)
     return render(
         request,
@@ -597,6 +601,7 @@ def task_submit(
 def recording_extras(request: Request, session: Session, user: User, rec: Recording) -> dict[str, Any]:
     """What the recording page shows besides the recording: how to play it, its cases, its derived
     files and the officer's day around it."""
+    ctx = context_of(request)
     derived = derived_of(session, rec.id)
     proxy = derived.get("proxy")
     use_proxy = proxy is not None and proxy.state == "done"
@@ -607,5 +612,5 @@ def recording_extras(request: Request, session: Session, user: User, rec: Record
         "playing_proxy": use_proxy,
         "derived": derived,
         "rec_cases": service.cases_of_recording(session, user, rec.id),
-        "day": search.officer_day(session, user, rec, request.app.state.ctx.settings),
+        "day": search.officer_day(session, user, rec, ctx.settings),
     }

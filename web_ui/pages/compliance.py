@@ -22,6 +22,7 @@ from evidence_server.compliance import dashboard, review, service
 from evidence_server.compliance.facts import Kind
 from evidence_server.compliance.models import STATES
 from evidence_server.compliance.timeline import day_of_flag
+from evidence_server.context import context_of
 from evidence_server.db import SessionDep, utcnow
 from evidence_server.security import require_roles
 from web_ui import charts, csrf, i18n
@@ -38,7 +39,8 @@ PAGE_SIZE = 50
 
 
 def tz_of(request: Request) -> ZoneInfo:
-    return ZoneInfo(request.app.state.ctx.settings.default_timezone)
+    ctx = context_of(request)
+    return ZoneInfo(ctx.settings.default_timezone)
 
 
 def _refused(request: Request, session: Session, user: User, token: str) -> Response | None:
@@ -128,6 +130,7 @@ def flag_list(
 def _flag_page(
     request: Request, user: User, session: Session, flag_id: int, error: str | None = None, status_code: int = 200
 ) -> Response:
+    ctx = context_of(request)
     try:
         flag = review.get_flag(session, user, flag_id)
     except review.ReviewError:
@@ -161,7 +164,7 @@ def _flag_page(
         people=people,
         reviewers=reviewers,
         unit=session.get(Unit, flag.unit_id) if flag.unit_id else None,
-        day=day_of_flag(session, user, flag, request.app.state.ctx.settings),
+        day=day_of_flag(session, user, flag, ctx.settings),
         may_review=role in service.REVIEWERS,
         may_explain=role in service.EXPLAINERS and flag.state not in review.NEEDS_REASON,
         moves=sorted(review.TRANSITIONS.get(flag.state, ())),

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from evidence_server.accounts.models import User
+from evidence_server.context import CtxDep
 from evidence_server.db import SessionDep, utcnow
 from evidence_server.fleet.rules import FleetRules
 from evidence_server.fleet.service import fleet_health
@@ -20,8 +21,8 @@ FleetViewer = Annotated[User, Depends(require_roles(*FLEET_VIEWERS))]
 
 
 @router.get("/fleet")
-def fleet_page(request: Request, user: FleetViewer, session: SessionDep) -> Response:
-    rules = FleetRules.from_settings(request.app.state.ctx.settings)
+def fleet_page(request: Request, ctx: CtxDep, user: FleetViewer, session: SessionDep) -> Response:
+    rules = FleetRules.from_settings(ctx.settings)
     health = fleet_health(session, rules, unit_id=None if user.sees_all_units else user.unit_id, now=utcnow())
     alerting = [h for h in health if h.alerts]
     return render(

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from evidence_server.accounts.models import Role, Unit, User
 from evidence_server.audit.service import record as audit
+from evidence_server.context import CtxDep, context_of
 from evidence_server.db import SessionDep, utcnow
 from evidence_server.ledger import docks, service
 from evidence_server.ledger.models import Device, LedgerEntry, LendRequest
@@ -44,7 +45,8 @@ Text = Annotated[str, Form()]
 
 
 def tz_of(request: Request) -> ZoneInfo:
-    return ZoneInfo(request.app.state.ctx.settings.default_timezone)
+    ctx = context_of(request)
+    return ZoneInfo(ctx.settings.default_timezone)
 
 
 def parse_local(value: str, tz: ZoneInfo) -> datetime | None:
@@ -152,10 +154,11 @@ def devices_page(request: Request, user: Viewer, session: SessionDep, done: str 
 def devices_view(
     request: Request, session: Session, user: User, *, done: str = "", error: str | None = None, status_code: int = 200
 ) -> Response:
+    ctx = context_of(request)
     devices = list(session.scalars(service.devices_visible(user).order_by(Device.unit_id, Device.serial)))
     open_ids = [d.open_checkout_id for d in devices if d.open_checkout_id]
     out = {e.id: e for e in session.scalars(select(LedgerEntry).where(LedgerEntry.id.in_(open_ids)))}
-    units = service.unit_summaries(session, request.app.state.ctx.settings, user)
+    units = service.unit_summaries(session, ctx.settings, user)
     manageable = [s.unit for s in units if service.manages(user, s.unit.id)]
     return render(
         request,
@@ -175,6 +178,7 @@ def devices_view(
 @router.post("/devices")
 def register_submit(
     request: Request,
+    ctx: CtxDep,
     user: Manager,
     session: SessionDep,
     serial: Text = "",
@@ -187,7 +191,7 @@ def register_submit(
     if refused:
         return refused
     serial = serial.strip()
-    ctx = service.Context(user, request.app.state.ctx.settings)
+    ctx = service.Context(user, ctx.settings)
 
     def again(message: str) -> Response:
         return devices_view(request, session, user, error=message, status_code=422)
@@ -279,7 +283,8 @@ def form_page(
     values: dict[str, Any] | None = None,
     error: str | None = None,
 ) -> Response:
-    settings = request.app.state.ctx.settings
+    ctx = context_of(request)
+    settings = ctx.settings
     tz = tz_of(request)
     now = utcnow()
     officers = list(
@@ -339,6 +344,7 @@ def lend_form(serial: str, request: Request, user: Actor, session: SessionDep) -
 def checkout_submit(
     serial: str,
     request: Request,
+    ctx: CtxDep,
     user: Actor,
     session: SessionDep,
     enforcement_matter: Text = "",
@@ -371,7 +377,7 @@ def checkout_submit(
         override_reason=override_reason,
     )
     tz = tz_of(request)
-    ctx = service.Context(user, request.app.state.ctx.settings)
+    ctx = service.Context(user, ctx.settings)
 
     def operation() -> LedgerEntry:
         expected = parse_local(expected_return_at, tz)
@@ -409,6 +415,7 @@ def checkout_submit(
 def return_submit(
     serial: str,
     request: Request,
+    ctx: CtxDep,
     user: Manager,
     session: SessionDep,
     condition: Text = "good",
@@ -420,7 +427,7 @@ def return_submit(
     if isinstance(device, Response):
         return device
     values = dict(condition=condition, description=description, occurred_at=occurred_at)
-    ctx = service.Context(user, request.app.state.ctx.settings)
+    ctx = service.Context(user, ctx.settings)
 
     def operation() -> LedgerEntry:
         try:
@@ -450,6 +457,7 @@ def return_submit(
 def fault_submit(
     serial: str,
     request: Request,
+    ctx: CtxDep,
     user: Actor,
     session: SessionDep,
     kind: Text = "fault",
@@ -461,7 +469,7 @@ def fault_submit(
     if isinstance(device, Response):
         return device
     values = dict(kind=kind, description=description, occurred_at=occurred_at)
-    ctx = service.Context(user, request.app.state.ctx.settings)
+    ctx = service.Context(user, ctx.settings)
 
     def operation() -> LedgerEntry:
         if kind not in {k.value for k in REPORTS}:
@@ -487,12 +495,18 @@ def fault_submit(
 
 @router.post("/devices/{serial}/restored")
 def restored_submit(
-    serial: str, request: Request, user: Manager, session: SessionDep, description: Text = "", csrf_token: Text = ""
+    serial: str,
+    request: Request,
+    ctx: CtxDep,
+    user: Manager,
+    session: SessionDep,
+    description: Text = "",
+    csrf_token: Text = "",
 ) -> Response:
     device = form_device(request, session, user, serial, csrf_token)
     if isinstance(device, Response):
         return device
-    ctx = service.Context(user, request.app.state.ctx.settings)
+    ctx = service.Context(user, ctx.settings)
 
     def again(message: str) -> Response:
         return device_view(request, session, user, device, error=message, status_code=409)
@@ -511,6 +525,7 @@ def restored_submit(
 def lend_submit(
     serial: str,
     request: Request,
+    ctx: CtxDep,
     user: Actor,
     session: SessionDep,
     borrower_unit_id: Text = "",
@@ -528,7 +543,7 @@ def lend_submit(
         purpose=purpose,
         expected_return_at=expected_return_at,
     )
-    ctx = service.Context(user, request.app.state.ctx.settings)
+    ctx = service.Context(user, ctx.settings)
     try:
         expected = parse_local(expected_return_at, tz_of(request))
         if expected is None:
@@ -644,6 +659,7 @@ def decide_submit(
     request_id: int,
     decision: str,
     request: Request,
+    ctx: CtxDep,
     user: Manager,
     session: SessionDep,
     note: Text = "",
@@ -656,7 +672,7 @@ def decide_submit(
     refused = csrf_refused(request, session, user, csrf_token)
     if refused:
         return refused
-    ctx = service.Context(user, request.app.state.ctx.settings)
+    ctx = service.Context(user, ctx.settings)
     try:
         if decision == "approve":
             readings = {

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from evidence_server.accounts.models import Role, Unit, User
 from evidence_server.audit.service import record as audit
+from evidence_server.context import CtxDep, context_of
 from evidence_server.db import SessionDep
 from evidence_server.retention import disposal, service
 from evidence_server.retention.models import (
@@ -25,9 +26,9 @@ from evidence_server.retention.models import (
     RetentionChange,
     RetentionPolicyVersion,
 )
+from evidence_server.retention.rules import Target
 from evidence_server.retention.service import RetentionError
 from evidence_server.security import require_roles
-from retention.holds import Target
 from web_ui import csrf, i18n
 from web_ui.nav import HOLD_VIEWERS, RETENTION_VIEWERS
 from web_ui.render import render
@@ -108,7 +109,8 @@ def policy_page(request: Request, user: Viewer, session: SessionDep, done: str =
 def policy_view(
     request: Request, session: Session, user: User, *, done: str = "", error: str | None = None, status_code: int = 200
 ) -> Response:
-    policy, row = service.current_policy(session, request.app.state.ctx)
+    ctx = context_of(request)
+    policy, row = service.current_policy(session, ctx)
     history = list(session.scalars(select(RetentionPolicyVersion).order_by(RetentionPolicyVersion.id.desc()).limit(20)))
     lang = i18n.request_lang(request)
     kind_labels = {
@@ -135,6 +137,7 @@ def policy_view(
 @router.post("/retention/policy")
 def policy_submit(
     request: Request,
+    ctx: CtxDep,
     user: PolicyEditor,
     session: SessionDep,
     unlinked_months: Text = "",
@@ -156,10 +159,10 @@ def policy_submit(
     outcome: dict[str, str] = {}
 
     def propose() -> None:
-        out = service.propose_policy(session, request.app.state.ctx, user, data, reason, request)
+        out = service.propose_policy(session, ctx, user, data, reason, request)
         outcome["done"] = "requested" if isinstance(out, RetentionChange) else "saved"
         if not isinstance(out, RetentionChange):
-            service.apply_later(session, request)
+            service.apply_later(session, ctx, request)
 
     response = attempt(
         request,
@@ -219,6 +222,7 @@ def holds_view(
 @router.post("/retention/holds")
 def hold_submit(
     request: Request,
+    ctx: CtxDep,
     user: HoldPlacer,
     session: SessionDep,
     target: Text = "",
@@ -232,7 +236,7 @@ def hold_submit(
         session,
         user,
         csrf_token,
-        lambda: service.place_hold(session, request.app.state.ctx, user, target, value, reason, request),
+        lambda: service.place_hold(session, ctx, user, target, value, reason, request),
         "/retention/holds?done=placed",
         lambda e: holds_view(request, session, user, error=e, values=values, status_code=422),
     )
@@ -240,14 +244,20 @@ def hold_submit(
 
 @router.post("/retention/holds/{hold_id}/lift")
 def lift_submit(
-    hold_id: int, request: Request, user: Manager, session: SessionDep, reason: Text = "", csrf_token: Text = ""
+    hold_id: int,
+    request: Request,
+    ctx: CtxDep,
+    user: Manager,
+    session: SessionDep,
+    reason: Text = "",
+    csrf_token: Text = "",
 ) -> Response:
     return attempt(
         request,
         session,
         user,
         csrf_token,
-        lambda: service.lift_hold(session, request.app.state.ctx, user, hold_id, reason, request),
+        lambda: service.lift_hold(session, ctx, user, hold_id, reason, request),
         "/retention/holds?done=lifted",
         lambda e: holds_view(request, session, user, error=e, status_code=422),
     )
@@ -282,6 +292,7 @@ def due_view(
 @router.post("/retention/disposals")
 def disposal_submit(
     request: Request,
+    ctx: CtxDep,
     user: Manager,
     session: SessionDep,
     recording_ids: Annotated[list[str], Form()] = [],  # noqa: B006  (FastAPI form default)
@@ -294,7 +305,7 @@ def disposal_submit(
         session,
         user,
         csrf_token,
-        lambda: disposal.request_disposal(session, request.app.state.ctx, user, ids, reason, request),
+        lambda: disposal.request_disposal(session, ctx, user, ids, reason, request),
         "/retention/approvals?done=requested",
         lambda e: due_view(request, session, user, error=e, status_code=422),
     )
@@ -344,12 +355,12 @@ def disposal_decide(
     request_id: int,
     decision: str,
     request: Request,
+    ctx: CtxDep,
     user: Approver,
     session: SessionDep,
     note: Text = "",
     csrf_token: Text = "",
 ) -> Response:
-    ctx = request.app.state.ctx
     operations: dict[str, Callable[[], Any]] = {
         "approve": lambda: disposal.approve_disposal(session, user, request_id, note or None, request),
         "reject": lambda: disposal.reject_disposal(session, user, request_id, note or None, request),
@@ -372,12 +383,12 @@ def change_decide(
     change_id: int,
     decision: str,
     request: Request,
+    ctx: CtxDep,
     user: Approver,
     session: SessionDep,
     note: Text = "",
     csrf_token: Text = "",
 ) -> Response:
-    ctx = request.app.state.ctx
     operations: dict[str, Callable[[], Any]] = {
         "approve": lambda: service.approve_change(session, user, change_id, note or None, request),
         "reject": lambda: service.reject_change(session, user, change_id, note or None, request),

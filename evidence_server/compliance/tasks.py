@@ -8,20 +8,23 @@ the change (an API route, a page, the dock), the device is rescanned once the ch
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import event, inspect, select
 from sqlalchemy.orm import Session
 
 from evidence_server.audit.models import AuditEvent
+from evidence_server.background.registry import task
 from evidence_server.compliance.access import ACCESS_ACTIONS
 from evidence_server.compliance.service import run_scan
 from evidence_server.context import ServerContext
 from evidence_server.ledger.models import Device, DockMismatch, LedgerEntry, LendRequest
 from evidence_server.recordings.models import Recording
-from evidence_server.tasks import task
 from evidence_server.transfers.models import Transfer, VanishedFile
 from evidence_server.uploads.models import IntegrityIncident
+
+if TYPE_CHECKING:
+    from evidence_server.background.dispatch import Dispatcher
 
 log = logging.getLogger(__name__)
 TOUCHED = "compliance_touched"
@@ -57,7 +60,7 @@ def touched_by(new: list[Any], dirty: list[Any]) -> dict[str, set[Any]]:
     return out
 
 
-def install(ctx: ServerContext, dispatcher: Any) -> None:
+def install(ctx: ServerContext, dispatcher: Dispatcher) -> None:
     """Rescan what each committed transaction of this server's sessions changed, in the background."""
     if not ctx.settings.compliance_incremental:
         return
@@ -96,7 +99,7 @@ def install(ctx: ServerContext, dispatcher: Any) -> None:
 
 def _probe_pending(ctx: ServerContext, serials: list[str]) -> None:
     """The edit rule reads media facts: probe what the media task has not probed yet (idempotent)."""
-    from evidence_server.media import probe_recording
+    from evidence_server.media.probe import probe_recording
 
     with ctx.sessionmaker() as session:
         pending = session.scalars(
@@ -135,7 +138,7 @@ def scan_access(ctx: ServerContext, user_ids: list[int]) -> dict[str, int]:
         return dict(run_scan(session, ctx.settings, scope="access", user_ids=user_ids).counts)
 
 
-@task("compliance.full_scan")
+@task("compliance.full_scan", every=lambda s: s.compliance_scan_interval_s)
 def full_scan(ctx: ServerContext) -> dict[str, int]:
     """Every device and the whole audit log (the scheduled run: catches deadlines that passed quietly)."""
     with ctx.sessionmaker() as session:

@@ -1,4 +1,4 @@
-"""Background tasks: run in-process on a thread pool by default, or on Celery workers.
+"""Sending background tasks: to Celery workers, or to a local thread pool (the embedded default).
 
 Tasks take IDs and plain JSON and are idempotent: a retry or a duplicate delivery changes nothing.
 """
@@ -8,27 +8,17 @@ from __future__ import annotations
 import logging
 import threading
 from collections import deque
-from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from evidence_server.context import ServerContext
+from evidence_server.background.registry import REGISTRY, discover
+
+if TYPE_CHECKING:
+    from celery import Celery
+
+    from evidence_server.context import ServerContext
 
 log = logging.getLogger(__name__)
-
-TaskFn = Callable[..., Any]
-REGISTRY: dict[str, TaskFn] = {}
-
-
-def task(name: str) -> Callable[[TaskFn], TaskFn]:
-    """Register ``fn(ctx, *args)`` as a background task called ``name``."""
-
-    def register(fn: TaskFn) -> TaskFn:
-        REGISTRY[name] = fn
-        return fn
-
-    return register
-
 
 #: How a publish to the broker is retried before the task is held back (a request must not hang on it).
 PUBLISH_RETRY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
@@ -46,9 +36,10 @@ class Dispatcher:
     """
 
     def __init__(self, ctx: ServerContext) -> None:
+        discover()
         self.ctx = ctx
         self._pool: ThreadPoolExecutor | None = None
-        self._celery: Any = None
+        self._celery: Celery | None = None
         self.pending: list[Future[Any]] = []
         self.held: deque[tuple[str, tuple[Any, ...]]] = deque()
         self._held_lock = threading.Lock()
@@ -78,7 +69,8 @@ class Dispatcher:
 
     def _publish(self, name: str, args: tuple[Any, ...]) -> None:
         if self._celery is None:
-            from evidence_server.celery_app import make_celery
+            # imported on first use: the embedded, in-process default never loads Celery
+            from evidence_server.background.celery_config import make_celery
 
             self._celery = make_celery(self.ctx.settings)
         self._celery.send_task(name, args=list(args), retry=True, retry_policy=PUBLISH_RETRY)

@@ -1,7 +1,7 @@
 """The job that applies the retention decisions: each recording's state, its WORM lock and its legal hold.
 
 ``apply_retention(session, store, policy)`` walks the recordings in batches, decides each with the
-pure ``retention.policy.decide``, and changes only what differs: running it twice changes nothing
+pure ``evidence_server.retention.rules.decide``, and changes only what differs: running it twice changes nothing
 the second time. Extensions are applied at once; a shortening is applied only when an approved
 retention change covers it, otherwise it becomes a change request waiting for two approvals. Every
 change is an audit event. It commits batch by batch, so stopping it (``should_stop``) between
@@ -33,20 +33,23 @@ from evidence_server.retention.models import (
     RetentionChange,
     RetentionState,
 )
-from evidence_server.storage import ObjectStore
-from retention.holds import Hold, Subject, Target, holds_on
-from retention.policy import (
+from evidence_server.retention.rules import (
     Basis,
     CaseFacts,
     Change,
     Decision,
+    Hold,
     RecordingFacts,
     RetentionPolicy,
+    Subject,
+    Target,
     change,
     decide,
+    holds_on,
     lock_needs_renewal,
     lock_until,
 )
+from evidence_server.storage import ObjectStore
 
 log = logging.getLogger(__name__)
 

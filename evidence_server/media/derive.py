@@ -21,10 +21,9 @@ from sqlalchemy.orm import Session
 
 from custodia_wire import fingerprint
 from evidence_server.context import ServerContext
-from evidence_server.derived_media import DerivedMedia
-from evidence_server.media import probe_recording
+from evidence_server.media.models import DerivedMedia
+from evidence_server.media.probe import probe_recording
 from evidence_server.storage.base import derived_key
-from evidence_server.tasks import task
 
 log = logging.getLogger(__name__)
 
@@ -181,7 +180,6 @@ def derived_of(session: Session, recording_id: int) -> dict[str, DerivedMedia]:
     return {d.kind: d for d in session.scalars(select(DerivedMedia).where(DerivedMedia.recording_id == recording_id))}
 
 
-@task("media.derive_recording")
 def derive_recording(ctx: ServerContext, recording_id: int) -> dict[str, str]:
     """Make the thumbnail and, when needed, the proxy of a recording. Idempotent."""
     from evidence_server.recordings.models import Recording

@@ -10,7 +10,6 @@ from typing import Any
 import ffmpeg
 
 from evidence_server.context import ServerContext
-from evidence_server.tasks import task
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +65,6 @@ def media_facts(probe: dict[str, Any]) -> dict[str, Any]:
     return facts
 
 
-@task("media.probe_recording")
 def probe_recording(ctx: ServerContext, recording_id: int) -> str:
     """Fill a recording's media facts. Idempotent: a probed recording is left alone."""
     from evidence_server.recordings.models import Recording

@@ -1,6 +1,6 @@
 """The record of a derived file (a thumbnail, a proxy): what it was made from, how, and its own fingerprint.
 
-Made by ``evidence_server.media_derivatives``; stored under ``derived/…`` in the object store.
+Made by ``evidence_server.media.derive``; stored under ``derived/…`` in the object store.
 """
 
 from __future__ import annotations

@@ -1,0 +1,1 @@
+"""Media facts (ffprobe) and derived media (thumbnails, browser proxies) of recordings."""
