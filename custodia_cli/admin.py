@@ -19,7 +19,7 @@ def _ctx() -> ServerContext:
 
 
 def _unit(session: Any, code: str) -> Unit:
-    unit = session.scalar(select(Unit).where(Unit.code == code))
+    unit: Unit | None = session.scalar(select(Unit).where(Unit.code == code))
     if unit is None:
         raise SystemExit(f"no unit with code {code!r}: create it with `custodia admin create-unit`")
     return unit

@@ -105,7 +105,6 @@ def run_up(*, data_dir: Path, host: str, port: int, demo: bool) -> None:
 
     app = create_app(settings)
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     thread = threading.Thread(target=server.run, name="custodia-server", daemon=True)
     thread.start()
     while not server.started:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from urllib.parse import quote
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import HTTPException
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy import text
@@ -77,6 +77,74 @@ def _is_tus_patch(scope: Scope) -> bool:
     return scope.get("method") == "PATCH" and str(scope.get("path", "")).startswith("/api/v1/uploads/")
 
 
+ROUTERS: tuple[APIRouter, ...] = (
+    accounts_router,
+    stations_router,
+    transfers_router,
+    uploads_router,
+    recordings_router,
+    metrics_router,
+    audit_router,
+    *ledger_routers,
+    *cases_routers,
+    playback_router,
+    retention_router,
+    compliance_router,
+)
+
+#: Renders the error page for a browser that asked for a page (given by the web UI when mounted).
+HtmlError = Callable[[Request, int], Response]
+
+
+def health_router(ctx: ServerContext) -> APIRouter:
+    """``/healthz`` (the process answers) and ``/readyz`` (and its database does)."""
+    router = APIRouter(tags=["health"], dependencies=[Depends(public)])
+
+    @router.get("/healthz")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @router.get("/readyz")
+    def readyz() -> Response:
+        try:
+            with ctx.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except Exception as exc:  # noqa: BLE001
+            return JSONResponse({"status": "not ready", "detail": str(exc)[:200]}, status_code=503)
+        return JSONResponse({"status": "ready"})
+
+    return router
+
+
+def install_error_handlers(app: FastAPI, html_error: HtmlError | None) -> None:
+    """Errors a client caused answer 4xx, a database away answers 503; pages get pages, the API JSON."""
+
+    @app.exception_handler(OverflowError)
+    @app.exception_handler(DataError)
+    async def _out_of_range(request: Request, exc: Exception) -> Response:
+        """A number or text the database cannot hold (an id of 30 digits): the request's fault, not a 500."""
+        log.warning("%s %s: value out of range for the database: %s", request.method, request.url.path, str(exc)[:300])
+        return JSONResponse({"detail": "a value in the request is out of range"}, status_code=422)
+
+    @app.exception_handler(OperationalError)
+    async def _database_unavailable(request: Request, exc: Exception) -> Response:
+        """The database went away (restart, failover, lock timeout): say so and when to retry, not 500."""
+        log.error("%s %s: database unavailable: %s", request.method, request.url.path, str(exc)[:300])
+        return JSONResponse(
+            {"detail": "the database is unavailable; retry shortly"}, status_code=503, headers={"Retry-After": "2"}
+        )
+
+    @app.exception_handler(HTTPException)
+    async def _pages_answer_in_html(request: Request, exc: HTTPException) -> Response:
+        page = not request.url.path.startswith("/api/") and "text/html" in request.headers.get("accept", "")
+        if page and exc.status_code == 401:
+            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            return RedirectResponse(f"/login?next={quote(target, safe='/')}", status_code=303)
+        if page and html_error is not None and exc.status_code in (403, 404):
+            return html_error(request, exc.status_code)
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+
+
 def create_app(settings: Settings | None = None, *, with_web: bool = True) -> FastAPI:
     settings = settings or get_settings()
     ctx = ServerContext(settings)
@@ -100,70 +168,18 @@ def create_app(settings: Settings | None = None, *, with_web: bool = True) -> Fa
         docs_url="/api/docs",
         redoc_url=None,
     )
-    app.state.ctx = ctx
+    app.state.ctx = ctx  # read only by evidence_server.context (CtxDep)
     rescan_after_commits(ctx, ctx.tasks)  # rescan devices after each committed change
-
-    for router in (
-        accounts_router,
-        stations_router,
-        transfers_router,
-        uploads_router,
-        recordings_router,
-        metrics_router,
-        audit_router,
-        *ledger_routers,
-        *cases_routers,
-        playback_router,
-        retention_router,
-        compliance_router,
-    ):
+    for router in (*ROUTERS, health_router(ctx)):
         app.include_router(router)
-
-    @app.get("/healthz", dependencies=[Depends(public)], tags=["health"])
-    def healthz() -> dict[str, str]:
-        return {"status": "ok"}
-
-    @app.get("/readyz", dependencies=[Depends(public)], tags=["health"])
-    def readyz() -> Response:
-        try:
-            with ctx.engine.connect() as conn:
-                conn.execute(text("SELECT 1"))
-        except Exception as exc:  # noqa: BLE001
-            return JSONResponse({"status": "not ready", "detail": str(exc)[:200]}, status_code=503)
-        return JSONResponse({"status": "ready"})
-
-    @app.exception_handler(OverflowError)
-    @app.exception_handler(DataError)
-    async def _out_of_range(request: Request, exc: Exception) -> Response:
-        """A number or text the database cannot hold (an id of 30 digits): the request's fault, not a 500."""
-        log.warning("%s %s: value out of range for the database: %s", request.method, request.url.path, str(exc)[:300])
-        return JSONResponse({"detail": "a value in the request is out of range"}, status_code=422)
-
-    @app.exception_handler(OperationalError)
-    async def _database_unavailable(request: Request, exc: Exception) -> Response:
-        """The database went away (restart, failover, lock timeout): say so and when to retry, not 500."""
-        log.error("%s %s: database unavailable: %s", request.method, request.url.path, str(exc)[:300])
-        return JSONResponse(
-            {"detail": "the database is unavailable; retry shortly"}, status_code=503, headers={"Retry-After": "2"}
-        )
-
-    @app.exception_handler(HTTPException)
-    async def _pages_answer_in_html(request: Request, exc: HTTPException) -> Response:
-        page = not request.url.path.startswith("/api/") and "text/html" in request.headers.get("accept", "")
-        if page and exc.status_code == 401:
-            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-            return RedirectResponse(f"/login?next={quote(target, safe='/')}", status_code=303)
-        renderer = getattr(app.state, "html_error", None)
-        if page and renderer is not None and exc.status_code in (403, 404):
-            return renderer(request, exc.status_code)
-        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
-
-    app.add_middleware(BodyLimit, max_bytes=lambda: settings.max_request_body_bytes, exempt=_is_tus_patch)
-    app.add_middleware(SecurityHeaders)
-
+    page_error: HtmlError | None = None
     if with_web:
-        from web_ui import mount
+        from web_ui import html_error, mount
 
         mount(app)
+        page_error = html_error
+    install_error_handlers(app, page_error)
+    app.add_middleware(BodyLimit, max_bytes=lambda: settings.max_request_body_bytes, exempt=_is_tus_patch)
+    app.add_middleware(SecurityHeaders)
     document_errors(app)
     return app

@@ -112,7 +112,7 @@ def route_table(app: Any) -> list[tuple[str, str, frozenset[str]]]:
     except ImportError:  # FastAPI before included routers were kept lazily
         pairs = [(r.path, r) for r in app.routes]
     return [
-        (",".join(sorted(route.methods)), path, declared_roles(route))
+        (",".join(sorted(route.methods or ())), str(path), declared_roles(route))
         for path, route in pairs
         if isinstance(route, APIRoute)
     ]

@@ -388,36 +388,6 @@ class Journal:
             (*fields.values(), now_iso(), file_id),
         )
 
-    def spool_paths(self) -> set[str]:
-        """Every spool path the journal still refers to."""
-        with self._lock:
-            rows = self._db.execute("SELECT spool_path FROM files WHERE spool_path IS NOT NULL").fetchall()
-        return {r["spool_path"] for r in rows}
-
-    def receipted_elsewhere(self, device_serial: str, path: str, size: int) -> FileRecord | None:
-        """The newest receipted (not yet wiped) copy of this device file in an earlier docking."""
-        with self._lock:
-            row = self._db.execute(
-                "SELECT f.* FROM files f JOIN docks d ON d.transfer_id=f.transfer_id"
-                " WHERE d.device_serial=? AND f.path=? AND f.size=? AND f.state=? AND d.receipt IS NOT NULL"
-                " ORDER BY f.id DESC LIMIT 1",
-                (device_serial, path, size, FileState.RECEIPTED),
-            ).fetchone()
-        return FileRecord.from_row(row) if row else None
-
-    def spooled_elsewhere(
-        self, device_serial: str, path: str, size: int, mtime: str, transfer_id: str
-    ) -> FileRecord | None:
-        """A copy of this device file in the spool of another, unfinished docking."""
-        with self._lock:
-            row = self._db.execute(
-                "SELECT f.* FROM files f JOIN docks d ON d.transfer_id=f.transfer_id"
-                " WHERE d.device_serial=? AND f.path=? AND f.size=? AND f.mtime=? AND f.transfer_id<>?"
-                " AND f.state IN (?,?) ORDER BY f.id DESC LIMIT 1",
-                (device_serial, path, size, mtime, transfer_id, FileState.COPIED, FileState.UPLOADED),
-            ).fetchone()
-        return FileRecord.from_row(row) if row else None
-
 
 def _receipt_matches(row: sqlite3.Row, item: dict[str, Any]) -> bool:
     return bool(

@@ -22,9 +22,9 @@ from rich.progress import (
 )
 
 from custodia_wire.documents import utc_iso
-from device_drivers.detect import VolumeWatcher
 from device_drivers.errors import DriverError
-from device_drivers.usb.detect import UsbWatcher
+from device_drivers.usb.hotplug import UsbWatcher
+from device_drivers.volume_watch import VolumeWatcher
 from ingest_agent.client import ApiError, NotEnrolled, enrol
 from ingest_agent.config import AgentSettings
 from ingest_agent.pipeline import DockReport, ingest_volume

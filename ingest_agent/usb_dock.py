@@ -16,11 +16,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 from device_drivers.errors import DeviceGoneError, DriverError
-from device_drivers.usb.detect import AllowList, UsbDevice
-from device_drivers.usb.errors import ResultError, TransportTimeout
+from device_drivers.usb.hotplug import AllowList, UsbDevice
 from device_drivers.usb.mapping import port_of_mount
 from device_drivers.usb.profiles import Profile, load_profiles
 from device_drivers.usb.protocol import RecorderProtocol
+from device_drivers.usb.protocol_errors import ResultError, TransportTimeout
 from device_drivers.usb.vendor_driver import (
     ClockPolicy,
     Locate,

@@ -26,7 +26,6 @@ def mount(app: FastAPI) -> None:
     ):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    app.state.html_error = html_error
 
 
 def html_error(request: Request, status_code: int) -> Response:

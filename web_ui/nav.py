@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from evidence_server.accounts.models import Role
 
 ALL_USERS: tuple[Role, ...] = tuple(Role)
-#: The recordings list and detail: everyone, each scoped by ``recordings.service.visible_to``.
+#: The recordings list and detail: everyone, each scoped by ``cases.access.recordings_visible``.
 RECORDING_READERS: tuple[Role, ...] = ALL_USERS
 #: The station page: who runs or supervises the collection workstations.
 STATION_VIEWERS: tuple[Role, ...] = (Role.device_admin, Role.legal_affairs, Role.auditor, Role.sysadmin)
@@ -20,7 +20,7 @@ LEDGER_VIEWERS: tuple[Role, ...] = (Role.officer, Role.device_admin, Role.legal_
 
 #: Cases: case handlers their unit's and shared ones, supervisors all (``cases.access.cases_visible``).
 CASE_VIEWERS: tuple[Role, ...] = (Role.case_handler, Role.legal_affairs, Role.auditor, Role.sysadmin)
-#: Finding footage by case, officer, device, unit, time, matter (scoped by ``visible_to``).
+#: Finding footage by case, officer, device, unit, time, matter (scoped by ``recordings_visible``).
 SEARCH_VIEWERS: tuple[Role, ...] = (*CASE_VIEWERS, Role.device_admin)
 #: Transfers still missing their enforcement matter or case, and the form that completes them.
 TASK_VIEWERS: tuple[Role, ...] = (Role.officer, Role.device_admin, Role.case_handler, Role.legal_affairs, Role.sysadmin)

@@ -2,10 +2,10 @@
 switch to mass storage. Everything vendor-specific is a profile (``profiles/*.json``)."""
 
 from device_drivers.usb.codecs import ZfyInfo, decode_info, encode_info
-from device_drivers.usb.detect import AllowList, UsbDevice, UsbWatcher
-from device_drivers.usb.errors import ResultCode, ResultError, TransportError, TransportTimeout
+from device_drivers.usb.hotplug import AllowList, UsbDevice, UsbWatcher
 from device_drivers.usb.profiles import Profile, ProfileError, load_profiles, shipped_profiles
 from device_drivers.usb.protocol import RecorderProtocol, open_protocol
+from device_drivers.usb.protocol_errors import ResultCode, ResultError, TransportError, TransportTimeout
 from device_drivers.usb.vendor_driver import (
     ClockPolicy,
     Handshake,

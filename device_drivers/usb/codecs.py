@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from device_drivers.usb.errors import ProtocolError
+from device_drivers.usb.protocol_errors import ProtocolError
 
 ENCODING = "gbk"
 

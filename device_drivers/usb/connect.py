@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from device_drivers.usb.detect import UsbDevice
+from device_drivers.usb.hotplug import UsbDevice
 from device_drivers.usb.mapping import sg_nodes_of
 from device_drivers.usb.profiles import Profile
 from device_drivers.usb.protocol import RecorderProtocol, open_protocol

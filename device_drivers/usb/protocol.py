@@ -16,14 +16,14 @@ from typing import Any
 from device_drivers.errors import DriverError
 from device_drivers.usb import codecs
 from device_drivers.usb.codecs import ZfyInfo
-from device_drivers.usb.errors import (
+from device_drivers.usb.profiles import Profile
+from device_drivers.usb.protocol_errors import (
     NotSupportedError,
     ProtocolError,
     ResultCode,
     ResultError,
     TransportTimeout,
 )
-from device_drivers.usb.profiles import Profile
 from device_drivers.usb.transport import FrameTransport, ScsiTransport
 
 log = logging.getLogger(__name__)

@@ -10,7 +10,7 @@ import os
 import struct
 from pathlib import Path
 
-from device_drivers.usb.errors import DeviceGoneError, ProtocolError, TransportError, TransportTimeout
+from device_drivers.usb.protocol_errors import DeviceGoneError, ProtocolError, TransportError, TransportTimeout
 from device_drivers.usb.transport import UsbEndpoints
 
 CBW = struct.Struct("<4sIIBBB16s")  # signature, tag, data length, flags, LUN, CDB length, CDB

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import socket
 
-from device_drivers.usb.errors import DeviceGoneError, ProtocolError, TransportError, TransportTimeout
+from device_drivers.usb.protocol_errors import DeviceGoneError, ProtocolError, TransportError, TransportTimeout
 
 
 def encode_frame(

@@ -18,7 +18,7 @@ import errno
 import logging
 from typing import Any, Protocol, runtime_checkable
 
-from device_drivers.usb.errors import DeviceGoneError, TransportError, TransportTimeout
+from device_drivers.usb.protocol_errors import DeviceGoneError, TransportError, TransportTimeout
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -22,11 +22,11 @@ from device_drivers.errors import DriverError, IdentityError
 from device_drivers.mass_storage import MassStorageDriver
 from device_drivers.names import NamePattern
 from device_drivers.usb.codecs import ZfyInfo
-from device_drivers.usb.detect import UsbDevice
-from device_drivers.usb.errors import NotSupportedError, ProtocolError, ResultCode, ResultError
+from device_drivers.usb.hotplug import UsbDevice
 from device_drivers.usb.mapping import BY_LABEL, MOUNTINFO, SYSFS, usb_device_dir, volume_by_label, volumes_of
 from device_drivers.usb.profiles import Profile
 from device_drivers.usb.protocol import RecorderProtocol
+from device_drivers.usb.protocol_errors import NotSupportedError, ProtocolError, ResultCode, ResultError
 
 log = logging.getLogger(__name__)
 
@@ -243,22 +243,6 @@ class SysfsLocator:
                     return vol.mount_point
         found = volume_by_label(hs.labels(), sysfs=self.sysfs, mountinfo=self.mountinfo, by_label=self.by_label)
         return found.mount_point if found else None
-
-
-@dataclass
-class RootsLocator:
-    """The recorder's disk as a directory named by one of its labels under mount roots (demos, tests)."""
-
-    roots: Iterable[Path] = field(default_factory=list)
-
-    def __call__(self, hs: Handshake) -> Path | None:
-        labels = hs.labels()
-        for root in self.roots:
-            for label in sorted(labels):
-                path = Path(root) / label
-                if path.is_dir() and not path.is_symlink():
-                    return path
-        return None
 
 
 def wait_for_volume(

@@ -1,6 +1,7 @@
-"""Who may do what with cases. Case handlers see their unit's cases and the cases shared with them
-(and those cases' recordings); legal affairs, auditors and sysadmins read everything; officers see
-their unit's cases only to pick one at the dock, and only their own recordings."""
+"""Who may see and do what with cases and recordings. Case handlers see their unit's cases and the
+cases shared with them (and those cases' recordings); legal affairs, auditors and sysadmins read
+everything; officers see their unit's cases only to pick one at the dock, and only their own
+recordings."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from sqlalchemy import ColumnElement, Select, or_, select
 
 from evidence_server.accounts.models import Role, User
 from evidence_server.cases.models import Case, CaseLink, CaseShare
+from evidence_server.recordings.models import Recording
 
 #: who reads cases (each scoped by ``cases_visible``)
 READERS: tuple[Role, ...] = tuple(Role)
@@ -17,7 +19,7 @@ READERS: tuple[Role, ...] = tuple(Role)
 MANAGERS: tuple[Role, ...] = (Role.case_handler, Role.sysadmin)
 #: who exports a court package
 EXPORTERS: tuple[Role, ...] = (Role.case_handler, Role.legal_affairs, Role.sysadmin)
-#: who searches footage (each sees what ``recordings.service.visible_to`` lets them)
+#: who searches footage (each sees what ``recordings_visible`` lets them)
 SEARCHERS: tuple[Role, ...] = tuple(Role)
 #: who records a transfer's enforcement matter and case at the dock
 TASK_SETTERS: tuple[Role, ...] = (Role.officer, Role.device_admin, Role.case_handler, Role.sysadmin)
@@ -56,6 +58,19 @@ def recording_shared_with(user: User, recording_id: Any) -> ColumnElement[bool]:
         .where(CaseLink.recording_id == recording_id, CaseLink.unlinked_at.is_(None), CaseLink.case_id.in_(cases))
         .exists()
     )
+
+
+def recordings_visible(user: User) -> Select[Recording]:
+    """Recordings a user may see: officers their own, unit roles their unit (case handlers also those of
+    cases shared with them), supervisors all."""
+    q = select(Recording)
+    if user.sees_all_units:
+        return q
+    if Role(user.role) == Role.officer:
+        return q.where(Recording.unit_id == user.unit_id, Recording.officer_no == (user.officer_no or "\x00"))
+    if Role(user.role) == Role.case_handler:  # and the recordings of cases shared with them
+        return q.where(or_(Recording.unit_id == user.unit_id, recording_shared_with(user, Recording.id)))
+    return q.where(Recording.unit_id == user.unit_id)
 
 
 def sees_linked_recordings(user: User) -> bool:

@@ -17,8 +17,8 @@ from evidence_server.context import CtxDep
 from evidence_server.db import SessionDep
 from evidence_server.media.derive import derived_of
 from evidence_server.media.models import DerivedMedia
+from evidence_server.recordings.deps import get_visible
 from evidence_server.recordings.models import FIXITY_BAD, Recording
-from evidence_server.recordings.router import get_visible
 from evidence_server.recordings.service import RangeError, parse_range
 from evidence_server.security import AnyUser
 

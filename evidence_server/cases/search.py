@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
-from typing import Any, cast
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, func, or_, select
@@ -12,13 +12,13 @@ from sqlalchemy.orm import Session
 
 from evidence_server.accounts.models import User
 from evidence_server.cases import access, numbers, rules
+from evidence_server.cases.access import recordings_visible
 from evidence_server.cases.linking import checkout_windows, span_of
 from evidence_server.cases.models import Case, CaseLink
 from evidence_server.cases.service import find_by_number
 from evidence_server.ledger.models import Device, LedgerEntry
 from evidence_server.ledger.rules import HAND_OUT
 from evidence_server.recordings.models import Recording
-from evidence_server.recordings.service import visible_to
 from evidence_server.transfers.models import Transfer
 
 
@@ -66,11 +66,9 @@ def query(session: Session, user: User, f: Filters, pattern: str) -> tuple[Selec
     exact = bool(f.case_number and f.case_number.strip()) and f.case_match != "prefix"
     if exact:  # the case is one the user may see (find_by_number checked)
         case = find_by_number(session, user, f.case_number or "", pattern)
-    # visible_to is annotated in the SQLAlchemy 2.0 style (Select[tuple[Recording]]); it selects the entity
-    if case is not None and access.sees_linked_recordings(user):  # its recordings are all theirs to see
-        q = cast("Select[Recording]", select(Recording))
-    else:
-        q = cast("Select[Recording]", visible_to(user))
+    # a case whose recordings are all theirs to see needs no recording filter of its own
+    whole_case = case is not None and access.sees_linked_recordings(user)
+    q = select(Recording) if whole_case else recordings_visible(user)
     cases = access.cases_visible(user)
     if case is not None:  # its links, by its id
         q = q.where(
@@ -168,8 +166,8 @@ def officer_day(session: Session, user: User, rec: Recording, settings: Any) -> 
     spans = [
         s
         for s in (span_of(r, offsets.get(r.transfer_id)) for r in recs)
-        if s.true_start() is not None and start <= s.true_start() < end
-    ]  # type: ignore[operator]
+        if (began := s.true_start()) is not None and start <= began < end
+    ]
     day_ids = {s.recording_id for s in spans}
     serials = {r.device_serial for r in recs if r.id in day_ids} | {rec.device_serial}
     if rec.officer_no:
@@ -200,5 +198,7 @@ def officer_day(session: Session, user: User, rec: Recording, settings: Any) -> 
     docks = [rules.Dock(t.id, t.device_serial, t.docked_at, t.completed_at) for t in transfers]
     uploads = [rules.Upload(r.id, r.transfer_id, r.uploaded_at) for r in recs if r.id in day_ids]
     items = rules.officer_day(windows, spans, docks, uploads, min_gap=timedelta(seconds=settings.timeline_min_gap_s))
-    visible = set(session.scalars(visible_to(user).where(Recording.id.in_(day_ids)).with_only_columns(Recording.id)))
+    visible = set(
+        session.scalars(recordings_visible(user).where(Recording.id.in_(day_ids)).with_only_columns(Recording.id))
+    )
     return Day(start, end, rec.officer_no, items, visible)

@@ -17,10 +17,10 @@ from sqlalchemy.orm import Session
 from evidence_server.accounts.models import Role, Unit, User
 from evidence_server.audit.service import record as audit
 from evidence_server.cases import access, numbers
+from evidence_server.cases.access import recordings_visible
 from evidence_server.cases.models import Case, CaseLink, CaseShare
 from evidence_server.db import utcnow
 from evidence_server.recordings.models import Recording
-from evidence_server.recordings.service import visible_to
 
 STATUSES = ("open", "closed")
 
@@ -200,7 +200,7 @@ def link(
             raise CaseError(
                 "other_unit_recording", f"recording {recording.id} belongs to another unit: you may not link it", 403
             )
-        if session.scalar(visible_to(actor).where(Recording.id == recording.id)) is None:
+        if session.scalar(recordings_visible(actor).where(Recording.id == recording.id)) is None:
             raise CaseError("unknown_recording", f"no recording {recording.id}, or not one you may see", 404)
     reason = (reason or "").strip()
     if not reason:
@@ -336,7 +336,7 @@ def links_of_case(session: Session, case_id: int, *, history: bool = False) -> l
 def recordings_of_case(session: Session, user: User, case_id: int) -> list[Recording]:
     """The case's linked recordings that ``user`` may see, in time order."""
     ids = select(CaseLink.recording_id).where(CaseLink.case_id == case_id, CaseLink.unlinked_at.is_(None))
-    q = visible_to(user).where(Recording.id.in_(ids))
+    q = recordings_visible(user).where(Recording.id.in_(ids))
     return list(session.scalars(q.order_by(Recording.name_started_at.nulls_last(), Recording.id)))
 
 

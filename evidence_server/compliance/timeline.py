@@ -12,13 +12,13 @@ from sqlalchemy.orm import Session
 
 from evidence_server.accounts.models import User
 from evidence_server.cases import rules
+from evidence_server.cases.access import recordings_visible
 from evidence_server.cases.linking import checkout_windows, span_of
 from evidence_server.cases.search import Day
 from evidence_server.compliance.models import ComplianceFlag
 from evidence_server.ledger.models import Device, LedgerEntry
 from evidence_server.ledger.rules import HAND_OUT
 from evidence_server.recordings.models import Recording
-from evidence_server.recordings.service import visible_to
 from evidence_server.transfers.models import Transfer
 
 
@@ -90,5 +90,7 @@ def day_of_flag(session: Session, user: User, flag: ComplianceFlag, settings: An
     docks = [rules.Dock(t.id, t.device_serial, t.docked_at, t.completed_at) for t in transfers]
     uploads = [rules.Upload(r.id, r.transfer_id, r.uploaded_at) for r in recs if r.id in ids]
     items = rules.officer_day(windows, spans, docks, uploads, min_gap=timedelta(seconds=settings.timeline_min_gap_s))
-    visible = set(session.scalars(visible_to(user).where(Recording.id.in_(ids)).with_only_columns(Recording.id)))
+    visible = set(
+        session.scalars(recordings_visible(user).where(Recording.id.in_(ids)).with_only_columns(Recording.id))
+    )
     return Day(start, end, flag.officer_no, items, visible)

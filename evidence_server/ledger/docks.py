@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from evidence_server.db import utcnow
 from evidence_server.ledger.models import Device, DeviceReading, DockMismatch, LedgerEntry
-from evidence_server.ledger.rules import HAND_OUT, Kind, Status, dock_mismatch, holder_at
+from evidence_server.ledger.rules import HAND_OUT, Status, dock_mismatch, holder_at
 from evidence_server.stations.models import Station
 from evidence_server.transfers.models import Transfer
 
@@ -139,15 +139,3 @@ def clock_history(session: Session, device: Device, limit: int = 200) -> list[Cl
         if e.clock_offset_s is not None
     ]
     return sorted(samples, key=lambda s: s.at, reverse=True)[:limit]
-
-
-def returns_of(session: Session, serial: str, since: datetime | None = None) -> list[LedgerEntry]:
-    """Return entries of a device (for the 24-hour rule: the officer was back at the unit at occurred_at)."""
-    q = (
-        select(LedgerEntry)
-        .join(Device, Device.id == LedgerEntry.device_id)
-        .where(Device.serial == serial, LedgerEntry.kind == Kind.return_.value)
-    )
-    if since is not None:
-        q = q.where(LedgerEntry.occurred_at >= since)
-    return list(session.scalars(q.order_by(LedgerEntry.occurred_at)))

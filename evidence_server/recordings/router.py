@@ -10,10 +10,12 @@ from pydantic import BaseModel, TypeAdapter
 from sqlalchemy import func, select
 
 from evidence_server.audit.service import record as audit
+from evidence_server.cases.access import recordings_visible
 from evidence_server.context import CtxDep
 from evidence_server.db import SessionDep
+from evidence_server.recordings.deps import get_visible
 from evidence_server.recordings.models import FIXITY_BAD, Recording
-from evidence_server.recordings.service import RangeError, parse_range, visible_to
+from evidence_server.recordings.service import RangeError, parse_range
 from evidence_server.retention.disposal import gone
 from evidence_server.retention.models import DISPOSED
 from evidence_server.security import AnyUser
@@ -96,7 +98,7 @@ def list_recordings(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> Response:
-    q = visible_to(user)
+    q = recordings_visible(user)
     if device_serial:
         q = q.where(Recording.device_serial == device_serial)
     if officer_no:
@@ -116,13 +118,6 @@ def list_recordings(
     page = RecordingPage(total=total, items=items)
     session.close()  # the connection back to the pool here, not in another thread-pool hop after the response
     return _json(_PAGE_JSON(page, by_alias=True))
-
-
-def get_visible(session: SessionDep, user: AnyUser, recording_id: int) -> Recording:
-    rec = session.scalar(visible_to(user).where(Recording.id == recording_id))
-    if rec is None:
-        raise HTTPException(404, "no such recording, or not yours to see")
-    return rec
 
 
 @router.get("/{recording_id}", response_model=RecordingOut)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Annotated, TypeVar, cast
+from typing import Annotated, TypeVar
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
@@ -21,11 +21,11 @@ from sqlalchemy.orm import Session
 
 from evidence_server.accounts.models import Role, User
 from evidence_server.audit.service import record as audit
+from evidence_server.cases.access import recordings_visible
 from evidence_server.cases.models import CaseLink
 from evidence_server.context import CtxDep
 from evidence_server.db import SessionDep, utcnow
 from evidence_server.recordings.models import Recording
-from evidence_server.recordings.service import visible_to
 from evidence_server.retention import disposal, service
 from evidence_server.retention.apply import active_holds, apply_retention, subject_of
 from evidence_server.retention.models import (
@@ -145,8 +145,7 @@ def run_job(
 
 @router.get("/recordings/{recording_id}", response_model=RecordingRetentionOut)
 def recording_retention(recording_id: int, user: HoldReader, session: SessionDep) -> RecordingRetentionOut:
-    # cast: visible_to is annotated for SQLAlchemy 2.0 (one-column selects typed as tuples)
-    rec = cast(Recording | None, session.scalars(visible_to(user).where(Recording.id == recording_id)).first())
+    rec = session.scalars(recordings_visible(user).where(Recording.id == recording_id)).first()
     if rec is None:
         raise HTTPException(
             404, {"code": "unknown_recording", "message": f"no recording {recording_id}, or not one you may see"}

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from fastapi import HTTPException, Request
-from sqlalchemy import event, func, select
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from custodia_wire.documents import utc_iso
@@ -544,13 +544,3 @@ def apply_change(
     else:
         _sync_storage(session, ctx, ids, request)
     return change
-
-
-def pending_counts(session: Session) -> dict[str, int]:
-    return dict(
-        session.execute(
-            select(RetentionChange.subject, func.count())
-            .where(RetentionChange.status == "pending")
-            .group_by(RetentionChange.subject)
-        ).all()
-    )

@@ -30,10 +30,6 @@ class UploadBusy(Exception):
     """Another request is writing to this upload right now."""
 
 
-class TooLong(Exception):
-    """More bytes than the declared Upload-Length."""
-
-
 class StagingFull(OSError):
     pass
 

@@ -33,10 +33,6 @@ class UploadTooLarge(BadUpload):
     """Upload-Length is above Tus-Max-Size (tus: 413)."""
 
 
-class TooManyOpenUploads(BadUpload):
-    """The station holds too many unfinished uploads already (each keeps staging space)."""
-
-
 def open_uploads(session: Session, station_id: int) -> int:
     return (
         session.scalar(

@@ -12,7 +12,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from custodia_wire.documents import key_id, public_key_b64
-from device_drivers.usb.detect import UsbDevice
+from device_drivers.usb.hotplug import UsbDevice
 from device_drivers.usb.profiles import Profile, shipped_profiles
 from device_drivers.usb.protocol import RecorderProtocol, open_protocol
 from device_drivers.usb.scsi import BulkOnlyScsi

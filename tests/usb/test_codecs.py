@@ -8,7 +8,7 @@ import pytest
 
 from device_drivers.usb import codecs
 from device_drivers.usb.codecs import ZfyInfo
-from device_drivers.usb.errors import ProtocolError
+from device_drivers.usb.protocol_errors import ProtocolError
 
 INFO = ZfyInfo("DSJ0001", "102345", "张三", "330100000001", "杭州市市场监督管理局稽查支队")
 

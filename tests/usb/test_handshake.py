@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from device_drivers.errors import DeviceGoneError, IdentityError
-from device_drivers.usb.errors import ResultCode, ResultError, TransportTimeout
+from device_drivers.usb.protocol_errors import ResultCode, ResultError, TransportTimeout
 from device_drivers.usb.simulators import Dv16Recorder, E12Recorder
 from device_drivers.usb.vendor_driver import ClockPolicy, PasswordMissing, Step, handshake
 from tests.usb.conftest import PASSWORD, USB, fast_profile, make_recorder, protocol_for

@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 
-from device_drivers.usb.errors import ProtocolError, TransportError
 from device_drivers.usb.profiles import (
     ProfileError,
     load_profiles,
@@ -20,6 +19,7 @@ from device_drivers.usb.profiles import (
     shipped_profiles,
 )
 from device_drivers.usb.protocol import open_protocol
+from device_drivers.usb.protocol_errors import ProtocolError, TransportError
 from device_drivers.usb.scsi import BulkOnlyScsi, SgIoScsi, pack_cbw, pack_csw, unpack_cbw
 from device_drivers.usb.simulators import Dv16BulkOnly, Dv16Recorder, E12Recorder, E12Server
 from device_drivers.usb.socket_transport import SocketFrames, encode_frame

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from device_drivers.usb.detect import UsbDevice, UsbWatcher
+from device_drivers.usb.hotplug import UsbDevice, UsbWatcher
 from device_drivers.usb.protocol import RecorderProtocol, open_protocol
 from device_drivers.usb.simulators import E12Recorder, E12Server, SimulatedRecorder
 from device_drivers.usb.socket_transport import SocketFrames
-from device_drivers.usb.vendor_driver import RootsLocator, Step
+from device_drivers.usb.vendor_driver import Step
 from ingest_agent.journal import DockState
 from ingest_agent.progress import DockProgress
 from ingest_agent.station_clock import StationClock
@@ -22,6 +22,7 @@ from ingest_agent.transfer import Station
 from ingest_agent.usb_dock import UsbDock
 from tests.support.live import LiveServer
 from tests.usb.conftest import PASSWORD, USB, disk_maker, fast_profile, make_recorder, protocol_for
+from tests.usb.sysfs import RootsLocator
 
 SYNCED = StationClock(synchronized=True, offset_seconds=0.002, max_error_seconds=0.05, source="test")
 

@@ -10,9 +10,10 @@ from typing import Any
 import pyudev
 import usb.core
 
-from device_drivers.usb.detect import AllowList, UsbDevice, scan_pyudev, scan_pyusb, scan_sysfs
+from device_drivers.usb.hotplug import AllowList, UsbDevice, scan_pyudev, scan_pyusb
 from device_drivers.usb.mapping import port_of_mount, usb_device_dir, volumes_of
 from device_drivers.usb.profiles import shipped_profiles
+from tests.usb.sysfs import scan_sysfs
 
 
 def main(mountinfo: Path) -> dict[str, object]:

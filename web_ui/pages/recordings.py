@@ -1,8 +1,8 @@
-"""The recordings list and a recording's detail page, scoped by ``recordings.service.visible_to``."""
+"""The recordings list and a recording's detail page, scoped by ``cases.access.recordings_visible``."""
 
 from __future__ import annotations
 
-from typing import Annotated, cast
+from typing import Annotated
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -11,9 +11,9 @@ from sqlalchemy import func, select
 
 from evidence_server.accounts.models import Role, Unit, User
 from evidence_server.audit.service import record as audit
+from evidence_server.cases.access import recordings_visible
 from evidence_server.db import SessionDep
 from evidence_server.recordings.models import Recording
-from evidence_server.recordings.service import visible_to
 from evidence_server.security import require_roles
 from evidence_server.stations.models import Station
 from web_ui.nav import RECORDING_READERS
@@ -47,7 +47,7 @@ def recordings_page(
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
 ) -> Response:
     filters = {"device_serial": _filter(device_serial), "officer_no": _filter(officer_no)}
-    q = visible_to(user)
+    q = recordings_visible(user)
     if filters["device_serial"]:
         q = q.where(Recording.device_serial == filters["device_serial"])
     if filters["officer_no"]:
@@ -76,8 +76,7 @@ def recordings_page(
 
 @router.get("/recordings/{recording_id}")
 def recording_page(recording_id: int, request: Request, user: Reader, session: SessionDep) -> Response:
-    # cast: visible_to() is annotated Select[tuple[Recording]] but selects the entity itself
-    rec = cast("Recording | None", session.scalar(visible_to(user).where(Recording.id == recording_id)))
+    rec = session.scalar(recordings_visible(user).where(Recording.id == recording_id))
     if rec is None:
         return render(request, "error.html", user=user, status_code=404, message="error.no_recording")
     audit(session, "recording.view", request=request, object_type="recording", object_id=rec.id, details={"via": "web"})

@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from device_drivers.usb import codecs
-from device_drivers.usb.errors import TransportError, TransportTimeout
 from device_drivers.usb.profiles import Profile, shipped_profiles
+from device_drivers.usb.protocol_errors import TransportError, TransportTimeout
 from device_drivers.usb.simulators.base import SimulatedRecorder
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from device_drivers.usb.codecs import ZfyInfo
-from device_drivers.usb.errors import DeviceGoneError, TransportTimeout
+from device_drivers.usb.protocol_errors import DeviceGoneError, TransportTimeout
 
 
 @dataclass

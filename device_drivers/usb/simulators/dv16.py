@@ -6,8 +6,8 @@ import struct
 from dataclasses import dataclass, field
 
 from device_drivers.usb import codecs
-from device_drivers.usb.errors import DeviceGoneError, ProtocolError, TransportError, TransportTimeout
 from device_drivers.usb.profiles import Profile, shipped_profiles
+from device_drivers.usb.protocol_errors import DeviceGoneError, ProtocolError, TransportError, TransportTimeout
 from device_drivers.usb.scsi import CSW, pack_csw, unpack_cbw
 from device_drivers.usb.simulators.base import SimulatedRecorder
 

@@ -9,8 +9,8 @@ import threading
 from dataclasses import dataclass, field
 
 from device_drivers.usb import codecs
-from device_drivers.usb.errors import DeviceGoneError, ProtocolError, TransportTimeout
 from device_drivers.usb.profiles import Profile, shipped_profiles
+from device_drivers.usb.protocol_errors import DeviceGoneError, ProtocolError, TransportTimeout
 from device_drivers.usb.simulators.base import SimulatedRecorder
 
 log = logging.getLogger(__name__)

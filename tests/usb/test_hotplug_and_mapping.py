@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from device_drivers.usb.detect import AllowList, UsbDevice, UsbWatcher, diff_devices, scan_sysfs
+from device_drivers.usb.hotplug import AllowList, UsbDevice, UsbWatcher, diff_devices
 from device_drivers.usb.mapping import (
     block_devices_of,
     port_of_mount,
@@ -22,6 +22,7 @@ from device_drivers.usb.profiles import shipped_profiles
 from device_drivers.usb.vendor_driver import SysfsLocator
 from tests.usb.conftest import E12_ALLOW, USB, make_recorder, protocol_for
 from tests.usb.fakesys import FakeSys
+from tests.usb.sysfs import scan_sysfs
 
 
 @pytest.fixture
@@ -72,7 +73,7 @@ def test_diff_devices() -> None:
 def test_watcher_reports_recorders_and_ignores_and_logs_a_usb_stick(
     fake: FakeSys, tmp_path: Path, allow: AllowList, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="device_drivers.usb.detect")
+    caplog.set_level(logging.INFO, logger="device_drivers.usb.hotplug")
     events: queue.Queue[tuple[str, str, str | None]] = queue.Queue()
     ignored: list[UsbDevice] = []
     watcher = UsbWatcher(

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from device_drivers.detect import StabilityTracker, VolumeWatcher, diff_volumes, scan_volumes
+from device_drivers.volume_watch import VolumeWatcher, diff_volumes, scan_volumes
 
 REPORT_WITHIN = 5.0  # seconds: a docked recorder is noticed at least this fast
 
@@ -78,26 +78,3 @@ def test_a_failing_callback_does_not_stop_the_watcher(tmp_path: Path) -> None:
         assert seen.get(timeout=REPORT_WITHIN) == tmp_path / "A"
         (tmp_path / "B").mkdir()
         assert seen.get(timeout=REPORT_WITHIN) == tmp_path / "B"
-
-
-def test_stability_needs_an_unchanged_size_and_mtime_for_the_interval() -> None:
-    tracker = StabilityTracker(interval=1.0)
-    f = "DCIM/20261120/DSJ0001_102345_20261120093000_0001.MP4"
-    assert not tracker.is_stable(f, 100, 10.0, now=0.0)  # first sight
-    assert not tracker.is_stable(f, 100, 10.0, now=0.5)  # not long enough
-    assert not tracker.is_stable(f, 200, 10.5, now=1.0)  # still being written: the clock restarts
-    assert not tracker.is_stable(f, 200, 10.5, now=1.75)
-    assert tracker.is_stable(f, 200, 10.5, now=2.0)
-    assert tracker.is_stable(f, 200, 10.5, now=5.0)
-    assert not tracker.is_stable(f, 200, 11.0, now=5.25)  # touched again (same size, new mtime)
-
-
-def test_stability_forgets() -> None:
-    tracker = StabilityTracker(interval=0.0)
-    tracker.is_stable("a", 1, 1, now=0.0)
-    tracker.is_stable("b", 1, 1, now=0.0)
-    tracker.retain(["b"])
-    assert len(tracker) == 1
-    assert not tracker.is_stable("a", 1, 1, now=9.0)  # seen afresh
-    tracker.forget("a")
-    assert tracker.is_stable("b", 1, 1, now=9.0)

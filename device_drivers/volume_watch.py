@@ -11,7 +11,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -191,34 +191,3 @@ class VolumeWatcher:
             log.warning("watchdog could not watch %s; polling only", self.roots, exc_info=True)
             return None
         return observer
-
-
-class StabilityTracker:
-    """A file is stable once its (size, mtime) has not changed for ``interval`` seconds.
-
-    Time is passed in (``now``, e.g. ``time.monotonic()``), so callers and tests decide the clock.
-    """
-
-    def __init__(self, interval: float = 1.0) -> None:
-        self.interval = interval
-        self._seen: dict[Hashable, tuple[int, Hashable, float]] = {}
-
-    def is_stable(self, path: Hashable, size: int, mtime: Hashable, now: float) -> bool:
-        """Record an observation; True if the same (size, mtime) was first seen ``interval`` ago."""
-        seen = self._seen.get(path)
-        if seen is None or seen[0] != size or seen[1] != mtime:
-            self._seen[path] = (size, mtime, now)
-            return False
-        return now - seen[2] >= self.interval
-
-    def forget(self, path: Hashable) -> None:
-        self._seen.pop(path, None)
-
-    def retain(self, paths: Iterable[Hashable]) -> None:
-        """Forget every path not in ``paths`` (files that vanished or were handled)."""
-        keep = set(paths)
-        for path in [p for p in self._seen if p not in keep]:
-            del self._seen[path]
-
-    def __len__(self) -> int:
-        return len(self._seen)

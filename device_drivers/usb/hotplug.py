@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from device_drivers.usb.mapping import SYSFS, read_attr, scsi_strings_of
 from device_drivers.usb.profiles import Profile, normalize_scsi, parse_vidpid
 
 log = logging.getLogger(__name__)
@@ -62,38 +61,6 @@ def diff_devices(
 
 
 # --- scanners ---------------------------------------------------------------------------------
-
-
-def scan_sysfs(sysfs: Path = SYSFS) -> list[UsbDevice]:
-    """USB devices from ``/sys/bus/usb/devices`` (root hubs and interfaces left out)."""
-    base = sysfs / "bus" / "usb" / "devices"
-    try:
-        names = sorted(p.name for p in base.iterdir())
-    except OSError:
-        return []
-    out = []
-    for name in names:
-        if not _PORT.match(name):
-            continue
-        d = (base / name).resolve()
-        vid, pid = read_attr(d / "idVendor"), read_attr(d / "idProduct")
-        if not vid or not pid:
-            continue
-        out.append(
-            UsbDevice(
-                bus=int(read_attr(d / "busnum") or name.split("-")[0]),
-                port_path=name,
-                vendor_id=int(vid, 16),
-                product_id=int(pid, 16),
-                address=int(read_attr(d / "devnum") or 0) or None,
-                serial=read_attr(d / "serial"),
-                manufacturer=read_attr(d / "manufacturer"),
-                product=read_attr(d / "product"),
-                sys_path=str(d),
-                scsi=tuple(scsi_strings_of(d)),
-            )
-        )
-    return out
 
 
 def scan_pyudev(context: Any = None) -> list[UsbDevice]:
