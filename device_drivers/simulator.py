@@ -173,22 +173,32 @@ def simulate_device(
     looping a 1 s incompressible clip; its length then is whole seconds, not ``segment_seconds``.
     """
     _check_options(codec, resolution, segments, segment_seconds, gap_at, edited)
-    encoder = encoder or DEVICE_ENCODERS[codec]
     label = label or f"ZFY_{serial}"
-    comment = " ".join(x for x in (serial, officer_no, officer_name) if x)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     # Work next to the volume (same filesystem, hidden from watchers), then move finished files in.
     tmp = Path(tempfile.mkdtemp(prefix=".custodia-sim-", dir=out_dir))
     volume = SimulatedVolume(out_dir / label, label, serial, officer_no, officer_name, codec)
     volume.root.mkdir(parents=True, exist_ok=True)
+    plan = _Plan(
+        serial=serial,
+        officer_no=officer_no,
+        codec=codec,
+        resolution=resolution,
+        fps=fps,
+        seconds=segment_seconds,
+        encoder=encoder or DEVICE_ENCODERS[codec],
+        comment=" ".join(x for x in (serial, officer_no, officer_name) if x),
+        edited=edited,
+        edited_encoder=edited_encoder,
+        tz=tz,
+    )
     try:
-        seed, loops = None, 0
         if big_bytes:
-            seed = _encode_seed(tmp / "seed.mp4", codec, resolution, fps)
-            loops = max(1, math.ceil(big_bytes / seed.stat().st_size))
-            segment_seconds = float(loops)
-        length = timedelta(seconds=segment_seconds)
+            plan.seed = _encode_seed(tmp / "seed.mp4", codec, resolution, fps)
+            plan.loops = max(1, math.ceil(big_bytes / plan.seed.stat().st_size))
+            plan.seconds = float(plan.loops)
+        length = timedelta(seconds=plan.seconds)
         if start is None:
             start = datetime.now(UTC).replace(microsecond=0) - length * segments - timedelta(minutes=1)
         first = to_device_utc(start, tz)
@@ -196,29 +206,8 @@ def simulate_device(
             began = first + length * (seq - 1)
             if seq == gap_at:
                 volume.segments.append(SimulatedSegment(seq, None, began, began + length, gap=True))
-                continue
-            day, name = format_name(serial, officer_no, began, seq, tz=tz)
-            work = tmp / name
-            tags = _device_tags(began, encoder, comment)
-            if seed is not None:
-                _ffmpeg("-stream_loop", str(loops - 1), "-i", str(seed), "-c", "copy", *tags, str(work))
             else:
-                sources = _sources(resolution, fps, segment_seconds, 300 + 40 * seq)
-                _ffmpeg(*sources, *_codec_args(codec), "-c:a", "aac", "-b:a", "32k", *tags, str(work))
-            set_encoder_tag(work, encoder)
-            written_encoder = encoder
-            if seq == edited:
-                written_encoder = _edit(work, began, codec, segment_seconds, edited_encoder, copy=seed is not None)
-            target = volume.root / "DCIM" / day / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(work, target)
-            end_ns = int((began + length).timestamp() * 1e9)
-            os.utime(target, ns=(end_ns, end_ns))
-            rel = target.relative_to(volume.root).as_posix()
-            end = began + length
-            volume.segments.append(
-                SimulatedSegment(seq, rel, began, end, edited=seq == edited, encoder=written_encoder)
-            )
+                volume.segments.append(_write_segment(plan, volume, tmp, seq, began))
         if half_written:
             _half_write(volume)
         if extra_files:
@@ -226,6 +215,49 @@ def simulate_device(
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return volume
+
+
+@dataclass
+class _Plan:
+    """How every segment of one simulated volume is made."""
+
+    serial: str
+    officer_no: str
+    codec: str
+    resolution: str
+    fps: int
+    seconds: float
+    encoder: str
+    comment: str
+    edited: int | None
+    edited_encoder: str | None
+    tz: str
+    seed: Path | None = None  # a 1 s incompressible clip looped into large segments
+    loops: int = 0
+
+
+def _write_segment(plan: _Plan, volume: SimulatedVolume, tmp: Path, seq: int, began: datetime) -> SimulatedSegment:
+    """Encode one segment as the recorder would (tags, name, mtime), edited if asked, into the volume."""
+    length = timedelta(seconds=plan.seconds)
+    day, name = format_name(plan.serial, plan.officer_no, began, seq, tz=plan.tz)
+    work = tmp / name
+    tags = _device_tags(began, plan.encoder, plan.comment)
+    if plan.seed is not None:
+        _ffmpeg("-stream_loop", str(plan.loops - 1), "-i", str(plan.seed), "-c", "copy", *tags, str(work))
+    else:
+        sources = _sources(plan.resolution, plan.fps, plan.seconds, 300 + 40 * seq)
+        _ffmpeg(*sources, *_codec_args(plan.codec), "-c:a", "aac", "-b:a", "32k", *tags, str(work))
+    set_encoder_tag(work, plan.encoder)
+    written_encoder = plan.encoder
+    if seq == plan.edited:
+        written_encoder = _edit(work, began, plan.codec, plan.seconds, plan.edited_encoder, copy=plan.seed is not None)
+    target = volume.root / "DCIM" / day / name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(work, target)
+    end_ns = int((began + length).timestamp() * 1e9)
+    os.utime(target, ns=(end_ns, end_ns))
+    rel = target.relative_to(volume.root).as_posix()
+    return SimulatedSegment(seq, rel, began, began + length, edited=seq == plan.edited, encoder=written_encoder)
 
 
 def _encode_seed(path: Path, codec: str, resolution: str, fps: int) -> Path:

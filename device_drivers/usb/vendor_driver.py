@@ -123,6 +123,81 @@ def _optional(read: Callable[[], Any], what: str, warnings: list[str]) -> Any:
         return None
 
 
+def _log_in(
+    proto: RecorderProtocol, passwords: Passwords, device: UsbDevice | None, id_code: str | None, step: OnStep
+) -> None:
+    """Log in where the family needs a password (looked up by USB serial, then by ID code)."""
+    profile = proto.profile
+    if not profile.needs_password:
+        return
+    step(Step.LOGGING_IN, "")
+    keys = [k for k in (device.serial if device else None, id_code) if k]
+    password = passwords(keys)
+    if not password:
+        raise PasswordMissing(
+            f"no device password configured for the {profile.name} family" + (f" or device {keys[-1]}" if keys else "")
+        )
+    proto.login(password)
+
+
+def _read_status(proto: RecorderProtocol, now: Callable[[], datetime], warnings: list[str]) -> DeviceStatus:
+    """Battery, storage and the device clock (read between two readings of ours, for its offset)."""
+    battery = _optional(proto.battery, "battery", warnings)
+    storage = _optional(proto.storage, "storage", warnings)
+    before = now()
+    device_clock = _optional(proto.get_time, "clock", warnings)
+    after = now()
+    return DeviceStatus(
+        clock=device_clock,
+        read_at=before + (after - before) / 2,
+        battery_percent=battery,
+        storage_total_bytes=storage[0] if storage else None,
+        storage_free_bytes=storage[1] if storage else None,
+    )
+
+
+def _set_clock(
+    proto: RecorderProtocol,
+    serial: str,
+    clock: ClockPolicy,
+    status: DeviceStatus,
+    now: Callable[[], datetime],
+    step: OnStep,
+    warnings: list[str],
+) -> datetime | None:
+    """Set the device clock when the policy says so; the time it was set to, or None."""
+    set_it, why = clock.decide(status.clock_offset_seconds)
+    if not set_it:
+        log.info("%s %s: %s", proto.profile.name, serial, why)
+        return None
+    step(Step.SETTING_CLOCK, why)
+    try:
+        set_to = now()
+        proto.set_time(set_to)
+    except NotSupportedError:
+        warnings.append("this family cannot set its clock")
+        return None
+    except ResultError as exc:
+        warnings.append(f"clock not set: {exc.reason}")
+        return None
+    return set_to
+
+
+def _identity(profile: Profile, serial: str, info: ZfyInfo | None) -> DeviceIdentity:
+    def told(value: str | None) -> str | None:
+        return value or None
+
+    return DeviceIdentity(
+        serial=serial,
+        family=profile.name,
+        model=profile.title[:200],
+        officer_no=told(info.officer_no) if info else None,
+        officer_name=told(info.officer_name) if info else None,
+        unit_no=told(info.unit_no) if info else None,
+        unit_name=told(info.unit_name) if info else None,
+    )
+
+
 def handshake(
     proto: RecorderProtocol,
     *,
@@ -138,7 +213,6 @@ def handshake(
     code), :class:`PasswordMissing`, :class:`IdentityError` or a transport error.
     """
     step = on_step or (lambda s, m: None)
-    clock = clock or ClockPolicy()
     profile = proto.profile
     warnings: list[str] = []
     try:
@@ -147,51 +221,16 @@ def handshake(
             raise ResultError(ResultCode.CONNECT_FAILED, "the recorder did not answer the probe")
         _optional(proto.init, "init", warnings)
         id_code = _optional(proto.get_id_code, "ID code", warnings)
-        if profile.needs_password:
-            step(Step.LOGGING_IN, "")
-            keys = [k for k in (device.serial if device else None, id_code) if k]
-            password = passwords(keys)
-            if not password:
-                raise PasswordMissing(
-                    f"no device password configured for the {profile.name} family"
-                    + (f" or device {keys[-1]}" if keys else "")
-                )
-            proto.login(password)
+        _log_in(proto, passwords, device, id_code, step)
         step(Step.READING_INFO, "")
         info = _optional(proto.get_info, "info block", warnings)
         serial = (info.serial if info else "") or id_code or (device.serial if device else None)
         if not serial:
             raise IdentityError(f"the {profile.name} recorder told no serial, ID code or USB serial")
-        battery = _optional(proto.battery, "battery", warnings)
         resolution = _optional(proto.resolution, "resolution", warnings)
-        storage = _optional(proto.storage, "storage", warnings)
         step(Step.READING_CLOCK, "")
-        before = now()
-        device_clock = _optional(proto.get_time, "clock", warnings)
-        after = now()
-        read_at = before + (after - before) / 2
-        status = DeviceStatus(
-            clock=device_clock,
-            read_at=read_at,
-            battery_percent=battery,
-            storage_total_bytes=storage[0] if storage else None,
-            storage_free_bytes=storage[1] if storage else None,
-        )
-        set_it, why = clock.decide(status.clock_offset_seconds)
-        clock_set_to = None
-        if set_it:
-            step(Step.SETTING_CLOCK, why)
-            try:
-                clock_set_to = now()
-                proto.set_time(clock_set_to)
-            except NotSupportedError:
-                clock_set_to = None
-                warnings.append("this family cannot set its clock")
-            except ResultError as exc:
-                clock_set_to = None
-                warnings.append(f"clock not set: {exc.reason}")
-        else:
-            log.info("%s %s: %s", profile.name, serial, why)
+        status = _read_status(proto, now, warnings)
+        clock_set_to = _set_clock(proto, serial, clock or ClockPolicy(), status, now, step, warnings)
         step(Step.SWITCHING, "")
         sd = _optional(proto.sd_present, "SD card status", warnings)
         proto.enter_mass_storage()
@@ -199,18 +238,9 @@ def handshake(
         proto.close()
     for w in warnings:
         log.warning("%s %s: %s", profile.name, serial, w)
-    identity = DeviceIdentity(
-        serial=serial,
-        family=profile.name,
-        model=profile.title[:200],
-        officer_no=(info.officer_no or None) if info else None,
-        officer_name=(info.officer_name or None) if info else None,
-        unit_no=(info.unit_no or None) if info else None,
-        unit_name=(info.unit_name or None) if info else None,
-    )
     return Handshake(
         profile=profile,
-        identity=identity,
+        identity=_identity(profile, serial, info),
         status=status,
         device=device,
         info=info,
