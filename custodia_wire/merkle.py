@@ -8,7 +8,7 @@ Proofs are lists of 32-byte node hashes, ordered from the leaf towards the root,
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 HASH_SIZE = 32
 #: MTH({}) = SHA-256() : the root of the empty tree.
@@ -90,6 +90,12 @@ def root(leaf_hashes: Iterable[bytes]) -> bytes:
     return f.root()
 
 
+#: MTH(D[lo:hi]) of a tree's leaves: how a proof reads the node hashes it needs. A log that keeps
+#: its interior hashes (tiles) answers each call from O(1) stored hashes; a list of leaf hashes
+#: answers it by hashing the range.
+Subtree = Callable[[int, int], bytes]
+
+
 def _subtree(leaves: Sequence[bytes], lo: int, hi: int) -> bytes:
     f = Frontier()
     for i in range(lo, hi):
@@ -97,47 +103,58 @@ def _subtree(leaves: Sequence[bytes], lo: int, hi: int) -> bytes:
     return f.root()
 
 
-def inclusion_proof(index: int, leaf_hashes: Sequence[bytes]) -> list[bytes]:
-    """PATH(m, D[n]) (RFC 9162 §2.1.3.1) for leaf ``index`` in the tree of all ``leaf_hashes``."""
-    n = len(leaf_hashes)
-    if not 0 <= index < n:
-        raise ProofError(f"leaf {index} is not in a tree of size {n}")
+def inclusion_path(index: int, size: int, subtree: Subtree) -> list[bytes]:
+    """PATH(m, D[n]) (RFC 9162 §2.1.3.1) for leaf ``index`` in a tree of ``size`` leaves.
+
+    Asks ``subtree`` for O(log n) ranges, each a perfect, aligned subtree or the tree's right edge.
+    """
+    if not 0 <= index < size:
+        raise ProofError(f"leaf {index} is not in a tree of size {size}")
     path: list[bytes] = []
-    lo, hi = 0, n
+    lo, hi = 0, size
     while hi - lo > 1:
         k = split_point(hi - lo)
         if index < lo + k:
-            path.append(_subtree(leaf_hashes, lo + k, hi))
+            path.append(subtree(lo + k, hi))
             hi = lo + k
         else:
-            path.append(_subtree(leaf_hashes, lo, lo + k))
+            path.append(subtree(lo, lo + k))
             lo += k
     path.reverse()
     return path
 
 
-def consistency_proof(first: int, leaf_hashes: Sequence[bytes]) -> list[bytes]:
-    """PROOF(m, D[n]) (RFC 9162 §2.1.4.1): tree ``first`` is a prefix of the tree of ``leaf_hashes``."""
-    n = len(leaf_hashes)
-    if not 0 <= first <= n:
-        raise ProofError(f"no tree of size {first} inside a tree of size {n}")
-    if first in (0, n):
+def consistency_path(first: int, size: int, subtree: Subtree) -> list[bytes]:
+    """PROOF(m, D[n]) (RFC 9162 §2.1.4.1): tree ``first`` is a prefix of the tree of ``size`` leaves."""
+    if not 0 <= first <= size:
+        raise ProofError(f"no tree of size {first} inside a tree of size {size}")
+    if first in (0, size):
         return []
     proof: list[bytes] = []
-    lo, hi, m, whole = 0, n, first, True
+    lo, hi, m, whole = 0, size, first, True
     # SUBPROOF(m, D[lo:hi], whole), unrolled; siblings are collected top-down, then reversed.
     while m != hi - lo:
         k = split_point(hi - lo)
         if m <= k:
-            proof.append(_subtree(leaf_hashes, lo + k, hi))
+            proof.append(subtree(lo + k, hi))
             hi = lo + k
         else:
-            proof.append(_subtree(leaf_hashes, lo, lo + k))
+            proof.append(subtree(lo, lo + k))
             lo, m, whole = lo + k, m - k, False
     if not whole:
-        proof.append(_subtree(leaf_hashes, lo, hi))
+        proof.append(subtree(lo, hi))
     proof.reverse()
     return proof
+
+
+def inclusion_proof(index: int, leaf_hashes: Sequence[bytes]) -> list[bytes]:
+    """PATH(m, D[n]) for leaf ``index`` in the tree of all ``leaf_hashes``."""
+    return inclusion_path(index, len(leaf_hashes), lambda lo, hi: _subtree(leaf_hashes, lo, hi))
+
+
+def consistency_proof(first: int, leaf_hashes: Sequence[bytes]) -> list[bytes]:
+    """PROOF(m, D[n]): tree ``first`` is a prefix of the tree of ``leaf_hashes``."""
+    return consistency_path(first, len(leaf_hashes), lambda lo, hi: _subtree(leaf_hashes, lo, hi))
 
 
 def verify_inclusion(leaf: bytes, index: int, tree_size: int, proof: Sequence[bytes], root_hash: bytes) -> bool:

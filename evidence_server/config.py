@@ -118,6 +118,7 @@ class Settings(BaseSettings):
     # the audit log (R10): checkpoint origin (a schema-less URL naming this log), schedule, RFC 3161 TSA
     audit_origin: str = "custodia.local/audit"
     audit_checkpoint_interval_s: int = 3600  # 0: no scheduled checkpoints (on demand only)
+    audit_sequence_interval_s: int = 10  # PostgreSQL: place entries a crashed request committed but left pending
     audit_tsa_url: str | None = None
     audit_tsa_timeout_s: float = 10.0
     # fixity (R7): re-read stored recordings at this pace and check both fingerprints

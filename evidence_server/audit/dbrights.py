@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-APPEND_ONLY_TABLES = ("audit_events", "audit_checkpoints", "ledger_entries")
+APPEND_ONLY_TABLES = ("audit_events", "audit_checkpoints", "audit_tiles", "ledger_entries")
 
 
 def app_role_grants(role: str, schema: str = "public") -> list[str]:

@@ -22,7 +22,9 @@ from custodia_wire import auditlog, merkle
 from custodia_wire.auditlog import Checkpoint, LogError
 from evidence_server.audit import tsa
 from evidence_server.audit.models import AuditCheckpoint, AuditEvent, AuditLogHead
+from evidence_server.audit.sequencer import sequence
 from evidence_server.audit.service import entry_dict
+from evidence_server.audit.tiles import TreeReader, extend_tiles
 from evidence_server.context import ServerContext
 from evidence_server.db import utcnow
 
@@ -124,7 +126,7 @@ def _extend(session: Session, frontier: merkle.Frontier, size: int) -> None:
         raise LogTampered(f"audit entry {frontier.size} is missing; run `custodia audit verify`")
 
 
-def issue_checkpoint(ctx: ServerContext, session: Session) -> tuple[AuditCheckpoint, bool]:
+def issue_checkpoint(ctx: ServerContext, session: Session, *, again: bool = True) -> tuple[AuditCheckpoint, bool]:
     """Sign the log as it is now (and timestamp it when a TSA is configured); (checkpoint, created).
 
     Idempotent: when nothing was appended since the latest checkpoint, that one is returned. The new
@@ -132,6 +134,7 @@ def issue_checkpoint(ctx: ServerContext, session: Session) -> tuple[AuditCheckpo
     before: a later rewrite of old rows cannot be laundered into a new checkpoint.
     """
     settings = ctx.settings
+    sequence(ctx.engine)  # entries committed and still pending (group commit) are signed too
     size = log_size(session)
     latest = latest_checkpoint(session)
     if latest is not None and latest.tree_size >= size:
@@ -159,12 +162,16 @@ def issue_checkpoint(ctx: ServerContext, session: Session) -> tuple[AuditCheckpo
         tsa_time=tsa_time,
     )
     session.add(row)
+    extend_tiles(session, size)  # the interior hashes proofs against this checkpoint will read
     try:
         session.commit()
-    except IntegrityError:  # another process checkpointed the same size first
+    except IntegrityError:  # another process checkpointed the same size (or built the same tiles) first
         session.rollback()
         existing = checkpoint_at(session, size)
-        assert existing is not None
+        if existing is None and again:  # only the tiles collided: their builder has them now, sign again
+            return issue_checkpoint(ctx, session, again=False)
+        if existing is None:
+            raise
         return existing, False
     return row, True
 
@@ -173,7 +180,7 @@ def inclusion_document(session: Session, seq: int, cp: AuditCheckpoint) -> dict[
     ev = session.scalar(select(AuditEvent).where(AuditEvent.seq == seq))
     if ev is None or seq >= cp.tree_size:
         raise LogError(f"entry {seq} is not in the log of size {cp.tree_size}")
-    leaves = list(stored_leaf_hashes(session, cp.tree_size))
+    path = merkle.inclusion_path(seq, cp.tree_size, TreeReader(session, cp.tree_size).subtree)
     return {
         "format": auditlog.INCLUSION_FORMAT,
         "leaf_index": seq,
@@ -181,20 +188,20 @@ def inclusion_document(session: Session, seq: int, cp: AuditCheckpoint) -> dict[
         "entry": entry_dict(ev),
         "leaf_hash": ev.leaf_hash,
         "root_hash": cp.root_hash,
-        "audit_path": [h.hex() for h in merkle.inclusion_proof(seq, leaves)],
+        "audit_path": [h.hex() for h in path],
         "checkpoint": cp.note,
     }
 
 
 def consistency_document(session: Session, old: AuditCheckpoint, new: AuditCheckpoint) -> dict[str, Any]:
-    leaves = list(stored_leaf_hashes(session, new.tree_size))
+    proof = merkle.consistency_path(old.tree_size, new.tree_size, TreeReader(session, new.tree_size).subtree)
     return {
         "format": auditlog.CONSISTENCY_FORMAT,
         "first": old.tree_size,
         "second": new.tree_size,
         "first_root": old.root_hash,
         "second_root": new.root_hash,
-        "proof": [h.hex() for h in merkle.consistency_proof(old.tree_size, leaves)],
+        "proof": [h.hex() for h in proof],
         "first_checkpoint": old.note,
         "second_checkpoint": new.note,
     }

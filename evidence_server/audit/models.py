@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, LargeBinary, String, Text
+from sqlalchemy import JSON, BigInteger, Integer, LargeBinary, SmallInteger, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from evidence_server.db import Base, utcnow
@@ -56,3 +56,40 @@ class AuditCheckpoint(Base):
     tsa_url: Mapped[str | None] = mapped_column(String(500))
     tsa_token: Mapped[bytes | None] = mapped_column(LargeBinary)  # RFC 3161 TimeStampToken (DER)
     tsa_time: Mapped[datetime | None]
+
+
+class AuditTile(Base):
+    """A full tile of the log's Merkle tree, in the manner of C2SP tlog-tiles: 256 node hashes.
+
+    A tile of level ``L`` and index ``i`` holds the hashes of the nodes of height ``8L`` numbered
+    ``256i`` to ``256i + 255`` (level 0: leaf hashes), and ``root`` is the node of height ``8(L+1)``
+    above them. Only full tiles are kept; they never change, so any proof reads O(log n) hashes:
+    a few tiles and at most 255 hashes of the tree's right edge. Derived from the entries (and
+    checked against them by ``custodia audit verify``): never a source of truth of their own.
+    """
+
+    __tablename__ = "audit_tiles"
+    level: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    idx: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    hashes: Mapped[bytes] = mapped_column(LargeBinary)  # 256 × 32 bytes, in order
+    root: Mapped[bytes] = mapped_column(LargeBinary)  # 32 bytes
+
+
+class AuditPending(Base):
+    """An entry committed with the change it records, waiting for its place in the log (PostgreSQL).
+
+    Writers insert here without taking any lock; the sequencer (``audit.sequencer``) moves pending
+    entries into ``audit_events`` in commit order, many at a time, under the log head's lock: group
+    commit. A crash between the two leaves the entry here, and the next run takes it.
+    """
+
+    __tablename__ = "audit_pending"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    actor_type: Mapped[str] = mapped_column(String(16))
+    actor_id: Mapped[int | None]
+    actor_name: Mapped[str | None] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(64))
+    object_type: Mapped[str | None] = mapped_column(String(32))
+    object_id: Mapped[str | None] = mapped_column(String(64))
+    client_addr: Mapped[str | None] = mapped_column(String(64))
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSON)

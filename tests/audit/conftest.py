@@ -29,7 +29,7 @@ def append(ctx: ServerContext, count: int, action: str = "recording.view", **det
         session.commit()
 
 
-TABLES = ("audit_events", "audit_checkpoints", "audit_log_head")
+TABLES = ("audit_events", "audit_checkpoints", "audit_log_head", "audit_tiles")
 
 
 def tamper(ctx: ServerContext, *statements: str) -> None:
@@ -43,6 +43,8 @@ def tamper(ctx: ServerContext, *statements: str) -> None:
                 "audit_checkpoints_no_update",
                 "audit_checkpoints_no_delete",
                 "audit_log_head_forward",
+                "audit_tiles_no_update",
+                "audit_tiles_no_delete",
             ):
                 conn.execute(text(f"DROP TRIGGER IF EXISTS {name}"))
         else:

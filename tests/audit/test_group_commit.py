@@ -1,0 +1,117 @@
+"""Group commit on PostgreSQL: entries commit with their change, unlocked, and are placed in the log in batches.
+
+The promises: an entry is in the log once the request that wrote it has returned; nothing committed
+is ever lost, even when the process dies between its commit and the entry's placement; nothing
+rolled back ever appears; and the log has no gap or duplicate however many writers race.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from evidence_server.audit import sequencer
+from evidence_server.audit.log import issue_checkpoint, log_size, verify_log
+from evidence_server.audit.models import AuditEvent, AuditPending
+from evidence_server.audit.service import record
+from evidence_server.audit.tasks import audit_sequence
+from evidence_server.config import Settings
+from evidence_server.context import ServerContext
+from tests.support.databases import PostgresTemplates
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+def pg_ctx(tmp_path: Path, postgres_templates: PostgresTemplates) -> Iterator[ServerContext]:
+    """Group commit is PostgreSQL's: SQLite, one writer at a time, places entries as it commits."""
+    c = ServerContext(
+        Settings(data_dir=tmp_path / "server", database_url=postgres_templates.fresh(), environment="test")
+    )
+    yield c
+    c.close()
+
+
+def counts(ctx: ServerContext) -> tuple[int, int]:
+    with ctx.sessionmaker() as s:
+        return (
+            int(s.scalar(select(func.count()).select_from(AuditEvent)) or 0),
+            int(s.scalar(select(func.count()).select_from(AuditPending)) or 0),
+        )
+
+
+def test_an_entry_is_in_the_log_when_its_commit_returns(pg_ctx: ServerContext) -> None:
+    with pg_ctx.sessionmaker() as s:
+        record(s, "recording.view", object_type="recording", object_id=1)
+        s.commit()
+    assert counts(pg_ctx) == (1, 0)
+
+
+def test_entries_a_dead_process_left_pending_are_placed_and_signed(
+    pg_ctx: ServerContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The process dies after its commit, before placing its entries: they stay committed, pending."""
+    with monkeypatch.context() as m:
+        m.setattr(sequencer.Sequencer, "place", lambda self, timeout=10.0: False)
+        with pg_ctx.sessionmaker() as s:
+            for i in range(3):
+                record(s, "recording.download", object_type="recording", object_id=i)
+            s.commit()
+    assert counts(pg_ctx) == (0, 3)
+    with pg_ctx.sessionmaker() as s:
+        record(s, "auth.login", object_type="user", object_id=9)
+        s.rollback()  # and a rolled-back entry never appears anywhere
+    assert counts(pg_ctx) == (0, 3)
+    assert audit_sequence(pg_ctx) == 3  # the periodic task (or any later request) places them
+    with pg_ctx.sessionmaker() as s:
+        record(s, "recording.view", object_type="recording", object_id=5)
+        s.commit()
+        with monkeypatch.context() as m:
+            m.setattr(sequencer.Sequencer, "place", lambda self, timeout=10.0: False)
+            record(s, "recording.view", object_type="recording", object_id=6)
+            s.commit()
+        cp, _ = issue_checkpoint(pg_ctx, s)  # a checkpoint signs what was committed, pending or not
+        assert cp.tree_size == log_size(s) == 5
+        assert [a for (a,) in s.execute(select(AuditEvent.action).order_by(AuditEvent.seq))] == [
+            "recording.download",
+            "recording.download",
+            "recording.download",
+            "recording.view",
+            "recording.view",
+        ]
+        assert verify_log(s, pg_ctx.signing_key.public_key()).ok
+
+
+def test_racing_writers_and_sequencers_leave_no_gap_and_no_duplicate(pg_ctx: ServerContext) -> None:
+    errors: list[BaseException] = []
+
+    def writer(n: int) -> None:
+        try:
+            for i in range(15):
+                with pg_ctx.sessionmaker() as s:
+                    record(s, "recording.view", object_type="recording", object_id=n * 100 + i)
+                    s.commit()
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    def extra_sequencer() -> None:  # another process's sequencer, racing for the same entries
+        for _ in range(30):
+            sequencer.sequence(pg_ctx.engine)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(6)]
+    threads += [threading.Thread(target=extra_sequencer) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    with pg_ctx.sessionmaker() as s:
+        seqs = list(s.scalars(select(AuditEvent.seq).order_by(AuditEvent.seq)))
+        ids = sorted(int(o) for o in s.scalars(select(AuditEvent.object_id)))
+    assert seqs == list(range(90))
+    assert ids == sorted(n * 100 + i for n in range(6) for i in range(15))  # each exactly once
+    assert counts(pg_ctx) == (90, 0)
