@@ -11,6 +11,7 @@ from sqlalchemy import select
 from custodia_wire.auditlog import LogError
 from evidence_server.accounts.models import Role, User
 from evidence_server.audit import log as auditlog
+from evidence_server.audit import tiles
 from evidence_server.audit.models import AuditCheckpoint, AuditEvent
 from evidence_server.audit.service import entry_dict
 from evidence_server.context import CtxDep
@@ -132,6 +133,21 @@ def timestamp_token(tree_size: int, user: Reader, session: SessionDep) -> Respon
         media_type="application/timestamp-reply",
         headers={"Content-Disposition": f'attachment; filename="checkpoint-{tree_size}.tst"'},
     )
+
+
+@router.get(
+    "/tile/8/{tile_path:path}", response_class=Response, responses={200: {"content": {"application/octet-stream": {}}}}
+)
+def tile(tile_path: str, user: Reader, session: SessionDep) -> Response:
+    """A tile of the latest checkpoint's tree in the C2SP tlog-tiles layout (``tile/8/<L>/<N>[.p/<W>]``), so
+    that tile-reading verifiers (Go's sumdb/tlog, Tessera's clients) compute and check proofs themselves."""
+    try:
+        level, index, width = tiles.parse_tile_path(tile_path)
+        cp = _checkpoint(session, None)
+        data = tiles.TreeReader(session, cp.tree_size).tile(level, index, width)
+    except (ValueError, LogError) as exc:
+        raise HTTPException(404, str(exc)) from exc
+    return Response(data, media_type="application/octet-stream", headers={"Cache-Control": "no-store"})
 
 
 @router.get("/proofs/inclusion")

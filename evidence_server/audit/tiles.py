@@ -128,6 +128,16 @@ class TreeReader:
         count = 1 << rest
         return perfect_root(self._hashes(level, index << rest, count))
 
+    def tile(self, level: int, idx: int, width: int) -> bytes:
+        """The data of tile ``level``/``idx`` holding ``width`` hashes, as tlog-tiles serves it: the hashes
+        concatenated (a full tile from storage, a partial one of the right edge computed)."""
+        if not 0 < width <= self.width:
+            raise LogError(f"a tile holds 1 to {self.width} hashes")
+        last = ((idx * self.width + width) << (level * self.height)) - 1  # the last leaf under the tile
+        if idx < 0 or level < 0 or last >= self.size:
+            raise LogError(f"tile {level}/{idx} of width {width} is beyond a tree of size {self.size}")
+        return b"".join(self._hashes(level, idx * self.width, width))
+
     def _tile(self, level: int, idx: int) -> list[bytes] | None:
         key = (level, idx)
         if key not in self._tiles:
@@ -137,7 +147,7 @@ class TreeReader:
 
     def _hashes(self, level: int, first: int, count: int) -> list[bytes]:
         """Hashes of the nodes of height ``level * tile height``, ``first`` to ``first + count - 1``
-        (always within one tile)."""
+        (always within one tile: count ≤ the width, first aligned to it)."""
         idx, offset = divmod(first, self.width)
         tile = self._tile(level, idx)
         if tile is not None:
@@ -157,3 +167,25 @@ class TreeReader:
             roots.get(j) or perfect_root(self._hashes(level - 1, j * self.width, self.width))
             for j in range(first, first + count)
         ]
+
+
+def parse_tile_path(path: str, height: int = TILE_HEIGHT) -> tuple[int, int, int]:
+    """``<L>/<N>[.p/<W>]`` of a tlog-tiles URL (``N`` in 3-digit groups, all but the last ``x``-prefixed)
+    → (level, index, width). ValueError when malformed."""
+    level_text, _, rest = path.partition("/")
+    width = 1 << height
+    if ".p/" in rest:
+        rest, _, w = rest.partition(".p/")
+        if not w.isdigit() or not 0 < int(w) < width or w != str(int(w)):
+            raise ValueError(f"bad partial width in {path!r}")
+        width = int(w)
+    groups = rest.split("/")
+    if (
+        not level_text.isdigit()
+        or not groups
+        or any(len(g) != (4 if i < len(groups) - 1 else 3) for i, g in enumerate(groups))
+    ):
+        raise ValueError(f"not a tile path: {path!r}")
+    if any(not g.lstrip("x").isdigit() or (g[0] != "x") != (i == len(groups) - 1) for i, g in enumerate(groups)):
+        raise ValueError(f"not a tile path: {path!r}")
+    return int(level_text), int("".join(g.lstrip("x") for g in groups)), width
