@@ -1,4 +1,4 @@
-"""Audit-log benchmark: entries appended per second, and the time to check a log of 1M entries.
+"""Audit-log benchmark: entries appended per second, proofs at growing log sizes, and a full check.
 
 Not part of the test suite. Run it from the repository root::
 
@@ -15,17 +15,20 @@ through what a court-facing check does: sign a checkpoint over it, recompute it 
 from __future__ import annotations
 
 import argparse
+import multiprocessing as mp
+import random
 import tempfile
 import threading
 import time
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import insert, text, update
 
 from custodia_wire import auditlog
-from evidence_server.audit.log import consistency_document, inclusion_document, issue_checkpoint, verify_log
-from evidence_server.audit.models import AuditEvent, AuditLogHead
+from evidence_server.audit.log import consistency_document, inclusion_document, issue_checkpoint, log_size, verify_log
+from evidence_server.audit.models import AuditCheckpoint, AuditEvent, AuditLogHead
 from evidence_server.audit.service import record
 from evidence_server.config import Settings
 from evidence_server.context import ServerContext
@@ -128,6 +131,166 @@ def bulk_load(ctx: ServerContext, start: int, total: int, batch: int = 20_000) -
         if rows:
             conn.execute(insert(AuditEvent), rows)
         conn.execute(update(AuditLogHead).where(AuditLogHead.id == 1).values(size=total))
+
+
+def copy_load(ctx: ServerContext, start: int, total: int) -> None:
+    """Entries start..total-1 as record() would have written them, loaded with COPY (PostgreSQL)."""
+    at0 = utcnow()
+    raw = ctx.engine.raw_connection()
+    try:
+        cur = raw.cursor()  # type: ignore[attr-defined]
+        columns = "seq, leaf_hash, at, actor_type, actor_id, actor_name, action, object_type, object_id, client_addr"
+        with cur.copy(f"COPY audit_events ({columns}) FROM STDIN") as copy:
+            for seq in range(start, total):
+                at = at0 + timedelta(microseconds=seq)
+                actor = 1 + seq % 50
+                action = ("recording.view", "recording.playback", "auth.login")[seq % 3]
+                leaf = auditlog.columns_leaf_hash(
+                    seq, at, "user", actor, f"officer{actor}", action, "recording", str(seq // 7), "10.1.2.3", None
+                )
+                copy.write_row(
+                    (
+                        seq,
+                        leaf.hex(),
+                        at,
+                        "user",
+                        actor,
+                        f"officer{actor}",
+                        action,
+                        "recording",
+                        str(seq // 7),
+                        "10.1.2.3",
+                    )
+                )
+        cur.execute("UPDATE audit_log_head SET size = %s WHERE id = 1", (total,))
+        raw.commit()
+    finally:
+        raw.close()
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def proof_times(ctx: ServerContext, old: AuditCheckpoint, new: AuditCheckpoint, count: int) -> dict[str, float]:
+    """p50/p95 ms of inclusion proofs of random entries and of consistency proofs, against ``new``."""
+    rng = random.Random(7)
+    inclusion, consistency = [], []
+    with ctx.sessionmaker() as s:
+        for _ in range(count):
+            seq = rng.randrange(new.tree_size)
+            started = time.perf_counter()
+            inclusion_document(s, seq, new)
+            inclusion.append((time.perf_counter() - started) * 1000)
+            s.rollback()  # a fresh snapshot and no cached tiles, as separate requests would have
+        for _ in range(max(10, count // 4)):
+            started = time.perf_counter()
+            consistency_document(s, old, new)
+            consistency.append((time.perf_counter() - started) * 1000)
+            s.rollback()
+    return {
+        "inclusion_p50_ms": round(percentile(inclusion, 0.5), 2),
+        "inclusion_p95_ms": round(percentile(inclusion, 0.95), 2),
+        "consistency_p95_ms": round(percentile(consistency, 0.95), 2),
+    }
+
+
+def bench_proofs(ctx: ServerContext, sizes: list[int], count: int) -> dict[str, Any]:
+    """Grow the log to each size (COPY), sign it (building its tiles), time proofs at each size."""
+    out: dict[str, Any] = {}
+    with ctx.sessionmaker() as s:
+        first = issue_checkpoint(ctx, s)[0]
+    for size in sizes:
+        with ctx.sessionmaker() as s:
+            have = log_size(s)
+        started = time.perf_counter()
+        copy_load(ctx, have, size)
+        loaded = time.perf_counter() - started
+        with ctx.sessionmaker() as s:
+            started = time.perf_counter()
+            cp = issue_checkpoint(ctx, s)[0]
+            signed = time.perf_counter() - started
+        figures = proof_times(ctx, first, cp, count)
+        print(
+            f"[audit] {size:>11,} entries: load {loaded:6.1f} s, checkpoint (+tiles) {signed:6.1f} s, "
+            f"inclusion p50 {figures['inclusion_p50_ms']} ms p95 {figures['inclusion_p95_ms']} ms, "
+            f"consistency p95 {figures['consistency_p95_ms']} ms",
+            flush=True,
+        )
+        out[str(size)] = {"checkpoint_s": round(signed, 2), **figures}
+    return out
+
+
+def bench_writers(url: str, tmp: str, writers: int, per_writer: int, audit: bool) -> float:
+    """Entries (or plain rows) per second from ``writers`` processes, one per transaction, all started at once."""
+    ctx = mp.get_context("spawn")
+    ready = ctx.Barrier(writers + 1)
+    procs = [ctx.Process(target=_writer, args=(url, tmp, per_writer, audit, ready)) for _ in range(writers)]
+    for p in procs:
+        p.start()
+    ready.wait()  # every process imported and connected
+    began = time.perf_counter()
+    for p in procs:
+        p.join()
+    return writers * per_writer / (time.perf_counter() - began)
+
+
+def _writer(url: str, tmp: str, count: int, audit: bool, ready: Any) -> None:
+    ctx = ServerContext(Settings(data_dir=Path(tmp), database_url=url, environment="test"))
+    with ctx.sessionmaker() as session:  # connect (and warm the statement caches) before the clock starts
+        record(session, "bench.warm_up")
+        session.commit()
+    ready.wait()
+    for i in range(count):
+        with ctx.sessionmaker() as session:
+            if audit:
+                record(session, "recording.view", object_type="recording", object_id=i, details={"via": "bench"})
+            else:
+                session.execute(text("INSERT INTO bench_baseline (note) VALUES ('x')"))
+            session.commit()
+    ctx.close()
+
+
+def collect(argv: list[str]) -> dict[str, Any]:
+    """P7 for the suite runner: appends from 8 writer processes beside plain transactions, and proofs."""
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sizes", default="100000,1000000", help="log sizes to time proofs at (comma-separated)")
+    ap.add_argument("--proofs", type=int, default=200)
+    ap.add_argument("--writers", type=int, default=8)
+    ap.add_argument("--per-writer", type=int, default=400)
+    args = ap.parse_args(argv)
+    sizes = [int(x) for x in args.sizes.split(",")]
+    with tempfile.TemporaryDirectory() as tmp:
+        url, templates = fresh_database("postgres", Path(tmp))
+        ctx = ServerContext(Settings(data_dir=Path(tmp), database_url=url, environment="test"))
+        try:
+            with ctx.engine.begin() as conn:
+                conn.execute(text("CREATE TABLE bench_baseline (id SERIAL PRIMARY KEY, note VARCHAR(64))"))
+            plain = bench_writers(url, tmp, args.writers, args.per_writer, audit=False)
+            appends = bench_writers(url, tmp, args.writers, args.per_writer, audit=True)
+            print(
+                f"[audit] {args.writers} writer processes: plain transactions {plain:,.0f}/s, "
+                f"audit appends {appends:,.0f}/s ({appends / plain:.2f} of plain)",
+                flush=True,
+            )
+            with ctx.sessionmaker() as s:
+                assert verify_log(s, ctx.signing_key.public_key()).ok  # every entry in the tree
+            proofs = bench_proofs(ctx, sizes, args.proofs)
+        finally:
+            ctx.close()
+            templates.drop_all()  # type: ignore[attr-defined]
+    small, large = proofs[str(sizes[0])], proofs[str(sizes[-1])]
+    return {
+        "p7_appends_per_s": round(appends),
+        "p7_appends_vs_plain": round(appends / plain, 2),
+        "p7_plain_tx_per_s": round(plain),
+        "p7_proofs": proofs,
+        "p7_inclusion_p95_ms": large["inclusion_p95_ms"],
+        "p7_inclusion_growth": round(large["inclusion_p95_ms"] / max(small["inclusion_p95_ms"], 0.01), 2),
+        "p7_consistency_p95_ms": large["consistency_p95_ms"],
+        "p7_sizes": sizes,
+    }
 
 
 def timed(label: str, fn):  # type: ignore[no-untyped-def]

@@ -54,6 +54,9 @@ TARGETS = [
     Target("p5_dashboard_p95_ms", "<=", 500.0, "P5 dashboard aggregates, p95 ms"),
     Target("p6_req_per_s", ">=", 500.0, "P6 metadata reads/s, 2 workers"),
     Target("p6_non_2xx", "<=", 0, "P6 failed reads"),
+    Target("p7_appends_per_s", ">=", 1000.0, "P7 audit appends/s, 8 writers, PostgreSQL"),
+    Target("p7_inclusion_p95_ms", "<=", 10.0, "P7 inclusion proof p95 ms, largest log"),
+    Target("p7_inclusion_growth", "<=", 1.5, "P7 proof p95 largest / smallest log"),
 ]
 
 
@@ -67,6 +70,12 @@ def _concurrency(argv: list[str]) -> dict[str, Any]:
     from tests.benchmarks import bench_concurrency
 
     return bench_concurrency.collect(argv)
+
+
+def _audit(argv: list[str]) -> dict[str, Any]:
+    from tests.benchmarks import bench_audit
+
+    return bench_audit.collect(argv)
 
 
 def _queries(argv: list[str]) -> dict[str, Any]:
@@ -86,7 +95,10 @@ SUITES: list[tuple[str, set[str], Callable[[list[str]], dict[str, Any]], list[st
     ),
     ("concurrency", {"p4", "p6"}, _concurrency, [], ["--devices", "4", "--device-mib", "32", "--seconds", "5"]),
     ("queries", {"p5"}, _queries, [], ["--recordings", "100000", "--checkouts", "10000", "--cases", "5000"]),
+    ("audit", {"p7"}, _audit, [], ["--sizes", "10000,100000", "--proofs", "50", "--per-writer", "100"]),
 ]
+#: arguments for --scale (a province: 10M recordings, 10M audit entries), added to the full-size ones
+SCALE: dict[str, list[str]] = {"audit": ["--sizes", "1000000,10000000"]}
 
 
 def machine() -> dict[str, Any]:
@@ -141,8 +153,9 @@ def table(results: dict[str, Any], old: dict[str, Any] | None = None) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--only", default="p1,p2,p3,p4,p5,p6", help="comma-separated: p1 … p6")
+    ap.add_argument("--only", default="p1,p2,p3,p4,p5,p6,p7", help="comma-separated: p1 … p7")
     ap.add_argument("--quick", action="store_true", help="small sizes, one round (a smoke run)")
+    ap.add_argument("--scale", action="store_true", help="a province's sizes (10M recordings, 10M audit entries)")
     ap.add_argument("--json", type=Path, default=None, help="default: bench-out/results-<time>.json")
     ap.add_argument("--compare", type=Path, default=None, help="an earlier results JSON to print beside")
     args = ap.parse_args(argv)
@@ -151,6 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     run: dict[str, Any] = {
         "started": started.isoformat(timespec="seconds"),
         "quick": args.quick,
+        "scale": args.scale,
         "machine": machine(),
         "suites": {},
         "results": {},
@@ -158,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, measures, fn, full, quick in SUITES:
         if not measures & wanted:
             continue
-        extra = list(quick if args.quick else full)
+        extra = list(quick if args.quick else full) + (SCALE.get(name, []) if args.scale else [])
         if name == "concurrency" and not {"p4", "p6"} <= wanted:
             extra += ["--only", next(iter(measures & wanted))]
         print(f"\n=== {name}: {', '.join(sorted(measures & wanted)).upper()} ===", flush=True)
