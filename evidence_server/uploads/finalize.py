@@ -131,7 +131,7 @@ def finalize(ctx: ServerContext, session: Session, upload: Upload, request: Requ
             "superseded_uploads": superseded,
         },
     )
-    created, rec_id = was is None, rec.id
+    created, repaired, rec_id = was is None, was in DAMAGED, rec.id
     session.commit()
     ctx.receiver.unlock_file(upload.id)
     for sibling in superseded:
@@ -140,6 +140,8 @@ def finalize(ctx: ServerContext, session: Session, upload: Upload, request: Requ
         ctx.tasks.send("media.probe_recording", rec_id)
         ctx.tasks.send("media.derive_recording", rec_id)  # thumbnail, and a proxy if needed
         ctx.tasks.send("cases.auto_link_recording", rec_id)  # the case of its checkout
+    elif repaired:
+        ctx.tasks.send("media.derive_recording", rec_id)  # what a damaged copy could not give
     return Verified(rec_id, created, superseded)
 
 
