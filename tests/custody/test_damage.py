@@ -71,9 +71,7 @@ def test_a_flipped_byte_is_never_served_and_a_redock_repairs_it(site: Site) -> N
     assert [e["object"]["id"] for e in repaired] == [str(rec)] and repaired[0]["details"]["previous_state"] == "failed"
     assert _body(site, rec) == (200, data)
     assert _body(site, rec, Range=f"bytes={2 * MIB}-{2 * MIB + 99}") == (206, data[2 * MIB : 2 * MIB + 100])
-    count = site.sql(
-        "SELECT COUNT(*) FROM recordings WHERE blake3 = :b", b=fingerprint.of_bytes(data).blake3
-    )[0][0]
+    count = site.sql("SELECT COUNT(*) FROM recordings WHERE blake3 = :b", b=fingerprint.of_bytes(data).blake3)[0][0]
     assert count == 1
 
 
