@@ -1,4 +1,4 @@
-"""The benchmark suite, P1–P6 of BENCHMARKS.md, in one command: ``scripts/bench``.
+"""The benchmark suite, P1–P7 of BENCHMARKS.md, in one command: ``scripts/bench``.
 
 Runs the benchmark modules one after the other (never at once: they would measure each other),
 prints one table of figures with their targets, and writes the same results as JSON with the
@@ -54,6 +54,7 @@ TARGETS = [
     Target("p5_dashboard_p95_ms", "<=", 500.0, "P5 dashboard aggregates, p95 ms"),
     Target("p6_req_per_s", ">=", 500.0, "P6 metadata reads/s, 2 workers"),
     Target("p6_non_2xx", "<=", 0, "P6 failed reads"),
+    Target("p7_verified_vs_unverified", ">=", 0.8, "P7 verified download / unverified"),
 ]
 
 
@@ -67,6 +68,12 @@ def _concurrency(argv: list[str]) -> dict[str, Any]:
     from tests.benchmarks import bench_concurrency
 
     return bench_concurrency.collect(argv)
+
+
+def _reads(argv: list[str]) -> dict[str, Any]:
+    from tests.benchmarks import bench_reads
+
+    return bench_reads.collect(argv)
 
 
 def _queries(argv: list[str]) -> dict[str, Any]:
@@ -86,6 +93,7 @@ SUITES: list[tuple[str, set[str], Callable[[list[str]], dict[str, Any]], list[st
     ),
     ("concurrency", {"p4", "p6"}, _concurrency, [], ["--devices", "4", "--device-mib", "32", "--seconds", "5"]),
     ("queries", {"p5"}, _queries, [], ["--recordings", "100000", "--checkouts", "10000", "--cases", "5000"]),
+    ("reads", {"p7"}, _reads, [], ["--mib", "128", "--ranges", "20", "--rounds", "1"]),
 ]
 
 
@@ -141,7 +149,7 @@ def table(results: dict[str, Any], old: dict[str, Any] | None = None) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--only", default="p1,p2,p3,p4,p5,p6", help="comma-separated: p1 … p6")
+    ap.add_argument("--only", default="p1,p2,p3,p4,p5,p6,p7", help="comma-separated: p1 … p7")
     ap.add_argument("--quick", action="store_true", help="small sizes, one round (a smoke run)")
     ap.add_argument("--json", type=Path, default=None, help="default: bench-out/results-<time>.json")
     ap.add_argument("--compare", type=Path, default=None, help="an earlier results JSON to print beside")
