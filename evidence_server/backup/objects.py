@@ -75,16 +75,16 @@ def wanted(session: Session, store: ObjectStore) -> dict[str, tuple[str | None, 
     keys: dict[str, tuple[str | None, str | None]] = {
         key: (f"blake3:{key.rsplit('/', 1)[-1]}", None) for key, _size, _mtime in store.iter_keys()
     }
-    for key, b3, sha in session.execute(select(Recording.storage_key, Recording.blake3, Recording.sha256)):
-        if key in keys:
-            keys[key] = (b3, sha)
-    for key, b3, sha in session.execute(
+    for evidence_key, b3, sha in session.execute(select(Recording.storage_key, Recording.blake3, Recording.sha256)):
+        if evidence_key in keys:
+            keys[evidence_key] = (b3, sha)
+    for derived_key, derived_b3, derived_sha in session.execute(
         select(DerivedMedia.storage_key, DerivedMedia.blake3, DerivedMedia.sha256).where(
             DerivedMedia.storage_key.is_not(None)
         )
     ):
-        if key:
-            keys[key] = (b3, sha)
+        if derived_key:
+            keys[derived_key] = (derived_b3, derived_sha)
     return keys
 
 

@@ -16,7 +16,9 @@ from tests.support.live import LiveServer
 
 
 def test_a_damaged_copy_is_repaired_before_the_device_file_is_wiped(
-    recorder: Recorder, station: Station, live_server: LiveServer  # noqa: F811
+    recorder: Recorder,
+    station: Station,
+    live_server: LiveServer,  # noqa: F811
 ) -> None:
     rel = recorder.add(1, 400_000)
     recorder.add(2, 100_000)
