@@ -25,6 +25,7 @@ from evidence_server.context import ServerContext
 from evidence_server.custody import reads
 from evidence_server.media.models import DerivedMedia
 from evidence_server.media.probe import probe_recording
+from evidence_server.recordings.custody import MapUntrusted
 from evidence_server.storage.base import derived_key
 
 log = logging.getLogger(__name__)
@@ -222,7 +223,7 @@ def derive_recording(ctx: ServerContext, recording_id: int) -> dict[str, str]:
             if any(what["make"] for what in todo.values()):
                 try:
                     src = str(_verified_copy(ctx, session, rec, Path(tmp)))
-                except reads.CopyDamaged as exc:
+                except (reads.CopyDamaged, MapUntrusted) as exc:
                     log.error("nothing derived from recording %s: %s", rec.id, exc)
                     return {**states, **{kind: "damaged" for kind in todo}}
             version = None

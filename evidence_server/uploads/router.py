@@ -146,6 +146,7 @@ def head(upload_id: str, request: Request, ctx: CtxDep, station: CurrentStation,
                 _current(session, upload)
                 if upload.state == "receiving" and not ctx.receiver.path(upload.id).exists():
                     finalize.mark_lost(session, upload, request)  # the station starts a new upload
+                    ctx.receiver.unlock_file(upload.id)
         except UploadBusy:
             # a request holds the lock with the staging file gone: it is recording the verified bytes
             return Response(status_code=200, headers={**_offset_headers(upload, upload.length)})
@@ -219,6 +220,7 @@ async def _patch_locked(
         # never made (a crash right after the row's commit) or lost: only bytes received by this upload
         # count, so it cannot complete; the station starts a new upload
         await anyio.to_thread.run_sync(finalize.mark_lost, session, upload, request)
+        ctx.receiver.unlock_file(upload.id)
         raise HTTPException(409, "staged bytes lost; start a new upload", headers=TUS_HEADERS)
     offset = await _receive(ctx, upload, upload_offset, request)
     if offset < upload.length:
