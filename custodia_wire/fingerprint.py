@@ -76,14 +76,23 @@ class Hasher:
         self._sha = hashlib.sha256()
         self.size = 0
 
-    def update(self, block: bytes | bytearray | memoryview) -> None:
+    def update(
+        self,
+        block: bytes | bytearray | memoryview,
+        alongside: Callable[[bytes | bytearray | memoryview], object] | None = None,
+    ) -> None:
+        """Hash ``block``; ``alongside`` (another digest of the same bytes) runs while SHA-256 does."""
         if len(block) >= _OVERLAP_MIN:
             sha = _sha_executor().submit(self._sha.update, block)
             self._b3.update(block)
+            if alongside is not None:
+                alongside(block)
             sha.result()
         else:
             self._b3.update(block)
             self._sha.update(block)
+            if alongside is not None:
+                alongside(block)
         self.size += len(block)
 
     def result(self) -> Fingerprint:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import model_validator
+from pydantic import Field, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -126,6 +126,11 @@ class Settings(BaseSettings):
     fixity_files_per_run: int = 50
     fixity_bytes_per_second: int = 50 * 1024**2  # 0: unthrottled
     fixity_orphan_grace_s: int = 3600  # an object younger than this may still be getting its record
+    # custody (R7): every read of original bytes is checked against a block map made on receipt; maps of
+    # recordings stored before there were maps are made in the background, from verified bytes
+    block_map_block_bytes: int = Field(default=1024 * 1024, ge=64 * 1024, le=64 * 1024 * 1024)
+    block_map_backfill_interval_s: int = 600  # 0: never scheduled (a ranged read still makes its map)
+    block_map_backfill_files_per_run: int = 50
     scheduler: bool | None = None  # in-process periodic jobs; default: on unless environment is "test"
 
     # cases (R5): the bureau's case-number format (see evidence_server/cases/numbers.py), how far a

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from custodia_wire.fingerprint import Fingerprint, Hasher
 from evidence_server.backup.database import BackupError
 from evidence_server.media.models import DerivedMedia
+from evidence_server.recordings.models import Recording
 from evidence_server.storage import ObjectStore
 from evidence_server.storage.base import DERIVED_PREFIX
 
@@ -35,8 +36,16 @@ def _safe(root: Path, key: str) -> Path:
     return path
 
 
-def _write_hashed(chunks: object, dest: Path) -> Fingerprint:
-    """Write ``chunks`` to ``dest`` (via ``.part``, fsynced) and return both fingerprints."""
+class CopyMismatch(BackupError):
+    """The bytes read from the store are not the object's fingerprint: nothing of them is kept."""
+
+
+def _write_hashed(chunks: object, dest: Path, expect: tuple[str | None, str | None] = (None, None)) -> Fingerprint:
+    """Write ``chunks`` to ``dest`` (via ``.part``, fsynced) and return both fingerprints.
+
+    With ``expect`` (blake3, sha256), the copy only takes its name if it matches them: a damaged
+    object never becomes a backup copy (the ``.part`` is removed and CopyMismatch raised).
+    """
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(dest.name + ".part")
     h = Hasher()
@@ -46,8 +55,13 @@ def _write_hashed(chunks: object, dest: Path) -> Fingerprint:
             out.write(block)
         out.flush()
         os.fsync(out.fileno())
+    got = h.result()
+    b3, sha = expect
+    if (b3 and got.blake3 != b3) or (sha and got.sha256 != sha):
+        tmp.unlink(missing_ok=True)
+        raise CopyMismatch(f"{dest.name}: bytes read are not their fingerprint ({got.blake3})")
     os.replace(tmp, dest)
-    return h.result()
+    return got
 
 
 def _read_file(path: Path) -> object:
@@ -61,20 +75,31 @@ def wanted(session: Session, store: ObjectStore) -> dict[str, tuple[str | None, 
     keys: dict[str, tuple[str | None, str | None]] = {
         key: (f"blake3:{key.rsplit('/', 1)[-1]}", None) for key, _size, _mtime in store.iter_keys()
     }
-    for key, b3, sha in session.execute(
+    for evidence_key, b3, sha in session.execute(select(Recording.storage_key, Recording.blake3, Recording.sha256)):
+        if evidence_key in keys:
+            keys[evidence_key] = (b3, sha)
+    for derived_key, derived_b3, derived_sha in session.execute(
         select(DerivedMedia.storage_key, DerivedMedia.blake3, DerivedMedia.sha256).where(
             DerivedMedia.storage_key.is_not(None)
         )
     ):
-        if key:
-            keys[key] = (b3, sha)
+        if derived_key:
+            keys[derived_key] = (derived_b3, derived_sha)
     return keys
 
 
 def back_up(
-    store: ObjectStore, keys: dict[str, tuple[str | None, str | None]], dest: Path, previous: dict[str, ObjectEntry]
+    store: ObjectStore,
+    keys: dict[str, tuple[str | None, str | None]],
+    dest: Path,
+    previous: dict[str, ObjectEntry],
+    damaged: list[str] | None = None,
 ) -> tuple[list[ObjectEntry], list[str]]:
-    """Copy each object (skipping ones a previous backup in ``dest`` holds); return entries and problems."""
+    """Copy each object (skipping ones a previous backup in ``dest`` holds); return entries and problems.
+
+    Every byte is checked against the object's fingerprint before its copy is kept: a damaged object
+    is left out (its key added to ``damaged``, and named in the problems), never backed up as if sound.
+    """
     entries, problems = [], []
     for key, (b3, sha) in sorted(keys.items()):
         path = _safe(dest, key)
@@ -85,9 +110,13 @@ def back_up(
         if not store.exists(key):
             problems.append(f"{key}: missing from the store")
             continue
-        got = _write_hashed(store.iter_range(key, chunk=CHUNK), path)
-        if (b3 and got.blake3 != b3) or (sha and got.sha256 != sha):
-            problems.append(f"{key}: bytes in the store do not match their fingerprint ({got.blake3})")
+        try:
+            got = _write_hashed(store.iter_range(key, chunk=CHUNK), path, (b3, sha))
+        except CopyMismatch:
+            problems.append(f"{key}: bytes in the store do not match their fingerprint; not backed up")
+            if damaged is not None:
+                damaged.append(key)
+            continue
         entries.append(ObjectEntry(key, got.size, got.blake3, got.sha256))
     return entries, problems
 

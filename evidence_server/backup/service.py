@@ -47,7 +47,9 @@ def create_backup(settings: Settings, dest: Path) -> dict[str, Any]:
             keys = objects.wanted(session, ctx.store)
             recordings = session.scalar(select(func.count()).select_from(Recording)) or 0
         previous = {e.key: e for e in objects.load_index(dest / "objects.json")}
-        entries, problems = objects.back_up(ctx.store, keys, dest / "objects", previous)
+        damaged: list[str] = []
+        entries, problems = objects.back_up(ctx.store, keys, dest / "objects", previous, damaged)
+        _record_damage(ctx, damaged)
         objects.remove_stale(dest / "objects", {e.key for e in entries})
         objects.save_index(entries, dest / "objects.json")
         key_file = settings.signing_key_file
@@ -81,6 +83,18 @@ def create_backup(settings: Settings, dest: Path) -> dict[str, Any]:
     if problems:
         raise BackupError("backup written, but objects in the store are damaged: " + "; ".join(problems[:10]))
     return manifest
+
+
+def _record_damage(ctx: ServerContext, keys: list[str]) -> None:
+    """A recording whose stored copy the backup found damaged is marked so at once, with an incident."""
+    if not keys:
+        return
+    from evidence_server.custody.damage import mark_damaged
+
+    with ctx.sessionmaker() as session:
+        ids = list(session.scalars(select(Recording.id).where(Recording.storage_key.in_(keys))))
+    for rec_id in ids:
+        mark_damaged(ctx, rec_id, "failed", "backup", {"why": "bytes read for the backup are not the fingerprint"})
 
 
 def read_manifest(src: Path) -> dict[str, Any]:

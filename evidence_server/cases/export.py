@@ -1,10 +1,10 @@
 """The court package of a case, streamed: the originals straight from the object store into a ZIP,
 preceded by the signed manifest, the README, the checksum files, the custody events and the ledger.
 
-Only the small documents are built in memory; each original is read in 1 MiB chunks and hashed on
-the way out. Should its bytes no longer match the fingerprints taken at ingest, the stream stops
-there (the receiver gets a truncated, unreadable archive) rather than deliver a package whose
-manifest would be false.
+Only the small documents are built in memory; each original is read block by block, and each block
+is checked against the recording's block map before it is sent (evidence_server/custody). Should a
+block no longer match, the stream stops there (the receiver gets a truncated, unreadable archive,
+never a complete one with a wrong original), the copy is marked damaged and an incident recorded.
 """
 
 from __future__ import annotations
@@ -27,8 +27,11 @@ from evidence_server.cases import zipstream
 from evidence_server.cases.models import Case
 from evidence_server.cases.service import CaseError, recordings_of_case
 from evidence_server.context import ServerContext
+from evidence_server.custody import reads
+from evidence_server.custody.damage import CopyDamaged
 from evidence_server.db import utcnow
 from evidence_server.ledger.models import Device, LedgerEntry
+from evidence_server.recordings.custody import MapUntrusted
 from evidence_server.recordings.models import FIXITY_BAD, Recording
 
 log = logging.getLogger(__name__)
@@ -122,20 +125,16 @@ def ledger_document(session: Session, serial: str) -> tuple[bytes, list[dict[str
     return pkg.json_bytes(doc), entries
 
 
-def _original_chunks(ctx: ServerContext, rec: Recording) -> Iterator[bytes]:
-    hasher = fingerprint.Hasher()
-    if rec.size:
-        for chunk in ctx.store.iter_range(rec.storage_key, 0, rec.size - 1, chunk=CHUNK):
-            hasher.update(chunk)
-            yield chunk
-    got = hasher.result()
-    if (got.blake3, got.sha256, got.size) != (rec.blake3, rec.sha256, rec.size):
-        log.error("export stopped: recording %s no longer matches its fingerprints (%s)", rec.id, got.blake3)
-        raise ExportIntegrityError(f"recording {rec.id} no longer matches its fingerprints")
+def _original_chunks(ctx: ServerContext, src: reads.Original) -> Iterator[bytes]:
+    try:
+        yield from reads.chunks(ctx, src, "package export")
+    except CopyDamaged as exc:
+        log.error("export stopped: %s", exc)
+        raise ExportIntegrityError(str(exc)) from exc
 
 
-def _chunks_of(ctx: ServerContext, rec: Recording) -> Callable[[], Iterator[bytes]]:
-    return lambda: _original_chunks(ctx, rec)
+def _chunks_of(ctx: ServerContext, src: reads.Original) -> Callable[[], Iterator[bytes]]:
+    return lambda: _original_chunks(ctx, src)
 
 
 def _fixed(name: str, data: bytes) -> zipstream.Entry:
@@ -155,6 +154,10 @@ def build(session: Session, ctx: ServerContext, user: User, case: Case) -> Packa
             "the evidence ingested, so the case cannot be exported; see the integrity incidents",
             409,
         )
+    try:  # each original's block map (made now, from verified bytes, for one stored before there were maps)
+        sources = {rec.id: reads.original(ctx, session, rec, "package export") for rec in recs}
+    except (CopyDamaged, MapUntrusted) as exc:
+        raise CaseError("fixity_failed", f"{exc}; the case cannot be exported", 409) from exc
     now = utcnow()
     items, small = [], []
     for rec in recs:
@@ -203,7 +206,7 @@ def build(session: Session, ctx: ServerContext, user: User, case: Case) -> Packa
         _fixed(pkg.SHA256SUMS_NAME, shasums),
         *small,
     ]
-    members += [zipstream.Entry(original_path(rec), rec.size, _chunks_of(ctx, rec)) for rec in recs]
+    members += [zipstream.Entry(original_path(rec), rec.size, _chunks_of(ctx, sources[rec.id])) for rec in recs]
     size = zipstream.archive_size((m.name, m.size) for m in members)
     filename = f"case-{pkg.safe_name(case.number)}-{now:%Y%m%dT%H%M%SZ}.zip"
     return Package(filename, size, fingerprint.of_bytes(manifest_bytes).blake3, [r.id for r in recs], members, now)

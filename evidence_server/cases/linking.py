@@ -23,7 +23,7 @@ from evidence_server.cases.models import Case, CaseLink
 from evidence_server.cases.service import CaseError, CaseFields, create_case, find_by_number, link, unlink
 from evidence_server.db import utcnow
 from evidence_server.ledger.models import Device, LedgerEntry
-from evidence_server.ledger.rules import HAND_OUT, Kind, effective
+from evidence_server.ledger.rules import HAND_OUT, Kind, Status, effective
 from evidence_server.recordings.models import Recording
 from evidence_server.transfers.models import Transfer, TransferFile
 
@@ -132,8 +132,20 @@ def _case_for(session: Session, match: rules.Match, rec: Recording, pattern: str
 
 
 def auto_link(session: Session, settings: Any, recording_ids: list[int]) -> list[CaseLink]:
-    """Link each recording made during a checkout whose task names a case to that case. Idempotent."""
+    """Link each recording made during a checkout whose task names a case to that case. Idempotent.
+
+    Recordings of a device still pending (first seen at a dock, not confirmed by a device administrator)
+    are left unlinked: their footage is in custody, but no case takes it on a device nobody vouched for.
+    """
     recs = list(session.scalars(select(Recording).where(Recording.id.in_(recording_ids))))
+    pending = set(
+        session.scalars(
+            select(Device.serial).where(
+                Device.serial.in_({r.device_serial for r in recs}), Device.status == Status.unregistered.value
+            )
+        )
+    )
+    recs = [r for r in recs if r.device_serial not in pending]  # until a device administrator confirms it
     if not recs:
         return []
     transfers = {

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from evidence_server.db import utcnow
 from evidence_server.ledger.models import Device, DeviceReading, DockMismatch, LedgerEntry
 from evidence_server.ledger.rules import HAND_OUT, Status, dock_mismatch, holder_at
-from evidence_server.stations.models import Station
+from evidence_server.stations.models import Station, StationUnit
 from evidence_server.transfers.models import Transfer
 
 
@@ -68,12 +68,37 @@ def submit_reading(session: Session, station: Station, serial: str, data: dict[s
     return reading
 
 
+@dataclass(frozen=True)
+class DockAccess:
+    """Whether a station may take in a device, and for which unit."""
+
+    allowed: bool
+    unit_id: int  # the unit its transfer and recordings belong to
+    own_unit: bool  # the device is (or will be, as pending) of the station's own unit
+
+
+def dock_access(session: Session, station: Station, serial: str) -> DockAccess:
+    """A station takes in devices of its unit, devices of units a system administrator let it serve, and
+    devices never seen before (registered as pending in its unit until a device administrator confirms
+    them). Any other device belongs to another unit and is refused."""
+    device = session.scalar(select(Device).where(Device.serial == serial))
+    if device is None or device.unit_id == station.unit_id:
+        return DockAccess(True, station.unit_id, True)
+    served = session.get(StationUnit, (station.id, device.unit_id)) is not None
+    return DockAccess(served, device.unit_id, False)
+
+
 def on_dock(session: Session, transfer: Transfer) -> DockMismatch | None:
-    """A new dock: register an unknown device, and note a dock by an officer who does not hold it."""
+    """A new dock: register an unknown device (pending, in the station's unit), and note a dock by an
+    officer who does not hold it (for devices of the station's own unit only: a station of another unit
+    writes nothing into a device's records)."""
     info = transfer.device or {}
     device = _device_seen(
         session, transfer.device_serial, transfer.unit_id, info.get("family"), info.get("model"), transfer.docked_at
     )
+    station = session.get(Station, transfer.station_id)
+    if station is None or device.unit_id != station.unit_id:
+        return None
     hand_outs = session.scalars(
         select(LedgerEntry).where(LedgerEntry.device_id == device.id, LedgerEntry.kind.in_([k.value for k in HAND_OUT]))
     ).all()

@@ -173,8 +173,10 @@ def list_devices(
 
 
 @devices_router.post("", response_model=EntryOut, status_code=201)
-def register_device(body: DeviceIn, request: Request, user: Manager, session: SessionDep) -> LedgerEntry:
-    """Add a device to the register, or register one first seen at a dock (status ``unregistered``)."""
+def register_device(body: DeviceIn, request: Request, ctx: CtxDep, user: Manager, session: SessionDep) -> LedgerEntry:
+    """Add a device to the register, or confirm one first seen at a dock (status ``unregistered``, pending):
+    its recordings, kept in custody but linked to no case until now, are then linked to their cases."""
+    pending = session.scalar(select(Device.status).where(Device.serial == body.serial)) == "unregistered"
     entry = run(
         session,
         request,
@@ -188,7 +190,10 @@ def register_device(body: DeviceIn, request: Request, user: Manager, session: Se
             occurred_at=body.occurred_at,
         ),
     )
-    return _commit_entry(session, request, entry)
+    done = _commit_entry(session, request, entry)
+    if pending:
+        ctx.tasks.send("cases.auto_link_device", body.serial)
+    return done
 
 
 @devices_router.get("/{serial}", response_model=DeviceOut)

@@ -1,6 +1,7 @@
 """Derived media: a thumbnail for every recording, and an H.264 proxy for those a browser cannot play.
 
-Originals are never touched: ffmpeg reads them and writes new files, which go to the object store
+Originals are never touched: ffmpeg reads a verified copy of them (each block checked against the
+recording's block map as it is copied, see evidence_server/custody) and writes new files, which go to the object store
 under ``derived/…`` (never ``blake3/…``, where evidence lives), each with its own fingerprint and a
 row in ``derived_media`` that names the original it was made from. A derived file is marked as such
 wherever it is served (``Custodia-Derived`` header) and never enters a court package.
@@ -21,8 +22,11 @@ from sqlalchemy.orm import Session
 
 from custodia_wire import fingerprint
 from evidence_server.context import ServerContext
+from evidence_server.custody import reads
+from evidence_server.custody.damage import CopyDamaged
 from evidence_server.media.models import DerivedMedia
 from evidence_server.media.probe import probe_recording
+from evidence_server.recordings.custody import MapUntrusted
 from evidence_server.storage.base import derived_key
 
 log = logging.getLogger(__name__)
@@ -180,8 +184,23 @@ def derived_of(session: Session, recording_id: int) -> dict[str, DerivedMedia]:
     return {d.kind: d for d in session.scalars(select(DerivedMedia).where(DerivedMedia.recording_id == recording_id))}
 
 
+def _verified_copy(ctx: ServerContext, session: Session, rec: Any, folder: Path) -> Path:
+    """The original's bytes, each block checked as it is read, in a file ffmpeg reads: ffmpeg never sees
+    bytes that were not verified (raises CopyDamaged, after recording the damage, when they are not)."""
+    src = reads.original(ctx, session, rec, "derivation")
+    dest = folder / ("original" + Path(rec.original_name).suffix.lower()[:16])
+    with open(dest, "wb") as out:
+        for block in reads.chunks(ctx, src, "derivation"):
+            out.write(block)
+    return dest
+
+
 def derive_recording(ctx: ServerContext, recording_id: int) -> dict[str, str]:
-    """Make the thumbnail and, when needed, the proxy of a recording. Idempotent."""
+    """Make the thumbnail and, when needed, the proxy of a recording. Idempotent.
+
+    Nothing is made from a damaged copy: the derivation stops, the damage is recorded, and a repair
+    (a fresh upload of the same bytes) queues the derivation again.
+    """
     from evidence_server.recordings.models import Recording
 
     probe_recording(ctx, recording_id)  # idempotent: the decision needs the codecs
@@ -192,20 +211,27 @@ def derive_recording(ctx: ServerContext, recording_id: int) -> dict[str, str]:
         have = derived_of(session, recording_id)
         suffix = "." + rec.original_name.rsplit(".", 1)[-1].lower() if "." in rec.original_name else ""
         todo = plan(suffix, rec.probe if rec.probe_state == "done" else None, rec.duration_s)
-        src, source_hex = ctx.store.locator(rec.storage_key), rec.blake3.split(":", 1)[1]
-        states: dict[str, str] = {}
-        version = None
-        for kind, what in todo.items():
-            if kind in have:
-                states[kind] = have[kind].state
-                continue
-            row = DerivedMedia(recording_id=rec.id, kind=kind, source_blake3=rec.blake3, state="not_needed")
-            if what["make"]:
-                version = version or _ffmpeg_version(ctx.settings.ffmpeg_bin)
-                assert ctx.settings.data_dir is not None
-                work = ctx.settings.data_dir / "derive-tmp"
-                work.mkdir(parents=True, exist_ok=True)
-                with tempfile.TemporaryDirectory(dir=work) as tmp:
+        source_hex = rec.blake3.split(":", 1)[1]
+        states: dict[str, str] = {kind: have[kind].state for kind in todo if kind in have}
+        todo = {kind: what for kind, what in todo.items() if kind not in have}
+        if not todo:
+            return states
+        assert ctx.settings.data_dir is not None
+        work = ctx.settings.data_dir / "derive-tmp"
+        work.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=work) as tmp:
+            src = ""
+            if any(what["make"] for what in todo.values()):
+                try:
+                    src = str(_verified_copy(ctx, session, rec, Path(tmp)))
+                except (CopyDamaged, MapUntrusted) as exc:
+                    log.error("nothing derived from recording %s: %s", rec.id, exc)
+                    return {**states, **{kind: "damaged" for kind in todo}}
+            version = None
+            for kind, what in todo.items():
+                row = DerivedMedia(recording_id=rec.id, kind=kind, source_blake3=rec.blake3, state="not_needed")
+                if what["make"]:
+                    version = version or _ffmpeg_version(ctx.settings.ffmpeg_bin)
                     dest = Path(tmp) / f"{kind}{KINDS[kind][0]}"
                     args = (
                         thumbnail_args(src, dest, what["at_s"])
@@ -222,6 +248,6 @@ def derive_recording(ctx: ServerContext, recording_id: int) -> dict[str, str]:
                     else:
                         row.state, row.storage_key, row.media_type = "done", made.key, KINDS[kind][1]
                         row.blake3, row.sha256, row.size = made.fp.blake3, made.fp.sha256, made.fp.size
-            _save(session, row)
-            states[kind] = row.state
+                _save(session, row)
+                states[kind] = row.state
         return states

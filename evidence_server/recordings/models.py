@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from evidence_server.db import Base, utcnow
@@ -11,6 +11,9 @@ from evidence_server.db import Base, utcnow
 #: Fixity states in which the stored bytes are no longer the evidence that was ingested (``disposed``:
 #: removed on an approved disposal, see evidence_server/retention; the record and fingerprints stay).
 FIXITY_BAD = frozenset({"failed", "missing", "disposed"})
+#: The stored copy is damaged or gone (not disposed of on purpose): it is not custody. Such a recording
+#: is never reported as held or confirmed in a receipt; a fresh upload of its bytes repairs it.
+DAMAGED = frozenset({"failed", "missing"})
 
 
 class Recording(Base):
@@ -56,6 +59,8 @@ class Recording(Base):
         String(16), default="unchecked", server_default="unchecked"
     )  # unchecked|ok|failed|missing
     fixity_checked_at: Mapped[datetime | None]
+    #: root of the block map (evidence_server/storage/blockmap.py), also in the recording.verified entry
+    block_map_root: Mapped[str | None] = mapped_column(String(71))
 
     # custody times
     docked_at: Mapped[datetime]
@@ -63,3 +68,39 @@ class Recording(Base):
     uploaded_at: Mapped[datetime]
     verified_at: Mapped[datetime]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class RecordingBlockMap(Base):
+    """The BLAKE3 of each fixed-size block of a recording's bytes: a byte range is checked alone."""
+
+    __tablename__ = "recording_block_maps"
+    recording_id: Mapped[int] = mapped_column(ForeignKey("recordings.id"), primary_key=True)
+    block_size: Mapped[int]
+    size: Mapped[int] = mapped_column(BigInteger)
+    root: Mapped[str] = mapped_column(String(71))
+    hashes: Mapped[bytes] = mapped_column(LargeBinary)
+    source: Mapped[str] = mapped_column(String(16))  # receipt | backfill
+    made_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Sighting(Base):
+    """A device, a path on it and a transfer where a recording's bytes were delivered and verified.
+
+    The same bytes may come from several recorders (a segment copied to a second one, an empty file):
+    each delivery is a sighting, and a custody event of its own (audit ``recording.sighted``). Only a
+    device with a sighting of a recording may have it reported as held or confirmed in its receipts.
+    """
+
+    __tablename__ = "sightings"
+    __table_args__ = (
+        UniqueConstraint("transfer_id", "path", name="uq_sightings_transfer_path"),
+        Index("ix_sightings_device_path", "device_serial", "path"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    recording_id: Mapped[int] = mapped_column(ForeignKey("recordings.id"), index=True)
+    device_serial: Mapped[str] = mapped_column(String(64))
+    path: Mapped[str] = mapped_column(String(1024))
+    transfer_id: Mapped[str] = mapped_column(ForeignKey("transfers.id"))
+    station_id: Mapped[int] = mapped_column(ForeignKey("stations.id"))
+    upload_id: Mapped[str | None] = mapped_column(String(32))
+    seen_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime
 from typing import Annotated
 
@@ -12,7 +11,10 @@ from sqlalchemy import func, select
 from evidence_server.audit.service import record as audit
 from evidence_server.cases.access import recordings_visible
 from evidence_server.context import CtxDep
+from evidence_server.custody import reads
+from evidence_server.custody.damage import CopyDamaged
 from evidence_server.db import SessionDep
+from evidence_server.recordings.custody import MapUntrusted
 from evidence_server.recordings.deps import get_visible
 from evidence_server.recordings.models import FIXITY_BAD, Recording
 from evidence_server.recordings.service import RangeError, parse_range
@@ -141,7 +143,11 @@ def content(
     session: SessionDep,
     range_: Annotated[str | None, Header(alias="range")] = None,
 ) -> StreamingResponse:
-    """The original bytes, whole or one HTTP Range of them; every read is audited."""
+    """The original bytes, whole or one HTTP Range of them; every read is audited.
+
+    Every block is checked against the recording's block map before it is sent (evidence_server/custody):
+    a damaged copy is refused (409) and marked damaged, never served.
+    """
     rec = get_visible(session, user, recording_id)
     if rec.fixity_state == DISPOSED:
         raise gone(session, request, rec)  # 410 with the disposal certificate
@@ -161,7 +167,6 @@ def content(
             "bytes are not the ones fingerprinted at ingest, so they are not served; an "
             "integrity incident was raised for legal affairs",
         )
-    store = ctx.store
     size = rec.size
     start, end, status = 0, size - 1, 200
     if range_:
@@ -170,9 +175,27 @@ def content(
         except RangeError as exc:
             raise HTTPException(416, str(exc), headers={"Content-Range": f"bytes */{size}"}) from exc
         status = 206
+    action = "recording.playback" if range_ else "recording.download"
+    try:
+        src = reads.original(ctx, session, rec, action.split(".")[1])
+        # the first block is read and checked before answering: a damaged copy gets a 409, not a cut stream
+        body = reads.first_then_rest(reads.chunks(ctx, src, action.split(".")[1], start, end))
+    except (CopyDamaged, MapUntrusted) as exc:
+        session.rollback()
+        refused = {"why": str(exc), "incident_id": getattr(exc, "incident_id", None)}
+        audit(
+            session,
+            "recording.content_refused",
+            request=request,
+            object_type="recording",
+            object_id=rec.id,
+            details=refused,
+        )
+        session.commit()
+        raise HTTPException(409, str(exc)) from exc
     audit(
         session,
-        "recording.playback" if range_ else "recording.download",
+        action,
         request=request,
         object_type="recording",
         object_id=rec.id,
@@ -189,7 +212,9 @@ def content(
     }
     if status == 206:
         headers["Content-Range"] = f"bytes {start}-{end}/{size}"
-    body: Iterator[bytes] = iter(()) if size == 0 else store.iter_range(rec.storage_key, start, end)
     return StreamingResponse(
-        body, status_code=status, headers=headers, media_type=MEDIA_TYPES.get(suffix, "application/octet-stream")
+        reads.prefetched(body),
+        status_code=status,
+        headers=headers,
+        media_type=MEDIA_TYPES.get(suffix, "application/octet-stream"),
     )

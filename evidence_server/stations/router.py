@@ -13,7 +13,7 @@ from evidence_server.context import CtxDep
 from evidence_server.db import SessionDep
 from evidence_server.fleet import service as fleet
 from evidence_server.security import CurrentStation, bearer_token, public, require_roles
-from evidence_server.stations import service
+from evidence_server.stations import service, serving
 from evidence_server.stations.models import Station
 
 router = APIRouter(prefix="/api/v1", tags=["stations"])
@@ -156,3 +156,51 @@ def rotate_token(request: Request, ctx: CtxDep, station: CurrentStation, session
 @router.get("/server-key", response_model=KeyOut, dependencies=[Depends(public)])
 def server_key(request: Request, ctx: CtxDep) -> KeyOut:
     return KeyOut(public_key=ctx.public_key_b64, key_id=ctx.key_id)
+
+
+# --- units a shared station serves besides its own (system administrators only) ----------------------
+
+SystemAdmin = Annotated[User, Depends(require_roles(Role.sysadmin))]
+
+
+class ServedOut(BaseModel):
+    station_id: int
+    unit_id: int
+    serves: list[int]
+
+
+def _station(session: SessionDep, station_id: int) -> Station:
+    station = session.get(Station, station_id)
+    if station is None:
+        raise HTTPException(404, "no such station")
+    return station
+
+
+def _served(session: SessionDep, station: Station) -> ServedOut:
+    return ServedOut(station_id=station.id, unit_id=station.unit_id, serves=serving.served_units(session, station))
+
+
+@router.get("/stations/{station_id}/units", response_model=ServedOut)
+def station_units(station_id: int, user: SystemAdmin, session: SessionDep) -> ServedOut:
+    """The units whose devices this station takes in besides its own."""
+    return _served(session, _station(session, station_id))
+
+
+@router.put("/stations/{station_id}/units/{unit_id}", response_model=ServedOut)
+def grant_unit(station_id: int, unit_id: int, request: Request, user: SystemAdmin, session: SessionDep) -> ServedOut:
+    """Let a shared station (a joint inspection point) take in the devices of another unit."""
+    station = _station(session, station_id)
+    try:
+        serving.grant(session, user, station, unit_id, request)
+    except serving.ServingError as exc:
+        raise HTTPException(exc.status, str(exc)) from exc
+    session.commit()
+    return _served(session, station)
+
+
+@router.delete("/stations/{station_id}/units/{unit_id}", response_model=ServedOut)
+def withdraw_unit(station_id: int, unit_id: int, request: Request, user: SystemAdmin, session: SessionDep) -> ServedOut:
+    station = _station(session, station_id)
+    serving.withdraw(session, station, unit_id, request)
+    session.commit()
+    return _served(session, station)

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from custodia_wire.fingerprint import BLOCK_SIZE, Hasher
+
 
 class StorageFullError(OSError):
     """The object store has no room; nothing was stored and the upload can be retried."""
@@ -44,12 +46,30 @@ class ObjectStore(ABC):
     def put_verified(self, staged: Path, blake3_hex: str, sha256_hex: str, size: int) -> str:
         """Move a verified staging file into the store (consuming it); return the object key.
 
-        If the key already holds the same bytes, the staging file is dropped: nothing is stored twice.
+        If the key already holds the same bytes (checked by their digests, see ``holds``), the staging
+        file is dropped: nothing is stored twice. If it holds other bytes (a damaged copy), they are
+        replaced by the verified ones.
         """
 
     def put_derived(self, staged: Path, key: str) -> str:
         """Move a derived file (a proxy, a thumbnail) under ``derived/…``, apart from the evidence."""
         raise NotImplementedError
+
+    def holds(self, key: str, blake3_hex: str, sha256_hex: str, size: int) -> bool:
+        """Does the store hold exactly these bytes under ``key``? Read back and hashed, never judged by
+        size: a damaged copy of the right length is not the evidence, and a fresh upload replaces it."""
+        if not self.exists(key):
+            return False
+        if size == 0:
+            return self.size(key) == 0  # zero bytes have one fingerprint
+        h = Hasher()
+        try:
+            for block in self.iter_range(key, chunk=BLOCK_SIZE):
+                h.update(block)
+        except FileNotFoundError:
+            return False
+        got = h.result()
+        return (got.blake3_hex, got.sha256_hex, got.size) == (blake3_hex, sha256_hex, size)
 
     @abstractmethod
     def exists(self, key: str) -> bool: ...
@@ -86,3 +106,7 @@ class ObjectStore(ABC):
     def delete(self, key: str) -> None:
         """Remove the object for good: an approved disposal only. Missing objects are not an error."""
         raise NotImplementedError
+
+
+class ObjectMissingError(FileNotFoundError):
+    """The object is not in the store (a read of it cannot start)."""

@@ -33,7 +33,7 @@ class LocalStore(ObjectStore):
     def put_verified(self, staged: Path, blake3_hex: str, sha256_hex: str, size: int) -> str:
         key = object_key(blake3_hex)
         dest = self.path_of(key)
-        if dest.exists() and dest.stat().st_size == size:
+        if self.holds(key, blake3_hex, sha256_hex, size):
             staged.unlink(missing_ok=True)
             return key
         dest.parent.mkdir(parents=True, exist_ok=True)

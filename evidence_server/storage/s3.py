@@ -14,7 +14,14 @@ from botocore.exceptions import ClientError
 
 from evidence_server.config import Settings
 from evidence_server.db import utcnow
-from evidence_server.storage.base import DERIVED_PREFIX, ObjectLock, ObjectLockedError, ObjectStore, object_key
+from evidence_server.storage.base import (
+    DERIVED_PREFIX,
+    ObjectLock,
+    ObjectLockedError,
+    ObjectMissingError,
+    ObjectStore,
+    object_key,
+)
 
 _TRANSFER = TransferConfig(
     multipart_threshold=64 * 1024 * 1024, multipart_chunksize=64 * 1024 * 1024, max_concurrency=4
@@ -66,7 +73,7 @@ class S3Store(ObjectStore):
 
     def put_verified(self, staged: Path, blake3_hex: str, sha256_hex: str, size: int) -> str:
         key = object_key(blake3_hex)
-        if self.exists(key) and self.size(key) == size:
+        if self.holds(key, blake3_hex, sha256_hex, size):
             staged.unlink(missing_ok=True)
             return key
         extra: dict[str, Any] = {
@@ -176,7 +183,12 @@ class S3Store(ObjectStore):
 
     def iter_range(self, key: str, start: int = 0, end: int | None = None, chunk: int = 1024 * 1024) -> Iterator[bytes]:
         rng = f"bytes={start}-{'' if end is None else end}"
-        body = self.client.get_object(Bucket=self.bucket, Key=key, Range=rng)["Body"]
+        try:
+            body = self.client.get_object(Bucket=self.bucket, Key=key, Range=rng)["Body"]
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                raise ObjectMissingError(key) from exc
+            raise
         try:
             yield from body.iter_chunks(chunk)
         finally:

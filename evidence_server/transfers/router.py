@@ -127,9 +127,27 @@ def _jsonable(payload: TransferIn) -> dict[str, Any]:
 def open_transfer(
     payload: TransferIn, request: Request, response: Response, station: CurrentStation, session: SessionDep
 ) -> TransferOpened:
-    """Open a transfer for a docked device with its file index (idempotent on transfer_id)."""
+    """Open a transfer for a docked device with its file index (idempotent on transfer_id).
+
+    Only for a device of the station's unit (or of a unit it was allowed to serve), or one never seen
+    before (registered as pending in the station's unit); any other device is refused with 403.
+    """
+    access = ledger_docks.dock_access(session, station, payload.device.serial)
+    if not access.allowed:
+        audit(
+            session,
+            "transfer.refused",
+            request=request,
+            object_type="device",
+            object_id=payload.device.serial,
+            details={"transfer_id": str(payload.transfer_id), "why": "device of another unit"},
+        )
+        session.commit()
+        raise HTTPException(403, "this device belongs to another unit: this station may not take it in")
     try:
-        opened = service.open_transfer(session, station, _jsonable(payload))
+        opened = service.open_transfer(
+            session, station, _jsonable(payload), unit_id=access.unit_id, own_unit=access.own_unit
+        )
     except service.TransferError as exc:
         raise HTTPException(409, str(exc)) from exc
     if opened.created:

@@ -7,11 +7,12 @@ from datetime import datetime
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import select, tuple_
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from custodia_wire import documents
 from evidence_server.db import utcnow
+from evidence_server.recordings import custody
 from evidence_server.recordings.models import Recording
 from evidence_server.stations.models import Station
 from evidence_server.transfers.models import Transfer, TransferFile, VanishedFile
@@ -39,28 +40,26 @@ def vanished_since(
     ]
 
 
-def _held(session: Session, serial: str, entries: list[dict[str, Any]]) -> list[Recording]:
-    keys = [(e["path"], int(e["size"])) for e in entries]
-    found: list[Recording] = []
-    for i in range(0, len(keys), 500):
-        batch = keys[i : i + 500]
-        found += session.scalars(
-            select(Recording).where(
-                Recording.device_serial == serial, tuple_(Recording.original_path, Recording.size).in_(batch)
-            )
-        ).all()
-    return found
+def _held(session: Session, serial: str, entries: list[dict[str, Any]]) -> list[tuple[str, Recording]]:
+    """Index entries whose bytes this device delivered before and whose stored copy is intact."""
+    return custody.held_for_device(session, serial, [(e["path"], int(e["size"])) for e in entries])
 
 
-def open_transfer(session: Session, station: Station, payload: dict[str, Any]) -> Opened:
-    """Create the transfer (or return the existing one: the station's UUID makes this idempotent)."""
+def open_transfer(
+    session: Session, station: Station, payload: dict[str, Any], *, unit_id: int | None = None, own_unit: bool = True
+) -> Opened:
+    """Create the transfer (or return the existing one: the station's UUID makes this idempotent).
+
+    ``unit_id``: the unit the transfer belongs to (default: the station's); ``own_unit``: the device
+    belongs to the station's unit, and only then are vanished files recorded.
+    """
     existing = session.get(Transfer, payload["transfer_id"])
     serial = payload["device"]["serial"]
     if existing is not None and (existing.station_id != station.id or existing.device_serial != serial):
         raise TransferError("transfer id already used by another station or device")
     index = payload["index"]
     held = _held(session, serial, index)
-    held_out = [{"path": r.original_path, "size": r.size, "blake3": r.blake3, "recording_id": r.id} for r in held]
+    held_out = [{"path": path, "size": r.size, "blake3": r.blake3, "recording_id": r.id} for path, r in held]
     if existing is not None:
         return Opened(existing, False, held_out, [])
 
@@ -73,7 +72,7 @@ def open_transfer(session: Session, station: Station, payload: dict[str, Any]) -
     transfer = Transfer(
         id=payload["transfer_id"],
         station_id=station.id,
-        unit_id=station.unit_id,
+        unit_id=station.unit_id if unit_id is None else unit_id,
         device_serial=serial,
         device=payload["device"],
         officer_no=officer.get("number"),
@@ -87,11 +86,11 @@ def open_transfer(session: Session, station: Station, payload: dict[str, Any]) -
         index=index,
         rejected=payload.get("rejected") or [],
         files_total=len(index) - len(held),
-        bytes_total=sum(int(e["size"]) for e in index) - sum(r.size for r in held),
+        bytes_total=sum(int(e["size"]) for e in index) - sum(r.size for _, r in held),
     )
     session.add(transfer)
     session.flush()
-    vanished = _record_vanished(session, transfer)
+    vanished = _record_vanished(session, transfer) if own_unit else []
     return Opened(transfer, True, held_out, vanished)
 
 
@@ -113,7 +112,7 @@ def _record_vanished(session: Session, transfer: Transfer) -> list[str]:
         for e in previous.index
         if (e["path"], int(e["size"])) not in {(c["path"], int(c["size"])) for c in transfer.index}
     ]
-    held = {(r.original_path, r.size) for r in _held(session, transfer.device_serial, gone_candidates)}
+    held = {(path, r.size) for path, r in _held(session, transfer.device_serial, gone_candidates)}
     gone = vanished_since(previous.index, transfer.index, held)
     for e in gone:
         exists = session.scalar(
@@ -135,6 +134,20 @@ def _record_vanished(session: Session, transfer: Transfer) -> list[str]:
                 )
             )
     return [e["path"] for e in gone]
+
+
+def confirmable(
+    rec: Recording | None, f: documents.ManifestFile, listed: set[tuple[str, int]], delivered: set[tuple[int, str]]
+) -> bool:
+    """May a receipt confirm this manifest file? Only bytes the server holds intact, under the digests and
+    size named, at a path this transfer's index listed, which this device itself delivered. Pure."""
+    return (
+        rec is not None
+        and (rec.sha256, rec.size) == (f.sha256, f.size)
+        and (f.path, f.size) in listed
+        and (rec.id, f.path) in delivered
+        and custody.intact(rec)
+    )
 
 
 PROGRESS_STATES = {"waiting", "copying", "uploading", "done", "failed", "interrupted"}
@@ -175,16 +188,19 @@ def complete(
         if manifest.files
         else {}
     )
+    listed = {(e["path"], int(e["size"])) for e in transfer.index}
+    delivered = custody.sighted(session, transfer.device_serial, [r.id for r in by_blake3.values()])
     links = {
         tf.path: tf for tf in session.scalars(select(TransferFile).where(TransferFile.transfer_id == transfer.id)).all()
     }
     for f in manifest.files:
         rec = by_blake3.get(f.blake3)
-        if rec is None or rec.sha256 != f.sha256 or rec.size != f.size or rec.device_serial != transfer.device_serial:
+        if not confirmable(rec, f, listed, delivered):
             missing.append(f.path)
             continue
+        assert rec is not None
         link = links.get(f.path)
-        if link is None:  # held from an earlier dock: link it to this transfer too
+        if link is None:  # held from an earlier dock of this device: link it to this transfer too
             link = TransferFile(transfer_id=transfer.id, recording_id=rec.id, path=f.path, verified_at=rec.verified_at)
             session.add(link)
             links[f.path] = link

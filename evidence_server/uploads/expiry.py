@@ -87,4 +87,11 @@ def expire_uploads(ctx: ServerContext, *, now: float | None = None) -> ExpiryRep
             part.unlink(missing_ok=True)
             report.orphan_files.append(part.name)
             report.bytes_freed += st.st_size
+    for lock in (receiver.staging_dir / "locks").glob("*.lock"):  # left by a process that died holding one
+        try:
+            old = now - lock.stat().st_mtime >= ORPHAN_GRACE_S
+        except FileNotFoundError:
+            continue
+        if old and lock.name.removesuffix(".lock") not in open_ids:
+            lock.unlink(missing_ok=True)
     return report

@@ -19,7 +19,7 @@ class Upload(Base):
     declared_blake3: Mapped[str] = mapped_column(String(71))
     declared_sha256: Mapped[str] = mapped_column(String(71))
     meta: Mapped[dict[str, Any]] = mapped_column(JSON)
-    # receiving | verified | rejected | terminated | superseded | expired
+    # receiving | verified | rejected | terminated | superseded | expired | lost
     state: Mapped[str] = mapped_column(String(16), default="receiving")
     recording_id: Mapped[int | None] = mapped_column(ForeignKey("recordings.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,8 +1,12 @@
-"""Receiving one tus upload: append to a staging file while computing both digests.
+"""Receiving one tus upload: append to a staging file while computing both digests and the block map.
 
 The staging file's size is the upload's offset, so the truth survives a server restart. The
 digests are kept in memory per process; after a restart (or when another API process took the
 earlier chunks) the existing prefix is hashed again once, then receiving goes on.
+
+One request at a time works on an upload: it holds the upload's lock file (``locks/<id>.lock``,
+``flock``, released by the kernel if the process dies) from its first byte until the upload is
+verified and recorded, so a parallel PATCH is told 423 instead of racing the verification.
 """
 
 from __future__ import annotations
@@ -11,13 +15,16 @@ import errno
 import fcntl
 import os
 import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from custodia_wire import directio
 from custodia_wire.directio import DirectWriter
 from custodia_wire.fingerprint import BLOCK_SIZE, Fingerprint, Hasher
+from evidence_server.storage.blockmap import DEFAULT_BLOCK_SIZE, BlockHasher, BlockMap
 
 
 class OffsetMismatch(Exception):
@@ -34,31 +41,74 @@ class StagingFull(OSError):
     pass
 
 
+class Digests:
+    """Both fingerprints and the block map of the bytes received so far, fed in one pass."""
+
+    def __init__(self, block_size: int) -> None:
+        self.hasher = Hasher()
+        self.blocks = BlockHasher(block_size)
+
+    @property
+    def size(self) -> int:
+        return self.hasher.size
+
+    def update(self, block: bytes | bytearray | memoryview) -> None:
+        self.hasher.update(block, alongside=self.blocks.update)
+
+
 @dataclass
 class _State:
-    hasher: Hasher
-    lock: threading.Lock
+    digests: Digests
 
 
 class Receiver:
     """Per-process registry of running digests, keyed by upload id."""
 
-    def __init__(self, staging_dir: Path) -> None:
+    def __init__(self, staging_dir: Path, block_size: int = DEFAULT_BLOCK_SIZE) -> None:
         self.staging_dir = staging_dir
+        self.block_size = block_size
         staging_dir.mkdir(parents=True, exist_ok=True)
+        (staging_dir / "locks").mkdir(exist_ok=True)
         self._states: dict[str, _State] = {}
         self._guard = threading.Lock()
 
-    def path(self, upload_id: str) -> Path:
+    @contextmanager
+    def locked(self, upload_id: str) -> Iterator[None]:
+        """Hold the upload's lock, or raise UploadBusy at once if another request holds it."""
+        path = self.staging_dir / "locks" / f"{self._checked(upload_id)}.lock"
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError as exc:
+                raise UploadBusy() from exc
+            try:
+                if os.fstat(fd).st_ino != os.stat(path).st_ino:  # unlinked by its last holder meanwhile
+                    raise UploadBusy()
+            except FileNotFoundError as exc:
+                raise UploadBusy() from exc
+            yield
+        finally:
+            os.close(fd)
+
+    def unlock_file(self, upload_id: str) -> None:
+        """Remove the lock file of an upload that is finished (call while holding its lock)."""
+        (self.staging_dir / "locks" / f"{self._checked(upload_id)}.lock").unlink(missing_ok=True)
+
+    @staticmethod
+    def _checked(upload_id: str) -> str:
         if not upload_id.isalnum():
             raise ValueError("bad upload id")
-        return self.staging_dir / f"{upload_id}.part"
+        return upload_id
+
+    def path(self, upload_id: str) -> Path:
+        return self.staging_dir / f"{self._checked(upload_id)}.part"
 
     def create(self, upload_id: str) -> None:
         fd = os.open(self.path(upload_id), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         os.close(fd)
         with self._guard:
-            self._states[upload_id] = _State(Hasher(), threading.Lock())
+            self._states[upload_id] = _State(Digests(self.block_size))
 
     def offset(self, upload_id: str) -> int:
         return self.path(upload_id).stat().st_size
@@ -77,14 +127,13 @@ class Receiver:
             raise OffsetMismatch(size)
         with self._guard:
             state = self._states.get(upload_id)
-            if state is None or state.hasher.size != size:
-                state = _State(self._rehash(path, size), threading.Lock())
+            if state is None or state.digests.size != size:
+                state = _State(self._rehash(path, size))
                 self._states[upload_id] = state
-        return Appender(fd, state.hasher, DirectWriter(fd, direct, size, write=_write))
+        return Appender(fd, state.digests, DirectWriter(fd, direct, size, write=_write))
 
-    @staticmethod
-    def _rehash(path: Path, size: int) -> Hasher:
-        h = Hasher()
+    def _rehash(self, path: Path, size: int) -> Digests:
+        h = Digests(self.block_size)
         with open(path, "rb", buffering=0) as f:
             remaining = size
             while remaining:
@@ -95,18 +144,21 @@ class Receiver:
                 remaining -= len(block)
         return h
 
-    def finish(self, upload_id: str) -> Fingerprint:
+    def finish(self, upload_id: str) -> tuple[Fingerprint, BlockMap]:
+        """Both fingerprints and the block map of exactly the bytes staged for this upload."""
         with self._guard:
             state = self._states.pop(upload_id, None)
         size = self.offset(upload_id)
-        if state is None or state.hasher.size != size:
-            return self._rehash(self.path(upload_id), size).result()
-        return state.hasher.result()
+        digests = state.digests if state is not None and state.digests.size == size else None
+        if digests is None:
+            digests = self._rehash(self.path(upload_id), size)
+        return digests.hasher.result(), digests.blocks.result()
 
     def discard(self, upload_id: str) -> None:
         with self._guard:
             self._states.pop(upload_id, None)
         self.path(upload_id).unlink(missing_ok=True)
+        self.unlock_file(upload_id)
 
 
 _io: ThreadPoolExecutor | None = None
@@ -132,7 +184,7 @@ class Appender:
     (no page-cache copy); anything else, or an unaligned tail, is written the ordinary way.
     """
 
-    def __init__(self, fd: int, hasher: Hasher, writer: DirectWriter | None = None) -> None:
+    def __init__(self, fd: int, hasher: Digests, writer: DirectWriter | None = None) -> None:
         self.fd = fd
         self.hasher = hasher
         self.writer = writer or DirectWriter(fd, False, hasher.size, write=_write)

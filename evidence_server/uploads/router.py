@@ -11,13 +11,12 @@ from fastapi.responses import JSONResponse
 from starlette.requests import ClientDisconnect
 
 from custodia_wire import TUS_VERSION, directio
-from custodia_wire.fingerprint import Fingerprint, Hasher
 from evidence_server.audit.service import record as audit
 from evidence_server.context import CtxDep, ServerContext
-from evidence_server.db import SessionDep, utcnow
+from evidence_server.db import SessionDep
 from evidence_server.security import CurrentStation, public
-from evidence_server.storage import StorageFullError, object_key
-from evidence_server.uploads import service
+from evidence_server.storage import StorageFullError
+from evidence_server.uploads import finalize, service
 from evidence_server.uploads.models import Upload
 from evidence_server.uploads.receiver import OffsetMismatch, StagingFull, UploadBusy
 
@@ -32,19 +31,22 @@ TUS_ANSWERS: dict[str, dict[int | str, dict[str, Any]]] = {
         413: {"description": "Upload-Length above Tus-Max-Size"},
         429: {"description": "too many new or unfinished uploads for this station"},
     },
-    "head": {200: {"description": "Upload-Offset and Upload-Length"}, 410: {"description": "upload void"}},
+    "head": {
+        200: {"description": "Upload-Offset and Upload-Length"},
+        410: {"description": "upload void (or its staged bytes lost: start a new upload)"},
+    },
     "patch": {
         **_PRECONDITION,
         204: {"description": "bytes taken; Upload-Offset is the new offset"},
-        409: {"description": "Upload-Offset is not the server's"},
         410: {"description": "upload void"},
         413: {"description": "more bytes than Upload-Length"},
         415: {"description": "Content-Type is not application/offset+octet-stream"},
-        423: {"description": "another request is writing to this upload"},
+        409: {"description": "Upload-Offset is not the server's; without Upload-Offset: bytes lost, start anew"},
+        423: {"description": "another request is writing to or verifying this upload"},
         460: {"description": "fingerprint mismatch: the upload is void, an incident recorded"},
         507: {"description": "staging or evidence storage full; retry later"},
     },
-    "terminate": {},
+    "terminate": {423: {"description": "another request is writing to this upload"}},
 }
 WRITE_BLOCK = 4 * 1024 * 1024
 
@@ -138,23 +140,40 @@ def _done_headers(upload: Upload) -> dict[str, str]:
 @router.head("/{upload_id}", responses=TUS_ANSWERS["head"])
 def head(upload_id: str, request: Request, ctx: CtxDep, station: CurrentStation, session: SessionDep) -> Response:
     upload = _own_upload(session, station.id, upload_id)
+    if upload.state == "receiving" and not ctx.receiver.path(upload.id).exists():
+        try:
+            with ctx.receiver.locked(upload.id):
+                _current(session, upload)
+                if upload.state == "receiving" and not ctx.receiver.path(upload.id).exists():
+                    finalize.mark_lost(session, upload, request)  # the station starts a new upload
+                    ctx.receiver.unlock_file(upload.id)
+        except UploadBusy:
+            # a request holds the lock with the staging file gone: it is recording the verified bytes
+            return Response(status_code=200, headers={**_offset_headers(upload, upload.length)})
     if upload.state == "verified":
         return Response(status_code=200, headers=_done_headers(upload))
-    if upload.state != "receiving":  # rejected, terminated, superseded or expired
+    if upload.state != "receiving":  # rejected, terminated, superseded, expired or lost
         return Response(status_code=410, headers=TUS_HEADERS)
     try:
         offset = ctx.receiver.offset(upload.id)
     except FileNotFoundError:
-        offset = upload.length  # staged bytes already moved to storage; a PATCH finalizes
-    return Response(
-        status_code=200,
-        headers={
-            **TUS_HEADERS,
-            "Upload-Offset": str(offset),
-            "Upload-Length": str(upload.length),
-            "Cache-Control": "no-store",
-        },
-    )
+        return Response(status_code=410, headers=TUS_HEADERS)
+    return Response(status_code=200, headers=_offset_headers(upload, offset))
+
+
+def _offset_headers(upload: Upload, offset: int) -> dict[str, str]:
+    return {
+        **TUS_HEADERS,
+        "Upload-Offset": str(offset),
+        "Upload-Length": str(upload.length),
+        "Cache-Control": "no-store",
+    }
+
+
+def _current(session: SessionDep, upload: Upload) -> None:
+    """Read the upload's state afresh (after taking its lock: the previous holder may have changed it)."""
+    session.commit()  # ends the read transaction, whose snapshot may predate the other request's commit
+    session.refresh(upload)
 
 
 @router.patch("/{upload_id}", status_code=204, responses=TUS_ANSWERS["patch"])
@@ -171,7 +190,8 @@ async def patch(
     """Append bytes at ``Upload-Offset``; the last byte triggers verification of both digests.
 
     A PATCH with an empty body at the full length finalizes an upload whose bytes all arrived
-    before a server restart.
+    before a server restart (they are hashed again from the staging file). One request at a time
+    works on an upload: a parallel one gets 423 and asks again.
     """
     _tus_version(tus_resumable)
     if content_type != "application/offset+octet-stream":
@@ -181,13 +201,44 @@ async def patch(
         return Response(status_code=204, headers=_done_headers(upload))
     if upload.state != "receiving":
         return Response(status_code=410, headers=TUS_HEADERS)
+    try:
+        with ctx.receiver.locked(upload.id):
+            return await _patch_locked(ctx, session, upload, upload_offset, request)
+    except UploadBusy as exc:
+        raise HTTPException(423, "another request is writing to this upload", headers=TUS_HEADERS) from exc
 
-    staged_gone = not ctx.receiver.path(upload.id).exists()
-    if not staged_gone:
-        offset = await _receive(ctx, upload, upload_offset, request)
-        if offset < upload.length:
-            return Response(status_code=204, headers={**TUS_HEADERS, "Upload-Offset": str(offset)})
-    return await _finalize(ctx, session, upload, request, staged_gone)
+
+async def _patch_locked(
+    ctx: ServerContext, session: SessionDep, upload: Upload, upload_offset: int, request: Request
+) -> Response:
+    await anyio.to_thread.run_sync(_current, session, upload)
+    if upload.state == "verified":
+        return Response(status_code=204, headers=_done_headers(upload))
+    if upload.state != "receiving":
+        return Response(status_code=410, headers=TUS_HEADERS)
+    if not ctx.receiver.path(upload.id).exists():
+        # never made (a crash right after the row's commit) or lost: only bytes received by this upload
+        # count, so it cannot complete; the station starts a new upload
+        await anyio.to_thread.run_sync(finalize.mark_lost, session, upload, request)
+        ctx.receiver.unlock_file(upload.id)
+        raise HTTPException(409, "staged bytes lost; start a new upload", headers=TUS_HEADERS)
+    offset = await _receive(ctx, upload, upload_offset, request)
+    if offset < upload.length:
+        return Response(status_code=204, headers={**TUS_HEADERS, "Upload-Offset": str(offset)})
+    try:
+        outcome = await anyio.to_thread.run_sync(finalize.finalize, ctx, session, upload, request)
+    except StorageFullError as exc:
+        raise HTTPException(507, "evidence storage is full; retry later", headers=TUS_HEADERS) from exc
+    if isinstance(outcome, finalize.Rejected):
+        return JSONResponse(
+            status_code=460,
+            headers=TUS_HEADERS,
+            content={
+                "detail": "fingerprint mismatch: the bytes received are not the bytes declared",
+                "incident_id": outcome.incident_id,
+            },
+        )
+    return Response(status_code=204, headers=_done_headers(upload))
 
 
 async def _receive(ctx: ServerContext, upload: Upload, offset: int, request: Request) -> int:
@@ -243,90 +294,18 @@ async def _receive(ctx: ServerContext, upload: Upload, offset: int, request: Req
     return appender.hasher.size
 
 
-def _rehash_stored(ctx: ServerContext, blake3_hex: str) -> Fingerprint:
-    h = Hasher()
-    for block in ctx.store.iter_range(object_key(blake3_hex), chunk=4 * 1024 * 1024):
-        h.update(block)
-    return h.result()
-
-
-async def _finalize(
-    ctx: ServerContext, session: SessionDep, upload: Upload, request: Request, staged_gone: bool
-) -> Response:
-    blake3_hex = upload.declared_blake3.split(":", 1)[1]
-    sha_hex = upload.declared_sha256.split(":", 1)[1]
-    if staged_gone:  # crashed between storing and recording: check the stored bytes themselves
-        if not ctx.store.exists(object_key(blake3_hex)):
-            raise HTTPException(409, "staged bytes lost; start a new upload", headers=TUS_HEADERS)
-        got = await anyio.to_thread.run_sync(_rehash_stored, ctx, blake3_hex)
-    else:
-        got = await anyio.to_thread.run_sync(ctx.receiver.finish, upload.id)
-    if (got.blake3, got.sha256, got.size) != (upload.declared_blake3, upload.declared_sha256, upload.length):
-        incident = service.mismatch_incident(session, upload, got)
-        if not staged_gone:
-            ctx.receiver.discard(upload.id)
-        session.flush()
-        audit(
-            session,
-            "upload.rejected",
-            request=request,
-            object_type="upload",
-            object_id=upload.id,
-            details={"incident_id": incident.id, "path": upload.path},
-        )
-        session.commit()
-        return JSONResponse(
-            status_code=460,
-            headers=TUS_HEADERS,
-            content={
-                "detail": "fingerprint mismatch: the bytes received are not the bytes declared",
-                "incident_id": incident.id,
-            },
-        )
-    received_at = utcnow()
-    if not staged_gone:
-        staged = ctx.receiver.path(upload.id)
-        try:
-            key = await anyio.to_thread.run_sync(ctx.store.put_verified, staged, blake3_hex, sha_hex, got.size)
-        except StorageFullError as exc:
-            raise HTTPException(507, "evidence storage is full; retry later", headers=TUS_HEADERS) from exc
-    else:
-        key = object_key(blake3_hex)
-    rec = service.record_verified(session, upload, key, received_at)
-    superseded = service.supersede_siblings(session, upload)
-    session.flush()
-    audit(
-        session,
-        "recording.verified",
-        request=request,
-        object_type="recording",
-        object_id=rec.id,
-        details={
-            "upload_id": upload.id,
-            "path": upload.path,
-            "blake3": rec.blake3,
-            "sha256": rec.sha256,
-            "size": rec.size,
-            "transfer_id": upload.transfer_id,
-            "superseded_uploads": superseded,
-        },
-    )
-    session.commit()
-    for sibling in superseded:
-        ctx.receiver.discard(sibling)
-    if rec.probe_state == "pending":
-        ctx.tasks.send("media.probe_recording", rec.id)
-        ctx.tasks.send("media.derive_recording", rec.id)  # thumbnail, and a proxy if needed
-        ctx.tasks.send("cases.auto_link_recording", rec.id)  # the case of its checkout
-    return Response(status_code=204, headers=_done_headers(upload))
-
-
 @router.delete("/{upload_id}", status_code=204, responses=TUS_ANSWERS["terminate"])
 def terminate(upload_id: str, request: Request, ctx: CtxDep, station: CurrentStation, session: SessionDep) -> Response:
     upload = _own_upload(session, station.id, upload_id)
     if upload.state == "receiving":
-        upload.state = "terminated"
-        ctx.receiver.discard(upload.id)
-        audit(session, "upload.terminated", request=request, object_type="upload", object_id=upload.id)
-        session.commit()
+        try:
+            with ctx.receiver.locked(upload.id):
+                _current(session, upload)
+                if upload.state == "receiving":
+                    upload.state = "terminated"
+                    audit(session, "upload.terminated", request=request, object_type="upload", object_id=upload.id)
+                    session.commit()
+                    ctx.receiver.discard(upload.id)
+        except UploadBusy as exc:
+            raise HTTPException(423, "another request is writing to this upload", headers=TUS_HEADERS) from exc
     return Response(status_code=204, headers=TUS_HEADERS)

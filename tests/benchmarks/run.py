@@ -1,4 +1,4 @@
-"""The benchmark suite, P1–P6 of BENCHMARKS.md, in one command: ``scripts/bench``.
+"""The benchmark suite, P1–P7 of BENCHMARKS.md, in one command: ``scripts/bench``.
 
 Runs the benchmark modules one after the other (never at once: they would measure each other),
 prints one table of figures with their targets, and writes the same results as JSON with the
@@ -57,6 +57,7 @@ TARGETS = [
     Target("p7_appends_per_s", ">=", 1000.0, "P7 audit appends/s, 8 writers, PostgreSQL"),
     Target("p7_inclusion_p95_ms", "<=", 10.0, "P7 inclusion proof p95 ms, largest log"),
     Target("p7_inclusion_growth", "<=", 1.5, "P7 proof p95 largest / smallest log"),
+    Target("p8_verified_vs_unverified", ">=", 0.8, "P8 verified download / unverified"),
 ]
 
 
@@ -78,6 +79,12 @@ def _audit(argv: list[str]) -> dict[str, Any]:
     return bench_audit.collect(argv)
 
 
+def _reads(argv: list[str]) -> dict[str, Any]:
+    from tests.benchmarks import bench_reads
+
+    return bench_reads.collect(argv)
+
+
 def _queries(argv: list[str]) -> dict[str, Any]:
     from tests.benchmarks import bench_queries
 
@@ -96,6 +103,7 @@ SUITES: list[tuple[str, set[str], Callable[[list[str]], dict[str, Any]], list[st
     ("concurrency", {"p4", "p6"}, _concurrency, [], ["--devices", "4", "--device-mib", "32", "--seconds", "5"]),
     ("queries", {"p5"}, _queries, [], ["--recordings", "100000", "--checkouts", "10000", "--cases", "5000"]),
     ("audit", {"p7"}, _audit, [], ["--sizes", "10000,100000", "--proofs", "50", "--per-writer", "100"]),
+    ("reads", {"p8"}, _reads, [], ["--mib", "128", "--ranges", "20", "--rounds", "1"]),
 ]
 #: arguments for --scale (a province: 10M recordings, 10M audit entries), added to the full-size ones
 SCALE: dict[str, list[str]] = {"audit": ["--sizes", "1000000,10000000"]}
@@ -153,7 +161,7 @@ def table(results: dict[str, Any], old: dict[str, Any] | None = None) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--only", default="p1,p2,p3,p4,p5,p6,p7", help="comma-separated: p1 … p7")
+    ap.add_argument("--only", default="p1,p2,p3,p4,p5,p6,p7,p8", help="comma-separated: p1 … p8")
     ap.add_argument("--quick", action="store_true", help="small sizes, one round (a smoke run)")
     ap.add_argument("--scale", action="store_true", help="a province's sizes (10M recordings, 10M audit entries)")
     ap.add_argument("--json", type=Path, default=None, help="default: bench-out/results-<time>.json")

@@ -26,6 +26,7 @@ from custodia_wire import package as pkg
 from evidence_server.accounts.models import User
 from evidence_server.cases import export, zipstream
 from evidence_server.cases.models import Case
+from evidence_server.custody import blockmaps
 from evidence_server.recordings.models import Recording
 from tests.cases.conftest import GOOD, World
 
@@ -228,10 +229,28 @@ def test_an_original_whose_stored_bytes_changed_stops_the_export(world: World) -
     world.post("handler", f"/api/v1/cases/{case['id']}/links", {"recording_id": rec, "reason": "r"})
     with world.session() as s:
         path = world.ctx.store.path_of(s.get(Recording, rec).storage_key)  # type: ignore[attr-defined]
+    blockmaps.make(world.ctx, rec)  # its block map, from the verified bytes
     os.chmod(path, 0o644)
     path.write_bytes(b"y" * 5000)
-    with pytest.raises(export.ExportIntegrityError):
+    with pytest.raises(export.ExportIntegrityError):  # the stream stops at the damaged block
         world.get("handler", f"/api/v1/cases/{case['id']}/package")
+    with world.session() as s:
+        assert s.get(Recording, rec).fixity_state == "failed"  # and the copy is marked damaged at once
+    assert world.get("handler", f"/api/v1/cases/{case['id']}/package").status_code == 409
+
+
+def test_a_recording_stored_before_block_maps_is_checked_whole_before_the_export(world: World) -> None:
+    case = world.open_case()
+    rec = world.recording(b"x" * 5000)  # no block map yet: the export makes it from verified bytes
+    world.post("handler", f"/api/v1/cases/{case['id']}/links", {"recording_id": rec, "reason": "r"})
+    with world.session() as s:
+        path = world.ctx.store.path_of(s.get(Recording, rec).storage_key)  # type: ignore[attr-defined]
+    os.chmod(path, 0o644)
+    path.write_bytes(b"y" * 5000)
+    r = world.get("handler", f"/api/v1/cases/{case['id']}/package")
+    assert r.status_code == 409 and "damaged" in r.text
+    with world.session() as s:
+        assert s.get(Recording, rec).fixity_state == "failed"
 
 
 def test_the_export_streams_with_bounded_memory(world: World, tmp_path: Path) -> None:

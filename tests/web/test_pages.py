@@ -287,3 +287,23 @@ def test_static_assets_are_served_locally(app: FastAPI) -> None:
     client = browser_like(app)
     for asset in ("/static/custodia.css", "/static/custodia.js", "/static/favicon.svg"):
         assert client.get(asset).status_code == 200
+
+
+def test_a_damaged_copy_is_shown_on_the_recording_page_and_not_played(app: FastAPI, site: Site, world: World) -> None:
+    """Issue 14: a read that finds the stored copy damaged refuses it, and the page says so at once."""
+    with site.session() as s:
+        rec = s.get_one(Recording, world.own_recording)
+        path = site.settings.storage_dir / rec.storage_key  # type: ignore[operator]
+    original = path.read_bytes()
+    path.chmod(0o644)
+    path.write_bytes(bytes([original[0] ^ 1]) + original[1:])
+    client = login(app, "officer1")
+    try:
+        assert client.get(f"/api/v1/recordings/{rec.id}/content").status_code == 409
+        page = client.get(f"/recordings/{rec.id}").text
+        assert 'id="copy-damaged"' in page and "存储副本已损坏" in page and "<video" not in page
+    finally:  # the module's other tests share this recording
+        path.write_bytes(original)
+        with site.session() as s:
+            s.get_one(Recording, rec.id).fixity_state = "ok"
+            s.commit()
