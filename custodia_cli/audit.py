@@ -35,7 +35,7 @@ def audit() -> None:
 def audit_verify(key: str | None) -> None:
     """Recompute the whole log from the database and check it against every signed checkpoint."""
     from custodia_wire import documents
-    from evidence_server.audit.log import verify_log
+    from evidence_server.audit.fullcheck import verify_log
 
     ctx = _context()
     if key:
@@ -56,7 +56,7 @@ def audit_verify(key: str | None) -> None:
     click.echo("TAMPERED the audit log does not match what was signed:")
     for problem in report.problems:
         click.echo(f"  - {problem}")
-    click.echo(f"first bad entry: {report.first_bad_seq}")
+    click.echo(f"first bad entry: {report.describe_first_bad()}")
     sys.exit(1)
 
 

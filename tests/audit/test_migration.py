@@ -6,7 +6,7 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, inspect, text
 
-from evidence_server.audit.log import verify_log
+from evidence_server.audit.fullcheck import verify_log
 from evidence_server.config import Settings
 from evidence_server.context import ServerContext
 from evidence_server.dbadmin import downgrade, upgrade

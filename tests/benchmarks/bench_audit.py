@@ -24,7 +24,8 @@ from pathlib import Path
 from sqlalchemy import insert, text, update
 
 from custodia_wire import auditlog
-from evidence_server.audit.log import consistency_document, inclusion_document, issue_checkpoint, verify_log
+from evidence_server.audit.fullcheck import verify_log
+from evidence_server.audit.log import consistency_document, inclusion_document, issue_checkpoint
 from evidence_server.audit.models import AuditEvent, AuditLogHead
 from evidence_server.audit.service import record
 from evidence_server.config import Settings
