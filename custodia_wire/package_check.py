@@ -17,7 +17,7 @@ from typing import Any
 
 from cryptography import x509
 
-from custodia_wire import auditlog, keys, timestamps
+from custodia_wire import auditlog, documents, keys, timestamps
 from custodia_wire import package as pkg
 from custodia_wire.auditlog import Checkpoint, LogError
 from custodia_wire.fingerprint import Fingerprint
@@ -94,7 +94,7 @@ def verify(target: Path, options: Options, echo: Callable[[Finding], object] | N
     """Every check of a package (either format); every finding, in order."""
     try:
         reader = pkg.open_package(target)
-    except pkg.documents.DocumentError as exc:
+    except documents.DocumentError as exc:
         f = Finding(False, str(target), str(exc))
         if echo is not None:
             echo(f)

@@ -76,7 +76,8 @@ class Binding:
 
     def key_expr(self) -> ColumnElement[Any]:
         if self.key_field:
-            return AuditEvent.details[self.key_field].as_integer()
+            by_field: ColumnElement[Any] = AuditEvent.details[self.key_field].as_integer()
+            return by_field
         return cast(AuditEvent.object_id, Integer)
 
 
