@@ -33,9 +33,15 @@ def audit() -> None:
     help="The server's public key (base64) as known out of band; default: this server's key file.",
 )
 def audit_verify(key: str | None) -> None:
-    """Recompute the whole log from the database and check it against every signed checkpoint."""
+    """Recompute the whole log from the database and check it against every signed checkpoint; then check
+    every evidence-bearing row against the entries that recorded it.
+
+    Exit status: 0 all agree; 1 the log does not match what was signed; 3 the log is intact but rows differ
+    from it (edited, inserted or deleted behind its back).
+    """
     from custodia_wire import documents
-    from evidence_server.audit.log import verify_log
+    from evidence_server.audit.fullcheck import verify_log
+    from evidence_server.binding.service import check_rows
 
     ctx = _context()
     if key:
@@ -47,17 +53,26 @@ def audit_verify(key: str | None) -> None:
         public_key = ctx.signing_key.public_key()
     with ctx.sessionmaker() as session:
         report = verify_log(session, public_key)
+    with ctx.sessionmaker() as session:
+        rows = check_rows(session)
     ctx.close()
     if report.ok:
         click.echo(
             f"OK       audit log intact: {report.entries} entries, {report.checkpoints} signed checkpoints match"
         )
-        return
-    click.echo("TAMPERED the audit log does not match what was signed:")
-    for problem in report.problems:
-        click.echo(f"  - {problem}")
-    click.echo(f"first bad entry: {report.first_bad_seq}")
-    sys.exit(1)
+    else:
+        click.echo("TAMPERED the audit log does not match what was signed:")
+        for problem in report.problems:
+            click.echo(f"  - {problem}")
+        click.echo(f"first bad entry: {report.describe_first_bad()}")
+    counted = ", ".join(f"{n} {table.replace('_', ' ')}" for table, n in rows.rows.items())
+    if rows.ok:
+        click.echo(f"OK       evidence rows agree with the log: {counted}")
+    else:
+        click.echo(f"ALTERED  {len(rows.findings)} evidence row field(s) differ from the log ({counted} checked):")
+        for finding in rows.findings:
+            click.echo(f"  - {finding.message()}")
+    sys.exit(0 if report.ok and rows.ok else 1 if not report.ok else 3)
 
 
 @audit.command("checkpoint")

@@ -312,6 +312,23 @@ def simulate_device(ctx: click.Context) -> None:
     help="A b3sum listing ('<hex>  <path>' lines) to check, BLAKE3 only; paths are relative to TARGET "
     "(default: the listing's folder). `custodia verify FOLDER` prints such a listing.",
 )
+@click.option(
+    "--trusted-keys",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    multiple=True,
+    help="A file of keys you trust (PEM blocks, base64 keys or SHA256: fingerprints, one a line), for packages.",
+)
+@click.option(
+    "--key-fingerprint",
+    multiple=True,
+    help="The fingerprint (SHA256:…) of the key you trust, as printed on the paper form, for packages.",
+)
+@click.option(
+    "--tsa-ca",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="The CA certificate(s) (PEM) of the time-stamping authority you trust, for a package's time-stamps.",
+)
 def verify(
     target: Path | None,
     fingerprints: tuple[str, ...],
@@ -323,10 +340,33 @@ def verify(
     inclusion: Path | None,
     consistency: Path | None,
     sums: Path | None,
+    trusted_keys: tuple[Path, ...],
+    key_fingerprint: tuple[str, ...],
+    tsa_ca: Path | None,
 ) -> None:
     """Check files, receipts, court packages (a case's ZIP or its unpacked folder) and the audit log
-    offline. Exit 0 only if all match. A FOLDER alone: print its files' BLAKE3 as b3sum does."""
+    offline. Exit 0 only if all match. A FOLDER alone: print its files' BLAKE3 as b3sum does.
+
+    A court package gets two answers, intact and signed by a key you trust, and one exit status:
+    0 verified; 1 not intact; 3 intact but signed by a key you did not name; 4 not authentic; 5 an original
+    is not the bytes recorded at ingest; 6 checkpoint altered or not consistent; 7 a custody entry removed,
+    altered or not in the log; 8 older than the --checkpoint you hold (replayed); 9 a time-stamp fails.
+    With a package, --checkpoint is a newer checkpoint the package must cover (and --consistency its proof).
+    """
     ok = True
+    if target is not None and not (fingerprints or manifest or receipt or inclusion) and verify_mod.is_package(target):
+        sys.exit(
+            verify_mod.check_package(
+                target,
+                key=key,
+                trusted_keys=list(trusted_keys),
+                key_fingerprints=list(key_fingerprint),
+                tsa_ca=tsa_ca,
+                checkpoint=checkpoint,
+                consistency=consistency,
+                echo=click.echo,
+            )
+        )
     if sums is not None:
         sys.exit(0 if verify_mod.check_sums(sums, target, click.echo) else 1)
     if checkpoint or inclusion or consistency:

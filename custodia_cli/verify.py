@@ -103,31 +103,68 @@ def check_sums(sums: Path, root: Path | None, echo: Echo) -> bool:
     return ok
 
 
-def check_package(target: Path, key: str | None, echo: Echo) -> bool:
-    """A court package (ZIP or unpacked folder): signature, every file, every entry; names what fails."""
+def is_package(target: Path) -> bool:
     from custodia_wire import package
 
-    findings = package.verify(target, trusted_key=key, echo=lambda f: echo(f.line()))
-    ok = package.passed(findings)
-    failed = [f for f in findings if not f.ok]
-    echo(
-        f"package {target}: "
-        + (
-            "VERIFIED, nothing was changed since export"
-            if ok
-            else f"FAILED, {len(failed)} problem(s): " + ", ".join(f.subject for f in failed)
+    return package.is_package(target)
+
+
+def check_package(
+    target: Path,
+    *,
+    key: str | None,
+    trusted_keys: list[Path],
+    key_fingerprints: list[str],
+    tsa_ca: Path | None,
+    checkpoint: Path | None,
+    consistency: Path | None,
+    echo: Echo,
+) -> int:
+    """A court package (ZIP or unpacked folder): intact? signed by a key you trust? custody in the log?
+    Names what fails; returns the exit status (custodia_wire.package_check.Status)."""
+    from custodia_wire import keys, package_check, timestamps
+
+    try:
+        given = [Path(key).read_text("utf-8") if key and Path(key).is_file() else key] if key else []
+        options = package_check.Options(
+            trust=keys.trust_from([k for k in given if k], trusted_keys, key_fingerprints),
+            tsa_roots=timestamps.load_roots(tsa_ca) if tsa_ca else [],
+            newer_checkpoint=checkpoint.read_text("utf-8") if checkpoint else None,
+            consistency=json.loads(consistency.read_text("utf-8")) if consistency else None,
         )
+    except (OSError, ValueError) as exc:
+        echo(f"BAD ARGUMENT {exc}")
+        return int(package_check.Status.USAGE)
+    findings = package_check.verify(target, options, echo=lambda f: echo(f.line()))
+    status = package_check.status_of(findings)
+    failed = [f for f in findings if not f.ok]
+    intact = not any(f.code in (1, 5, 7) for f in failed)
+    signer = next((f for f in findings if f.subject == "signer"), None)
+    echo("")
+    echo(f"intact:  {'YES, every file matches the manifest' if intact else 'NO'}")
+    if signer is None or signer.code == 4:
+        echo("signer:  NOT AUTHENTIC" + (f" ({signer.message})" if signer else ""))
+    elif signer.ok:
+        echo("signer:  a key you trust")
+    else:
+        echo("signer:  UNKNOWN: you named no key you trust; compare the fingerprint above with the paper form")
+    headline = {
+        0: "VERIFIED: intact, custody in the signed log, signed by a key you trust",
+        3: "SIGNER UNKNOWN: intact, but nothing shows who made it",
+    }.get(
+        int(status),
+        f"FAILED, {len([f for f in failed if f.code != 3])} problem(s): "
+        + ", ".join(dict.fromkeys(f.subject for f in failed if f.code != 3)),
     )
-    return ok
+    echo(f"package {target}: {headline} (exit {int(status)} {status.name})")
+    return int(status)
 
 
 def run(
     target: Path, *, fingerprints: list[str], manifest: Path | None, receipt: Path | None, key: str | None, echo: Echo
 ) -> bool:
-    from custodia_wire import documents, package
+    from custodia_wire import documents
 
-    if not (fingerprints or manifest or receipt) and package.is_package(target):
-        return check_package(target, key, echo)
     ok = True
     if fingerprints:
         if not target.is_file():

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import rfc8785
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -27,9 +28,29 @@ class DocumentError(ValueError):
     """A manifest or receipt is malformed, or its signature does not verify."""
 
 
+#: the canonical JSON of signatures made since RFC 8785 was adopted: named in each signature block
+JCS = "RFC8785"
+
+
 def canonical_json(obj: Any) -> bytes:
-    """The one byte form that is hashed and signed: sorted keys, no spaces, UTF-8."""
+    """Custodia's first canonical form (sorted keys, no spaces, UTF-8): still what manifest digests and the
+    audit log's leaves are made of, and what signatures without a ``canon`` name were made over. For every
+    value without a fractional or exponent number it is byte for byte RFC 8785 (tests/audit/test_jcs.py)."""
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def jcs(obj: Any) -> bytes:
+    """RFC 8785 JSON Canonicalization Scheme: the published rule every signature is now made over, which
+    any JCS implementation reproduces byte for byte."""
+    return bytes(rfc8785.dumps(obj))
+
+
+def _signed_bytes(body: dict[str, Any], canon: str | None) -> bytes:
+    if canon is None:  # signed before RFC 8785 was adopted
+        return canonical_json(body)
+    if canon == JCS:
+        return jcs(body)
+    raise DocumentError(f"unknown canonical form {canon!r}")
 
 
 def utc_iso(ts: datetime) -> str:
@@ -124,9 +145,10 @@ def key_id(key: Ed25519PublicKey) -> str:
 def sign(document: dict[str, Any], private_key: Ed25519PrivateKey) -> dict[str, Any]:
     """Return a copy of ``document`` with a ``signature`` block over its canonical bytes."""
     body = {k: v for k, v in document.items() if k != "signature"}
-    sig = private_key.sign(canonical_json(body))
+    sig = private_key.sign(jcs(body))
     body["signature"] = {
         "alg": "Ed25519",
+        "canon": JCS,
         "key_id": key_id(private_key.public_key()),
         "value": base64.b64encode(sig).decode(),
     }
@@ -142,7 +164,7 @@ def verify_signature(document: dict[str, Any], public_key: Ed25519PublicKey) -> 
         raise DocumentError(f"signed by key {sig.get('key_id')!r}, not by {key_id(public_key)!r}")
     body = {k: v for k, v in document.items() if k != "signature"}
     try:
-        public_key.verify(base64.b64decode(sig["value"]), canonical_json(body))
+        public_key.verify(base64.b64decode(sig["value"]), _signed_bytes(body, sig.get("canon")))
     except (InvalidSignature, ValueError) as exc:
         raise DocumentError("signature does not verify: the document was altered or forged") from exc
 

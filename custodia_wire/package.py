@@ -32,11 +32,22 @@ from custodia_wire.auditlog import LogError, entry_leaf_hash
 
 PACKAGE_FORMAT = "custodia.case-package/1"
 CUSTODY_FORMAT = "custodia.custody/1"
+#: packages with explicit trust: a detached signature over the manifest's RFC 8785 bytes, the audit log's
+#: signed checkpoint, an inclusion proof for every custody entry, optional RFC 3161 time-stamps
+PACKAGE_FORMAT_V2 = "custodia.case-package/2"
+CUSTODY_FORMAT_V2 = "custodia.custody/2"
+SIGNATURE_NAME = "manifest.sig"  # the raw signature over manifest.json, exactly as its bytes are
+MANIFEST_TST_NAME = "manifest.tst"  # RFC 3161 TimeStampToken over manifest.json
+KEY_NAME = "signing-key.pem"  # the signer's public key: trust it only by its fingerprint
+CHECKPOINT_NAME = "log/checkpoint.txt"  # the audit log's signed checkpoint (C2SP signed note) at export
+CHECKPOINT_TST_NAME = "log/checkpoint.tst"  # RFC 3161 TimeStampToken over log/checkpoint.txt
 LEDGER_FORMAT = "custodia.ledger-extract/1"
 MANIFEST_NAME = "manifest.json"
 README_NAME = "README.txt"
 B3SUMS_NAME = "B3SUMS"
 SHA256SUMS_NAME = "SHA256SUMS"
+#: made over (or after) the manifest, so not listed in it
+UNLISTED = frozenset({MANIFEST_NAME, SIGNATURE_NAME, MANIFEST_TST_NAME})
 #: how the digest of one entry of a JSON file is made
 AUDIT_LEAF = "audit-leaf"  # the audit log's leaf hash (hex SHA-256 of 0x00 || canonical entry)
 CANONICAL_BLAKE3 = "blake3-canonical"  # BLAKE3 of the entry's canonical JSON
@@ -163,6 +174,76 @@ def build_manifest(
     }
 
 
+def build_manifest_v2(
+    *,
+    case: dict[str, Any],
+    exported_at: str,
+    exported_by: dict[str, Any],
+    server: dict[str, Any],
+    checkpoint: dict[str, Any],
+    files: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """The manifest of a ``custodia.case-package/2``: written as its RFC 8785 bytes and signed as they are."""
+    return {
+        "format": PACKAGE_FORMAT_V2,
+        "canonical_json": "RFC8785",
+        "case": case,
+        "exported_at": exported_at,
+        "exported_by": exported_by,
+        "server": server,
+        "checkpoint": checkpoint,
+        "files": files,
+    }
+
+
+def readme_v2(case: dict[str, Any], fingerprint_: str, files: int, *, timestamped: bool) -> bytes:
+    """The README of a ``custodia.case-package/2``, in Chinese and English: the checks with public tools."""
+    number, name = case.get("number", ""), case.get("name", "")
+    tst = (
+        "\n6. 时间戳 / time-stamps (CA certificate of the time-stamping authority: tsa-ca.pem):\n"
+        "   openssl ts -verify -data manifest.json -in manifest.tst -token_in -CAfile tsa-ca.pem\n"
+        "   openssl ts -verify -data log/checkpoint.txt -in log/checkpoint.tst -token_in -CAfile tsa-ca.pem\n"
+        if timestamped
+        else ""
+    )
+    text = f"""案件证据包 / Case evidence package ({PACKAGE_FORMAT_V2})
+==================================
+
+案件编号 Case number: {number}
+案件名称 Case name:   {name}
+原始文件 Originals:    {files}
+签名公钥指纹 Signing key fingerprint:
+  {fingerprint_}
+请将此指纹与纸质表单上打印的指纹逐字比对；不一致则本包不可信。
+Compare this fingerprint with the one printed on the paper form; if they differ, do not trust this package.
+
+内容 Contents
+-------------
+manifest.json       清单（RFC 8785 规范 JSON），列出其余每个文件的大小、BLAKE3、SHA-256
+                    the manifest (RFC 8785 canonical JSON): size, BLAKE3, SHA-256 of every other file
+manifest.sig        管理平台对 manifest.json 原样字节的 Ed25519 签名 / Ed25519 signature over manifest.json
+signing-key.pem     签名公钥 / the signer's public key (trust it only by its fingerprint)
+log/checkpoint.txt  导出时审计日志的签名检查点 / the audit log's signed checkpoint at export
+custody/            每个原始文件的保管记录及其在日志中的包含证明 / custody entries with inclusion proofs
+ledger/             所涉设备的交接登记台账 / the checkout ledger of every device involved
+recordings/         原始文件，与离开设备时逐字节相同 / the originals, byte for byte as they left the device
+B3SUMS, SHA256SUMS  校验和 / checksums
+
+用公开工具核验 Checking with public tools
+----------------------------------------
+1. unzip package.zip -d package && cd package
+2. b3sum -c B3SUMS && sha256sum -c SHA256SUMS
+3. openssl pkey -pubin -in signing-key.pem -outform DER | sha256sum
+   (= the fingerprint above without "SHA256:", and = the one on the paper form)
+4. openssl pkeyutl -verify -pubin -inkey signing-key.pem -rawin -in manifest.json -sigfile manifest.sig
+5. grep -o '"blake3":"blake3:[0-9a-f]*","path":"B3SUMS"' manifest.json ; b3sum B3SUMS
+   (the signed manifest names the digest of B3SUMS, so step 2 is bound to the signature){tst}
+全部核验（含保管记录与日志检查点）/ every check, custody and checkpoint included:
+   custodia verify package.zip --key-fingerprint {fingerprint_}
+"""
+    return text.encode("utf-8")
+
+
 # --- offline verification ------------------------------------------------------------------------
 
 
@@ -171,9 +252,15 @@ class Finding:
     ok: bool
     subject: str  # the file, or "file: entry seq N"
     message: str
+    status: int | None = None  # the exit status this finding stands for (default: 0 if ok, else 1)
+
+    @property
+    def code(self) -> int:
+        return self.status if self.status is not None else (0 if self.ok else 1)
 
     def line(self) -> str:
-        return f"{'OK      ' if self.ok else 'FAILED  '}{self.subject}: {self.message}"
+        label = "OK      " if self.ok else ("WARNING " if self.code == 3 else "FAILED  ")
+        return f"{label}{self.subject}: {self.message}"
 
 
 class Reader(Protocol):

@@ -121,6 +121,12 @@ class Settings(BaseSettings):
     audit_sequence_interval_s: int = 10  # PostgreSQL: place entries a crashed request committed but left pending
     audit_tsa_url: str | None = None
     audit_tsa_timeout_s: float = 10.0
+    # evidence rows bound to the log: how often every recording, ledger entry, case link, hold and
+    # disposal is checked against the audit entries that recorded it
+    binding_check_interval_s: int = 86400  # 0: no scheduled checks (`custodia audit verify` still runs it)
+    # court packages: the RFC 3161 authority that time-stamps each package's manifest and checkpoint
+    # (None: the audit log's, audit_tsa_url; neither: no time-stamps)
+    package_tsa_url: str | None = None
     # fixity (R7): re-read stored recordings at this pace and check both fingerprints
     fixity_interval_s: int = 3600  # 0: no scheduled sweeps
     fixity_files_per_run: int = 50

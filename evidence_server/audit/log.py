@@ -9,11 +9,9 @@ from __future__ import annotations
 import base64
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import Executable, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -31,7 +29,7 @@ from evidence_server.db import utcnow
 log = logging.getLogger(__name__)
 BATCH = 20_000
 #: The columns of an entry, in ``auditlog.make_entry`` order, after id and the stored leaf hash.
-_ENTRY_COLUMNS = (
+ENTRY_COLUMNS = (
     AuditEvent.id,
     AuditEvent.leaf_hash,
     AuditEvent.seq,
@@ -51,7 +49,7 @@ class LogTampered(RuntimeError):
     """The stored log no longer extends what an earlier checkpoint signed: nothing new is signed."""
 
 
-def _stream(session: Session, stmt: Executable) -> Any:
+def stream_rows(session: Session, stmt: Executable) -> Any:
     """Rows in batches through Core (no ORM per-row work): the hot path of every full pass."""
     return session.connection().execute(stmt.execution_options(yield_per=BATCH))
 
@@ -66,7 +64,7 @@ def stored_leaf_hashes(session: Session, size: int) -> Iterator[bytes]:
     """The stored leaf hashes of entries 0..size-1, in order; LogError if one is missing."""
     expected = 0
     stmt = select(AuditEvent.seq, AuditEvent.leaf_hash).where(AuditEvent.seq < size).order_by(AuditEvent.seq)
-    for seq, leaf in _stream(session, stmt):
+    for seq, leaf in stream_rows(session, stmt):
         if seq != expected:
             raise LogError(f"audit entry {expected} is missing from the database")
         expected += 1
@@ -111,10 +109,12 @@ def _frontier_of(cp: AuditCheckpoint | None) -> merkle.Frontier:
     return frontier
 
 
-def _extend(session: Session, frontier: merkle.Frontier, size: int) -> None:
-    """Append entries frontier.size..size-1, each rehashed from its columns and checked on the way."""
-    stmt = select(*_ENTRY_COLUMNS).where(AuditEvent.seq >= frontier.size, AuditEvent.seq < size)
-    for row in _stream(session, stmt.order_by(AuditEvent.seq)):
+def _extend(session: Session, frontier: merkle.Frontier, size: int) -> bytes:
+    """Append entries frontier.size..size-1, each rehashed from its columns and checked on the way;
+    return their leaf hashes, concatenated."""
+    added = bytearray()
+    stmt = select(*ENTRY_COLUMNS).where(AuditEvent.seq >= frontier.size, AuditEvent.seq < size)
+    for row in stream_rows(session, stmt.order_by(AuditEvent.seq)):
         leaf = auditlog.columns_leaf_hash(*row[2:])
         if row.seq != frontier.size or leaf.hex() != row.leaf_hash:
             raise LogTampered(
@@ -122,8 +122,10 @@ def _extend(session: Session, frontier: merkle.Frontier, size: int) -> None:
                 "run `custodia audit verify`"
             )
         frontier.append(leaf)
+        added += leaf
     if frontier.size != size:
         raise LogTampered(f"audit entry {frontier.size} is missing; run `custodia audit verify`")
+    return bytes(added)
 
 
 def issue_checkpoint(ctx: ServerContext, session: Session, *, again: bool = True) -> tuple[AuditCheckpoint, bool]:
@@ -140,7 +142,7 @@ def issue_checkpoint(ctx: ServerContext, session: Session, *, again: bool = True
     if latest is not None and latest.tree_size >= size:
         return latest, False
     frontier = _frontier_of(latest)
-    _extend(session, frontier, size)
+    leaves = _extend(session, frontier, size)
     cp = Checkpoint(settings.audit_origin, size, frontier.root(), auditlog.entry_time(utcnow()))
     note = cp.sign(ctx.signing_key)
     token, tsa_time = None, None
@@ -157,6 +159,7 @@ def issue_checkpoint(ctx: ServerContext, session: Session, *, again: bool = True
         key_id=ctx.key_id,
         note=note,
         frontier=",".join(h.hex() for h in frontier.subtrees),
+        leaves=leaves,
         tsa_url=settings.audit_tsa_url if token else None,
         tsa_token=token,
         tsa_time=tsa_time,
@@ -205,108 +208,3 @@ def consistency_document(session: Session, old: AuditCheckpoint, new: AuditCheck
         "first_checkpoint": old.note,
         "second_checkpoint": new.note,
     }
-
-
-# --- the full check ---------------------------------------------------------------------------
-
-
-@dataclass
-class VerifyReport:
-    entries: int = 0
-    checkpoints: int = 0
-    problems: list[str] = field(default_factory=list)
-    exact: list[int] = field(default_factory=list)  # entries known to be bad
-    ranges: list[int] = field(default_factory=list)  # starts of ranges known to hold a bad entry
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
-
-    @property
-    def first_bad_seq(self) -> int | None:
-        """The first entry known bad; else the start of the first range known to hold one."""
-        return min(self.exact) if self.exact else (min(self.ranges) if self.ranges else None)
-
-    def bad(self, seq: int | None, message: str, *, exact: bool = True) -> None:
-        self.problems.append(message)
-        if seq is not None:
-            (self.exact if exact else self.ranges).append(seq)
-
-
-def _checked_checkpoints(
-    session: Session, public_key: Ed25519PublicKey, origin: str | None, report: VerifyReport
-) -> dict[int, bytes]:
-    """Signature-checked checkpoint roots by tree size."""
-    roots: dict[int, bytes] = {}
-    for cp in session.scalars(select(AuditCheckpoint).order_by(AuditCheckpoint.tree_size)):
-        try:
-            signed = auditlog.verify_note(cp.note, public_key, origin)
-        except LogError as exc:
-            report.bad(None, f"checkpoint at size {cp.tree_size}: {exc}")
-            continue
-        if (signed.tree_size, signed.root_hash.hex()) != (cp.tree_size, cp.root_hash):
-            report.bad(None, f"checkpoint at size {cp.tree_size}: its columns differ from its signed note")
-        roots[signed.tree_size] = signed.root_hash
-    report.checkpoints = len(roots)
-    return roots
-
-
-def verify_log(session: Session, public_key: Ed25519PublicKey, origin: str | None = None) -> VerifyReport:
-    """Recompute every leaf from its row and every checkpointed root from the leaves; report what differs.
-
-    One streaming pass: a row edited in place shows as a leaf-hash mismatch, a deleted row as a gap
-    in the sequence, and a row rewritten together with its stored hash as a checkpoint whose root
-    no longer matches (narrowed to the entries since the previous good checkpoint).
-    """
-    report = VerifyReport()
-    roots = _checked_checkpoints(session, public_key, origin, report)
-    pending = sorted(roots)
-    frontier = merkle.Frontier()
-    expected, last_good = 0, 0
-    leaf_hash = auditlog.columns_leaf_hash
-    while pending and pending[0] == 0:  # a checkpoint signed before anything was logged
-        pending.pop(0)
-        if frontier.root() != roots[0]:
-            report.bad(0, "checkpoint at size 0 does not carry the empty tree's root", exact=False)
-    for row in _stream(session, select(*_ENTRY_COLUMNS).order_by(AuditEvent.seq)):
-        seq = row[2]
-        if seq != expected:
-            report.bad(
-                expected,
-                f"entries {expected}..{seq - 1} are missing: deleted from the database"
-                if seq > expected
-                else f"entry {seq} appears twice",
-            )
-            expected = seq
-        leaf = leaf_hash(*row[2:])
-        if leaf.hex() != row[1]:
-            report.bad(
-                seq, f"entry {seq} (id {row[0]}, {row.action}) was altered: its content no longer matches its leaf hash"
-            )
-        frontier.append(leaf)
-        expected += 1
-        while pending and pending[0] == frontier.size:
-            size = pending.pop(0)
-            if frontier.root() == roots[size]:
-                last_good = size
-            else:
-                report.bad(
-                    last_good,
-                    f"checkpoint at size {size} does not match the log: an entry among "
-                    f"{last_good}..{size - 1} was altered, removed or inserted",
-                    exact=False,
-                )
-    report.entries = frontier.size
-    for size in pending:
-        report.bad(
-            frontier.size,
-            f"checkpoint at size {size} covers entries {frontier.size}..{size - 1}, which the database no longer has",
-        )
-    head = log_size(session)
-    if head != frontier.size:
-        report.bad(
-            min(head, frontier.size),
-            f"the log head says {head} entries, the database holds {frontier.size}",
-            exact=False,
-        )
-    return report

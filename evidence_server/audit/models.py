@@ -53,6 +53,9 @@ class AuditCheckpoint(Base):
     # hex roots of the perfect subtrees at tree_size (largest first, comma-separated): the next
     # checkpoint starts from them, so signing costs only the entries appended since
     frontier: Mapped[str] = mapped_column(Text)
+    # the leaf hashes this checkpoint added (entries of the previous checkpoint's size up to this one's),
+    # 32 bytes each: authenticated by the signed root, they let the full check name a rewritten entry
+    leaves: Mapped[bytes | None] = mapped_column(LargeBinary)
     tsa_url: Mapped[str | None] = mapped_column(String(500))
     tsa_token: Mapped[bytes | None] = mapped_column(LargeBinary)  # RFC 3161 TimeStampToken (DER)
     tsa_time: Mapped[datetime | None]

@@ -149,7 +149,7 @@ class RestoreCheck:
 
 def check_restored(settings: Settings) -> RestoreCheck:
     """The audit log verifies against its signed checkpoints and every recording passes fixity."""
-    from evidence_server.audit.log import verify_log
+    from evidence_server.audit.fullcheck import verify_log
     from evidence_server.fixity.service import sweep
 
     ctx = ServerContext(settings)

@@ -1,5 +1,7 @@
 """The court package of a case, streamed: the originals straight from the object store into a ZIP,
-preceded by the signed manifest, the README, the checksum files, the custody events and the ledger.
+preceded by the signed manifest, its detached signature and time-stamp, the signer's key, the README,
+the checksum files, the audit log's checkpoint, the custody events with their inclusion proofs and the
+ledger (layout: custodia_wire/package.py, ``custodia.case-package/2``).
 
 Only the small documents are built in memory; each original is read block by block, and each block
 is checked against the recording's block map before it is sent (evidence_server/custody). Should a
@@ -18,12 +20,12 @@ from typing import Any
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
-from custodia_wire import documents, fingerprint
+from custodia_wire import documents, fingerprint, keys
 from custodia_wire import package as pkg
 from evidence_server.accounts.models import Unit, User
 from evidence_server.audit.models import AuditEvent
 from evidence_server.audit.service import entry_dict
-from evidence_server.cases import zipstream
+from evidence_server.cases import courtlog, zipstream
 from evidence_server.cases.models import Case
 from evidence_server.cases.service import CaseError, recordings_of_case
 from evidence_server.context import ServerContext
@@ -50,6 +52,7 @@ class Package:
     recordings: list[int]
     entries: list[zipstream.Entry]
     modified: datetime
+    checkpoint_size: int = 0  # the audit log's size at the checkpoint the package carries
 
     def stream(self) -> Iterator[bytes]:
         return zipstream.stream(self.entries, modified=self.modified)
@@ -86,23 +89,41 @@ def original_path(rec: Recording) -> str:
     return f"recordings/{rec.id}-{pkg.safe_name(rec.original_name)}"
 
 
-def custody_document(session: Session, rec: Recording) -> tuple[bytes, list[dict[str, Any]]]:
-    """The audit entries about a recording and its transfer, in log order, with their leaf hashes."""
-    events = session.scalars(
-        select(AuditEvent)
-        .where(
-            or_(
-                and_(AuditEvent.object_type == "recording", AuditEvent.object_id == str(rec.id)),
-                and_(AuditEvent.object_type == "transfer", AuditEvent.object_id == rec.transfer_id),
+def custody_events(session: Session, rec: Recording, tree_size: int) -> list[AuditEvent]:
+    """The audit entries about a recording and its transfer inside the checkpointed tree, in log order."""
+    return list(
+        session.scalars(
+            select(AuditEvent)
+            .where(
+                or_(
+                    and_(AuditEvent.object_type == "recording", AuditEvent.object_id == str(rec.id)),
+                    and_(AuditEvent.object_type == "transfer", AuditEvent.object_id == rec.transfer_id),
+                ),
+                AuditEvent.seq < tree_size,
             )
+            .order_by(AuditEvent.seq)
         )
-        .order_by(AuditEvent.seq)
-    ).all()
-    entries = [{**entry_dict(ev), "leaf_hash": ev.leaf_hash} for ev in events]
+    )
+
+
+def custody_document(
+    rec: Recording, events: list[AuditEvent], tree_size: int, proofs: dict[int, list[str]]
+) -> tuple[bytes, list[dict[str, Any]]]:
+    """The custody entries of a recording, each with its leaf hash and its inclusion proof."""
+    entries = [
+        {
+            **entry_dict(ev),
+            "leaf_hash": ev.leaf_hash,
+            "inclusion": {"leaf_index": ev.seq, "tree_size": tree_size, "audit_path": proofs[ev.seq]},
+        }
+        for ev in events
+    ]
     doc = {
-        "format": pkg.CUSTODY_FORMAT,
+        "format": pkg.CUSTODY_FORMAT_V2,
         "recording": {"id": rec.id, "blake3": rec.blake3, "sha256": rec.sha256, "path": original_path(rec)},
-        "note": "audit-log entries; leaf_hash = SHA-256(0x00 || canonical JSON of the entry's leaf fields)",
+        "checkpoint": pkg.CHECKPOINT_NAME,
+        "note": "audit-log entries; leaf_hash = SHA-256(0x00 || canonical JSON of the entry's leaf fields); "
+        "inclusion: the RFC 9162 audit path of the entry in the log the checkpoint signed",
         "entries": entries,
     }
     return pkg.json_bytes(doc), entries
@@ -158,10 +179,23 @@ def build(session: Session, ctx: ServerContext, user: User, case: Case) -> Packa
         sources = {rec.id: reads.original(ctx, session, rec, "package export") for rec in recs}
     except (CopyDamaged, MapUntrusted) as exc:
         raise CaseError("fixity_failed", f"{exc}; the case cannot be exported", 409) from exc
+    checkpoint = courtlog.checkpoint_now(ctx)
     now = utcnow()
+    signer = keys.from_ed25519(ctx.signing_key.public_key())
     items, small = [], []
+    events = {rec.id: custody_events(session, rec, checkpoint.tree_size) for rec in recs}
+    proofs = courtlog.proofs(session, checkpoint.tree_size, sorted({e.seq for evs in events.values() for e in evs}))
+    key_pem = signer.pem().encode()
+    note = checkpoint.note.encode("utf-8")
+    small.append(_fixed(pkg.KEY_NAME, key_pem))
+    items.append(pkg.file_item(pkg.KEY_NAME, key_pem, "key", fingerprint=signer.fingerprint))
+    small.append(_fixed(pkg.CHECKPOINT_NAME, note))
+    items.append(pkg.file_item(pkg.CHECKPOINT_NAME, note, "checkpoint"))
+    if checkpoint.token:
+        small.append(_fixed(pkg.CHECKPOINT_TST_NAME, checkpoint.token))
+        items.append(pkg.file_item(pkg.CHECKPOINT_TST_NAME, checkpoint.token, "timestamp"))
     for rec in recs:
-        data, entries = custody_document(session, rec)
+        data, entries = custody_document(rec, events[rec.id], checkpoint.tree_size, proofs)
         path = f"custody/recording-{rec.id}.json"
         small.append(_fixed(path, data))
         items.append(pkg.entries_item(path, data, "custody", pkg.AUDIT_LEAF, entries, recording_id=rec.id))
@@ -181,26 +215,40 @@ def build(session: Session, ctx: ServerContext, user: User, case: Case) -> Packa
             )
         )
     summary = case_summary(session, case)
-    readme = pkg.readme(summary, ctx.key_id, ctx.public_key_b64, len(recs))
+    readme = pkg.readme_v2(summary, signer.fingerprint, len(recs), timestamped=bool(courtlog.tsa_url(ctx)))
     items.insert(0, pkg.file_item(pkg.README_NAME, readme, "readme"))
     b3sums, shasums = pkg.sums_file(items, "blake3"), pkg.sums_file(items, "sha256")
     items[1:1] = [
         pkg.file_item(pkg.B3SUMS_NAME, b3sums, "checksums"),
         pkg.file_item(pkg.SHA256SUMS_NAME, shasums, "checksums"),
     ]
-    manifest = documents.sign(
-        pkg.build_manifest(
-            case=summary,
-            exported_at=documents.utc_iso(now),
-            exported_by={"id": user.id, "username": user.username, "name": user.display_name},
-            server={"key_id": ctx.key_id, "public_key": ctx.public_key_b64},
-            files=items,
-        ),
-        ctx.signing_key,
+    manifest = pkg.build_manifest_v2(
+        case=summary,
+        exported_at=documents.utc_iso(now),
+        exported_by={"id": user.id, "username": user.username, "name": user.display_name},
+        server={
+            "alg": signer.alg,
+            "key_id": ctx.key_id,
+            "public_key": ctx.public_key_b64,
+            "fingerprint": signer.fingerprint,
+        },
+        checkpoint={
+            "path": pkg.CHECKPOINT_NAME,
+            "origin": checkpoint.origin,
+            "tree_size": checkpoint.tree_size,
+            "root_hash": checkpoint.root_hash,
+        },
+        files=items,
     )
-    manifest_bytes = pkg.json_bytes(manifest)
+    manifest_bytes = documents.jcs(manifest)
     members = [
         _fixed(pkg.MANIFEST_NAME, manifest_bytes),
+        _fixed(pkg.SIGNATURE_NAME, ctx.signing_key.sign(manifest_bytes)),
+    ]
+    token = courtlog.stamp(ctx, manifest_bytes, f"manifest of case {case.number}")
+    if token:
+        members.append(_fixed(pkg.MANIFEST_TST_NAME, token))
+    members += [
         _fixed(pkg.README_NAME, readme),
         _fixed(pkg.B3SUMS_NAME, b3sums),
         _fixed(pkg.SHA256SUMS_NAME, shasums),
@@ -209,4 +257,12 @@ def build(session: Session, ctx: ServerContext, user: User, case: Case) -> Packa
     members += [zipstream.Entry(original_path(rec), rec.size, _chunks_of(ctx, sources[rec.id])) for rec in recs]
     size = zipstream.archive_size((m.name, m.size) for m in members)
     filename = f"case-{pkg.safe_name(case.number)}-{now:%Y%m%dT%H%M%SZ}.zip"
-    return Package(filename, size, fingerprint.of_bytes(manifest_bytes).blake3, [r.id for r in recs], members, now)
+    return Package(
+        filename,
+        size,
+        fingerprint.of_bytes(manifest_bytes).blake3,
+        [r.id for r in recs],
+        members,
+        now,
+        checkpoint.tree_size,
+    )

@@ -64,6 +64,21 @@ class CaseLink(Base):
     unlink_reason: Mapped[str | None] = mapped_column(String(500))
 
 
+#: the fields of a link that the audit log records in full (case.link, case.unlink: details["link"])
+LINK_EVIDENCE = (
+    "case_id",
+    "recording_id",
+    "origin",
+    "reason",
+    "checkout_entry_id",
+    "linked_at",
+    "linked_by_id",
+    "unlinked_at",
+    "unlinked_by_id",
+    "unlink_reason",
+)
+
+
 class CaseShare(Base):
     """A case opened to a user or a whole unit beyond the case's own unit."""
 

@@ -235,6 +235,7 @@ def package_response(request: Request, session: SessionDep, user: User, case_id:
             "bytes": built.size,
             "manifest_blake3": built.manifest_blake3,
             "filename": built.filename,
+            "checkpoint_size": built.checkpoint_size,
         },
     )
     session.commit()

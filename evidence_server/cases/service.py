@@ -15,10 +15,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from evidence_server.accounts.models import Role, Unit, User
+from evidence_server.audit.evidence import fields_of
 from evidence_server.audit.service import record as audit
 from evidence_server.cases import access, numbers
 from evidence_server.cases.access import recordings_visible
-from evidence_server.cases.models import Case, CaseLink, CaseShare
+from evidence_server.cases.models import LINK_EVIDENCE, Case, CaseLink, CaseShare
 from evidence_server.db import utcnow
 from evidence_server.recordings.models import Recording
 
@@ -233,6 +234,7 @@ def link(
             "origin": origin,
             "reason": row.reason,
             "checkout_entry_id": checkout_entry_id,
+            "link": fields_of(row, LINK_EVIDENCE),
         },
     )
     return row, True
@@ -262,7 +264,13 @@ def unlink(
         actor=actor,
         object_type="recording",
         object_id=recording_id,
-        details={"case_id": case.id, "case_number": case.number, "link_id": row.id, "reason": row.unlink_reason},
+        details={
+            "case_id": case.id,
+            "case_number": case.number,
+            "link_id": row.id,
+            "reason": row.unlink_reason,
+            "link": fields_of(row, LINK_EVIDENCE),
+        },
     )
     return row
 

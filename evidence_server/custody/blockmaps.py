@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 
 from custodia_wire.fingerprint import Hasher
+from evidence_server.audit.evidence import logged_digests
 from evidence_server.audit.service import record as audit
 from evidence_server.context import ServerContext
 from evidence_server.custody.damage import CopyDamaged, mark_damaged
@@ -29,7 +30,9 @@ log = logging.getLogger(__name__)
 
 def make(ctx: ServerContext, recording_id: int, where: str = "block map") -> BlockMap:
     """Read the whole stored copy once, check both fingerprints, and keep its map; raise CopyDamaged
-    (after recording the damage) when the bytes are not the recording's."""
+    (after recording the damage) when the bytes are not the recording's. The fingerprints are the
+    ones the audit log recorded at verification, never the editable row's (the row's only where the
+    log has none, a recording older than its log)."""
 
     with ctx.sessionmaker() as session:
         rec = session.get_one(Recording, recording_id)
@@ -37,6 +40,9 @@ def make(ctx: ServerContext, recording_id: int, where: str = "block map") -> Blo
         if have is not None:
             return have
         key, size, b3, sha = rec.storage_key, rec.size, rec.blake3, rec.sha256
+        logged = logged_digests(session, [recording_id]).get(recording_id)
+        if logged is not None:
+            size, b3, sha = logged.size, logged.blake3, logged.sha256
     whole, blocks = Hasher(), BlockHasher(ctx.settings.block_map_block_bytes)
     try:
         if size:

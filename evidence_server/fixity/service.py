@@ -1,5 +1,9 @@
 """The fixity sweep: re-read stored recordings, check BLAKE3 and SHA-256, report orphans.
 
+The digests a stored copy is checked against come from the log (the recording's ``recording.verified``
+entry), never from the recording's row: a row edited in the database must not make the sweep call an
+intact original damaged. A row that differs from its entry is reported as such (``rows_differ``).
+
 Paced (bytes per second, files per run) so it never starves ingest; reads happen outside any
 database transaction and each result is written in a short one. A mismatch marks the recording
 ``failed`` for good, raises an IntegrityIncident for legal affairs and is audited; the content
@@ -18,6 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from custodia_wire.fingerprint import Fingerprint, Hasher
+from evidence_server.audit.evidence import logged_digests
 from evidence_server.audit.service import record as audit
 from evidence_server.context import ServerContext
 from evidence_server.db import utcnow
@@ -54,11 +59,20 @@ def read_fingerprint(store: ObjectStore, key: str, throttle: Throttle) -> Finger
     return h.result()
 
 
-def judge(rec: Recording, got: Fingerprint | None) -> str:
+def judge(expected: Fingerprint, got: Fingerprint | None) -> str:
     """ok, failed or missing. Pure."""
     if got is None:
         return "missing"
-    return "ok" if (got.size, got.blake3, got.sha256) == (rec.size, rec.blake3, rec.sha256) else "failed"
+    return "ok" if (got.size, got.blake3, got.sha256) == (expected.size, expected.blake3, expected.sha256) else "failed"
+
+
+def expected_digests(session: Session, rec: Recording) -> tuple[Fingerprint, int | None]:
+    """What the stored copy must be: the digests its ``recording.verified`` entry recorded (and that
+    entry's seq); the row's own only for a recording the log never recorded (the rows check names it)."""
+    logged = logged_digests(session, [rec.id]).get(rec.id)
+    if logged is None:
+        return Fingerprint(rec.blake3, rec.sha256, rec.size), None
+    return Fingerprint(logged.blake3, logged.sha256, logged.size), logged.seq
 
 
 @dataclass
@@ -67,6 +81,7 @@ class SweepReport:
     failed: list[int] = field(default_factory=list)
     missing: list[int] = field(default_factory=list)
     orphan_objects: list[str] = field(default_factory=list)
+    rows_differ: list[int] = field(default_factory=list)  # recordings whose row no longer says what the log does
     bytes_read: int = 0
     seconds: float = 0.0
 
@@ -83,12 +98,16 @@ def _record_result(session: Session, rec_id: int, got: Fingerprint | None, repor
     rec = session.get(Recording, rec_id)
     if rec is None or rec.fixity_state in FIXITY_BAD:
         return
-    state = judge(rec, got)
+    want, seq = expected_digests(session, rec)
+    if (rec.size, rec.blake3, rec.sha256) != (want.size, want.blake3, want.sha256):
+        report.rows_differ.append(rec.id)
+        log.error("recording %s: its row's digests differ from log entry %s; checked against the log", rec.id, seq)
+    state = judge(want, got)
     rec.fixity_state, rec.fixity_checked_at = state, utcnow()
     report.checked.append(rec.id)
     if state == "ok":
         return
-    expected = {"size": rec.size, "blake3": rec.blake3, "sha256": rec.sha256}
+    expected = {"size": want.size, "blake3": want.blake3, "sha256": want.sha256, "logged_in": seq}
     found = None if got is None else {"size": got.size, "blake3": got.blake3, "sha256": got.sha256}
     details = {"storage_key": rec.storage_key, "expected": expected, "found": found}
     if state == "failed":
@@ -157,6 +176,7 @@ def sweep(
                 "missing": report.missing,
                 "orphan_objects": report.orphan_objects[:100],
                 "orphan_count": len(report.orphan_objects),
+                "rows_differ": report.rows_differ,
                 "bytes_read": report.bytes_read,
             },
         )

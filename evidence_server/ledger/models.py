@@ -95,6 +95,11 @@ class LedgerEntry(Base):
     corrections: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
+#: every field of a ledger entry but its id: the audit entry that records it holds them all (see
+#: evidence_server.binding), so an entry edited in the database is named, field by field
+ENTRY_EVIDENCE = tuple(c.key for c in LedgerEntry.__table__.columns if c.key != "id")
+
+
 class LendRequest(Base):
     """A request to lend a device outside the normal flow; only its approval writes the ledger entry."""
 

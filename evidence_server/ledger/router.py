@@ -16,11 +16,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from evidence_server.accounts.models import Role, Unit, User
+from evidence_server.audit.evidence import fields_of
 from evidence_server.audit.service import record as audit
 from evidence_server.context import CtxDep, context_of
 from evidence_server.db import SessionDep, utcnow
 from evidence_server.ledger import docks, exports, service
-from evidence_server.ledger.models import Device, DockMismatch, LedgerEntry, LendRequest
+from evidence_server.ledger.models import ENTRY_EVIDENCE, Device, DockMismatch, LedgerEntry, LendRequest
 from evidence_server.ledger.rules import REPORTS, Condition, Kind, Readings, RuleError, Thresholds, precheck
 from evidence_server.ledger.schemas import (
     AdminOut,
@@ -108,6 +109,7 @@ def audit_entry(session: Session, request: Request, entry: LedgerEntry, serial: 
         "device_serial": serial,
         "occurred_at": entry.occurred_at.isoformat(),
         "late": entry.late,
+        "entry": fields_of(entry, ENTRY_EVIDENCE),
     }
     if entry.override:
         details |= {"override_reason": entry.override_reason, "failures": entry.check_failures}

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from custodia_wire.documents import sign, utc_iso
 from evidence_server.accounts.models import User
+from evidence_server.audit.evidence import fields_of
 from evidence_server.audit.service import record as audit
 from evidence_server.context import ServerContext
 from evidence_server.db import utcnow
@@ -25,6 +26,7 @@ from evidence_server.media.models import DerivedMedia
 from evidence_server.recordings.models import Recording
 from evidence_server.retention.models import (
     DISPOSED,
+    REQUEST_EVIDENCE,
     DisposalApproval,
     DisposalCertificate,
     DisposalItem,
@@ -149,7 +151,7 @@ def request_disposal(
         request=request,
         object_type="disposal_request",
         object_id=req.id,
-        details={"recording_ids": ids, "reason": reason},
+        details={"recording_ids": ids, "reason": reason, "request": fields_of(req, REQUEST_EVIDENCE)},
     )
     return req
 
@@ -189,7 +191,8 @@ def approve_disposal(
             "you approved this already: the second approval must come from another person",
             request_id=request_id,
         )
-    session.add(DisposalApproval(request_id=request_id, user_id=user.id, note=note))
+    approval = DisposalApproval(request_id=request_id, user_id=user.id, note=note)
+    session.add(approval)
     session.flush()
     audit(
         session,
@@ -197,7 +200,11 @@ def approve_disposal(
         request=request,
         object_type="disposal_request",
         object_id=request_id,
-        details={"note": note, "approvals": len(approvals_of(session, request_id))},
+        details={
+            "note": note,
+            "approvals": len(approvals_of(session, request_id)),
+            "approval": {"id": approval.id, **fields_of(approval, ("user_id", "approved_at", "note"))},
+        },
     )
     return req
 
@@ -214,7 +221,7 @@ def reject_disposal(
         request=request,
         object_type="disposal_request",
         object_id=request_id,
-        details={"note": req.decision_note},
+        details={"note": req.decision_note, "request": fields_of(req, REQUEST_EVIDENCE)},
     )
     return req
 
@@ -285,7 +292,11 @@ def execute_disposal(
         request=request,
         object_type="disposal_request",
         object_id=request_id,
-        details={"certificates": [c.number for c in certificates], "approvers": [a.user_id for a in approvals]},
+        details={
+            "certificates": [c.number for c in certificates],
+            "approvers": [a.user_id for a in approvals],
+            "request": fields_of(req, REQUEST_EVIDENCE),
+        },
     )
     return certificates
 

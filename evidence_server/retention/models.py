@@ -76,6 +76,20 @@ class LegalHold(Base):
     lift_reason: Mapped[str | None] = mapped_column(String(1000))
 
 
+#: the fields of a hold the audit log records in full (retention.hold_placed, hold_lifted: details["hold"])
+HOLD_EVIDENCE = (
+    "target",
+    "value",
+    "unit_id",
+    "reason",
+    "placed_at",
+    "placed_by_id",
+    "lifted_at",
+    "lifted_by_id",
+    "lift_reason",
+)
+
+
 class RetentionChange(Base):
     """A change that shortens retention: it takes effect only once two different people approved it.
 
@@ -120,6 +134,18 @@ class DisposalRequest(Base):
     decided_at: Mapped[datetime | None]
     decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     decision_note: Mapped[str | None] = mapped_column(String(1000))
+
+
+#: the fields of a disposal request the audit log records in full at each step (details["request"])
+REQUEST_EVIDENCE = (
+    "reason",
+    "status",
+    "requested_at",
+    "requested_by_id",
+    "decided_at",
+    "decided_by_id",
+    "decision_note",
+)
 
 
 class DisposalItem(Base):

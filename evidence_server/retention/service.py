@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from custodia_wire.documents import utc_iso
 from evidence_server.accounts.models import ALL_UNITS_ROLES, Role, User
+from evidence_server.audit.evidence import fields_of
 from evidence_server.audit.service import record as audit
 from evidence_server.cases.models import Case, CaseLink
 from evidence_server.context import ServerContext
@@ -25,6 +26,7 @@ from evidence_server.recordings.models import Recording
 from evidence_server.retention.apply import ApplyReport, apply_retention
 from evidence_server.retention.models import (
     DISPOSED,
+    HOLD_EVIDENCE,
     CaseKind,
     LegalHold,
     RetentionChange,
@@ -241,6 +243,7 @@ def place_hold(
             "reason": reason,
             "recordings": ids[:200],
             "recording_count": len(ids),
+            "hold": fields_of(hold, HOLD_EVIDENCE),
         },
     )
     _sync_storage(session, ctx, ids, request)
@@ -265,7 +268,13 @@ def lift_hold(
         request=request,
         object_type="legal_hold",
         object_id=hold.id,
-        details={"target": hold.target, "value": hold.value, "reason": hold.lift_reason, "recording_count": len(ids)},
+        details={
+            "target": hold.target,
+            "value": hold.value,
+            "reason": hold.lift_reason,
+            "recording_count": len(ids),
+            "hold": fields_of(hold, HOLD_EVIDENCE),
+        },
     )
     _sync_storage(session, ctx, ids, request)
     return hold

@@ -15,7 +15,8 @@ import pytest
 from sqlalchemy import func, select
 
 from evidence_server.audit import sequencer
-from evidence_server.audit.log import issue_checkpoint, log_size, verify_log
+from evidence_server.audit.fullcheck import verify_log
+from evidence_server.audit.log import issue_checkpoint, log_size
 from evidence_server.audit.models import AuditEvent, AuditPending
 from evidence_server.audit.service import record
 from evidence_server.audit.tasks import audit_sequence

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 
 import pytest
@@ -11,7 +12,8 @@ from sqlalchemy.exc import DBAPIError
 
 from custodia_cli.main import cli
 from custodia_wire import auditlog, merkle
-from evidence_server.audit.log import LogTampered, issue_checkpoint, log_size, stored_leaf_hashes, verify_log
+from evidence_server.audit.fullcheck import verify_log
+from evidence_server.audit.log import LogTampered, issue_checkpoint, log_size, stored_leaf_hashes
 from evidence_server.audit.models import AuditEvent
 from evidence_server.audit.service import entry_dict, record
 from evidence_server.context import ServerContext
@@ -174,21 +176,67 @@ def test_a_rewrite_of_signed_entries_cannot_be_laundered_into_a_new_checkpoint(c
     assert not report.ok and report.first_bad_seq == 1
 
 
-def test_a_rewrite_with_recomputed_leaf_hash_still_breaks_the_checkpoint(ctx: ServerContext) -> None:
-    append(ctx, 4)
-    checkpoint(ctx)
-    append(ctx, 4)
-    checkpoint(ctx)
+def rewrite(ctx: ServerContext, seq: int, details: str) -> None:
+    """Rewrite an entry's details *and* its stored leaf hash, as an insider who knows the format would."""
     with ctx.sessionmaker() as s:
-        ev = s.scalar(select(AuditEvent).where(AuditEvent.seq == 5))
+        ev = s.scalar(select(AuditEvent).where(AuditEvent.seq == seq))
         assert ev is not None
-        forged = {**entry_dict(ev), "details": {"n": 1000}}
+        forged = {**entry_dict(ev), "details": json.loads(details)}
     leaf = auditlog.entry_leaf_hash(forged).hex()
-    tamper(ctx, f"UPDATE audit_events SET details = '{{\"n\": 1000}}', leaf_hash = '{leaf}' WHERE seq = 5")  # noqa: S608
+    tamper(ctx, f"UPDATE audit_events SET details = '{details}', leaf_hash = '{leaf}' WHERE seq = {seq}")  # noqa: S608
+
+
+def test_a_rewrite_with_recomputed_leaf_hash_is_named_exactly(ctx: ServerContext) -> None:
+    append(ctx, 4)
+    checkpoint(ctx)
+    append(ctx, 4)
+    checkpoint(ctx)
+    rewrite(ctx, 5, '{"n": 1000}')
     report = verify(ctx)
     assert not report.ok
-    assert report.first_bad_seq == 4  # the entries since the last checkpoint that still matches
+    assert report.first_bad() == (5, 5)  # the checkpoint's own copy of the leaves it signed names it
+    assert any("entry 5 (id 6, recording.view) was rewritten together with its leaf hash" in p for p in report.problems)
     assert any("checkpoint at size 8" in p and "4..7" in p for p in report.problems)
+
+
+def test_entry_70_rewritten_under_one_checkpoint_of_100_is_named_70_not_0(ctx: ServerContext, monkeypatch) -> None:
+    """The finding of issue 14: "first bad entry 0" when entry 70 was altered (the range since the last good
+    checkpoint, 0 for the first one, was printed as if it were an entry)."""
+    append(ctx, 100)
+    checkpoint(ctx)
+    rewrite(ctx, 70, '{"n": 7000}')
+    out = run_audit_verify(ctx)
+    assert out.exit_code == 1
+    assert "first bad entry: 70\n" in out.output and "first bad entry: 0" not in out.output
+
+
+def test_under_a_checkpoint_without_leaf_copy_the_damage_is_narrowed_and_said_to_be_a_range(
+    ctx: ServerContext,
+) -> None:
+    append(ctx, 100)
+    checkpoint(ctx)
+    tamper(ctx, "UPDATE audit_checkpoints SET leaves = NULL")  # as checkpoints signed before 0009_trust are
+    rewrite(ctx, 70, '{"n": 7000}')
+    report = verify(ctx)
+    assert report.first_bad() == (64, 95)  # the signed subtree of entries 64..95 is the one that differs
+    assert "one of 64..95" in report.describe_first_bad() and "cannot say which" in report.describe_first_bad()
+
+
+def test_an_altered_leaf_copy_is_not_believed(ctx: ServerContext) -> None:
+    append(ctx, 8)
+    checkpoint(ctx)
+    # the insider also rewrites the checkpoint's copy to point at another entry: the copy no longer gives
+    # the signed root, so it names nothing, and the check falls back to the signed subtrees
+    tamper(
+        ctx,
+        "UPDATE audit_checkpoints SET leaves = zeroblob(256)"
+        if ctx.engine.dialect.name == "sqlite"
+        else "UPDATE audit_checkpoints SET leaves = decode(repeat('00', 256), 'hex')",
+    )
+    rewrite(ctx, 6, '{"n": 60}')
+    report = verify(ctx)
+    assert any("its copy of the leaves it signed was altered" in p for p in report.problems)
+    assert report.first_bad() == (0, 7)  # one subtree of 8: a range, not a false exact entry
 
 
 def test_deleting_the_newest_entries_is_found(ctx: ServerContext) -> None:
@@ -200,24 +248,29 @@ def test_deleting_the_newest_entries_is_found(ctx: ServerContext) -> None:
     assert any("covers entries 4..5" in p for p in report.problems)
 
 
-def test_custodia_audit_verify_names_the_first_bad_entry(ctx: ServerContext, monkeypatch) -> None:
-    append(ctx, 8)
-    checkpoint(ctx)
+def run_audit_verify(ctx: ServerContext, *args: str):  # type: ignore[no-untyped-def]
+    from evidence_server.config import get_settings
+
     env = {
         "CUSTODIA_DATA_DIR": str(ctx.settings.data_dir),
         "CUSTODIA_DATABASE_URL": ctx.settings.database_url,
         "CUSTODIA_ENVIRONMENT": "test",
     }
-    from evidence_server.config import get_settings
-
     get_settings.cache_clear()
-    runner = CliRunner()
-    ok = runner.invoke(cli, ["audit", "verify"], env=env)
+    try:
+        return CliRunner().invoke(cli, ["audit", "verify", *args], env=env)
+    finally:
+        get_settings.cache_clear()
+
+
+def test_custodia_audit_verify_names_the_first_bad_entry(ctx: ServerContext) -> None:
+    append(ctx, 8)
+    checkpoint(ctx)
+    ok = run_audit_verify(ctx)
     assert ok.exit_code == 0, ok.output
     assert "audit log intact: 8 entries, 1 signed checkpoints match" in ok.output
     tamper(ctx, "UPDATE audit_events SET action = 'recording.nothing' WHERE seq = 2")
-    bad = runner.invoke(cli, ["audit", "verify", "--key", ctx.public_key_b64], env=env)
-    get_settings.cache_clear()
+    bad = run_audit_verify(ctx, "--key", ctx.public_key_b64)
     assert bad.exit_code == 1
     assert "entry 2 (id 3, recording.nothing) was altered" in bad.output
     assert "first bad entry: 2" in bad.output

@@ -11,7 +11,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 from evidence_server.audit.dbrights import app_role_grants
-from evidence_server.audit.log import issue_checkpoint, verify_log
+from evidence_server.audit.fullcheck import verify_log
+from evidence_server.audit.log import issue_checkpoint
 from evidence_server.config import Settings
 from evidence_server.context import ServerContext
 from tests.audit.conftest import append

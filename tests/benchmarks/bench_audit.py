@@ -27,7 +27,8 @@ from typing import Any
 from sqlalchemy import insert, text, update
 
 from custodia_wire import auditlog
-from evidence_server.audit.log import consistency_document, inclusion_document, issue_checkpoint, log_size, verify_log
+from evidence_server.audit.fullcheck import verify_log
+from evidence_server.audit.log import consistency_document, inclusion_document, issue_checkpoint, log_size
 from evidence_server.audit.models import AuditCheckpoint, AuditEvent, AuditLogHead
 from evidence_server.audit.service import record
 from evidence_server.config import Settings

@@ -23,6 +23,7 @@ from evidence_server.accounts.secrets import (
     hash_password,
 )
 from evidence_server.app import create_app
+from evidence_server.audit.service import record
 from evidence_server.config import Settings
 from evidence_server.context import ServerContext
 from evidence_server.recordings.models import Recording
@@ -173,6 +174,21 @@ class World:
         with self.session() as s:
             rec = Recording(**values)
             s.add(rec)
+            s.flush()
+            # as the upload receiver records it: the digests the log binds the recording to
+            record(
+                s,
+                "recording.verified",
+                object_type="recording",
+                object_id=rec.id,
+                details={
+                    "path": rec.original_path,
+                    "blake3": rec.blake3,
+                    "sha256": rec.sha256,
+                    "size": rec.size,
+                    "transfer_id": rec.transfer_id,
+                },
+            )
             s.commit()
             return rec.id
 

@@ -102,7 +102,15 @@ def test_the_package_checks_out_with_b3sum_sha256sum_and_custodia_verify(exporte
     manifest = json.loads((folder / pkg.MANIFEST_NAME).read_text("utf-8"))
     originals = [f for f in manifest["files"] if f["role"] == "original"]
     assert len(originals) == 2 and manifest["case"]["number"] == "杭西市监处罚〔2026〕101号"
-    assert {f["role"] for f in manifest["files"]} == {"readme", "checksums", "custody", "ledger", "original"}
+    assert {f["role"] for f in manifest["files"]} == {
+        "readme",
+        "checksums",
+        "custody",
+        "ledger",
+        "original",
+        "key",
+        "checkpoint",
+    }
     for tool, sums in (("b3sum", "B3SUMS"), ("sha256sum", "SHA256SUMS")):
         out = subprocess.run([tool, "-c", sums], cwd=folder, capture_output=True, text=True)
         assert out.returncode == 0, out.stdout + out.stderr
@@ -130,8 +138,10 @@ def test_the_package_checks_out_with_b3sum_sha256sum_and_custodia_verify(exporte
     )
     assert out.returncode == 0, out.stdout + out.stderr
     assert "VERIFIED" in out.stdout and "signature valid" in out.stdout
-    code, output = verify(folder)
+    code, output = verify(folder, "--key", exported.public_key)
     assert code == 0, output
+    code, output = verify(folder)  # intact, but no key named: never "verified"
+    assert code == 3 and "verified" not in output.lower(), output
 
 
 def flip_byte_in_member(zip_path: Path, member: str, at: int) -> None:
@@ -152,10 +162,11 @@ def test_one_changed_byte_in_an_original_is_caught_and_named(exported: Exported)
     manifest = json.loads((exported.folder / pkg.MANIFEST_NAME).read_text("utf-8"))
     target = next(f["path"] for f in manifest["files"] if f["role"] == "original" and f["path"].endswith(".WAV"))
     flip_byte_in_member(exported.zip_path, target, 500)
-    code, output = verify(exported.zip_path)
-    assert code == 1
+    code, output = verify(exported.zip_path, "--key", exported.public_key)
+    assert code == 5  # not the bytes recorded at ingest
     failed = [line for line in output.splitlines() if line.startswith("FAILED")]
-    assert len(failed) == 1 and target in failed[0] and "MODIFIED" in failed[0]
+    assert len(failed) == 2 and all(target in line for line in failed)
+    assert "MODIFIED" in failed[0] and "NOT THE ORIGINAL" in failed[1]
     assert f"problem(s): {target}" in output
     # b3sum and sha256sum catch it too, in the unpacked folder
     folder = exported.folder
@@ -179,10 +190,10 @@ def test_a_changed_ledger_or_custody_entry_is_named(exported: Exported) -> None:
     entry_id = json.loads(ledger_file.read_text("utf-8"))["entries"][1]["id"]
     edit_json(ledger_file, lambda d: d["entries"][1].update(officer_no="999999"))
     custody_file = folder / f"custody/recording-{exported.recordings[1]}.json"
-    seq = json.loads(custody_file.read_text("utf-8"))["entries"][0]["seq"]
-    edit_json(custody_file, lambda d: d["entries"].pop(0))
-    code, output = verify(folder)
-    assert code == 1
+    seq = json.loads(custody_file.read_text("utf-8"))["entries"][-1]["seq"]
+    edit_json(custody_file, lambda d: d["entries"].pop(-1))
+    code, output = verify(folder, "--key", exported.public_key)
+    assert code == 7  # a custody entry removed
     assert f"FAILED  ledger/device-DSJ-P001.json: entry id {entry_id}: differs from the exported entry" in output
     assert f"FAILED  custody/recording-{exported.recordings[1]}.json: entry seq {seq}: is missing (removed)" in output
     assert "recordings/" not in "".join(line for line in output.splitlines() if line.startswith("FAILED"))
@@ -193,7 +204,7 @@ def test_a_forged_manifest_or_an_added_or_removed_file_is_caught(exported: Expor
     folder = exported.folder
     if tamper == "manifest":
         edit_json(folder / pkg.MANIFEST_NAME, lambda d: d["case"].update(name="另一个案件"))
-        expected = "FAILED  manifest.json: MODIFIED or not authentic: signature does not verify"
+        expected = "FAILED  manifest.json: NOT AUTHENTIC: the signature does not verify"
     elif tamper == "extra_file":
         (folder / "recordings/inserted.MP4").write_bytes(b"footage added afterwards")
         expected = "FAILED  recordings/inserted.MP4: is not in the manifest (added after export)"
@@ -201,8 +212,8 @@ def test_a_forged_manifest_or_an_added_or_removed_file_is_caught(exported: Expor
         victim = next((folder / "recordings").iterdir())
         victim.unlink()
         expected = f"FAILED  recordings/{victim.name}: missing from the package"
-    code, output = verify(folder)
-    assert code == 1 and expected in output
+    code, output = verify(folder, "--key", exported.public_key)
+    assert code == (4 if tamper == "manifest" else 1) and expected in output, output
 
 
 def test_a_package_signed_by_another_key_is_refused_when_the_key_is_pinned(exported: Exported) -> None:
@@ -212,7 +223,7 @@ def test_a_package_signed_by_another_key_is_refused_when_the_key_is_pinned(expor
 
     other = documents.public_key_b64(Ed25519PrivateKey.generate().public_key())
     code, output = verify(exported.zip_path, "--key", other)
-    assert code == 1 and "signed with a key other than the one given with --key" in output
+    assert code == 4 and "which is not a key you trust" in output
 
 
 def test_a_damaged_archive_is_reported_not_crashed_on(exported: Exported, tmp_path: Path) -> None:

@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 
-from custodia_wire import package as pkg
 from evidence_server.media.derive import derive_recording
 from tests.conftest import make_video
 from tests.web.conftest import (  # noqa: F401  (module-scoped fixtures: one server and one browser here)
@@ -207,7 +206,12 @@ def test_export_the_court_package_and_verify_it(
         pytest.fail(f"no package downloaded: {list(downloads.iterdir())}")
     (package,) = done
     assert package.name.startswith("case-") and "2026" in package.name
-    findings = pkg.verify(package)
-    assert pkg.passed(findings), [f.line() for f in findings if not f.ok]
+    from custodia_wire import keys, package_check
+
+    server_ctx = live_server_app_ctx(live_server)
+    signer = keys.load(server_ctx.public_key_b64)
+    server_ctx.close()
+    findings = package_check.verify(package, package_check.Options(trust=keys.Trust([signer], set())))
+    assert package_check.status_of(findings) == package_check.Status.VERIFIED, [f.line() for f in findings if not f.ok]
     listing = subprocess.run(["unzip", "-l", str(package)], capture_output=True, text=True, check=True).stdout
     assert "manifest.json" in listing and "recordings/" in listing and "ledger/" in listing

@@ -28,6 +28,7 @@ from evidence_server import dbadmin
 from evidence_server.accounts import service as accounts
 from evidence_server.accounts.models import Role
 from evidence_server.app import create_app
+from evidence_server.audit.service import record
 from evidence_server.config import Settings
 from evidence_server.db import make_engine, make_sessionmaker
 from evidence_server.recordings.models import Recording
@@ -213,6 +214,15 @@ def add_recording(
     with site.session() as s:
         rec = Recording(**values)
         s.add(rec)
+        s.flush()
+        # as the upload receiver records it: the digests the log binds the recording to
+        record(
+            s,
+            "recording.verified",
+            object_type="recording",
+            object_id=rec.id,
+            details={"path": rec.original_path, "blake3": rec.blake3, "sha256": rec.sha256, "size": rec.size},
+        )
         s.commit()
         return rec.id
 

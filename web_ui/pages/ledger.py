@@ -191,7 +191,7 @@ def register_submit(
     if refused:
         return refused
     serial = serial.strip()
-    ctx = service.Context(user, ctx.settings)
+    acting = service.Context(user, ctx.settings)
 
     def again(message: str) -> Response:
         return devices_view(request, session, user, error=message, status_code=422)
@@ -203,7 +203,7 @@ def register_submit(
         session,
         lambda: service.register_device(
             session,
-            ctx,
+            acting,
             serial=serial,
             unit_id=unit_id or user.unit_id,
             model=model.strip() or None,
@@ -377,7 +377,7 @@ def checkout_submit(
         override_reason=override_reason,
     )
     tz = tz_of(request)
-    ctx = service.Context(user, ctx.settings)
+    acting = service.Context(user, ctx.settings)
 
     def operation() -> LedgerEntry:
         expected = parse_local(expected_return_at, tz)
@@ -392,7 +392,7 @@ def checkout_submit(
         task = service.Task(enforcement_matter, expected, case_number.strip() or None, case_name.strip() or None)
         return service.checkout(
             session,
-            ctx,
+            acting,
             serial=serial,
             task=task,
             officer_id=number(officer_id),
@@ -427,7 +427,7 @@ def return_submit(
     if isinstance(device, Response):
         return device
     values = dict(condition=condition, description=description, occurred_at=occurred_at)
-    ctx = service.Context(user, ctx.settings)
+    acting = service.Context(user, ctx.settings)
 
     def operation() -> LedgerEntry:
         try:
@@ -436,7 +436,7 @@ def return_submit(
             raise RuleError("bad_condition", "choose the condition") from exc
         return service.return_device(
             session,
-            ctx,
+            acting,
             serial=serial,
             condition=cond,
             description=description,
@@ -469,14 +469,14 @@ def fault_submit(
     if isinstance(device, Response):
         return device
     values = dict(kind=kind, description=description, occurred_at=occurred_at)
-    ctx = service.Context(user, ctx.settings)
+    acting = service.Context(user, ctx.settings)
 
     def operation() -> LedgerEntry:
         if kind not in {k.value for k in REPORTS}:
             raise RuleError("bad_kind", "choose what happened")
         return service.report(
             session,
-            ctx,
+            acting,
             serial=serial,
             kind=Kind(kind),
             description=description,
@@ -506,7 +506,7 @@ def restored_submit(
     device = form_device(request, session, user, serial, csrf_token)
     if isinstance(device, Response):
         return device
-    ctx = service.Context(user, ctx.settings)
+    acting = service.Context(user, ctx.settings)
 
     def again(message: str) -> Response:
         return device_view(request, session, user, device, error=message, status_code=409)
@@ -514,7 +514,7 @@ def restored_submit(
     return submit(
         request,
         session,
-        lambda: service.change_service(session, ctx, serial=serial, kind=Kind.restored, description=description),
+        lambda: service.change_service(session, acting, serial=serial, kind=Kind.restored, description=description),
         serial,
         again,
         "restored",
@@ -543,14 +543,14 @@ def lend_submit(
         purpose=purpose,
         expected_return_at=expected_return_at,
     )
-    ctx = service.Context(user, ctx.settings)
+    acting = service.Context(user, ctx.settings)
     try:
         expected = parse_local(expected_return_at, tz_of(request))
         if expected is None:
             raise RuleError("bad_return_time", "the expected return time is required")
         lend = service.request_lend(
             session,
-            ctx,
+            acting,
             serial=serial,
             purpose=purpose,
             expected_return_at=expected,
@@ -672,7 +672,7 @@ def decide_submit(
     refused = csrf_refused(request, session, user, csrf_token)
     if refused:
         return refused
-    ctx = service.Context(user, ctx.settings)
+    acting = service.Context(user, ctx.settings)
     try:
         if decision == "approve":
             readings = {
@@ -681,7 +681,7 @@ def decide_submit(
                 "clock_offset_s": number(clock_offset_s, float),
             }
             entry = service.approve_lend(
-                session, ctx, request_id, note=note, readings=readings, override_reason=override_reason
+                session, acting, request_id, note=note, readings=readings, override_reason=override_reason
             )
             device = session.get(Device, entry.device_id)
             assert device is not None
@@ -695,7 +695,7 @@ def decide_submit(
                 details={"entry_id": entry.id, "via": "web"},
             )
         elif decision == "reject":
-            service.reject_lend(session, ctx, request_id, note=note)
+            service.reject_lend(session, acting, request_id, note=note)
             audit(
                 session,
                 "ledger.lend_rejected",

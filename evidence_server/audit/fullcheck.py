@@ -1,0 +1,230 @@
+"""The full check of the audit log: every leaf recomputed from its row, every signed root recomputed
+from the leaves, and every bad entry named as exactly as the signed data allows.
+
+Three kinds of signed data name an entry:
+
+- the row's own stored leaf hash: a row edited in place no longer matches it (exact);
+- the leaf copy a checkpoint keeps of the entries it added, authenticated because it hashes up to
+  the signed root: a row rewritten *together with* its stored leaf hash differs from it (exact);
+- the checkpoint's tree state (the roots of its perfect subtrees), authenticated the same way: for a
+  checkpoint signed before leaf copies were kept, the damage is narrowed to the one subtree whose
+  root differs (a range, said as such, never passed off as one entry).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from custodia_wire import auditlog, merkle
+from custodia_wire.auditlog import LogError
+from evidence_server.audit.log import ENTRY_COLUMNS, log_size, stream_rows
+from evidence_server.audit.models import AuditCheckpoint, AuditEvent
+
+H = merkle.HASH_SIZE
+
+
+@dataclass
+class VerifyReport:
+    entries: int = 0
+    checkpoints: int = 0
+    problems: list[str] = field(default_factory=list)
+    exact: list[int] = field(default_factory=list)  # entries known to be bad
+    ranges: list[tuple[int, int]] = field(default_factory=list)  # (first, last) ranges known to hold a bad entry
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def first_bad(self) -> tuple[int, int] | None:
+        """(first, last) of the earliest damage: one entry when first == last, else a range known to hold one.
+
+        A range that holds an entry already named exactly is explained by it and is not counted.
+        """
+        unexplained = [r for r in self.ranges if not any(r[0] <= e <= r[1] for e in self.exact)]
+        spots = [(e, e) for e in self.exact] + unexplained
+        return min(spots) if spots else None
+
+    @property
+    def first_bad_seq(self) -> int | None:
+        """The first entry known bad, or the start of the first range known to hold one."""
+        spot = self.first_bad()
+        return None if spot is None else spot[0]
+
+    def describe_first_bad(self) -> str:
+        spot = self.first_bad()
+        if spot is None:
+            return "none"
+        first, last = spot
+        if first == last:
+            return str(first)
+        return (
+            f"one of {first}..{last} (the signed checkpoint covering them keeps no copy of their leaves, "
+            "so the log cannot say which)"
+        )
+
+    def bad(self, seq: int | None, message: str) -> None:
+        self.problems.append(message)
+        if seq is not None:
+            self.exact.append(seq)
+
+    def bad_range(self, first: int, last: int, message: str) -> None:
+        self.problems.append(message)
+        self.ranges.append((first, last))
+
+
+@dataclass
+class _Signed:
+    """One checkpoint after its signature was checked, with whatever of its stored state is authentic."""
+
+    size: int
+    root: bytes
+    subtrees: list[bytes] | None = None  # its tree state, if it gives the signed root
+    start: int = 0  # the first entry of ``leaves``
+    leaves: bytes | None = None  # the leaf copy, if it hashes (from the previous tree state) to the signed root
+
+    def copy_of(self, seq: int) -> bytes | None:
+        if self.leaves is None or not self.start <= seq < self.size:
+            return None
+        at = (seq - self.start) * H
+        return self.leaves[at : at + H]
+
+
+def _subtree_sizes(size: int) -> list[int]:
+    """The sizes of the perfect subtrees of a tree of ``size`` leaves, largest first."""
+    return [1 << b for b in range(size.bit_length() - 1, -1, -1) if size >> b & 1]
+
+
+def _tree_state(cp: AuditCheckpoint, root: bytes) -> list[bytes] | None:
+    try:
+        subtrees = [bytes.fromhex(h) for h in cp.frontier.split(",") if h]
+        restored = merkle.Frontier.restore(cp.tree_size, subtrees)
+    except ValueError:
+        return None
+    return subtrees if restored.root() == root else None
+
+
+def _signed_checkpoints(
+    session: Session, public_key: Ed25519PublicKey, origin: str | None, report: VerifyReport
+) -> list[_Signed]:
+    """The checkpoints whose signature verifies, in size order, with their authentic stored state."""
+    out: list[_Signed] = []
+    for cp in session.scalars(select(AuditCheckpoint).order_by(AuditCheckpoint.tree_size)):
+        try:
+            signed = auditlog.verify_note(cp.note, public_key, origin)
+        except LogError as exc:
+            report.bad(None, f"checkpoint at size {cp.tree_size}: {exc}")
+            continue
+        if (signed.tree_size, signed.root_hash.hex()) != (cp.tree_size, cp.root_hash):
+            report.bad(None, f"checkpoint at size {cp.tree_size}: its columns differ from its signed note")
+        item = _Signed(signed.tree_size, signed.root_hash, _tree_state(cp, signed.root_hash))
+        item.leaves = cp.leaves if signed.tree_size == cp.tree_size else None
+        out.append(item)
+    report.checkpoints = len(out)
+    _authenticate_leaf_copies(out, report)
+    return out
+
+
+def _authenticate_leaf_copies(checkpoints: list[_Signed], report: VerifyReport) -> None:
+    """Keep a checkpoint's leaf copy only if, appended to the previous authentic tree state, it gives
+    the signed root; a copy that does not was altered, and is not used to name anything."""
+    before: merkle.Frontier | None = merkle.Frontier()
+    for cp in checkpoints:
+        copy, cp.leaves = cp.leaves, None
+        if copy is not None and before is not None and len(copy) == (cp.size - before.size) * H:
+            trial = merkle.Frontier.restore(before.size, before.subtrees)
+            trial.extend(copy[i : i + H] for i in range(0, len(copy), H))
+            if trial.root() == cp.root:
+                cp.start, cp.leaves = before.size, copy
+        if copy is not None and cp.leaves is None and before is not None:
+            report.problems.append(
+                f"checkpoint at size {cp.size}: its copy of the leaves it signed was altered (not used)"
+            )
+        before = merkle.Frontier.restore(cp.size, cp.subtrees) if cp.subtrees is not None else None
+
+
+def _narrow(cp: _Signed, frontier: merkle.Frontier, last_good: int) -> tuple[int, int]:
+    """The smallest signed subtree that differs from the recomputed tree, else everything since the last
+    checkpoint that matched."""
+    if cp.subtrees is not None and len(cp.subtrees) == len(frontier.subtrees):
+        lo = 0
+        for size, signed, ours in zip(_subtree_sizes(cp.size), cp.subtrees, frontier.subtrees, strict=True):
+            if signed != ours:
+                return max(lo, last_good), lo + size - 1
+            lo += size
+    return last_good, cp.size - 1
+
+
+def verify_log(session: Session, public_key: Ed25519PublicKey, origin: str | None = None) -> VerifyReport:
+    """Recompute every leaf from its row and every checkpointed root from the leaves; report what differs.
+
+    One streaming pass: a row edited in place shows as a leaf-hash mismatch, a deleted row as a gap
+    in the sequence, and a row rewritten together with its stored hash as a difference from the leaf
+    copy its checkpoint signed (or, for older checkpoints, as a signed subtree whose root differs).
+    """
+    report = VerifyReport()
+    checkpoints = _signed_checkpoints(session, public_key, origin, report)
+    pending = list(checkpoints)
+    frontier = merkle.Frontier()
+    expected, last_good = 0, 0
+    leaf_hash = auditlog.columns_leaf_hash
+    covering = 0  # index of the first checkpoint whose size is above the current entry
+    while pending and pending[0].size == 0:  # a checkpoint signed before anything was logged
+        cp = pending.pop(0)
+        if cp.root != merkle.EMPTY_ROOT:
+            report.bad_range(0, 0, "checkpoint at size 0 does not carry the empty tree's root")
+    for row in stream_rows(session, select(*ENTRY_COLUMNS).order_by(AuditEvent.seq)):
+        seq = row[2]
+        if seq != expected:
+            report.bad(
+                expected,
+                f"entries {expected}..{seq - 1} are missing: deleted from the database"
+                if seq > expected
+                else f"entry {seq} appears twice",
+            )
+            expected = seq
+        leaf = leaf_hash(*row[2:])
+        while covering < len(checkpoints) and checkpoints[covering].size <= seq:
+            covering += 1
+        signed_leaf = checkpoints[covering].copy_of(seq) if covering < len(checkpoints) else None
+        if leaf.hex() != row[1]:
+            report.bad(
+                seq, f"entry {seq} (id {row[0]}, {row.action}) was altered: its content no longer matches its leaf hash"
+            )
+        elif signed_leaf is not None and leaf != signed_leaf:
+            report.bad(
+                seq,
+                f"entry {seq} (id {row[0]}, {row.action}) was rewritten together with its leaf hash: "
+                f"it differs from the entry signed in the checkpoint at size {checkpoints[covering].size}",
+            )
+        frontier.append(leaf)
+        expected += 1
+        while pending and pending[0].size == frontier.size:
+            cp = pending.pop(0)
+            if frontier.root() == cp.root:
+                last_good = cp.size
+                continue
+            first, last = _narrow(cp, frontier, last_good)
+            report.bad_range(
+                first,
+                last,
+                f"checkpoint at size {cp.size} does not match the log: an entry among "
+                f"{first}..{last} was altered, removed or inserted",
+            )
+    report.entries = frontier.size
+    for cp in pending:
+        report.bad(
+            frontier.size,
+            f"checkpoint at size {cp.size} covers entries {frontier.size}..{cp.size - 1}, "
+            "which the database no longer has",
+        )
+    head = log_size(session)
+    if head != frontier.size:
+        first = min(head, frontier.size)
+        report.bad_range(
+            first, max(head, frontier.size) - 1, f"the log head says {head} entries, the database holds {frontier.size}"
+        )
+    return report

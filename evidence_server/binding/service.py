@@ -1,0 +1,299 @@
+"""The rows check: every evidence-bearing row against the audit entries that recorded it.
+
+One ``Binding`` per table says which entries are about a row and what each of them says of it (in
+full for entries written since the services log every field, in part for older ones). Rows are read
+in batches of ids, with the entries about each batch, so memory stays bounded on a large site; the
+entries whose row is gone are found by one anti-join per table. The log itself is checked by
+``evidence_server.audit.fullcheck``: together they bind every row to what was signed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import ColumnElement, Integer, cast, exists, or_, select
+from sqlalchemy.orm import Session
+
+from evidence_server.audit.evidence import LoggedDigests, logged_digests  # noqa: F401  (used by the rows check)
+from evidence_server.audit.models import AuditEvent
+from evidence_server.binding.rules import GATHER, Finding, compare, fold
+from evidence_server.cases.models import LINK_EVIDENCE, CaseLink
+from evidence_server.ledger.models import ENTRY_EVIDENCE, LedgerEntry
+from evidence_server.ledger.rules import Kind
+from evidence_server.recordings.models import Recording
+from evidence_server.retention.models import (
+    DISPOSED,
+    HOLD_EVIDENCE,
+    REQUEST_EVIDENCE,
+    DisposalApproval,
+    DisposalItem,
+    DisposalRequest,
+    LegalHold,
+)
+
+BATCH = 1000
+#: the digests of a recording as its entries record them (``block_map_root``: the root of its block map,
+#: recorded with ``recording.verified`` once reads are verified block by block)
+RECORDING_DIGESTS = ("blake3", "sha256", "size", "block_map_root")
+#: the entries that record a recording's digests: its verification, a repair of its stored copy, its disposal
+RECORDING_ACTIONS = ("recording.verified", "recording.repaired", "retention.disposed")
+
+
+@dataclass(frozen=True)
+class Entry:
+    seq: int
+    action: str
+    object_id: str | None
+    actor_id: int | None
+    details: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Binding:
+    """How one table's rows are recorded in the log."""
+
+    table: str
+    model: Any
+    object_type: str
+    actions: tuple[str, ...]  # the actions of entries about its rows ("ledger.*": every action of that prefix)
+    created_by: tuple[str, ...]  # at least one of these records each row
+    says: Callable[[Entry], dict[str, Any]]  # the fields one entry states
+    row: Callable[[Session, list[Any]], dict[int, dict[str, Any]]]  # the rows' evidence, by id
+    key_field: str | None = None  # the details field naming the row (None: the entry's object id)
+
+    def action_filter(self) -> ColumnElement[bool]:
+        exact = [a for a in self.actions if not a.endswith("*")]
+        prefixes = [a[:-1] for a in self.actions if a.endswith("*")]
+        return or_(AuditEvent.action.in_(exact), *[AuditEvent.action.startswith(p) for p in prefixes])
+
+    def row_key(self, entry: Entry) -> int | None:
+        raw = entry.details.get(self.key_field) if self.key_field else entry.object_id
+        try:
+            return int(raw) if raw is not None else None
+        except (TypeError, ValueError):
+            return None
+
+    def key_expr(self) -> ColumnElement[Any]:
+        if self.key_field:
+            by_field: ColumnElement[Any] = AuditEvent.details[self.key_field].as_integer()
+            return by_field
+        return cast(AuditEvent.object_id, Integer)
+
+
+def _digests(entry: Entry) -> dict[str, Any]:
+    out = {k: entry.details[k] for k in RECORDING_DIGESTS if k in entry.details}
+    if entry.action == "recording.verified":
+        out["disposed"] = False
+    elif entry.action == "retention.disposed":
+        out["disposed"] = True
+    return out
+
+
+def _recording_rows(session: Session, rows: list[Any]) -> dict[int, dict[str, Any]]:
+    out = {}
+    for r in rows:
+        facts = {k: getattr(r, k) for k in RECORDING_DIGESTS if hasattr(r, k)}
+        out[r.id] = {**facts, "disposed": r.fixity_state == DISPOSED}
+    return out
+
+
+def _ledger_says(entry: Entry) -> dict[str, Any]:
+    d = entry.details
+    legacy = {k: d[k] for k in ("occurred_at", "recorded_at", "late", "kind", "override_reason") if k in d}
+    return {**legacy, **(d.get("entry") or {})}
+
+
+def _columns(names: tuple[str, ...]) -> Callable[[Session, list[Any]], dict[int, dict[str, Any]]]:
+    return lambda _s, rows: {r.id: {n: getattr(r, n) for n in names} for r in rows}
+
+
+def _link_says(entry: Entry) -> dict[str, Any]:
+    d, unlink = entry.details, entry.action == "case.unlink"
+    legacy: dict[str, Any] = {"unlinked": unlink, "case_id": d.get("case_id")}
+    if entry.object_id is not None:
+        legacy["recording_id"] = int(entry.object_id)
+    if unlink:
+        legacy["unlink_reason"] = d.get("reason")
+    else:
+        legacy |= {k: d[k] for k in ("origin", "reason", "checkout_entry_id") if k in d}
+    return {**legacy, **(d.get("link") or {})}
+
+
+def _link_rows(_s: Session, rows: list[Any]) -> dict[int, dict[str, Any]]:
+    return {r.id: {**{n: getattr(r, n) for n in LINK_EVIDENCE}, "unlinked": r.unlinked_at is not None} for r in rows}
+
+
+def _hold_says(entry: Entry) -> dict[str, Any]:
+    d, lifted = entry.details, entry.action == "retention.hold_lifted"
+    legacy: dict[str, Any] = {"lifted": lifted}
+    if lifted:
+        legacy["lift_reason"] = d.get("reason")
+    else:
+        legacy |= {k: d[k] for k in ("target", "value", "unit_id", "reason") if k in d}
+    return {**legacy, **(d.get("hold") or {})}
+
+
+def _hold_rows(_s: Session, rows: list[Any]) -> dict[int, dict[str, Any]]:
+    return {r.id: {**{n: getattr(r, n) for n in HOLD_EVIDENCE}, "lifted": r.lifted_at is not None} for r in rows}
+
+
+_DISPOSAL_STATUS = {
+    "retention.disposal_requested": "pending",
+    "retention.disposal_rejected": "rejected",
+    "retention.disposal_executed": "executed",
+}
+
+
+def _disposal_says(entry: Entry) -> dict[str, Any]:
+    d = entry.details
+    if entry.action == "retention.disposal_approved":  # who approved: the two-person rule's evidence
+        return {"approvers" + GATHER: entry.actor_id}
+    out: dict[str, Any] = {"status": _DISPOSAL_STATUS[entry.action]}
+    if entry.action == "retention.disposal_requested":
+        out |= {"reason": d.get("reason"), "recording_ids": sorted(d.get("recording_ids") or []), "approvers": []}
+    if entry.action == "retention.disposal_rejected":
+        out["decision_note"] = d.get("note")
+    return {**out, **(d.get("request") or {})}
+
+
+def _disposal_rows(session: Session, rows: list[Any]) -> dict[int, dict[str, Any]]:
+    ids = [r.id for r in rows]
+    items: dict[int, list[int]] = {i: [] for i in ids}
+    approvers: dict[int, set[int]] = {i: set() for i in ids}
+    for req_id, rec_id in session.execute(
+        select(DisposalItem.request_id, DisposalItem.recording_id).where(DisposalItem.request_id.in_(ids))
+    ):
+        items[req_id].append(rec_id)
+    for req_id, user_id in session.execute(
+        select(DisposalApproval.request_id, DisposalApproval.user_id).where(DisposalApproval.request_id.in_(ids))
+    ):
+        approvers[req_id].add(user_id)
+    return {
+        r.id: {
+            **{n: getattr(r, n) for n in REQUEST_EVIDENCE},
+            "recording_ids": sorted(items[r.id]),
+            "approvers": sorted(approvers[r.id], key=repr),
+        }
+        for r in rows
+    }
+
+
+BINDINGS = (
+    Binding(
+        "recordings", Recording, "recording", RECORDING_ACTIONS, ("recording.verified",), _digests, _recording_rows
+    ),
+    Binding(
+        "ledger_entries",
+        LedgerEntry,
+        "ledger_entry",
+        ("ledger.*",),
+        tuple(f"ledger.{kind.value}" for kind in Kind),
+        _ledger_says,
+        _columns(ENTRY_EVIDENCE),
+    ),
+    Binding(
+        "case_links",
+        CaseLink,
+        "recording",
+        ("case.link", "case.unlink"),
+        ("case.link",),
+        _link_says,
+        _link_rows,
+        key_field="link_id",
+    ),
+    Binding(
+        "legal_holds",
+        LegalHold,
+        "legal_hold",
+        ("retention.hold_placed", "retention.hold_lifted"),
+        ("retention.hold_placed",),
+        _hold_says,
+        _hold_rows,
+    ),
+    Binding(
+        "disposal_requests",
+        DisposalRequest,
+        "disposal_request",
+        (*_DISPOSAL_STATUS, "retention.disposal_approved"),
+        ("retention.disposal_requested",),
+        _disposal_says,
+        _disposal_rows,
+    ),
+)
+
+
+@dataclass
+class RowsReport:
+    rows: dict[str, int] = field(default_factory=dict)  # rows checked, by table
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.findings
+
+
+def _batches(session: Session, model: Any) -> Iterator[list[Any]]:
+    last = 0
+    while True:
+        rows = list(session.scalars(select(model).where(model.id > last).order_by(model.id).limit(BATCH)))
+        if not rows:
+            return
+        yield rows
+        last = rows[-1].id
+        session.expunge_all()
+
+
+def _entries_about(session: Session, b: Binding, rows: list[Any]) -> dict[int, list[Entry]]:
+    object_ids = sorted({str(r.recording_id if b.key_field == "link_id" else r.id) for r in rows})
+    stmt = (
+        select(AuditEvent.seq, AuditEvent.action, AuditEvent.object_id, AuditEvent.actor_id, AuditEvent.details)
+        .where(AuditEvent.object_type == b.object_type, AuditEvent.object_id.in_(object_ids), b.action_filter())
+        .order_by(AuditEvent.seq)
+    )
+    out: dict[int, list[Entry]] = {}
+    for seq, action, object_id, actor_id, details in session.execute(stmt):
+        entry = Entry(seq, action, object_id, actor_id, details or {})
+        key = b.row_key(entry)
+        if key is not None:
+            out.setdefault(key, []).append(entry)
+    return out
+
+
+def check_binding(session: Session, b: Binding, report: RowsReport) -> None:
+    count = 0
+    for rows in _batches(session, b.model):
+        entries = _entries_about(session, b, rows)
+        evidence = b.row(session, rows)
+        for r in rows:
+            count += 1
+            mine = entries.get(r.id, [])
+            if not any(e.action in b.created_by for e in mine):
+                report.findings.append(Finding(b.table, r.id, None))
+                continue
+            said = fold((e.seq, e.action, b.says(e)) for e in mine)
+            report.findings.extend(compare(b.table, r.id, evidence[r.id], said))
+    report.rows[b.table] = count
+    key = b.key_expr()
+    gone = (
+        select(key, AuditEvent.seq, AuditEvent.action)
+        .where(
+            AuditEvent.object_type == b.object_type,
+            AuditEvent.action.in_(b.created_by),
+            key.is_not(None),
+            ~exists().where(b.model.id == key),
+        )
+        .order_by(AuditEvent.seq)
+    )
+    for row_id, seq, action in session.execute(gone):
+        report.findings.append(Finding(b.table, int(row_id), None, seq=seq, action=action))
+
+
+def check_rows(session: Session) -> RowsReport:
+    """Every evidence-bearing row against the log: each field that differs, each row the log lacks, each
+    row the log has and the database lost."""
+    report = RowsReport()
+    for b in BINDINGS:
+        check_binding(session, b, report)
+    return report
