@@ -24,8 +24,8 @@ def check_device_path(path: str) -> str:
     """Return ``path`` if it is a safe relative POSIX path on a device volume, else raise.
 
     Refuses absolute paths, ``..`` and ``.`` components, empty components, NUL and other control
-    characters, invisible and bidirectional format characters (U+200F too), line separators, backslashes, names longer than 255 bytes and paths
-    longer than 1024 characters.
+    characters, invisible and bidirectional format characters (U+200F too), line separators,
+    backslashes, names longer than 255 bytes and paths longer than 1024 characters.
     """
     if not isinstance(path, str) or not path:
         raise UnsafePathError("empty path")

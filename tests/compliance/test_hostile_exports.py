@@ -27,7 +27,8 @@ def test_the_evaluation_report_shows_hostile_review_notes_as_typed(sqlite_api: A
         assert r.status_code == 200, r.text
 
     for unit in ("U1", "U2"):
-        xlsx = sqlite_api.get("legal", "/api/v1/compliance/report.xlsx", params={"unit_id": sqlite_api.site.units[unit]})
+        params = {"unit_id": sqlite_api.site.units[unit]}
+        xlsx = sqlite_api.get("legal", "/api/v1/compliance/report.xlsx", params=params)
         assert xlsx.status_code == 200, xlsx.text
         book = load_workbook(io.BytesIO(xlsx.content))
         cells = [c for ws in book.worksheets for row in ws.iter_rows() for c in row if isinstance(c.value, str)]
@@ -38,7 +39,7 @@ def test_the_evaluation_report_shows_hostile_review_notes_as_typed(sqlite_api: A
         if unit == "U2":
             assert "复核：␛[2J清屏␀" in {c.value for c in cells}
 
-        pdf = sqlite_api.get("legal", "/api/v1/compliance/report.pdf", params={"unit_id": sqlite_api.site.units[unit]})
+        pdf = sqlite_api.get("legal", "/api/v1/compliance/report.pdf", params=params)
         assert pdf.status_code == 200, pdf.text
         text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf.content)).pages)
         assert "\x1b" not in text and "\x00" not in text
