@@ -71,7 +71,7 @@ def flag_list(
     unit_id: str | None = None,
     officer_no: str | None = None,
     device_serial: str | None = None,
-    month: Annotated[str | None, Query(pattern=r"^(\d{4}-(0[1-9]|1[0-2]))?$")] = None,
+    month: Annotated[str | None, Query(pattern=f"^$|{dashboard.MONTH_PATTERN}")] = None,
     since: str | None = None,
     until: str | None = None,
     checkout_entry_id: str | None = None,
