@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import model_validator
+from pydantic import field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SecretsSettingsSource,
     SettingsConfigDict,
@@ -46,8 +48,11 @@ def url_password(url: str | None) -> str | None:
         return None
 
 
-def trusted_networks(values: list[str]) -> list[str]:
-    """The trusted proxies, each checked to be an address or network; "*" (anyone) is refused."""
+def trusted_networks(values: list[str] | str) -> list[str]:
+    """The trusted proxies (a list, a JSON list or comma-separated), each checked to be an address or
+    network; "*" (anyone) is refused."""
+    if isinstance(values, str):
+        values = json.loads(values) if values.strip().startswith("[") else [v for v in values.split(",") if v.strip()]
     out = []
     for value in values:
         if value.strip() in {"*", "0.0.0.0/0", "::/0"}:
@@ -127,7 +132,7 @@ class Settings(BaseSettings):
     audit_tally_max_keys: int = 50
     # the proxies whose X-Forwarded-For is believed (addresses or networks, e.g. ["127.0.0.1"]): a request
     # from anywhere else is its own client, whatever it says (evidence_server/proxies.py). Never "*".
-    trusted_proxies: list[str] = []
+    trusted_proxies: Annotated[list[str], NoDecode] = []  # JSON list or comma-separated
     # the embedded server (uvicorn, evidence_server/serving.py): request line and header sizes, the time a
     # client may take to send its request head, and to send the next body bytes, and open connections
     max_request_line_bytes: int = 8 * 1024
@@ -212,6 +217,11 @@ class Settings(BaseSettings):
         files = SecretsSettingsSource(settings_cls, secrets_dir=secrets_dirs() or None)
         return init_settings, env_settings, dotenv_settings, files
 
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _trusted_proxies(cls, value: Any) -> list[str]:
+        return trusted_networks(value)
+
     @model_validator(mode="after")
     def _fill_defaults_and_refuse_placeholders(self) -> Settings:
         self.data_dir = self.data_dir.expanduser().resolve()
@@ -221,7 +231,6 @@ class Settings(BaseSettings):
         self.staging_dir = (self.staging_dir or self.data_dir / "staging").expanduser().resolve()
         self.signing_key_file = self.signing_key_file or self.data_dir / "keys" / "server-ed25519.pem"
         valid_pattern(self.case_number_pattern)
-        self.trusted_proxies = trusted_networks(self.trusted_proxies)
         load_policy(self.retention_policy)
         if self.environment == "production" and self.database_url.startswith("sqlite"):
             raise ValueError("production needs CUSTODIA_DATABASE_URL (PostgreSQL), not the embedded SQLite")
