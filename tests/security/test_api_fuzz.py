@@ -7,22 +7,24 @@ as the schema says; invalid data refused) except ``positive_data_acceptance``: a
 allows may still name something that does not exist, which the API refuses with a documented 422
 (or 404). Failures are collected over the whole run, not stopped at.
 
-``CUSTODIA_FUZZ_EXAMPLES`` sets the examples per admitted operation and mode (default 2; the soak
-script uses more). Operations a caller is not admitted to are refused before their input is read
-(the access matrix checks that for every route and caller); only the anonymous caller sends them
-one example per mode.
+``CUSTODIA_FUZZ_EXAMPLES`` sets the examples per admitted operation and mode (default 5; the soak
+script uses more); ``CUSTODIA_FUZZ_SEED`` replays a run (default: a fresh seed each run, printed with
+the tallies). ``scripts/fuzz`` runs schemathesis's own engine, stateful, 10,000 cases per role.
+Operations a caller is not admitted to are refused before their input is read (the access matrix
+checks that for every route and caller); only the anonymous caller sends them one example per mode.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import random
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.checks import positive_data_acceptance
@@ -33,7 +35,8 @@ from evidence_server.security import route_table
 from tests.security.conftest import World, build_world, count
 from tests.support.databases import SqliteTemplates
 
-EXAMPLES = int(os.environ.get("CUSTODIA_FUZZ_EXAMPLES", "2"))
+EXAMPLES = int(os.environ.get("CUSTODIA_FUZZ_EXAMPLES", "5"))
+SEED = int(os.environ.get("CUSTODIA_FUZZ_SEED") or random.SystemRandom().randrange(2**31))
 #: The station goes first: an administrator's fuzzing may revoke it. Logout would end the fuzzing session.
 CALLERS = (
     "station",
@@ -91,8 +94,8 @@ def examples_of(
         deadline=None,
         database=None,
         suppress_health_check=list(HealthCheck),
-        derandomize=True,
     )
+    @seed(SEED)
     @given(case=strategy)
     def run(case) -> None:  # type: ignore[no-untyped-def]
         count("fuzzed requests")
@@ -114,6 +117,7 @@ def test_fuzzed_api_gives_no_server_error_and_conforms_to_its_schema(
     schema = schemathesis.openapi.from_url(server.url + "/openapi.json")
     admitted = {(m, p): roles for ms, p, roles in route_table(create_app(server.settings())) for m in ms.split(",")}
     headers = fuzz_world.headers(caller)
+    count(f"fuzz seed (CUSTODIA_FUZZ_SEED={SEED})", 0)
     failures: list[str] = []
     for result in schema.get_all_operations():
         operation = result.ok()
