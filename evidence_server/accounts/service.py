@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import Update, or_, select, update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
 from evidence_server.accounts.models import LoginSession, Role, Unit, User
@@ -104,13 +106,13 @@ def login(
     if not check_password(user.password_hash, password):
         record_failure(session, user.id, max_failures=max_failures, lockout_minutes=lockout_minutes)
         return None
-    opened = session.execute(
+    opened = execute_update(
+        session,
         update(User)
         .where(User.id == user.id, or_(User.locked_until.is_(None), User.locked_until <= now))
-        .values(failed_logins=0, locked_until=None)
-        .execution_options(synchronize_session=False)
+        .values(failed_logins=0, locked_until=None),
     )
-    if opened.rowcount == 0:  # locked by failures that arrived while this password was checked
+    if opened == 0:  # locked by failures that arrived while this password was checked
         session.refresh(user)
         raise AccountLocked(user.locked_until or now)
     token = new_token(USER_TOKEN_PREFIX)
@@ -151,17 +153,22 @@ def set_password(session: Session, user: User, password: str, *, keep: LoginSess
     session of theirs but ``keep``: whoever knew the old password is logged out. Returns how many ended."""
     user.password_hash = checked_password_hash(password)
     user.failed_logins, user.locked_until = 0, None
-    ended = session.execute(
+    return execute_update(
+        session,
         update(LoginSession)
         .where(
             LoginSession.user_id == user.id,
             LoginSession.revoked_at.is_(None),
             LoginSession.id != (keep.id if keep is not None else -1),
         )
-        .values(revoked_at=utcnow())
-        .execution_options(synchronize_session=False)
+        .values(revoked_at=utcnow()),
     )
-    return int(ended.rowcount or 0)
+
+
+def execute_update(session: Session, statement: Update) -> int:
+    """Run an UPDATE in the database (not on loaded objects) and return how many rows it changed."""
+    result = cast("CursorResult[Any]", session.execute(statement.execution_options(synchronize_session=False)))
+    return int(result.rowcount or 0)
 
 
 def session_for_token(session: Session, token: str) -> LoginSession | None:

@@ -13,7 +13,7 @@ process together.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypedDict
 
 from fastapi import Request
 from sqlalchemy import delete, func, select
@@ -50,13 +50,14 @@ def _key(session: Session, action: str, addr: str, subject: str, start: datetime
 
 def _count(session: Session, action: str, addr: str, subject: str, start: datetime) -> int:
     """Add one to the key's counter (one atomic upsert) and return the new count."""
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(AuditTally).values(action=action, client_addr=addr, subject=subject, window_start=start, count=1)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["action", "client_addr", "subject", "window_start"],
-        set_={"count": AuditTally.count + 1},
-    ).returning(AuditTally.count)
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    row = {"action": action, "client_addr": addr, "subject": subject, "window_start": start, "count": 1}
+    stmt = (
+        insert(AuditTally)
+        .values(**row)
+        .on_conflict_do_update(index_elements=list(row)[:4], set_={"count": AuditTally.count + 1})
+        .returning(AuditTally.count)
+    )
     return int(session.execute(stmt).scalar_one())
 
 
@@ -113,6 +114,11 @@ def close_windows(session: Session, window_s: int, now: datetime | None = None) 
     return written
 
 
-def limits_of(settings: Any) -> dict[str, int]:
+class TallyLimits(TypedDict):
+    window_s: int
+    max_keys: int
+
+
+def limits_of(settings: Any) -> TallyLimits:
     """The window and key cap from Settings (``audit_tally_window_s``, ``audit_tally_max_keys``)."""
     return {"window_s": settings.audit_tally_window_s, "max_keys": settings.audit_tally_max_keys}
