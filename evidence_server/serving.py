@@ -71,6 +71,7 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         self._head_bytes = 0
         self._fields = 0
         self._in_body = False
+        self._last_data = 0.0
         self._deadline: asyncio.TimerHandle | None = None
 
     # --- deadlines -------------------------------------------------------------------------------
@@ -94,6 +95,10 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         self._deadline = None
         if not self._in_body or self.transport.is_closing():
             return
+        quiet = self.loop.time() - self._last_data
+        if quiet < self.bounds.body_idle_timeout_s:  # bytes came since: wait out the rest
+            self._arm(self.bounds.body_idle_timeout_s - quiet, self._body_stalled)
+            return
         if self.flow.read_paused:  # the server is not reading: the client is not to blame
             self._arm(self.bounds.body_idle_timeout_s, self._body_stalled)
             return
@@ -113,8 +118,8 @@ class LimitedHttpProtocol(HttpToolsProtocol):
     def data_received(self, data: bytes) -> None:
         if self._in_head:
             self._head_bytes += len(data)
-        elif self._in_body:
-            self._arm(self.bounds.body_idle_timeout_s, self._body_stalled)
+        else:
+            self._last_data = self.loop.time()  # no timer per chunk: the deadline checks this when it fires
         self._unset_keepalive_if_required()
         try:
             self.parser.feed_data(data)
@@ -163,7 +168,7 @@ class LimitedHttpProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._in_head, self._head_bytes = False, 0
-        self._in_body = True
+        self._in_body, self._last_data = True, self.loop.time()
         self._arm(self.bounds.body_idle_timeout_s, self._body_stalled)
         super().on_headers_complete()
 
