@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from evidence_server.accounts import service as accounts
 from evidence_server.accounts.models import Unit, User
-from evidence_server.accounts.secrets import generate_password, hash_password
+from evidence_server.accounts.secrets import generate_password
 from evidence_server.config import get_settings
 from evidence_server.context import ServerContext
 from evidence_server.stations import service as stations
@@ -60,10 +60,10 @@ def set_password(username: str) -> dict[str, Any]:
         user = session.scalar(select(User).where(User.username == username))
         if user is None:
             raise SystemExit(f"no user {username!r}")
-        user.password_hash = hash_password(password)
-        user.failed_logins, user.locked_until = 0, None  # a new password also lifts a lockout
+        # a new password also lifts a lockout and ends every login session: whoever knew the old one is out
+        ended = accounts.set_password(session, user, password)
         session.commit()
-    return {"username": username, "password": password}
+    return {"username": username, "password": password, "sessions_ended": ended}
 
 
 def create_station(name: str, unit_code: str) -> dict[str, Any]:

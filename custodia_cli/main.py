@@ -51,12 +51,14 @@ def up(data_dir: Path, host: str, port: int, demo: bool) -> None:
 def server(host: str, port: int, workers: int) -> None:
     """Run the API and pages (configuration from CUSTODIA_* variables).
 
-    Behind a proxy on another host, set FORWARDED_ALLOW_IPS to its address so client addresses are kept.
+    Behind a proxy, set CUSTODIA_TRUSTED_PROXIES to its address so that client addresses are kept;
+    forwarding headers from anyone else are ignored.
     """
     import uvicorn
 
     from evidence_server.config import get_settings
     from evidence_server.observability.logs import logging_config
+    from evidence_server.serving import uvicorn_options
 
     settings = get_settings()
     uvicorn.run(
@@ -65,9 +67,9 @@ def server(host: str, port: int, workers: int) -> None:
         host=host,
         port=port,
         workers=workers,
-        proxy_headers=True,
         log_level=settings.log_level.lower(),
         log_config=logging_config(settings.log_format, settings.log_level, service="custodia-server"),
+        **uvicorn_options(settings, in_process=False),
     )
 
 

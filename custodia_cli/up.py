@@ -22,6 +22,7 @@ from evidence_server.app import create_app
 from evidence_server.config import Settings
 from evidence_server.context import ServerContext
 from evidence_server.dbadmin import upgrade
+from evidence_server.serving import uvicorn_options
 from evidence_server.stations import service as stations
 
 console = Console()
@@ -104,7 +105,7 @@ def run_up(*, data_dir: Path, host: str, port: int, demo: bool) -> None:
     created = bootstrap_accounts(ctx)
 
     app = create_app(settings)
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", **uvicorn_options(settings)))
     thread = threading.Thread(target=server.run, name="custodia-server", daemon=True)
     thread.start()
     while not server.started:

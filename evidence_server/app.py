@@ -27,6 +27,7 @@ from evidence_server.ledger.router import routers as ledger_routers
 from evidence_server.limits import BodyLimit
 from evidence_server.observability.router import router as metrics_router
 from evidence_server.openapi_errors import install as document_errors
+from evidence_server.proxies import TrustedProxies
 from evidence_server.recordings.router import router as recordings_router
 from evidence_server.retention.router import router as retention_router
 from evidence_server.security import public
@@ -181,5 +182,6 @@ def create_app(settings: Settings | None = None, *, with_web: bool = True) -> Fa
     install_error_handlers(app, page_error)
     app.add_middleware(BodyLimit, max_bytes=lambda: settings.max_request_body_bytes, exempt=_is_tus_patch)
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(TrustedProxies, trusted=settings.trusted_proxies)  # outermost: all see the real client
     document_errors(app)
     return app

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import ipaddress
+import json
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SecretsSettingsSource,
     SettingsConfigDict,
@@ -43,6 +46,22 @@ def url_password(url: str | None) -> str | None:
         return urlsplit(url).password
     except ValueError:
         return None
+
+
+def trusted_networks(values: list[str] | str) -> list[str]:
+    """The trusted proxies (a list, a JSON list or comma-separated), each checked to be an address or
+    network; "*" (anyone) is refused."""
+    if isinstance(values, str):
+        values = json.loads(values) if values.strip().startswith("[") else [v for v in values.split(",") if v.strip()]
+    out = []
+    for value in values:
+        if value.strip() in {"*", "0.0.0.0/0", "::/0"}:
+            raise ValueError("CUSTODIA_TRUSTED_PROXIES may not trust every address: name the proxy's address")
+        try:
+            out.append(str(ipaddress.ip_network(value.strip(), strict=False)))
+        except ValueError as exc:
+            raise ValueError(f"CUSTODIA_TRUSTED_PROXIES: {value!r} is not an address or network") from exc
+    return out
 
 
 class Settings(BaseSettings):
@@ -102,6 +121,26 @@ class Settings(BaseSettings):
     upload_expiry_hours: float = 72.0  # 0: never
     upload_sweep_interval_s: int = 3600  # 0: no scheduled sweeps
     max_request_body_bytes: int = 64 * 1024**2  # any request but a tus PATCH (its Upload-Length bounds it)
+    # anonymous traffic (issue 15), per API process: public calls and failed authentications per client
+    # address and minute; attempts at login and enrolment per minute for all clients together. 0: off.
+    anonymous_requests_per_minute: int = 300
+    credential_attempts_per_minute: int = 600
+    # repeated anonymous failures: the first of a kind (action, client, subject) in a window is an audit
+    # entry, the rest a count written as one "audit.repeated" entry when the window closes; past this many
+    # kinds per action and window, further failures share one count (evidence_server/audit/tally.py)
+    audit_tally_window_s: int = 300
+    audit_tally_max_keys: int = 50
+    # the proxies whose X-Forwarded-For is believed (addresses or networks, e.g. ["127.0.0.1"]): a request
+    # from anywhere else is its own client, whatever it says (evidence_server/proxies.py). Never "*".
+    trusted_proxies: Annotated[list[str], NoDecode] = []  # JSON list or comma-separated
+    # the embedded server (uvicorn, evidence_server/serving.py): request line and header sizes, the time a
+    # client may take to send its request head, and to send the next body bytes, and open connections
+    max_request_line_bytes: int = 8 * 1024
+    max_header_bytes: int = 64 * 1024
+    max_headers: int = 100
+    header_timeout_s: float = 15.0
+    body_idle_timeout_s: float = 120.0
+    max_connections: int = 1000
     station_token_grace_hours: int = 24  # a rotated token still works until the new one is used, or this long
     enrolment_code_hours: int = 24
     ffprobe_bin: str = "ffprobe"
@@ -189,6 +228,11 @@ class Settings(BaseSettings):
         # secret files are looked for at each Settings() (tests and systemd set the directory late)
         files = SecretsSettingsSource(settings_cls, secrets_dir=secrets_dirs() or None)
         return init_settings, env_settings, dotenv_settings, files
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _trusted_proxies(cls, value: Any) -> list[str]:
+        return trusted_networks(value)
 
     @model_validator(mode="after")
     def _fill_defaults_and_refuse_placeholders(self) -> Settings:

@@ -67,17 +67,34 @@ class WindowCounter:
             events.append(now)
             return None
 
+    def forgive(self, key: Hashable) -> None:
+        """Take back the newest event of ``key`` (an attempt counted as it started, that succeeded)."""
+        with self._lock:
+            events = self._events.get(key)
+            if events:
+                events.pop()
+
     def clear(self, key: Hashable) -> None:
         with self._lock:
             self._events.pop(key, None)
 
 
+#: The key of counters that hold for every client together.
+EVERYONE = "*"
+
+
 @dataclass
 class Limits:
-    """The counters one server process keeps (see Settings: login_*, upload_*)."""
+    """The counters one server process keeps (see Settings: login_*, upload_*, anonymous_*, credential_*).
+
+    ``anonymous``: requests to public routes and failed authentications, per client address.
+    ``credentials``: attempts at the routes that check a secret (login, enrolment), all clients together.
+    """
 
     login_failures: WindowCounter
     upload_creates: WindowCounter
+    anonymous: WindowCounter
+    credentials: WindowCounter
 
     @classmethod
     def from_settings(cls, settings: object) -> Limits:
@@ -86,6 +103,8 @@ class Limits:
                 getattr(settings, "login_failures_per_address", 20), getattr(settings, "login_failure_window_s", 600)
             ),
             upload_creates=WindowCounter(getattr(settings, "upload_creates_per_minute", 600), 60.0),
+            anonymous=WindowCounter(getattr(settings, "anonymous_requests_per_minute", 300), 60.0),
+            credentials=WindowCounter(getattr(settings, "credential_attempts_per_minute", 600), 60.0),
         )
 
 

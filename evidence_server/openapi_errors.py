@@ -58,7 +58,9 @@ FILE_TYPES = {
 
 def expected_errors(methods: set[str], path: str, roles: frozenset[str]) -> set[int]:
     """The error statuses a route may answer, from what it is. Pure."""
-    codes = {422, 503}  # 503: the database is unavailable for a moment (app.py), retry after Retry-After
+    # 503: the database is unavailable for a moment (app.py), retry after Retry-After; 429: a client over
+    # its budget of anonymous requests and failed authentications (security.py), or a station's upload rate
+    codes = {422, 429, 503}
     if "public" not in roles:
         # 404: something the request names (in its path, query or body) is not there; 409: not in this state
         codes |= {401, 403, 404, 409}
@@ -66,8 +68,6 @@ def expected_errors(methods: set[str], path: str, roles: frozenset[str]) -> set[
         codes.add(404)
     if methods & UNSAFE:
         codes |= {400, 409, 413}
-    if "station" in roles:
-        codes.add(429)  # the station API is rate-limited (uploads) and retried by the agent
     return codes
 
 

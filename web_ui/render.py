@@ -116,7 +116,7 @@ def page_context(request: Request, user: User | None) -> dict[str, Any]:
         "nav": nav_for(user.role) if user is not None else [],
         "languages": [(code, with_next(f"/lang/{code}", current)) for code in i18n.LANGUAGES],
         "csrf_field": csrf.CSRF_FIELD,
-        "csrf_token": csrf.token_for(request),
+        "csrf_token": csrf.token_for(request, user),
         "tz": ZoneInfo(settings.default_timezone),
         "tz_name": settings.default_timezone,
         "now": datetime.now(UTC),
@@ -131,5 +131,5 @@ def render(
     context = page_context(request, user) | values
     response = HTMLResponse(ENV.get_template(template).render(context), status_code=status_code)
     response.headers["Cache-Control"] = "no-store"
-    csrf.set_cookie(response, request, context["csrf_token"])
+    csrf.set_cookie(response, request, context["csrf_token"], user)
     return response

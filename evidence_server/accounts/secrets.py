@@ -27,6 +27,19 @@ def check_password(password_hash: str, password: str) -> bool:
         return False
 
 
+#: A hash of a random password nobody knows: an unknown username is checked against it, so that
+#: it costs the same argon2 verification as a known one (made on first use, once per process).
+_unknown_user_hash: str | None = None
+
+
+def verify_nothing(password: str) -> None:
+    """Spend the work of one password verification (for a username that does not exist)."""
+    global _unknown_user_hash
+    if _unknown_user_hash is None:
+        _unknown_user_hash = _hasher.hash(secrets.token_urlsafe(32))
+    check_password(_unknown_user_hash, password)
+
+
 def generate_password() -> str:
     return secrets.token_urlsafe(15)
 

@@ -1,17 +1,39 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Update, or_, select, update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
 from evidence_server.accounts.models import LoginSession, Role, Unit, User
-from evidence_server.accounts.secrets import USER_TOKEN_PREFIX, check_password, hash_password, new_token, token_hash
+from evidence_server.accounts.passwords import password_problem
+from evidence_server.accounts.secrets import (
+    USER_TOKEN_PREFIX,
+    check_password,
+    hash_password,
+    new_token,
+    token_hash,
+    verify_nothing,
+)
 from evidence_server.db import utcnow
 
 
 class AccountError(ValueError):
     pass
+
+
+class WeakPassword(AccountError):
+    """The password breaks the password rule (too short, too plain, or a common one)."""
+
+
+def checked_password_hash(password: str) -> str:
+    """The hash of ``password`` if it passes the password rule, else WeakPassword."""
+    problem = password_problem(password)
+    if problem is not None:
+        raise WeakPassword(problem)
+    return hash_password(password)
 
 
 def ensure_unit(session: Session, code: str, name: str) -> Unit:
@@ -38,7 +60,7 @@ def create_user(
     user = User(
         username=username,
         display_name=display_name or username,
-        password_hash=hash_password(password),
+        password_hash=checked_password_hash(password),
         role=Role(role).value,
         unit_id=unit.id,
         officer_no=officer_no,
@@ -70,22 +92,29 @@ def login(
 
     ``max_failures`` wrong passwords in a row lock the account for ``lockout_minutes``: while it is
     locked, AccountLocked is raised whatever the password (so guessing on cannot tell a right one).
-    The caller commits, failures included.
+    Failures are counted by one atomic UPDATE, so wrong passwords sent in parallel all count; an
+    unknown username costs one password verification like a known one, so time does not tell them
+    apart. The caller commits, failures included.
     """
     user = session.scalar(select(User).where(User.username == username))
     if user is None or not user.active:
+        verify_nothing(password)
         return None
     now = utcnow()
     if user.locked_until is not None and user.locked_until > now:
         raise AccountLocked(user.locked_until)
     if not check_password(user.password_hash, password):
-        user.failed_logins = (user.failed_logins or 0) + 1
-        if max_failures > 0 and user.failed_logins >= max_failures:
-            user.locked_until = now + timedelta(minutes=lockout_minutes)
-            user.failed_logins = 0
-            raise AccountLocked(user.locked_until)
+        record_failure(session, user.id, max_failures=max_failures, lockout_minutes=lockout_minutes)
         return None
-    user.failed_logins, user.locked_until = 0, None
+    opened = execute_update(
+        session,
+        update(User)
+        .where(User.id == user.id, or_(User.locked_until.is_(None), User.locked_until <= now))
+        .values(failed_logins=0, locked_until=None),
+    )
+    if opened == 0:  # locked by failures that arrived while this password was checked
+        session.refresh(user)
+        raise AccountLocked(user.locked_until or now)
     token = new_token(USER_TOKEN_PREFIX)
     session.add(
         LoginSession(
@@ -96,6 +125,54 @@ def login(
         )
     )
     return user, token
+
+
+def record_failure(session: Session, user_id: int, *, max_failures: int, lockout_minutes: int) -> None:
+    """Count one wrong password atomically (``failed_logins + 1`` in the database, not in Python);
+    the failure that reaches ``max_failures`` locks the account (AccountLocked)."""
+    failures = session.execute(
+        update(User)
+        .where(User.id == user_id)
+        .values(failed_logins=User.failed_logins + 1)
+        .returning(User.failed_logins)
+        .execution_options(synchronize_session=False)
+    ).scalar_one()
+    if max_failures > 0 and failures >= max_failures:
+        until = utcnow() + timedelta(minutes=lockout_minutes)
+        session.execute(
+            update(User)
+            .where(User.id == user_id)
+            .values(locked_until=until, failed_logins=0)
+            .execution_options(synchronize_session=False)
+        )
+        raise AccountLocked(until)
+
+
+def set_password(session: Session, user: User, password: str, *, keep: LoginSession | None = None) -> int:
+    """Give ``user`` a new password (the password rule applies), lift a lockout, and end every login
+    session of theirs but ``keep``: whoever knew the old password is logged out. Returns how many ended."""
+    user.password_hash = checked_password_hash(password)
+    user.failed_logins, user.locked_until = 0, None
+    return execute_update(
+        session,
+        update(LoginSession)
+        .where(
+            LoginSession.user_id == user.id,
+            LoginSession.revoked_at.is_(None),
+            LoginSession.id != (keep.id if keep is not None else -1),
+        )
+        .values(revoked_at=utcnow()),
+    )
+
+
+def execute_update(session: Session, statement: Update) -> int:
+    """Run an UPDATE in the database (not on loaded objects) and return how many rows it changed."""
+    result = cast("CursorResult[Any]", session.execute(statement.execution_options(synchronize_session=False)))
+    return int(result.rowcount or 0)
+
+
+def session_for_token(session: Session, token: str) -> LoginSession | None:
+    return session.scalar(select(LoginSession).where(LoginSession.token_hash == token_hash(token)))
 
 
 def logout(session: Session, token: str) -> None:

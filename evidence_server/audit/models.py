@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Integer, LargeBinary, SmallInteger, String, Text
+from sqlalchemy import JSON, BigInteger, Integer, LargeBinary, SmallInteger, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from evidence_server.db import Base, utcnow
@@ -96,3 +96,21 @@ class AuditPending(Base):
     object_id: Mapped[str | None] = mapped_column(String(64))
     client_addr: Mapped[str | None] = mapped_column(String(64))
     details: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class AuditTally(Base):
+    """Repeated identical failures (same action, client and subject) in one time window, counted.
+
+    The first of them is an audit entry in full; the rest only raise ``count`` here, and the count
+    becomes one ``audit.repeated`` entry when the window closes (``audit.tally.close_windows``). So
+    a flood of bad logins or enrolment codes is recorded without making the log grow with it.
+    """
+
+    __tablename__ = "audit_tallies"
+    __table_args__ = (UniqueConstraint("action", "client_addr", "subject", "window_start"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    action: Mapped[str] = mapped_column(String(64))
+    client_addr: Mapped[str] = mapped_column(String(64))  # "*": every client beyond the window's cap
+    subject: Mapped[str] = mapped_column(String(200))  # e.g. the username tried; "*" beyond the cap
+    window_start: Mapped[datetime] = mapped_column(index=True)
+    count: Mapped[int] = mapped_column(BigInteger)

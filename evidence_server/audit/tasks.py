@@ -6,6 +6,7 @@ from typing import Any
 
 from evidence_server.audit.log import issue_checkpoint
 from evidence_server.audit.sequencer import sequence
+from evidence_server.audit.tally import close_windows
 from evidence_server.background.registry import task
 from evidence_server.config import Settings
 from evidence_server.context import ServerContext
@@ -27,3 +28,12 @@ def audit_checkpoint(ctx: ServerContext) -> dict[str, Any]:
     with ctx.sessionmaker() as session:
         cp, created = issue_checkpoint(ctx, session)
         return {"tree_size": cp.tree_size, "root_hash": cp.root_hash, "created": created}
+
+
+@task("audit.close_tallies", every=lambda s: s.audit_tally_window_s)
+def audit_close_tallies(ctx: ServerContext) -> dict[str, Any]:
+    """Write the counts of repeated anonymous failures whose window has closed (idempotent)."""
+    with ctx.sessionmaker() as session:
+        written = close_windows(session, ctx.settings.audit_tally_window_s)
+        session.commit()
+        return {"entries": written}

@@ -20,6 +20,9 @@ from evidence_server.compliance.service import visibility
 from evidence_server.ledger.models import LedgerEntry
 from evidence_server.ledger.rules import HAND_OUT
 
+#: A month as the API and pages take it: YYYY-MM with a year from 1000 (Python's dates have no year 0).
+MONTH_PATTERN = r"^[1-9]\d{3}-(0[1-9]|1[0-2])$"
+
 
 @dataclass(frozen=True)
 class Period:
@@ -237,7 +240,7 @@ class Filters:
     device_serial: str | None = None
     user_id: int | None = None
     checkout_entry_id: int | None = None
-    month: str | None = None  # YYYY-MM, local
+    month: str | None = None  # YYYY-MM, local (MONTH_PATTERN)
     since: date | None = None
     until: date | None = None
     include_cleared: bool = False

@@ -16,6 +16,7 @@ from evidence_server.accounts.models import Unit, User
 from evidence_server.compliance.dashboard import Filters, Period, figures, find_flags
 from evidence_server.compliance.models import ComplianceFlag
 from evidence_server.db import utcnow
+from evidence_server.export_text import pdf_markup, xlsx_row
 from evidence_server.ledger.exports import FONT, Heading
 
 TITLE = "执法音像记录设备使用合规评估报告"
@@ -116,31 +117,31 @@ def to_xlsx(report: Report) -> bytes:
     assert ws is not None
     ws.title = "评估概况"
     bold, head = Font(bold=True), PatternFill("solid", fgColor="DDE5EE")
-    ws.append([TITLE])
+    xlsx_row(ws, [TITLE])
     ws["A1"].font = Font(size=16, bold=True)
-    ws.append([report.heading.line])
-    ws.append([])
+    xlsx_row(ws, [report.heading.line])
+    xlsx_row(ws, [])
     for label, value in report.summary:
-        ws.append([label, value])
-    ws.append([])
-    ws.append(["违规类型", "数量", "已确认", "已排除"])
+        xlsx_row(ws, [label, value])
+    xlsx_row(ws, [])
+    xlsx_row(ws, ["违规类型", "数量", "已确认", "已排除"])
     for cell in ws[ws.max_row]:
         cell.font, cell.fill = bold, head
     for row in report.by_kind:
-        ws.append(list(row))
-    ws.append([])
-    ws.append(["执法人员（警号）", "违规数量"])
+        xlsx_row(ws, list(row))
+    xlsx_row(ws, [])
+    xlsx_row(ws, ["执法人员（警号）", "违规数量"])
     for cell in ws[ws.max_row]:
         cell.font, cell.fill = bold, head
     for officer in report.by_officer:
-        ws.append(list(officer))
+        xlsx_row(ws, list(officer))
     ws.column_dimensions["A"].width, ws.column_dimensions["B"].width = 30, 14
     flags = wb.create_sheet("违规清单")
-    flags.append(list(FLAG_COLUMNS))
+    xlsx_row(flags, list(FLAG_COLUMNS))
     for cell in flags[1]:
         cell.font, cell.fill = bold, head
     for row in report.flags:
-        flags.append(list(row))
+        xlsx_row(flags, list(row))
         for cell in flags[flags.max_row]:
             cell.alignment = Alignment(wrap_text=True, vertical="top")
     from openpyxl.utils import get_column_letter
@@ -170,7 +171,7 @@ def to_pdf(report: Report) -> bytes:
     sub = ParagraphStyle("sub", fontName=FONT, fontSize=9, leading=12, alignment=1)
 
     def para(text: Any, style: ParagraphStyle = cell) -> Paragraph:
-        return Paragraph(str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;"), style)
+        return Paragraph(pdf_markup(text), style)
 
     def table(rows: list[tuple[Any, ...]], header: tuple[str, ...], widths: tuple[float, ...]) -> Table:
         total = A4[0] - 24 * mm

@@ -73,7 +73,7 @@ def list_flags(
     device_serial: str | None = None,
     user_id: int | None = None,
     checkout_entry_id: int | None = None,
-    month: Annotated[str | None, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")] = None,
+    month: Annotated[str | None, Query(pattern=dashboard.MONTH_PATTERN)] = None,
     since: date | None = None,
     until: date | None = None,
     include_cleared: bool = False,

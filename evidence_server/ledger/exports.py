@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from evidence_server.accounts.models import Unit, User
+from evidence_server.export_text import pdf_markup, xlsx_row
 from evidence_server.ledger.models import Device, LedgerEntry
 from evidence_server.ledger.rules import HAND_OUT, REPORTS, Kind, effective
 
@@ -284,13 +285,13 @@ def to_xlsx(rows: Sequence[PaperRow], heading: Heading) -> bytes:
     assert ws is not None
     ws.title = "交接登记台账"
     last = get_column_letter(len(COLUMNS))
-    ws.append([TITLE])
+    xlsx_row(ws, [TITLE])
     ws.merge_cells(f"A1:{last}1")
     ws["A1"].font = Font(size=16, bold=True)
     ws["A1"].alignment = Alignment(horizontal="center")
-    ws.append([heading.line])
+    xlsx_row(ws, [heading.line])
     ws.merge_cells(f"A2:{last}2")
-    ws.append(list(COLUMNS))
+    xlsx_row(ws, COLUMNS)
     thin = Side(style="thin", color="000000")
     border = Border(left=thin, right=thin, top=thin, bottom=thin)
     for cell in ws[3]:
@@ -300,7 +301,7 @@ def to_xlsx(rows: Sequence[PaperRow], heading: Heading) -> bytes:
         cell.alignment = Alignment(horizontal="center", vertical="center")
     late_fill = PatternFill("solid", fgColor="FFF4E0")
     for row in rows:
-        ws.append(list(row.cells()))
+        xlsx_row(ws, row.cells())
         for cell in ws[ws.max_row]:
             cell.border = border
             cell.alignment = Alignment(wrap_text=True, vertical="top")
@@ -340,8 +341,7 @@ def to_pdf(rows: Sequence[PaperRow], heading: Heading) -> bytes:
     sub = ParagraphStyle("sub", fontName=FONT, fontSize=9, leading=12, alignment=1)
 
     def para(text: str, style: ParagraphStyle) -> Paragraph:
-        safe = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-        return Paragraph(safe, style)
+        return Paragraph(pdf_markup(text), style)
 
     data = [[para(c, head) for c in COLUMNS]] + [[para(c, cell) for c in r.cells()] for r in rows]
     total = landscape(A4)[0] - 20 * mm

@@ -8,11 +8,12 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from evidence_server.accounts.models import Role, Unit, User
+from evidence_server.audit import tally
 from evidence_server.audit.service import record as audit
 from evidence_server.context import CtxDep
 from evidence_server.db import SessionDep
 from evidence_server.fleet import service as fleet
-from evidence_server.security import CurrentStation, bearer_token, public, require_roles
+from evidence_server.security import CurrentStation, bearer_token, public, public_credentials, require_roles
 from evidence_server.stations import service, serving
 from evidence_server.stations.models import Station
 
@@ -105,7 +106,7 @@ def revoke_station(station_id: int, request: Request, user: StationAdmin, sessio
     "/stations/enrol",
     response_model=EnrolOut,
     status_code=201,
-    dependencies=[Depends(public)],
+    dependencies=[Depends(public_credentials)],
     responses={403: {"description": "unknown, used or expired enrolment code"}},
 )
 def enrol(body: EnrolIn, request: Request, ctx: CtxDep, session: SessionDep) -> EnrolOut:
@@ -113,7 +114,13 @@ def enrol(body: EnrolIn, request: Request, ctx: CtxDep, session: SessionDep) -> 
     try:
         station, token = service.enrol(session, code=body.code, hostname=body.hostname)
     except service.EnrolmentError as exc:
-        audit(session, "station.enrol_failed", request=request, details={"reason": str(exc)})
+        tally.record_failure(
+            session,
+            "station.enrol_failed",
+            request=request,
+            details={"reason": str(exc)},
+            **tally.limits_of(ctx.settings),
+        )
         session.commit()
         raise HTTPException(403, str(exc)) from exc
     audit(session, "station.enrolled", request=request, object_type="station", object_id=station.id, actor=station)

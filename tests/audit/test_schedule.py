@@ -32,7 +32,11 @@ def test_beat_schedule_follows_the_settings(tmp_path: Path) -> None:
         block_map_backfill_interval_s=0,
         binding_check_interval_s=0,
     )
-    assert beat_schedule(s) == {"audit.checkpoint": {"task": "audit.checkpoint", "schedule": 600.0}}
+    assert beat_schedule(s) == {
+        "audit.checkpoint": {"task": "audit.checkpoint", "schedule": 600.0},
+        # the counts of repeated anonymous failures are written as each window closes (audit/tally.py)
+        "audit.close_tallies": {"task": "audit.close_tallies", "schedule": 300.0},
+    }
     assert beat_schedule(Settings(data_dir=tmp_path, retention_interval_s=900))["retention.apply"] == {
         "task": "retention.apply",
         "schedule": 900.0,

@@ -49,9 +49,16 @@ def run_server(cmd: dict[str, Any]) -> int:
     os.environ.update(cmd["env"])
     from evidence_server.app import create_app
     from evidence_server.config import Settings
+    from evidence_server.serving import uvicorn_options
 
+    settings = Settings()
     config = uvicorn.Config(
-        create_app(Settings()), host="127.0.0.1", port=int(cmd["port"]), log_level="warning", lifespan="on"
+        create_app(settings),
+        host="127.0.0.1",
+        port=int(cmd["port"]),
+        log_level="warning",
+        lifespan="on",
+        **uvicorn_options(settings),  # the embedded server's limits, as production runs it
     )
     uvicorn.Server(config).run()
     return 0

@@ -469,19 +469,34 @@ def agent_kill_campaign(site: Site, kills: int, seed: int) -> Campaign:
     return finish(site, report)
 
 
+#: Where server kills are aimed: mostly at an upload's bytes in flight, some at the manifest's completion.
+SERVER_TARGETS = ("mid_upload", "mid_upload", "mid_upload", "uploaded_unreceipted")
+UPLOAD_SIZES = (450_000, 1_500_000, 4_000_000)
+
+
 def server_kill_campaign(site: Site, kills: int, seed: int) -> Campaign:
-    """SIGKILL the server ``kills`` times while the agent copies, uploads, completes and wipes."""
+    """SIGKILL the server ``kills`` times, each aimed (as the agent kills are) at a moment a station is
+    talking to it: a PATCH's bytes arriving (a staged upload growing) or a transfer awaiting its receipt.
+    A moment missed (the agent finished first) is tried again with new recordings, never spent between docks."""
     rng, report = random.Random(seed), Campaign("server kill -9", seed)
     patient = {"retry_attempts": 60, "retry_base_delay": 0.05, "retry_max_delay": 0.25, "upload_resume_attempts": 60}
     agent: int | None = None
-    while report.faults < kills:
+    known: set[str] = set()
+    for _attempt in range(kills * 10):
+        if report.faults >= kills:
+            break
         if agent is None or site.forks.exit_code(agent) is not None:
-            site.recorder.record(rng.randint(1, 4))
+            site.recorder.record(rng.randint(2, 4), sizes=UPLOAD_SIZES)  # big enough to be caught mid-PATCH
+            known = site.probe.transfer_ids()
             agent = site.run_agent(**patient)
-        time.sleep(rng.uniform(0.05, 0.8))
-        phases = site.probe.phases(set()) or {"between"}
+        target = SERVER_TARGETS[report.faults % len(SERVER_TARGETS)]
+        if not aim(site, agent, known, target, timeout=20):
+            continue
+        time.sleep(rng.uniform(0.0, 0.004))
         site.kill_server()
-        report.injected[sorted(phases)[0]] += 1
+        report.injected[target] += 1
+        if target == "uploaded_unreceipted":
+            known = site.probe.transfer_ids()  # the next kill of this kind waits for another transfer
         time.sleep(rng.uniform(0.0, 0.3))
         site.start_server()
         report.violations += [

@@ -16,6 +16,7 @@ from evidence_server.app import create_app
 from evidence_server.audit.models import AuditEvent
 from evidence_server.config import Settings
 from evidence_server.retention.tasks import retention_apply
+from evidence_server.security import csrf_token_for
 from tests.cases.conftest import World, seed
 from tests.support.databases import SqliteTemplates
 
@@ -54,8 +55,9 @@ def page(w: World, who: str, path: str, lang: str = "zh") -> httpx.Response:
 
 
 def form(w: World, who: str, path: str, **data: str | list[str]) -> httpx.Response:
-    return signed_in(w, who, custodia_csrf=CSRF).post(
-        path, data={"csrf_token": CSRF, **data}, headers={"Accept": "text/html"}, follow_redirects=False
+    token = csrf_token_for(w.tokens[who])  # the session's own token, as its pages carry it
+    return signed_in(w, who).post(
+        path, data={"csrf_token": token, **data}, headers={"Accept": "text/html"}, follow_redirects=False
     )
 
 

@@ -45,6 +45,6 @@ def test_a_flood_of_keys_keeps_memory_bounded() -> None:
 
 
 def test_error_answers_follow_what_a_route_is() -> None:
-    assert expected_errors({"GET"}, "/healthz", frozenset({"public"})) == {422, 503}
+    assert expected_errors({"GET"}, "/healthz", frozenset({"public"})) == {422, 429, 503}
     assert {401, 403, 404, 409} <= expected_errors({"GET"}, "/api/v1/recordings", frozenset({"officer"}))
     assert {400, 413, 429} <= expected_errors({"POST"}, "/api/v1/uploads", frozenset({"station"}))

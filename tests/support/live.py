@@ -1,7 +1,8 @@
 """A real Custodia server for end-to-end tests: uvicorn on a free loopback port.
 
-``thread`` mode runs uvicorn in a thread of the test process (fast); ``process`` mode runs it as a
-child process so a test can kill it with SIGKILL mid-upload and start it again on the same data.
+``thread`` mode runs uvicorn in a thread of the test process (fast); ``process`` mode runs
+``custodia server`` as a child process so a test can kill it with SIGKILL mid-upload and start it
+again on the same data. Both use the embedded server's limits (evidence_server/serving.py).
 """
 
 from __future__ import annotations
@@ -89,9 +90,16 @@ class LiveServer:
             import uvicorn
 
             from evidence_server.app import create_app
+            from evidence_server.serving import uvicorn_options
 
+            settings = self.settings()
             config = uvicorn.Config(
-                create_app(self.settings()), host="127.0.0.1", port=self.port, log_level="warning", lifespan="on"
+                create_app(settings),
+                host="127.0.0.1",
+                port=self.port,
+                log_level="warning",
+                lifespan="on",
+                **uvicorn_options(settings),
             )
             self._server = uvicorn.Server(config)
             self._server.install_signal_handlers = lambda: None
@@ -101,19 +109,8 @@ class LiveServer:
         else:
             env = {**os.environ, **self.settings_env()}
             self._proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "uvicorn",
-                    "--factory",
-                    "evidence_server.app:create_app",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(self.port),
-                    "--log-level",
-                    "warning",
-                ],
+                # as production runs it: `custodia server`, with the embedded server's limits
+                [sys.executable, "-m", "custodia_cli.main", "server", "--host", "127.0.0.1", "--port", str(self.port)],
                 env=env,
                 cwd=str(Path(__file__).resolve().parents[2]),
             )

@@ -17,6 +17,7 @@ from evidence_server.security import (
     SESSION_COOKIE,
     bearer_token,
     public,
+    public_credentials,
     require_roles,
     user_for_token,
 )
@@ -54,7 +55,7 @@ def login_page(request: Request, session: SessionDep, next: str | None = None) -
     return _login_page(request, safe_next(next, ""))
 
 
-@router.post("/login", dependencies=[Depends(public)])
+@router.post("/login", dependencies=[Depends(public_credentials)])
 def login_submit(
     request: Request,
     session: SessionDep,
@@ -64,9 +65,7 @@ def login_submit(
     next: Annotated[str, Form()] = "",
 ) -> Response:  # noqa: A002
     next_path = safe_next(next, "")
-    if not csrf.valid(request, csrf_token):
-        audit(session, "web.csrf_rejected", request=request, details={"path": "/login"})
-        session.commit()
+    if csrf.refused(request, session, None, csrf_token) is not None:
         return _login_page(
             request, next_path, error="login.error_expired", username=username[:64], status_code=403, fresh_token=True
         )
@@ -91,10 +90,9 @@ def login_submit(
 
 @router.post("/logout")
 def logout(request: Request, user: SignedIn, session: SessionDep, csrf_token: Annotated[str, Form()] = "") -> Response:
-    if not csrf.valid(request, csrf_token):
-        audit(session, "web.csrf_rejected", request=request, details={"path": "/logout"})
-        session.commit()
-        return render(request, "error.html", user=user, status_code=403, message="error.csrf")
+    refused = csrf.refused(request, session, user, csrf_token)
+    if refused is not None:
+        return refused
     token = bearer_token(request)
     if token:
         accounts.logout(session, token)

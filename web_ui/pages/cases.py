@@ -51,14 +51,6 @@ def error_text(request: Request, exc: service.CaseError) -> str:
     )
 
 
-def refused(request: Request, session: Session, user: User, token: str) -> Response | None:
-    if csrf.valid(request, token):
-        return None
-    audit(session, "web.csrf_rejected", request=request, details={"path": request.url.path})
-    session.commit()
-    return render(request, "error.html", user=user, status_code=403, message="error.csrf")
-
-
 def pattern(request: Request) -> str:
     ctx = context_of(request)
     return str(ctx.settings.case_number_pattern)
@@ -189,7 +181,7 @@ def create_submit(
     officers: Text = "",
     csrf_token: Text = "",
 ) -> Response:
-    bad = refused(request, session, user, csrf_token)
+    bad = csrf.refused(request, session, user, csrf_token)
     if bad:
         return bad
     values = {"number": number, "name": name, "enforcement_matter": enforcement_matter, "officers": officers}
@@ -278,7 +270,7 @@ def case_form(
     operation: Callable[[Case], Any],
     done: str,
 ) -> Response:
-    bad = refused(request, session, user, token)
+    bad = csrf.refused(request, session, user, token)
     if bad:
         return bad
     case = _case_or_error(request, session, user, case_id)
@@ -570,7 +562,7 @@ def task_submit(
     case_number: Text = "",
     csrf_token: Text = "",
 ) -> Response:
-    bad = refused(request, session, user, csrf_token)
+    bad = csrf.refused(request, session, user, csrf_token)
     if bad:
         return bad
     try:

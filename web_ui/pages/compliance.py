@@ -17,7 +17,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from evidence_server.accounts.models import Role, Unit, User
-from evidence_server.audit.service import record as audit
 from evidence_server.compliance import dashboard, review, service
 from evidence_server.compliance.facts import Kind
 from evidence_server.compliance.models import STATES
@@ -41,14 +40,6 @@ PAGE_SIZE = 50
 def tz_of(request: Request) -> ZoneInfo:
     ctx = context_of(request)
     return ZoneInfo(ctx.settings.default_timezone)
-
-
-def _refused(request: Request, session: Session, user: User, token: str) -> Response | None:
-    if csrf.valid(request, token):
-        return None
-    audit(session, "web.csrf_rejected", request=request, details={"path": request.url.path})
-    session.commit()
-    return render(request, "error.html", user=user, status_code=403, message="error.csrf")
 
 
 def _local(value: str, tz: ZoneInfo) -> str:
@@ -80,7 +71,7 @@ def flag_list(
     unit_id: str | None = None,
     officer_no: str | None = None,
     device_serial: str | None = None,
-    month: Annotated[str | None, Query(pattern=r"^(\d{4}-(0[1-9]|1[0-2]))?$")] = None,
+    month: Annotated[str | None, Query(pattern=f"^$|{dashboard.MONTH_PATTERN}")] = None,
     since: str | None = None,
     until: str | None = None,
     checkout_entry_id: str | None = None,
@@ -180,7 +171,7 @@ def flag_page(flag_id: int, request: Request, user: Viewer, session: SessionDep)
 
 
 def _act(request: Request, user: User, session: Session, flag_id: int, token: str, step: Any) -> Response:
-    refused = _refused(request, session, user, token)
+    refused = csrf.refused(request, session, user, token)
     if refused is not None:
         return refused
     try:

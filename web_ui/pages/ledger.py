@@ -93,14 +93,6 @@ def error_text(request: Request, exc: RuleError) -> str:
     return text
 
 
-def csrf_refused(request: Request, session: Session, user: User, submitted: str) -> Response | None:
-    if csrf.valid(request, submitted):
-        return None
-    audit(session, "web.csrf_rejected", request=request, details={"path": request.url.path})
-    session.commit()
-    return render(request, "error.html", user=user, status_code=403, message="error.csrf")
-
-
 def redirect_done(path: str, what: str) -> Response:
     return RedirectResponse(f"{path}?done={quote(what)}", status_code=303)
 
@@ -114,7 +106,7 @@ def device_or_404(request: Request, session: Session, user: User, serial: str) -
 
 def form_device(request: Request, session: Session, user: User, serial: str, submitted: str) -> Device | Response:
     """The device a form posts about, or the page refusing it (bad CSRF token, unknown device)."""
-    return csrf_refused(request, session, user, submitted) or device_or_404(request, session, user, serial)
+    return csrf.refused(request, session, user, submitted) or device_or_404(request, session, user, serial)
 
 
 def submit(
@@ -187,7 +179,7 @@ def register_submit(
     unit_id: Annotated[int | None, Form()] = None,
     csrf_token: Text = "",
 ) -> Response:
-    refused = csrf_refused(request, session, user, csrf_token)
+    refused = csrf.refused(request, session, user, csrf_token)
     if refused:
         return refused
     serial = serial.strip()
@@ -669,7 +661,7 @@ def decide_submit(
     override_reason: Text = "",
     csrf_token: Text = "",
 ) -> Response:
-    refused = csrf_refused(request, session, user, csrf_token)
+    refused = csrf.refused(request, session, user, csrf_token)
     if refused:
         return refused
     acting = service.Context(user, ctx.settings)

@@ -55,14 +55,6 @@ def error_text(request: Request, exc: RetentionError) -> str:
     )
 
 
-def refused(request: Request, session: Session, user: User, token: str) -> Response | None:
-    if csrf.valid(request, token):
-        return None
-    audit(session, "web.csrf_rejected", request=request, details={"path": request.url.path})
-    session.commit()
-    return render(request, "error.html", user=user, status_code=403, message="error.csrf")
-
-
 def attempt(
     request: Request,
     session: Session,
@@ -74,7 +66,7 @@ def attempt(
 ) -> Response:
     """Run a retention operation from a form: commit and go to ``done``, or show the page again with the
     refusal (which is audited)."""
-    bad = refused(request, session, user, token)
+    bad = csrf.refused(request, session, user, token)
     if bad:
         return bad
     try:
