@@ -18,7 +18,7 @@ from evidence_server.accounts.models import LoginSession, Role, User
 from evidence_server.accounts.secrets import STATION_TOKEN_PREFIX, USER_TOKEN_PREFIX, token_hash
 from evidence_server.db import SessionDep, utcnow
 from evidence_server.stations.models import Station
-from evidence_server.stations.service import station_for_token
+from evidence_server.stations.service import refusal, station_for_token
 
 SESSION_COOKIE = "custodia_session"
 ROLE_MARK = "__custodia_roles__"
@@ -66,12 +66,15 @@ def require_roles(*roles: Role) -> Callable[..., User]:
 
 
 def require_station(request: Request, session: SessionDep) -> Station:
+    """The enrolled station calling; a refused station is told why (revoked, enrolled again elsewhere,
+    token rotated), in words its operator can act on: the agent shows the message."""
     token = bearer_token(request)
-    if not token or not token.startswith(STATION_TOKEN_PREFIX):
-        raise _unauthorized("station token required")
-    station = station_for_token(session, token)
+    station = station_for_token(session, token) if token and token.startswith(STATION_TOKEN_PREFIX) else None
     if station is None:
-        raise _unauthorized("unknown or revoked station")
+        code, message = refusal(session, token)
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED, {"code": code, "message": message}, headers={"WWW-Authenticate": "Bearer"}
+        )
     request.state.station = station
     return station
 

@@ -228,7 +228,7 @@ def set_transfer_task(
     previous = transfer.case_id
     if matter is not None:
         transfer.enforcement_matter = matter
-    recordings = recordings_of_transfer(session, transfer.id)
+    recordings, foreign = task_recordings(actor, transfer, recordings_of_transfer(session, transfer.id))
     if case is not None:
         transfer.case_id = case.id
         if previous is not None and previous != case.id:
@@ -275,9 +275,23 @@ def set_transfer_task(
             "case_id": transfer.case_id,
             "previous_case_id": previous,
             "recordings": len(recordings),
+            **({"left_out_other_unit": [r.id for r in foreign]} if foreign else {}),
         },
     )
     return transfer
+
+
+def task_recordings(
+    actor: User, transfer: Transfer, recordings: list[Recording]
+) -> tuple[list[Recording], list[Recording]]:
+    """The transfer's recordings its task may link or move, and those it must leave alone.
+
+    A transfer may name a recording of another unit (bytes that another device brought first): the
+    dock's task never moves such a recording, whoever sets it; only a manual link by someone who may
+    link across units does. Pure.
+    """
+    mine = [r for r in recordings if r.unit_id == transfer.unit_id and access.may_link_recording(actor, r.unit_id)]
+    return mine, [r for r in recordings if r not in mine]
 
 
 def incomplete(
