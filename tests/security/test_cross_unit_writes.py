@@ -17,6 +17,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from sqlalchemy import create_engine, text
 
 from evidence_server.accounts.models import ALL_UNITS_ROLES, Role
 from evidence_server.app import create_app
@@ -205,3 +206,41 @@ def test_no_unit_bound_caller_reaches_another_units_records(
     after = unit2_snapshot(cross.world)
     changed = [table for table in before if after.get(table) != before[table]]
     assert wrong == [] and changed == [], "\n".join(wrong + [f"unit 2's {t} changed" for t in changed])
+
+
+def test_a_docks_task_never_moves_another_units_recording_into_a_case(cross: CrossWorld) -> None:
+    """Found: a station of unit 2 got a unit 1 recording named in its transfer; a unit 2 case handler then
+    set the dock's task, which linked the recording into a unit 2 case, and could download it.
+
+    Whatever a transfer names (the station's claim is put straight into the database here, as a flaw
+    in custody would leave it), the task links only the transfer's unit's own recordings."""
+    w, own, other = cross.world, cross.world.units[1], cross.world.units[2]
+    foreign = own.recording_ids[1]
+    engine = create_engine(w.server.settings().database_url)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO transfer_files (transfer_id, recording_id, path, verified_at) "
+                "VALUES (:t, :r, 'DCIM/invented.MP4', CURRENT_TIMESTAMP)"
+            ),
+            {"t": other.transfer_id, "r": foreign},
+        )
+    engine.dispose()
+    handler = {"Authorization": f"Bearer {w.tokens['case_handler@u2']}"}
+    r = httpx.put(
+        w.server.url + f"/api/v1/transfers/{other.transfer_id}/task",
+        json={"enforcement_matter": "联合检查", "case_number": other.case_number},
+        headers=handler,
+    )
+    assert r.status_code == 200, r.text
+    linked = httpx.get(w.server.url + f"/api/v1/cases/{other.case_id}/links", headers=handler).json()
+    assert foreign not in [lk["recording_id"] for lk in linked]
+    assert set(other.recording_ids) <= {lk["recording_id"] for lk in linked}  # its own were linked
+    for path in (f"/api/v1/recordings/{foreign}", f"/api/v1/recordings/{foreign}/content"):
+        assert httpx.get(w.server.url + path, headers=handler).status_code == 404
+    task = httpx.get(
+        w.server.url + "/api/v1/audit/entries",
+        params={"action": "transfer.task"},
+        headers={"Authorization": f"Bearer {w.tokens['sysadmin']}"},
+    ).json()["items"][-1]
+    assert task["details"]["left_out_other_unit"] == [foreign]
