@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, cast
 
 from fastapi import Request
 from sqlalchemy import select
@@ -175,7 +175,8 @@ def update_case(session: Session, actor: User, case: Case, fields: CaseFields, r
 def recording_to_link(session: Session, user: User, recording_id: int) -> Recording:
     """A recording ``user`` may see, named in a request; one of another unit that they may not see
     answers exactly as one that does not exist."""
-    rec = session.scalar(visible_to(user).where(Recording.id == recording_id))
+    # cast: visible_to is annotated for SQLAlchemy 2.0 (one-column selects typed as tuples)
+    rec = cast(Recording | None, session.scalar(visible_to(user).where(Recording.id == recording_id)))
     if rec is None:
         raise CaseError("unknown_recording", f"no recording {recording_id}, or not one you may see", 404)
     return rec

@@ -402,18 +402,9 @@ def correct(body: CorrectionIn, request: Request, user: Manager, session: Sessio
 # --- lending --------------------------------------------------------------------------------------
 
 
-def lend_visible(user: User) -> Any:
-    q = select(LendRequest)
-    if user.sees_all_units:
-        return q
-    if Role(user.role) == Role.officer:
-        return q.where(LendRequest.requested_by_id == user.id)
-    return q.where((LendRequest.unit_id == user.unit_id) | (LendRequest.borrower_unit_id == user.unit_id))
-
-
 @ledger_router.get("/lend-requests", response_model=list[LendOut])
 def list_lend_requests(user: Reader, session: SessionDep, state: str | None = None) -> list[LendRequest]:
-    q = lend_visible(user)
+    q = service.lend_visible(user)
     if state:
         q = q.where(LendRequest.state == state)
     return list(session.scalars(q.order_by(LendRequest.requested_at.desc()).limit(500)))

@@ -78,6 +78,16 @@ def unknown_device(serial: str) -> RuleError:
     return RuleError("unknown_device", f"no device {serial!r} in your register")
 
 
+def lend_visible(user: User) -> Select[LendRequest]:
+    """Officers their own requests; unit roles those of their unit and those lending to it; supervisors all."""
+    q = select(LendRequest)
+    if user.sees_all_units:
+        return q
+    if Role(user.role) == Role.officer:
+        return q.where(LendRequest.requested_by_id == user.id)
+    return q.where((LendRequest.unit_id == user.unit_id) | (LendRequest.borrower_unit_id == user.unit_id))
+
+
 def find_device(session: Session, user: User, serial: str) -> Device:
     device = session.scalar(devices_visible(user).where(Device.serial == serial))
     if device is None:

@@ -47,7 +47,7 @@ class IssuedCode:
 # --- which stations an administrator may touch ------------------------------------------------------
 
 
-def stations_managed(user: User) -> Select[tuple[Station]]:
+def stations_managed(user: User) -> Select[Station]:
     """The stations ``user`` administers: a system administrator's are all, a device administrator's
     their unit's, anyone else's none."""
     q = select(Station)
@@ -60,7 +60,7 @@ def stations_managed(user: User) -> Select[tuple[Station]]:
 
 def managed_station(session: Session, user: User, station_id: int) -> Station:
     """The station ``user`` administers; another unit's answers exactly as one that does not exist."""
-    station = session.scalar(stations_managed(user).where(Station.id == station_id))
+    station: Station | None = session.scalar(stations_managed(user).where(Station.id == station_id))
     if station is None:
         raise StationError("unknown_station", f"no station {station_id}, or not one you administer", 404)
     return station

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -165,7 +166,7 @@ def test_the_identifiers_tried_are_real_records_of_the_other_unit(cross: CrossWo
     assert head.status_code == 200, head.text
 
 
-def _params() -> list:
+def _params() -> list[Any]:
     out = []
     for route, case in sorted(PROBES.items()):
         if not isinstance(case, list):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -42,7 +43,7 @@ class Units:
         }
         self.tokens["sysadmin"] = server.admin_headers["Authorization"].removeprefix("Bearer ")
 
-    def post(self, who: str, path: str, body: dict | None = None) -> httpx.Response:
+    def post(self, who: str, path: str, body: dict[str, Any] | None = None) -> httpx.Response:
         return httpx.post(
             self.server.url + path, json=body or {}, headers={"Authorization": f"Bearer {self.tokens[who]}"}
         )
@@ -63,7 +64,7 @@ class Units:
             self.server.url + "/api/v1/stations/me/heartbeat", json={}, headers={"Authorization": f"Bearer {token}"}
         )
 
-    def audit(self, action: str) -> list[dict]:
+    def audit(self, action: str) -> list[dict[str, Any]]:
         r = httpx.get(
             self.server.url + "/api/v1/audit/entries",
             params={"action": action},
@@ -149,7 +150,7 @@ def test_the_station_that_lost_its_token_is_told_why(units: Units) -> None:
     assert units.beat("cus_s_" + "A" * 43).json()["detail"]["code"] == "unknown_station_token"
 
 
-def test_the_agent_shows_the_reason_and_stops(units: Units, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_the_agent_shows_the_reason_and_stops(units: Units, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     settings = AgentSettings(
         server_url=units.server.url, data_dir=tmp_path / "agent", dock_roots=[tmp_path / "dock"], recover_interval=0.2
     )
