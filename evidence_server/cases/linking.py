@@ -118,6 +118,16 @@ def _case_for(session: Session, match: rules.Match, rec: Recording, pattern: str
         )
         return None
     case = session.scalar(select(Case).where(Case.number == number))
+    if case is not None and not access.case_open_to_unit(session, case, rec.unit_id):
+        # a checkout may name any number: another unit's case takes this unit's footage only if shared with it
+        audit(
+            session,
+            "case.autolink_skipped",
+            object_type="recording",
+            object_id=rec.id,
+            details={"checkout_entry_id": match.entry_id, "case_number": number, "why": "case of another unit"},
+        )
+        return None
     if case is None:  # the checkout named a case nobody opened yet: open it for the device's unit
         case = create_case(
             session,
