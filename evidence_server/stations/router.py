@@ -4,7 +4,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StringConstraints
 
 from evidence_server.accounts.models import User
 from evidence_server.accounts.service import unit_in_reach
@@ -26,7 +26,9 @@ class StationIn(BaseModel):
 
 
 class ReenrolIn(BaseModel):
-    reason: str = Field(min_length=1, max_length=500, description="why the station is enrolled again (audited)")
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)] = Field(
+        description="why the station is enrolled again (kept in the audit log)"
+    )
 
 
 class CodeOut(BaseModel):
@@ -123,7 +125,7 @@ def reenrol_station(
         request=request,
         object_type="station",
         object_id=station.id,
-        details={"name": station.name, "unit_id": station.unit_id, "reason": body.reason.strip()},
+        details={"name": station.name, "unit_id": station.unit_id, "reason": body.reason},
     )
     session.commit()
     return CodeOut(station_id=station.id, enrolment_code=issued.code, expires_at=issued.expires_at)
