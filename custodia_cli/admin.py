@@ -9,9 +9,11 @@ from sqlalchemy import select
 from evidence_server.accounts import service as accounts
 from evidence_server.accounts.models import Unit, User
 from evidence_server.accounts.secrets import generate_password
+from evidence_server.audit.service import record as audit
 from evidence_server.config import get_settings
 from evidence_server.context import ServerContext
 from evidence_server.stations import service as stations
+from evidence_server.stations.models import Station
 
 
 def _ctx() -> ServerContext:
@@ -69,8 +71,39 @@ def set_password(username: str) -> dict[str, Any]:
 def create_station(name: str, unit_code: str) -> dict[str, Any]:
     ctx = _ctx()
     with ctx.sessionmaker() as session:
-        issued = stations.create_station(
-            session, name=name, unit_id=_unit(session, unit_code).id, code_hours=ctx.settings.enrolment_code_hours
+        unit = _unit(session, unit_code)
+        try:
+            issued = stations.create_station(
+                session, name=name, unit_id=unit.id, code_hours=ctx.settings.enrolment_code_hours
+            )
+        except stations.StationError as exc:
+            raise SystemExit(f"{exc.message} (`custodia admin reenrol-station {name} --unit {unit_code}`)") from exc
+        audit(
+            session,
+            "station.created",
+            object_type="station",
+            object_id=issued.station.id,
+            details={"name": name, "unit_id": unit.id, "via": "cli"},
         )
         session.commit()
         return {"station_id": issued.station.id, "enrolment_code": issued.code, "expires_at": issued.expires_at}
+
+
+def reenrol_station(name: str, unit_code: str, reason: str) -> dict[str, Any]:
+    """A new enrolment code for an existing station of the unit (its current token ends when the code is used)."""
+    ctx = _ctx()
+    with ctx.sessionmaker() as session:
+        unit = _unit(session, unit_code)
+        station = session.scalar(select(Station).where(Station.unit_id == unit.id, Station.name == name))
+        if station is None:
+            raise SystemExit(f"unit {unit_code} has no station named {name!r}")
+        issued = stations.reenrol(session, station, ctx.settings.enrolment_code_hours)
+        audit(
+            session,
+            "station.reenrolment_issued",
+            object_type="station",
+            object_id=station.id,
+            details={"name": name, "unit_id": unit.id, "reason": reason, "via": "cli"},
+        )
+        session.commit()
+        return {"station_id": station.id, "enrolment_code": issued.code, "expires_at": issued.expires_at}

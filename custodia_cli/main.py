@@ -188,6 +188,17 @@ def admin_create_station(name: str, unit_code: str) -> None:
     click.echo(json.dumps(create_station(name, unit_code), ensure_ascii=False, default=str))
 
 
+@admin.command("reenrol-station")
+@click.argument("name")
+@click.option("--unit", "unit_code", required=True)
+@click.option("--reason", required=True, help="Why the station is enrolled again (kept in the audit log).")
+def admin_reenrol_station(name: str, unit_code: str, reason: str) -> None:
+    """Print a new one-time enrolment code for an existing station; its current token ends when it is used."""
+    from custodia_cli.admin import reenrol_station
+
+    click.echo(json.dumps(reenrol_station(name, unit_code, reason), ensure_ascii=False, default=str))
+
+
 # --- station side --------------------------------------------------------------------------------
 
 

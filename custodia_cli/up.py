@@ -19,11 +19,13 @@ from evidence_server.accounts import service as accounts
 from evidence_server.accounts.models import User
 from evidence_server.accounts.secrets import generate_password
 from evidence_server.app import create_app
+from evidence_server.audit.service import record as audit
 from evidence_server.config import Settings
 from evidence_server.context import ServerContext
 from evidence_server.dbadmin import upgrade
 from evidence_server.serving import uvicorn_options
 from evidence_server.stations import service as stations
+from evidence_server.stations.models import Station
 
 console = Console()
 DEMO_SERIAL = "DSJ0001"
@@ -62,7 +64,19 @@ def enrol_station(ctx: ServerContext, agent_settings, server_url: str) -> None: 
         return
     with ctx.sessionmaker() as session:
         unit_id = accounts.ensure_unit(session, "U1", "第一执法大队").id
-        issued = stations.create_station(session, name=agent_settings.station_name, unit_id=unit_id, code_hours=1)
+        name = agent_settings.station_name
+        station = session.scalar(select(Station).where(Station.unit_id == unit_id, Station.name == name))
+        if station is None:
+            issued = stations.create_station(session, name=name, unit_id=unit_id, code_hours=1)
+        else:  # the station's credentials file is gone: enrol it again, on the record
+            issued = stations.reenrol(session, station, code_hours=1)
+            audit(
+                session,
+                "station.reenrolment_issued",
+                object_type="station",
+                object_id=station.id,
+                details={"name": name, "reason": "custodia up: the station's credentials file is missing"},
+            )
         session.commit()
     agent_settings.prepare_dirs()
     enrol(server_url, issued.code, name=agent_settings.station_name, station_file=agent_settings.station_file)

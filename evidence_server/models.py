@@ -22,7 +22,7 @@ from evidence_server.retention.models import (
     RetentionPolicyVersion,
     RetentionState,
 )
-from evidence_server.stations.models import EnrolmentCode, Station
+from evidence_server.stations.models import EndedStationToken, EnrolmentCode, Station
 from evidence_server.transfers.models import Transfer, TransferFile, VanishedFile
 from evidence_server.uploads.models import IntegrityIncident, Upload
 
@@ -44,6 +44,7 @@ __all__ = [
     "FlagEvent",
     "AuditEvent",
     "Base",
+    "EndedStationToken",
     "EnrolmentCode",
     "IntegrityIncident",
     "LoginSession",

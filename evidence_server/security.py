@@ -32,7 +32,7 @@ from evidence_server.context import context_of
 from evidence_server.db import SessionDep, utcnow
 from evidence_server.limits import EVERYONE
 from evidence_server.stations.models import Station
-from evidence_server.stations.service import station_for_token
+from evidence_server.stations.service import refusal, station_for_token
 
 log = logging.getLogger(__name__)
 SESSION_COOKIE = "custodia_session"
@@ -129,12 +129,18 @@ def _needs_csrf(request: Request) -> bool:
 
 
 def require_station(request: Request, session: SessionDep) -> Station:
+    """The enrolled station calling; a refused station is told why (revoked, enrolled again elsewhere,
+    token rotated), in words its operator can act on: the agent shows the message."""
     token = header_token(request)  # never the cookie: a station is no browser
-    if not token or not token.startswith(STATION_TOKEN_PREFIX):
-        raise _refused(request, "station token required")
-    station = station_for_token(session, token)
+    station = station_for_token(session, token) if token and token.startswith(STATION_TOKEN_PREFIX) else None
     if station is None:
-        raise _refused(request, "unknown or revoked station")
+        code, message = refusal(session, token)
+        throttled = _refused(request, message)  # a failure counts against the client's anonymous budget
+        if throttled.status_code == status.HTTP_429_TOO_MANY_REQUESTS:
+            raise throttled
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED, {"code": code, "message": message}, headers={"WWW-Authenticate": "Bearer"}
+        )
     request.state.station = station
     return station
 

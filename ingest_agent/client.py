@@ -59,6 +59,19 @@ class UploadGone(ApiError):
     """404/410 on an upload: the server no longer has it (voided, expired, or never created)."""
 
 
+class StationRefused(ApiError):
+    """401: the server no longer accepts this station's token (revoked, enrolled again elsewhere, rotated).
+
+    Its message is the server's explanation, meant for the station's operator: nothing this station
+    does will work until it is enrolled again.
+    """
+
+    def __init__(self, detail: Any) -> None:
+        message = detail.get("message") if isinstance(detail, dict) else None
+        self.code = detail.get("code") if isinstance(detail, dict) else None
+        super().__init__(401, message or detail, "the server refuses this station")
+
+
 class ReceiptRejected(Exception):
     """The receipt's signature, transfer or manifest digest does not check out."""
 
@@ -203,6 +216,8 @@ class StationClient:
             asked = 0.0
             try:
                 resp = self._http.request(method, url, **kwargs)
+                if resp.status_code == 401:
+                    raise StationRefused(_detail(resp))
                 if resp.status_code not in RETRY_STATUSES:
                     return resp
                 failure: Exception = ApiError(resp.status_code, _detail(resp), f"{method} {url}")
@@ -254,6 +269,8 @@ class StationClient:
         return creds
 
     def heartbeat(self, spool_bytes: int, free_bytes: int, station_time: str) -> None:
+        """Tell the server this station is alive; a network failure is only logged, but a refused
+        token raises ``StationRefused`` (the running agent stops and shows why)."""
         body = {
             "spool_bytes": spool_bytes,
             "free_bytes": free_bytes,
@@ -261,9 +278,12 @@ class StationClient:
             "station_time": station_time,
         }
         try:
-            self._http.post(f"{API}/stations/me/heartbeat", json=body)
+            resp = self._http.post(f"{API}/stations/me/heartbeat", json=body)
         except httpx.HTTPError as exc:
             log.warning("heartbeat failed: %s", exc)
+            return
+        if resp.status_code == 401:
+            raise StationRefused(_detail(resp))
 
     def complete(self, manifest: Manifest) -> Completion:
         """Send the manifest; return the receipt only once its signature and contents check out."""

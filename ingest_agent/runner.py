@@ -25,7 +25,7 @@ from custodia_wire.documents import utc_iso
 from device_drivers.errors import DriverError
 from device_drivers.usb.hotplug import UsbWatcher
 from device_drivers.volume_watch import VolumeWatcher
-from ingest_agent.client import ApiError, NotEnrolled, enrol
+from ingest_agent.client import ApiError, NotEnrolled, StationRefused, enrol
 from ingest_agent.config import AgentSettings
 from ingest_agent.pipeline import DockReport, ingest_volume
 from ingest_agent.progress import DockProgress
@@ -126,6 +126,9 @@ class DockWorkers:
             report = ingest_volume(root, station=self.station, listener=self.view, stop=self.stop)
         except DriverError as exc:
             log.error("%s: not a recorder this station can read: %s", root, exc)
+            return
+        except StationRefused as exc:
+            log.error("%s: %s", root, exc)
             return
         except Exception:
             log.exception("docking at %s failed", root)
@@ -293,6 +296,9 @@ def main_run(settings: AgentSettings | None = None) -> int:
     except (NotEnrolled, ValueError) as exc:
         Console(stderr=True).print(f"[red]{exc}[/red]")
         return 2
+    except StationRefused as exc:  # revoked, or enrolled again elsewhere: nothing works until enrolled again
+        Console(stderr=True).print(f"[red]{exc}[/red]")
+        return 3
     return 0
 
 
@@ -311,7 +317,7 @@ def main_ingest(
         settings = settings.model_copy(update={"wipe_after_receipt": wipe})
     try:
         report = ingest_path(path, settings, serial=serial, officer_no=officer_no, officer_name=officer_name)
-    except (NotEnrolled, DriverError, OSError) as exc:
+    except (NotEnrolled, StationRefused, DriverError, OSError) as exc:
         Console(stderr=True).print(f"[red]{exc}[/red]")
         return 2
     console = Console()

@@ -45,6 +45,17 @@ def ensure_unit(session: Session, code: str, name: str) -> Unit:
     return unit
 
 
+def unit_in_reach(session: Session, user: User, unit_id: int | None) -> Unit | None:
+    """The unit ``user`` may act in by this id: any unit for those who see every unit, else their own.
+
+    None both for a unit that does not exist and for another unit, so that a caller answering
+    "no such unit" for either reveals nothing about the other units.
+    """
+    if unit_id is None or not (user.sees_all_units or unit_id == user.unit_id):
+        return None
+    return session.get(Unit, unit_id)
+
+
 def create_user(
     session: Session,
     *,

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, or_, select
+from sqlalchemy.orm import Session
 
 from evidence_server.accounts.models import Role, User
 from evidence_server.cases.models import Case, CaseLink, CaseShare
@@ -85,6 +86,17 @@ def manages(user: User, case: Case) -> bool:
     if Role(user.role) == Role.sysadmin:
         return True
     return Role(user.role) == Role.case_handler
+
+
+def case_open_to_unit(session: Session, case: Case, unit_id: int) -> bool:
+    """Is ``case`` one that footage of ``unit_id`` may join without a person deciding: the unit's own
+    case, or one shared with the unit?"""
+    if case.unit_id == unit_id:
+        return True
+    share = select(CaseShare.id).where(
+        CaseShare.case_id == case.id, CaseShare.unit_id == unit_id, CaseShare.revoked_at.is_(None)
+    )
+    return session.scalar(share.limit(1)) is not None
 
 
 def may_link_recording(user: User | None, recording_unit_id: int) -> bool:

@@ -118,6 +118,16 @@ def _case_for(session: Session, match: rules.Match, rec: Recording, pattern: str
         )
         return None
     case = session.scalar(select(Case).where(Case.number == number))
+    if case is not None and not access.case_open_to_unit(session, case, rec.unit_id):
+        # a checkout may name any number: another unit's case takes this unit's footage only if shared with it
+        audit(
+            session,
+            "case.autolink_skipped",
+            object_type="recording",
+            object_id=rec.id,
+            details={"checkout_entry_id": match.entry_id, "case_number": number, "why": "case of another unit"},
+        )
+        return None
     if case is None:  # the checkout named a case nobody opened yet: open it for the device's unit
         case = create_case(
             session,
@@ -240,7 +250,7 @@ def set_transfer_task(
     previous = transfer.case_id
     if matter is not None:
         transfer.enforcement_matter = matter
-    recordings = recordings_of_transfer(session, transfer.id)
+    recordings, foreign = task_recordings(actor, transfer, recordings_of_transfer(session, transfer.id))
     if case is not None:
         transfer.case_id = case.id
         if previous is not None and previous != case.id:
@@ -287,9 +297,23 @@ def set_transfer_task(
             "case_id": transfer.case_id,
             "previous_case_id": previous,
             "recordings": len(recordings),
+            **({"left_out_other_unit": [r.id for r in foreign]} if foreign else {}),
         },
     )
     return transfer
+
+
+def task_recordings(
+    actor: User, transfer: Transfer, recordings: list[Recording]
+) -> tuple[list[Recording], list[Recording]]:
+    """The transfer's recordings its task may link or move, and those it must leave alone.
+
+    A transfer may name a recording of another unit (bytes that another device brought first): the
+    dock's task never moves such a recording, whoever sets it; only a manual link by someone who may
+    link across units does. Pure.
+    """
+    mine = [r for r in recordings if r.unit_id == transfer.unit_id and access.may_link_recording(actor, r.unit_id)]
+    return mine, [r for r in recordings if r not in mine]
 
 
 def incomplete(

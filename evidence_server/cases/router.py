@@ -38,7 +38,6 @@ from evidence_server.cases.schemas import (
 )
 from evidence_server.context import CtxDep, context_of
 from evidence_server.db import SessionDep
-from evidence_server.recordings.models import Recording
 from evidence_server.security import require_roles
 
 router = APIRouter(prefix="/api/v1/cases", tags=["cases"])
@@ -167,16 +166,9 @@ def list_links(case_id: int, user: Reader, session: SessionDep, history: bool = 
 @router.post("/{case_id}/links", response_model=LinkOut, status_code=201)
 def add_link(case_id: int, body: LinkIn, request: Request, user: Manager, session: SessionDep) -> LinkOut:
     case = run(lambda: service.get_case(session, user, case_id))
-    rec = session.get(Recording, body.recording_id)
-    if rec is None:
-        raise HTTPException(404, {"code": "unknown_recording", "message": f"no recording {body.recording_id}"})
-    row, created = run(
-        lambda: service.link(session, user, case, rec, origin="manual", reason=body.reason, request=request)
+    row = run(
+        lambda: service.link_recording(session, user, case, body.recording_id, reason=body.reason, request=request)
     )
-    if not created:
-        raise HTTPException(
-            409, {"code": "already_linked", "message": f"recording {rec.id} is already in case {case.number}"}
-        )
     session.commit()
     return LinkOut.model_validate(row, from_attributes=True)
 

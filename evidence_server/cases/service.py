@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from evidence_server.accounts.models import Role, Unit, User
+from evidence_server.accounts.service import unit_in_reach
 from evidence_server.audit.evidence import fields_of
 from evidence_server.audit.service import record as audit
 from evidence_server.cases import access, numbers
@@ -111,10 +112,12 @@ def create_case(
     if session.scalar(select(Case.id).where(Case.number == clean_number)) is not None:
         raise CaseError("case_exists", f"case {clean_number} already exists", 409)
     unit = unit_id if unit_id is not None else (actor.unit_id if actor is not None else None)
-    if unit is None or session.get(Unit, unit) is None:
-        raise CaseError("unknown_unit", "the case needs an existing unit")
-    if actor is not None and unit != actor.unit_id and not actor.sees_all_units:
-        raise CaseError("other_unit", "a case handler opens cases of their own unit", 403)
+    if actor is None:
+        known = session.get(Unit, unit) if unit is not None else None
+    else:
+        known = unit_in_reach(session, actor, unit)
+    if known is None:  # another unit answers as a unit that does not exist
+        raise CaseError("unknown_unit", f"no unit {unit} you may open cases in")
     values = _clean(fields)
     case = Case(
         number=clean_number,
@@ -170,6 +173,27 @@ def update_case(session: Session, actor: User, case: Case, fields: CaseFields, r
     return case
 
 
+def recording_to_link(session: Session, user: User, recording_id: int) -> Recording:
+    """A recording ``user`` may see, named in a request; one of another unit that they may not see
+    answers exactly as one that does not exist."""
+    rec = session.scalar(recordings_visible(user).where(Recording.id == recording_id))
+    if rec is None:
+        raise CaseError("unknown_recording", f"no recording {recording_id}, or not one you may see", 404)
+    return rec
+
+
+def link_recording(
+    session: Session, actor: User, case: Case, recording_id: int, *, reason: str, request: Request | None = None
+) -> CaseLink:
+    """Link by hand the recording with this id (the API and the case page both call this)."""
+    _require_manager(actor)
+    rec = recording_to_link(session, actor, recording_id)
+    row, created = link(session, actor, case, rec, origin="manual", reason=reason, request=request)
+    if not created:
+        raise CaseError("already_linked", f"recording {rec.id} is already in case {case.number}", 409)
+    return row
+
+
 def active_link(session: Session, case_id: int, recording_id: int) -> CaseLink | None:
     return session.scalar(
         select(CaseLink).where(
@@ -197,12 +221,11 @@ def link(
     """
     if actor is not None and not at_dock:
         _require_manager(actor)
-        if not access.may_link_recording(actor, recording.unit_id):
+        recording_to_link(session, actor, recording.id)
+        if not access.may_link_recording(actor, recording.unit_id):  # seen through a shared case
             raise CaseError(
                 "other_unit_recording", f"recording {recording.id} belongs to another unit: you may not link it", 403
             )
-        if session.scalar(recordings_visible(actor).where(Recording.id == recording.id)) is None:
-            raise CaseError("unknown_recording", f"no recording {recording.id}, or not one you may see", 404)
     reason = (reason or "").strip()
     if not reason:
         raise CaseError("no_reason", "say why the recording belongs to the case")

@@ -260,6 +260,8 @@ def submit_reading(
     """A station read a docked device: battery, free storage, clock. Used by the next checkout's checks."""
     if len(serial) > 64 or not serial.replace("-", "").replace("_", "").replace(".", "").isalnum():
         raise HTTPException(422, {"code": "bad_serial", "message": "malformed serial"})
+    if not docks.dock_access(session, station, serial).allowed:  # the same rule as opening a transfer
+        raise HTTPException(403, "this device belongs to another unit: this station may not read it")
     reading = docks.submit_reading(session, station, serial, body.model_dump())
     device = session.get(Device, reading.device_id)
     assert device is not None
@@ -409,18 +411,9 @@ def correct(body: CorrectionIn, request: Request, user: Manager, session: Sessio
 # --- lending --------------------------------------------------------------------------------------
 
 
-def lend_visible(user: User) -> Any:
-    q = select(LendRequest)
-    if user.sees_all_units:
-        return q
-    if Role(user.role) == Role.officer:
-        return q.where(LendRequest.requested_by_id == user.id)
-    return q.where((LendRequest.unit_id == user.unit_id) | (LendRequest.borrower_unit_id == user.unit_id))
-
-
 @ledger_router.get("/lend-requests", response_model=list[LendOut])
 def list_lend_requests(user: Reader, session: SessionDep, state: str | None = None) -> list[LendRequest]:
-    q = lend_visible(user)
+    q = service.lend_visible(user)
     if state:
         q = q.where(LendRequest.state == state)
     return list(session.scalars(q.order_by(LendRequest.requested_at.desc()).limit(500)))

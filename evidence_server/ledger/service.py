@@ -73,10 +73,25 @@ def entries_visible(user: User) -> Select[LedgerEntry]:
     return q.where(or_(LedgerEntry.unit_id == user.unit_id, LedgerEntry.borrower_unit_id == user.unit_id))
 
 
+def unknown_device(serial: str) -> RuleError:
+    """The one refusal for a device that does not exist and for another unit's: they read the same."""
+    return RuleError("unknown_device", f"no device {serial!r} in your register")
+
+
+def lend_visible(user: User) -> Select[LendRequest]:
+    """Officers their own requests; unit roles those of their unit and those lending to it; supervisors all."""
+    q = select(LendRequest)
+    if user.sees_all_units:
+        return q
+    if Role(user.role) == Role.officer:
+        return q.where(LendRequest.requested_by_id == user.id)
+    return q.where((LendRequest.unit_id == user.unit_id) | (LendRequest.borrower_unit_id == user.unit_id))
+
+
 def find_device(session: Session, user: User, serial: str) -> Device:
     device = session.scalar(devices_visible(user).where(Device.serial == serial))
     if device is None:
-        raise RuleError("unknown_device", f"no device {serial!r} in your register")
+        raise unknown_device(serial)
     return device
 
 
@@ -94,20 +109,15 @@ def _lock(session: Session, serial: str) -> Device:
         select(Device).where(Device.serial == serial).with_for_update().execution_options(populate_existing=True)
     )
     if device is None:
-        raise RuleError("unknown_device", f"no device {serial!r} in the register")
+        raise unknown_device(serial)
     return device
 
 
 def _lock_for(session: Session, actor: User, serial: str) -> Device:
-    """The device, locked, when the actor's unit owns it (clear errors otherwise)."""
+    """The device, locked, when the actor's unit owns it; another unit's answers as an unknown one."""
     device = _lock(session, serial)
     if not actor.sees_all_units and device.unit_id != actor.unit_id:
-        unit = session.get(Unit, device.unit_id)
-        raise RuleError(
-            "other_unit",
-            f"device {serial} belongs to {unit.name if unit else 'another unit'}; "
-            "lending it needs the approval of that unit's administrator",
-        )
+        raise unknown_device(serial)
     return device
 
 
@@ -217,6 +227,9 @@ def register_device(
             session.rollback()
             raise RuleError("concurrent_change", "the device was registered at the same moment") from exc
     device = _lock(session, serial)
+    if device.unit_id != unit_id and Role(ctx.actor.role) != Role.sysadmin:
+        # a serial is one physical recorder: another unit's, even one only seen at its dock, is not taken over
+        raise RuleError("already_registered", f"device {serial} is already known; ask a system administrator")
     if device.status == Status.unregistered.value:
         device.unit_id, device.model, device.family = unit_id, model or device.model, family or device.family
     return _append(
@@ -386,10 +399,10 @@ def _officer_for(session: Session, actor: User, device: Device, officer_id: int 
             raise RuleError("not_yourself", "an officer checks devices out for themselves only")
         return actor
     officer = session.get(User, officer_id) if officer_id is not None else None
-    if officer is None or not officer.active:
-        raise RuleError("bad_officer", "choose the officer who takes the device")
-    if officer.unit_id != device.unit_id:
-        raise RuleError("other_unit", "the officer is of another unit: lending needs an approval")
+    if officer is None or not officer.active or officer.unit_id != device.unit_id:  # one answer for all three
+        raise RuleError(
+            "bad_officer", "choose an officer of the device's unit (lending to another unit needs an approval)"
+        )
     return officer
 
 
@@ -597,7 +610,7 @@ def report(
     holder = session.get(LedgerEntry, device.open_checkout_id) if device.open_checkout_id else None
     is_holder = holder is not None and holder.officer_id == ctx.actor.id
     if not is_holder and not ctx.actor.sees_all_units and device.unit_id != ctx.actor.unit_id:
-        raise RuleError("other_unit", f"device {serial} belongs to another unit")
+        raise unknown_device(serial)  # the holder of a lent device reports it; no one else of another unit
     return _append(
         session,
         ctx,

@@ -18,6 +18,7 @@ from custodia_wire.documents import utc_iso
 from evidence_server.accounts.models import ALL_UNITS_ROLES, Role, User
 from evidence_server.audit.evidence import fields_of
 from evidence_server.audit.service import record as audit
+from evidence_server.cases.access import cases_visible, recordings_visible
 from evidence_server.cases.models import Case, CaseLink
 from evidence_server.context import ServerContext
 from evidence_server.db import utcnow
@@ -155,9 +156,9 @@ def target_unit(session: Session, target: Target, value: str) -> int | None:
     """The unit a hold's target belongs to (None: several units); unknown targets are refused."""
     units: set[int] = set()
     if target in (Target.recording, Target.case):
-        row = session.get(Recording if target == Target.recording else Case, int(value)) if value.isdigit() else None
+        row = session.get(Recording if target == Target.recording else Case, _ident(value))
         if row is None:
-            raise RetentionError(f"unknown_{target.value}", f"no {target.value} {value}", 404)
+            raise unknown_target(target, value)
         return int(row.unit_id)  # type: ignore[attr-defined]
     if target == Target.device:
         units = _units(session, select(Device.unit_id).where(Device.serial == value)) | _units(
@@ -168,20 +169,65 @@ def target_unit(session: Session, target: Target, value: str) -> int | None:
             session, select(Recording.unit_id).where(Recording.officer_no == value).distinct()
         )
     if not units:
-        raise RetentionError(f"unknown_{target.value}", f"no {target.value} {value} is known here", 404)
+        raise unknown_target(target, value)
     return units.pop() if len(units) == 1 else None
+
+
+def _ident(value: str) -> int:
+    """A numeric id from a hold's value (-1, naming nothing, for anything else or too large)."""
+    return int(value) if value.isdigit() and len(value) < 19 else -1
+
+
+def unknown_target(target: Target, value: str) -> RetentionError:
+    """The one refusal for a hold target that does not exist and for one only another unit knows."""
+    return RetentionError(f"unknown_{target.value}", f"no {target.value} {value} is known here", 404)
+
+
+def known_in_unit(session: Session, user: User, target: Target, value: str) -> bool:
+    """Does ``user`` (of a unit-bound role) know this target: a recording or case they may see, a
+    device of their register or with their unit's footage, an officer of their unit or with its footage?"""
+    ident = _ident(value)
+    if target == Target.recording:
+        return session.scalar(recordings_visible(user).where(Recording.id == ident)) is not None
+    if target == Target.case:
+        return session.scalar(cases_visible(user).where(Case.id == ident)) is not None
+    own = Recording.unit_id == user.unit_id
+    if target == Target.device:
+        return (
+            session.scalar(select(Device.id).where(Device.serial == value, Device.unit_id == user.unit_id)) is not None
+            or session.scalar(select(Recording.id).where(Recording.device_serial == value, own).limit(1)) is not None
+        )
+    return (
+        session.scalar(select(User.id).where(User.officer_no == value, User.unit_id == user.unit_id).limit(1))
+        is not None
+        or session.scalar(select(Recording.id).where(Recording.officer_no == value, own).limit(1)) is not None
+    )
+
+
+def hold_unit(session: Session, user: User, target: Target, value: str) -> int | None:
+    """The unit a hold on this target is placed in, checked against who places it.
+
+    Legal affairs hold anything known anywhere. A unit-bound role holds only what is wholly its unit's;
+    a target it does not know answers exactly as one that does not exist, so a hold attempt cannot
+    tell which ids or serials other units have.
+    """
+    if Role(user.role) not in ALL_UNITS_ROLES and not known_in_unit(session, user, target, value):
+        raise unknown_target(target, value)
+    unit = target_unit(session, target, value)
+    if Role(user.role) not in ALL_UNITS_ROLES and unit != user.unit_id:
+        # known to them (their own footage, or a case shared with them) but partly another unit's
+        raise RetentionError("other_unit", "you may place holds only on your own unit's footage", 403)
+    return unit
 
 
 def covered_recordings(session: Session, target: Target, value: str) -> list[int]:
     query = select(Recording.id).where(Recording.fixity_state != DISPOSED)
     if target == Target.recording:
-        query = query.where(Recording.id == (int(value) if value.isdigit() else -1))
+        query = query.where(Recording.id == _ident(value))
     elif target == Target.case:
         query = query.where(
             Recording.id.in_(
-                select(CaseLink.recording_id).where(
-                    CaseLink.case_id == (int(value) if value.isdigit() else -1), CaseLink.unlinked_at.is_(None)
-                )
+                select(CaseLink.recording_id).where(CaseLink.case_id == _ident(value), CaseLink.unlinked_at.is_(None))
             )
         )
     elif target == Target.officer:
@@ -223,9 +269,7 @@ def place_hold(
     value, reason = (value or "").strip(), need_reason(reason)
     if not value or len(value) > 64:
         raise RetentionError("bad_target", "name the case, recording, officer number or device serial", 422)
-    unit = target_unit(session, kind, value)
-    if Role(user.role) not in ALL_UNITS_ROLES and unit != user.unit_id:
-        raise RetentionError("other_unit", "you may place holds only on your own unit's footage", 403)
+    unit = hold_unit(session, user, kind, value)
     hold = LegalHold(target=kind.value, value=value, unit_id=unit, reason=reason, placed_by_id=user.id)
     session.add(hold)
     session.flush()
@@ -323,10 +367,10 @@ def set_case_kind(
 ) -> CaseKind | RetentionChange | None:
     """Mark a case as a kind (kept for good if the policy says so) at once; unmarking it waits for approval."""
     reason = need_reason(reason)
-    case = session.get(Case, case_id)
-    if case is None:
+    case = session.scalar(cases_visible(user).where(Case.id == case_id))
+    if case is None:  # another unit's case answers as one that does not exist
         raise RetentionError("unknown_case", f"no case {case_id}", 404)
-    if Role(user.role) not in ALL_UNITS_ROLES and case.unit_id != user.unit_id:
+    if Role(user.role) not in ALL_UNITS_ROLES and case.unit_id != user.unit_id:  # shared with them: they see it
         raise RetentionError("other_unit", "you may mark only your own unit's cases", 403)
     policy, _ = current_policy(session, ctx)
     row = session.get(CaseKind, case_id)

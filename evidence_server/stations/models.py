@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, String
+from sqlalchemy import JSON, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from evidence_server.db import Base, utcnow
@@ -11,8 +11,9 @@ from evidence_server.db import Base, utcnow
 
 class Station(Base):
     __tablename__ = "stations"
+    __table_args__ = (UniqueConstraint("unit_id", "name", name="uq_stations_unit_id_name"),)
     id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str] = mapped_column(String(100), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
     unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
     token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     # after a rotation the old token keeps working until the new one is first used (or the grace ends),
@@ -49,3 +50,15 @@ class StationUnit(Base):
     unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), primary_key=True)
     granted_at: Mapped[datetime] = mapped_column(default=utcnow)
     granted_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+
+class EndedStationToken(Base):
+    """A station token that stopped working, and why: the station presenting it is told (re-enrolled
+    elsewhere, replaced by a rotation) instead of a bare "unknown token". Only its hash is stored."""
+
+    __tablename__ = "ended_station_tokens"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    station_id: Mapped[int] = mapped_column(ForeignKey("stations.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    reason: Mapped[str] = mapped_column(String(32))  # reenrolled | rotated
+    ended_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -4,10 +4,10 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
-from pydantic import BaseModel, Field
-from sqlalchemy import select
+from pydantic import BaseModel, Field, StringConstraints
 
-from evidence_server.accounts.models import Role, Unit, User
+from evidence_server.accounts.models import Role, User
+from evidence_server.accounts.service import unit_in_reach
 from evidence_server.audit import tally
 from evidence_server.audit.service import record as audit
 from evidence_server.context import CtxDep
@@ -18,12 +18,18 @@ from evidence_server.stations import service, serving
 from evidence_server.stations.models import Station
 
 router = APIRouter(prefix="/api/v1", tags=["stations"])
-StationAdmin = Annotated[User, Depends(require_roles(Role.sysadmin, Role.device_admin))]
+StationAdmin = Annotated[User, Depends(require_roles(*service.ADMINS))]
 
 
 class StationIn(BaseModel):
     name: str = Field(min_length=1, max_length=100, pattern=r"^[\w.\- ]+$")
     unit_id: int
+
+
+class ReenrolIn(BaseModel):
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)] = Field(
+        description="why the station is enrolled again (kept in the audit log)"
+    )
 
 
 class CodeOut(BaseModel):
@@ -68,34 +74,75 @@ class StationOut(BaseModel):
     heartbeat: dict[str, Any] | None
 
 
+def http_error(exc: service.StationError) -> HTTPException:
+    return HTTPException(exc.status, {"code": exc.code, "message": exc.message})
+
+
 @router.post("/stations", response_model=CodeOut, status_code=201)
 def create_station(body: StationIn, request: Request, ctx: CtxDep, user: StationAdmin, session: SessionDep) -> CodeOut:
-    """Register a station (or issue a new code for it) and return a one-time enrolment code."""
-    if session.get(Unit, body.unit_id) is None:
-        raise HTTPException(422, "no such unit")
-    if not user.sees_all_units and body.unit_id != user.unit_id:
-        raise HTTPException(403, "stations of another unit")
-    issued = service.create_station(
-        session, name=body.name, unit_id=body.unit_id, code_hours=ctx.settings.enrolment_code_hours
+    """Register a new station in a unit and return its one-time enrolment code.
+
+    A name the unit already uses is refused (409): a new code for an existing station is a
+    re-enrolment, ``POST /stations/{id}/re-enrol``.
+    """
+    unit = unit_in_reach(session, user, body.unit_id)
+    if unit is None:
+        raise HTTPException(422, {"code": "unknown_unit", "message": f"no unit {body.unit_id} you administer"})
+    try:
+        issued = service.create_station(
+            session, name=body.name, unit_id=unit.id, code_hours=ctx.settings.enrolment_code_hours
+        )
+    except service.StationError as exc:
+        raise http_error(exc) from exc
+    audit(
+        session,
+        "station.created",
+        request=request,
+        object_type="station",
+        object_id=issued.station.id,
+        details={"name": body.name, "unit_id": unit.id},
     )
-    audit(session, "station.code_issued", request=request, object_type="station", object_id=issued.station.id)
     session.commit()
     return CodeOut(station_id=issued.station.id, enrolment_code=issued.code, expires_at=issued.expires_at)
 
 
+@router.post("/stations/{station_id}/re-enrol", response_model=CodeOut, status_code=201)
+def reenrol_station(
+    station_id: int, body: ReenrolIn, request: Request, ctx: CtxDep, user: StationAdmin, session: SessionDep
+) -> CodeOut:
+    """A new one-time enrolment code for an existing station (a replaced PC, a lost token).
+
+    When the code is used, the station's current token stops working; a station still presenting it
+    is told that it was enrolled again. Earlier unused codes of the station are void at once.
+    """
+    try:
+        station = service.managed_station(session, user, station_id)
+    except service.StationError as exc:
+        raise http_error(exc) from exc
+    issued = service.reenrol(session, station, ctx.settings.enrolment_code_hours)
+    audit(
+        session,
+        "station.reenrolment_issued",
+        request=request,
+        object_type="station",
+        object_id=station.id,
+        details={"name": station.name, "unit_id": station.unit_id, "reason": body.reason},
+    )
+    session.commit()
+    return CodeOut(station_id=station.id, enrolment_code=issued.code, expires_at=issued.expires_at)
+
+
 @router.get("/stations", response_model=list[StationOut])
 def list_stations(user: StationAdmin, session: SessionDep) -> list[Station]:
-    q = select(Station).order_by(Station.name)
-    if not user.sees_all_units:
-        q = q.where(Station.unit_id == user.unit_id)
-    return list(session.scalars(q))
+    return list(session.scalars(service.stations_managed(user).order_by(Station.unit_id, Station.name)))
 
 
 @router.post("/stations/{station_id}/revoke", status_code=204)
 def revoke_station(station_id: int, request: Request, user: StationAdmin, session: SessionDep) -> Response:
-    station = session.get(Station, station_id)
-    if station is None or (not user.sees_all_units and station.unit_id != user.unit_id):
-        raise HTTPException(404, "no such station")
+    try:
+        station = service.managed_station(session, user, station_id)
+    except service.StationError as exc:
+        raise http_error(exc) from exc
     service.revoke(session, station)
     audit(session, "station.revoked", request=request, object_type="station", object_id=station.id)
     session.commit()
@@ -112,7 +159,7 @@ def revoke_station(station_id: int, request: Request, user: StationAdmin, sessio
 def enrol(body: EnrolIn, request: Request, ctx: CtxDep, session: SessionDep) -> EnrolOut:
     """Exchange a one-time enrolment code for this station's token (shown once)."""
     try:
-        station, token = service.enrol(session, code=body.code, hostname=body.hostname)
+        station, token, again = service.enrol(session, code=body.code, hostname=body.hostname)
     except service.EnrolmentError as exc:
         tally.record_failure(
             session,
@@ -123,7 +170,15 @@ def enrol(body: EnrolIn, request: Request, ctx: CtxDep, session: SessionDep) -> 
         )
         session.commit()
         raise HTTPException(403, str(exc)) from exc
-    audit(session, "station.enrolled", request=request, object_type="station", object_id=station.id, actor=station)
+    audit(
+        session,
+        "station.reenrolled" if again else "station.enrolled",
+        request=request,
+        object_type="station",
+        object_id=station.id,
+        actor=station,
+        details={"hostname": body.hostname, "previous_token_ended": again},
+    )
     session.commit()
     return EnrolOut(
         station_id=station.id,

@@ -74,9 +74,11 @@ def test_bad_links_are_refused_with_a_clear_error(world: World) -> None:
     case = world.open_case()
     foreign = world.recording(b"other unit", unit="U2", officer=("202345", "赵五"))
     r = world.post("handler", f"/api/v1/cases/{case['id']}/links", {"recording_id": foreign, "reason": "x"})
-    assert (r.status_code, code(r)) == (403, "other_unit_recording")
-    r = world.post("handler", f"/api/v1/cases/{case['id']}/links", {"recording_id": 99999, "reason": "x"})
-    assert (r.status_code, code(r)) == (404, "unknown_recording")
+    ghost = world.post("handler", f"/api/v1/cases/{case['id']}/links", {"recording_id": 99999, "reason": "x"})
+    assert (r.status_code, code(r)) == (ghost.status_code, code(ghost)) == (404, "unknown_recording")
+    assert r.json()["detail"]["message"].replace(str(foreign), "N") == ghost.json()["detail"]["message"].replace(
+        "99999", "N"
+    )  # another unit's recording reads as one that does not exist
     own = world.recording(b"own")
     r = world.post("handler", f"/api/v1/cases/{case['id']}/links/{own}/unlink", {"reason": "x"})
     assert (r.status_code, code(r)) == (404, "not_linked")
@@ -270,6 +272,28 @@ def test_a_corrected_checkout_links_by_its_corrected_case(world: World) -> None:
         s.commit()
     assert len(made) == 1
     assert world.get("legal", "/api/v1/cases/by-number/市监案〔2026〕19号").status_code == 200
+
+
+def test_a_checkout_naming_another_units_case_links_nothing_into_it(world: World) -> None:
+    """Found (issue 15): a checkout's case number is free text, and its recordings were linked to the
+    case with that number whatever its unit; an officer of unit 1 put footage into unit 2's case, where
+    unit 2's case handlers saw it. Only a case of the footage's unit, or one shared with it, takes it."""
+    other = world.open_case(number="杭西市监处罚〔2026〕202号", who="handler2")
+    now = datetime.now(UTC).replace(microsecond=0)
+    ledger(world, "DSJ-X001", now - timedelta(hours=3), now - timedelta(hours=1), other["number"])
+    rec = world.recording(b"x", serial="DSJ-X001", started_at=now - timedelta(hours=2))
+    with world.session() as s:
+        assert auto_link(s, world.settings, [rec]) == []
+        s.commit()
+    assert world.get("handler2", f"/api/v1/cases/{other['id']}/links").json() == []
+    assert world.get("handler2", f"/api/v1/recordings/{rec}").status_code == 404
+    assert events(world, "case.autolink_skipped")[-1].details["why"] == "case of another unit"
+    # shared with unit 1 for a joint case: then the checkout's footage joins it
+    r = world.post("handler2", f"/api/v1/cases/{other['id']}/shares", {"unit_id": world.units["U1"], "reason": "联办"})
+    assert r.status_code == 201, r.text
+    with world.session() as s:
+        assert len(auto_link(s, world.settings, [rec])) == 1
+        s.commit()
 
 
 def test_every_view_playback_download_and_search_is_audited(world: World) -> None:

@@ -113,7 +113,7 @@ def test_permanent_kinds_keep_footage_for_good_and_unmarking_needs_two_approvals
     assert w.post("admin", f"/api/v1/retention/changes/{change}/apply").status_code == 200
     assert state(w, rec).basis == "case_closed"
     r = w.put("handler2", f"/api/v1/retention/cases/{case['id']}/kind", {"kind": "major", "reason": "x"})
-    assert (r.status_code, code(r)) == (403, "other_unit")
+    assert (r.status_code, code(r)) == (404, "unknown_case")  # another unit's case reads as no case
     r = w.put("legal", f"/api/v1/retention/cases/{case['id']}/kind", {"kind": "biggish", "reason": "x"})
     assert (r.status_code, code(r)) == (422, "unknown_kind")
 
@@ -205,7 +205,8 @@ def test_holds_need_a_reason_and_unit_roles_hold_only_their_units_footage(world:
         == 201
     )
     r = w.post("devadmin1", "/api/v1/retention/holds", {"target": "recording", "value": str(other), "reason": "x"})
-    assert (r.status_code, code(r)) == (403, "other_unit")
+    ghost = w.post("devadmin1", "/api/v1/retention/holds", {"target": "recording", "value": "99999", "reason": "x"})
+    assert (r.status_code, code(r)) == (ghost.status_code, code(ghost)) == (404, "unknown_recording")
     r = w.post("legal", "/api/v1/retention/holds", {"target": "device", "value": "NO-SUCH", "reason": "x"})
     assert (r.status_code, code(r)) == (404, "unknown_device")
     r = w.post("legal", "/api/v1/retention/holds", {"target": "planet", "value": "x", "reason": "x"})
@@ -213,7 +214,13 @@ def test_holds_need_a_reason_and_unit_roles_hold_only_their_units_footage(world:
     assert w.post("devadmin1", "/api/v1/retention/holds/1/lift", {"reason": "x"}).status_code == 403
     assert [h["value"] for h in w.get("handler2", "/api/v1/retention/holds").json()] == []
     assert [h["value"] for h in w.get("auditor", "/api/v1/retention/holds").json()] == ["102345"]
-    assert refused(w) == ["reason_required", "other_unit", "unknown_device", "unknown_target"]
+    assert refused(w) == [
+        "reason_required",
+        "unknown_recording",
+        "unknown_recording",
+        "unknown_device",
+        "unknown_target",
+    ]
 
 
 # --- on S3 with Object Lock -------------------------------------------------------------------------------

@@ -98,8 +98,15 @@ def test_revocation_ends_both_tokens_of_a_rotation(server_with) -> None:
 def test_re_enrolment_replaces_the_token(server_with) -> None:
     server = server_with()
     first = UnitStation(server, "re-enrolled", 1)
-    second = UnitStation(server, "re-enrolled", 1)  # a new code for the same station name
-    assert beat(server, first.token) == 401 and beat(server, second.token) == 204
+    station_id = first.enrolment["station_id"]
+    r = httpx.post(
+        server.url + f"/api/v1/stations/{station_id}/re-enrol", json={"reason": "新电脑"}, headers=server.admin_headers
+    )
+    assert r.status_code == 201, r.text
+    assert beat(server, first.token) == 204  # until the new code is used
+    enrolled = httpx.post(server.url + "/api/v1/stations/enrol", json={"code": r.json()["enrolment_code"]})
+    assert enrolled.json()["station_id"] == station_id
+    assert beat(server, first.token) == 401 and beat(server, enrolled.json()["token"]) == 204
 
 
 def test_the_agent_rotates_and_saves_its_token_atomically(server_with, tmp_path) -> None:

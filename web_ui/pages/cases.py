@@ -330,12 +330,8 @@ def link_submit(
     csrf_token: Text = "",
 ) -> Response:
     def operation(case: Case) -> None:
-        rec = session.get(Recording, int(recording_id)) if recording_id.strip().isdigit() else None
-        if rec is None:
-            raise service.CaseError("unknown_recording", f"no recording {recording_id!r}", 404)
-        _, created = service.link(session, user, case, rec, origin="manual", reason=reason, request=request)
-        if not created:
-            raise service.CaseError("already_linked", f"recording {rec.id} is already in the case", 409)
+        wanted = int(recording_id) if recording_id.strip().isdigit() and len(recording_id.strip()) < 19 else 0
+        service.link_recording(session, user, case, wanted, reason=reason, request=request)
 
     return case_form(request, session, user, case_id, csrf_token, operation, "linked")
 

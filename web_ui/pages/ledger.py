@@ -23,7 +23,7 @@ from evidence_server.context import CtxDep, context_of
 from evidence_server.db import SessionDep, utcnow
 from evidence_server.ledger import docks, service
 from evidence_server.ledger.models import Device, LedgerEntry, LendRequest
-from evidence_server.ledger.router import audit_entry, lend_visible
+from evidence_server.ledger.router import audit_entry
 from evidence_server.ledger.rules import REPORTS, Condition, Kind, RuleError
 from evidence_server.security import require_roles
 from evidence_server.stations.models import Station
@@ -626,7 +626,7 @@ def approvals_page(request: Request, user: Viewer, session: SessionDep, done: st
 def approvals_view(
     request: Request, session: Session, user: User, *, done: str = "", error: str | None = None, status_code: int = 200
 ) -> Response:
-    requests = list(session.scalars(lend_visible(user).order_by(LendRequest.requested_at.desc()).limit(200)))
+    requests = list(session.scalars(service.lend_visible(user).order_by(LendRequest.requested_at.desc()).limit(200)))
     devices = {d.id: d for d in session.scalars(select(Device).where(Device.id.in_({r.device_id for r in requests})))}
     user_ids = {i for r in requests for i in (r.requested_by_id, r.decided_by_id, r.borrower_user_id) if i}
     names = {u.id: u.display_name for u in session.scalars(select(User).where(User.id.in_(user_ids)))}
