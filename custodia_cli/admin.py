@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import inspect, select
+from sqlalchemy.exc import OperationalError
 
 from evidence_server.accounts import service as accounts
-from evidence_server.accounts.models import Unit, User
-from evidence_server.accounts.secrets import generate_password
+from evidence_server.accounts.models import Unit
+from evidence_server.admin import service as admin
 from evidence_server.audit.service import record as audit
 from evidence_server.config import get_settings
 from evidence_server.context import ServerContext
@@ -16,8 +18,32 @@ from evidence_server.stations import service as stations
 from evidence_server.stations.models import Station
 
 
+def _has_schema(ctx: ServerContext) -> bool:
+    """Is there a migrated database (without creating an empty SQLite file where none was)?"""
+    settings = ctx.settings
+    if settings.is_sqlite:
+        path = settings.database_url.split("///", 1)[-1]
+        if path and path != ":memory:" and not Path(path).is_file():
+            return False
+    try:
+        return inspect(ctx.engine).has_table("users")
+    except OperationalError:
+        return False
+
+
 def _ctx() -> ServerContext:
-    return ServerContext(get_settings())
+    """The configured server, refused with a clear message when its database was never made."""
+    ctx = ServerContext(get_settings())
+    if not _has_schema(ctx):
+        url = ctx.settings.database_url
+        ctx.close()
+        raise SystemExit(
+            f"no Custodia database at {url}.\n"
+            "Start Custodia once with `scripts/up` (or `custodia up`), which makes it and writes var/custodia.env; "
+            "from another folder, name that file with `custodia --settings PATH ...`. "
+            "For a configured deployment, run `custodia db upgrade` first."
+        )
+    return ctx
 
 
 def _unit(session: Any, code: str) -> Unit:
@@ -37,35 +63,37 @@ def create_unit(code: str, name: str) -> dict[str, Any]:
 def create_user(
     *, username: str, role: str, unit_code: str, officer_no: str | None, display_name: str | None, password: str | None
 ) -> dict[str, Any]:
-    generated = password is None
-    password = password or generate_password()
+    """A user made as the pages make one (audited, as the system); a generated password is printed once."""
     with _ctx().sessionmaker() as session:
-        user = accounts.create_user(
-            session,
-            username=username,
-            password=password,
-            role=role,
-            unit=_unit(session, unit_code),
-            display_name=display_name,
-            officer_no=officer_no,
-        )
+        try:
+            made = admin.create_user(
+                session,
+                None,
+                username=username,
+                role=role,
+                unit_id=_unit(session, unit_code).id,
+                display_name=display_name,
+                officer_no=officer_no,
+                password=password,
+            )
+        except admin.AdminError as exc:
+            raise SystemExit(f"not created: {exc.message}") from exc
         session.commit()
-        out: dict[str, Any] = {"id": user.id, "username": username, "role": role}
-        if generated:
-            out["password"] = password
+        out: dict[str, Any] = {"id": made.user.id, "username": username, "role": role}
+        if made.password is not None:
+            out["password"] = made.password
         return out
 
 
 def set_password(username: str) -> dict[str, Any]:
-    password = generate_password()
+    """A new generated password (printed once); lifts a lockout, ends the user's logins; audited."""
     with _ctx().sessionmaker() as session:
-        user = session.scalar(select(User).where(User.username == username))
-        if user is None:
-            raise SystemExit(f"no user {username!r}")
-        # a new password also lifts a lockout and ends every login session: whoever knew the old one is out
-        ended = accounts.set_password(session, user, password)
+        try:
+            user, password, ended = admin.reset_password(session, None, username=username)
+        except admin.AdminError as exc:
+            raise SystemExit(exc.message) from exc
         session.commit()
-    return {"username": username, "password": password, "sessions_ended": ended}
+        return {"username": user.username, "password": password, "sessions_ended": ended}
 
 
 def create_station(name: str, unit_code: str) -> dict[str, Any]:

@@ -12,10 +12,32 @@ from custodia_cli import verify as verify_mod
 from custodia_cli.audit import audit as audit_commands
 from custodia_cli.backup import backup as backup_commands
 
+#: Commands that work on the server's database and files: they read the settings file `custodia up` wrote.
+SERVER_COMMANDS = frozenset({"admin", "db", "audit", "backup", "server", "worker", "beat"})
+
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-def cli() -> None:
+@click.option(
+    "--settings",
+    "settings_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="The settings file `custodia up` wrote (default: $CUSTODIA_SETTINGS_FILE, else ./var/custodia.env).",
+)
+@click.pass_context
+def cli(ctx: click.Context, settings_path: Path | None) -> None:
     """Custodia: evidence management for enforcement body-worn recorders."""
+    from custodia_cli import settings_file
+
+    if ctx.invoked_subcommand not in SERVER_COMMANDS:
+        return  # offline checks, the simulator and the station need no server settings
+    found = settings_file.find(settings_path)
+    if found is None:
+        return
+    try:
+        settings_file.load(found)
+    except FileNotFoundError as exc:
+        raise click.UsageError(str(exc)) from exc
 
 
 # --- server side ---------------------------------------------------------------------------------
@@ -209,7 +231,10 @@ def agent() -> None:
 
     from rich.logging import RichHandler
 
+    from ingest_agent.progress_lines import http_requests_at_debug
+
     logging.basicConfig(level=logging.INFO, format="%(message)s", handlers=[RichHandler(show_path=False)])
+    http_requests_at_debug()
 
 
 @agent.command("enrol")
@@ -318,6 +343,12 @@ def simulate_device(ctx: click.Context) -> None:
     help="A consistency proof between two checkpoints (JSON from /api/v1/audit/proofs/consistency).",
 )
 @click.option(
+    "--excerpt",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="A signed audit-log excerpt (custodia.audit-excerpt/1, from the audit page) to check against --key.",
+)
+@click.option(
     "--check",
     "sums",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -352,6 +383,7 @@ def verify(
     old_checkpoint: Path | None,
     inclusion: Path | None,
     consistency: Path | None,
+    excerpt: Path | None,
     sums: Path | None,
     trusted_keys: tuple[Path, ...],
     key_fingerprint: tuple[str, ...],
@@ -367,6 +399,10 @@ def verify(
     With a package, --checkpoint is a newer checkpoint the package must cover (and --consistency its proof).
     """
     ok = True
+    if excerpt is not None:
+        from custodia_cli import verify_excerpt
+
+        sys.exit(0 if verify_excerpt.run(excerpt, key, click.echo) else 1)
     if target is not None and not (fingerprints or manifest or receipt or inclusion) and verify_mod.is_package(target):
         sys.exit(
             verify_mod.check_package(

@@ -106,14 +106,42 @@ def dock_demo_recorder(dock: Path) -> None:
     staging.rmdir()
 
 
+def command_here(settings_path: Path) -> str:
+    """``custodia``, with ``--settings`` when the file is not the one found by default from here."""
+    from custodia_cli import settings_file
+
+    default = settings_file.find(None)
+    if default is not None and default.resolve() == settings_path.resolve():
+        return "custodia"
+    return f"custodia --settings {settings_path}"
+
+
+def write_settings_file(data_dir: Path, settings: Settings) -> Path:
+    """``DATA_DIR/custodia.env``: what the other commands need to find this server's database and keys."""
+    from custodia_cli import settings_file
+
+    return settings_file.write(
+        data_dir,
+        {
+            "CUSTODIA_DATA_DIR": str(settings.data_dir),
+            "CUSTODIA_ENVIRONMENT": settings.environment,
+            "CUSTODIA_COOKIE_SECURE": "false",
+        },
+    )
+
+
 def run_up(*, data_dir: Path, host: str, port: int, demo: bool) -> None:
     from ingest_agent.config import AgentSettings
+    from ingest_agent.progress_lines import http_requests_at_debug
     from ingest_agent.runner import run_agent
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    http_requests_at_debug()
     data_dir = data_dir.expanduser().resolve()
     settings = Settings(data_dir=data_dir / "server", environment="development", cookie_secure=False)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings_path = write_settings_file(data_dir, settings)
+    console.print(f"Settings: [bold]{settings_path}[/bold]  (every `custodia` command run here reads it)")
     upgrade(settings.database_url)
     ctx = ServerContext(settings)
     created = bootstrap_accounts(ctx)
@@ -150,10 +178,15 @@ def run_up(*, data_dir: Path, host: str, port: int, demo: bool) -> None:
                 f"Log in as [bold]{username}[/bold] with password [bold]{password}[/bold]  (generated now, shown once)"
             )
     else:
-        console.print("Accounts exist already; `custodia admin set-password admin` gives admin a new password.")
+        console.print(
+            f"Accounts exist already; `{command_here(settings_path)} admin set-password admin` "
+            "gives admin a new password.",
+            markup=False,
+        )
     console.print(
         f"Dock folder: {dock}  (a folder placed here is a docked recorder; "
-        "`custodia simulate-device {dock} --serial DSJ0002` docks another)"
+        f"`{command_here(settings_path)} simulate-device {dock} --serial DSJ0002` docks another)",
+        markup=False,
     )
     console.print(f"Data: {data_dir}   Stop with Ctrl-C.")
     console.rule()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -37,3 +38,15 @@ def driver_for(root: Path, prefer: str | None = None, **options: Any) -> Recorde
             return cls(Path(root), **own)
     wanted = f"a {prefer} volume" if prefer else "any known recorder family"
     raise DriverError(f"{root} does not look like {wanted}")
+
+
+def known_families() -> list[tuple[str, str]]:
+    """``(family, title)`` of every recorder family this station software reads: the volume families,
+    then each shipped USB vendor profile (the family a USB recorder's identity carries)."""
+    from device_drivers.usb.profiles import shipped_profiles
+
+    families = [
+        (cls.family, (sys.modules[cls.__module__].__doc__ or cls.family).strip().splitlines()[0]) for cls in DRIVERS
+    ]
+    families += [(name, profile.title) for name, profile in sorted(shipped_profiles().items())]
+    return families

@@ -15,6 +15,7 @@ from sqlalchemy.exc import DataError, OperationalError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from evidence_server.accounts.router import router as accounts_router
+from evidence_server.admin.router import router as admin_router
 from evidence_server.audit.router import router as audit_router
 from evidence_server.background.scheduler import Scheduler
 from evidence_server.cases.playback import router as playback_router
@@ -23,6 +24,7 @@ from evidence_server.compliance.router import router as compliance_router
 from evidence_server.compliance.tasks import install as rescan_after_commits
 from evidence_server.config import Settings, get_settings
 from evidence_server.context import ServerContext
+from evidence_server.docks.router import router as docks_router
 from evidence_server.ledger.router import routers as ledger_routers
 from evidence_server.limits import BodyLimit
 from evidence_server.observability.router import router as metrics_router
@@ -91,6 +93,8 @@ ROUTERS: tuple[APIRouter, ...] = (
     playback_router,
     retention_router,
     compliance_router,
+    docks_router,
+    admin_router,
 )
 
 #: Renders the error page for a browser that asked for a page (given by the web UI when mounted).

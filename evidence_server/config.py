@@ -184,6 +184,8 @@ class Settings(BaseSettings):
     case_number_pattern: str = DEFAULT_CASE_NUMBER_PATTERN
     case_link_tolerance_s: int = 300
     transfer_task_grace_hours: float = 24.0
+    #: Case handlers' home page counts recordings still in no case this many days after they arrived.
+    home_unlinked_days: int = 3
     timeline_min_gap_s: int = 60
     ffmpeg_bin: str = "ffmpeg"
 

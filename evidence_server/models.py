@@ -6,6 +6,7 @@ from evidence_server.audit.models import AuditCheckpoint, AuditEvent, AuditLogHe
 from evidence_server.cases.models import Case, CaseLink, CaseShare
 from evidence_server.compliance.models import ComplianceFlag, ComplianceScan, FlagEvent
 from evidence_server.db import Base
+from evidence_server.docks.models import DockPort
 from evidence_server.fleet.models import StationHeartbeat
 from evidence_server.ledger.models import Device, DeviceReading, DockMismatch, LedgerEntry, LendRequest, UnitAllocation
 from evidence_server.media.models import DerivedMedia
@@ -39,6 +40,7 @@ __all__ = [
     "CaseLink",
     "CaseShare",
     "DerivedMedia",
+    "DockPort",
     "ComplianceFlag",
     "ComplianceScan",
     "FlagEvent",

@@ -253,6 +253,15 @@ class StationClient:
         except (httpx.HTTPError, RuntimeError) as exc:  # RuntimeError: client already closed
             log.warning("progress report failed: %s", exc)
 
+    def report_port(self, body: dict[str, Any]) -> None:
+        """Tell the server a dock port's state (best effort, one try: the next change is sent anyway)."""
+        try:
+            resp = self._http.post(f"{API}/stations/me/ports", json=body)
+            if resp.status_code >= 400:
+                log.warning("port report refused: HTTP %s %s", resp.status_code, _detail(resp))
+        except (httpx.HTTPError, RuntimeError) as exc:  # RuntimeError: client already closed
+            log.warning("port report failed: %s", exc)
+
     def rotate_token(self, station_file: Path) -> StationCredentials:
         """Get a new station token and save it atomically; this client then uses it.
 

@@ -45,6 +45,14 @@ class AgentSettings(BaseSettings):
     stability_seconds: float = 2.0
     #: Give up waiting for a file to settle after this long (it is retried at the next docking).
     stability_timeout_seconds: float = 120.0
+    #: A docked volume is read only once its tree held still this long (files arrive over seconds).
+    settle_seconds: float = 2.0
+    #: Read it anyway after this long, even if it is still changing.
+    settle_timeout_seconds: float = 60.0
+    #: Attempts to identify a docked recorder (each after the volume settled again) before the dock fails.
+    identify_attempts: int = 3
+    #: Seconds between two attempts.
+    identify_retry_seconds: float = 3.0
     station_name: str = Field(default_factory=socket.gethostname)
     #: Preferred driver family name, e.g. ``"folder"``; None lets the registry decide.
     driver: str | None = None

@@ -22,13 +22,31 @@ from rich.progress import (
 )
 
 from custodia_wire.documents import utc_iso
-from device_drivers.errors import DriverError
+from device_drivers.errors import DeviceGoneError, DriverError
+from device_drivers.settle import arrived, snapshot, wait_until_settled
 from device_drivers.usb.hotplug import UsbWatcher
 from device_drivers.volume_watch import VolumeWatcher
 from ingest_agent.client import ApiError, NotEnrolled, StationRefused, enrol
 from ingest_agent.config import AgentSettings
 from ingest_agent.pipeline import DockReport, ingest_volume
-from ingest_agent.progress import DockProgress
+from ingest_agent.ports import (
+    ADVICE_ADMIN,
+    ADVICE_NONE,
+    ADVICE_WAIT,
+    DONE,
+    EMPTY,
+    FAILED,
+    RETRYING,
+    SETTLING,
+    TRANSFERRING,
+    WAITING,
+    Failure,
+    PortReporter,
+    classify,
+    port_name,
+)
+from ingest_agent.progress import DockProgress, Listener
+from ingest_agent.progress_lines import LineProgress
 from ingest_agent.transfer import Station, recover
 from ingest_agent.usb_dock import UsbDock
 
@@ -78,22 +96,38 @@ class ProgressView:
                 self.progress.update(task, total=p.bytes_total or None, completed=done, **fields)
 
 
+def progress_view(console: Console | None = None) -> ProgressView | LineProgress:
+    """Bars on a terminal; one line per file and per dock when the output goes to a log."""
+    console = console or Console()
+    if console.is_terminal:
+        return ProgressView(console)
+    return LineProgress(lambda line: console.print(line, markup=False, highlight=False, soft_wrap=True))
+
+
 class DockWorkers:
-    """Starts one ``ingest_volume`` thread per docked volume; several docks run at once."""
+    """Starts one ``ingest_volume`` thread per docked volume; several docks run at once.
+
+    A volume is read only once it has settled (its files arrive over seconds), identification is
+    tried again before the dock is given up, and every port's state, failures with their reason
+    and advice included, is reported to the server (``ingest_agent.ports``).
+    """
 
     def __init__(
         self,
         station: Station,
-        view: ProgressView | None,
+        view: Listener | None,
         stop: threading.Event,
         skip: Callable[[Path], bool] | None = None,
+        ports: PortReporter | None = None,
     ) -> None:
         self.station, self.view, self.stop = station, view, stop
         self.skip = skip  # volumes another dock handles (USB recorders after their handshake)
+        self.ports = ports or PortReporter(None)
         self._threads: dict[Path, threading.Thread] = {}
         self._again: set[Path] = set()
         self._lock = threading.Lock()
         self.reports: list[DockReport] = []
+        self.failures: dict[Path, Failure] = {}
 
     def on_added(self, root: Path) -> None:
         if self.skip is not None and self.skip(root):
@@ -110,31 +144,91 @@ class DockWorkers:
 
     def on_removed(self, root: Path) -> None:
         log.info("volume %s went away", root)
+        with self._lock:
+            running = self._threads.get(root)
+            busy = running is not None and running.is_alive()
+        if not busy:
+            self.ports.report(port_name(root), EMPTY)
 
     def _work(self, root: Path) -> None:
         while not self.stop.is_set():
-            self._ingest(root)
+            more = self._dock(root)
             with self._lock:
-                if root not in self._again:
-                    return
+                if root not in self._again and not more:
+                    break
                 self._again.discard(root)
             if not root.exists():
-                return
+                break
+        if not root.exists():
+            self.ports.report(port_name(root), EMPTY)
 
-    def _ingest(self, root: Path) -> None:
-        try:
-            report = ingest_volume(root, station=self.station, listener=self.view, stop=self.stop)
-        except DriverError as exc:
-            log.error("%s: not a recorder this station can read: %s", root, exc)
-            return
-        except StationRefused as exc:
-            log.error("%s: %s", root, exc)
-            return
-        except Exception:
-            log.exception("docking at %s failed", root)
-            return
-        self.reports.append(report)
-        log.info("device %s at %s: %s %s", report.serial, root, report.state, report.files)
+    def _dock(self, root: Path) -> bool:
+        """Settle, identify (with retries), transfer; True when files arrived meanwhile (dock again)."""
+        settings, port = self.station.settings, port_name(root)
+        attempts = max(1, settings.identify_attempts)
+        for attempt in range(1, attempts + 1):
+            self.ports.report(port, SETTLING, advice=ADVICE_WAIT, attempt=attempt)
+            settled = wait_until_settled(
+                root, quiet=settings.settle_seconds, timeout=settings.settle_timeout_seconds, stop=self.stop
+            )
+            if settled.gone or self.stop.is_set():
+                return False
+            try:
+                report = ingest_volume(root, station=self.station, listener=self._listener(port), stop=self.stop)
+            except DeviceGoneError:
+                return False
+            except StationRefused as exc:  # re-enrolled, revoked or rotated away: the server said why
+                log.error("%s: %s", root, exc)
+                self._failed(root, classify(exc), attempt)
+                return False
+            except DriverError as exc:
+                failure = classify(exc)
+                if attempt < attempts and root.exists():
+                    log.warning("%s: %s; looking again (attempt %d of %d)", root, exc, attempt + 1, attempts)
+                    self.ports.report(port, RETRYING, reason=failure.reason, advice=ADVICE_WAIT, attempt=attempt)
+                    if self.stop.wait(settings.identify_retry_seconds):
+                        return False
+                    continue
+                self._failed(root, failure, attempt)
+                return False
+            except Exception as exc:
+                log.exception("docking at %s failed", root)
+                self._failed(root, classify(exc), attempt)
+                return False
+            self.failures.pop(root, None)
+            self.reports.append(report)
+            log.info("device %s at %s: %s %s", report.serial, root, report.state, report.files)
+            self._finished(port, report)
+            return bool(arrived(settled.snapshot, snapshot(root)) - self._taken(report))
+        return False
+
+    def _failed(self, root: Path, failure: Failure, attempt: int) -> None:
+        self.failures[root] = failure
+        self.ports.report(port_name(root), FAILED, reason=failure.reason, advice=failure.advice, attempt=attempt)
+
+    def _finished(self, port: str, report: DockReport) -> None:
+        state = {"done": DONE, "failed": FAILED}.get(report.state, WAITING)
+        advice = ADVICE_ADMIN if state == FAILED else ADVICE_WAIT if state == WAITING else ADVICE_NONE
+        self.ports.report(
+            port, state, reason=report.error, advice=advice, serial=report.serial, transfer_id=report.transfer_id
+        )
+
+    def _taken(self, report: DockReport) -> set[str]:
+        """Device paths this docking listed (wiped ones vanish, held ones stay: neither is new)."""
+        return {f.path for f in self.station.journal.files(report.transfer_id)}
+
+    def _listener(self, port: str) -> Listener:
+        """The progress view, plus the port's move to "transferring" once the recorder is known."""
+        told: set[str] = set()
+
+        def listen(p: DockProgress) -> None:
+            if p.transfer_id not in told:
+                told.add(p.transfer_id)
+                self.ports.report(port, TRANSFERRING, serial=p.serial, transfer_id=p.transfer_id, advice=ADVICE_WAIT)
+            if self.view is not None:
+                self.view(p)
+
+        return listen
 
     def join(self, timeout: float | None = None) -> None:
         with self._lock:
@@ -184,9 +278,10 @@ def run_agent(
         raise ValueError("no dock roots configured (CUSTODIA_AGENT_DOCK_ROOTS) and USB docking is off")
     stop = stop or threading.Event()
     station = Station.open(settings)
-    view = ProgressView(console) if show_progress else None
+    view = progress_view(console) if show_progress else None
     usb = UsbDock(station, listener=view, stop=stop) if settings.usb_docking else None
-    workers = DockWorkers(station, view, stop, skip=usb.owns if usb else None)
+    ports = PortReporter(station.client.report_port)
+    workers = DockWorkers(station, view, stop, skip=usb.owns if usb else None, ports=ports)
     try:
         with stop_on_signals(stop), view or _nothing():
             recover(station, stop)
@@ -251,7 +346,7 @@ def ingest_path(
         prefer = "folder"  # identity given by hand: read the path as a plain folder
     stop = stop or threading.Event()
     station = Station.open(settings)
-    view = ProgressView(console) if show_progress else None
+    view = progress_view(console) if show_progress else None
     try:
         with stop_on_signals(stop), view or _nothing():
             recover(station, stop)

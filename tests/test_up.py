@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -57,6 +58,34 @@ def test_up_serves_the_demo_recorder_footage(tmp_path: Path, ffmpeg: None) -> No
         assert all(i["codec"] == "h264" and i["duration_s"] > 4 for i in items)
         page = httpx.get(url + "/login")
         assert page.status_code == 200 and "登录" in page.text
+        assert "{dock}" not in banner
+        settings_file = Path(re.findall(r"Settings: (\S+custodia\.env)", banner)[0])
+        assert settings_file == tmp_path / "var" / "custodia.env"
+
+        # the README's second recorder, exactly as written there: every segment arrives
+        dock = tmp_path / "var" / "dock"
+        run = subprocess.run(
+            [str(exe), "simulate-device", str(dock), "--serial", "DSJ0002"], capture_output=True, text=True
+        )
+        assert run.returncode == 0, run.stderr
+        written = len([ln for ln in run.stdout.splitlines() if ln[:4].isdigit()])
+        while time.monotonic() < deadline + 60:
+            got = httpx.get(url + "/api/v1/recordings", params={"device_serial": "DSJ0002"}, headers=headers).json()
+            if got["total"] == written:
+                break
+            time.sleep(0.5)
+        assert got["total"] == written == 3
+
+        # the admin commands find what `up` made, through the settings file it printed
+        run = subprocess.run(
+            [str(exe), "--settings", str(settings_file), "admin", "set-password", "admin"],
+            capture_output=True,
+            text=True,
+        )
+        assert run.returncode == 0 and "Traceback" not in run.stderr, run.stderr
+        new_password = json.loads(run.stdout)["password"]
+        login = httpx.post(url + "/api/v1/auth/login", json={"username": "admin", "password": new_password})
+        assert login.status_code == 200
     finally:
         proc.send_signal(signal.SIGINT)
         try:
@@ -64,3 +93,7 @@ def test_up_serves_the_demo_recorder_footage(tmp_path: Path, ffmpeg: None) -> No
         except subprocess.TimeoutExpired:
             proc.kill()
     assert proc.returncode == 0
+    log = proc.stdout.read() if proc.stdout else ""
+    # output to a pipe, not a terminal: one line per file and per dock, no HTTP request lines
+    assert re.search(r"dock DSJ0002 \(102345.*\): file 3/3 done", log), log[-3000:]
+    assert "HTTP Request" not in log

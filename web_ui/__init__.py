@@ -12,7 +12,19 @@ STATIC_DIR = Path(__file__).parent / "static"
 
 def mount(app: FastAPI) -> None:
     """Add the pages and the static assets (served locally: the intranet has no internet)."""
-    from web_ui.pages import auth, cases, compliance, fleet, ledger, recordings, retention, stations
+    from web_ui.pages import (
+        admin,
+        auditlog,
+        auth,
+        cases,
+        compliance,
+        fleet,
+        home,
+        ledger,
+        recordings,
+        retention,
+        stations,
+    )
 
     for router in (
         auth.router,
@@ -23,6 +35,9 @@ def mount(app: FastAPI) -> None:
         cases.router,
         compliance.router,
         retention.router,
+        home.router,
+        admin.router,
+        auditlog.router,
     ):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

@@ -24,8 +24,12 @@ LANGUAGES: dict[str, str] = {"zh": "zh-CN", "en": "en"}
 
 @cache
 def catalogue(lang: str) -> dict[str, str]:
-    with (LOCALES_DIR / f"{lang}.json").open(encoding="utf-8") as f:
-        messages: dict[str, str] = json.load(f)
+    """``locales/<lang>.json`` plus every ``locales/<lang>.<part>.json`` (one per group of pages, so
+    that pages added side by side do not all edit one file)."""
+    messages: dict[str, str] = {}
+    for path in [LOCALES_DIR / f"{lang}.json", *sorted(LOCALES_DIR.glob(f"{lang}.*.json"))]:
+        with path.open(encoding="utf-8") as f:
+            messages.update(json.load(f))
     return messages
 
 

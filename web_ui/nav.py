@@ -34,6 +34,10 @@ DASHBOARD_VIEWERS: tuple[Role, ...] = (Role.device_admin, Role.legal_affairs, Ro
 RETENTION_VIEWERS: tuple[Role, ...] = (Role.legal_affairs, Role.auditor, Role.sysadmin)
 #: Legal holds: those who read retention, and the unit roles who place holds on their unit's footage.
 HOLD_VIEWERS: tuple[Role, ...] = (*RETENTION_VIEWERS, Role.device_admin, Role.case_handler)
+#: Administration: units, users and roles, stations (device administrators within their unit).
+ADMIN_VIEWERS: tuple[Role, ...] = (Role.sysadmin, Role.device_admin)
+#: The audit-log viewer: search, inclusion proofs, signed excerpts.
+AUDIT_VIEWERS: tuple[Role, ...] = (Role.auditor, Role.legal_affairs, Role.sysadmin)
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,7 @@ class NavEntry:
 
 
 NAV: tuple[NavEntry, ...] = (
+    NavEntry("/", "nav.home", frozenset(ALL_USERS)),
     NavEntry("/recordings", "nav.my_recordings", frozenset({Role.officer})),
     NavEntry("/recordings", "nav.recordings", frozenset(RECORDING_READERS) - {Role.officer}),
     NavEntry("/stations", "nav.stations", frozenset(STATION_VIEWERS)),
@@ -57,6 +62,8 @@ NAV: tuple[NavEntry, ...] = (
     NavEntry("/compliance/dashboard", "nav.compliance_dashboard", frozenset(DASHBOARD_VIEWERS)),
     NavEntry("/retention/due", "nav.retention", frozenset(RETENTION_VIEWERS)),
     NavEntry("/retention/holds", "nav.holds", frozenset(HOLD_VIEWERS) - frozenset(RETENTION_VIEWERS)),
+    NavEntry("/audit", "nav.audit", frozenset(AUDIT_VIEWERS)),
+    NavEntry("/admin", "nav.admin", frozenset(ADMIN_VIEWERS)),
 )
 
 
@@ -64,6 +71,22 @@ def nav_for(role: Role | str) -> list[NavEntry]:
     """The navigation entries a role sees, in menu order."""
     r = Role(role)
     return [entry for entry in NAV if r in entry.roles]
+
+
+def current_path(entries: list[NavEntry], here: str) -> str | None:
+    """The one entry to highlight for the page ``here``: the longest entry path it lies under. Pure.
+
+    ``/compliance/dashboard`` lies under ``/compliance`` too; only the longer one is the current page.
+    ``/`` is current on the home page only.
+    """
+    path = here.split("?", 1)[0].split("#", 1)[0]
+    best: str | None = None
+    for entry in entries:
+        p = entry.path
+        inside = path == p if p == "/" else path == p or path.startswith(p + "/")
+        if inside and (best is None or len(p) > len(best)):
+            best = p
+    return best
 
 
 def home_for(role: Role | str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import cache
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -13,13 +14,14 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, pass_context
 from jinja2.runtime import Context
 
 from evidence_server.accounts.models import User
+from evidence_server.accounts.names import officer_names
 from evidence_server.context import context_of
 from web_ui import csrf, i18n
-from web_ui.nav import nav_for
+from web_ui.nav import current_path, nav_for
 from web_ui.urls import here, with_next
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
-STATIC_VERSION = "3"  # bump when static assets change, so browsers fetch them again
+STATIC_VERSION = "4"  # bump when static assets change, so browsers fetch them again
 
 _UNITS = ("B", "KiB", "MiB", "GiB", "TiB")
 
@@ -84,6 +86,38 @@ def _iso(value: datetime | None) -> str:
     return value.astimezone(UTC).isoformat() if value else ""
 
 
+@cache
+def driver_families() -> list[tuple[str, str]]:
+    """The recorder families the station software reads, for the device register's choice."""
+    from device_drivers.registry import known_families
+
+    return known_families()
+
+
+class OfficerNames:
+    """``officer_no|officer`` in templates: "102345 张三", loaded once per page and only if used."""
+
+    def __init__(self, request: Request) -> None:
+        self._request = request
+        self._names: dict[str, str] | None = None
+
+    def label(self, officer_no: str | None, name: str | None = None) -> str:
+        if not officer_no:
+            return name or "—"
+        if name is None:
+            if self._names is None:
+                with context_of(self._request).sessionmaker() as session:
+                    self._names = officer_names(session)
+            name = self._names.get(officer_no)
+        return f"{officer_no} {name}" if name else officer_no
+
+
+@pass_context
+def _officer(ctx: Context, officer_no: str | None, name: str | None = None) -> str:
+    names: OfficerNames = ctx["officer_names"]
+    return names.label(officer_no, name)
+
+
 def make_environment() -> Environment:
     env = Environment(
         loader=FileSystemLoader(TEMPLATES_DIR),
@@ -92,8 +126,15 @@ def make_environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    env.globals["driver_families"] = driver_families
     env.filters.update(
-        localtime=_localtime, age=_age, iso=_iso, filesize=filesize, duration=duration, short_hash=short_hash
+        officer=_officer,
+        localtime=_localtime,
+        age=_age,
+        iso=_iso,
+        filesize=filesize,
+        duration=duration,
+        short_hash=short_hash,
     )
     return env
 
@@ -107,13 +148,15 @@ def page_context(request: Request, user: User | None) -> dict[str, Any]:
     t = i18n.Translator(lang)
     settings = ctx.settings
     current = here(request)
+    nav = nav_for(user.role) if user is not None else []
     return {
         "request": request,
         "t": t,
         "lang": lang,
         "user": user,
         "here": current,
-        "nav": nav_for(user.role) if user is not None else [],
+        "nav": nav,
+        "nav_current": current_path(nav, current),
         "languages": [(code, with_next(f"/lang/{code}", current)) for code in i18n.LANGUAGES],
         "csrf_field": csrf.CSRF_FIELD,
         "csrf_token": csrf.token_for(request, user),
@@ -121,6 +164,7 @@ def page_context(request: Request, user: User | None) -> dict[str, Any]:
         "tz_name": settings.default_timezone,
         "now": datetime.now(UTC),
         "static_version": STATIC_VERSION,
+        "officer_names": OfficerNames(request),
     }
 
 

@@ -6,12 +6,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from custodia_wire.auditlog import LogError
 from evidence_server.accounts.models import Role, User
 from evidence_server.audit import log as auditlog
-from evidence_server.audit import tiles
+from evidence_server.audit import tiles, viewer
 from evidence_server.audit.models import AuditCheckpoint, AuditEvent
 from evidence_server.audit.service import entry_dict
 from evidence_server.context import CtxDep
@@ -174,3 +175,21 @@ def consistency(
         return auditlog.consistency_document(session, old, new)
     except LogError as exc:
         raise HTTPException(409, str(exc)) from exc
+
+
+class ExcerptIn(BaseModel):
+    seqs: list[int] = Field(min_length=1, max_length=10_000)
+    purpose: str | None = Field(default=None, max_length=500)
+
+
+@router.post("/excerpts", responses={422: {"description": "an entry is not in the log"}})
+def excerpt(body: ExcerptIn, user: Signer, session: SessionDep, ctx: CtxDep) -> dict[str, Any]:
+    """Chosen entries with their inclusion proofs under the latest checkpoint, signed as a whole
+    (``custodia.audit-excerpt/1``; check it with ``custodia verify --excerpt FILE --key KEY``). Audited."""
+    try:
+        doc = viewer.export_excerpt(ctx, session, user, body.seqs, body.purpose)
+    except LogError as exc:
+        session.rollback()
+        raise HTTPException(422, str(exc)) from exc
+    session.commit()
+    return doc

@@ -132,6 +132,29 @@ def reenrol_station(
     return CodeOut(station_id=station.id, enrolment_code=issued.code, expires_at=issued.expires_at)
 
 
+@router.post("/stations/{station_id}/replace-credentials", response_model=CodeOut, status_code=201)
+def replace_credentials(
+    station_id: int, body: ReenrolIn, request: Request, ctx: CtxDep, user: StationAdmin, session: SessionDep
+) -> CodeOut:
+    """End the station's token now (a workstation replaced or suspected compromised) and issue a code to
+    enrol it again; a station still presenting the old token is told its credentials were replaced."""
+    try:
+        station = service.managed_station(session, user, station_id)
+    except service.StationError as exc:
+        raise http_error(exc) from exc
+    issued = service.replace_credentials(session, station, ctx.settings.enrolment_code_hours)
+    audit(
+        session,
+        "station.credentials_replaced",
+        request=request,
+        object_type="station",
+        object_id=station.id,
+        details={"name": station.name, "unit_id": station.unit_id, "reason": body.reason},
+    )
+    session.commit()
+    return CodeOut(station_id=station.id, enrolment_code=issued.code, expires_at=issued.expires_at)
+
+
 @router.get("/stations", response_model=list[StationOut])
 def list_stations(user: StationAdmin, session: SessionDep) -> list[Station]:
     return list(session.scalars(service.stations_managed(user).order_by(Station.unit_id, Station.name)))

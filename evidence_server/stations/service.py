@@ -97,6 +97,17 @@ def reenrol(session: Session, station: Station, code_hours: int) -> IssuedCode:
     return issue_code(session, station, code_hours)
 
 
+def replace_credentials(session: Session, station: Station, code_hours: int) -> IssuedCode:
+    """End the station's token now (a workstation replaced or suspected compromised) and issue a code to
+    enrol it again; the station presenting the old token is told its credentials were replaced."""
+    _end_token(session, station, station.token_hash, "replaced")
+    _end_token(session, station, station.previous_token_hash, "replaced")
+    station.token_hash = None
+    station.previous_token_hash = station.previous_token_expires_at = None
+    station.enrolled_at = None
+    return issue_code(session, station, code_hours)
+
+
 def issue_code(session: Session, station: Station, code_hours: int) -> IssuedCode:
     """A one-time code for ``station``; codes issued before and not used are void from now on."""
     now = utcnow()
@@ -192,6 +203,11 @@ def refusal(session: Session, token: str | None) -> tuple[str, str]:
             f"this station was enrolled again on {_day(ended.ended_at)} (a new enrolment code was used, perhaps "
             f"on another computer), so this token no longer works; if that was not you, tell your administrator; "
             f"{ASK_AGAIN}",
+        )
+    if ended is not None and ended.reason == "replaced":
+        return (
+            "station_credentials_replaced",
+            f"an administrator replaced this station's credentials on {_day(ended.ended_at)}; {ASK_AGAIN}",
         )
     rotated = session.scalar(select(Station).where(Station.previous_token_hash == digest))
     if (ended is not None and ended.reason == "rotated") or rotated is not None:

@@ -97,10 +97,20 @@ PROBES: dict[str, Case] = {
     "POST /api/v1/auth/password": NoUnitObject("changes the caller's own password"),
     "POST /api/v1/users": ALL,
     "POST /api/v1/audit/checkpoints": ALL,
+    "POST /api/v1/audit/excerpts": ALL,
+    # --- administration ---
+    "POST /api/v1/admin/units": ALL,
+    "POST /api/v1/admin/users": [
+        Probe(body={"username": "probe-u2", "role": "officer", "unit_id": Int("unit2"), "officer_no": "990001"})
+    ],
+    "PATCH /api/v1/admin/users/{user_id}": [Probe({"user_id": "{officer_user2}"}, {"active": False})],
+    "POST /api/v1/admin/users/{user_id}/password": [Probe({"user_id": "{officer_user2}"}, {})],
     # --- stations ---
     "POST /api/v1/stations": [Probe(body={"name": "probe-station", "unit_id": Int("unit2")})],
     "POST /api/v1/stations/{station_id}/revoke": [Probe({"station_id": "{station2}"})],
     "POST /api/v1/stations/{station_id}/re-enrol": [Probe({"station_id": "{station2}"}, REASON)],
+    "POST /api/v1/stations/{station_id}/replace-credentials": [Probe({"station_id": "{station2}"}, REASON)],
+    "POST /api/v1/stations/me/ports": NoUnitObject("the calling station's own ports"),
     "POST /api/v1/stations/enrol": NoUnitObject("public: a one-time code is the only thing it names"),
     "POST /api/v1/stations/me/heartbeat": NoUnitObject("the calling station's own record"),
     "POST /api/v1/stations/me/token": NoUnitObject("the calling station's own token"),
@@ -228,6 +238,23 @@ PROBES: dict[str, Case] = {
     "POST /retention/disposals": ALL,
     "POST /retention/disposals/{request_id}/{decision}": ALL,
     "POST /retention/changes/{change_id}/{decision}": ALL,
+    "POST /me/transfers/{transfer_id}/task": [Probe({"transfer_id": "{transfer2}"}, {"enforcement_matter": "检查"})],
+    "POST /admin/units": ALL,
+    "POST /admin/users": [
+        Probe(body={"username": "probe-p2", "role": "officer", "unit_id": "{unit2}", "officer_no": "990002"})
+    ],
+    "POST /admin/users/{user_id}/{change}": [
+        Probe({"user_id": "{officer_user2}", "change": "disable"}, {}),
+        Probe({"user_id": "{officer_user2}", "change": "password"}, {}),
+    ],
+    "POST /admin/stations": [Probe(body={"name": "probe-station-p", "unit_id": "{unit2}"})],
+    "POST /admin/stations/{station_id}/{change}": [
+        Probe({"station_id": "{station2}", "change": "code"}, {}),
+        Probe({"station_id": "{station2}", "change": "rotate"}, {}),
+        Probe({"station_id": "{station2}", "change": "revoke"}, {}),
+    ],
+    "POST /audit/excerpt": ALL,
+    "POST /audit/verify": ALL,
 }
 
 

@@ -293,3 +293,15 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         yield driver
     finally:
         driver.quit()
+
+
+def click_and_wait(browser: Any, element: Any, timeout: float = 15.0) -> None:
+    """Click something that loads a new page, and wait until the old page is gone: reading the page right
+    after a click can otherwise read the old one, or an element the new one just replaced."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    old = browser.find_element(By.TAG_NAME, "html")
+    element.click()
+    WebDriverWait(browser, timeout).until(expected_conditions.staleness_of(old))

@@ -101,22 +101,24 @@ def test_login_page_is_chinese_by_default(browser: Any, live_server: LiveServer)
     [
         (
             "officer1",
-            ["My recordings", "Devices", "Checkout ledger", "Incomplete transfers", "Compliance"],
+            ["Home", "My recordings", "Devices", "Ledger", "To complete", "Compliance"],
             "Enforcement officer",
         ),
         (
             "devadmin",
             [
+                "Home",
                 "Recordings",
                 "Stations",
                 "Devices",
-                "Checkout ledger",
-                "Find footage",
-                "Incomplete transfers",
-                "Station health",
+                "Ledger",
+                "Search",
+                "To complete",
+                "Health",
                 "Compliance",
-                "Compliance figures",
+                "Statistics",
                 "Legal holds",
+                "Admin",
             ],
             "Device administrator",
         ),
@@ -143,6 +145,7 @@ def test_station_page_shows_a_new_dock_and_its_progress_without_reload(
     sign_in(browser, live_server, "devadmin")
     browser.get(f"{live_server.url}/stations")
     assert nav_labels(browser) == [
+        "工作台",
         "音像记录",
         "采集工作站",
         "设备",
@@ -153,6 +156,7 @@ def test_station_page_shows_a_new_dock_and_its_progress_without_reload(
         "违规情形",
         "合规统计",
         "保全",
+        "系统管理",
     ]
     heading = browser.find_element(By.TAG_NAME, "h1")
 

@@ -12,7 +12,19 @@ from fastapi.routing import APIRoute
 from evidence_server.accounts.models import Role
 from evidence_server.security import ROLE_MARK
 from web_ui.nav import NAV, home_for, nav_for
-from web_ui.pages import auth, cases, compliance, fleet, ledger, recordings, retention, stations
+from web_ui.pages import (
+    admin,
+    auditlog,
+    auth,
+    cases,
+    compliance,
+    fleet,
+    home,
+    ledger,
+    recordings,
+    retention,
+    stations,
+)
 from web_ui.render import duration, filesize, local_time, short_hash
 from web_ui.urls import safe_next
 
@@ -26,17 +38,18 @@ CASES, SEARCH, INCOMPLETE = (
 FLEET = ("/fleet", "nav.fleet")
 FLAGS, FIGURES = ("/compliance", "nav.compliance"), ("/compliance/dashboard", "nav.compliance_dashboard")
 RETENTION, HOLDS = ("/retention/due", "nav.retention"), ("/retention/holds", "nav.holds")
+HOME, AUDIT, ADMIN = ("/", "nav.home"), ("/audit", "nav.audit"), ("/admin", "nav.admin")
 
 
 @pytest.mark.parametrize(
     ("role", "expected"),
     [
-        (Role.officer, [("/recordings", "nav.my_recordings"), *LEDGER_NAV, INCOMPLETE, FLAGS]),
-        (Role.device_admin, [*SUPERVISOR_NAV, SEARCH, INCOMPLETE, FLEET, FLAGS, FIGURES, HOLDS]),
-        (Role.legal_affairs, [*SUPERVISOR_NAV, CASES, SEARCH, INCOMPLETE, FLAGS, FIGURES, RETENTION]),
-        (Role.auditor, [*SUPERVISOR_NAV, CASES, SEARCH, FLAGS, FIGURES, RETENTION]),
-        (Role.sysadmin, [*SUPERVISOR_NAV, CASES, SEARCH, INCOMPLETE, FLEET, RETENTION]),
-        (Role.case_handler, [("/recordings", "nav.recordings"), CASES, SEARCH, INCOMPLETE, HOLDS]),
+        (Role.officer, [HOME, ("/recordings", "nav.my_recordings"), *LEDGER_NAV, INCOMPLETE, FLAGS]),
+        (Role.device_admin, [HOME, *SUPERVISOR_NAV, SEARCH, INCOMPLETE, FLEET, FLAGS, FIGURES, HOLDS, ADMIN]),
+        (Role.legal_affairs, [HOME, *SUPERVISOR_NAV, CASES, SEARCH, INCOMPLETE, FLAGS, FIGURES, RETENTION, AUDIT]),
+        (Role.auditor, [HOME, *SUPERVISOR_NAV, CASES, SEARCH, FLAGS, FIGURES, RETENTION, AUDIT]),
+        (Role.sysadmin, [HOME, *SUPERVISOR_NAV, CASES, SEARCH, INCOMPLETE, FLEET, RETENTION, AUDIT, ADMIN]),
+        (Role.case_handler, [HOME, ("/recordings", "nav.recordings"), CASES, SEARCH, INCOMPLETE, HOLDS]),
     ],
 )
 def test_navigation_by_role(role: Role, expected: list[tuple[str, str]]) -> None:
@@ -65,6 +78,9 @@ def page_routes() -> list[APIRoute]:
         cases.router,
         compliance.router,
         retention.router,
+        home.router,
+        admin.router,
+        auditlog.router,
     )
     return [r for router in routers for r in router.routes if isinstance(r, APIRoute)]
 

@@ -120,11 +120,6 @@ def switch_language(code: str, request: Request, ctx: CtxDep, next: str | None =
     return response
 
 
-@router.get("/")
-def home(user: SignedIn) -> Response:
-    return RedirectResponse(home_for(user.role), status_code=303)
-
-
 @router.get("/favicon.ico", dependencies=[Depends(public)])
 def favicon() -> Response:
     """Browsers ask for it on their own; the icon is an SVG under /static."""

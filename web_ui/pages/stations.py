@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from evidence_server.accounts.models import Unit, User
 from evidence_server.db import SessionDep
+from evidence_server.docks.service import ports_by_station
 from evidence_server.security import require_roles
 from evidence_server.stations.models import Station
 from evidence_server.transfers.models import Transfer
@@ -51,11 +52,13 @@ def station_views(session: Session, user: User) -> list[StationView]:
 
 @router.get("/stations")
 def stations_page(request: Request, user: StationViewer, session: SessionDep) -> Response:
+    views = station_views(session, user)
     return render(
         request,
         "stations.html",
         user=user,
-        stations=station_views(session, user),
+        stations=views,
+        ports=ports_by_station(session, [v.station.id for v in views]),
         refresh_url="/stations/live",
         refresh_ms=REFRESH_MS,
     )
@@ -64,4 +67,6 @@ def stations_page(request: Request, user: StationViewer, session: SessionDep) ->
 @router.get("/stations/live")
 def stations_fragment(request: Request, user: StationViewer, session: SessionDep) -> Response:
     """The live part of the station page, fetched every few seconds by ``static/custodia.js``."""
-    return render(request, "_stations_live.html", user=user, stations=station_views(session, user))
+    views = station_views(session, user)
+    ports = ports_by_station(session, [v.station.id for v in views])
+    return render(request, "_stations_live.html", user=user, stations=views, ports=ports)

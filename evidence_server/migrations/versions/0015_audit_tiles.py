@@ -5,7 +5,7 @@ Tiles are filled by the checkpoint task from the stored leaf hashes; a log upgra
 already in it gets its tiles at its next checkpoint (proofs are computed from the leaves meanwhile).
 
 Revision ID: 0015_audit_tiles
-Revises: 0011_tenancy
+Revises: 0013_ui
 Create Date: 2026-12-04 16:00:00.000000
 """
 from __future__ import annotations
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0015_audit_tiles'
-down_revision = '0011_tenancy'
+down_revision = '0013_ui'
 branch_labels = None
 depends_on = None
 

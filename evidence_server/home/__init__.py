@@ -1,0 +1,1 @@
+"""Home pages: the work waiting for each person, counted."""
