@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import click
 
 if TYPE_CHECKING:
+    from evidence_server.audit.fullcheck import Verified
     from evidence_server.context import ServerContext
 
 
@@ -26,19 +27,63 @@ def audit() -> None:
     """The audit log: full check, signed checkpoints, fixity."""
 
 
+def _read_state(path: Path, key_id: str) -> Verified | None:
+    """What the last check verified, if it was made with this key; anything unreadable starts afresh."""
+    from evidence_server.audit.fullcheck import Verified
+
+    try:
+        doc = json.loads(path.read_text("utf-8"))
+        if doc.get("key") != key_id:
+            return None
+        return Verified(int(doc["size"]), bytes.fromhex(doc["root"]), tuple(bytes.fromhex(h) for h in doc["subtrees"]))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+def _write_state(path: Path, key_id: str, verified: Verified) -> None:
+    from datetime import UTC, datetime
+
+    doc = {
+        "key": key_id,
+        "size": verified.size,
+        "root": verified.root.hex(),
+        "subtrees": [h.hex() for h in verified.subtrees],
+        "verified_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(doc, indent=1), "utf-8")
+    tmp.replace(path)
+
+
 @audit.command("verify")
 @click.option(
     "--key",
     default=None,
     help="The server's public key (base64) as known out of band; default: this server's key file.",
 )
-def audit_verify(key: str | None) -> None:
-    """Recompute the whole log from the database and check it against every signed checkpoint; then check
-    every evidence-bearing row against the entries that recorded it.
+@click.option("--full", is_flag=True, help="Read the whole log again, not only what came after the last check.")
+@click.option(
+    "--state",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Where the last verified checkpoint is kept (default: DATA_DIR/audit/verified.json).",
+)
+def audit_verify(key: str | None, full: bool, state: Path | None) -> None:
+    """Check the audit log against its signed checkpoints; then check every evidence-bearing row against
+    the entries that recorded it.
+
+    Incremental by default: entries up to the checkpoint the last check verified are not read again; the
+    tree is extended from that checkpoint's signed state, so every later signed root it reaches proves
+    the log grew without a change to what came before. --full recomputes everything from entry 0.
 
     Exit status: 0 all agree; 1 the log does not match what was signed; 3 the log is intact but rows differ
     from it (edited, inserted or deleted behind its back).
     """
+    import hashlib
+
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
     from custodia_wire import documents
     from evidence_server.audit.fullcheck import verify_log
     from evidence_server.binding.service import check_rows
@@ -51,20 +96,33 @@ def audit_verify(key: str | None) -> None:
         if not ctx.settings.signing_key_file.exists():
             raise click.ClickException(f"no server key at {ctx.settings.signing_key_file}; pass --key")
         public_key = ctx.signing_key.public_key()
+    key_id = hashlib.sha256(public_key.public_bytes(Encoding.Raw, PublicFormat.Raw)).hexdigest()
+    state = state or ctx.settings.data_dir / "audit" / "verified.json"
+    since = None if full else _read_state(state, key_id)
     with ctx.sessionmaker() as session:
-        report = verify_log(session, public_key)
+        report = verify_log(session, public_key, since=since)
     with ctx.sessionmaker() as session:
         rows = check_rows(session)
     ctx.close()
     if report.ok:
+        read = f"{report.entries - report.since} read now, " if report.since else ""
         click.echo(
             f"OK       audit log intact: {report.entries} entries, {report.checkpoints} signed checkpoints match"
+            + (
+                f" ({read}entries 0..{report.since - 1} verified by an earlier check; --full reads them again)"
+                if report.since
+                else ""
+            )
         )
+        if report.verified is not None:
+            _write_state(state, key_id, report.verified)
     else:
         click.echo("TAMPERED the audit log does not match what was signed:")
         for problem in report.problems:
             click.echo(f"  - {problem}")
         click.echo(f"first bad entry: {report.describe_first_bad()}")
+        if report.since:
+            click.echo(f"(entries before {report.since} were verified by an earlier check; --full reads them again)")
     counted = ", ".join(f"{n} {table.replace('_', ' ')}" for table, n in rows.rows.items())
     if rows.ok:
         click.echo(f"OK       evidence rows agree with the log: {counted}")

@@ -27,10 +27,30 @@ from evidence_server.audit.models import AuditCheckpoint, AuditEvent
 H = merkle.HASH_SIZE
 
 
+@dataclass(frozen=True)
+class Verified:
+    """A signed checkpoint the log was last found to match, with its tree state: where the next
+    incremental check starts. It proves nothing by itself: it is believed only where a checkpoint
+    whose signature verifies has the same size and root, and its subtrees fold to that root."""
+
+    size: int
+    root: bytes
+    subtrees: tuple[bytes, ...]
+
+    def frontier(self) -> merkle.Frontier | None:
+        try:
+            f = merkle.Frontier.restore(self.size, self.subtrees)
+        except ValueError:
+            return None
+        return f if f.root() == self.root else None
+
+
 @dataclass
 class VerifyReport:
     entries: int = 0
     checkpoints: int = 0
+    since: int = 0  # entries below this were verified by an earlier check and not read again
+    verified: Verified | None = None  # the largest checkpoint the log matched
     problems: list[str] = field(default_factory=list)
     exact: list[int] = field(default_factory=list)  # entries known to be bad
     ranges: list[tuple[int, int]] = field(default_factory=list)  # (first, last) ranges known to hold a bad entry
@@ -108,11 +128,13 @@ def _tree_state(cp: AuditCheckpoint, root: bytes) -> list[bytes] | None:
 
 
 def _signed_checkpoints(
-    session: Session, public_key: Ed25519PublicKey, origin: str | None, report: VerifyReport
+    session: Session, public_key: Ed25519PublicKey, origin: str | None, report: VerifyReport, start: merkle.Frontier
 ) -> list[_Signed]:
-    """The checkpoints whose signature verifies, in size order, with their authentic stored state."""
+    """The checkpoints from ``start`` on whose signature verifies, in size order, with their authentic
+    stored state."""
     out: list[_Signed] = []
-    for cp in session.scalars(select(AuditCheckpoint).order_by(AuditCheckpoint.tree_size)):
+    stmt = select(AuditCheckpoint).where(AuditCheckpoint.tree_size >= start.size).order_by(AuditCheckpoint.tree_size)
+    for cp in session.scalars(stmt):
         try:
             signed = auditlog.verify_note(cp.note, public_key, origin)
         except LogError as exc:
@@ -124,16 +146,18 @@ def _signed_checkpoints(
         item.leaves = cp.leaves if signed.tree_size == cp.tree_size else None
         out.append(item)
     report.checkpoints = len(out)
-    _authenticate_leaf_copies(out, report)
+    _authenticate_leaf_copies(out, report, start)
     return out
 
 
-def _authenticate_leaf_copies(checkpoints: list[_Signed], report: VerifyReport) -> None:
+def _authenticate_leaf_copies(checkpoints: list[_Signed], report: VerifyReport, start: merkle.Frontier) -> None:
     """Keep a checkpoint's leaf copy only if, appended to the previous authentic tree state, it gives
     the signed root; a copy that does not was altered, and is not used to name anything."""
-    before: merkle.Frontier | None = merkle.Frontier()
+    before: merkle.Frontier | None = merkle.Frontier.restore(start.size, start.subtrees)
     for cp in checkpoints:
         copy, cp.leaves = cp.leaves, None
+        if cp.size <= start.size:  # the checkpoint an incremental check starts from: checked before
+            continue
         if copy is not None and before is not None and len(copy) == (cp.size - before.size) * H:
             trial = merkle.Frontier.restore(before.size, before.subtrees)
             trial.extend(copy[i : i + H] for i in range(0, len(copy), H))
@@ -158,25 +182,55 @@ def _narrow(cp: _Signed, frontier: merkle.Frontier, last_good: int) -> tuple[int
     return last_good, cp.size - 1
 
 
-def verify_log(session: Session, public_key: Ed25519PublicKey, origin: str | None = None) -> VerifyReport:
+def _start(session: Session, since: Verified | None, report: VerifyReport) -> merkle.Frontier:
+    """Where this check starts: the earlier check's checkpoint if it is still signed and unchanged, else 0."""
+    frontier = since.frontier() if since is not None else None
+    if since is None or frontier is None or since.size == 0:
+        return merkle.Frontier()
+    cp = session.scalars(select(AuditCheckpoint).where(AuditCheckpoint.tree_size == since.size)).first()
+    if cp is None:
+        report.bad_range(
+            0,
+            since.size - 1,
+            f"the checkpoint at size {since.size}, signed and matched by an earlier check, is gone from the database",
+        )
+        return merkle.Frontier()
+    if cp.root_hash != since.root.hex():  # the record of the last check is not that checkpoint: check everything
+        return merkle.Frontier()
+    report.since, report.verified = since.size, since
+    return frontier
+
+
+def verify_log(
+    session: Session, public_key: Ed25519PublicKey, origin: str | None = None, since: Verified | None = None
+) -> VerifyReport:
     """Recompute every leaf from its row and every checkpointed root from the leaves; report what differs.
 
     One streaming pass: a row edited in place shows as a leaf-hash mismatch, a deleted row as a gap
     in the sequence, and a row rewritten together with its stored hash as a difference from the leaf
     copy its checkpoint signed (or, for older checkpoints, as a signed subtree whose root differs).
+
+    Given ``since`` (what an earlier check verified), only the entries after it are read: the tree is
+    extended from its state, so reaching each later signed root also proves the log grew from the
+    verified one without a change to what came before (consistency).
     """
     report = VerifyReport()
-    checkpoints = _signed_checkpoints(session, public_key, origin, report)
+    frontier = _start(session, since, report)
+    checkpoints = _signed_checkpoints(session, public_key, origin, report, frontier)
+    if frontier.size:  # the starting checkpoint itself was checked by _start; its signature too:
+        if not checkpoints or checkpoints[0].size != frontier.size or checkpoints[0].root != frontier.root():
+            report.bad_range(0, frontier.size - 1, f"the checkpoint at size {frontier.size} no longer verifies")
+        checkpoints = [cp for cp in checkpoints if cp.size > frontier.size]
     pending = list(checkpoints)
-    frontier = merkle.Frontier()
-    expected, last_good = 0, 0
+    expected = last_good = frontier.size
     leaf_hash = auditlog.columns_leaf_hash
     covering = 0  # index of the first checkpoint whose size is above the current entry
     while pending and pending[0].size == 0:  # a checkpoint signed before anything was logged
         cp = pending.pop(0)
         if cp.root != merkle.EMPTY_ROOT:
             report.bad_range(0, 0, "checkpoint at size 0 does not carry the empty tree's root")
-    for row in stream_rows(session, select(*ENTRY_COLUMNS).order_by(AuditEvent.seq)):
+    rows = select(*ENTRY_COLUMNS).where(AuditEvent.seq >= frontier.size).order_by(AuditEvent.seq)
+    for row in stream_rows(session, rows):
         seq = row[2]
         if seq != expected:
             report.bad(
@@ -206,6 +260,7 @@ def verify_log(session: Session, public_key: Ed25519PublicKey, origin: str | Non
             cp = pending.pop(0)
             if frontier.root() == cp.root:
                 last_good = cp.size
+                report.verified = Verified(cp.size, cp.root, tuple(frontier.subtrees))
                 continue
             first, last = _narrow(cp, frontier, last_good)
             report.bad_range(

@@ -270,7 +270,51 @@ def test_custodia_audit_verify_names_the_first_bad_entry(ctx: ServerContext) -> 
     assert ok.exit_code == 0, ok.output
     assert "audit log intact: 8 entries, 1 signed checkpoints match" in ok.output
     tamper(ctx, "UPDATE audit_events SET action = 'recording.nothing' WHERE seq = 2")
-    bad = run_audit_verify(ctx, "--key", ctx.public_key_b64)
+    bad = run_audit_verify(ctx, "--key", ctx.public_key_b64, "--full")
     assert bad.exit_code == 1
     assert "entry 2 (id 3, recording.nothing) was altered" in bad.output
     assert "first bad entry: 2" in bad.output
+
+
+def test_incremental_verify_reads_only_what_came_after_and_still_finds_tampering_there(ctx: ServerContext) -> None:
+    append(ctx, 8)
+    checkpoint(ctx)
+    first = run_audit_verify(ctx)
+    assert first.exit_code == 0 and "verified by an earlier check" not in first.output  # the first check is full
+    append(ctx, 8)
+    checkpoint(ctx)
+    second = run_audit_verify(ctx)
+    assert second.exit_code == 0, second.output
+    assert "16 entries, 2 signed checkpoints match (8 read now, entries 0..7 verified by an earlier check" in (
+        second.output
+    )
+    append(ctx, 8)
+    checkpoint(ctx)
+    rewrite(ctx, 20, '{"n": 2000}')
+    third = run_audit_verify(ctx)
+    assert third.exit_code == 1
+    assert "first bad entry: 20" in third.output
+
+
+def test_incremental_verify_trusts_an_earlier_check_only_as_far_as_a_signed_checkpoint_agrees(
+    ctx: ServerContext,
+) -> None:
+    append(ctx, 8)
+    checkpoint(ctx)
+    assert run_audit_verify(ctx).exit_code == 0
+    tamper(ctx, "UPDATE audit_events SET action = 'recording.nothing' WHERE seq = 2")
+    # what was verified is not read again (said so), but --full reads it and finds the change
+    quick = run_audit_verify(ctx)
+    assert quick.exit_code == 0 and "entries 0..7 verified by an earlier check; --full reads them again" in quick.output
+    assert run_audit_verify(ctx, "--full").exit_code == 1
+    # a forged record of the last check (a tree of its own) is not believed: everything is read again
+    state = ctx.settings.data_dir / "audit" / "verified.json"
+    doc = json.loads(state.read_text())
+    doc.update(root="ab" * 32, subtrees=["ab" * 32])
+    state.write_text(json.dumps(doc))
+    forged = run_audit_verify(ctx)
+    assert forged.exit_code == 1 and "first bad entry: 2" in forged.output
+    # nor one made with another key
+    doc.update(key="00" * 32)
+    state.write_text(json.dumps(doc))
+    assert run_audit_verify(ctx).exit_code == 1

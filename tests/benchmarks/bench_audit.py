@@ -346,6 +346,16 @@ def main() -> None:
                     lambda: verify_log(s, ctx.signing_key.public_key()),
                 )
                 assert report.ok, report.problems
+            bulk_load(ctx, cp2.tree_size, cp2.tree_size + 1000)
+            with ctx.sessionmaker() as s:
+                issue_checkpoint(ctx, s)
+            with ctx.sessionmaker() as s:
+                since = report.verified
+                incremental = timed(
+                    "verify incrementally from the last verified checkpoint (+1,000 entries)",
+                    lambda: verify_log(s, ctx.signing_key.public_key(), since=since),
+                )
+                assert incremental.ok and incremental.since == cp2.tree_size, incremental.problems
             with ctx.sessionmaker() as s:
                 timed("inclusion proof for one entry", lambda: inclusion_document(s, cp.tree_size // 3, cp2))
             with ctx.sessionmaker() as s:
