@@ -16,6 +16,7 @@ def mount(app: FastAPI) -> None:
         admin,
         auditlog,
         auth,
+        building,
         cases,
         compliance,
         fleet,
@@ -32,6 +33,7 @@ def mount(app: FastAPI) -> None:
         recordings.router,
         ledger.router,
         fleet.router,
+        building.router,  # before cases: its path would otherwise be taken for a case id
         cases.router,
         compliance.router,
         retention.router,

@@ -33,6 +33,7 @@ class Filters:
     started_from: datetime | None = None
     started_to: datetime | None = None
     enforcement_matter: str | None = None
+    file_name: str | None = None  # part of the file name the recorder gave it
 
     def given(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if v not in (None, "") and k != "case_match"}
@@ -89,6 +90,8 @@ def query(session: Session, user: User, f: Filters, pattern: str) -> tuple[Selec
                 Recording.transfer_id.in_(by_transfer),
             )
         )
+    if f.file_name and f.file_name.strip():
+        q = q.where(_contains(Recording.original_name, f.file_name))
     if f.officer and f.officer.strip():
         q = q.where(or_(Recording.officer_no == f.officer.strip(), _contains(Recording.officer_name, f.officer)))
     if f.device_serial and f.device_serial.strip():
@@ -102,11 +105,48 @@ def query(session: Session, user: User, f: Filters, pattern: str) -> tuple[Selec
     return q, case
 
 
-def search(session: Session, user: User, f: Filters, pattern: str, *, limit: int = 50, offset: int = 0) -> Results:
+#: the columns a list may be sorted by (the URL's ``sort``: a name, ``-name`` for descending)
+SORTS: dict[str, Any] = {
+    "started": started(),
+    "name": Recording.original_name,
+    "device": Recording.device_serial,
+    "officer": Recording.officer_no,
+    "duration": Recording.duration_s,
+    "size": Recording.size,
+    "verified": Recording.verified_at,
+}
+DEFAULT_SORT = "-started"
+
+
+def parse_sort(raw: str | None) -> tuple[str, bool]:
+    """(column, descending) from a ``sort`` parameter; anything unknown is the default. Pure."""
+    raw = (raw or "").strip()
+    descending = raw.startswith("-")
+    name = raw.lstrip("-")
+    if name not in SORTS:
+        return parse_sort(DEFAULT_SORT) if raw != DEFAULT_SORT else ("started", True)
+    return name, descending
+
+
+def ordering(sort: str | None) -> tuple[Any, ...]:
+    name, descending = parse_sort(sort)
+    column = SORTS[name]
+    key = column.desc().nulls_last() if descending else column.asc().nulls_last()
+    return key, Recording.id.desc() if descending else Recording.id.asc()
+
+
+def search(
+    session: Session,
+    user: User,
+    f: Filters,
+    pattern: str,
+    *,
+    limit: int = 50,
+    offset: int = 0,
+    sort: str | None = None,
+) -> Results:
     q, case = query(session, user, f, pattern)
-    rows = list(
-        session.scalars(q.order_by(started().desc().nulls_last(), Recording.id.desc()).limit(limit).offset(offset))
-    )
+    rows = list(session.scalars(q.order_by(*ordering(sort)).limit(limit).offset(offset)))
     if len(rows) < limit and (rows or offset == 0):  # the last page: the total is known without counting
         total = offset + len(rows)
     else:

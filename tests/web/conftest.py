@@ -298,10 +298,22 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 def click_and_wait(browser: Any, element: Any, timeout: float = 15.0) -> None:
     """Click something that loads a new page, and wait until the old page is gone: reading the page right
     after a click can otherwise read the old one, or an element the new one just replaced."""
+    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.ui import WebDriverWait
 
     old = browser.find_element(By.TAG_NAME, "html")
     element.click()
-    WebDriverWait(browser, timeout).until(expected_conditions.staleness_of(old))
+
+    def gone(_: Any) -> bool:
+        try:
+            old.is_enabled()  # any call on an element of a page that is gone fails
+        except StaleElementReferenceException:
+            return True
+        except WebDriverException as exc:  # newer Chromium: "Node … does not belong to the document"
+            if "does not belong to the document" in str(exc) or "No node with given id" in str(exc):
+                return True
+            raise
+        return False
+
+    WebDriverWait(browser, timeout).until(gone)

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from evidence_server.accounts.models import Role, Unit, User
 from evidence_server.audit.service import record as audit
-from evidence_server.cases import access, linking, numbers, rules, search, service
+from evidence_server.cases import access, building, linking, numbers, rules, search, service
 from evidence_server.cases.models import Case, CaseLink, CaseShare
 from evidence_server.context import CtxDep, context_of
 from evidence_server.db import SessionDep
@@ -329,9 +329,9 @@ def link_submit(
     reason: Text = "",
     csrf_token: Text = "",
 ) -> Response:
-    def operation(case: Case) -> None:
-        wanted = int(recording_id) if recording_id.strip().isdigit() and len(recording_id.strip()) < 19 else 0
-        service.link_recording(session, user, case, wanted, reason=reason, request=request)
+    def operation(case: Case) -> None:  # a file name, as a person knows it (or a record number)
+        rec = building.recording_named(session, user, recording_id)
+        service.link_recording(session, user, case, rec.id, reason=reason, request=request)
 
     return case_form(request, session, user, case_id, csrf_token, operation, "linked")
 
@@ -418,9 +418,11 @@ def search_page(
     started_from: str = "",
     started_to: str = "",
     enforcement_matter: str = "",
+    file_name: str = "",
     page: int = 1,
 ) -> Response:
     form = {
+        "file_name": file_name,
         "case_number": case_number,
         "case_match": case_match if case_match == "prefix" else "exact",
         "case_name": case_name,
@@ -442,6 +444,7 @@ def search_page(
         "page": max(1, page),
         "pages": 1,
         "page_query": urlencode(form),
+        "cases_to_add": [],
     }
     if asked:
         tz = tz_of(request)
@@ -455,6 +458,7 @@ def search_page(
             local_time(started_from, tz),
             local_time(started_to, tz),
             enforcement_matter,
+            file_name,
         )
         try:
             found = search.search(
@@ -480,7 +484,12 @@ def search_page(
         )
         session.commit()
         backfill(request, session, ids)
-        context.update(results=found, thumbs=thumbnails(session, ids), pages=max(1, -(-found.total // PAGE_SIZE)))
+        context.update(
+            results=found,
+            thumbs=thumbnails(session, ids),
+            pages=max(1, -(-found.total // PAGE_SIZE)),
+            cases_to_add=building.linkable_cases(session, user),
+        )
     return render(request, "search.html", user=user, **context)
 
 

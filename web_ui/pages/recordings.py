@@ -7,13 +7,14 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
-from sqlalchemy import func, select
 
 from evidence_server.accounts.models import Role, Unit, User
 from evidence_server.audit.service import record as audit
+from evidence_server.cases import building, search
 from evidence_server.cases.access import recordings_visible
 from evidence_server.db import SessionDep
 from evidence_server.recordings.models import Recording
+from evidence_server.recordings.segments import segments_of
 from evidence_server.security import require_roles
 from evidence_server.stations.models import Station
 from web_ui.nav import RECORDING_READERS
@@ -43,33 +44,60 @@ def recordings_page(
     user: Reader,
     session: SessionDep,
     device_serial: str | None = None,
-    officer_no: str | None = None,
+    officer: str | None = None,
+    officer_no: str | None = None,  # older links
+    file_name: str | None = None,
+    started_from: str | None = None,
+    started_to: str | None = None,
+    sort: str | None = None,
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
 ) -> Response:
-    filters = {"device_serial": _filter(device_serial), "officer_no": _filter(officer_no)}
-    q = recordings_visible(user)
-    if filters["device_serial"]:
-        q = q.where(Recording.device_serial == filters["device_serial"])
-    if filters["officer_no"]:
-        q = q.where(Recording.officer_no == filters["officer_no"])
-    total = session.scalar(select(func.count()).select_from(q.subquery())) or 0
-    rows = session.scalars(
-        q.order_by(Recording.name_started_at.desc().nulls_last(), Recording.id.desc())
-        .limit(PAGE_SIZE)
-        .offset((page - 1) * PAGE_SIZE)
-    ).all()
-    pages = max(1, -(-total // PAGE_SIZE))
-    query = urlencode({k: v for k, v in filters.items() if v})
+    filters = {
+        "device_serial": _filter(device_serial),
+        "officer": _filter(officer or officer_no),
+        "file_name": _filter(file_name),
+        "started_from": _filter(started_from),
+        "started_to": _filter(started_to),
+    }
+    tz = cases_pages.tz_of(request)
+    wanted = search.Filters(
+        officer=filters["officer"] or None,
+        device_serial=filters["device_serial"] or None,
+        started_from=cases_pages.local_time(filters["started_from"], tz),
+        started_to=cases_pages.local_time(filters["started_to"], tz),
+        file_name=filters["file_name"] or None,
+    )
+    sort_by, descending = search.parse_sort(sort)
+    sort_key = ("-" if descending else "") + sort_by
+    found = search.search(
+        session,
+        user,
+        wanted,
+        cases_pages.pattern(request),
+        limit=PAGE_SIZE,
+        offset=(page - 1) * PAGE_SIZE,
+        sort=sort_key,
+    )
+    ids = [r.id for r in found.recordings]
+    cases_pages.backfill(request, session, ids)
+    kept = {k: v for k, v in filters.items() if v}
     return render(
         request,
         "recordings.html",
         user=user,
-        recordings=rows,
-        total=total,
+        recordings=found.recordings,
+        rec_cases=found.cases,
+        thumbs=cases_pages.thumbnails(session, ids),
+        total=found.total,
         page=page,
-        pages=pages,
+        pages=max(1, -(-found.total // PAGE_SIZE)),
         filters=filters,
-        page_query=query,
+        sort=sort_key,
+        sort_by=sort_by,
+        descending=descending,
+        filter_query=urlencode(kept),
+        page_query=urlencode({**kept, "sort": sort_key}),
+        cases_to_add=building.linkable_cases(session, user),
         title_key="recordings.my_title" if user.role == Role.officer else "recordings.title",
     )
 
@@ -89,5 +117,7 @@ def recording_page(recording_id: int, request: Request, user: Reader, session: S
         media=media_kind(rec.original_name),
         station=session.get(Station, rec.station_id),
         unit=session.get(Unit, rec.unit_id),
+        segments=segments_of(session, user, rec),
+        cases_to_add=building.linkable_cases(session, user),
         **cases_pages.recording_extras(request, session, user, rec),
     )

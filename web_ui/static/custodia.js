@@ -1,5 +1,6 @@
 /* Custodia pages: the only script. Re-fetches a server-rendered fragment into any element with
-   data-refresh-url, every data-refresh-ms milliseconds. No inline script, no framework. */
+   data-refresh-url, every data-refresh-ms milliseconds; drives the review player's controls.
+   No inline script, no framework. */
 "use strict";
 (function () {
   function liveRegion(el) {
@@ -36,9 +37,58 @@
     document.addEventListener("visibilitychange", tick);
   }
 
+  /* The review player: speed, frame step, and on to the next segment of the same recording. */
+  function player(controls) {
+    var media = document.getElementById("player");
+    if (!media || !media.play) { return; }
+    var fps = parseFloat(controls.getAttribute("data-fps")) || 25;
+    var speed = document.getElementById("speed");
+    var speeds = ["0.25", "0.5", "1", "1.5", "2", "4"];
+
+    function setSpeed(value) {
+      media.playbackRate = parseFloat(value);
+      if (speed) { speed.value = value; }
+    }
+
+    function step(frames) {
+      media.pause();
+      var t = media.currentTime + frames / fps;
+      media.currentTime = Math.max(0, Math.min(t, media.duration || t));
+    }
+
+    if (speed) { speed.addEventListener("change", function () { setSpeed(speed.value); }); }
+    var back = document.getElementById("frame-back");
+    var fwd = document.getElementById("frame-fwd");
+    if (back) { back.addEventListener("click", function () { step(-1); }); }
+    if (fwd) { fwd.addEventListener("click", function () { step(1); }); }
+    document.addEventListener("keydown", function (e) {
+      var tag = (e.target && e.target.tagName) || "";
+      if (tag === "INPUT" || tag === "SELECT" || tag === "TEXTAREA" || e.ctrlKey || e.metaKey || e.altKey) { return; }
+      var at = speeds.indexOf(speed ? speed.value : "1");
+      if (e.key === ",") { step(-1); } else if (e.key === ".") { step(1); } else if (e.key === "[" && at > 0) {
+        setSpeed(speeds[at - 1]);
+      } else if (e.key === "]" && at < speeds.length - 1) {
+        setSpeed(speeds[at + 1]);
+      } else if (e.key === " " && tag !== "BUTTON" && tag !== "A") {
+        if (media.paused) { media.play(); } else { media.pause(); }
+      } else { return; }
+      e.preventDefault();
+    });
+    var next = document.getElementById("next-segment");
+    media.addEventListener("ended", function () {
+      if (next) { window.location.assign(next.getAttribute("href")); }  // one recording, many files
+    });
+    if (/[?&]play=1/.test(window.location.search)) {
+      var played = media.play();
+      if (played && played.catch) { played.catch(function () { /* autoplay refused: the user presses play */ }); }
+    }
+  }
+
   function start() {
     var regions = document.querySelectorAll("[data-refresh-url]");
     for (var i = 0; i < regions.length; i += 1) { liveRegion(regions[i]); }
+    var controls = document.getElementById("player-controls");
+    if (controls) { player(controls); }
   }
 
   if (document.readyState === "loading") {
