@@ -12,9 +12,9 @@ from evidence_server.accounts.models import Role, Unit, User
 from evidence_server.audit.service import record as audit
 from evidence_server.cases import building, search
 from evidence_server.cases.access import recordings_visible
+from evidence_server.cases.segments import segments_of
 from evidence_server.db import SessionDep
 from evidence_server.recordings.models import Recording
-from evidence_server.recordings.segments import segments_of
 from evidence_server.security import require_roles
 from evidence_server.stations.models import Station
 from web_ui.nav import RECORDING_READERS
