@@ -106,7 +106,10 @@ SUITES: list[tuple[str, set[str], Callable[[list[str]], dict[str, Any]], list[st
     ("reads", {"p8"}, _reads, [], ["--mib", "128", "--ranges", "20", "--rounds", "1"]),
 ]
 #: arguments for --scale (a province: 10M recordings, 10M audit entries), added to the full-size ones
-SCALE: dict[str, list[str]] = {"audit": ["--sizes", "1000000,10000000"]}
+SCALE: dict[str, list[str]] = {
+    "audit": ["--sizes", "1000000,10000000"],
+    "queries": ["--recordings", "10000000", "--checkouts", "1000000", "--cases", "500000"],
+}
 
 
 def machine() -> dict[str, Any]:
