@@ -26,6 +26,7 @@ from typing import Any, BinaryIO
 from custodia_wire import directio
 from custodia_wire.directio import DirectWriter
 from custodia_wire.fingerprint import Fingerprint, Hasher
+from device_drivers.base import RecorderDriver
 from device_drivers.errors import DeviceGoneError
 
 #: Buffers in flight per copy: one being read, others being hashed and written.
@@ -157,7 +158,7 @@ def mtime_iso(mtime: Any) -> str:
 
 
 def wait_until_stable(
-    driver: Any,
+    driver: RecorderDriver,
     path: str,
     *,
     seconds: float,
@@ -167,14 +168,15 @@ def wait_until_stable(
     sleep: Callable[[float], None] = time.sleep,
     listed: tuple[int, str] | None = None,
     listed_at: float | None = None,
-) -> tuple[int, Any]:
+) -> tuple[int, datetime]:
     """Return (size, mtime) once they held still for ``seconds``; SourceChanged after ``timeout``.
 
     ``listed`` is the (size, ISO mtime) the dock's index read at ``listed_at`` (``clock`` time): a
     file that still has them has held still since then, so a file listed long enough ago is not
     waited for again (the copy itself checks once more that nothing changed under it).
     """
-    last: tuple[int, Any] = tuple(driver.stat_recording(path))
+    size, mtime = driver.stat_recording(path)  # a list from some drivers: made a tuple to compare
+    last = (size, mtime)
     since = clock()
     if listed is not None and listed_at is not None and (last[0], mtime_iso(last[1])) == tuple(listed):
         since = min(since, listed_at)
@@ -185,7 +187,8 @@ def wait_until_stable(
         if clock() > deadline:
             raise SourceChanged(f"file did not settle within {timeout:.0f} s (still being written?)")
         sleep(min(0.2, max(seconds / 5, 0.01)))
-        now = tuple(driver.stat_recording(path))
+        size, mtime = driver.stat_recording(path)
+        now = (size, mtime)
         if now != last:
             last, since = now, clock()
     return last
@@ -197,10 +200,10 @@ def write_block(out: DirectWriter, block: memoryview) -> None:
 
 
 def copy_recording(
-    driver: Any,
+    driver: RecorderDriver,
     path: str,
     *,
-    expected: tuple[int, Any],
+    expected: tuple[int, datetime],
     spool: Spool,
     file_id: int,
     block_size: int = 8 * 1024 * 1024,
@@ -218,9 +221,9 @@ def copy_recording(
 
 
 def _copy_to_spool(
-    driver: Any,
+    driver: RecorderDriver,
     path: str,
-    expected: tuple[int, Any],
+    expected: tuple[int, datetime],
     spool: Spool,
     file_id: int,
     block_size: int,

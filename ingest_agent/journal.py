@@ -63,7 +63,7 @@ CREATE INDEX IF NOT EXISTS files_by_state ON files (state);
 """
 
 
-class DockState:
+class TransferState:
     DOCKED = "docked"  # identity and index journaled, server not told yet
     REGISTERED = "registered"  # the server accepted the transfer
     COPYING = "copying"
@@ -112,7 +112,7 @@ def now_iso() -> str:
 
 
 @dataclass(frozen=True)
-class DockRecord:
+class TransferRecord:
     transfer_id: str
     root: str
     device_serial: str
@@ -125,7 +125,7 @@ class DockRecord:
     error: str | None
 
     @classmethod
-    def from_row(cls, row: sqlite3.Row) -> DockRecord:
+    def from_row(cls, row: sqlite3.Row) -> TransferRecord:
         return cls(
             transfer_id=row["transfer_id"],
             root=row["root"],
@@ -205,7 +205,7 @@ class Journal:
 
     # --- docks ----------------------------------------------------------------------------
 
-    def open_dock(self, root: str, payload: dict[str, Any]) -> DockRecord:
+    def open_transfer(self, root: str, payload: dict[str, Any]) -> TransferRecord:
         """Record one docking and its whole file index, atomically, before anything is copied.
 
         ``payload`` is the ``POST /transfers`` body; it is kept so that the transfer can be
@@ -223,7 +223,7 @@ class Journal:
                     payload["device"]["serial"],
                     json.dumps(payload, ensure_ascii=False),
                     payload["docked_at"],
-                    DockState.DOCKED,
+                    TransferState.DOCKED,
                     ts,
                 ),
             )
@@ -231,26 +231,26 @@ class Journal:
                 "INSERT INTO files (transfer_id, path, size, mtime, state, updated_at) VALUES (?,?,?,?,?,?)",
                 [(transfer_id, f["path"], f["size"], f["mtime"], FileState.PENDING, ts) for f in payload["index"]],
             )
-        return self.dock(transfer_id)
+        return self.transfer(transfer_id)
 
-    def dock(self, transfer_id: str) -> DockRecord:
+    def transfer(self, transfer_id: str) -> TransferRecord:
         with self._lock:
             row = self._db.execute("SELECT * FROM docks WHERE transfer_id=?", (transfer_id,)).fetchone()
         if row is None:
             raise JournalError(f"no docking with transfer id {transfer_id}")
-        return DockRecord.from_row(row)
+        return TransferRecord.from_row(row)
 
-    def docks(self, *, unfinished: bool = False) -> list[DockRecord]:
+    def transfers(self, *, unfinished: bool = False) -> list[TransferRecord]:
         sql = "SELECT * FROM docks"
         if unfinished:
-            sql += " WHERE state NOT IN ({})".format(",".join("?" * len(DockState.FINAL)))
+            sql += " WHERE state NOT IN ({})".format(",".join("?" * len(TransferState.FINAL)))
         with self._lock:
             rows = self._db.execute(
-                sql + " ORDER BY docked_at", tuple(DockState.FINAL) if unfinished else ()
+                sql + " ORDER BY docked_at", tuple(TransferState.FINAL) if unfinished else ()
             ).fetchall()
-        return [DockRecord.from_row(r) for r in rows]
+        return [TransferRecord.from_row(r) for r in rows]
 
-    def set_dock_state(self, transfer_id: str, state: str, error: str | None = None) -> None:
+    def set_transfer_state(self, transfer_id: str, state: str, error: str | None = None) -> None:
         with self._tx() as db:
             cur = db.execute(
                 "UPDATE docks SET state=?, error=?, updated_at=? WHERE transfer_id=?",
@@ -298,7 +298,7 @@ class Journal:
                 (
                     json.dumps(receipt, ensure_ascii=False),
                     json.dumps(missing, ensure_ascii=False),
-                    DockState.RECEIPTED,
+                    TransferState.RECEIPTED,
                     ts,
                     transfer_id,
                 ),

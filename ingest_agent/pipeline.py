@@ -43,7 +43,7 @@ from ingest_agent.copy import (
     mtime_iso,
     wait_until_stable,
 )
-from ingest_agent.journal import DockRecord, DockState, FileRecord, FileState
+from ingest_agent.journal import FileRecord, FileState, TransferRecord, TransferState
 from ingest_agent.progress import DockProgress, Listener, ProgressReporter
 from ingest_agent.transfer import Station, close_dock, finish, register, upload_one
 
@@ -145,7 +145,7 @@ def ingest_volume(
         if driver is None:
             driver = driver_for(Path(root), prefer or station.settings.driver, **(driver_options or {}))
         with driver:
-            dock = open_dock(station, driver, str(root), transfer_id, extra)
+            dock = open_transfer(station, driver, str(root), transfer_id, extra)
             # the index was just read: each file's state as of now
             DockSession(station, driver, dock, listener, stop, listed_at=time.monotonic()).run()
     finally:
@@ -153,13 +153,13 @@ def ingest_volume(
     return dock_report(station, transfer_id)
 
 
-def open_dock(
+def open_transfer(
     station: Station,
     driver: RecorderDriver,
     root: str,
     transfer_id: str | None = None,
     extra: dict[str, Any] | None = None,
-) -> DockRecord:
+) -> TransferRecord:
     """Read the device and journal the docking with its whole index, before anything is copied."""
     docked_at = datetime.now(UTC)
     identity = driver.identify()
@@ -177,7 +177,7 @@ def open_dock(
     payload.update(extra or {})
     for warning in getattr(driver, "identity_warnings", []):
         log.warning("device %s: %s", identity.serial, warning)
-    return station.journal.open_dock(root, payload)
+    return station.journal.open_transfer(root, payload)
 
 
 def split_oversized(entries: list[RecordingEntry], max_bytes: int) -> tuple[list[RecordingEntry], list[RejectedEntry]]:
@@ -192,7 +192,7 @@ def split_oversized(entries: list[RecordingEntry], max_bytes: int) -> tuple[list
 
 
 def dock_report(station: Station, transfer_id: str) -> DockReport:
-    dock = station.journal.dock(transfer_id)
+    dock = station.journal.transfer(transfer_id)
     files = Counter(f.state for f in station.journal.files(transfer_id))
     return DockReport(
         transfer_id=transfer_id,
@@ -240,7 +240,7 @@ class DockSession:
         self,
         station: Station,
         driver: RecorderDriver,
-        dock: DockRecord,
+        dock: TransferRecord,
         listener: Listener | None,
         stop: threading.Event | None,
         listed_at: float | None = None,
@@ -258,7 +258,7 @@ class DockSession:
                 transfer_id=dock.transfer_id,
                 serial=dock.device_serial,
                 officer=" ".join(filter(None, (officer.get("number"), officer.get("name")))),
-                state=DockState.DOCKED,
+                state=TransferState.DOCKED,
             ),
             send=station.client.report_progress,
             listener=listener,
@@ -275,7 +275,7 @@ class DockSession:
         self.reporter.online = online
         to_send = [f for f in self.journal.files(self.tid) if f.state != FileState.HELD]
         self.reporter.update(
-            state=DockState.REGISTERED if online else DockState.DOCKED,
+            state=TransferState.REGISTERED if online else TransferState.DOCKED,
             force=True,
             files_total=len(to_send),
             bytes_total=sum(f.size for f in to_send),
@@ -286,7 +286,7 @@ class DockSession:
         while True:
             outcome = self._copy_round(online)
             state = finish(self.station, self.tid, self.reporter, self.stop)
-            online = state != DockState.WAITING
+            online = state != TransferState.WAITING
             progressed, pending = self._room_for_more(pending)
             if outcome == "spool full" and online and progressed:
                 continue  # the receipt freed spool space: copy the rest
@@ -294,19 +294,19 @@ class DockSession:
         return self._close(state, outcome)
 
     def _close(self, state: str, outcome: str) -> str:
-        if state == DockState.RECEIPTED:
+        if state == TransferState.RECEIPTED:
             if self.settings.wipe_after_receipt and not self.gone and not self.stop.is_set():
                 self._wipe()
             if outcome == "spool full":
-                state = DockState.WAITING
-                self.journal.set_dock_state(self.tid, state, SPOOL_FULL)
+                state = TransferState.WAITING
+                self.journal.set_transfer_state(self.tid, state, SPOOL_FULL)
             else:
                 state = close_dock(self.station, self.tid, interrupted=self.gone)
         elif outcome == "spool full":
-            self.journal.set_dock_state(self.tid, state, SPOOL_FULL)
+            self.journal.set_transfer_state(self.tid, state, SPOOL_FULL)
         elif self.gone:
-            self.journal.set_dock_state(self.tid, state, "device undocked during the copy; uploads wait")
-        dock = self.journal.dock(self.tid)
+            self.journal.set_transfer_state(self.tid, state, "device undocked during the copy; uploads wait")
+        dock = self.journal.transfer(self.tid)
         self.reporter.update(state=state, message=dock.error or "", force=True)
         self.reporter.flush()
         return state
@@ -322,8 +322,8 @@ class DockSession:
     def _copy_round(self, online: bool) -> str:
         """Copy what is pending; return "done", "spool full", "device gone" or "stopped"."""
         uploader = Uploader(self.station, self.tid, self.reporter) if online else None
-        self.reporter.update(state=DockState.COPYING)
-        self.journal.set_dock_state(self.tid, DockState.COPYING)
+        self.reporter.update(state=TransferState.COPYING)
+        self.journal.set_transfer_state(self.tid, TransferState.COPYING)
         try:
             return self._copy_passes(uploader)
         finally:
@@ -344,8 +344,8 @@ class DockSession:
                     return "spool full"
                 except DeviceGoneError:
                     self.gone = True
-                    self.journal.set_dock_state(self.tid, DockState.INTERRUPTED, UNDOCKED)
-                    self.reporter.update(state=DockState.INTERRUPTED, message="device undocked", force=True)
+                    self.journal.set_transfer_state(self.tid, TransferState.INTERRUPTED, UNDOCKED)
+                    self.reporter.update(state=TransferState.INTERRUPTED, message="device undocked", force=True)
                     return "device gone"
                 except CopyAborted:
                     return "stopped"
@@ -435,7 +435,7 @@ class DockSession:
 
     def _wipe(self) -> None:
         """Delete device files the verified receipt confirms, if they are still what was copied."""
-        dock = self.journal.dock(self.tid)
+        dock = self.journal.transfer(self.tid)
         try:
             confirmed = confirmed_files(dock.receipt or {}, self.station.client.public_key)
         except DocumentError as exc:

@@ -9,22 +9,22 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ingest_agent.journal import DockState
+from ingest_agent.journal import TransferState
 
 log = logging.getLogger(__name__)
 
 #: Dock states as the server's progress API names them.
 SERVER_STATE = {
-    DockState.DOCKED: "copying",
-    DockState.REGISTERED: "copying",
-    DockState.COPYING: "copying",
-    DockState.UPLOADING: "uploading",
-    DockState.COMPLETING: "uploading",
-    DockState.RECEIPTED: "done",
-    DockState.DONE: "done",
-    DockState.FAILED: "failed",
-    DockState.WAITING: "waiting",
-    DockState.INTERRUPTED: "interrupted",
+    TransferState.DOCKED: "copying",
+    TransferState.REGISTERED: "copying",
+    TransferState.COPYING: "copying",
+    TransferState.UPLOADING: "uploading",
+    TransferState.COMPLETING: "uploading",
+    TransferState.RECEIPTED: "done",
+    TransferState.DONE: "done",
+    TransferState.FAILED: "failed",
+    TransferState.WAITING: "waiting",
+    TransferState.INTERRUPTED: "interrupted",
 }
 
 

@@ -22,7 +22,7 @@ from ingest_agent.client import (
 )
 from ingest_agent.config import AgentSettings
 from ingest_agent.copy import Spool
-from ingest_agent.journal import DockRecord, DockState, FileState, Journal
+from ingest_agent.journal import FileState, Journal, TransferRecord, TransferState
 from ingest_agent.progress import ProgressReporter
 from ingest_agent.upload import upload_recording
 
@@ -82,7 +82,7 @@ def _backoff(settings: AgentSettings) -> Backoff:
     return Backoff(settings.retry_attempts, settings.retry_base_delay, settings.retry_max_delay)
 
 
-def register(station: Station, dock: DockRecord) -> bool:
+def register(station: Station, dock: TransferRecord) -> bool:
     """Tell the server about the docking (idempotent); skip what it already holds.
 
     Returns False when the server cannot be reached: copying goes on, uploads wait.
@@ -143,7 +143,7 @@ def upload_copied(
     return True
 
 
-def manifest_of(station: Station, dock: DockRecord) -> Manifest:
+def manifest_of(station: Station, dock: TransferRecord) -> Manifest:
     """Every file of the docking whose fingerprint this station took, as the manifest lists it."""
     files = [
         ManifestFile(path=f.path, size=f.size, blake3=f.blake3, sha256=f.sha256, mtime=f.mtime)
@@ -163,7 +163,7 @@ def manifest_of(station: Station, dock: DockRecord) -> Manifest:
 
 def complete(station: Station, transfer_id: str) -> list[int] | None:
     """Send the manifest and keep the verified receipt; the ids of receipted files, or None."""
-    dock = station.journal.dock(transfer_id)
+    dock = station.journal.transfer(transfer_id)
     manifest = manifest_of(station, dock)
     try:
         done = station.client.complete(manifest)
@@ -172,7 +172,7 @@ def complete(station: Station, transfer_id: str) -> list[int] | None:
         return None
     except (ApiError, ReceiptRejected) as exc:
         log.error("completion of %s refused: %s", transfer_id, exc)
-        station.journal.set_dock_state(transfer_id, DockState.WAITING, f"completion refused: {exc}")
+        station.journal.set_transfer_state(transfer_id, TransferState.WAITING, f"completion refused: {exc}")
         return None
     receipted = station.journal.store_receipt(transfer_id, done.receipt, done.confirmed, done.missing)
     for rec in station.journal.files(transfer_id, FileState.UPLOADED):
@@ -207,31 +207,31 @@ def finish(
 ) -> str:
     """Take a transfer as far as the server allows now; return its dock state."""
     journal = station.journal
-    dock = journal.dock(transfer_id)
+    dock = journal.transfer(transfer_id)
     if not register(station, dock):
-        return _settle(station, transfer_id, DockState.WAITING, "server unreachable")
+        return _settle(station, transfer_id, TransferState.WAITING, "server unreachable")
     if reporter is not None:
         reporter.online = True
-        reporter.update(state=DockState.UPLOADING)
+        reporter.update(state=TransferState.UPLOADING)
     if not upload_copied(station, transfer_id, reporter, stop):
-        return _settle(station, transfer_id, DockState.WAITING, "uploads wait for the server")
+        return _settle(station, transfer_id, TransferState.WAITING, "uploads wait for the server")
     if reporter is not None:
-        reporter.update(state=DockState.COMPLETING)
+        reporter.update(state=TransferState.COMPLETING)
     if complete(station, transfer_id) is None:
         return _settle(
             station,
             transfer_id,
-            DockState.WAITING,
-            journal.dock(transfer_id).error or "completion waits for the server",
+            TransferState.WAITING,
+            journal.transfer(transfer_id).error or "completion waits for the server",
         )
     release_spool(station, transfer_id)
     if journal.files(transfer_id, FileState.COPIED, FileState.UPLOADED):
-        return _settle(station, transfer_id, DockState.WAITING, "server did not confirm every file")
-    return DockState.RECEIPTED
+        return _settle(station, transfer_id, TransferState.WAITING, "server did not confirm every file")
+    return TransferState.RECEIPTED
 
 
 def _settle(station: Station, transfer_id: str, state: str, error: str | None) -> str:
-    station.journal.set_dock_state(transfer_id, state, error)
+    station.journal.set_transfer_state(transfer_id, state, error)
     return state
 
 
@@ -242,10 +242,10 @@ def close_dock(station: Station, transfer_id: str, *, interrupted: bool = False)
     not_copied = len(journal.files(transfer_id, FileState.PENDING, FileState.FAILED))
     note = f"{not_copied} file(s) not transferred; they stay on the device" if not_copied else None
     if interrupted:
-        state, note = DockState.INTERRUPTED, "device undocked during the copy" + (f"; {note}" if note else "")
+        state, note = TransferState.INTERRUPTED, "device undocked during the copy" + (f"; {note}" if note else "")
     else:
-        state = DockState.DONE
-    journal.set_dock_state(transfer_id, state, note)
+        state = TransferState.DONE
+    journal.set_transfer_state(transfer_id, state, note)
     return state
 
 
@@ -258,7 +258,7 @@ def recover(station: Station, stop: threading.Event | None = None) -> dict[str, 
     outcome: dict[str, str] = {}
     for part in station.spool.sweep_partials():
         log.info("removed partial copy %s left by an interrupted run", part.name)
-    for dock in station.journal.docks(unfinished=True):
+    for dock in station.journal.transfers(unfinished=True):
         if (stop is not None and stop.is_set()) or not station.claim(dock.transfer_id):
             continue
         try:
@@ -268,7 +268,7 @@ def recover(station: Station, stop: threading.Event | None = None) -> dict[str, 
     return outcome
 
 
-def _recover_dock(station: Station, dock: DockRecord, stop: threading.Event | None) -> str:
+def _recover_dock(station: Station, dock: TransferRecord, stop: threading.Event | None) -> str:
     journal = station.journal
     for rec in journal.files(dock.transfer_id, FileState.COPIED, FileState.UPLOADED):
         if rec.spool_path is None or not Path(rec.spool_path).is_file():
@@ -279,8 +279,8 @@ def _recover_dock(station: Station, dock: DockRecord, stop: threading.Event | No
         # the device still holds the original, so the copy goes and the file waits for a docking
         station.spool.remove(station.spool.final_path(rec.id))
     state = finish(station, dock.transfer_id, stop=stop)
-    if state == DockState.RECEIPTED:
-        interrupted = dock.state == DockState.INTERRUPTED or "undocked" in (dock.error or "")
+    if state == TransferState.RECEIPTED:
+        interrupted = dock.state == TransferState.INTERRUPTED or "undocked" in (dock.error or "")
         state = close_dock(station, dock.transfer_id, interrupted=interrupted)
     log.info("recovered transfer %s: %s", dock.transfer_id, state)
     return state

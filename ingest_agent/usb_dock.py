@@ -30,7 +30,7 @@ from device_drivers.usb.vendor_driver import (
     handshake,
     wait_for_volume,
 )
-from ingest_agent.journal import DockState
+from ingest_agent.journal import TransferState
 from ingest_agent.pipeline import DockReport, ingest_volume
 from ingest_agent.progress import DockProgress, Listener, ProgressReporter
 from ingest_agent.station_clock import StationClock, station_clock
@@ -168,7 +168,7 @@ class UsbDock:
             reason = failure_reason(exc)
             log.error("USB recorder %s (%s): docking failed: %s", device.describe(), profile_name, reason)
             self.failures.append((device, reason))
-            reporter.update(state=DockState.FAILED, message=reason, force=True)
+            reporter.update(state=TransferState.FAILED, message=reason, force=True)
             return None
         self.reports.append(report)
         log.info("USB recorder %s: %s %s", report.serial, report.state, report.files)

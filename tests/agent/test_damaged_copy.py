@@ -7,7 +7,7 @@ from pathlib import Path
 
 from custodia_wire.fingerprint import of_bytes
 from evidence_server.storage import object_key
-from ingest_agent.journal import DockState
+from ingest_agent.journal import TransferState
 from ingest_agent.pipeline import ingest_volume
 from ingest_agent.transfer import Station
 from tests.agent.conftest import Recorder
@@ -24,7 +24,7 @@ def test_a_damaged_copy_is_repaired_before_the_device_file_is_wiped(
     recorder.add(2, 100_000)
     data = recorder.path(rel).read_bytes()
     station.settings.wipe_after_receipt = False
-    assert ingest_volume(recorder.root, station=station).state == DockState.DONE
+    assert ingest_volume(recorder.root, station=station).state == TransferState.DONE
 
     stored = Path(live_server.settings().storage_dir) / object_key(of_bytes(data).blake3_hex)  # type: ignore[arg-type]
     stored.chmod(0o644)
@@ -34,7 +34,7 @@ def test_a_damaged_copy_is_repaired_before_the_device_file_is_wiped(
 
     station.settings.wipe_after_receipt = True
     report = ingest_volume(recorder.root, station=station)
-    assert report.state == DockState.DONE, report.error
+    assert report.state == TransferState.DONE, report.error
     assert stored.read_bytes() == data  # the station delivered the bytes again: the copy is repaired
     assert live_server.get(f"/api/v1/recordings/{rec['id']}").json()["fixity_state"] == "ok"
     entries = live_server.get("/api/v1/audit/entries", params={"limit": 1000}).json()["items"]

@@ -14,7 +14,7 @@ from custodia_wire.fingerprint import of_bytes
 from ingest_agent import client as client_mod
 from ingest_agent.client import StationCredentials, enrol
 from ingest_agent.config import AgentSettings
-from ingest_agent.journal import DockState, FileState
+from ingest_agent.journal import FileState, TransferState
 from ingest_agent.pipeline import ingest_volume
 from ingest_agent.progress import DockProgress
 from ingest_agent.transfer import Station, recover
@@ -76,7 +76,7 @@ def test_dock_to_receipt_to_wipe(recorder: Recorder, station: Station, live_serv
 
     report = ingest_volume(recorder.root, station=station, listener=seen.append)
 
-    assert report.state == DockState.DONE, report.error
+    assert report.state == TransferState.DONE, report.error
     assert report.files == {"wiped": 3}
     assert recorder.snapshot() == {}  # every recording left the device, and only after the receipt
     assert list(station.spool.directory.iterdir()) == []  # R6: no copy stays on the station
@@ -92,14 +92,14 @@ def test_dock_to_receipt_to_wipe(recorder: Recorder, station: Station, live_serv
         assert held[rel]["blake3"] == fp.blake3
         # the name says 2026-11-20 09:30:0N Beijing time: 01:30:0N UTC
         assert held[rel]["name_started_at"].startswith(f"2026-11-20T01:30:0{rel[-5]}")
-    assert seen[-1].state == DockState.DONE and seen[-1].files_done == 3
+    assert seen[-1].state == TransferState.DONE and seen[-1].files_done == 3
 
 
 def test_redocking_transfers_only_new_recordings(
     recorder: Recorder, station: Station, live_server: LiveServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     first = [recorder.add(1, 100_000), recorder.add(2, 200_000)]
-    assert ingest_volume(recorder.root, station=station).state == DockState.DONE
+    assert ingest_volume(recorder.root, station=station).state == TransferState.DONE
     new = recorder.add(3, 50_000)
     created: list[int] = []
     real_create = client_mod.StationClient.create_upload
@@ -111,7 +111,7 @@ def test_redocking_transfers_only_new_recordings(
     monkeypatch.setattr(client_mod.StationClient, "create_upload", spy)
     report = ingest_volume(recorder.root, station=station)
 
-    assert report.state == DockState.DONE
+    assert report.state == TransferState.DONE
     assert created == [50_000]
     by_path = {f.path: f.state for f in station.journal.files(report.transfer_id)}
     assert by_path == {first[0]: "held", first[1]: "held", new: "receipted"}
@@ -121,7 +121,7 @@ def test_redocking_transfers_only_new_recordings(
 
 def test_redocking_with_wipe_wipes_what_an_earlier_docking_left(recorder: Recorder, station: Station) -> None:
     old = recorder.add(1, 100_000)
-    assert ingest_volume(recorder.root, station=station).state == DockState.DONE  # no wipe yet
+    assert ingest_volume(recorder.root, station=station).state == TransferState.DONE  # no wipe yet
     station.settings.wipe_after_receipt = True
 
     report = ingest_volume(recorder.root, station=station)
@@ -144,7 +144,7 @@ def test_a_receipt_not_signed_by_the_pinned_key_wipes_nothing(
 
     report = ingest_volume(recorder.root, enrolled)
 
-    assert report.state == DockState.WAITING
+    assert report.state == TransferState.WAITING
     assert "does not verify" in (report.error or "")
     assert report.files == {"uploaded": 1}
     assert recorder.snapshot() == before
@@ -210,7 +210,7 @@ def test_server_killed_mid_upload_resumes_from_its_offset_after_restart(
     station = Station.open(settings)
     report = ingest_volume(recorder.root, station=station)
     station.close()  # the agent stops too; all it knows is in the journal
-    assert report.state == DockState.WAITING
+    assert report.state == TransferState.WAITING
     assert report.files == {"copied": 1}
 
     server.start()
@@ -220,7 +220,7 @@ def test_server_killed_mid_upload_resumes_from_its_offset_after_restart(
     (rec,) = station.journal.files(report.transfer_id)
     station.close()
 
-    assert outcome == {report.transfer_id: DockState.DONE}
+    assert outcome == {report.transfer_id: TransferState.DONE}
     assert rec.state == FileState.RECEIPTED
     assert offsets[0] >= 8 * 1024 * 1024  # resumed where the server's staging file ended, not at 0
     assert server_recordings(server)[rel]["size"] == 24 * 1024 * 1024

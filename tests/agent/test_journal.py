@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from ingest_agent.journal import DockState, FileState, Journal, JournalError
+from ingest_agent.journal import FileState, Journal, JournalError, TransferState
 
 B3 = "blake3:" + "a" * 64
 SHA = "sha256:" + "b" * 64
@@ -28,7 +28,7 @@ def payload(*files: tuple[str, int], serial: str = "DSJ0001") -> dict[str, Any]:
 
 
 def opened(journal: Journal, *files: tuple[str, int]) -> tuple[str, dict[str, int]]:
-    dock = journal.open_dock("/media/ZFY_DSJ0001", payload(*files))
+    dock = journal.open_transfer("/media/ZFY_DSJ0001", payload(*files))
     return dock.transfer_id, {f.path: f.id for f in journal.files(dock.transfer_id)}
 
 
@@ -45,8 +45,8 @@ def copied(journal: Journal, file_id: int, blake3: str = B3, sha256: str = SHA) 
 
 def test_a_docking_is_journaled_with_its_whole_index_before_any_copy(journal: Journal) -> None:
     tid, ids = opened(journal, ("DCIM/a.MP4", 10), ("DCIM/b.MP4", 0))
-    dock = journal.dock(tid)
-    assert dock.state == DockState.DOCKED and dock.registered_at is None
+    dock = journal.transfer(tid)
+    assert dock.state == TransferState.DOCKED and dock.registered_at is None
     assert dock.payload["officer"]["name"] == "张三"
     assert [(f.path, f.size, f.state) for f in journal.files(tid)] == [
         ("DCIM/a.MP4", 10, "pending"),
@@ -71,7 +71,7 @@ def test_the_happy_path_of_one_file(journal: Journal) -> None:
         True,
         "http://server/api/v1/uploads/u1",
     )
-    assert journal.dock(tid).receipt == receipt
+    assert journal.transfer(tid).receipt == receipt
 
 
 @pytest.mark.parametrize(
@@ -130,7 +130,7 @@ def test_only_pending_files_become_held_when_the_server_already_has_them(journal
         "DCIM/b.MP4": "copied",
         "DCIM/c.MP4": "pending",
     }
-    assert journal.dock(tid).registered_at is not None
+    assert journal.transfer(tid).registered_at is not None
 
 
 def test_a_receipt_confirms_only_files_whose_size_and_both_digests_match(journal: Journal) -> None:
@@ -149,7 +149,7 @@ def test_a_receipt_confirms_only_files_whose_size_and_both_digests_match(journal
         "DCIM/b.MP4": "uploaded",
         "DCIM/c.MP4": "uploaded",
     }
-    assert journal.dock(tid).missing == ["DCIM/b.MP4"]
+    assert journal.transfer(tid).missing == ["DCIM/b.MP4"]
 
 
 def test_every_change_is_committed_and_survives_a_reopen(tmp_path: Path) -> None:
@@ -177,8 +177,8 @@ def test_unfinished_docks_are_what_recovery_looks_at(journal: Journal) -> None:
     a, _ = opened(journal, ("DCIM/a.MP4", 1))
     b, _ = opened(journal, ("DCIM/b.MP4", 1))
     c, _ = opened(journal, ("DCIM/c.MP4", 1))
-    journal.set_dock_state(a, DockState.DONE)
-    journal.set_dock_state(b, DockState.WAITING, "server unreachable")
-    journal.set_dock_state(c, DockState.INTERRUPTED, "device undocked during the copy")
-    assert [d.transfer_id for d in journal.docks(unfinished=True)] == [b]
-    assert journal.dock(b).error == "server unreachable"
+    journal.set_transfer_state(a, TransferState.DONE)
+    journal.set_transfer_state(b, TransferState.WAITING, "server unreachable")
+    journal.set_transfer_state(c, TransferState.INTERRUPTED, "device undocked during the copy")
+    assert [d.transfer_id for d in journal.transfers(unfinished=True)] == [b]
+    assert journal.transfer(b).error == "server unreachable"

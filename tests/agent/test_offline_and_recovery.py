@@ -6,8 +6,8 @@ import threading
 from pathlib import Path
 
 from device_drivers.errors import DeviceGoneError
-from ingest_agent.journal import DockState, FileState
-from ingest_agent.pipeline import DockSession, ingest_volume, open_dock
+from ingest_agent.journal import FileState, TransferState
+from ingest_agent.pipeline import DockSession, ingest_volume, open_transfer
 from ingest_agent.transfer import Station, recover, release_spool
 from tests.agent.conftest import Recorder, Tampering
 
@@ -26,7 +26,7 @@ def test_offline_docking_copies_everything_into_the_spool_and_touches_nothing(
 
     report = ingest_volume(recorder.root, station=offline_station)
 
-    assert report.state == DockState.WAITING
+    assert report.state == TransferState.WAITING
     assert report.files == {"copied": 3}
     assert report.receipt is None
     assert recorder.snapshot() == before  # no receipt, no wipe
@@ -52,7 +52,7 @@ def test_recovery_keeps_unreceipted_copies_and_drops_partials(recorder: Recorder
 
     outcome = recover(offline_station)
 
-    assert outcome == {report.transfer_id: DockState.WAITING}
+    assert outcome == {report.transfer_id: TransferState.WAITING}
     assert not (spool.directory / "0000000099.part").exists()
     assert [f.state for f in offline_station.journal.files(report.transfer_id)] == ["copied", "copied"]
     assert len(spool_files(offline_station)) == 2
@@ -63,7 +63,7 @@ def test_recovery_notices_a_lost_spool_copy_and_an_unrecorded_one(recorder: Reco
     recorder.add(2, 2000)
     journal = offline_station.journal
     with recorder.driver() as driver:
-        dock = open_dock(offline_station, driver, str(recorder.root))
+        dock = open_transfer(offline_station, driver, str(recorder.root))
     first, second = journal.files(dock.transfer_id)
     # crash 1: the copy of the second file was renamed into place but the journal never heard of it
     offline_station.spool.final_path(second.id).write_bytes(b"complete but unrecorded")
@@ -112,7 +112,7 @@ def test_a_full_spool_stops_copying_and_leaves_the_device_as_it_was(
 
     report = ingest_volume(recorder.root, station=offline_station)
 
-    assert report.state == DockState.WAITING
+    assert report.state == TransferState.WAITING
     assert report.error is not None and report.error.startswith("spool full")
     assert report.files == {"copied": 2, "pending": 2}
     assert len(spool_files(offline_station)) == 2
@@ -135,10 +135,10 @@ def test_device_unplugged_mid_copy_marks_the_docking_interrupted_and_counts_noth
     offline_station.settings.copy_block_bytes = 64 * 1024
     driver = Tampering(recorder.driver(), unplug_during_second_file)
     with driver:
-        dock = open_dock(offline_station, driver, str(recorder.root))
+        dock = open_transfer(offline_station, driver, str(recorder.root))
         DockSession(offline_station, driver, dock, None, threading.Event()).run()
 
     files = offline_station.journal.files(dock.transfer_id)
     assert [f.state for f in files] == ["copied", "pending", "pending"]
     assert len(spool_files(offline_station)) == 1
-    assert "undocked" in (offline_station.journal.dock(dock.transfer_id).error or "")
+    assert "undocked" in (offline_station.journal.transfer(dock.transfer_id).error or "")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ingest_agent.journal import DockState
+from ingest_agent.journal import TransferState
 from ingest_agent.progress import DockProgress, ProgressReporter
 
 
@@ -20,19 +20,19 @@ def test_server_gets_at_most_two_reports_a_second_but_every_state_change() -> No
     shown: list[DockProgress] = []
     clock = Clock()
     reporter = ProgressReporter(
-        DockProgress("t1", "DSJ0001", "102345", DockState.DOCKED),
+        DockProgress("t1", "DSJ0001", "102345", TransferState.DOCKED),
         send=lambda tid, body: sent.append(body),
         listener=shown.append,
         interval=0.5,
         clock=clock,
     )
-    reporter.update(state=DockState.COPYING, files_total=2, bytes_total=1000)
+    reporter.update(state=TransferState.COPYING, files_total=2, bytes_total=1000)
     reporter.flush()
     for _ in range(100):  # one second of byte counting, 100 blocks
         clock.now += 0.01
         reporter.add(bytes_copied=5, bytes_uploaded=5)
         reporter.flush()
-    reporter.update(state=DockState.DONE, files_done=2)
+    reporter.update(state=TransferState.DONE, files_done=2)
     reporter.flush()
 
     assert len(shown) == 102
@@ -50,11 +50,11 @@ def test_server_gets_at_most_two_reports_a_second_but_every_state_change() -> No
 def test_nothing_is_sent_while_offline() -> None:
     sent: list[str] = []
     reporter = ProgressReporter(
-        DockProgress("t1", "DSJ0001", "", DockState.DOCKED), send=lambda tid, body: sent.append(body["state"])
+        DockProgress("t1", "DSJ0001", "", TransferState.DOCKED), send=lambda tid, body: sent.append(body["state"])
     )
     reporter.online = False
-    reporter.update(state=DockState.COPYING)
+    reporter.update(state=TransferState.COPYING)
     reporter.online = True
-    reporter.update(state=DockState.UPLOADING)
+    reporter.update(state=TransferState.UPLOADING)
     reporter.flush()
     assert sent == ["uploading"]

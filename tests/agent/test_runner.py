@@ -11,7 +11,7 @@ from rich.console import Console
 
 from ingest_agent.client import enrol
 from ingest_agent.config import AgentSettings
-from ingest_agent.journal import DockState, Journal
+from ingest_agent.journal import Journal, TransferState
 from ingest_agent.runner import main_ingest, run_agent
 from tests.agent.conftest import Recorder
 from tests.agent.test_end_to_end import agent_settings, server_recordings
@@ -63,8 +63,8 @@ def test_agent_ingests_recorders_docked_while_it_runs(tmp_path: Path, live_serve
     assert set(server_recordings(live_server)) == set(rels)
     assert docked.snapshot() == {}
     with Journal(settings.journal_path) as journal:
-        (dock,) = journal.docks()
-    assert dock.state == DockState.DONE
+        (dock,) = journal.transfers()
+    assert dock.state == TransferState.DONE
     assert "DSJ0001" in out.getvalue()
 
 

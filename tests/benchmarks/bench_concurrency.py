@@ -57,7 +57,7 @@ MiB = 1024**2
 REPO = Path(__file__).resolve().parents[2]
 CUSTODIA = str(Path(sys.executable).parent / "custodia")
 WRK = shutil.which("wrk")
-#: Dock states after which the station has nothing left to do (ingest_agent.journal.DockState.FINAL).
+#: Dock states after which the station has nothing left to do (ingest_agent.journal.TransferState.FINAL).
 FINAL = ("done", "failed", "interrupted")
 
 #: (figure, target as text, predicate) for the table; figures without a target are shown as info.
@@ -181,7 +181,7 @@ def dock_and_wait(
     wanted = {d.serial for d in devices}
     deadline = time.monotonic() + timeout
     while True:
-        docks = journal.docks()
+        docks = journal.transfers()
         final = {s: v for s, v in docks.items() if s in wanted and v[0] in FINAL}
         if len(final) == len(wanted):
             break

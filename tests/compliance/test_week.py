@@ -21,7 +21,7 @@ from device_drivers.folder import FolderDriver
 from device_drivers.simulator import simulate_device
 from ingest_agent.client import enrol
 from ingest_agent.config import AgentSettings
-from ingest_agent.journal import DockState
+from ingest_agent.journal import TransferState
 from ingest_agent.pipeline import ingest_volume
 from ingest_agent.transfer import Station
 from tests.support.live import LiveServer
@@ -114,7 +114,7 @@ class Week:
     def dock(self, serial: str, officer: str, **options: Any) -> None:
         driver = Recorder(self.media / serial, serial=serial, officer_no=OFFICERS[officer], **options)
         report = ingest_volume(self.media / serial, station=self.station, driver=driver)
-        assert report.state in (DockState.DONE, DockState.FAILED), report.error
+        assert report.state in (TransferState.DONE, TransferState.FAILED), report.error
 
     def scan(self) -> None:
         self.wait_for_background()

@@ -25,8 +25,8 @@ from evidence_server.storage.base import object_key
 from evidence_server.uploads.models import IntegrityIncident
 from ingest_agent import client as client_mod
 from ingest_agent import copy as copy_mod
-from ingest_agent.journal import DockState, FileState
-from ingest_agent.pipeline import DockSession, ingest_volume, open_dock
+from ingest_agent.journal import FileState, TransferState
+from ingest_agent.pipeline import DockSession, ingest_volume, open_transfer
 from ingest_agent.transfer import Station, recover
 from tests.agent.conftest import Recorder
 from tests.agent.test_end_to_end import server_recordings
@@ -108,13 +108,13 @@ def test_unplugged_mid_copy_never_counts_the_partial_and_resumes_at_the_next_doc
     first, second, _third = sorted(contents)
     driver = Unplugging(recorder.driver(), recorder.root, eio)
     with driver:
-        dock = open_dock(station, driver, str(recorder.root))
+        dock = open_transfer(station, driver, str(recorder.root))
         DockSession(station, driver, dock, None, threading.Event()).run()
     count("faults injected: unplug mid-copy")
 
     files = {f.path: f for f in station.journal.files(dock.transfer_id)}
     assert files[second].state == FileState.PENDING and files[second].blake3 is None  # the partial is nothing
-    assert "undocked" in (station.journal.dock(dock.transfer_id).error or "")
+    assert "undocked" in (station.journal.transfer(dock.transfer_id).error or "")
     assert not list(station.spool.directory.glob("*.part"))
     assert second not in server_recordings(live_server)
     driver.plug_back()
@@ -123,7 +123,7 @@ def test_unplugged_mid_copy_never_counts_the_partial_and_resumes_at_the_next_doc
     recover(station)
     report = ingest_volume(recorder.root, station=station)  # the next docking
 
-    assert report.state == DockState.DONE, report.error
+    assert report.state == TransferState.DONE, report.error
     assert first in server_recordings(live_server)
     everything_arrived_once(recorder, contents, live_server)
     count("faults survived: unplug mid-copy")
@@ -143,12 +143,12 @@ def test_spool_quota_full_waits_with_a_clear_error_and_resumes_when_room_returns
     report = ingest_volume(recorder.root, station=station)
     count("faults injected: spool full (quota)")
 
-    assert report.state == DockState.WAITING
+    assert report.state == TransferState.WAITING
     assert report.error is not None and report.error.startswith("spool full")
     assert recorder.snapshot() == before
     station.spool.max_bytes = None  # room again
     report = ingest_volume(recorder.root, station=station)
-    assert report.state == DockState.DONE, report.error
+    assert report.state == TransferState.DONE, report.error
     everything_arrived_once(recorder, contents, live_server)
     count("faults survived: spool full (quota)")
 
@@ -171,14 +171,14 @@ def test_spool_disk_full_mid_copy_waits_and_resumes(
     monkeypatch.setattr(copy_mod, "write_block", write_until_full)
     report = ingest_volume(recorder.root, station=station)
     count("faults injected: spool ENOSPC")
-    assert report.state == DockState.WAITING
+    assert report.state == TransferState.WAITING
     assert report.error == "spool full: the remaining files stay on the device until there is room"
     assert not list(station.spool.directory.glob("*.part"))
     assert len(recorder.snapshot()) >= 2  # what was not receipted is still there
 
     monkeypatch.setattr(copy_mod, "write_block", real_write)
     recover(station)
-    assert ingest_volume(recorder.root, station=station).state == DockState.DONE
+    assert ingest_volume(recorder.root, station=station).state == TransferState.DONE
     everything_arrived_once(recorder, contents, live_server)
     count("faults survived: spool ENOSPC")
 
@@ -231,7 +231,7 @@ def test_server_disk_full_refuses_with_507_and_the_station_resumes_when_room_ret
         report = ingest_volume(recorder.root, station=station)
     count(f"faults injected: server {where} ENOSPC")
 
-    assert report.state == DockState.WAITING and disk.refused > 0
+    assert report.state == TransferState.WAITING and disk.refused > 0
     assert any("507" in r.getMessage() and message in r.getMessage() for r in caplog.records), [
         r.getMessage() for r in caplog.records
     ][-5:]
@@ -240,7 +240,7 @@ def test_server_disk_full_refuses_with_507_and_the_station_resumes_when_room_ret
 
     disk.full = False  # room again
     recover(station)
-    assert ingest_volume(recorder.root, station=station).state == DockState.DONE
+    assert ingest_volume(recorder.root, station=station).state == TransferState.DONE
     everything_arrived_once(recorder, contents, live_server)
     count(f"faults survived: server {where} ENOSPC")
 
@@ -268,7 +268,7 @@ def test_a_byte_flipped_in_transit_voids_that_upload_and_a_fresh_one_succeeds(
     report = ingest_volume(recorder.root, station=station)
     count("faults injected: byte flipped in transit")
 
-    assert flipped == 1 and report.state == DockState.DONE, report.error
+    assert flipped == 1 and report.state == TransferState.DONE, report.error
     assert [i.kind for i in incidents(live_server)] == ["upload_digest_mismatch"]
     everything_arrived_once(recorder, contents, live_server)
     count("faults survived: byte flipped in transit")
@@ -278,7 +278,7 @@ def test_a_byte_flipped_in_storage_is_flagged_by_fixity_and_never_served(
     recorder: Recorder, station: Station, live_server: LiveServer
 ) -> None:
     rels = [recorder.add(seq, 50_000) for seq in (1, 2)]
-    assert ingest_volume(recorder.root, station=station).state == DockState.DONE
+    assert ingest_volume(recorder.root, station=station).state == TransferState.DONE
     held = server_recordings(live_server)
     victim = held[rels[0]]
     ctx = ServerContext(live_server.settings().model_copy(update={"fixity_bytes_per_second": 0}))

@@ -27,8 +27,8 @@ from sqlalchemy import select
 from device_drivers import FolderDriver, UnsafeEntryError
 from evidence_server.context import ServerContext
 from evidence_server.transfers.models import Transfer
-from ingest_agent.journal import DockState, FileState
-from ingest_agent.pipeline import ingest_volume, open_dock
+from ingest_agent.journal import FileState, TransferState
+from ingest_agent.pipeline import ingest_volume, open_transfer
 from ingest_agent.transfer import Station, register
 from tests.agent.conftest import OFFICER, SERIAL, Recorder
 from tests.agent.test_end_to_end import server_recordings
@@ -105,7 +105,7 @@ def test_a_hostile_volume_is_contained_with_a_record_for_each_oddity(
     report = ingest_volume(recorder.root, station=station)
     assert time.monotonic() - started < 60
 
-    assert report.state == DockState.DONE, report.error
+    assert report.state == TransferState.DONE, report.error
     held = server_recordings(live_server)
     assert sorted(held) == sorted([*good, fake])
     rejected = transfer_rejections(live_server, report.transfer_id)
@@ -138,7 +138,7 @@ def test_a_sparse_file_allowed_by_the_limit_still_never_fills_the_spool(
     report = ingest_volume(recorder.root, station=station)
     assert time.monotonic() - started < 30  # refused by the room check, not read
 
-    assert report.state == DockState.WAITING
+    assert report.state == TransferState.WAITING
     assert report.error is not None and report.error.startswith("spool full")
     huge = next(f for f in station.journal.files(report.transfer_id) if f.path.endswith("HUGE.MP4"))
     assert huge.state == FileState.PENDING
@@ -186,7 +186,7 @@ def test_a_hundred_thousand_tiny_files_are_indexed_and_registered_within_a_minut
 
     started, cpu = time.monotonic(), time.process_time()
     with recorder.driver() as driver:
-        dock = open_dock(station, driver, str(recorder.root))
+        dock = open_transfer(station, driver, str(recorder.root))
     indexed = time.monotonic() - started
     assert register(station, dock)
     elapsed, used = time.monotonic() - started, time.process_time() - cpu

@@ -15,7 +15,7 @@ from device_drivers.usb.protocol import RecorderProtocol, open_protocol
 from device_drivers.usb.simulators import E12Recorder, E12Server, SimulatedRecorder
 from device_drivers.usb.socket_transport import SocketFrames
 from device_drivers.usb.vendor_driver import Step
-from ingest_agent.journal import DockState
+from ingest_agent.journal import TransferState
 from ingest_agent.progress import DockProgress
 from ingest_agent.station_clock import StationClock
 from ingest_agent.transfer import Station
@@ -128,7 +128,7 @@ def test_two_recorders_docked_at_once_end_to_end(
     reports = {r.serial: r for r in dock.reports}
     assert set(reports) == {"DSJ0001", "E120007"}
     for serial, disk in (("DSJ0001", dv16_disk), ("E120007", e12_disk)):
-        assert reports[serial].state == DockState.DONE, reports[serial].error
+        assert reports[serial].state == TransferState.DONE, reports[serial].error
         assert server_paths(live_server, serial) == set(disk.files)
         assert disk.snapshot() == disk.files  # read-only: the station wipes nothing unless told to
     # every step was shown, in order
@@ -141,13 +141,13 @@ def test_two_recorders_docked_at_once_end_to_end(
         Step.SETTING_CLOCK,
         Step.SWITCHING,
         Step.WAITING_FOR_VOLUME,
-        DockState.COPYING,
-        DockState.DONE,
+        TransferState.COPYING,
+        TransferState.DONE,
     ):
         assert expected in states, states
-    assert states.index(Step.READING_CLOCK) < states.index(Step.SWITCHING) < states.index(DockState.COPYING)
+    assert states.index(Step.READING_CLOCK) < states.index(Step.SWITCHING) < states.index(TransferState.COPYING)
     # identity from the device's info block, clock offset measured before it was set
-    payload = online_station.journal.dock(reports["E120007"].transfer_id).payload
+    payload = online_station.journal.transfer(reports["E120007"].transfer_id).payload
     assert payload["device"]["family"] == "e12"
     assert payload["officer"] == {"number": "204060", "name": "李四"}
     status = payload["device_status"]
@@ -200,15 +200,15 @@ def test_a_failed_dock_shows_the_reason_and_transfers_nothing(
     ((_device, why),) = dock.failures
     assert reason in why
     last = progress.seen[-1]
-    assert last.state == DockState.FAILED and reason in last.message
-    assert offline_station.journal.docks() == []  # nothing journaled, nothing copied
+    assert last.state == TransferState.FAILED and reason in last.message
+    assert offline_station.journal.transfers() == []  # nothing journaled, nothing copied
 
 
 def test_no_password_configured_fails_without_trying_a_default(offline_station: Station, media: Path) -> None:
     offline_station.settings.device_passwords_family = {}
     dock, progress = run_failing(offline_station, media, "e12")
     assert "no device password configured for the e12 family" in dock.failures[0][1]
-    assert progress.seen[-1].state == DockState.FAILED
+    assert progress.seen[-1].state == TransferState.FAILED
 
 
 def test_a_plain_usb_stick_is_ignored_and_logged(
@@ -235,7 +235,7 @@ def test_a_plain_usb_stick_is_ignored_and_logged(
         while time.monotonic() < deadline and "ignored USB device" not in caplog.text:
             time.sleep(0.05)
     assert "ignored USB device 0781:5567 Cruzer Blade on port 1-6" in caplog.text
-    assert dock.reports == [] and dock.failures == [] and offline_station.journal.docks() == []
+    assert dock.reports == [] and dock.failures == [] and offline_station.journal.transfers() == []
 
 
 def test_passwords_come_per_serial_before_family_and_from_a_private_file(
