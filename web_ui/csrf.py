@@ -13,14 +13,17 @@ from __future__ import annotations
 
 import hmac
 import secrets
+from typing import TYPE_CHECKING
 
 from fastapi import Request, Response
-from sqlalchemy.orm import Session
 
 from evidence_server.accounts.models import User
 from evidence_server.audit import tally
 from evidence_server.context import context_of
 from evidence_server.security import bearer_token, csrf_token_for, csrf_valid, user_for_token
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 CSRF_COOKIE = "custodia_csrf"
 CSRF_FIELD = "csrf_token"

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -190,3 +191,46 @@ def logout(session: Session, token: str) -> None:
     row = session.scalar(select(LoginSession).where(LoginSession.token_hash == token_hash(token)))
     if row is not None and row.revoked_at is None:
         row.revoked_at = utcnow()
+
+
+# --- lookups the pages show ------------------------------------------------------------------------------
+
+
+def units(session: Session) -> list[Unit]:
+    """Every unit, by code."""
+    return list(session.scalars(select(Unit).order_by(Unit.code)))
+
+
+def unit(session: Session, unit_id: int | None) -> Unit | None:
+    return session.get(Unit, unit_id) if unit_id is not None else None
+
+
+def users_by_id(session: Session, ids: Iterable[int | None]) -> dict[int, User]:
+    """The users with these ids (to name who did something), by id."""
+    wanted = {i for i in ids if i is not None}
+    if not wanted:
+        return {}
+    return {u.id: u for u in session.scalars(select(User).where(User.id.in_(wanted)))}
+
+
+def active_users_in_roles(session: Session, roles: Iterable[Role]) -> list[User]:
+    """The active users holding one of these roles, by username (for pickers such as reviewers)."""
+    q = select(User).where(User.role.in_([Role(r).value for r in roles]), User.active.is_(True))
+    return list(session.scalars(q.order_by(User.username)))
+
+
+def everyone(session: Session) -> dict[int, User]:
+    """Every user by id (to name who did what on a page that may show anyone)."""
+    return {u.id: u for u in session.scalars(select(User))}
+
+
+def unit_names(session: Session) -> dict[int, str]:
+    return {u.id: u.name for u in session.scalars(select(Unit))}
+
+
+def by_username(session: Session, username: str) -> User | None:
+    return session.scalar(select(User).where(User.username == username.strip())) if username.strip() else None
+
+
+def by_unit_code(session: Session, code: str) -> Unit | None:
+    return session.scalar(select(Unit).where(Unit.code == code.strip())) if code.strip() else None

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, TypeVar
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
@@ -16,12 +16,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from evidence_server.accounts.models import Role, Unit, User
-from evidence_server.audit.evidence import fields_of
 from evidence_server.audit.service import record as audit
 from evidence_server.context import CtxDep, context_of
 from evidence_server.db import SessionDep, utcnow
 from evidence_server.ledger import docks, exports, service
-from evidence_server.ledger.models import ENTRY_EVIDENCE, Device, DockMismatch, LedgerEntry, LendRequest
+from evidence_server.ledger.models import Device, DockMismatch, LedgerEntry, LendRequest
 from evidence_server.ledger.rules import REPORTS, Condition, Kind, Readings, RuleError, Thresholds, precheck
 from evidence_server.ledger.schemas import (
     AdminOut,
@@ -44,6 +43,7 @@ from evidence_server.ledger.schemas import (
     StationReadingOut,
     UnitOut,
 )
+from evidence_server.ledger.service import audit_entry
 from evidence_server.security import CurrentStation, require_roles
 
 devices_router = APIRouter(prefix="/api/v1/devices", tags=["devices"])
@@ -102,39 +102,6 @@ def run(session: Session, request: Request, operation: Callable[[], T]) -> T:
 def context(request: Request, user: User | None) -> service.Context:
     ctx = context_of(request)
     return service.Context(user, ctx.settings)
-
-
-def audit_entry(session: Session, request: Request, entry: LedgerEntry, serial: str) -> None:
-    details: dict[str, Any] = {
-        "device_serial": serial,
-        "occurred_at": entry.occurred_at.isoformat(),
-        "late": entry.late,
-        "entry": fields_of(entry, ENTRY_EVIDENCE),
-    }
-    if entry.override:
-        details |= {"override_reason": entry.override_reason, "failures": entry.check_failures}
-    audit(
-        session,
-        f"ledger.{entry.kind}",
-        request=request,
-        object_type="ledger_entry",
-        object_id=entry.id,
-        details=details,
-    )
-    if entry.late:
-        audit(
-            session,
-            "ledger.late_entry",
-            request=request,
-            object_type="ledger_entry",
-            object_id=entry.id,
-            details={
-                "device_serial": serial,
-                "occurred_at": entry.occurred_at.isoformat(),
-                "recorded_at": entry.recorded_at.isoformat(),
-                "kind": entry.kind,
-            },
-        )
 
 
 def _commit_entry(session: Session, request: Request, entry: LedgerEntry) -> LedgerEntry:

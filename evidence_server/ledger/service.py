@@ -11,14 +11,24 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from fastapi import Request
 from sqlalchemy import Select, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from evidence_server.accounts.models import Role, Unit, User
+from evidence_server.audit.evidence import fields_of
+from evidence_server.audit.service import record as audit
 from evidence_server.db import utcnow
-from evidence_server.ledger.models import Device, DeviceReading, LedgerEntry, LendRequest, UnitAllocation
+from evidence_server.ledger.models import (
+    ENTRY_EVIDENCE,
+    Device,
+    DeviceReading,
+    LedgerEntry,
+    LendRequest,
+    UnitAllocation,
+)
 from evidence_server.ledger.rules import (
     HAND_OUT,
     REPORTS,
@@ -662,3 +672,36 @@ def correct(session: Session, ctx: Context, *, entry_id: int, changes: dict[str,
         corrections=clean,
         description=reason.strip(),
     )
+
+
+def audit_entry(session: Session, request: Request, entry: LedgerEntry, serial: str) -> None:
+    details: dict[str, Any] = {
+        "device_serial": serial,
+        "occurred_at": entry.occurred_at.isoformat(),
+        "late": entry.late,
+        "entry": fields_of(entry, ENTRY_EVIDENCE),
+    }
+    if entry.override:
+        details |= {"override_reason": entry.override_reason, "failures": entry.check_failures}
+    audit(
+        session,
+        f"ledger.{entry.kind}",
+        request=request,
+        object_type="ledger_entry",
+        object_id=entry.id,
+        details=details,
+    )
+    if entry.late:
+        audit(
+            session,
+            "ledger.late_entry",
+            request=request,
+            object_type="ledger_entry",
+            object_id=entry.id,
+            details={
+                "device_serial": serial,
+                "occurred_at": entry.occurred_at.isoformat(),
+                "recorded_at": entry.recorded_at.isoformat(),
+                "kind": entry.kind,
+            },
+        )

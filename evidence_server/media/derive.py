@@ -251,3 +251,21 @@ def derive_recording(ctx: ServerContext, recording_id: int) -> dict[str, str]:
                 _save(session, row)
                 states[kind] = row.state
         return states
+
+
+def thumbnails_made(session: Session, ids: list[int]) -> set[int]:
+    """The recordings among ``ids`` whose thumbnail is made (the others show a placeholder)."""
+    if not ids:
+        return set()
+    q = select(DerivedMedia.recording_id).where(
+        DerivedMedia.recording_id.in_(ids), DerivedMedia.kind == "thumbnail", DerivedMedia.state == "done"
+    )
+    return set(session.scalars(q))
+
+
+def never_derived(session: Session, ids: list[int]) -> list[int]:
+    """The recordings among ``ids`` that no derivation was ever started for (ingested before it existed)."""
+    if not ids:
+        return []
+    have = set(session.scalars(select(DerivedMedia.recording_id).where(DerivedMedia.recording_id.in_(ids))))
+    return [rid for rid in ids if rid not in have]

@@ -218,6 +218,10 @@ PROBES: dict[str, Case] = {
         Probe(CASE2, {"recording_id": "{recording1}", **REASON}),
         Probe({"case_id": "{case1}"}, {"recording_id": "{recording2}", **REASON}),
     ],
+    "POST /cases/add-recordings": [  # ticked in a list: another unit's case, or another unit's recording
+        Probe(body={"case_number": "{case_number2}", "recording_ids": "{recording1}", **REASON}),
+        Probe(body={"case_number": "{case_number1}", "recording_ids": "{recording2}", **REASON}),
+    ],
     "POST /cases/{case_id}/links/{recording_id}/unlink": [
         Probe({**CASE2, "recording_id": "{recording2}"}, REASON),
         Probe({"case_id": "{case1}", "recording_id": "{recording2}"}, REASON),
@@ -316,6 +320,7 @@ def build_cross_world(tmp: Path, templates: SqliteTemplates) -> CrossWorld:
         "unit2": "2",
         "case1": str(own.case_id),
         "case2": str(other.case_id),
+        "case_number1": own.case_number,
         "case_number2": other.case_number,
         "recording1": str(own.recording_ids[0]),
         "recording2": str(other.recording_ids[0]),
@@ -342,7 +347,7 @@ def build_cross_world(tmp: Path, templates: SqliteTemplates) -> CrossWorld:
         "upload2": uuid.UUID(int=0xDEAD).hex,
         "upload_meta2": ghost_meta,
     }
-    for own_key in ("unit1", "case1", "recording1", "transfer1", "serial1"):
+    for own_key in ("unit1", "case1", "case_number1", "recording1", "transfer1", "serial1"):
         ghost[own_key] = real[own_key]  # the caller's own records are the same in both attempts
     return CrossWorld(w, real, ghost)
 

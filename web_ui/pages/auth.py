@@ -8,8 +8,8 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 
 from evidence_server.accounts import service as accounts
+from evidence_server.accounts.login import LoginRefused, attempt_login, set_session_cookie
 from evidence_server.accounts.models import User
-from evidence_server.accounts.router import LoginRefused, attempt_login, set_session_cookie
 from evidence_server.audit.service import record as audit
 from evidence_server.context import CtxDep
 from evidence_server.db import SessionDep

@@ -8,28 +8,29 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import quote, urlencode
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
-from evidence_server.accounts.models import Role, Unit, User
+from evidence_server.accounts import service as accounts
+from evidence_server.accounts.models import Role, User
 from evidence_server.audit.service import record as audit
-from evidence_server.cases import access, building, linking, numbers, rules, search, service
-from evidence_server.cases.models import Case, CaseLink, CaseShare
+from evidence_server.cases import access, building, linking, listing, rules, search, service
+from evidence_server.cases.models import Case
 from evidence_server.context import CtxDep, context_of
 from evidence_server.db import SessionDep
-from evidence_server.media.derive import derived_of
-from evidence_server.media.models import DerivedMedia
+from evidence_server.media.derive import derived_of, never_derived, thumbnails_made
 from evidence_server.recordings.models import Recording
 from evidence_server.security import require_roles
 from web_ui import csrf, i18n
 from web_ui.nav import CASE_VIEWERS, SEARCH_VIEWERS, TASK_VIEWERS
 from web_ui.render import render
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 router = APIRouter(include_in_schema=False)
 Viewer = Annotated[User, Depends(require_roles(*CASE_VIEWERS))]
@@ -97,24 +98,14 @@ def attempt(
 
 def thumbnails(session: Session, ids: list[int]) -> set[int]:
     """The recordings among ``ids`` whose thumbnail is made (the others show a placeholder)."""
-    if not ids:
-        return set()
-    return set(
-        session.scalars(
-            select(DerivedMedia.recording_id).where(
-                DerivedMedia.recording_id.in_(ids), DerivedMedia.kind == "thumbnail", DerivedMedia.state == "done"
-            )
-        )
-    )
+    return thumbnails_made(session, ids)
 
 
 def backfill(request: Request, session: Session, ids: list[int]) -> None:
     """Recordings ingested before derived media existed get theirs made now (the task is idempotent)."""
     ctx = context_of(request)
-    have = set(session.scalars(select(DerivedMedia.recording_id).where(DerivedMedia.recording_id.in_(ids))))
-    for rid in ids:
-        if rid not in have:
-            ctx.tasks.send("media.derive_recording", rid)
+    for rid in never_derived(session, ids):
+        ctx.tasks.send("media.derive_recording", rid)
 
 
 # --- the case list -----------------------------------------------------------------------------------
@@ -136,24 +127,9 @@ def cases_view(
     values: dict[str, str] | None = None,
     status_code: int = 200,
 ) -> Response:
-    query = access.cases_visible(user)
-    if q.strip():
-        query = query.where(
-            Case.number.startswith(numbers.normalize(q), autoescape=True)
-            | func.lower(Case.name).contains(q.strip().lower(), autoescape=True)
-        )
-    if status in service.STATUSES:
-        query = query.where(Case.status == status)
-    rows = list(session.scalars(query.order_by(Case.created_at.desc(), Case.id.desc()).limit(200)))
-    counts = {
-        case_id: n
-        for case_id, n in session.execute(
-            select(CaseLink.case_id, func.count())
-            .where(CaseLink.unlinked_at.is_(None), CaseLink.case_id.in_([c.id for c in rows]))
-            .group_by(CaseLink.case_id)
-        )
-    }
-    units = {u.id: u.name for u in session.scalars(select(Unit))}
+    rows = listing.cases(session, user, q, status)
+    counts = listing.recording_counts(session, [c.id for c in rows])
+    units = accounts.unit_names(session)
     return render(
         request,
         "cases.html",
@@ -231,9 +207,9 @@ def case_view(
 ) -> Response:
     recs = service.recordings_of_case(session, user, case.id)
     history = service.links_of_case(session, case.id, history=True)
-    shares = list(session.scalars(select(CaseShare).where(CaseShare.case_id == case.id).order_by(CaseShare.id)))
-    people = {u.id: u for u in session.scalars(select(User))}
-    units = {u.id: u.name for u in session.scalars(select(Unit))}
+    shares = listing.shares_of(session, case.id)
+    people = accounts.everyone(session)
+    units = accounts.unit_names(session)
     return render(
         request,
         "case.html",
@@ -369,8 +345,8 @@ def share_submit(
     csrf_token: Text = "",
 ) -> Response:
     def operation(case: Case) -> None:
-        who = session.scalar(select(User).where(User.username == username.strip())) if username.strip() else None
-        unit = session.scalar(select(Unit).where(Unit.code == unit_code.strip())) if unit_code.strip() else None
+        who = accounts.by_username(session, username)
+        unit = accounts.by_unit_code(session, unit_code)
         if (username.strip() and who is None) or (unit_code.strip() and unit is None):
             raise service.CaseError("unknown_share_target", "no such user or unit", 404)
         service.share(
@@ -433,7 +409,7 @@ def search_page(
         "started_to": started_to,
         "enforcement_matter": enforcement_matter,
     }
-    units = list(session.scalars(select(Unit).order_by(Unit.code)))
+    units = accounts.units(session)
     asked = any(v for k, v in form.items() if k != "case_match")
     context: dict[str, Any] = {
         "form": form,
@@ -521,12 +497,8 @@ def task_view(
     values: dict[str, str] | None = None,
     status_code: int = 200,
 ) -> Response:
-    case = session.get(Case, transfer.case_id) if transfer.case_id else None
-    open_cases = list(
-        session.scalars(
-            access.cases_visible(user).where(Case.status == "open").order_by(Case.created_at.desc()).limit(200)
-        )
-    )
+    case = listing.case_by_id(session, transfer.case_id)
+    open_cases = listing.open_cases(session, user)
     recs = linking.recordings_of_transfer(session, transfer.id)
     return render(
         request,

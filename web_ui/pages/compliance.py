@@ -7,16 +7,15 @@ Every rule lives in ``evidence_server.compliance``; these pages collect input an
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from evidence_server.accounts.models import Role, Unit, User
+from evidence_server.accounts import service as accounts
+from evidence_server.accounts.models import Role, User
 from evidence_server.compliance import dashboard, review, service
 from evidence_server.compliance.facts import Kind
 from evidence_server.compliance.models import STATES
@@ -27,6 +26,9 @@ from evidence_server.security import require_roles
 from web_ui import charts, csrf, i18n
 from web_ui.nav import COMPLIANCE_VIEWERS, DASHBOARD_VIEWERS
 from web_ui.render import local_time, render
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 router = APIRouter(include_in_schema=False)
 Viewer = Annotated[User, Depends(require_roles(*COMPLIANCE_VIEWERS))]
@@ -96,7 +98,7 @@ def flag_list(
     rows, total = dashboard.find_flags(
         session, user, filters, tz_of(request), limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE
     )
-    units = {u.id: u for u in session.scalars(select(Unit).order_by(Unit.code))}
+    units = {u.id: u for u in accounts.units(session)}
     query = filters.query()
     pages = {
         "prev": f"/compliance?{urlencode({**query, 'page': page - 1})}" if page > 1 else None,
@@ -127,24 +129,10 @@ def _flag_page(
     except review.ReviewError:
         return render(request, "error.html", user=user, status_code=404, message="error.not_found")
     events = review.events_of(session, flag.id)
-    people = {
-        u.id: u
-        for u in session.scalars(
-            select(User).where(
-                User.id.in_(
-                    {e.actor_id for e in events if e.actor_id}
-                    | {i for i in (flag.assignee_id, flag.reviewed_by_id, flag.user_id) if i}
-                )
-            )
-        )
-    }
-    reviewers = list(
-        session.scalars(
-            select(User)
-            .where(User.role.in_([r.value for r in service.REVIEWERS]), User.active.is_(True))
-            .order_by(User.username)
-        )
+    people = accounts.users_by_id(
+        session, [e.actor_id for e in events] + [flag.assignee_id, flag.reviewed_by_id, flag.user_id]
     )
+    reviewers = accounts.active_users_in_roles(session, service.REVIEWERS)
     role = Role(user.role)
     return render(
         request,
@@ -154,7 +142,7 @@ def _flag_page(
         events=events,
         people=people,
         reviewers=reviewers,
-        unit=session.get(Unit, flag.unit_id) if flag.unit_id else None,
+        unit=accounts.unit(session, flag.unit_id),
         day=day_of_flag(session, user, flag, ctx.settings),
         may_review=role in service.REVIEWERS,
         may_explain=role in service.EXPLAINERS and flag.state not in review.NEEDS_REASON,
@@ -252,7 +240,7 @@ def dashboard_page(
     period = dashboard.Period.default(tz, utcnow().astimezone(tz).date(), _date(since), _date(until))
     if period.until < period.since:
         period = dashboard.Period.default(tz, utcnow().astimezone(tz).date())
-    units = list(session.scalars(select(Unit).order_by(Unit.code)))
+    units = accounts.units(session)
     unit = _int(unit_id) if user.sees_all_units else user.unit_id
     fig = dashboard.figures(session, user, period, unit)
     t = i18n.Translator(i18n.request_lang(request))

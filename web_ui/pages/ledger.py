@@ -8,36 +8,35 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import quote, urlencode
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from evidence_server.accounts.models import Role, Unit, User
+from evidence_server.accounts import service as accounts
+from evidence_server.accounts.models import Role, User
 from evidence_server.audit.service import record as audit
 from evidence_server.context import CtxDep, context_of
 from evidence_server.db import SessionDep, utcnow
-from evidence_server.ledger import docks, service
-from evidence_server.ledger.models import Device, LedgerEntry, LendRequest
-from evidence_server.ledger.router import audit_entry
+from evidence_server.ledger import docks, service, views
+from evidence_server.ledger.models import Device, LedgerEntry
 from evidence_server.ledger.rules import REPORTS, Condition, Kind, RuleError
+from evidence_server.ledger.service import audit_entry
 from evidence_server.security import require_roles
-from evidence_server.stations.models import Station
-from evidence_server.transfers.models import Transfer
 from web_ui import csrf, i18n
 from web_ui.nav import LEDGER_VIEWERS
 from web_ui.render import render
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 router = APIRouter(include_in_schema=False)
 Viewer = Annotated[User, Depends(require_roles(*LEDGER_VIEWERS))]
 Actor = Annotated[User, Depends(require_roles(*service.ACTORS))]
 Manager = Annotated[User, Depends(require_roles(*service.MANAGERS))]
 GIB = 1024**3
-TIMELINE_DOCKS = 50
 Text = Annotated[str, Form()]
 
 
@@ -147,9 +146,8 @@ def devices_view(
     request: Request, session: Session, user: User, *, done: str = "", error: str | None = None, status_code: int = 200
 ) -> Response:
     ctx = context_of(request)
-    devices = list(session.scalars(service.devices_visible(user).order_by(Device.unit_id, Device.serial)))
-    open_ids = [d.open_checkout_id for d in devices if d.open_checkout_id]
-    out = {e.id: e for e in session.scalars(select(LedgerEntry).where(LedgerEntry.id.in_(open_ids)))}
+    devices = views.devices(session, user)
+    out = views.entries_by_id(session, [d.open_checkout_id for d in devices])
     units = service.unit_summaries(session, ctx.settings, user)
     manageable = [s.unit for s in units if service.manages(user, s.unit.id)]
     return render(
@@ -207,24 +205,6 @@ def register_submit(
     )
 
 
-def timeline(session: Session, user: User, device: Device) -> list[dict[str, Any]]:
-    """The device's entries (as this user may see them) and its docks, newest first."""
-    items: list[dict[str, Any]] = [
-        {"at": e.occurred_at, "type": "entry", "entry": e}
-        for e in session.scalars(service.entries_visible(user).where(LedgerEntry.device_id == device.id))
-    ]
-    if Role(user.role) != Role.officer:
-        stations = {s.id: s.name for s in session.scalars(select(Station))}
-        for t in session.scalars(
-            select(Transfer)
-            .where(Transfer.device_serial == device.serial)
-            .order_by(Transfer.docked_at.desc())
-            .limit(TIMELINE_DOCKS)
-        ):
-            items.append({"at": t.docked_at, "type": "dock", "dock": t, "station": stations.get(t.station_id)})
-    return sorted(items, key=lambda i: (i["at"], getattr(i.get("entry"), "seq", 0)), reverse=True)
-
-
 @router.get("/devices/{serial}")
 def device_page(serial: str, request: Request, user: Viewer, session: SessionDep, done: str = "") -> Response:
     device = device_or_404(request, session, user, serial)
@@ -243,8 +223,8 @@ def device_view(
     error: str | None = None,
     status_code: int = 200,
 ) -> Response:
-    holder = session.get(LedgerEntry, device.open_checkout_id) if device.open_checkout_id else None
-    names = {u.id: u.display_name for u in session.scalars(select(User).where(User.unit_id == device.unit_id))}
+    holder = views.entry(session, device.open_checkout_id)
+    names = views.unit_people(session, device.unit_id)
     return render(
         request,
         "device.html",
@@ -252,8 +232,8 @@ def device_view(
         device=device,
         holder=holder,
         done=done,
-        unit=session.get(Unit, device.unit_id),
-        items=timeline(session, user, device),
+        unit=accounts.unit(session, device.unit_id),
+        items=views.timeline(session, user, device),
         names=names,
         clock=docks.clock_history(session, device, limit=20),
         error=error,
@@ -279,13 +259,7 @@ def form_page(
     settings = ctx.settings
     tz = tz_of(request)
     now = utcnow()
-    officers = list(
-        session.scalars(
-            select(User)
-            .where(User.unit_id == device.unit_id, User.active.is_(True), User.role == Role.officer.value)
-            .order_by(User.username)
-        )
-    )
+    officers = views.unit_officers(session, device.unit_id)
     fresh = service.fresh_readings(session, device, settings, now) if mode == "checkout" else None
     defaults = {"expected_return_at": local_input(now + timedelta(hours=8), tz)}
     return render(
@@ -298,8 +272,8 @@ def form_page(
         values=defaults | (values or {}),
         officers=officers,
         fresh=fresh[0] if fresh else None,
-        fresh_station=session.get(Station, fresh[1]) if fresh else None,
-        units=[u for u in session.scalars(select(Unit).order_by(Unit.code)) if u.id != device.unit_id],
+        fresh_station=views.station(session, fresh[1]) if fresh else None,
+        units=[u for u in accounts.units(session) if u.id != device.unit_id],
         manager=service.is_manager(user),
         settings=settings,
         server_now=now,
@@ -583,24 +557,19 @@ def ledger_page(
 ) -> Response:
     tz = tz_of(request)
     start, end = _period(tz, since, until)
-    units = list(session.scalars(select(Unit).order_by(Unit.code))) if user.sees_all_units else [user.unit]
+    units = accounts.units(session) if user.sees_all_units else [user.unit]
     unit = next((u for u in units if u.id == unit_id), None) or next(
         (u for u in units if u.id == user.unit_id), units[0] if units else None
     )
-    q = service.entries_visible(user).where(
-        LedgerEntry.occurred_at >= datetime.combine(start, time(), tz),
-        LedgerEntry.occurred_at < datetime.combine(end + timedelta(days=1), time(), tz),
+    entries = views.period_entries(
+        session,
+        user,
+        unit,
+        datetime.combine(start, time(), tz),
+        datetime.combine(end + timedelta(days=1), time(), tz),
     )
-    if unit is not None and Role(user.role) != Role.officer:
-        q = q.where(LedgerEntry.unit_id == unit.id)
-    entries = list(session.scalars(q.order_by(LedgerEntry.occurred_at.desc(), LedgerEntry.id.desc()).limit(1000)))
-    devices = {d.id: d for d in session.scalars(select(Device).where(Device.id.in_({e.device_id for e in entries})))}
-    names = {
-        u.id: u.display_name
-        for u in session.scalars(
-            select(User).where(User.id.in_({i for e in entries for i in (e.recorded_by_id, e.received_by_id) if i}))
-        )
-    }
+    devices = views.devices_by_id(session, {e.device_id for e in entries})
+    names = views.display_names(session, [i for e in entries for i in (e.recorded_by_id, e.received_by_id)])
     query = urlencode({"unit_id": unit.id if unit else "", "since": start.isoformat(), "until": end.isoformat()})
     return render(
         request,
@@ -626,11 +595,12 @@ def approvals_page(request: Request, user: Viewer, session: SessionDep, done: st
 def approvals_view(
     request: Request, session: Session, user: User, *, done: str = "", error: str | None = None, status_code: int = 200
 ) -> Response:
-    requests = list(session.scalars(service.lend_visible(user).order_by(LendRequest.requested_at.desc()).limit(200)))
-    devices = {d.id: d for d in session.scalars(select(Device).where(Device.id.in_({r.device_id for r in requests})))}
-    user_ids = {i for r in requests for i in (r.requested_by_id, r.decided_by_id, r.borrower_user_id) if i}
-    names = {u.id: u.display_name for u in session.scalars(select(User).where(User.id.in_(user_ids)))}
-    units = {u.id: u.name for u in session.scalars(select(Unit))}
+    requests = views.lend_requests(session, user)
+    devices = views.devices_by_id(session, {r.device_id for r in requests})
+    names = views.display_names(
+        session, [i for r in requests for i in (r.requested_by_id, r.decided_by_id, r.borrower_user_id)]
+    )
+    units = accounts.unit_names(session)
     return render(
         request,
         "approvals.html",
@@ -675,7 +645,7 @@ def decide_submit(
             entry = service.approve_lend(
                 session, acting, request_id, note=note, readings=readings, override_reason=override_reason
             )
-            device = session.get(Device, entry.device_id)
+            device = views.device(session, entry.device_id)
             assert device is not None
             audit_entry(session, request, entry, device.serial)
             audit(
@@ -707,16 +677,10 @@ def decide_submit(
 
 @router.get("/ledger/faults")
 def faults_page(request: Request, user: Viewer, session: SessionDep) -> Response:
-    q = service.entries_visible(user).where(LedgerEntry.kind.in_([k.value for k in REPORTS]))
-    entries = list(session.scalars(q.order_by(LedgerEntry.occurred_at.desc()).limit(500)))
-    devices = {d.id: d for d in session.scalars(select(Device).where(Device.id.in_({e.device_id for e in entries})))}
-    names = {
-        u.id: u.display_name
-        for u in session.scalars(
-            select(User).where(User.id.in_({e.recorded_by_id for e in entries if e.recorded_by_id}))
-        )
-    }
-    mine = list(session.scalars(service.devices_visible(user).order_by(Device.serial)))
+    entries = views.fault_reports(session, user)
+    devices = views.devices_by_id(session, {e.device_id for e in entries})
+    names = views.display_names(session, [e.recorded_by_id for e in entries])
+    mine = views.devices(session, user, by_unit=False)
     return render(request, "faults.html", user=user, entries=entries, devices=devices, names=names, mine=mine)
 
 

@@ -7,24 +7,18 @@ Every rule lives in ``evidence_server.retention``; these pages collect input and
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from evidence_server.accounts.models import Role, Unit, User
+from evidence_server.accounts.models import Role, User
 from evidence_server.audit.service import record as audit
 from evidence_server.context import CtxDep, context_of
 from evidence_server.db import SessionDep
-from evidence_server.retention import disposal, service
+from evidence_server.retention import disposal, listing, service
 from evidence_server.retention.models import (
-    DisposalCertificate,
-    DisposalRequest,
-    LegalHold,
     RetentionChange,
-    RetentionPolicyVersion,
 )
 from evidence_server.retention.rules import Target
 from evidence_server.retention.service import RetentionError
@@ -32,6 +26,9 @@ from evidence_server.security import require_roles
 from web_ui import csrf, i18n
 from web_ui.nav import HOLD_VIEWERS, RETENTION_VIEWERS
 from web_ui.render import render
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 router = APIRouter(include_in_schema=False)
 Viewer = Annotated[User, Depends(require_roles(*RETENTION_VIEWERS))]
@@ -83,7 +80,7 @@ def done_of(value: str) -> str:
 
 
 def people(session: Session) -> dict[int, User]:
-    return {u.id: u for u in session.scalars(select(User))}
+    return listing.people(session)
 
 
 def role_in(user: User, roles: tuple[Role, ...]) -> bool:
@@ -103,7 +100,7 @@ def policy_view(
 ) -> Response:
     ctx = context_of(request)
     policy, row = service.current_policy(session, ctx)
-    history = list(session.scalars(select(RetentionPolicyVersion).order_by(RetentionPolicyVersion.id.desc()).limit(20)))
+    history = listing.policy_history(session)
     lang = i18n.request_lang(request)
     kind_labels = {
         k: i18n.translate(lang, f"case_kind.{k}")
@@ -188,12 +185,8 @@ def holds_view(
     values: dict[str, str] | None = None,
     status_code: int = 200,
 ) -> Response:
-    rows = list(
-        session.scalars(
-            service.holds_visible(user).order_by(LegalHold.lifted_at.is_not(None), LegalHold.id.desc()).limit(300)
-        )
-    )
-    units = {u.id: u.name for u in session.scalars(select(Unit))}
+    rows = listing.holds(session, user)
+    units = listing.unit_names(session)
     return render(
         request,
         "retention_holds.html",
@@ -266,7 +259,7 @@ def due_page(request: Request, user: Viewer, session: SessionDep, done: str = ""
 def due_view(
     request: Request, session: Session, user: User, *, done: str = "", error: str | None = None, status_code: int = 200
 ) -> Response:
-    units = {u.id: u.name for u in session.scalars(select(Unit))}
+    units = listing.unit_names(session)
     return render(
         request,
         "retention_due.html",
@@ -314,16 +307,8 @@ def approvals_page(request: Request, user: Viewer, session: SessionDep, done: st
 def approvals_view(
     request: Request, session: Session, user: User, *, done: str = "", error: str | None = None, status_code: int = 200
 ) -> Response:
-    requests = list(
-        session.scalars(
-            select(DisposalRequest).order_by(DisposalRequest.status != "pending", DisposalRequest.id.desc()).limit(100)
-        )
-    )
-    changes = list(
-        session.scalars(
-            select(RetentionChange).order_by(RetentionChange.status != "pending", RetentionChange.id.desc()).limit(100)
-        )
-    )
+    requests = listing.disposal_requests(session)
+    changes = listing.retention_changes(session)
     return render(
         request,
         "retention_approvals.html",
@@ -407,13 +392,13 @@ def _unknown(decision: str) -> None:
 
 @router.get("/retention/certificates")
 def certificates_page(request: Request, user: Viewer, session: SessionDep) -> Response:
-    rows = list(session.scalars(select(DisposalCertificate).order_by(DisposalCertificate.id.desc()).limit(300)))
+    rows = listing.certificates(session)
     return render(request, "retention_certificates.html", user=user, certificates=rows, done="", error=None)
 
 
 @router.get("/retention/certificates/{certificate_id}")
 def certificate_page(certificate_id: int, request: Request, user: Viewer, session: SessionDep) -> Response:
-    cert = session.get(DisposalCertificate, certificate_id)
+    cert = listing.certificate(session, certificate_id)
     if cert is None:
         return render(request, "error.html", user=user, status_code=404, message="retention_err.unknown_certificate")
     audit(
