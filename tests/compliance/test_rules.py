@@ -453,3 +453,70 @@ def test_sequence_numbers_from_recorder_file_names() -> None:
     assert sequence_of("DCIM/20261120/DSJ0001_102345_20261120093000_0007.MP4") == 7
     assert sequence_of("20261120_093000_0012.mp4") == 12
     assert sequence_of("DCIM/clip.mp4") is None
+
+
+# --- 6: edits judged against the device's own profile ------------------------------------------------------
+
+LAVF_FIRMWARE = "Lavf58.76.100"  # several recorder firmwares mux their originals with libavformat
+
+
+def lavf_device(n: int = 8, **change: object) -> list[Segment]:
+    """A recorder whose every original carries a libavformat tag, H.265, with a creation time."""
+    return [
+        seg(
+            i + 1,
+            at(minutes=10 * i),
+            600,
+            transferred=at(4),
+            encoder=LAVF_FIRMWARE,
+            codec="hevc",
+            width=1920,
+            height=1080,
+            size=600_000 + i,
+            container_created_at=at(minutes=10 * i),
+        )
+        for i in range(n)
+    ]
+
+
+def test_a_family_that_muxes_with_libavformat_is_not_flagged_for_its_tag() -> None:
+    """The finding of issue 21: 511 of 513 originals tagged Lavf were flagged as edits."""
+    assert found(device(*lavf_device()), LATER, Kind.suspected_edit) == []
+
+
+@pytest.mark.parametrize(
+    "change, signs",
+    [
+        # re-encoded by a desktop ffmpeg: another libavformat version, and H.264 on an H.265 recorder
+        ({"encoder": "Lavf60.16.100", "codec": "h264"}, {"editor_encoder", "codec"}),
+        # a metadata rewrite that dropped the creation time
+        ({"container_created_at": None}, {"creation_time_missing"}),
+        # cut down to another size of picture
+        ({"width": 1280, "height": 720}, {"resolution"}),
+        # written by another tool altogether
+        ({"encoder": "HandBrake 1.6.1"}, {"editor_encoder"}),
+    ],
+)
+def test_a_recording_that_departs_from_its_device_profile_is_a_suspected_edit_with_expected_and_found(
+    change: dict[str, object], signs: set[str]
+) -> None:
+    s = lavf_device()
+    s[4] = replace(s[4], **change)  # type: ignore[arg-type]
+    (flag,) = found(device(*s), LATER, Kind.suspected_edit)
+    assert flag.evidence["recording"]["recording_id"] == 5
+    assert {x["sign"] for x in flag.evidence["signs"]} == signs
+    for sign in flag.evidence["signs"]:
+        if sign["sign"] in ("codec", "resolution", "encoder"):
+            assert sign["expected"] and sign["found"] and sign["expected"] != sign["found"]
+    assert flag.evidence["profile_of"] == 8
+
+
+def test_without_a_profile_yet_a_family_known_to_write_the_tag_is_not_flagged() -> None:
+    th = Thresholds(min_recorded_ratio=0, family_encoders={"lavf-fw": r"^Lavf58\."})
+    few = [replace(x, family="lavf-fw") for x in lavf_device(2)]
+    assert found(device(*few), LATER, Kind.suspected_edit, th) == []
+    # nor a new device of an unknown family: a libavformat tag alone says nothing until there is a profile
+    assert found(device(*lavf_device(2)), LATER, Kind.suspected_edit) == []
+    # a desktop editor's own name does
+    edited = [replace(x, encoder="Adobe Premiere Pro 2024") for x in lavf_device(2)]
+    assert len(found(device(*edited), LATER, Kind.suspected_edit)) == 2
