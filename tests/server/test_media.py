@@ -74,3 +74,42 @@ def test_uploaded_video_gets_media_facts(live_server: LiveServer, tiny_video) ->
     assert video["container_started_at"].startswith("2026-11-21T01:00:00")
     assert video["name_started_at"].startswith("2026-11-21T01:00:00") and video["name_ended_at"]
     assert recs["notes.MP4"]["probe_state"] == "not_media"
+
+
+@pytest.mark.ffmpeg
+def test_a_segment_cut_short_under_a_full_length_header_is_recorded_as_damaged_at_source(
+    live_server: LiveServer, tmp_path
+) -> None:
+    """The finding of issue 21: a truncated file whose header still gave the full duration passed as normal.
+    Every packet is read at ingest; what the header declares but the file does not hold is an incident."""
+    import subprocess
+
+    from sqlalchemy import create_engine, select
+
+    from evidence_server.uploads.models import IntegrityIncident
+
+    whole = tmp_path / "DSJ0001_102345_20261121100000_0002.MP4"
+    subprocess.run(
+        ["ffmpeg", "-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=160x120:rate=10:duration=4"]
+        + ["-c:v", "libx264", "-movflags", "+faststart", str(whole)],  # the index first, as the header
+        check=True,
+    )
+    data = whole.read_bytes()
+    cut = data[: len(data) * 6 // 10]  # the recorder lost power: the header still lists every frame
+    st = Station(live_server)
+    files = {f"DCIM/20261121/{whole.name}": cut, "DCIM/20261121/DSJ0001_102345_20261121100400_0003.MP4": data}
+    st.open(files)
+    for path, body in files.items():
+        st.upload(path, body)
+    recs = wait_probed(live_server)
+    assert recs[whole.name]["duration_s"] == pytest.approx(4.0, abs=0.2)  # the header's word: full length
+    engine = create_engine(live_server.database_url)
+    with engine.connect() as conn:
+        found = conn.execute(
+            select(IntegrityIncident.recording_id, IntegrityIncident.kind, IntegrityIncident.details)
+        ).all()
+    engine.dispose()
+    damaged = [(rid, details) for rid, kind, details in found if kind == "damaged_at_source"]
+    assert [rid for rid, _ in damaged] == [recs[whole.name]["id"]]  # the intact one is not
+    details = damaged[0][1]
+    assert details["declared_frames"] == 40 and 0 < details["read_packets"] < 40
