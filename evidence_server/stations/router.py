@@ -1,16 +1,18 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from pydantic import BaseModel, Field, StringConstraints
+from sqlalchemy.orm import Session
 
 from evidence_server.accounts.models import Role, User
 from evidence_server.accounts.service import unit_in_reach
 from evidence_server.audit import tally
 from evidence_server.audit.service import record as audit
-from evidence_server.context import CtxDep
+from evidence_server.context import CtxDep, ServerContext
 from evidence_server.db import SessionDep
 from evidence_server.fleet import service as fleet
 from evidence_server.security import CurrentStation, bearer_token, public, public_credentials, require_roles
@@ -115,21 +117,7 @@ def reenrol_station(
     When the code is used, the station's current token stops working; a station still presenting it
     is told that it was enrolled again. Earlier unused codes of the station are void at once.
     """
-    try:
-        station = service.managed_station(session, user, station_id)
-    except service.StationError as exc:
-        raise http_error(exc) from exc
-    issued = service.reenrol(session, station, ctx.settings.enrolment_code_hours)
-    audit(
-        session,
-        "station.reenrolment_issued",
-        request=request,
-        object_type="station",
-        object_id=station.id,
-        details={"name": station.name, "unit_id": station.unit_id, "reason": body.reason},
-    )
-    session.commit()
-    return CodeOut(station_id=station.id, enrolment_code=issued.code, expires_at=issued.expires_at)
+    return _new_code(session, request, ctx, user, station_id, body.reason, service.reenrol, "reenrolment_issued")
 
 
 @router.post("/stations/{station_id}/replace-credentials", response_model=CodeOut, status_code=201)
@@ -138,18 +126,33 @@ def replace_credentials(
 ) -> CodeOut:
     """End the station's token now (a workstation replaced or suspected compromised) and issue a code to
     enrol it again; a station still presenting the old token is told its credentials were replaced."""
+    return _new_code(
+        session, request, ctx, user, station_id, body.reason, service.replace_credentials, "credentials_replaced"
+    )
+
+
+def _new_code(
+    session: Session,
+    request: Request,
+    ctx: ServerContext,
+    user: User,
+    station_id: int,
+    reason: str,
+    issue: Callable[[Session, Station, int], service.IssuedCode],
+    action: str,
+) -> CodeOut:
     try:
         station = service.managed_station(session, user, station_id)
     except service.StationError as exc:
         raise http_error(exc) from exc
-    issued = service.replace_credentials(session, station, ctx.settings.enrolment_code_hours)
+    issued = issue(session, station, ctx.settings.enrolment_code_hours)
     audit(
         session,
-        "station.credentials_replaced",
+        f"station.{action}",
         request=request,
         object_type="station",
         object_id=station.id,
-        details={"name": station.name, "unit_id": station.unit_id, "reason": body.reason},
+        details={"name": station.name, "unit_id": station.unit_id, "reason": reason},
     )
     session.commit()
     return CodeOut(station_id=station.id, enrolment_code=issued.code, expires_at=issued.expires_at)
