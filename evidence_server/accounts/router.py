@@ -9,6 +9,7 @@ from sqlalchemy import select
 from evidence_server.accounts import service
 from evidence_server.accounts.login import LoginRefused, attempt_login, set_session_cookie
 from evidence_server.accounts.models import Role, Unit, User
+from evidence_server.accounts.schemas import UnitOut, UserOut
 from evidence_server.accounts.secrets import check_password
 from evidence_server.audit.service import record as audit
 from evidence_server.context import context_of
@@ -32,15 +33,6 @@ class LoginIn(BaseModel):
     password: str = Field(min_length=1, max_length=256)
 
 
-class UserOut(BaseModel):
-    id: int
-    username: str
-    display_name: str
-    role: str
-    unit_id: int
-    officer_no: str | None
-
-
 class LoginOut(BaseModel):
     token: str
     user: UserOut
@@ -58,12 +50,6 @@ class UserIn(BaseModel):
 class PasswordChangeIn(BaseModel):
     current_password: str = Field(min_length=1, max_length=256)
     new_password: str = Field(min_length=10, max_length=256)
-
-
-class UnitOut(BaseModel):
-    id: int
-    code: str
-    name: str
 
 
 @router.post(

@@ -8,7 +8,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel, Field
 
+from evidence_server.accounts import schemas as accounts_schemas
 from evidence_server.accounts.models import Role, User
+from evidence_server.accounts.schemas import UnitOut
 from evidence_server.admin import rules, service
 from evidence_server.db import SessionDep
 from evidence_server.security import require_roles
@@ -27,12 +29,6 @@ class UnitIn(BaseModel):
     name: str = Field(min_length=1, max_length=200)
 
 
-class UnitOut(BaseModel):
-    id: int
-    code: str
-    name: str
-
-
 class UserIn(BaseModel):
     username: str = Field(min_length=1, max_length=64)
     role: Role
@@ -46,13 +42,7 @@ class UserChange(BaseModel):
     role: Role | None = None
 
 
-class UserOut(BaseModel):
-    id: int
-    username: str
-    display_name: str
-    role: str
-    unit_id: int
-    officer_no: str | None
+class UserOut(accounts_schemas.UserOut):
     active: bool
 
 
