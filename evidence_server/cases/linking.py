@@ -227,6 +227,63 @@ def recordings_of_transfer(session: Session, transfer_id: str) -> list[Recording
     )
 
 
+def _task_case(session: Session, actor: User, case_number: str | None, pattern: str) -> Case | None:
+    """The open case a dock task names, if it names one."""
+    case = find_by_number(session, actor, case_number or "", pattern) if (case_number or "").strip() else None
+    if case is not None and case.status == "closed":
+        raise CaseError("case_closed", f"case {case.number} is closed", 409)
+    return case
+
+
+def _open_dock_link(session: Session, case_id: int, recording_id: int) -> CaseLink | None:
+    """The live link a dock task made between a recording and a case, if there is one."""
+    return session.scalar(
+        select(CaseLink).where(
+            CaseLink.case_id == case_id,
+            CaseLink.recording_id == recording_id,
+            CaseLink.origin == "dock",
+            CaseLink.unlinked_at.is_(None),
+        )
+    )
+
+
+def _move_dock_links(
+    session: Session,
+    transfer: Transfer,
+    previous: int,
+    case: Case,
+    recordings: list[Recording],
+    request: Request | None,
+) -> None:
+    """Unlink the recordings the dock linked to the transfer's previous case, saying where they went."""
+    old = session.get(Case, previous)
+    for rec in recordings:
+        if _open_dock_link(session, previous, rec.id) is not None and old is not None:
+            reason = f"transfer {transfer.id} moved to case {case.number}"
+            unlink(session, None, old, rec.id, reason=reason, request=request)
+
+
+def _link_task_case(
+    session: Session, actor: User, transfer: Transfer, case: Case, recordings: list[Recording], request: Request | None
+) -> None:
+    """Point the transfer at the case and link its recordings there, moving them from a previous case."""
+    previous = transfer.case_id
+    transfer.case_id = case.id
+    if previous is not None and previous != case.id:
+        _move_dock_links(session, transfer, previous, case, recordings, request)
+    for rec in recordings:
+        link(
+            session,
+            actor,
+            case,
+            rec,
+            origin="dock",
+            reason=f"named at the dock for transfer {transfer.id}",
+            request=request,
+            at_dock=True,
+        )
+
+
 def set_transfer_task(
     session: Session,
     actor: User,
@@ -242,9 +299,7 @@ def set_transfer_task(
     if Role(actor.role) not in access.TASK_SETTERS:
         raise CaseError("not_allowed", "your role does not record transfer tasks", 403)
     matter = (enforcement_matter or "").strip()[:500] or None
-    case = find_by_number(session, actor, case_number or "", pattern) if (case_number or "").strip() else None
-    if case is not None and case.status == "closed":
-        raise CaseError("case_closed", f"case {case.number} is closed", 409)
+    case = _task_case(session, actor, case_number, pattern)
     if matter is None and case is None:
         raise CaseError("empty_task", "enter the enforcement matter, the case, or both")
     previous = transfer.case_id
@@ -252,38 +307,7 @@ def set_transfer_task(
         transfer.enforcement_matter = matter
     recordings, foreign = task_recordings(actor, transfer, recordings_of_transfer(session, transfer.id))
     if case is not None:
-        transfer.case_id = case.id
-        if previous is not None and previous != case.id:
-            old = session.get(Case, previous)
-            for rec in recordings:
-                row = session.scalar(
-                    select(CaseLink).where(
-                        CaseLink.case_id == previous,
-                        CaseLink.recording_id == rec.id,
-                        CaseLink.origin == "dock",
-                        CaseLink.unlinked_at.is_(None),
-                    )
-                )
-                if row is not None and old is not None:
-                    unlink(
-                        session,
-                        None,
-                        old,
-                        rec.id,
-                        reason=f"transfer {transfer.id} moved to case {case.number}",
-                        request=request,
-                    )
-        for rec in recordings:
-            link(
-                session,
-                actor,
-                case,
-                rec,
-                origin="dock",
-                reason=f"named at the dock for transfer {transfer.id}",
-                request=request,
-                at_dock=True,
-            )
+        _link_task_case(session, actor, transfer, case, recordings, request)
     transfer.task_recorded_at, transfer.task_recorded_by_id = utcnow(), actor.id
     audit(
         session,
