@@ -7,10 +7,12 @@ from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from fastapi import Request
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
 from evidence_server.accounts.models import User
+from evidence_server.audit.service import record as audit
 from evidence_server.cases import access, numbers, rules
 from evidence_server.cases.access import recordings_visible
 from evidence_server.cases.linking import checkout_windows, span_of
@@ -166,6 +168,21 @@ def search(
         for rec_id, c in pairs:
             by_rec[rec_id].append(c)
     return Results(total, rows, by_rec, case)
+
+
+def record_search(session: Session, request: Request | None, filters: Filters, found: Results) -> None:
+    """Audit a search: what was asked, how many matched, which recordings were shown."""
+    audit(
+        session,
+        "recording.search",
+        request=request,
+        object_type="search",
+        details={
+            "filters": {k: str(v) for k, v in filters.given().items()},
+            "total": found.total,
+            "shown": [r.id for r in found.recordings],
+        },
+    )
 
 
 # --- an officer's day around a recording ----------------------------------------------------------
