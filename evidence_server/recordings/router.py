@@ -12,17 +12,15 @@ from evidence_server.audit.service import record as audit
 from evidence_server.cases.access import recordings_visible
 from evidence_server.context import CtxDep
 from evidence_server.custody import reads
+from evidence_server.custody.serving import ContentRefused, ensure_servable, open_content
 from evidence_server.db import SessionDep
 from evidence_server.recordings.deps import get_visible
 from evidence_server.recordings.models import Recording
 from evidence_server.recordings.service import (
-    ContentRefused,
     RangeError,
     byte_span,
     content_headers,
-    ensure_servable,
     media_type,
-    open_content,
 )
 from evidence_server.retention.disposal import gone
 from evidence_server.retention.models import DISPOSED
