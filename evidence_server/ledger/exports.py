@@ -379,26 +379,15 @@ def to_xlsx(rows: Sequence[PaperRow], heading: Heading) -> bytes:
 FONT = "STSong-Light"  # reportlab's built-in CID font for Chinese: nothing to embed or install
 
 
-def to_pdf(rows: Sequence[PaperRow], heading: Heading) -> bytes:
+def _pdf_table(rows: Sequence[PaperRow], cell: Any, head: Any) -> Any:
+    """The ledger as a reportlab table: the header repeated on every page, late rows shaded."""
     from reportlab.lib import colors
     from reportlab.lib.pagesizes import A4, landscape
-    from reportlab.lib.styles import ParagraphStyle
     from reportlab.lib.units import mm
-    from reportlab.pdfbase import pdfmetrics
-    from reportlab.pdfbase.cidfonts import UnicodeCIDFont
-    from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+    from reportlab.platypus import Paragraph, Table, TableStyle
 
-    if FONT not in pdfmetrics.getRegisteredFontNames():
-        pdfmetrics.registerFont(UnicodeCIDFont(FONT))
-    cell = ParagraphStyle("cell", fontName=FONT, fontSize=7.5, leading=9.5, wordWrap="CJK")
-    head = ParagraphStyle("head", parent=cell, fontSize=8.5, alignment=1)
-    title = ParagraphStyle("title", fontName=FONT, fontSize=16, leading=20, alignment=1)
-    sub = ParagraphStyle("sub", fontName=FONT, fontSize=9, leading=12, alignment=1)
-
-    def para(text: str, style: ParagraphStyle) -> Paragraph:
-        return Paragraph(pdf_markup(text), style)
-
-    data = [[para(c, head) for c in COLUMNS]] + [[para(c, cell) for c in r.cells()] for r in rows]
+    data = [[Paragraph(pdf_markup(c), head) for c in COLUMNS]]
+    data += [[Paragraph(pdf_markup(c), cell) for c in r.cells()] for r in rows]
     total = landscape(A4)[0] - 20 * mm
     widths = [total * w / sum(WIDTHS) for w in WIDTHS]
     table = Table(data, colWidths=widths, repeatRows=1)
@@ -411,13 +400,34 @@ def to_pdf(rows: Sequence[PaperRow], heading: Heading) -> bytes:
         ("BACKGROUND", (0, i), (-1, i), colors.HexColor("#FFF4E0")) for i, r in enumerate(rows, start=1) if r.late
     ]
     table.setStyle(TableStyle(style))
+    return table
 
-    def footer(canvas: Any, doc: Any) -> None:
-        canvas.saveState()
-        canvas.setFont(FONT, 8)
-        canvas.drawRightString(landscape(A4)[0] - 10 * mm, 7 * mm, f"第 {doc.page} 页")
-        canvas.restoreState()
 
+def _pdf_footer(canvas: Any, doc: Any) -> None:
+    """The page number, bottom right."""
+    from reportlab.lib.pagesizes import A4, landscape
+    from reportlab.lib.units import mm
+
+    canvas.saveState()
+    canvas.setFont(FONT, 8)
+    canvas.drawRightString(landscape(A4)[0] - 10 * mm, 7 * mm, f"第 {doc.page} 页")
+    canvas.restoreState()
+
+
+def to_pdf(rows: Sequence[PaperRow], heading: Heading) -> bytes:
+    from reportlab.lib.pagesizes import A4, landscape
+    from reportlab.lib.styles import ParagraphStyle
+    from reportlab.lib.units import mm
+    from reportlab.pdfbase import pdfmetrics
+    from reportlab.pdfbase.cidfonts import UnicodeCIDFont
+    from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer
+
+    if FONT not in pdfmetrics.getRegisteredFontNames():
+        pdfmetrics.registerFont(UnicodeCIDFont(FONT))
+    cell = ParagraphStyle("cell", fontName=FONT, fontSize=7.5, leading=9.5, wordWrap="CJK")
+    head = ParagraphStyle("head", parent=cell, fontSize=8.5, alignment=1)
+    title = ParagraphStyle("title", fontName=FONT, fontSize=16, leading=20, alignment=1)
+    sub = ParagraphStyle("sub", fontName=FONT, fontSize=9, leading=12, alignment=1)
     out = io.BytesIO()
     doc = SimpleDocTemplate(
         out,
@@ -429,6 +439,12 @@ def to_pdf(rows: Sequence[PaperRow], heading: Heading) -> bytes:
         title=TITLE,
         author="Custodia",
     )
-    story = [para(TITLE, title), Spacer(1, 2 * mm), para(heading.line, sub), Spacer(1, 4 * mm), table]
-    doc.build(story, onFirstPage=footer, onLaterPages=footer)
+    story = [
+        Paragraph(pdf_markup(TITLE), title),
+        Spacer(1, 2 * mm),
+        Paragraph(pdf_markup(heading.line), sub),
+        Spacer(1, 4 * mm),
+        _pdf_table(rows, cell, head),
+    ]
+    doc.build(story, onFirstPage=_pdf_footer, onLaterPages=_pdf_footer)
     return out.getvalue()
