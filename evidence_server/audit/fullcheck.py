@@ -14,6 +14,7 @@ Three kinds of signed data name an entry:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import select
@@ -201,6 +202,96 @@ def _start(session: Session, since: Verified | None, report: VerifyReport) -> me
     return frontier
 
 
+def _resumed(report: VerifyReport, checkpoints: list[_Signed], frontier: merkle.Frontier) -> list[_Signed]:
+    """The checkpoints after the one this check starts from (which must still verify, as the first one)."""
+    if not frontier.size:
+        return checkpoints
+    # the starting checkpoint itself was checked by _start; its signature too:
+    if not checkpoints or checkpoints[0].size != frontier.size or checkpoints[0].root != frontier.root():
+        report.bad_range(0, frontier.size - 1, f"the checkpoint at size {frontier.size} no longer verifies")
+    return [cp for cp in checkpoints if cp.size > frontier.size]
+
+
+@dataclass
+class _Walk:
+    """One streaming pass over the entries: the tree recomputed so far and the checkpoints ahead of it."""
+
+    report: VerifyReport
+    frontier: merkle.Frontier
+    checkpoints: list[_Signed]
+    pending: list[_Signed] = field(init=False)
+    expected: int = field(init=False)  # the sequence number the next row should carry
+    last_good: int = field(init=False)  # the size of the last checkpoint the recomputed tree matched
+    covering: int = 0  # index of the first checkpoint whose size is above the current entry
+
+    def __post_init__(self) -> None:
+        self.pending = list(self.checkpoints)
+        self.expected = self.last_good = self.frontier.size
+        while self.pending and self.pending[0].size == 0:  # a checkpoint signed before anything was logged
+            cp = self.pending.pop(0)
+            if cp.root != merkle.EMPTY_ROOT:
+                self.report.bad_range(0, 0, "checkpoint at size 0 does not carry the empty tree's root")
+
+    def entry(self, row: Any) -> None:
+        """Check one row against its stored leaf hash and its checkpoint's leaf copy, then add it to the tree."""
+        seq = row[2]
+        if seq != self.expected:
+            self.report.bad(
+                self.expected,
+                f"entries {self.expected}..{seq - 1} are missing: deleted from the database"
+                if seq > self.expected
+                else f"entry {seq} appears twice",
+            )
+            self.expected = seq
+        leaf = auditlog.columns_leaf_hash(*row[2:])
+        while self.covering < len(self.checkpoints) and self.checkpoints[self.covering].size <= seq:
+            self.covering += 1
+        covered_by = self.checkpoints[self.covering] if self.covering < len(self.checkpoints) else None
+        signed_leaf = covered_by.copy_of(seq) if covered_by is not None else None
+        if leaf.hex() != row[1]:
+            self.report.bad(
+                seq, f"entry {seq} (id {row[0]}, {row.action}) was altered: its content no longer matches its leaf hash"
+            )
+        elif covered_by is not None and signed_leaf is not None and leaf != signed_leaf:
+            self.report.bad(
+                seq,
+                f"entry {seq} (id {row[0]}, {row.action}) was rewritten together with its leaf hash: "
+                f"it differs from the entry signed in the checkpoint at size {covered_by.size}",
+            )
+        self.frontier.append(leaf)
+        self.expected += 1
+        self._reach_checkpoints()
+
+    def _reach_checkpoints(self) -> None:
+        """Compare the recomputed root with every checkpoint signed at the tree's current size."""
+        while self.pending and self.pending[0].size == self.frontier.size:
+            cp = self.pending.pop(0)
+            if self.frontier.root() == cp.root:
+                self.last_good = cp.size
+                self.report.verified = Verified(cp.size, cp.root, tuple(self.frontier.subtrees))
+                continue
+            first, last = _narrow(cp, self.frontier, self.last_good)
+            self.report.bad_range(
+                first,
+                last,
+                f"checkpoint at size {cp.size} does not match the log: an entry among "
+                f"{first}..{last} was altered, removed or inserted",
+            )
+
+    def finish(self, head: int) -> None:
+        """Name the checkpoints beyond the last entry, and a log head that disagrees with the rows."""
+        size = self.report.entries = self.frontier.size
+        for cp in self.pending:
+            self.report.bad(
+                size,
+                f"checkpoint at size {cp.size} covers entries {size}..{cp.size - 1}, which the database no longer has",
+            )
+        if head != size:
+            self.report.bad_range(
+                min(head, size), max(head, size) - 1, f"the log head says {head} entries, the database holds {size}"
+            )
+
+
 def verify_log(
     session: Session, public_key: Ed25519PublicKey, origin: str | None = None, since: Verified | None = None
 ) -> VerifyReport:
@@ -216,70 +307,10 @@ def verify_log(
     """
     report = VerifyReport()
     frontier = _start(session, since, report)
-    checkpoints = _signed_checkpoints(session, public_key, origin, report, frontier)
-    if frontier.size:  # the starting checkpoint itself was checked by _start; its signature too:
-        if not checkpoints or checkpoints[0].size != frontier.size or checkpoints[0].root != frontier.root():
-            report.bad_range(0, frontier.size - 1, f"the checkpoint at size {frontier.size} no longer verifies")
-        checkpoints = [cp for cp in checkpoints if cp.size > frontier.size]
-    pending = list(checkpoints)
-    expected = last_good = frontier.size
-    leaf_hash = auditlog.columns_leaf_hash
-    covering = 0  # index of the first checkpoint whose size is above the current entry
-    while pending and pending[0].size == 0:  # a checkpoint signed before anything was logged
-        cp = pending.pop(0)
-        if cp.root != merkle.EMPTY_ROOT:
-            report.bad_range(0, 0, "checkpoint at size 0 does not carry the empty tree's root")
+    checkpoints = _resumed(report, _signed_checkpoints(session, public_key, origin, report, frontier), frontier)
+    walk = _Walk(report, frontier, checkpoints)
     rows = select(*ENTRY_COLUMNS).where(AuditEvent.seq >= frontier.size).order_by(AuditEvent.seq)
     for row in stream_rows(session, rows):
-        seq = row[2]
-        if seq != expected:
-            report.bad(
-                expected,
-                f"entries {expected}..{seq - 1} are missing: deleted from the database"
-                if seq > expected
-                else f"entry {seq} appears twice",
-            )
-            expected = seq
-        leaf = leaf_hash(*row[2:])
-        while covering < len(checkpoints) and checkpoints[covering].size <= seq:
-            covering += 1
-        signed_leaf = checkpoints[covering].copy_of(seq) if covering < len(checkpoints) else None
-        if leaf.hex() != row[1]:
-            report.bad(
-                seq, f"entry {seq} (id {row[0]}, {row.action}) was altered: its content no longer matches its leaf hash"
-            )
-        elif signed_leaf is not None and leaf != signed_leaf:
-            report.bad(
-                seq,
-                f"entry {seq} (id {row[0]}, {row.action}) was rewritten together with its leaf hash: "
-                f"it differs from the entry signed in the checkpoint at size {checkpoints[covering].size}",
-            )
-        frontier.append(leaf)
-        expected += 1
-        while pending and pending[0].size == frontier.size:
-            cp = pending.pop(0)
-            if frontier.root() == cp.root:
-                last_good = cp.size
-                report.verified = Verified(cp.size, cp.root, tuple(frontier.subtrees))
-                continue
-            first, last = _narrow(cp, frontier, last_good)
-            report.bad_range(
-                first,
-                last,
-                f"checkpoint at size {cp.size} does not match the log: an entry among "
-                f"{first}..{last} was altered, removed or inserted",
-            )
-    report.entries = frontier.size
-    for cp in pending:
-        report.bad(
-            frontier.size,
-            f"checkpoint at size {cp.size} covers entries {frontier.size}..{cp.size - 1}, "
-            "which the database no longer has",
-        )
-    head = log_size(session)
-    if head != frontier.size:
-        first = min(head, frontier.size)
-        report.bad_range(
-            first, max(head, frontier.size) - 1, f"the log head says {head} entries, the database holds {frontier.size}"
-        )
+        walk.entry(row)
+    walk.finish(log_size(session))
     return report

@@ -162,8 +162,10 @@ def _fixed(name: str, data: bytes) -> zipstream.Entry:
     return zipstream.Entry(name, len(data), lambda: [data])
 
 
-def build(session: Session, ctx: ServerContext, user: User, case: Case) -> Package:
-    """Everything but the originals' bytes, ready to stream."""
+def _exportable(
+    session: Session, ctx: ServerContext, user: User, case: Case
+) -> tuple[list[Recording], dict[int, reads.Original]]:
+    """The case's recordings with each original's verified source; refuses an empty or damaged case."""
     recs = recordings_of_case(session, user, case.id)
     if not recs:
         raise CaseError("empty_case", f"case {case.number} has no recordings to export", 409)
@@ -179,49 +181,57 @@ def build(session: Session, ctx: ServerContext, user: User, case: Case) -> Packa
         sources = {rec.id: reads.original(ctx, session, rec, "package export") for rec in recs}
     except (CopyDamaged, MapUntrusted) as exc:
         raise CaseError("fixity_failed", f"{exc}; the case cannot be exported", 409) from exc
-    checkpoint = courtlog.checkpoint_now(ctx)
-    now = utcnow()
-    signer = keys.from_ed25519(ctx.signing_key.public_key())
+    return recs, sources
+
+
+def _evidence_documents(
+    session: Session, recs: list[Recording], checkpoint: courtlog.ExportCheckpoint, signer: keys.PublicKey
+) -> tuple[list[dict[str, Any]], list[zipstream.Entry]]:
+    """The signer's key, the checkpoint (and its time-stamp), each recording's custody and each device's
+    ledger: their manifest items and their ZIP members, in package order."""
     items, small = [], []
+
+    def add(path: str, data: bytes, item: dict[str, Any]) -> None:
+        small.append(_fixed(path, data))
+        items.append(item)
+
     events = {rec.id: custody_events(session, rec, checkpoint.tree_size) for rec in recs}
     proofs = courtlog.proofs(session, checkpoint.tree_size, sorted({e.seq for evs in events.values() for e in evs}))
     key_pem = signer.pem().encode()
     note = checkpoint.note.encode("utf-8")
-    small.append(_fixed(pkg.KEY_NAME, key_pem))
-    items.append(pkg.file_item(pkg.KEY_NAME, key_pem, "key", fingerprint=signer.fingerprint))
-    small.append(_fixed(pkg.CHECKPOINT_NAME, note))
-    items.append(pkg.file_item(pkg.CHECKPOINT_NAME, note, "checkpoint"))
+    add(pkg.KEY_NAME, key_pem, pkg.file_item(pkg.KEY_NAME, key_pem, "key", fingerprint=signer.fingerprint))
+    add(pkg.CHECKPOINT_NAME, note, pkg.file_item(pkg.CHECKPOINT_NAME, note, "checkpoint"))
     if checkpoint.token:
-        small.append(_fixed(pkg.CHECKPOINT_TST_NAME, checkpoint.token))
-        items.append(pkg.file_item(pkg.CHECKPOINT_TST_NAME, checkpoint.token, "timestamp"))
+        token = checkpoint.token
+        add(pkg.CHECKPOINT_TST_NAME, token, pkg.file_item(pkg.CHECKPOINT_TST_NAME, token, "timestamp"))
     for rec in recs:
         data, entries = custody_document(rec, events[rec.id], checkpoint.tree_size, proofs)
         path = f"custody/recording-{rec.id}.json"
-        small.append(_fixed(path, data))
-        items.append(pkg.entries_item(path, data, "custody", pkg.AUDIT_LEAF, entries, recording_id=rec.id))
+        add(path, data, pkg.entries_item(path, data, "custody", pkg.AUDIT_LEAF, entries, recording_id=rec.id))
     for serial in sorted({r.device_serial for r in recs}):
         data, entries = ledger_document(session, serial)
         path = f"ledger/device-{pkg.safe_name(serial)}.json"
-        small.append(_fixed(path, data))
-        items.append(pkg.entries_item(path, data, "ledger", pkg.CANONICAL_BLAKE3, entries, device_serial=serial))
-    for rec in recs:
-        fp = fingerprint.Fingerprint(rec.blake3, rec.sha256, rec.size)
-        items.append(
-            pkg.file_item(
-                original_path(rec),
-                fp,
-                "original",
-                recording=_row(rec, skip=("probe", "storage_key", "blake3", "sha256", "size")),
-            )
-        )
-    summary = case_summary(session, case)
-    readme = pkg.readme_v2(summary, signer.fingerprint, len(recs), timestamped=bool(courtlog.tsa_url(ctx)))
-    items.insert(0, pkg.file_item(pkg.README_NAME, readme, "readme"))
-    b3sums, shasums = pkg.sums_file(items, "blake3"), pkg.sums_file(items, "sha256")
-    items[1:1] = [
-        pkg.file_item(pkg.B3SUMS_NAME, b3sums, "checksums"),
-        pkg.file_item(pkg.SHA256SUMS_NAME, shasums, "checksums"),
-    ]
+        add(path, data, pkg.entries_item(path, data, "ledger", pkg.CANONICAL_BLAKE3, entries, device_serial=serial))
+    return items, small
+
+
+def _original_item(rec: Recording) -> dict[str, Any]:
+    """The manifest item of an original: its fingerprints and the recording's row."""
+    fp = fingerprint.Fingerprint(rec.blake3, rec.sha256, rec.size)
+    row = _row(rec, skip=("probe", "storage_key", "blake3", "sha256", "size"))
+    return pkg.file_item(original_path(rec), fp, "original", recording=row)
+
+
+def _manifest_bytes(
+    ctx: ServerContext,
+    user: User,
+    summary: dict[str, Any],
+    now: datetime,
+    signer: keys.PublicKey,
+    checkpoint: courtlog.ExportCheckpoint,
+    items: list[dict[str, Any]],
+) -> bytes:
+    """The canonical (JCS) bytes of the package manifest that the server signs."""
     manifest = pkg.build_manifest_v2(
         case=summary,
         exported_at=documents.utc_iso(now),
@@ -240,7 +250,26 @@ def build(session: Session, ctx: ServerContext, user: User, case: Case) -> Packa
         },
         files=items,
     )
-    manifest_bytes = documents.jcs(manifest)
+    return documents.jcs(manifest)
+
+
+def build(session: Session, ctx: ServerContext, user: User, case: Case) -> Package:
+    """Everything but the originals' bytes, ready to stream."""
+    recs, sources = _exportable(session, ctx, user, case)
+    checkpoint = courtlog.checkpoint_now(ctx)
+    now = utcnow()
+    signer = keys.from_ed25519(ctx.signing_key.public_key())
+    items, small = _evidence_documents(session, recs, checkpoint, signer)
+    items += [_original_item(rec) for rec in recs]
+    summary = case_summary(session, case)
+    readme = pkg.readme_v2(summary, signer.fingerprint, len(recs), timestamped=bool(courtlog.tsa_url(ctx)))
+    items.insert(0, pkg.file_item(pkg.README_NAME, readme, "readme"))
+    b3sums, shasums = pkg.sums_file(items, "blake3"), pkg.sums_file(items, "sha256")
+    items[1:1] = [
+        pkg.file_item(pkg.B3SUMS_NAME, b3sums, "checksums"),
+        pkg.file_item(pkg.SHA256SUMS_NAME, shasums, "checksums"),
+    ]
+    manifest_bytes = _manifest_bytes(ctx, user, summary, now, signer, checkpoint, items)
     members = [
         _fixed(pkg.MANIFEST_NAME, manifest_bytes),
         _fixed(pkg.SIGNATURE_NAME, ctx.signing_key.sign(manifest_bytes)),

@@ -35,6 +35,47 @@ def _when(value: Any) -> datetime:
     return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
 
 
+def _returns_of(session: Session, ids: list[int]) -> dict[int | None, LedgerEntry]:
+    """The returns of these hand-outs, by the hand-out they return."""
+    stmt = select(LedgerEntry).where(LedgerEntry.kind == Kind.return_.value, LedgerEntry.refers_to_id.in_(ids))
+    return {r.refers_to_id: r for r in session.scalars(stmt)}
+
+
+def _corrections_of(session: Session, targets: list[int]) -> dict[int, list[dict[str, Any]]]:
+    """The corrections of these entries, in the order they were made, by the entry they correct."""
+    corrections: dict[int, list[dict[str, Any]]] = {}
+    for c in session.scalars(
+        select(LedgerEntry)
+        .where(LedgerEntry.kind == Kind.correction.value, LedgerEntry.refers_to_id.in_(targets))
+        .order_by(LedgerEntry.occurred_at, LedgerEntry.id)
+    ):
+        if c.refers_to_id is not None:
+            corrections.setdefault(c.refers_to_id, []).append(c.corrections or {})
+    return corrections
+
+
+def _window(
+    entry: LedgerEntry, serial: str, back: LedgerEntry | None, corrections: dict[int, list[dict[str, Any]]]
+) -> rules.CheckoutWindow:
+    """A hand-out and its return as one window, corrections applied. Pure."""
+    values = effective({k: getattr(entry, k) for k in WINDOW_FIELDS}, corrections.get(entry.id, []))
+    end = (
+        _when(effective({"occurred_at": back.occurred_at}, corrections.get(back.id, []))["occurred_at"])
+        if back is not None
+        else None
+    )
+    return rules.CheckoutWindow(
+        entry.id,
+        serial,
+        entry.officer_no,
+        _when(values["occurred_at"]),
+        end,
+        values.get("case_number"),
+        values.get("case_name"),
+        values.get("enforcement_matter"),
+    )
+
+
 def checkout_windows(
     session: Session, serials: set[str], since: datetime, until: datetime
 ) -> list[rules.CheckoutWindow]:
@@ -53,45 +94,10 @@ def checkout_windows(
     ids = [e.id for e, _ in rows]
     if not ids:
         return []
-    returns = {
-        r.refers_to_id: r
-        for r in session.scalars(
-            select(LedgerEntry).where(LedgerEntry.kind == Kind.return_.value, LedgerEntry.refers_to_id.in_(ids))
-        )
-    }
-    targets = ids + [r.id for r in returns.values()]
-    corrections: dict[int, list[dict[str, Any]]] = {}
-    for c in session.scalars(
-        select(LedgerEntry)
-        .where(LedgerEntry.kind == Kind.correction.value, LedgerEntry.refers_to_id.in_(targets))
-        .order_by(LedgerEntry.occurred_at, LedgerEntry.id)
-    ):
-        if c.refers_to_id is not None:
-            corrections.setdefault(c.refers_to_id, []).append(c.corrections or {})
-    out = []
-    for entry, serial in rows:
-        values = effective({k: getattr(entry, k) for k in WINDOW_FIELDS}, corrections.get(entry.id, []))
-        back = returns.get(entry.id)
-        end = (
-            _when(effective({"occurred_at": back.occurred_at}, corrections.get(back.id, []))["occurred_at"])
-            if back is not None
-            else None
-        )
-        if end is not None and end < since:
-            continue
-        out.append(
-            rules.CheckoutWindow(
-                entry.id,
-                serial,
-                entry.officer_no,
-                _when(values["occurred_at"]),
-                end,
-                values.get("case_number"),
-                values.get("case_name"),
-                values.get("enforcement_matter"),
-            )
-        )
-    return out
+    returns = _returns_of(session, ids)
+    corrections = _corrections_of(session, ids + [r.id for r in returns.values()])
+    windows = [_window(entry, serial, returns.get(entry.id), corrections) for entry, serial in rows]
+    return [w for w in windows if w.end is None or w.end >= since]
 
 
 def span_of(rec: Recording, offset: float | None) -> rules.RecordingSpan:
@@ -141,12 +147,8 @@ def _case_for(session: Session, match: rules.Match, rec: Recording, pattern: str
     return case
 
 
-def auto_link(session: Session, settings: Any, recording_ids: list[int]) -> list[CaseLink]:
-    """Link each recording made during a checkout whose task names a case to that case. Idempotent.
-
-    Recordings of a device still pending (first seen at a dock, not confirmed by a device administrator)
-    are left unlinked: their footage is in custody, but no case takes it on a device nobody vouched for.
-    """
+def _vouched(session: Session, recording_ids: list[int]) -> list[Recording]:
+    """These recordings, but for those of a device still pending (until a device administrator confirms it)."""
     recs = list(session.scalars(select(Recording).where(Recording.id.in_(recording_ids))))
     pending = set(
         session.scalars(
@@ -155,7 +157,37 @@ def auto_link(session: Session, settings: Any, recording_ids: list[int]) -> list
             )
         )
     )
-    recs = [r for r in recs if r.device_serial not in pending]  # until a device administrator confirms it
+    return [r for r in recs if r.device_serial not in pending]
+
+
+def _fill_task_from_checkout(session: Session, transfer: Transfer, case: Case, match: rules.Match) -> None:
+    """Give a transfer with no task of its own the case and the matter of the checkout its footage matched."""
+    if transfer.case_id is not None and transfer.enforcement_matter:
+        return
+    transfer.case_id = transfer.case_id or case.id
+    transfer.enforcement_matter = transfer.enforcement_matter or match.enforcement_matter
+    transfer.task_recorded_at = utcnow()
+    audit(
+        session,
+        "transfer.task",
+        object_type="transfer",
+        object_id=transfer.id,
+        details={
+            "via": "checkout",
+            "checkout_entry_id": match.entry_id,
+            "case_id": transfer.case_id,
+            "enforcement_matter": transfer.enforcement_matter,
+        },
+    )
+
+
+def auto_link(session: Session, settings: Any, recording_ids: list[int]) -> list[CaseLink]:
+    """Link each recording made during a checkout whose task names a case to that case. Idempotent.
+
+    Recordings of a device still pending (first seen at a dock, not confirmed by a device administrator)
+    are left unlinked: their footage is in custody, but no case takes it on a device nobody vouched for.
+    """
+    recs = _vouched(session, recording_ids)
     if not recs:
         return []
     transfers = {
@@ -182,22 +214,8 @@ def auto_link(session: Session, settings: Any, recording_ids: list[int]) -> list
         if created:
             made.append(row)
         transfer = transfers.get(rec.transfer_id)
-        if transfer is not None and (transfer.case_id is None or not transfer.enforcement_matter):
-            transfer.case_id = transfer.case_id or case.id
-            transfer.enforcement_matter = transfer.enforcement_matter or match.enforcement_matter
-            transfer.task_recorded_at = utcnow()
-            audit(
-                session,
-                "transfer.task",
-                object_type="transfer",
-                object_id=transfer.id,
-                details={
-                    "via": "checkout",
-                    "checkout_entry_id": match.entry_id,
-                    "case_id": transfer.case_id,
-                    "enforcement_matter": transfer.enforcement_matter,
-                },
-            )
+        if transfer is not None:
+            _fill_task_from_checkout(session, transfer, case, match)
     return made
 
 
@@ -227,6 +245,63 @@ def recordings_of_transfer(session: Session, transfer_id: str) -> list[Recording
     )
 
 
+def _task_case(session: Session, actor: User, case_number: str | None, pattern: str) -> Case | None:
+    """The open case a dock task names, if it names one."""
+    case = find_by_number(session, actor, case_number or "", pattern) if (case_number or "").strip() else None
+    if case is not None and case.status == "closed":
+        raise CaseError("case_closed", f"case {case.number} is closed", 409)
+    return case
+
+
+def _open_dock_link(session: Session, case_id: int, recording_id: int) -> CaseLink | None:
+    """The live link a dock task made between a recording and a case, if there is one."""
+    return session.scalar(
+        select(CaseLink).where(
+            CaseLink.case_id == case_id,
+            CaseLink.recording_id == recording_id,
+            CaseLink.origin == "dock",
+            CaseLink.unlinked_at.is_(None),
+        )
+    )
+
+
+def _move_dock_links(
+    session: Session,
+    transfer: Transfer,
+    previous: int,
+    case: Case,
+    recordings: list[Recording],
+    request: Request | None,
+) -> None:
+    """Unlink the recordings the dock linked to the transfer's previous case, saying where they went."""
+    old = session.get(Case, previous)
+    for rec in recordings:
+        if _open_dock_link(session, previous, rec.id) is not None and old is not None:
+            reason = f"transfer {transfer.id} moved to case {case.number}"
+            unlink(session, None, old, rec.id, reason=reason, request=request)
+
+
+def _link_task_case(
+    session: Session, actor: User, transfer: Transfer, case: Case, recordings: list[Recording], request: Request | None
+) -> None:
+    """Point the transfer at the case and link its recordings there, moving them from a previous case."""
+    previous = transfer.case_id
+    transfer.case_id = case.id
+    if previous is not None and previous != case.id:
+        _move_dock_links(session, transfer, previous, case, recordings, request)
+    for rec in recordings:
+        link(
+            session,
+            actor,
+            case,
+            rec,
+            origin="dock",
+            reason=f"named at the dock for transfer {transfer.id}",
+            request=request,
+            at_dock=True,
+        )
+
+
 def set_transfer_task(
     session: Session,
     actor: User,
@@ -242,9 +317,7 @@ def set_transfer_task(
     if Role(actor.role) not in access.TASK_SETTERS:
         raise CaseError("not_allowed", "your role does not record transfer tasks", 403)
     matter = (enforcement_matter or "").strip()[:500] or None
-    case = find_by_number(session, actor, case_number or "", pattern) if (case_number or "").strip() else None
-    if case is not None and case.status == "closed":
-        raise CaseError("case_closed", f"case {case.number} is closed", 409)
+    case = _task_case(session, actor, case_number, pattern)
     if matter is None and case is None:
         raise CaseError("empty_task", "enter the enforcement matter, the case, or both")
     previous = transfer.case_id
@@ -252,38 +325,7 @@ def set_transfer_task(
         transfer.enforcement_matter = matter
     recordings, foreign = task_recordings(actor, transfer, recordings_of_transfer(session, transfer.id))
     if case is not None:
-        transfer.case_id = case.id
-        if previous is not None and previous != case.id:
-            old = session.get(Case, previous)
-            for rec in recordings:
-                row = session.scalar(
-                    select(CaseLink).where(
-                        CaseLink.case_id == previous,
-                        CaseLink.recording_id == rec.id,
-                        CaseLink.origin == "dock",
-                        CaseLink.unlinked_at.is_(None),
-                    )
-                )
-                if row is not None and old is not None:
-                    unlink(
-                        session,
-                        None,
-                        old,
-                        rec.id,
-                        reason=f"transfer {transfer.id} moved to case {case.number}",
-                        request=request,
-                    )
-        for rec in recordings:
-            link(
-                session,
-                actor,
-                case,
-                rec,
-                origin="dock",
-                reason=f"named at the dock for transfer {transfer.id}",
-                request=request,
-                at_dock=True,
-            )
+        _link_task_case(session, actor, transfer, case, recordings, request)
     transfer.task_recorded_at, transfer.task_recorded_by_id = utcnow(), actor.id
     audit(
         session,

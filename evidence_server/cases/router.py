@@ -38,6 +38,7 @@ from evidence_server.cases.schemas import (
 )
 from evidence_server.context import CtxDep, context_of
 from evidence_server.db import SessionDep
+from evidence_server.recordings.models import Recording
 from evidence_server.security import require_roles
 
 router = APIRouter(prefix="/api/v1/cases", tags=["cases"])
@@ -253,6 +254,31 @@ def get_package(case_id: int, request: Request, user: Exporter, session: Session
 # --- search ------------------------------------------------------------------------------------------
 
 
+def _require_zones(**moments: datetime | None) -> None:
+    """422 for a time given without its time zone."""
+    for name, value in moments.items():
+        if value is not None and value.tzinfo is None:
+            raise HTTPException(422, {"code": "naive_time", "message": f"{name} needs a time zone"})
+
+
+def _found_recording(r: Recording, cases: list[Case]) -> FoundRecording:
+    return FoundRecording(
+        id=r.id,
+        original_name=r.original_name,
+        device_serial=r.device_serial,
+        officer_no=r.officer_no,
+        officer_name=r.officer_name,
+        unit_id=r.unit_id,
+        started_at=r.name_started_at or r.container_started_at,
+        duration_s=r.duration_s,
+        codec=r.codec,
+        blake3=r.blake3,
+        cases=[{"id": c.id, "number": c.number, "name": c.name} for c in cases],
+        thumbnail_url=f"/api/v1/recordings/{r.id}/thumbnail",
+        page_url=f"/recordings/{r.id}",
+    )
+
+
 @search_router.get("", response_model=SearchOut)
 def search_recordings(
     request: Request,
@@ -271,9 +297,7 @@ def search_recordings(
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> SearchOut:
     """Recordings by case number (exact or prefix), case name, officer, device, unit, time, matter."""
-    for name, value in (("started_from", started_from), ("started_to", started_to)):
-        if value is not None and value.tzinfo is None:
-            raise HTTPException(422, {"code": "naive_time", "message": f"{name} needs a time zone"})
+    _require_zones(started_from=started_from, started_to=started_to)
     filters = search.Filters(
         case_number,
         case_match,
@@ -286,39 +310,12 @@ def search_recordings(
         enforcement_matter,
     )
     found = run(lambda: search.search(session, user, filters, pattern_of(request), limit=limit, offset=offset))
-    audit(
-        session,
-        "recording.search",
-        request=request,
-        object_type="search",
-        details={
-            "filters": {k: str(v) for k, v in filters.given().items()},
-            "total": found.total,
-            "shown": [r.id for r in found.recordings],
-        },
-    )
+    search.record_search(session, request, filters, found)
     session.commit()
     return SearchOut(
         total=found.total,
         case=case_out(found.case) if found.case else None,
-        items=[
-            FoundRecording(
-                id=r.id,
-                original_name=r.original_name,
-                device_serial=r.device_serial,
-                officer_no=r.officer_no,
-                officer_name=r.officer_name,
-                unit_id=r.unit_id,
-                started_at=r.name_started_at or r.container_started_at,
-                duration_s=r.duration_s,
-                codec=r.codec,
-                blake3=r.blake3,
-                cases=[{"id": c.id, "number": c.number, "name": c.name} for c in found.cases[r.id]],
-                thumbnail_url=f"/api/v1/recordings/{r.id}/thumbnail",
-                page_url=f"/recordings/{r.id}",
-            )
-            for r in found.recordings
-        ],
+        items=[_found_recording(r, found.cases[r.id]) for r in found.recordings],
     )
 
 

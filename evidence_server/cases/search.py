@@ -7,10 +7,12 @@ from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from fastapi import Request
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
 from evidence_server.accounts.models import User
+from evidence_server.audit.service import record as audit
 from evidence_server.cases import access, numbers, rules
 from evidence_server.cases.access import recordings_visible
 from evidence_server.cases.linking import checkout_windows, span_of
@@ -168,6 +170,21 @@ def search(
     return Results(total, rows, by_rec, case)
 
 
+def record_search(session: Session, request: Request | None, filters: Filters, found: Results) -> None:
+    """Audit a search: what was asked, how many matched, which recordings were shown."""
+    audit(
+        session,
+        "recording.search",
+        request=request,
+        object_type="search",
+        details={
+            "filters": {k: str(v) for k, v in filters.given().items()},
+            "total": found.total,
+            "shown": [r.id for r in found.recordings],
+        },
+    )
+
+
 # --- an officer's day around a recording ----------------------------------------------------------
 
 
@@ -186,22 +203,49 @@ def _offsets(session: Session, recs: list[Recording]) -> dict[str, float | None]
     return {transfer_id: offset for transfer_id, offset in rows}
 
 
+def _day_of(rec: Recording, offset: float | None, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    """[start, end) of the local day of the recording's corrected start (its dock, if it has none). Pure."""
+    anchor = span_of(rec, offset).true_start() or rec.docked_at
+    start = datetime.combine(anchor.astimezone(tz).date(), time.min, tz)
+    return start, start + timedelta(days=1)
+
+
+def _nearby_recordings(session: Session, rec: Recording, start: datetime, after: datetime) -> list[Recording]:
+    """The recordings of the same officer (or, with no officer, the same device) from a day before to ``after``."""
+    who = (Recording.officer_no == rec.officer_no) if rec.officer_no else (Recording.device_serial == rec.device_serial)
+    stmt = select(Recording).where(who, started() >= start - timedelta(days=1), started() < after).limit(2000)
+    return list(session.scalars(stmt))
+
+
+def _officers_devices(session: Session, officer_no: str, start: datetime, end: datetime) -> set[str]:
+    """The devices handed out to the officer from two days before the day to its end."""
+    return set(
+        session.scalars(
+            select(Device.serial)
+            .join(LedgerEntry, LedgerEntry.device_id == Device.id)
+            .where(
+                LedgerEntry.officer_no == officer_no,
+                LedgerEntry.kind.in_([k.value for k in HAND_OUT]),
+                LedgerEntry.occurred_at < end,
+                LedgerEntry.occurred_at >= start - timedelta(days=2),
+            )
+        )
+    )
+
+
+def _docks(session: Session, serials: set[str], start: datetime, after: datetime) -> list[rules.Dock]:
+    stmt = select(Transfer).where(
+        Transfer.device_serial.in_(serials), Transfer.docked_at >= start, Transfer.docked_at < after
+    )
+    return [rules.Dock(t.id, t.device_serial, t.docked_at, t.completed_at) for t in session.scalars(stmt)]
+
+
 def officer_day(session: Session, user: User, rec: Recording, settings: Any) -> Day:
     """The checkout, the recordings with their gaps, the docks and uploads of the officer's day
     (the local day of the recording's corrected start; docks and uploads up to a day later)."""
-    tz = ZoneInfo(settings.default_timezone)
-    own = span_of(rec, _offsets(session, [rec]).get(rec.transfer_id))
-    anchor = own.true_start() or rec.docked_at
-    local_day = anchor.astimezone(tz).date()
-    start = datetime.combine(local_day, time.min, tz)
-    end = start + timedelta(days=1)
+    start, end = _day_of(rec, _offsets(session, [rec]).get(rec.transfer_id), ZoneInfo(settings.default_timezone))
     after = end + timedelta(days=1)
-    who = (Recording.officer_no == rec.officer_no) if rec.officer_no else (Recording.device_serial == rec.device_serial)
-    recs = list(
-        session.scalars(
-            select(Recording).where(who, started() >= start - timedelta(days=1), started() < after).limit(2000)
-        )
-    )
+    recs = _nearby_recordings(session, rec, start, after)
     offsets = _offsets(session, recs)
     spans = [
         s
@@ -211,31 +255,13 @@ def officer_day(session: Session, user: User, rec: Recording, settings: Any) -> 
     day_ids = {s.recording_id for s in spans}
     serials = {r.device_serial for r in recs if r.id in day_ids} | {rec.device_serial}
     if rec.officer_no:
-        serials |= set(
-            session.scalars(
-                select(Device.serial)
-                .join(LedgerEntry, LedgerEntry.device_id == Device.id)
-                .where(
-                    LedgerEntry.officer_no == rec.officer_no,
-                    LedgerEntry.kind.in_([k.value for k in HAND_OUT]),
-                    LedgerEntry.occurred_at < end,
-                    LedgerEntry.occurred_at >= start - timedelta(days=2),
-                )
-            )
-        )
+        serials |= _officers_devices(session, rec.officer_no, start, end)
     windows = [
         w
         for w in checkout_windows(session, serials, start, end)
         if w.start < end and (not rec.officer_no or w.officer_no in (None, rec.officer_no))
     ]
-    transfers = list(
-        session.scalars(
-            select(Transfer).where(
-                Transfer.device_serial.in_(serials), Transfer.docked_at >= start, Transfer.docked_at < after
-            )
-        )
-    )
-    docks = [rules.Dock(t.id, t.device_serial, t.docked_at, t.completed_at) for t in transfers]
+    docks = _docks(session, serials, start, after)
     uploads = [rules.Upload(r.id, r.transfer_id, r.uploaded_at) for r in recs if r.id in day_ids]
     items = rules.officer_day(windows, spans, docks, uploads, min_gap=timedelta(seconds=settings.timeline_min_gap_s))
     visible = set(

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import struct
 import zlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -69,76 +69,99 @@ def archive_size(entries: Iterable[tuple[str, int]]) -> int:
     return total
 
 
+def _entry_name(entry: Entry) -> bytes:
+    """The entry's name as stored; ValueError for an empty, over-long, absolute or climbing name."""
+    name = entry.name.encode("utf-8")
+    if not name or len(name) > _U16 or entry.name.startswith("/") or ".." in entry.name.split("/"):
+        raise ValueError(f"unsafe entry name {entry.name!r}")
+    return name
+
+
+def _local_header(name: bytes, time_: int, date_: int) -> bytes:
+    """The local file header: sizes and CRC deferred to the data descriptor, a ZIP64 extra field."""
+    fixed = struct.pack(
+        "<IHHHHHIIIHH", _LOCAL, _VERSION, _FLAGS, 0, time_, date_, 0, _U32, _U32, len(name), LOCAL_EXTRA
+    )
+    return fixed + name + struct.pack("<HHQQ", 0x0001, 16, 0, 0)
+
+
+def _entry_data(entry: Entry) -> Generator[bytes, None, tuple[int, int]]:
+    """The entry's bytes, checked against its declared size; returns (CRC-32, byte count)."""
+    crc, count = 0, 0
+    for chunk in entry.chunks():
+        if not chunk:
+            continue
+        crc = zlib.crc32(chunk, crc)
+        count += len(chunk)
+        if count > entry.size:
+            raise ZipSizeError(f"{entry.name}: more than the {entry.size} bytes declared")
+        yield chunk
+    if count != entry.size:
+        raise ZipSizeError(f"{entry.name}: {count} bytes, {entry.size} declared")
+    return crc, count
+
+
+def _central_record(w: _Written, time_: int, date_: int) -> bytes:
+    """One central directory record: a read-only Unix file, its sizes and offset in the ZIP64 extra field."""
+    record = struct.pack(
+        "<IHHHHHHIIIHHHHHII",
+        _CENTRAL,
+        _MADE_BY,
+        _VERSION,
+        _FLAGS,
+        0,
+        time_,
+        date_,
+        w.crc,
+        _U32,
+        _U32,
+        len(w.name),
+        CENTRAL_EXTRA,
+        0,
+        0,
+        0,
+        _READ_ONLY_FILE,
+        _U32,
+    )
+    return record + w.name + struct.pack("<HHQQQ", 0x0001, 24, w.size, w.size, w.offset)
+
+
+def _end_records(count: int, central_start: int, central_size: int) -> list[bytes]:
+    """The ZIP64 end of central directory, its locator and the classic end record."""
+    zip64_end_at = central_start + central_size
+    return [
+        struct.pack("<IQHHIIQQQQ", _ZIP64_END, 44, _MADE_BY, _VERSION, 0, 0, count, count, central_size, central_start),
+        struct.pack("<IIQI", _ZIP64_LOCATOR, 0, zip64_end_at, 1),
+        struct.pack(
+            "<IHHHHIIH",
+            _END,
+            0,
+            0,
+            min(count, _U16),
+            min(count, _U16),
+            min(central_size, _U32),
+            min(central_start, _U32),
+            0,
+        ),
+    ]
+
+
 def stream(entries: Iterable[Entry], *, modified: datetime) -> Iterator[bytes]:
     """The archive, chunk by chunk."""
     time_, date_ = dos_time(modified)
     written: list[_Written] = []
     offset = 0
     for entry in entries:
-        name = entry.name.encode("utf-8")
-        if not name or len(name) > _U16 or entry.name.startswith("/") or ".." in entry.name.split("/"):
-            raise ValueError(f"unsafe entry name {entry.name!r}")
-        header = (
-            struct.pack(
-                "<IHHHHHIIIHH", _LOCAL, _VERSION, _FLAGS, 0, time_, date_, 0, _U32, _U32, len(name), LOCAL_EXTRA
-            )
-            + name
-            + struct.pack("<HHQQ", 0x0001, 16, 0, 0)
-        )
+        name = _entry_name(entry)
+        header = _local_header(name, time_, date_)
         yield header
-        crc, count = 0, 0
-        for chunk in entry.chunks():
-            if not chunk:
-                continue
-            crc = zlib.crc32(chunk, crc)
-            count += len(chunk)
-            if count > entry.size:
-                raise ZipSizeError(f"{entry.name}: more than the {entry.size} bytes declared")
-            yield chunk
-        if count != entry.size:
-            raise ZipSizeError(f"{entry.name}: {count} bytes, {entry.size} declared")
+        crc, count = yield from _entry_data(entry)
         yield struct.pack("<IIQQ", _DESCRIPTOR, crc, count, count)
         written.append(_Written(name, count, crc, offset))
         offset += len(header) + count + DESCRIPTOR
     central_start = offset
     for w in written:
-        record = struct.pack(
-            "<IHHHHHHIIIHHHHHII",
-            _CENTRAL,
-            _MADE_BY,
-            _VERSION,
-            _FLAGS,
-            0,
-            time_,
-            date_,
-            w.crc,
-            _U32,
-            _U32,
-            len(w.name),
-            CENTRAL_EXTRA,
-            0,
-            0,
-            0,
-            _READ_ONLY_FILE,
-            _U32,
-        )
-        record += w.name + struct.pack("<HHQQQ", 0x0001, 24, w.size, w.size, w.offset)
+        record = _central_record(w, time_, date_)
         offset += len(record)
         yield record
-    central_size = offset - central_start
-    count = len(written)
-    yield struct.pack(
-        "<IQHHIIQQQQ", _ZIP64_END, 44, _MADE_BY, _VERSION, 0, 0, count, count, central_size, central_start
-    )
-    yield struct.pack("<IIQI", _ZIP64_LOCATOR, 0, offset, 1)
-    yield struct.pack(
-        "<IHHHHIIH",
-        _END,
-        0,
-        0,
-        min(count, _U16),
-        min(count, _U16),
-        min(central_size, _U32),
-        min(central_start, _U32),
-        0,
-    )
+    yield from _end_records(len(written), central_start, offset - central_start)

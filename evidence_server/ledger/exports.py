@@ -143,85 +143,140 @@ def _correction_note(entry: LedgerEntry, tz: ZoneInfo) -> str:
     return f"更正第 {entry.refers_to_id} 条：{'；'.join(changes)}。理由：{entry.description or ''}"
 
 
-def paper_rows(entries: Sequence[LedgerEntry], names: Names, tz: ZoneInfo) -> list[PaperRow]:
-    """The rows of the paper ledger for these entries (pure: everything it shows is passed in)."""
+@dataclass(frozen=True)
+class _Line:
+    """One row's entry with what folds into it: its corrected values, its return and its corrections."""
+
+    entry: LedgerEntry
+    kind: Kind
+    values: dict[str, Any]
+    corrections: list[LedgerEntry]
+    ret: LedgerEntry | None
+    ret_values: dict[str, Any] | None
+
+    @property
+    def hand_out(self) -> bool:
+        return self.kind in HAND_OUT
+
+
+def _is_correction(e: LedgerEntry) -> bool:
+    return e.kind == Kind.correction.value
+
+
+def _referrers(entries: Sequence[LedgerEntry]) -> dict[int, list[LedgerEntry]]:
+    """The entries that refer to each entry (its return, its corrections), in ledger order."""
     by_ref: dict[int, list[LedgerEntry]] = {}
     for e in sorted(entries, key=lambda e: (e.device_id, e.seq)):
         if e.refers_to_id is not None:
             by_ref.setdefault(e.refers_to_id, []).append(e)
+    return by_ref
+
+
+def _line(e: LedgerEntry, by_ref: Mapping[int, list[LedgerEntry]]) -> _Line:
+    kind = Kind(e.kind)
+    refs = by_ref.get(e.id, [])
+    corrections = [c for c in refs if _is_correction(c)]
+    ret = next((r for r in refs if r.kind == Kind.return_.value), None) if kind in HAND_OUT else None
+    ret_values = _values(ret, [c for c in by_ref.get(ret.id, []) if _is_correction(c)]) if ret else None
+    return _Line(e, kind, _values(e, corrections), corrections, ret, ret_values)
+
+
+def _device_text(device: Device | None) -> str:
+    if device is None:
+        return ""
+    return device.serial + (f"（{device.model}）" if device.model else "")
+
+
+def _notes(line: _Line, tz: ZoneInfo) -> str:
+    """The remarks column: what was handed out for, descriptions, corrections and late recording."""
+    e, values, notes = line.entry, line.values, []
+    if line.hand_out:
+        if line.kind == Kind.lend:
+            notes.append(f"经审批借出（申请 {e.lend_request_id}）")
+        notes.append(f"执法事项：{values['enforcement_matter'] or ''}")
+        if values["case_number"] or values["case_name"]:
+            notes.append(f"案件：{values['case_name'] or ''}（{values['case_number'] or ''}）")
+        notes.append(f"预计归还：{_local(values['expected_return_at'], tz)}")
+    elif values["description"]:
+        notes.append(values["description"])
+    if line.kind == Kind.correction:
+        notes = [_correction_note(e, tz)]
+    if e.late:
+        notes.append(f"补录（记录于 {_local(e.recorded_at, tz)}）")
+    if line.ret is not None:
+        if line.ret_values and line.ret_values["description"]:
+            notes.append(f"归还说明：{line.ret_values['description']}")
+        if line.ret.late:
+            notes.append(f"归还补录（记录于 {_local(line.ret.recorded_at, tz)}）")
+    notes += [f"已更正，见第 {c.id} 条" for c in line.corrections]
+    return "；".join(notes)
+
+
+def _signature(line: _Line, names: Names) -> str:
+    """Who signed: the recorder (and the receiver of its return); for a bare return, its receiver."""
+    e = line.entry
+    if line.kind == Kind.return_:
+        return f"归还接收：{names.users.get(e.received_by_id or 0, '')}"
+    signature = f"{KIND_LABELS[line.kind]}：{names.users.get(e.recorded_by_id or 0, '')}"
+    if line.ret is not None:
+        signature += f"；归还接收：{names.users.get(line.ret.received_by_id or 0, '')}"
+    return signature
+
+
+def _officer(line: _Line, names: Names) -> str:
+    """The holder: the officer, the borrowing unit for a lend, the reporter of a report with no holder."""
+    e = line.entry
+    officer = f"{e.officer_name or ''}（{e.officer_no}）" if e.officer_no else (e.officer_name or "")
+    if line.kind == Kind.lend:
+        return "借用：" + " ".join(filter(None, [names.units.get(e.borrower_unit_id or 0), officer]))
+    if line.kind in REPORTS and not officer:
+        return names.users.get(e.recorded_by_id or 0, "")  # no holder: the reporter
+    return officer
+
+
+def _condition(line: _Line) -> str:
+    """The condition on return; for an entry that is no hand-out, what kind of entry it is."""
+    if line.kind == Kind.return_ or line.ret is not None:
+        cond = (line.ret_values if line.ret_values else line.values)["condition"]
+        return CONDITIONS.get(cond, cond or "")
+    return "" if line.hand_out else KIND_LABELS[line.kind]
+
+
+def _time_in(line: _Line, occurred: datetime, tz: ZoneInfo) -> str:
+    if line.ret_values is not None:
+        return _local(line.ret_values["occurred_at"], tz)
+    return _local(occurred, tz) if line.kind == Kind.return_ else ""
+
+
+def _paper_row(line: _Line, names: Names, tz: ZoneInfo) -> PaperRow:
+    e = line.entry
+    occurred = _when(line.values["occurred_at"])
+    assert occurred is not None
+    return PaperRow(
+        entry_id=e.id,
+        date=_local(occurred, tz, "%Y-%m-%d"),
+        device=_device_text(names.devices.get(e.device_id)),
+        officer=_officer(line, names),
+        checks=checks_text(line.values, e) if line.hand_out else "",
+        time_out=_local(occurred, tz) if line.hand_out else "",
+        time_in=_time_in(line, occurred, tz),
+        condition=_condition(line),
+        signature=_signature(line, names),
+        notes=_notes(line, tz),
+        late=e.late or bool(line.ret and line.ret.late),
+        sort_key=(occurred, e.id),
+    )
+
+
+def paper_rows(entries: Sequence[LedgerEntry], names: Names, tz: ZoneInfo) -> list[PaperRow]:
+    """The rows of the paper ledger for these entries (pure: everything it shows is passed in)."""
+    by_ref = _referrers(entries)
     included = {e.id for e in entries}
-    rows = []
-    for e in entries:
-        kind = Kind(e.kind)
-        if kind == Kind.return_ and e.refers_to_id in included:
-            continue  # folded into its checkout's row
-        refs = by_ref.get(e.id, [])
-        corrections = [c for c in refs if c.kind == Kind.correction.value]
-        values = _values(e, corrections)
-        ret = next((r for r in refs if r.kind == Kind.return_.value), None) if kind in HAND_OUT else None
-        ret_values = (
-            _values(ret, [c for c in by_ref.get(ret.id, []) if c.kind == Kind.correction.value]) if ret else None
-        )
-        occurred = _when(values["occurred_at"])
-        assert occurred is not None
-        device = names.devices.get(e.device_id)
-        device_text = device.serial + (f"（{device.model}）" if device and device.model else "") if device else ""
-        notes: list[str] = []
-        signature = f"{KIND_LABELS[kind]}：{names.users.get(e.recorded_by_id or 0, '')}"
-        if kind in HAND_OUT:
-            if kind == Kind.lend:
-                notes.append(f"经审批借出（申请 {e.lend_request_id}）")
-            notes.append(f"执法事项：{values['enforcement_matter'] or ''}")
-            if values["case_number"] or values["case_name"]:
-                notes.append(f"案件：{values['case_name'] or ''}（{values['case_number'] or ''}）")
-            notes.append(f"预计归还：{_local(values['expected_return_at'], tz)}")
-        elif values["description"]:
-            notes.append(values["description"])
-        if kind == Kind.correction:
-            notes = [_correction_note(e, tz)]
-        if e.late:
-            notes.append(f"补录（记录于 {_local(e.recorded_at, tz)}）")
-        if ret is not None:
-            signature += f"；归还接收：{names.users.get(ret.received_by_id or 0, '')}"
-            if ret_values and ret_values["description"]:
-                notes.append(f"归还说明：{ret_values['description']}")
-            if ret.late:
-                notes.append(f"归还补录（记录于 {_local(ret.recorded_at, tz)}）")
-        notes += [f"已更正，见第 {c.id} 条" for c in corrections]
-        officer = f"{e.officer_name or ''}（{e.officer_no}）" if e.officer_no else (e.officer_name or "")
-        if kind == Kind.lend:
-            officer = "借用：" + " ".join(filter(None, [names.units.get(e.borrower_unit_id or 0), officer]))
-        elif kind in REPORTS and not officer:
-            officer = names.users.get(e.recorded_by_id or 0, "")  # no holder: the reporter
-        condition = ""
-        if kind == Kind.return_ or ret is not None:
-            cond = (ret_values if ret_values else values)["condition"]
-            condition = CONDITIONS.get(cond, cond or "")
-        elif kind not in HAND_OUT:
-            condition = KIND_LABELS[kind]
-        time_in = ""
-        if ret_values is not None:
-            time_in = _local(ret_values["occurred_at"], tz)
-        elif kind == Kind.return_:
-            time_in = _local(occurred, tz)
-        if kind == Kind.return_:
-            signature = f"归还接收：{names.users.get(e.received_by_id or 0, '')}"
-        rows.append(
-            PaperRow(
-                entry_id=e.id,
-                date=_local(occurred, tz, "%Y-%m-%d"),
-                device=device_text,
-                officer=officer,
-                checks=checks_text(values, e) if kind in HAND_OUT else "",
-                time_out=_local(occurred, tz) if kind in HAND_OUT else "",
-                time_in=time_in,
-                condition=condition,
-                signature=signature,
-                notes="；".join(notes),
-                late=e.late or bool(ret and ret.late),
-                sort_key=(occurred, e.id),
-            )
-        )
+    rows = [
+        _paper_row(_line(e, by_ref), names, tz)
+        for e in entries
+        if not (Kind(e.kind) == Kind.return_ and e.refers_to_id in included)  # else folded into its checkout's row
+    ]
     return sorted(rows, key=lambda r: r.sort_key)
 
 
@@ -324,26 +379,15 @@ def to_xlsx(rows: Sequence[PaperRow], heading: Heading) -> bytes:
 FONT = "STSong-Light"  # reportlab's built-in CID font for Chinese: nothing to embed or install
 
 
-def to_pdf(rows: Sequence[PaperRow], heading: Heading) -> bytes:
+def _pdf_table(rows: Sequence[PaperRow], cell: Any, head: Any) -> Any:
+    """The ledger as a reportlab table: the header repeated on every page, late rows shaded."""
     from reportlab.lib import colors
     from reportlab.lib.pagesizes import A4, landscape
-    from reportlab.lib.styles import ParagraphStyle
     from reportlab.lib.units import mm
-    from reportlab.pdfbase import pdfmetrics
-    from reportlab.pdfbase.cidfonts import UnicodeCIDFont
-    from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+    from reportlab.platypus import Paragraph, Table, TableStyle
 
-    if FONT not in pdfmetrics.getRegisteredFontNames():
-        pdfmetrics.registerFont(UnicodeCIDFont(FONT))
-    cell = ParagraphStyle("cell", fontName=FONT, fontSize=7.5, leading=9.5, wordWrap="CJK")
-    head = ParagraphStyle("head", parent=cell, fontSize=8.5, alignment=1)
-    title = ParagraphStyle("title", fontName=FONT, fontSize=16, leading=20, alignment=1)
-    sub = ParagraphStyle("sub", fontName=FONT, fontSize=9, leading=12, alignment=1)
-
-    def para(text: str, style: ParagraphStyle) -> Paragraph:
-        return Paragraph(pdf_markup(text), style)
-
-    data = [[para(c, head) for c in COLUMNS]] + [[para(c, cell) for c in r.cells()] for r in rows]
+    data = [[Paragraph(pdf_markup(c), head) for c in COLUMNS]]
+    data += [[Paragraph(pdf_markup(c), cell) for c in r.cells()] for r in rows]
     total = landscape(A4)[0] - 20 * mm
     widths = [total * w / sum(WIDTHS) for w in WIDTHS]
     table = Table(data, colWidths=widths, repeatRows=1)
@@ -356,13 +400,34 @@ def to_pdf(rows: Sequence[PaperRow], heading: Heading) -> bytes:
         ("BACKGROUND", (0, i), (-1, i), colors.HexColor("#FFF4E0")) for i, r in enumerate(rows, start=1) if r.late
     ]
     table.setStyle(TableStyle(style))
+    return table
 
-    def footer(canvas: Any, doc: Any) -> None:
-        canvas.saveState()
-        canvas.setFont(FONT, 8)
-        canvas.drawRightString(landscape(A4)[0] - 10 * mm, 7 * mm, f"第 {doc.page} 页")
-        canvas.restoreState()
 
+def _pdf_footer(canvas: Any, doc: Any) -> None:
+    """The page number, bottom right."""
+    from reportlab.lib.pagesizes import A4, landscape
+    from reportlab.lib.units import mm
+
+    canvas.saveState()
+    canvas.setFont(FONT, 8)
+    canvas.drawRightString(landscape(A4)[0] - 10 * mm, 7 * mm, f"第 {doc.page} 页")
+    canvas.restoreState()
+
+
+def to_pdf(rows: Sequence[PaperRow], heading: Heading) -> bytes:
+    from reportlab.lib.pagesizes import A4, landscape
+    from reportlab.lib.styles import ParagraphStyle
+    from reportlab.lib.units import mm
+    from reportlab.pdfbase import pdfmetrics
+    from reportlab.pdfbase.cidfonts import UnicodeCIDFont
+    from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer
+
+    if FONT not in pdfmetrics.getRegisteredFontNames():
+        pdfmetrics.registerFont(UnicodeCIDFont(FONT))
+    cell = ParagraphStyle("cell", fontName=FONT, fontSize=7.5, leading=9.5, wordWrap="CJK")
+    head = ParagraphStyle("head", parent=cell, fontSize=8.5, alignment=1)
+    title = ParagraphStyle("title", fontName=FONT, fontSize=16, leading=20, alignment=1)
+    sub = ParagraphStyle("sub", fontName=FONT, fontSize=9, leading=12, alignment=1)
     out = io.BytesIO()
     doc = SimpleDocTemplate(
         out,
@@ -374,6 +439,12 @@ def to_pdf(rows: Sequence[PaperRow], heading: Heading) -> bytes:
         title=TITLE,
         author="Custodia",
     )
-    story = [para(TITLE, title), Spacer(1, 2 * mm), para(heading.line, sub), Spacer(1, 4 * mm), table]
-    doc.build(story, onFirstPage=footer, onLaterPages=footer)
+    story = [
+        Paragraph(pdf_markup(TITLE), title),
+        Spacer(1, 2 * mm),
+        Paragraph(pdf_markup(heading.line), sub),
+        Spacer(1, 4 * mm),
+        _pdf_table(rows, cell, head),
+    ]
+    doc.build(story, onFirstPage=_pdf_footer, onLaterPages=_pdf_footer)
     return out.getvalue()

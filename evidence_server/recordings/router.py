@@ -12,29 +12,21 @@ from evidence_server.audit.service import record as audit
 from evidence_server.cases.access import recordings_visible
 from evidence_server.context import CtxDep
 from evidence_server.custody import reads
-from evidence_server.custody.damage import CopyDamaged
+from evidence_server.custody.serving import ContentRefused, ensure_servable, open_content
 from evidence_server.db import SessionDep
-from evidence_server.recordings.custody import MapUntrusted
 from evidence_server.recordings.deps import get_visible
-from evidence_server.recordings.models import FIXITY_BAD, Recording
-from evidence_server.recordings.service import RangeError, parse_range
+from evidence_server.recordings.models import Recording
+from evidence_server.recordings.service import (
+    RangeError,
+    byte_span,
+    content_headers,
+    media_type,
+)
 from evidence_server.retention.disposal import gone
 from evidence_server.retention.models import DISPOSED
 from evidence_server.security import AnyUser
 
 router = APIRouter(prefix="/api/v1/recordings", tags=["recordings"])
-
-MEDIA_TYPES = {
-    ".mp4": "video/mp4",
-    ".mov": "video/quicktime",
-    ".mkv": "video/x-matroska",
-    ".avi": "video/x-msvideo",
-    ".ts": "video/mp2t",
-    ".wav": "audio/wav",
-    ".mp3": "audio/mpeg",
-    ".jpg": "image/jpeg",
-    ".jpeg": "image/jpeg",
-}
 
 
 class RecordingOut(BaseModel):
@@ -151,70 +143,21 @@ def content(
     rec = get_visible(session, user, recording_id)
     if rec.fixity_state == DISPOSED:
         raise gone(session, request, rec)  # 410 with the disposal certificate
-    if rec.fixity_state in FIXITY_BAD:
-        audit(
-            session,
-            "recording.content_refused",
-            request=request,
-            object_type="recording",
-            object_id=rec.id,
-            details={"fixity_state": rec.fixity_state},
-        )
-        session.commit()
-        raise HTTPException(
-            409,
-            f"recording {rec.id} failed its fixity check ({rec.fixity_state}): the stored "
-            "bytes are not the ones fingerprinted at ingest, so they are not served; an "
-            "integrity incident was raised for legal affairs",
-        )
-    size = rec.size
-    start, end, status = 0, size - 1, 200
-    if range_:
-        try:
-            start, end = parse_range(range_, size)
-        except RangeError as exc:
-            raise HTTPException(416, str(exc), headers={"Content-Range": f"bytes */{size}"}) from exc
-        status = 206
-    action = "recording.playback" if range_ else "recording.download"
     try:
-        src = reads.original(ctx, session, rec, action.split(".")[1])
-        # the first block is read and checked before answering: a damaged copy gets a 409, not a cut stream
-        body = reads.first_then_rest(reads.chunks(ctx, src, action.split(".")[1], start, end))
-    except (CopyDamaged, MapUntrusted) as exc:
-        session.rollback()
-        refused = {"why": str(exc), "incident_id": getattr(exc, "incident_id", None)}
-        audit(
-            session,
-            "recording.content_refused",
-            request=request,
-            object_type="recording",
-            object_id=rec.id,
-            details=refused,
-        )
-        session.commit()
+        ensure_servable(session, request, rec)
+    except ContentRefused as exc:
         raise HTTPException(409, str(exc)) from exc
-    audit(
-        session,
-        action,
-        request=request,
-        object_type="recording",
-        object_id=rec.id,
-        details={"range": range_} if range_ else None,
-    )
-    session.commit()
-    suffix = "." + rec.original_name.rsplit(".", 1)[-1].lower() if "." in rec.original_name else ""
-    headers = {
-        "Accept-Ranges": "bytes",
-        "Content-Length": str(max(0, end - start + 1)),
-        "Content-Disposition": f'inline; filename="recording-{rec.id}{suffix}"',
-        "ETag": f'"{rec.blake3}"',
-        "Custodia-SHA256": rec.sha256,
-    }
-    if status == 206:
-        headers["Content-Range"] = f"bytes {start}-{end}/{size}"
+    try:
+        span = byte_span(range_, rec.size)
+    except RangeError as exc:
+        raise HTTPException(416, str(exc), headers={"Content-Range": f"bytes */{rec.size}"}) from exc
+    try:
+        body = open_content(session, ctx, request, rec, span, range_)
+    except ContentRefused as exc:
+        raise HTTPException(409, str(exc)) from exc
     return StreamingResponse(
         reads.prefetched(body),
-        status_code=status,
-        headers=headers,
-        media_type=MEDIA_TYPES.get(suffix, "application/octet-stream"),
+        status_code=206 if span.partial else 200,
+        headers=content_headers(rec, span),
+        media_type=media_type(rec),
     )

@@ -237,12 +237,7 @@ def _storage_blocks(store: ObjectStore, key: str, now: datetime, bypass: bool) -
     return None
 
 
-def execute_disposal(
-    session: Session, ctx: ServerContext, user: User, request_id: int, request: Request | None = None
-) -> list[DisposalCertificate]:
-    """Dispose of every item of a request two different people approved; each gets its certificate."""
-    req = get_request(session, request_id)
-    approvals = approvals_of(session, request_id)
+def _require_approvals(approvals: list[DisposalApproval], request_id: int) -> None:
     if len({a.user_id for a in approvals}) < APPROVALS_NEEDED:
         raise RetentionError(
             "needs_two_approvals",
@@ -251,12 +246,16 @@ def execute_disposal(
             request_id=request_id,
             approvals=len(approvals),
         )
-    items = [i for i in items_of(session, request_id) if i.state != "disposed"]
-    _check_items(session, ctx, [i.recording_id for i in items], request_id)
+
+
+def _recordings_of(session: Session, items: list[DisposalItem]) -> dict[int, Recording]:
+    stmt = select(Recording).where(Recording.id.in_([i.recording_id for i in items]))
+    return {r.id: r for r in session.scalars(stmt)}
+
+
+def _refuse_storage_locked(ctx: ServerContext, recs: dict[int, Recording], request_id: int) -> None:
+    """Refuse the whole request, before anything is deleted, when the object store would refuse one recording."""
     now, bypass = utcnow(), ctx.settings.retention_bypass_governance
-    recs = {
-        r.id: r for r in session.scalars(select(Recording).where(Recording.id.in_([i.recording_id for i in items])))
-    }
     blocked = {rid: why for rid, r in recs.items() if (why := _storage_blocks(ctx.store, r.storage_key, now, bypass))}
     if blocked:
         raise RetentionError(
@@ -265,26 +264,45 @@ def execute_disposal(
             reasons={str(k): v for k, v in blocked.items()},
             request_id=request_id,
         )
-    people = {
-        u.id: u
-        for u in session.scalars(
-            select(User).where(User.id.in_([a.user_id for a in approvals] + [req.requested_by_id, user.id]))
-        )
-    }
+
+
+def _people(session: Session, req: DisposalRequest, approvals: list[DisposalApproval], user: User) -> dict[int, User]:
+    """The users a certificate names: who asked, who approved, who carries it out."""
+    ids = [a.user_id for a in approvals] + [req.requested_by_id, user.id]
+    return {u.id: u for u in session.scalars(select(User).where(User.id.in_(ids)))}
+
+
+def _remove_or_stop(session: Session, store: ObjectStore, rec: Recording, request_id: int) -> dict[str, Any]:
+    """Remove the recording's bytes; on a storage failure keep what was already disposed of, and stop."""
+    try:
+        return _remove(session, store, rec)
+    except (ObjectLockedError, OSError) as exc:
+        session.commit()  # what was disposed of stays disposed of, with its certificate
+        raise RetentionError(
+            "storage_failed",
+            f"the object store failed on recording {rec.id}: {exc}",
+            502,
+            request_id=request_id,
+        ) from exc
+
+
+def execute_disposal(
+    session: Session, ctx: ServerContext, user: User, request_id: int, request: Request | None = None
+) -> list[DisposalCertificate]:
+    """Dispose of every item of a request two different people approved; each gets its certificate."""
+    req = get_request(session, request_id)
+    approvals = approvals_of(session, request_id)
+    _require_approvals(approvals, request_id)
+    items = [i for i in items_of(session, request_id) if i.state != "disposed"]
+    _check_items(session, ctx, [i.recording_id for i in items], request_id)
+    recs = _recordings_of(session, items)
+    _refuse_storage_locked(ctx, recs, request_id)
+    people = _people(session, req, approvals, user)
     certificates = []
     for item in items:
-        try:
-            removed = _remove(session, ctx.store, recs[item.recording_id])
-        except (ObjectLockedError, OSError) as exc:
-            session.commit()  # what was disposed of stays disposed of, with its certificate
-            raise RetentionError(
-                "storage_failed",
-                f"the object store failed on recording {item.recording_id}: {exc}",
-                502,
-                request_id=request_id,
-            ) from exc
-        cert = _certify(session, ctx, req, item, recs[item.recording_id], approvals, people, user, removed)
-        certificates.append(cert)
+        rec = recs[item.recording_id]
+        removed = _remove_or_stop(session, ctx.store, rec, request_id)
+        certificates.append(_certify(session, ctx, req, item, rec, approvals, people, user, removed))
     req.status, req.decided_at, req.decided_by_id = "executed", utcnow(), user.id
     audit(
         session,
@@ -321,41 +339,41 @@ def _person(people: dict[int, User], uid: int | None) -> dict[str, Any] | None:
     return None if u is None else {"user_id": u.id, "username": u.username, "name": u.display_name, "role": u.role}
 
 
-def _certify(
-    session: Session,
-    ctx: ServerContext,
-    req: DisposalRequest,
-    item: DisposalItem,
+def _recording_facts(rec: Recording) -> dict[str, Any]:
+    """What a certificate keeps of a disposed recording: its fingerprints and where it came from."""
+    return {
+        "id": rec.id,
+        "blake3": rec.blake3,
+        "sha256": rec.sha256,
+        "size": rec.size,
+        "original_name": rec.original_name,
+        "device_serial": rec.device_serial,
+        "officer_no": rec.officer_no,
+        "unit_id": rec.unit_id,
+        "started_at": utc_iso(rec.name_started_at) if rec.name_started_at else None,
+        "verified_at": utc_iso(rec.verified_at),
+    }
+
+
+def certificate_document(
+    number: str,
+    now: datetime,
     rec: Recording,
+    state: RetentionState,
+    req: DisposalRequest,
     approvals: list[DisposalApproval],
     people: dict[int, User],
-    user: User,
+    executor: User,
     removed: dict[str, Any],
-) -> DisposalCertificate:
-    now = utcnow()
-    state = session.get(RetentionState, rec.id)
-    assert state is not None
-    cert = DisposalCertificate(number="pending", recording_id=rec.id, request_id=req.id, issued_at=now, document={})
-    session.add(cert)
-    session.flush()
-    cert.number = f"DC-{now:%Y}-{cert.id:06d}"
-    document = {
+) -> dict[str, Any]:
+    """The (unsigned) disposal certificate: the recording, its retention, who asked, approved and executed,
+    and what was removed from storage. Pure."""
+    return {
         "type": "custodia.disposal_certificate",
         "version": 1,
-        "number": cert.number,
+        "number": number,
         "issued_at": utc_iso(now),
-        "recording": {
-            "id": rec.id,
-            "blake3": rec.blake3,
-            "sha256": rec.sha256,
-            "size": rec.size,
-            "original_name": rec.original_name,
-            "device_serial": rec.device_serial,
-            "officer_no": rec.officer_no,
-            "unit_id": rec.unit_id,
-            "started_at": utc_iso(rec.name_started_at) if rec.name_started_at else None,
-            "verified_at": utc_iso(rec.verified_at),
-        },
+        "recording": _recording_facts(rec),
         "retention": {
             "retain_until": utc_iso(state.retain_until) if state.retain_until else None,
             "basis": state.basis,
@@ -371,9 +389,31 @@ def _certify(
             {**(_person(people, a.user_id) or {}), "approved_at": utc_iso(a.approved_at), "note": a.note}
             for a in approvals
         ],
-        "executed": {"by": _person(people, user.id), "at": utc_iso(now)},
+        "executed": {"by": _person(people, executor.id), "at": utc_iso(now)},
         "storage": removed,
     }
+
+
+def _certify(
+    session: Session,
+    ctx: ServerContext,
+    req: DisposalRequest,
+    item: DisposalItem,
+    rec: Recording,
+    approvals: list[DisposalApproval],
+    people: dict[int, User],
+    user: User,
+    removed: dict[str, Any],
+) -> DisposalCertificate:
+    """Issue the recording's signed certificate, mark it disposed of, and audit it."""
+    now = utcnow()
+    state = session.get(RetentionState, rec.id)
+    assert state is not None
+    cert = DisposalCertificate(number="pending", recording_id=rec.id, request_id=req.id, issued_at=now, document={})
+    session.add(cert)
+    session.flush()
+    cert.number = f"DC-{now:%Y}-{cert.id:06d}"
+    document = certificate_document(cert.number, now, rec, state, req, approvals, people, user, removed)
     cert.document = sign(document, ctx.signing_key)
     rec.fixity_state = DISPOSED
     state.disposed_at = now

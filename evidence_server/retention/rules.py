@@ -282,3 +282,25 @@ def covers(hold: Hold, subject: Subject) -> bool:
 def holds_on(subject: Subject, holds: Iterable[Hold]) -> list[int]:
     """The ids of the holds that cover ``subject``, in order."""
     return sorted(h.hold_id for h in holds if covers(h, subject))
+
+
+def shortens_extension(
+    current_until: datetime | None, current_for_good: bool, until: datetime | None, for_good: bool
+) -> bool:
+    """Would this extension keep a recording less long than the one a person set? Then it needs approval."""
+    return (current_for_good and not for_good) or (
+        current_until is not None and until is not None and until < current_until
+    )
+
+
+def extends_nothing(
+    retain_until: datetime | None, current_until: datetime | None, until: datetime | None, for_good: bool
+) -> bool:
+    """Is this first extension no later than the policy keeps the recording anyway?"""
+    return (
+        not for_good
+        and until is not None
+        and retain_until is not None
+        and until <= retain_until
+        and current_until is None
+    )

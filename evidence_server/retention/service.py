@@ -35,7 +35,14 @@ from evidence_server.retention.models import (
     RetentionPolicyVersion,
     RetentionState,
 )
-from evidence_server.retention.rules import RetentionPolicy, Target, load_policy, shortened_by
+from evidence_server.retention.rules import (
+    RetentionPolicy,
+    Target,
+    extends_nothing,
+    load_policy,
+    shortened_by,
+    shortens_extension,
+)
 
 #: who approves disposals and retention changes, and carries them out
 APPROVERS: tuple[Role, ...] = (Role.legal_affairs, Role.sysadmin)
@@ -421,6 +428,20 @@ def _iso(moment: datetime | None) -> str | None:
     return utc_iso(moment) if moment else None
 
 
+def _extendable(session: Session, recording_id: int, until: datetime | None, for_good: bool) -> Recording:
+    """The recording an extension names, refused if unknown or disposed of, or if the date is not usable."""
+    rec = session.get(Recording, recording_id)
+    if rec is None:
+        raise RetentionError("unknown_recording", f"no recording {recording_id}", 404)
+    if rec.fixity_state == DISPOSED:
+        raise RetentionError("already_disposed", f"recording {recording_id} was disposed of")
+    if until is None and not for_good:
+        raise RetentionError("until_required", "give the date to keep it until, or keep it for good", 422)
+    if until is not None and until.tzinfo is None:
+        raise RetentionError("naive_time", "give the date with its time zone", 422)
+    return rec
+
+
 def extend_recording(
     session: Session,
     ctx: ServerContext,
@@ -433,24 +454,13 @@ def extend_recording(
 ) -> RetentionState | RetentionChange:
     """Keep one recording longer than the policy (at once), or less long than a person set (after approval)."""
     reason = need_reason(reason)
-    rec = session.get(Recording, recording_id)
-    if rec is None:
-        raise RetentionError("unknown_recording", f"no recording {recording_id}", 404)
-    if rec.fixity_state == DISPOSED:
-        raise RetentionError("already_disposed", f"recording {recording_id} was disposed of")
-    if until is None and not for_good:
-        raise RetentionError("until_required", "give the date to keep it until, or keep it for good", 422)
-    if until is not None and until.tzinfo is None:
-        raise RetentionError("naive_time", "give the date with its time zone", 422)
+    _extendable(session, recording_id, until, for_good)
     run_for(session, ctx, [recording_id])
     state = session.get(RetentionState, recording_id)
     assert state is not None
     old = {"extended_until": _iso(state.extended_until), "extended_for_good": state.extended_for_good}
     new = {"extended_until": None if for_good else _iso(until), "extended_for_good": for_good}
-    shorter = (state.extended_for_good and not for_good) or (
-        state.extended_until is not None and until is not None and until < state.extended_until
-    )
-    if shorter:
+    if shortens_extension(state.extended_until, state.extended_for_good, until, for_good):
         return _request_change(
             session,
             user,
@@ -461,13 +471,7 @@ def extend_recording(
             proposed=new,
             reason=reason,
         )
-    if (
-        not for_good
-        and until is not None
-        and state.retain_until is not None
-        and until <= state.retain_until
-        and state.extended_until is None
-    ):
+    if extends_nothing(state.retain_until, state.extended_until, until, for_good):
         raise RetentionError(
             "not_longer",
             "the policy keeps it at least that long already: nothing to extend",

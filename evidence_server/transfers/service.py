@@ -164,6 +164,57 @@ def update_progress(transfer: Transfer, data: dict[str, Any]) -> None:
     transfer.progress_at = utcnow()
 
 
+def _recordings_by_blake3(session: Session, manifest: documents.Manifest) -> dict[str, Recording]:
+    """The stored recordings the manifest's fingerprints name."""
+    if not manifest.files:
+        return {}
+    stmt = select(Recording).where(Recording.blake3.in_([f.blake3 for f in manifest.files]))
+    return {r.blake3: r for r in session.scalars(stmt).all()}
+
+
+def _transfer_files(session: Session, transfer: Transfer) -> dict[str, TransferFile]:
+    """The transfer's files by path."""
+    stmt = select(TransferFile).where(TransferFile.transfer_id == transfer.id)
+    return {tf.path: tf for tf in session.scalars(stmt).all()}
+
+
+def _confirmed_file(f: documents.ManifestFile, rec: Recording) -> dict[str, Any]:
+    """A file as the receipt confirms it: the manifest's fingerprints and the recording that holds them."""
+    return {
+        "path": f.path,
+        "size": f.size,
+        "blake3": f.blake3,
+        "sha256": f.sha256,
+        "recording_id": rec.id,
+        "verified_at": documents.utc_iso(rec.verified_at),
+    }
+
+
+def _confirm_files(
+    session: Session, transfer: Transfer, manifest: documents.Manifest
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """(confirmed files, missing paths): a file is confirmed when the server holds and verified it for this
+    device; a file held from an earlier dock is linked to this transfer too."""
+    confirmed: list[dict[str, Any]] = []
+    missing: list[str] = []
+    by_blake3 = _recordings_by_blake3(session, manifest)
+    listed = {(e["path"], int(e["size"])) for e in transfer.index}
+    delivered = custody.sighted(session, transfer.device_serial, [r.id for r in by_blake3.values()])
+    links = _transfer_files(session, transfer)
+    for f in manifest.files:
+        rec = by_blake3.get(f.blake3)
+        if not confirmable(rec, f, listed, delivered):
+            missing.append(f.path)
+            continue
+        assert rec is not None
+        if f.path not in links:  # held from an earlier dock of this device: link it to this transfer too
+            link = TransferFile(transfer_id=transfer.id, recording_id=rec.id, path=f.path, verified_at=rec.verified_at)
+            session.add(link)
+            links[f.path] = link
+        confirmed.append(_confirmed_file(f, rec))
+    return confirmed, missing
+
+
 def complete(
     session: Session,
     station: Station,
@@ -176,44 +227,7 @@ def complete(
     """Check the manifest against what the server verified; sign a receipt for what matches."""
     if manifest.transfer_id != transfer.id:
         raise TransferError("manifest names another transfer")
-    confirmed: list[dict[str, Any]] = []
-    missing: list[str] = []
-    by_blake3 = (
-        {
-            r.blake3: r
-            for r in session.scalars(
-                select(Recording).where(Recording.blake3.in_([f.blake3 for f in manifest.files]))
-            ).all()
-        }
-        if manifest.files
-        else {}
-    )
-    listed = {(e["path"], int(e["size"])) for e in transfer.index}
-    delivered = custody.sighted(session, transfer.device_serial, [r.id for r in by_blake3.values()])
-    links = {
-        tf.path: tf for tf in session.scalars(select(TransferFile).where(TransferFile.transfer_id == transfer.id)).all()
-    }
-    for f in manifest.files:
-        rec = by_blake3.get(f.blake3)
-        if not confirmable(rec, f, listed, delivered):
-            missing.append(f.path)
-            continue
-        assert rec is not None
-        link = links.get(f.path)
-        if link is None:  # held from an earlier dock of this device: link it to this transfer too
-            link = TransferFile(transfer_id=transfer.id, recording_id=rec.id, path=f.path, verified_at=rec.verified_at)
-            session.add(link)
-            links[f.path] = link
-        confirmed.append(
-            {
-                "path": f.path,
-                "size": f.size,
-                "blake3": f.blake3,
-                "sha256": f.sha256,
-                "recording_id": rec.id,
-                "verified_at": documents.utc_iso(rec.verified_at),
-            }
-        )
+    confirmed, missing = _confirm_files(session, transfer, manifest)
     digest = manifest.digest()
     receipt = documents.sign(
         documents.make_receipt(

@@ -13,8 +13,10 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from evidence_server.audit.service import record as audit
 from evidence_server.context import ServerContext
@@ -33,51 +35,55 @@ class ExpiryReport:
     bytes_freed: int = 0
 
 
-def expire_uploads(ctx: ServerContext, *, now: float | None = None) -> ExpiryReport:
-    """Void unfinished uploads idle longer than ``upload_expiry_hours``; remove orphaned staging files."""
-    settings = ctx.settings
-    report = ExpiryReport()
-    if settings.upload_expiry_hours <= 0:
-        return report
-    now = time.time() if now is None else now
-    idle_limit = settings.upload_expiry_hours * 3600
-    receiver = ctx.receiver
+def _last_activity(upload: Upload, staged: Path, idle_limit: float) -> tuple[float, int] | None:
+    """(last activity, staged bytes) of an unfinished upload, from its staging file; (0, 0) for one with no
+    staging file that is as old as the limit; None for one with no staging file that is younger."""
+    try:
+        st = staged.stat()
+    except FileNotFoundError:  # bytes already in storage (a PATCH finalizes), or never staged
+        if upload.created_at > utcnow() - timedelta(seconds=idle_limit):
+            return None
+        return 0.0, 0
+    return st.st_mtime, st.st_size
+
+
+def _expire(session: Session, upload: Upload, now: float, last: float, size: int, report: ExpiryReport) -> None:
+    """Void one upload and audit it."""
+    upload.state = "expired"
+    upload.completed_at = utcnow()
+    report.expired.append(upload.id)
+    report.bytes_freed += size
+    audit(
+        session,
+        "upload.expired",
+        object_type="upload",
+        object_id=upload.id,
+        details={
+            "path": upload.path,
+            "transfer_id": upload.transfer_id,
+            "staged_bytes": size,
+            "idle_hours": round((now - last) / 3600, 1) if last else None,
+        },
+    )
+
+
+def _void_idle(ctx: ServerContext, now: float, idle_limit: float, report: ExpiryReport) -> set[str]:
+    """Void the unfinished uploads idle past the limit (committed); returns the ids of all unfinished ones."""
     with ctx.sessionmaker() as session:
         unfinished = session.scalars(select(Upload).where(Upload.state == "receiving")).all()
         open_ids = {upload.id for upload in unfinished}
         for upload in unfinished:
-            staged = receiver.path(upload.id)
-            try:
-                st = staged.stat()
-                last, size = st.st_mtime, st.st_size
-            except FileNotFoundError:  # bytes already in storage (a PATCH finalizes), or never staged
-                if upload.created_at > utcnow() - timedelta(seconds=idle_limit):
-                    continue
-                last, size = 0.0, 0
-            if now - last < idle_limit:
-                continue
-            upload.state = "expired"
-            upload.completed_at = utcnow()
-            report.expired.append(upload.id)
-            report.bytes_freed += size
-            audit(
-                session,
-                "upload.expired",
-                object_type="upload",
-                object_id=upload.id,
-                details={
-                    "path": upload.path,
-                    "transfer_id": upload.transfer_id,
-                    "staged_bytes": size,
-                    "idle_hours": round((now - last) / 3600, 1) if last else None,
-                },
-            )
+            activity = _last_activity(upload, ctx.receiver.path(upload.id), idle_limit)
+            if activity is not None and now - activity[0] >= idle_limit:
+                _expire(session, upload, now, *activity, report)
         session.commit()
-    for upload_id in report.expired:
-        receiver.discard(upload_id)
-    for part in receiver.staging_dir.glob("*.part"):
-        upload_id = part.name.removesuffix(".part")
-        if upload_id in open_ids:
+    return open_ids
+
+
+def _remove_orphans(staging_dir: Path, open_ids: set[str], now: float, report: ExpiryReport) -> None:
+    """Remove staging files of no unfinished upload once they are older than the grace period."""
+    for part in staging_dir.glob("*.part"):
+        if part.name.removesuffix(".part") in open_ids:
             continue
         try:
             st = part.stat()
@@ -87,11 +93,28 @@ def expire_uploads(ctx: ServerContext, *, now: float | None = None) -> ExpiryRep
             part.unlink(missing_ok=True)
             report.orphan_files.append(part.name)
             report.bytes_freed += st.st_size
-    for lock in (receiver.staging_dir / "locks").glob("*.lock"):  # left by a process that died holding one
+
+
+def _remove_stale_locks(staging_dir: Path, open_ids: set[str], now: float) -> None:
+    """Remove lock files left by a process that died holding one."""
+    for lock in (staging_dir / "locks").glob("*.lock"):
         try:
             old = now - lock.stat().st_mtime >= ORPHAN_GRACE_S
         except FileNotFoundError:
             continue
         if old and lock.name.removesuffix(".lock") not in open_ids:
             lock.unlink(missing_ok=True)
+
+
+def expire_uploads(ctx: ServerContext, *, now: float | None = None) -> ExpiryReport:
+    """Void unfinished uploads idle longer than ``upload_expiry_hours``; remove orphaned staging files."""
+    report = ExpiryReport()
+    if ctx.settings.upload_expiry_hours <= 0:
+        return report
+    now = time.time() if now is None else now
+    open_ids = _void_idle(ctx, now, ctx.settings.upload_expiry_hours * 3600, report)
+    for upload_id in report.expired:
+        ctx.receiver.discard(upload_id)
+    _remove_orphans(ctx.receiver.staging_dir, open_ids, now, report)
+    _remove_stale_locks(ctx.receiver.staging_dir, open_ids, now)
     return report
