@@ -74,8 +74,6 @@ HAND_OUT_COLS = (
     LedgerEntry.lend_request_id,
     LedgerEntry.refers_to_id,
     LedgerEntry.corrections,
-    LedgerEntry.task_starts_at,
-    LedgerEntry.task_ends_at,
 )
 
 
@@ -90,8 +88,7 @@ def _ledger(session: Session, device_ids: dict[int, str]) -> tuple[dict[str, lis
         )
     ]
     # columns: id, device_id, unit_id, kind, occurred_at, expected_return_at, officer_no, officer_id,
-    # enforcement_matter, case_number, clock_offset_s, lend_request_id, refers_to_id, corrections,
-    # task_starts_at, task_ends_at
+    # enforcement_matter, case_number, clock_offset_s, lend_request_id, refers_to_id, corrections
     corrections: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for r in rows:
         if r[3] == Kind.correction.value and r[12] is not None:
@@ -139,8 +136,6 @@ def _ledger(session: Session, device_ids: dict[int, str]) -> tuple[dict[str, lis
         lend_id,
         _refers,
         _corr,
-        task_start,
-        task_end,
     ) in outs:
         if eid in corrections:
             v = effective(
@@ -176,8 +171,6 @@ def _ledger(session: Session, device_ids: dict[int, str]) -> tuple[dict[str, lis
                 offset,
                 lend_id,
                 lend_states.get(lend_id) if lend_id else None,
-                task_start=_when(task_start),
-                task_end=_when(task_end),
             )
         )
     return hand_outs, returns

@@ -255,8 +255,7 @@ def covered_seconds(spans: Iterable[tuple[datetime, datetime]], lo: datetime, hi
 
 
 def missing_findings(facts: DeviceFacts, th: Thresholds, now: datetime) -> list[Finding]:
-    """A returned checkout with no footage in its window, or much less footage than its enforcement task
-    lasted (where the checkout gave the task's times; never the whole time the device was held).
+    """A returned checkout with no footage in its window, or much less footage than the window lasted.
 
     Judged once the footage could be here: a dock since the checkout, or the transfer limit passed.
     """
@@ -286,12 +285,9 @@ def missing_findings(facts: DeviceFacts, th: Thresholds, now: datetime) -> list[
                 )
             )
             continue
-        if h.task_start is None or h.task_end is None:
-            continue  # short of what? Never of how long the officer held the device: only of a known task
-        task_s = (h.task_end - h.task_start).total_seconds()
         spans = [(s.true_start, s.true_end or s.true_start) for s in inside]
-        recorded = covered_seconds(spans, h.start - tol, end + tol)  # type: ignore[arg-type]
-        if task_s > 0 and recorded / task_s < th.min_recorded_ratio:
+        recorded = covered_seconds(spans, h.start, end)  # type: ignore[arg-type]
+        if window_s > 0 and recorded / window_s < th.min_recorded_ratio:
             out.append(
                 _finding(
                     facts,
@@ -301,9 +297,8 @@ def missing_findings(facts: DeviceFacts, th: Thresholds, now: datetime) -> list[
                     {
                         **base,
                         **_listed(inside),
-                        "task_s": task_s,
                         "recorded_s": round(recorded, 1),
-                        "ratio": round(recorded / task_s, 4),
+                        "ratio": round(recorded / window_s, 4),
                         "min_ratio": th.min_recorded_ratio,
                     },
                     hand_out=h,

@@ -72,9 +72,6 @@ class LedgerEntry(Base):
     case_number: Mapped[str | None] = mapped_column(String(100))
     case_name: Mapped[str | None] = mapped_column(String(300))
     expected_return_at: Mapped[datetime | None]
-    # the enforcement task's own times, planned at checkout (short footage is measured against these)
-    task_starts_at: Mapped[datetime | None]
-    task_ends_at: Mapped[datetime | None]
 
     # the pre-checkout checks (R3)
     battery_percent: Mapped[int | None]

@@ -49,8 +49,6 @@ class CheckoutIn(BaseModel):
     case_number: str | None = Field(default=None, max_length=100)
     case_name: str | None = Field(default=None, max_length=300)
     expected_return_at: AwareDatetime
-    task_starts_at: AwareDatetime | None = None  # the inspection's planned start and end, where known
-    task_ends_at: AwareDatetime | None = None
     occurred_at: AwareDatetime | None = None
     readings: ReadingsIn | None = None  # default: what a station read from the docked device
     override_reason: str | None = Field(default=None, max_length=500)
@@ -137,8 +135,6 @@ class EntryOut(BaseModel):
     case_number: str | None
     case_name: str | None
     expected_return_at: datetime | None
-    task_starts_at: datetime | None = None
-    task_ends_at: datetime | None = None
     battery_percent: int | None
     storage_free_bytes: int | None
     clock_offset_s: float | None

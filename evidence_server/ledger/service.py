@@ -328,8 +328,6 @@ class Task:
     expected_return_at: datetime
     case_number: str | None = None
     case_name: str | None = None
-    starts_at: datetime | None = None  # the inspection's own planned times, where known
-    ends_at: datetime | None = None
 
 
 def fresh_readings(session: Session, device: Device, settings: Any, now: datetime) -> tuple[Readings, int] | None:
@@ -423,10 +421,6 @@ def _check_task(task: Task, occurred_at: datetime | None, now: datetime) -> None
         raise RuleError("no_matter", "the enforcement matter is required")
     if task.expected_return_at <= (occurred_at or now):
         raise RuleError("bad_return_time", "the expected return must be after the checkout")
-    if (task.starts_at is None) != (task.ends_at is None):
-        raise RuleError("bad_task_times", "give both the task's start and its end, or neither")
-    if task.starts_at is not None and task.ends_at is not None and task.ends_at <= task.starts_at:
-        raise RuleError("bad_task_times", "the task must end after it starts")
 
 
 def checkout(
@@ -460,8 +454,6 @@ def checkout(
         case_number=task.case_number or None,
         case_name=task.case_name or None,
         expected_return_at=task.expected_return_at,
-        task_starts_at=task.starts_at,
-        task_ends_at=task.ends_at,
         **checks,
     )
 

@@ -317,8 +317,6 @@ def checkout_submit(
     case_number: Text = "",
     case_name: Text = "",
     expected_return_at: Text = "",
-    task_starts_at: Text = "",
-    task_ends_at: Text = "",
     occurred_at: Text = "",
     officer_id: Text = "",
     battery_percent: Text = "",
@@ -336,8 +334,6 @@ def checkout_submit(
         case_number=case_number,
         case_name=case_name,
         expected_return_at=expected_return_at,
-        task_starts_at=task_starts_at,
-        task_ends_at=task_ends_at,
         occurred_at=occurred_at,
         officer_id=officer_id,
         battery_percent=battery_percent,
@@ -359,14 +355,7 @@ def checkout_submit(
             "clock_offset_s": number(clock_offset_s, float),
             "fault_found": bool(fault_found),
         }
-        task = service.Task(
-            enforcement_matter,
-            expected,
-            case_number.strip() or None,
-            case_name.strip() or None,
-            parse_local(task_starts_at, tz),
-            parse_local(task_ends_at, tz),
-        )
+        task = service.Task(enforcement_matter, expected, case_number.strip() or None, case_name.strip() or None)
         return service.checkout(
             session,
             acting,
