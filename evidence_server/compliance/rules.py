@@ -13,7 +13,6 @@ import statistics
 from bisect import bisect_left, bisect_right
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
@@ -428,79 +427,6 @@ def _bitrates(segments: Sequence[Segment]) -> dict[tuple[Any, ...], float]:
     return {k: statistics.median(v) for k, v in groups.items() if len(v) >= 4}
 
 
-#: libavformat's tags: desktop tools write them, and so do several recorder firmwares
-LIBAV = re.compile(r"(?i)^\s*lav[fc]")
-#: a device's honest profile is learnt from at least this many of its recordings ...
-PROFILE_MIN = 4
-#: ... and a property belongs to it when at least this share of them agree
-PROFILE_SHARE = 0.6
-
-
-@dataclass(frozen=True)
-class Profile:
-    """What a device's own recordings normally are (None: its recordings do not agree on it)."""
-
-    encoder: str | None
-    codec: str | None
-    resolution: str | None
-    has_creation_time: bool | None
-    recordings: int
-
-
-def _usual(values: list[Any]) -> Any:
-    value, n = Counter(values).most_common(1)[0]
-    return value if n / len(values) >= PROFILE_SHARE else None
-
-
-def device_profile(segments: Sequence[Segment]) -> Profile | None:
-    """The device's profile from its own held recordings; None while it has too few to learn from. Pure."""
-    held = [s for s in segments if s.recording_id is not None and s.codec is not None]
-    if len(held) < PROFILE_MIN:
-        return None
-    return Profile(
-        encoder=_usual([s.encoder or "" for s in held]),
-        codec=_usual([s.codec for s in held]),
-        resolution=_usual([f"{s.width}x{s.height}" for s in held]),
-        has_creation_time=_usual([s.container_created_at is not None for s in held]),
-        recordings=len(held),
-    )
-
-
-def _encoder_signs(seg: Segment, th: Thresholds, family: str | None, profile: Profile | None) -> list[dict[str, Any]]:
-    """An encoder tag is a sign only where it departs from what this device (or its family) writes: a
-    firmware that muxes with libavformat tags every original ``Lavf…``, and that alone is no edit."""
-    usual = profile.encoder if profile is not None else None
-    if not seg.encoder or (usual is not None and seg.encoder == usual):
-        return []
-    expected_family = th.family_encoders.get(family or "")
-    if _edited_by_tool(th.editor_encoders, seg.encoder):
-        if usual is None and (
-            (expected_family and _pattern(expected_family).search(seg.encoder)) or LIBAV.match(seg.encoder)
-        ):
-            return []  # no profile yet: a tag that firmwares write too says nothing on its own
-        return [{"sign": "editor_encoder", "encoder": seg.encoder, "expected": usual}]
-    if expected_family and not _pattern(expected_family).search(seg.encoder):
-        return [{"sign": "foreign_encoder", "encoder": seg.encoder, "expected": expected_family}]
-    if usual is not None:
-        return [{"sign": "encoder", "found": seg.encoder, "expected": usual}]
-    return []
-
-
-def _profile_signs(seg: Segment, profile: Profile | None, family_checked: bool) -> list[dict[str, Any]]:
-    """Properties in which a recording departs from its device's own profile, each with expected and found."""
-    if profile is None:
-        return []
-    signs: list[dict[str, Any]] = []
-    if profile.codec is not None and seg.codec is not None and seg.codec != profile.codec:
-        signs.append({"sign": "codec", "found": seg.codec, "expected": profile.codec})
-    found = f"{seg.width}x{seg.height}"
-    if not family_checked and profile.resolution is not None and seg.width and found != profile.resolution:
-        signs.append({"sign": "resolution", "found": found, "expected": profile.resolution})
-    if profile.has_creation_time and seg.container_created_at is None:
-        signs.append({"sign": "creation_time_missing", "found": None, "expected": "a creation time"})
-    return signs
-
-
 def edit_signs(
     seg: Segment,
     th: Thresholds,
@@ -509,12 +435,15 @@ def edit_signs(
     medians: dict[tuple[Any, ...], float],
     neighbours: tuple[Segment | None, Segment | None] = (None, None),
     from_name: bool = True,
-    profile: Profile | None = None,
 ) -> list[dict[str, Any]]:
-    """What about one recording's container says it was not written by the recorder as it is: how it
-    departs from its device's own profile, and signs no honest recorder leaves."""
-    signs = _encoder_signs(seg, th, family, profile)
+    """What about one recording's container says it was not written by the recorder as it is."""
+    signs: list[dict[str, Any]] = []
     tol = timedelta(seconds=th.edit_time_tolerance_s)
+    if seg.encoder and _edited_by_tool(th.editor_encoders, seg.encoder):
+        signs.append({"sign": "editor_encoder", "encoder": seg.encoder})
+    expected = th.family_encoders.get(family or "")
+    if expected and seg.encoder and not _pattern(expected).search(seg.encoder) and not signs:
+        signs.append({"sign": "foreign_encoder", "encoder": seg.encoder, "expected": expected})
     created = seg.container_created_at
     if created is not None and seg.start is not None and from_name and abs(created - seg.start) > tol:
         signs.append({"sign": "creation_time_vs_name", "created": iso(created), "named": iso(seg.start)})
@@ -540,7 +469,7 @@ def edit_signs(
     allowed = th.family_resolutions.get(family or "")
     if allowed and seg.width and seg.height and f"{seg.width}x{seg.height}" not in allowed:
         signs.append({"sign": "resolution", "resolution": f"{seg.width}x{seg.height}", "allowed": list(allowed)})
-    return signs + _profile_signs(seg, profile, family_checked=bool(allowed))
+    return signs
 
 
 def edit_findings(facts: DeviceFacts, windows: Windows, th: Thresholds) -> list[Finding]:
@@ -549,7 +478,6 @@ def edit_findings(facts: DeviceFacts, windows: Windows, th: Thresholds) -> list[
         key=lambda s: (s.start is None, s.start or s.container_created_at or s.transferred_at, s.path),
     )
     medians = _bitrates(held)
-    profile = device_profile(held)
     out = []
     for i, seg in enumerate(held):
         neighbours = (held[i - 1] if i else None, held[i + 1] if i + 1 < len(held) else None)
@@ -560,7 +488,6 @@ def edit_findings(facts: DeviceFacts, windows: Windows, th: Thresholds) -> list[
             medians=medians,
             neighbours=neighbours,
             from_name=seg.start_from_name,
-            profile=profile,
         )
         if signs:
             out.append(
@@ -574,7 +501,6 @@ def edit_findings(facts: DeviceFacts, windows: Windows, th: Thresholds) -> list[
                         "signs": signs,
                         "encoder": seg.encoder,
                         "family": seg.family or facts.family,
-                        "profile_of": profile.recordings if profile is not None else 0,
                     },
                     officer_no=seg.officer_no,
                     hand_out=windows.at(seg.true_start),
