@@ -249,7 +249,7 @@ class Thresholds:
     overdue_grace_hours: float = 2.0
     min_recorded_ratio: float = 0.5
     link_tolerance_s: float = 300.0  # how far outside a checkout a recording may start and still be in it
-    clock_tolerance_s: float = 5.0
+    clock_tolerance_s: float = 60.0
     session_join_s: float = 3.0  # a segment following another within this is the same session
     session_max_gap_s: float = 900.0  # a longer pause after a full-length segment is a new session
     edit_time_tolerance_s: float = 10.0
