@@ -268,13 +268,9 @@ def missing_findings(facts: DeviceFacts, th: Thresholds, now: datetime) -> list[
         if end is None:
             continue
         docked_since = bisect_left(docks, h.start) < len(docks)
-        deadline = end + timedelta(hours=th.transfer_hours)
-        inside = timed[bisect_left(starts, h.start - tol) : bisect_right(starts, end + tol)]
-        if not docked_since and not any(s.recording_id is not None for s in inside):
-            # returned, never docked since it went out, nothing of it held: "not brought in", not "nothing recorded"
-            if now > deadline:
-                out.append(_never_docked(facts, h, deadline, docks, inside, th))
+        if not docked_since and now < end + timedelta(hours=th.transfer_hours):
             continue
+        inside = timed[bisect_left(starts, h.start - tol) : bisect_right(starts, end + tol)]
         window_s = (end - h.start).total_seconds()
         base = {"checkout": h.ref(), "window_s": window_s}
         if not inside:
@@ -304,31 +300,6 @@ def missing_findings(facts: DeviceFacts, th: Thresholds, now: datetime) -> list[
                 )
             )
     return out
-
-
-def _never_docked(
-    facts: DeviceFacts, h: HandOut, deadline: datetime, docks: list[datetime], listed: Sequence[Segment], th: Thresholds
-) -> Finding:
-    """2: a device returned whose footage never reached storage: no dock since the checkout, the limit
-    passed. What it shows: the last dock before, and the files an earlier dock's index knew in the window."""
-    before = docks[bisect_left(docks, h.start) - 1] if docks and docks[0] < h.start else None
-    expected = [s for s in listed if s.recording_id is None]
-    return _finding(
-        facts,
-        f"untransferred:{h.entry_id}",
-        Kind.not_transferred,
-        deadline,
-        {
-            "checkout": h.ref(),
-            "returned_at": iso(h.returned_at),
-            "deadline": iso(deadline),
-            "limit_hours": th.transfer_hours,
-            "last_dock_at": iso(before),
-            "docked_since_checkout": False,
-            **_listed(expected),
-        },
-        hand_out=h,
-    )
 
 
 # --- 5: gaps and deleted segments ------------------------------------------------------------------
