@@ -260,7 +260,7 @@ def missing_findings(facts: DeviceFacts, th: Thresholds, now: datetime) -> list[
     """
     tol = timedelta(seconds=th.link_tolerance_s)
     timed = sorted((s for s in facts.segments if s.true_start is not None), key=lambda s: s.true_start)  # type: ignore[arg-type,return-value]
-    starts = [s.true_start for s in timed if s.true_start is not None]  # all of them: timed has only these
+    starts = [s.true_start for s in timed]
     docks = sorted(d.docked_at for d in facts.docks)
     out = []
     for h in facts.hand_outs:
@@ -270,7 +270,7 @@ def missing_findings(facts: DeviceFacts, th: Thresholds, now: datetime) -> list[
         docked_since = bisect_left(docks, h.start) < len(docks)
         if not docked_since and now < end + timedelta(hours=th.transfer_hours):
             continue
-        inside = timed[bisect_left(starts, h.start - tol) : bisect_right(starts, end + tol)]
+        inside = timed[bisect_left(starts, h.start - tol) : bisect_right(starts, end + tol)]  # type: ignore[arg-type]
         window_s = (end - h.start).total_seconds()
         base = {"checkout": h.ref(), "window_s": window_s}
         if not inside:
@@ -317,7 +317,7 @@ def full_length(segments: Iterable[Segment]) -> float | None:
 def gap_findings(facts: DeviceFacts, windows: Windows, th: Thresholds) -> list[Finding]:
     """A break in the segment numbers between two consecutive files; or, numbers intact, a break in the
     timeline of one session (a full-length segment not followed at once by the next) or an overlap."""
-    timed = sorted((s for s in facts.segments if s.true_start is not None), key=lambda s: (s.true_start, s.seq or 0))
+    timed = sorted((s for s in facts.segments if s.true_start is not None), key=lambda s: (s.true_start, s.seq or 0))  # type: ignore[arg-type,return-value]
     known = {n for n in (sequence_of(p) for p in facts.known_paths) if n is not None}
     full = full_length(facts.segments)
     join = th.session_join_s
@@ -447,7 +447,7 @@ def edit_findings(facts: DeviceFacts, windows: Windows, th: Thresholds) -> list[
     held = sorted(
         (s for s in facts.segments if s.recording_id is not None),
         key=lambda s: (s.start is None, s.start or s.container_created_at or s.transferred_at, s.path),
-    )
+    )  # type: ignore[return-value]
     medians = _bitrates(held)
     out = []
     for i, seg in enumerate(held):
@@ -506,7 +506,7 @@ def fixity_findings(facts: DeviceFacts, windows: Windows) -> list[Finding]:
     for inc in facts.incidents:
         if inc.recording_id in bad:
             continue
-        held = by_id.get(inc.recording_id) if inc.recording_id else None
+        seg = by_id.get(inc.recording_id) if inc.recording_id else None
         out.append(
             _finding(
                 facts,
@@ -518,11 +518,11 @@ def fixity_findings(facts: DeviceFacts, windows: Windows) -> list[Finding]:
                     "incident_kind": inc.kind,
                     "at": iso(inc.at),
                     "transfer_id": inc.transfer_id,
-                    "recording": held.ref() if held else None,
+                    "recording": seg.ref() if seg else None,
                     "details": dict(inc.details),
                 },
-                officer_no=held.officer_no if held else None,
-                hand_out=windows.at(held.true_start if held else None),
+                officer_no=seg.officer_no if seg else None,
+                hand_out=windows.at(seg.true_start if seg else None),
             )
         )
     return out

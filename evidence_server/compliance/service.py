@@ -59,11 +59,7 @@ def visibility(user: User) -> list[Any]:
     return [ComplianceFlag.id.is_(None)]
 
 
-#: the flags a scan may replace: id, key, kind, evidence digest, when cleared
-FlagScope = Select[int, str, str, str, datetime | None]
-
-
-def flags_visible(user: User) -> Select[ComplianceFlag]:
+def flags_visible(user: User) -> Select[tuple[ComplianceFlag]]:
     return select(ComplianceFlag).where(*visibility(user))
 
 
@@ -98,7 +94,7 @@ def _values(f: Finding, d: str) -> dict[str, Any]:
     }
 
 
-def upsert(session: Session, findings: Sequence[Finding], scope: FlagScope, now: datetime) -> Counter[str]:
+def upsert(session: Session, findings: Sequence[Finding], scope: Select[Any], now: datetime) -> Counter[str]:
     """Make the flags in ``scope`` (a select of id, key, kind, digest, cleared_at) match ``findings``."""
     counts: Counter[str] = Counter()
     existing = {r.key: r for r in session.execute(scope)}
@@ -147,7 +143,7 @@ def upsert(session: Session, findings: Sequence[Finding], scope: FlagScope, now:
     return counts
 
 
-def _scope(*conditions: Any) -> FlagScope:
+def _scope(*conditions: Any) -> Select[Any]:
     return select(
         ComplianceFlag.id,
         ComplianceFlag.key,
@@ -212,7 +208,7 @@ def _judge(batch: list[str], th: Thresholds, now: datetime) -> tuple[list[str], 
     return batch, [f for s in batch if s in facts for f in rules.device_findings(facts[s], th, now)], len(facts)
 
 
-def _device_scope(batch: list[str]) -> FlagScope:
+def _device_scope(batch: list[str]) -> Select[Any]:
     return _scope(ComplianceFlag.device_serial.in_(batch), ComplianceFlag.kind.in_([k.value for k in DEVICE_KINDS]))
 
 

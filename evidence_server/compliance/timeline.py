@@ -60,8 +60,8 @@ def day_of_flag(session: Session, user: User, flag: ComplianceFlag, settings: An
     spans = [
         s
         for s in (span_of(r, offsets.get(r.transfer_id)) for r in recs)
-        if (began := s.true_start()) is not None and start <= began < end
-    ]
+        if s.true_start() is not None and start <= s.true_start() < end
+    ]  # type: ignore[operator]
     ids = {s.recording_id for s in spans}
     serials = {r.device_serial for r in recs if r.id in ids} | ({flag.device_serial} if flag.device_serial else set())
     if flag.officer_no:
