@@ -237,6 +237,12 @@ def overdue_findings(facts: DeviceFacts, th: Thresholds, now: datetime) -> list[
 # --- 4: missing or short footage ---------------------------------------------------------------------
 
 
+def _timed(segments: Iterable[Segment]) -> tuple[list[Segment], list[datetime]]:
+    """The segments with a known start, in order of it, and those starts."""
+    pairs = sorted(((s.true_start, s) for s in segments if s.true_start is not None), key=lambda p: p[0])
+    return [s for _, s in pairs], [t for t, _ in pairs]
+
+
 def covered_seconds(spans: Iterable[tuple[datetime, datetime]], lo: datetime, hi: datetime) -> float:
     """Seconds of [lo, hi] covered by the union of the spans."""
     clipped = sorted((max(a, lo), min(b, hi)) for a, b in spans if b > lo and a < hi)
@@ -259,8 +265,7 @@ def missing_findings(facts: DeviceFacts, th: Thresholds, now: datetime) -> list[
     Judged once the footage could be here: a dock since the checkout, or the transfer limit passed.
     """
     tol = timedelta(seconds=th.link_tolerance_s)
-    timed = sorted((s for s in facts.segments if s.true_start is not None), key=lambda s: s.true_start)  # type: ignore[arg-type,return-value]
-    starts = [s.true_start for s in timed]
+    timed, starts = _timed(facts.segments)
     docks = sorted(d.docked_at for d in facts.docks)
     out = []
     for h in facts.hand_outs:
@@ -270,7 +275,8 @@ def missing_findings(facts: DeviceFacts, th: Thresholds, now: datetime) -> list[
         docked_since = bisect_left(docks, h.start) < len(docks)
         if not docked_since and now < end + timedelta(hours=th.transfer_hours):
             continue
-        inside = timed[bisect_left(starts, h.start - tol) : bisect_right(starts, end + tol)]  # type: ignore[arg-type]
+        lo, hi = bisect_left(starts, h.start - tol), bisect_right(starts, end + tol)
+        inside = timed[lo:hi]
         window_s = (end - h.start).total_seconds()
         base = {"checkout": h.ref(), "window_s": window_s}
         if not inside:
@@ -280,8 +286,8 @@ def missing_findings(facts: DeviceFacts, th: Thresholds, now: datetime) -> list[
                 )
             )
             continue
-        spans = [(s.true_start, s.true_end or s.true_start) for s in inside]
-        recorded = covered_seconds(spans, h.start, end)  # type: ignore[arg-type]
+        spans = [(start, s.true_end or start) for s, start in zip(inside, starts[lo:hi], strict=True)]
+        recorded = covered_seconds(spans, h.start, end)
         if window_s > 0 and recorded / window_s < th.min_recorded_ratio:
             out.append(
                 _finding(
@@ -317,7 +323,7 @@ def full_length(segments: Iterable[Segment]) -> float | None:
 def gap_findings(facts: DeviceFacts, windows: Windows, th: Thresholds) -> list[Finding]:
     """A break in the segment numbers between two consecutive files; or, numbers intact, a break in the
     timeline of one session (a full-length segment not followed at once by the next) or an overlap."""
-    timed = sorted((s for s in facts.segments if s.true_start is not None), key=lambda s: (s.true_start, s.seq or 0))  # type: ignore[arg-type,return-value]
+    timed = sorted((s for s in facts.segments if s.true_start is not None), key=lambda s: (s.true_start, s.seq or 0))
     known = {n for n in (sequence_of(p) for p in facts.known_paths) if n is not None}
     full = full_length(facts.segments)
     join = th.session_join_s
@@ -447,7 +453,7 @@ def edit_findings(facts: DeviceFacts, windows: Windows, th: Thresholds) -> list[
     held = sorted(
         (s for s in facts.segments if s.recording_id is not None),
         key=lambda s: (s.start is None, s.start or s.container_created_at or s.transferred_at, s.path),
-    )  # type: ignore[return-value]
+    )
     medians = _bitrates(held)
     out = []
     for i, seg in enumerate(held):
@@ -506,7 +512,7 @@ def fixity_findings(facts: DeviceFacts, windows: Windows) -> list[Finding]:
     for inc in facts.incidents:
         if inc.recording_id in bad:
             continue
-        seg = by_id.get(inc.recording_id) if inc.recording_id else None
+        about = by_id.get(inc.recording_id) if inc.recording_id else None
         out.append(
             _finding(
                 facts,
@@ -518,11 +524,11 @@ def fixity_findings(facts: DeviceFacts, windows: Windows) -> list[Finding]:
                     "incident_kind": inc.kind,
                     "at": iso(inc.at),
                     "transfer_id": inc.transfer_id,
-                    "recording": seg.ref() if seg else None,
+                    "recording": about.ref() if about else None,
                     "details": dict(inc.details),
                 },
-                officer_no=seg.officer_no if seg else None,
-                hand_out=windows.at(seg.true_start if seg else None),
+                officer_no=about.officer_no if about else None,
+                hand_out=windows.at(about.true_start if about else None),
             )
         )
     return out
