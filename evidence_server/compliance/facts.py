@@ -158,6 +158,8 @@ class HandOut:
     clock_offset_s: float | None = None  # measured at the checkout
     lend_request_id: int | None = None
     lend_request_state: str | None = None  # of the lend request behind a lend entry
+    task_start: datetime | None = None  # the enforcement task's planned or reported start and end
+    task_end: datetime | None = None
 
     def ref(self) -> dict[str, Any]:
         return {
@@ -170,6 +172,8 @@ class HandOut:
             "return_entry_id": self.return_entry_id,
             "enforcement_matter": self.enforcement_matter,
             "case_number": self.case_number,
+            "task_start": iso(self.task_start),
+            "task_end": iso(self.task_end),
         }
 
 

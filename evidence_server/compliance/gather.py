@@ -74,6 +74,8 @@ HAND_OUT_COLS = (
     LedgerEntry.lend_request_id,
     LedgerEntry.refers_to_id,
     LedgerEntry.corrections,
+    LedgerEntry.task_start_at,
+    LedgerEntry.task_end_at,
 )
 
 
@@ -136,6 +138,8 @@ def _ledger(session: Session, device_ids: dict[int, str]) -> tuple[dict[str, lis
         lend_id,
         _refers,
         _corr,
+        task_start,
+        task_end,
     ) in outs:
         if eid in corrections:
             v = effective(
@@ -145,9 +149,12 @@ def _ledger(session: Session, device_ids: dict[int, str]) -> tuple[dict[str, lis
                     "enforcement_matter": matter,
                     "case_number": case_number,
                     "clock_offset_s": offset,
+                    "task_start_at": task_start,
+                    "task_end_at": task_end,
                 },
                 corrections[eid],
             )
+            task_start, task_end = _when(v["task_start_at"]), _when(v["task_end_at"])
             occurred, expected = _when(v["occurred_at"]), _when(v["expected_return_at"])
             matter, case_number, offset = v["enforcement_matter"], v["case_number"], v["clock_offset_s"]
         ret = back.get(eid)
@@ -171,6 +178,8 @@ def _ledger(session: Session, device_ids: dict[int, str]) -> tuple[dict[str, lis
                 offset,
                 lend_id,
                 lend_states.get(lend_id) if lend_id else None,
+                task_start,
+                task_end,
             )
         )
     return hand_outs, returns

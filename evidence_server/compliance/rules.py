@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 from evidence_server.compliance.facts import (
     DeviceFacts,
+    Dock,
     Finding,
     HandOut,
     Kind,
@@ -162,10 +163,17 @@ def _deadline_evidence(seg: Segment, deadline: datetime, back: Back | None, th: 
     }
 
 
-def transfer_findings(facts: DeviceFacts, windows: Windows, th: Thresholds, now: datetime) -> list[Finding]:
+def transfer_findings(
+    facts: DeviceFacts,
+    windows: Windows,
+    th: Thresholds,
+    now: datetime,
+    claimed: set[tuple[str, int]] | frozenset[tuple[str, int]] = frozenset(),
+) -> list[Finding]:
     """1: transferred more than the limit after the return; 2: listed in an index, still not transferred
-    after the limit (a file that vanished since is rule 5's, not this one's)."""
-    gone = {(v.path, v.size) for v in facts.vanished}
+    after the limit (a file that vanished since is rule 5's, not this one's; a file listed as expected by
+    its checkout's own *not transferred* flag is that flag's, in ``claimed``)."""
+    gone = {(v.path, v.size) for v in facts.vanished} | set(claimed)
     backs = Backs(facts)
     limit = timedelta(hours=th.transfer_hours)
     out = []
@@ -259,47 +267,92 @@ def covered_seconds(spans: Iterable[tuple[datetime, datetime]], lo: datetime, hi
     return total
 
 
-def missing_findings(facts: DeviceFacts, th: Thresholds, now: datetime) -> list[Finding]:
-    """A returned checkout with no footage in its window, or much less footage than the window lasted.
+def _dock_ref(d: Dock | None) -> dict[str, Any] | None:
+    if d is None:
+        return None
+    return {"transfer_id": d.transfer_id, "docked_at": iso(d.docked_at), "officer_no": d.officer_no}
 
-    Judged once the footage could be here: a dock since the checkout, or the transfer limit passed.
+
+def missing_findings(
+    facts: DeviceFacts, th: Thresholds, now: datetime, claimed: set[tuple[str, int]] | None = None
+) -> list[Finding]:
+    """4: a returned checkout with no footage; or footage much shorter than the task it was taken for.
+
+    No footage and no dock between the return and its transfer deadline (the return plus the limit):
+    *not transferred* at the deadline (it may have been recorded and never brought in), with the last
+    dock before and the files an index listed for the window. No footage although the device docked in
+    time: *missing recording*. Short footage is measured against the task's own start and end (from the
+    checkout entry), never against how long the officer held the device; no task times, no such flag.
     """
     tol = timedelta(seconds=th.link_tolerance_s)
-    timed, starts = _timed(facts.segments)
-    docks = sorted(d.docked_at for d in facts.docks)
+    limit = timedelta(hours=th.transfer_hours)
+    timed, starts = _timed(s for s in facts.segments if s.recording_id is not None)
+    listed, listed_starts = _timed(s for s in facts.segments if s.recording_id is None)
+    docks = sorted(facts.docks, key=lambda d: d.docked_at)
+    dock_times = [d.docked_at for d in docks]
     out = []
     for h in facts.hand_outs:
         end = h.returned_at
         if end is None:
             continue
-        docked_since = bisect_left(docks, h.start) < len(docks)
-        if not docked_since and now < end + timedelta(hours=th.transfer_hours):
+        deadline = end + limit
+        # docked once back (a dock just before the return entry counts): what it held then is what it had
+        first = bisect_left(dock_times, max(h.start, end - tol))
+        docked_in_time = first < len(docks) and docks[first].docked_at <= deadline
+        if not docked_in_time and now <= deadline:
             continue
         lo, hi = bisect_left(starts, h.start - tol), bisect_right(starts, end + tol)
         inside = timed[lo:hi]
-        window_s = (end - h.start).total_seconds()
-        base = {"checkout": h.ref(), "window_s": window_s}
+        base = {"checkout": h.ref(), "window_s": (end - h.start).total_seconds()}
+        listed_inside = listed[bisect_left(listed_starts, h.start - tol) : bisect_right(listed_starts, end + tol)]
         if not inside:
-            out.append(
-                _finding(
-                    facts, f"missing:{h.entry_id}", Kind.missing_recording, h.start, {**base, **_listed([])}, hand_out=h
+            if docked_in_time and listed_inside:
+                continue  # it held files for the task: each is judged by the 24-hour rule (1, 2)
+            if docked_in_time:
+                evidence = {**base, **_listed([]), "docked": _dock_ref(docks[first])}
+                out.append(
+                    _finding(facts, f"missing:{h.entry_id}", Kind.missing_recording, h.start, evidence, hand_out=h)
                 )
+                continue
+            before = bisect_right(dock_times, deadline) - 1
+            expected = [s for s in listed_inside if s.seen_at is None or s.seen_at <= deadline]
+            if claimed is not None:
+                claimed.update((s.path, s.size) for s in expected)
+            evidence = {
+                **base,
+                "returned_at": iso(end),
+                "deadline": iso(deadline),
+                "limit_hours": th.transfer_hours,
+                "last_dock": _dock_ref(docks[before] if before >= 0 else None),
+                "expected_files": [s.ref() for s in expected[:MAX_LISTED]],
+                "expected_count": len(expected),
+            }
+            out.append(
+                _finding(facts, f"untransferred:{h.entry_id}", Kind.not_transferred, deadline, evidence, hand_out=h)
             )
             continue
+        task_start, task_end = h.task_start, h.task_end
+        if task_start is None or task_end is None or task_end <= task_start:
+            continue  # the task's own length is not known: never judged against the time held
+        task_s = (task_end - task_start).total_seconds()
         spans = [(start, s.true_end or start) for s, start in zip(inside, starts[lo:hi], strict=True)]
-        recorded = covered_seconds(spans, h.start, end)
-        if window_s > 0 and recorded / window_s < th.min_recorded_ratio:
+        recorded = covered_seconds(spans, task_start - tol, task_end + tol)
+        recorded = min(recorded, task_s)
+        if recorded / task_s < th.min_recorded_ratio:
             out.append(
                 _finding(
                     facts,
                     f"missing:{h.entry_id}",
                     Kind.short_recording,
-                    h.start,
+                    task_start,
                     {
                         **base,
                         **_listed(inside),
+                        "task_start": iso(task_start),
+                        "task_end": iso(task_end),
+                        "task_s": task_s,
                         "recorded_s": round(recorded, 1),
-                        "ratio": round(recorded / window_s, 4),
+                        "ratio": round(recorded / task_s, 4),
                         "min_ratio": th.min_recorded_ratio,
                     },
                     hand_out=h,
@@ -653,10 +706,12 @@ def outside_findings(facts: DeviceFacts, windows: Windows, th: Thresholds) -> li
 def device_findings(facts: DeviceFacts, th: Thresholds, now: datetime) -> list[Finding]:
     """Every violation the device rules see in one device's facts at ``now``."""
     windows = Windows(facts.hand_outs, timedelta(seconds=th.link_tolerance_s))
+    claimed: set[tuple[str, int]] = set()
+    missing = missing_findings(facts, th, now, claimed)
     return [
-        *transfer_findings(facts, windows, th, now),
+        *transfer_findings(facts, windows, th, now, claimed),
         *overdue_findings(facts, th, now),
-        *missing_findings(facts, th, now),
+        *missing,
         *gap_findings(facts, windows, th),
         *vanished_findings(facts, windows),
         *edit_findings(facts, windows, th),
