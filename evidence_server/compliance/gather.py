@@ -25,6 +25,7 @@ from evidence_server.compliance.facts import (
     Segment,
     Vanished,
 )
+from evidence_server.compliance.profile import MIN_SEGMENTS, learn, profile_of
 from evidence_server.db import UTCDateTime
 from evidence_server.ledger.models import Device, DockMismatch, LedgerEntry, LendRequest
 from evidence_server.ledger.rules import HAND_OUT, Kind, effective
@@ -207,6 +208,7 @@ REC_COLS = (
     Recording.verified_at,
     Recording.docked_at,
     Recording.transfer_id,
+    Recording.probe,
 )
 
 
@@ -271,6 +273,7 @@ def _segments(
         verified,
         docked,
         transfer_id,
+        probe,
     ) in recordings:
         key = (path, size)
         held.add(key)
@@ -311,6 +314,7 @@ def _segments(
                 fixity,
                 family,
                 named is not None,
+                profile_of(probe, path) if probe else None,
             )
         )
     for key, (t, e) in seen.items():
@@ -374,6 +378,7 @@ def device_facts(session: Session, serials: Sequence[str]) -> dict[str, DeviceFa
                 )
             )
     incidents = _incidents(session, serials)
+    families = _family_profiles(session, {d.family for d in devices.values() if d.family})
     out = {}
     for serial in serials:
         dev = devices.get(serial)
@@ -395,7 +400,26 @@ def device_facts(session: Session, serials: Sequence[str]) -> dict[str, DeviceFa
             vanished=vanished.get(serial, []),
             incidents=incidents.get(serial, []),
             known_paths=refused,
+            family_profile=families.get(family or "", {}),
         )
+    return out
+
+
+FAMILY_SAMPLE = 400  # recordings a family's profile is learnt from (the newest)
+
+
+def _family_profiles(session: Session, families: set[str]) -> dict[str, dict[str, str]]:
+    """Each family's profile, from the newest probed recordings of its devices (none for a new family)."""
+    out = {}
+    for family in sorted(families):
+        rows = session.execute(
+            select(Recording.probe, Recording.original_path)
+            .join(Device, Device.serial == Recording.device_serial)
+            .where(Device.family == family, Recording.probe_state == "done")
+            .order_by(Recording.id.desc())
+            .limit(FAMILY_SAMPLE)
+        ).all()
+        out[family] = learn((profile_of(p, path) for p, path in rows if p), minimum=2 * MIN_SEGMENTS)
     return out
 
 

@@ -12,7 +12,7 @@ import re
 import statistics
 from bisect import bisect_left, bisect_right
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
@@ -29,6 +29,7 @@ from evidence_server.compliance.facts import (
     iso,
     sequence_of,
 )
+from evidence_server.compliance.profile import departures, learn
 
 MAX_LISTED = 50  # recordings listed in one flag's evidence; the count says how many there were
 
@@ -57,6 +58,11 @@ class Windows:
         self.opens = [h.start - tolerance for h in self.items]
         self.closes = [h.returned_at + tolerance if h.returned_at is not None else None for h in self.items]
         self.tolerance = tolerance
+
+    def before(self, moment: datetime) -> HandOut | None:
+        """The last checkout that began before ``moment`` (the one a dock after its return brings in)."""
+        i = bisect_right([h.start for h in self.items], moment)
+        return self.items[i - 1] if i else None
 
     def at(self, moment: datetime | None) -> HandOut | None:
         """The checkout whose widened window holds ``moment`` (the nearest if two do)."""
@@ -373,6 +379,36 @@ def full_length(segments: Iterable[Segment]) -> float | None:
     return float(length) if n >= 3 and length > 0 else None
 
 
+def _blame(
+    a: Segment, b: Segment, first_missing: int, full: float | None, windows: Windows, join: float
+) -> tuple[HandOut | None, datetime]:
+    """The checkout a missing segment belongs to, and its expected start.
+
+    A checkout lying between the two neighbours' own checkouts is the one that recorded it (the device
+    records only when held). Otherwise its time is estimated from the neighbours: straight after ``a``
+    if ``a`` ran its full length (the session went on), else counted back from ``b`` by the device's
+    segment length (a new session that ``b`` continued)."""
+    assert a.true_start is not None and b.true_start is not None
+    a_end = a.true_end or a.true_start
+    own = {id(windows.at(a.true_start)), id(windows.at(b.true_start))}
+    between = [
+        h
+        for h in windows.items
+        if id(h) not in own and h.start < b.true_start and (h.returned_at is None or h.returned_at > a_end)
+    ]
+    if between:
+        h = between[0]
+        return h, max(h.start, a_end)
+    length = full or a.duration_s or 0.0
+    if a.duration_s is not None and full is not None and a.duration_s >= full - join:
+        expected = a_end + timedelta(seconds=length * (first_missing - (a.seq or 0) - 1))
+    else:
+        assert b.seq is not None
+        expected = b.true_start - timedelta(seconds=length * (b.seq - first_missing))
+        expected = max(expected, a_end)
+    return windows.at(expected), expected
+
+
 def gap_findings(facts: DeviceFacts, windows: Windows, th: Thresholds) -> list[Finding]:
     """A break in the segment numbers between two consecutive files; or, numbers intact, a break in the
     timeline of one session (a full-length segment not followed at once by the next) or an overlap."""
@@ -389,6 +425,20 @@ def gap_findings(facts: DeviceFacts, windows: Windows, th: Thresholds) -> list[F
             missing = [n for n in range(a.seq + 1, b.seq) if n not in known]
             if missing:
                 kind, extra = Kind.segment_gap, {"missing_seq": missing[:MAX_LISTED], "missing_count": len(missing)}
+                blamed, expected = _blame(a, b, missing[0], full, windows, join)
+                extra["expected_at"] = iso(expected)
+                out.append(
+                    _finding(
+                        facts,
+                        f"gap:{facts.serial}:{file_key(a.path, a.size)}",
+                        kind,
+                        expected,
+                        {"before": a.ref(), "after": b.ref(), "pause_s": round(pause, 3), **extra},
+                        officer_no=None if blamed else a.officer_no,
+                        hand_out=blamed,
+                    )
+                )
+                continue
         elif a.true_end is not None and pause < -join:
             kind, extra = Kind.timeline_gap, {"reason": "overlap"}
         elif (
@@ -465,12 +515,37 @@ def edit_signs(
     medians: dict[tuple[Any, ...], float],
     neighbours: tuple[Segment | None, Segment | None] = (None, None),
     from_name: bool = True,
+    baseline: Mapping[str, str] | None = None,
+    baseline_from: str | None = None,
+    tags_are_honest: bool = False,
+    full: float | None = None,
 ) -> list[dict[str, Any]]:
-    """What about one recording's container says it was not written by the recorder as it is."""
+    """What about one recording's container says it was not written by the recorder as it is.
+
+    With a ``baseline`` (the device's own profile, else its family's), every property that departs
+    from it is listed. An editor's tag is a sign by itself only when there is no baseline, and never
+    for a device whose every segment carries it (``tags_are_honest``: its firmware writes it)."""
     signs: list[dict[str, Any]] = []
     tol = timedelta(seconds=th.edit_time_tolerance_s)
-    if seg.encoder and _edited_by_tool(th.editor_encoders, seg.encoder):
+    if baseline and seg.profile:
+        differences = departures(seg.profile, baseline)
+        if differences:
+            signs.append({"sign": "profile", "profile_from": baseline_from, "differences": differences})
+    elif seg.encoder and not tags_are_honest and _edited_by_tool(th.editor_encoders, seg.encoder):
         signs.append({"sign": "editor_encoder", "encoder": seg.encoder})
+    after = neighbours[1]
+    if (
+        full is not None
+        and seg.duration_s is not None
+        and seg.duration_s < full - 0.5
+        and after is not None
+        and seg.seq is not None
+        and after.seq == seg.seq + 1
+        and seg.start is not None
+        and after.start is not None
+        and abs((after.start - seg.start).total_seconds() - full) <= th.session_join_s
+    ):  # cut short, although the recorder went on straight into the next segment
+        signs.append({"sign": "length", "expected_s": full, "found_s": seg.duration_s})
     expected = th.family_encoders.get(family or "")
     if expected and seg.encoder and not _pattern(expected).search(seg.encoder) and not signs:
         signs.append({"sign": "foreign_encoder", "encoder": seg.encoder, "expected": expected})
@@ -508,6 +583,11 @@ def edit_findings(facts: DeviceFacts, windows: Windows, th: Thresholds) -> list[
         key=lambda s: (s.start is None, s.start or s.container_created_at or s.transferred_at, s.path),
     )
     medians = _bitrates(held)
+    own = learn(s.profile for s in held if s.profile)
+    baseline, baseline_from = (own, "device") if own else (dict(facts.family_profile), "family")
+    encoders = [s.encoder for s in held if s.encoder]
+    honest = bool(encoders) and len(encoders) == len(held) and len(set(encoders)) == 1
+    full = full_length(held)
     out = []
     for i, seg in enumerate(held):
         neighbours = (held[i - 1] if i else None, held[i + 1] if i + 1 < len(held) else None)
@@ -518,6 +598,10 @@ def edit_findings(facts: DeviceFacts, windows: Windows, th: Thresholds) -> list[
             medians=medians,
             neighbours=neighbours,
             from_name=seg.start_from_name,
+            baseline=baseline or None,
+            baseline_from=baseline_from if baseline else None,
+            tags_are_honest=honest,
+            full=full,
         )
         if signs:
             out.append(
@@ -529,6 +613,7 @@ def edit_findings(facts: DeviceFacts, windows: Windows, th: Thresholds) -> list[
                     {
                         "recording": seg.ref(),
                         "signs": signs,
+                        "differences": [d for s in signs for d in s.get("differences", ())],
                         "encoder": seg.encoder,
                         "family": seg.family or facts.family,
                     },
@@ -625,7 +710,7 @@ def clock_findings(facts: DeviceFacts, windows: Windows, th: Thresholds) -> list
                         "tolerance_s": th.clock_tolerance_s,
                     },
                     officer_no=d.officer_no,
-                    hand_out=windows.at(d.docked_at),
+                    hand_out=windows.at(d.docked_at) or windows.before(d.docked_at),
                 )
             )
     return out

@@ -293,6 +293,29 @@ def test_a_missing_segment_number_is_a_gap() -> None:
     assert gaps[0].evidence["before"]["recording_id"] == 2
 
 
+def test_numbers_left_by_a_never_docked_checkout_are_blamed_on_that_checkout() -> None:
+    # checkout 10 records 1-3 and docks; checkout 20 records 4-6 and never docks; checkout 30 records 7-9
+    first = checkout(10, at(-0.5), at(1))
+    lost = checkout(20, at(5), at(7), expected=at(8))
+    third = checkout(30, at(10), at(12), expected=at(13))
+    segs = [seg(i + 1, at(0) + timedelta(seconds=300 * i), transferred=at(1.2)) for i in range(3)]
+    segs += [seg(i + 7, at(10.2) + timedelta(seconds=300 * i), transferred=at(12.2)) for i in range(3)]
+    facts = device(*segs, hand_outs=(first, lost, third), docks=(Dock("t1", at(1.1)), Dock("t3", at(12.1))))
+    (gap,) = found(facts, LATER, Kind.segment_gap)
+    assert gap.evidence["missing_seq"] == [4, 5, 6] and gap.checkout_entry_id == 20
+
+
+def test_a_gap_inside_one_session_is_blamed_on_the_checkout_that_held_it() -> None:
+    # 1-2 full length in checkout 10; 3 missing; 4 starts a new session in checkout 20 right after
+    first = checkout(10, at(-0.5), at(0.2), expected=at(1))
+    second = checkout(20, at(0.25), at(3))
+    segs = [seg(1, at(0)), seg(2, at(0) + timedelta(seconds=300)), seg(4, at(0.5))]
+    facts = device(*segs, hand_outs=(first, second), docks=(Dock("t1", at(3.5)),))
+    (gap,) = found(facts, LATER, Kind.segment_gap)
+    assert gap.evidence["expected_at"] == rules.iso(at(0) + timedelta(seconds=600))
+    assert gap.checkout_entry_id == 10
+
+
 def test_a_number_the_station_refused_is_not_a_gap() -> None:
     s = a_session(at(4), n=3)
     facts = device(s[0], s[2], docks=(Dock("t1", at(3.5)),), known_paths=frozenset({s[1].path}))
@@ -413,7 +436,9 @@ def test_a_failed_fingerprint_after_ingest_carries_its_incident() -> None:
 # --- 7: clocks -------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("offset, flagged", [(60.0, False), (-60.0, False), (60.5, True), (-3600.0, True)])
+@pytest.mark.parametrize(
+    "offset, flagged", [(5.0, False), (-5.0, False), (5.5, True), (45.0, True), (-45.0, True), (-3600.0, True)]
+)
 def test_clock_offset_beyond_tolerance_at_checkout_and_at_dock(offset: float, flagged: bool) -> None:
     facts = device(
         *a_session(at(4), offset=offset),
@@ -422,6 +447,19 @@ def test_clock_offset_beyond_tolerance_at_checkout_and_at_dock(offset: float, fl
     )
     clock = sorted(f.key for f in found(facts, LATER, Kind.clock_off))
     assert clock == (["clock:checkout:10", "clock:dock:t1"] if flagged else [])
+
+
+def test_the_clock_tolerance_defaults_to_seconds_and_is_configuration() -> None:
+    from evidence_server.config import Settings
+
+    assert Thresholds().clock_tolerance_s == Settings().max_clock_offset_seconds == 5.0
+    assert Thresholds.from_settings(Settings(max_clock_offset_seconds=2.0)).clock_tolerance_s == 2.0
+    # a good clock at checkout, drifted by the dock: the dock's offset is judged on its own
+    facts = device(
+        *a_session(at(4)), hand_outs=(checkout(clock_offset_s=1.0),), docks=(Dock("t1", at(3.5), clock_offset_s=45.0),)
+    )
+    (flag,) = found(facts, LATER, Kind.clock_off)
+    assert flag.key == "clock:dock:t1" and flag.evidence["clock_offset_s"] == 45.0 and flag.checkout_entry_id == 10
 
 
 # --- 8: use outside the ledger -----------------------------------------------------------------------------
