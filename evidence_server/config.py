@@ -149,7 +149,7 @@ class Settings(BaseSettings):
     # the checkout ledger (R1-R3): pre-checkout thresholds and the device allocation per unit
     min_battery_percent: int = 60
     min_free_storage_bytes: int = 4 * 1024**3
-    max_clock_offset_seconds: float = 60.0
+    max_clock_offset_seconds: float = 5.0  # calibrated means seconds: checks at checkout, flags at every dock
     devices_per_unit: int = 2
     readings_max_age_seconds: int = 900  # a station reading older than this is not used at checkout
     late_entry_grace_minutes: int = 30  # an entry recorded later than this after it happened is "late"

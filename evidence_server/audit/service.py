@@ -59,6 +59,8 @@ def record(
     if group_commit(session):  # straight to the queue: no unit-of-work bookkeeping, no id to read back
         session.execute(_QUEUE, fields)
         session.info[PENDING] = True
+        # what a flush listener would have seen in ``session.new``: (action, actor type, actor id)
+        session.info.setdefault(QUEUED, []).append((action, actor_type, actor_id))
         return None
     entry = AuditEvent(**fields, at=utcnow())
     session.add(entry)
@@ -66,6 +68,8 @@ def record(
 
 
 PENDING = "custodia.audit_pending"
+#: the queued entries of the open transaction, for listeners (compliance rescans) to read at commit
+QUEUED = "custodia.audit_queued"
 _QUEUE = insert(AuditPending)
 #: Group commit where the database lets writers work in parallel (PostgreSQL); tests may switch it off.
 GROUP_COMMIT = True
@@ -87,6 +91,7 @@ def _sequence_after_commit(session: Session) -> None:
 @event.listens_for(Session, "after_rollback")
 def _nothing_pending(session: Session) -> None:
     session.info.pop(PENDING, None)
+    session.info.pop(QUEUED, None)
 
 
 def entry_dict(ev: Any) -> dict[str, Any]:

@@ -94,7 +94,6 @@ def access_findings(
         user = users[user_id]
         evs.sort(key=lambda e: e.seq)
         base = {"user_id": user_id, "username": user.username, "role": user.role, "day": day}
-        common = dict(unit_id=user.unit_id, officer_no=user.officer_no, user_id=user_id)
         outside = [e for e in evs if not own_footage(user, e, holdings)]
         if outside:
             out.append(
@@ -107,9 +106,11 @@ def access_findings(
                         "events": [_event_ref(e) for e in outside[:MAX_LISTED]],
                         "event_count": len(outside),
                     },
-                    **common,
+                    unit_id=user.unit_id,
+                    officer_no=user.officer_no,
+                    user_id=user_id,
                 )
-            )  # type: ignore[arg-type]
+            )
         total = sum(e.recordings for e in evs)
         if total > th.bulk_download_threshold:
             out.append(
@@ -124,7 +125,9 @@ def access_findings(
                         "events": [_event_ref(e) for e in evs[:MAX_LISTED]],
                         "event_count": len(evs),
                     },
-                    **common,
+                    unit_id=user.unit_id,
+                    officer_no=user.officer_no,
+                    user_id=user_id,
                 )
-            )  # type: ignore[arg-type]
+            )
     return out

@@ -198,7 +198,7 @@ def figures(session: Session, user: User, period: Period, unit_id: int | None = 
         )
     ]
     by_officer = [
-        (o, n)
+        (o or "", n)
         for o, n in session.execute(
             select(ComplianceFlag.officer_no, count)
             .where(*where, ComplianceFlag.officer_no.is_not(None))

@@ -107,6 +107,7 @@ class Segment:
     fixity_state: str | None = None
     family: str | None = None
     start_from_name: bool = True  # False: ``start`` is the container's own time (no time in the name)
+    profile: Mapping[str, str] | None = None  # what the recorder wrote into it (``profile.profile_of``)
 
     # derived once at construction (a full scan asks them millions of times); slots, not frozen: a
     # frozen dataclass costs several times more to build, and a full scan builds a million of these
@@ -158,6 +159,8 @@ class HandOut:
     clock_offset_s: float | None = None  # measured at the checkout
     lend_request_id: int | None = None
     lend_request_state: str | None = None  # of the lend request behind a lend entry
+    task_start: datetime | None = None  # the enforcement task's planned or reported start and end
+    task_end: datetime | None = None
 
     def ref(self) -> dict[str, Any]:
         return {
@@ -170,6 +173,8 @@ class HandOut:
             "return_entry_id": self.return_entry_id,
             "enforcement_matter": self.enforcement_matter,
             "case_number": self.case_number,
+            "task_start": iso(self.task_start),
+            "task_end": iso(self.task_end),
         }
 
 
@@ -238,6 +243,7 @@ class DeviceFacts:
     vanished: Sequence[Vanished] = ()
     incidents: Sequence[Incident] = ()
     known_paths: frozenset[str] = frozenset()  # files the device holds but never offered (rejected)
+    family_profile: Mapping[str, str] = field(default_factory=dict)  # learnt from the family's devices
 
 
 @dataclass(frozen=True)
@@ -249,7 +255,7 @@ class Thresholds:
     overdue_grace_hours: float = 2.0
     min_recorded_ratio: float = 0.5
     link_tolerance_s: float = 300.0  # how far outside a checkout a recording may start and still be in it
-    clock_tolerance_s: float = 60.0
+    clock_tolerance_s: float = 5.0  # "calibrated" means seconds
     session_join_s: float = 3.0  # a segment following another within this is the same session
     session_max_gap_s: float = 900.0  # a longer pause after a full-length segment is a new session
     edit_time_tolerance_s: float = 10.0

@@ -25,6 +25,7 @@ from evidence_server.compliance.facts import (
     Segment,
     Vanished,
 )
+from evidence_server.compliance.profile import MIN_SEGMENTS, learn, profile_of
 from evidence_server.db import UTCDateTime
 from evidence_server.ledger.models import Device, DockMismatch, LedgerEntry, LendRequest
 from evidence_server.ledger.rules import HAND_OUT, Kind, effective
@@ -74,6 +75,8 @@ HAND_OUT_COLS = (
     LedgerEntry.lend_request_id,
     LedgerEntry.refers_to_id,
     LedgerEntry.corrections,
+    LedgerEntry.task_start_at,
+    LedgerEntry.task_end_at,
 )
 
 
@@ -136,6 +139,8 @@ def _ledger(session: Session, device_ids: dict[int, str]) -> tuple[dict[str, lis
         lend_id,
         _refers,
         _corr,
+        task_start,
+        task_end,
     ) in outs:
         if eid in corrections:
             v = effective(
@@ -145,9 +150,12 @@ def _ledger(session: Session, device_ids: dict[int, str]) -> tuple[dict[str, lis
                     "enforcement_matter": matter,
                     "case_number": case_number,
                     "clock_offset_s": offset,
+                    "task_start_at": task_start,
+                    "task_end_at": task_end,
                 },
                 corrections[eid],
             )
+            task_start, task_end = _when(v["task_start_at"]), _when(v["task_end_at"])
             occurred, expected = _when(v["occurred_at"]), _when(v["expected_return_at"])
             matter, case_number, offset = v["enforcement_matter"], v["case_number"], v["clock_offset_s"]
         ret = back.get(eid)
@@ -171,6 +179,8 @@ def _ledger(session: Session, device_ids: dict[int, str]) -> tuple[dict[str, lis
                 offset,
                 lend_id,
                 lend_states.get(lend_id) if lend_id else None,
+                task_start,
+                task_end,
             )
         )
     return hand_outs, returns
@@ -198,6 +208,7 @@ REC_COLS = (
     Recording.verified_at,
     Recording.docked_at,
     Recording.transfer_id,
+    Recording.probe,
 )
 
 
@@ -262,6 +273,7 @@ def _segments(
         verified,
         docked,
         transfer_id,
+        probe,
     ) in recordings:
         key = (path, size)
         held.add(key)
@@ -302,6 +314,7 @@ def _segments(
                 fixity,
                 family,
                 named is not None,
+                profile_of(probe, path) if probe else None,
             )
         )
     for key, (t, e) in seen.items():
@@ -365,6 +378,7 @@ def device_facts(session: Session, serials: Sequence[str]) -> dict[str, DeviceFa
                 )
             )
     incidents = _incidents(session, serials)
+    families = _family_profiles(session, {d.family for d in devices.values() if d.family})
     out = {}
     for serial in serials:
         dev = devices.get(serial)
@@ -386,7 +400,26 @@ def device_facts(session: Session, serials: Sequence[str]) -> dict[str, DeviceFa
             vanished=vanished.get(serial, []),
             incidents=incidents.get(serial, []),
             known_paths=refused,
+            family_profile=families.get(family or "", {}),
         )
+    return out
+
+
+FAMILY_SAMPLE = 400  # recordings a family's profile is learnt from (the newest)
+
+
+def _family_profiles(session: Session, families: set[str]) -> dict[str, dict[str, str]]:
+    """Each family's profile, from the newest probed recordings of its devices (none for a new family)."""
+    out = {}
+    for family in sorted(families):
+        rows = session.execute(
+            select(Recording.probe, Recording.original_path)
+            .join(Device, Device.serial == Recording.device_serial)
+            .where(Device.family == family, Recording.probe_state == "done")
+            .order_by(Recording.id.desc())
+            .limit(FAMILY_SAMPLE)
+        ).all()
+        out[family] = learn((profile_of(p, path) for p, path in rows if p), minimum=2 * MIN_SEGMENTS)
     return out
 
 

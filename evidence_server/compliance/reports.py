@@ -79,7 +79,7 @@ def build(session: Session, user: User, unit: Unit, period: Period) -> Report:
     flags, _ = find_flags(
         session, user, Filters(unit_id=unit.id, since=period.since, until=period.until), tz, limit=5000
     )
-    rows = [
+    rows: list[tuple[str, ...]] = [
         (
             str(f.id),
             KIND_LABELS.get(f.kind, f.kind),
@@ -140,8 +140,8 @@ def to_xlsx(report: Report) -> bytes:
     xlsx_row(flags, list(FLAG_COLUMNS))
     for cell in flags[1]:
         cell.font, cell.fill = bold, head
-    for row in report.flags:
-        xlsx_row(flags, list(row))
+    for flag_row in report.flags:
+        xlsx_row(flags, list(flag_row))
         for cell in flags[flags.max_row]:
             cell.alignment = Alignment(wrap_text=True, vertical="top")
     from openpyxl.utils import get_column_letter

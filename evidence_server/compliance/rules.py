@@ -12,7 +12,7 @@ import re
 import statistics
 from bisect import bisect_left, bisect_right
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 from evidence_server.compliance.facts import (
     DeviceFacts,
+    Dock,
     Finding,
     HandOut,
     Kind,
@@ -28,6 +29,7 @@ from evidence_server.compliance.facts import (
     iso,
     sequence_of,
 )
+from evidence_server.compliance.profile import departures, learn
 
 MAX_LISTED = 50  # recordings listed in one flag's evidence; the count says how many there were
 
@@ -56,6 +58,11 @@ class Windows:
         self.opens = [h.start - tolerance for h in self.items]
         self.closes = [h.returned_at + tolerance if h.returned_at is not None else None for h in self.items]
         self.tolerance = tolerance
+
+    def before(self, moment: datetime) -> HandOut | None:
+        """The last checkout that began before ``moment`` (the one a dock after its return brings in)."""
+        i = bisect_right([h.start for h in self.items], moment)
+        return self.items[i - 1] if i else None
 
     def at(self, moment: datetime | None) -> HandOut | None:
         """The checkout whose widened window holds ``moment`` (the nearest if two do)."""
@@ -162,10 +169,17 @@ def _deadline_evidence(seg: Segment, deadline: datetime, back: Back | None, th: 
     }
 
 
-def transfer_findings(facts: DeviceFacts, windows: Windows, th: Thresholds, now: datetime) -> list[Finding]:
+def transfer_findings(
+    facts: DeviceFacts,
+    windows: Windows,
+    th: Thresholds,
+    now: datetime,
+    claimed: set[tuple[str, int]] | frozenset[tuple[str, int]] = frozenset(),
+) -> list[Finding]:
     """1: transferred more than the limit after the return; 2: listed in an index, still not transferred
-    after the limit (a file that vanished since is rule 5's, not this one's)."""
-    gone = {(v.path, v.size) for v in facts.vanished}
+    after the limit (a file that vanished since is rule 5's, not this one's; a file listed as expected by
+    its checkout's own *not transferred* flag is that flag's, in ``claimed``)."""
+    gone = {(v.path, v.size) for v in facts.vanished} | set(claimed)
     backs = Backs(facts)
     limit = timedelta(hours=th.transfer_hours)
     out = []
@@ -237,6 +251,12 @@ def overdue_findings(facts: DeviceFacts, th: Thresholds, now: datetime) -> list[
 # --- 4: missing or short footage ---------------------------------------------------------------------
 
 
+def _timed(segments: Iterable[Segment]) -> tuple[list[Segment], list[datetime]]:
+    """The segments with a known start, in order of it, and those starts."""
+    pairs = sorted(((s.true_start, s) for s in segments if s.true_start is not None), key=lambda p: p[0])
+    return [s for _, s in pairs], [t for t, _ in pairs]
+
+
 def covered_seconds(spans: Iterable[tuple[datetime, datetime]], lo: datetime, hi: datetime) -> float:
     """Seconds of [lo, hi] covered by the union of the spans."""
     clipped = sorted((max(a, lo), min(b, hi)) for a, b in spans if b > lo and a < hi)
@@ -253,47 +273,92 @@ def covered_seconds(spans: Iterable[tuple[datetime, datetime]], lo: datetime, hi
     return total
 
 
-def missing_findings(facts: DeviceFacts, th: Thresholds, now: datetime) -> list[Finding]:
-    """A returned checkout with no footage in its window, or much less footage than the window lasted.
+def _dock_ref(d: Dock | None) -> dict[str, Any] | None:
+    if d is None:
+        return None
+    return {"transfer_id": d.transfer_id, "docked_at": iso(d.docked_at), "officer_no": d.officer_no}
 
-    Judged once the footage could be here: a dock since the checkout, or the transfer limit passed.
+
+def missing_findings(
+    facts: DeviceFacts, th: Thresholds, now: datetime, claimed: set[tuple[str, int]] | None = None
+) -> list[Finding]:
+    """4: a returned checkout with no footage; or footage much shorter than the task it was taken for.
+
+    No footage and no dock between the return and its transfer deadline (the return plus the limit):
+    *not transferred* at the deadline (it may have been recorded and never brought in), with the last
+    dock before and the files an index listed for the window. No footage although the device docked in
+    time: *missing recording*. Short footage is measured against the task's own start and end (from the
+    checkout entry), never against how long the officer held the device; no task times, no such flag.
     """
     tol = timedelta(seconds=th.link_tolerance_s)
-    timed = sorted((s for s in facts.segments if s.true_start is not None), key=lambda s: s.true_start)  # type: ignore[arg-type,return-value]
-    starts = [s.true_start for s in timed]
-    docks = sorted(d.docked_at for d in facts.docks)
+    limit = timedelta(hours=th.transfer_hours)
+    timed, starts = _timed(s for s in facts.segments if s.recording_id is not None)
+    listed, listed_starts = _timed(s for s in facts.segments if s.recording_id is None)
+    docks = sorted(facts.docks, key=lambda d: d.docked_at)
+    dock_times = [d.docked_at for d in docks]
     out = []
     for h in facts.hand_outs:
         end = h.returned_at
         if end is None:
             continue
-        docked_since = bisect_left(docks, h.start) < len(docks)
-        if not docked_since and now < end + timedelta(hours=th.transfer_hours):
+        deadline = end + limit
+        # docked once back (a dock just before the return entry counts): what it held then is what it had
+        first = bisect_left(dock_times, max(h.start, end - tol))
+        docked_in_time = first < len(docks) and docks[first].docked_at <= deadline
+        if not docked_in_time and now <= deadline:
             continue
-        inside = timed[bisect_left(starts, h.start - tol) : bisect_right(starts, end + tol)]  # type: ignore[arg-type]
-        window_s = (end - h.start).total_seconds()
-        base = {"checkout": h.ref(), "window_s": window_s}
+        lo, hi = bisect_left(starts, h.start - tol), bisect_right(starts, end + tol)
+        inside = timed[lo:hi]
+        base = {"checkout": h.ref(), "window_s": (end - h.start).total_seconds()}
+        listed_inside = listed[bisect_left(listed_starts, h.start - tol) : bisect_right(listed_starts, end + tol)]
         if not inside:
-            out.append(
-                _finding(
-                    facts, f"missing:{h.entry_id}", Kind.missing_recording, h.start, {**base, **_listed([])}, hand_out=h
+            if docked_in_time and listed_inside:
+                continue  # it held files for the task: each is judged by the 24-hour rule (1, 2)
+            if docked_in_time:
+                evidence = {**base, **_listed([]), "docked": _dock_ref(docks[first])}
+                out.append(
+                    _finding(facts, f"missing:{h.entry_id}", Kind.missing_recording, h.start, evidence, hand_out=h)
                 )
+                continue
+            before = bisect_right(dock_times, deadline) - 1
+            expected = [s for s in listed_inside if s.seen_at is None or s.seen_at <= deadline]
+            if claimed is not None:
+                claimed.update((s.path, s.size) for s in expected)
+            evidence = {
+                **base,
+                "returned_at": iso(end),
+                "deadline": iso(deadline),
+                "limit_hours": th.transfer_hours,
+                "last_dock": _dock_ref(docks[before] if before >= 0 else None),
+                "expected_files": [s.ref() for s in expected[:MAX_LISTED]],
+                "expected_count": len(expected),
+            }
+            out.append(
+                _finding(facts, f"untransferred:{h.entry_id}", Kind.not_transferred, deadline, evidence, hand_out=h)
             )
             continue
-        spans = [(s.true_start, s.true_end or s.true_start) for s in inside]
-        recorded = covered_seconds(spans, h.start, end)  # type: ignore[arg-type]
-        if window_s > 0 and recorded / window_s < th.min_recorded_ratio:
+        task_start, task_end = h.task_start, h.task_end
+        if task_start is None or task_end is None or task_end <= task_start:
+            continue  # the task's own length is not known: never judged against the time held
+        task_s = (task_end - task_start).total_seconds()
+        spans = [(start, s.true_end or start) for s, start in zip(inside, starts[lo:hi], strict=True)]
+        recorded = covered_seconds(spans, task_start - tol, task_end + tol)
+        recorded = min(recorded, task_s)
+        if recorded / task_s < th.min_recorded_ratio:
             out.append(
                 _finding(
                     facts,
                     f"missing:{h.entry_id}",
                     Kind.short_recording,
-                    h.start,
+                    task_start,
                     {
                         **base,
                         **_listed(inside),
+                        "task_start": iso(task_start),
+                        "task_end": iso(task_end),
+                        "task_s": task_s,
                         "recorded_s": round(recorded, 1),
-                        "ratio": round(recorded / window_s, 4),
+                        "ratio": round(recorded / task_s, 4),
                         "min_ratio": th.min_recorded_ratio,
                     },
                     hand_out=h,
@@ -314,10 +379,40 @@ def full_length(segments: Iterable[Segment]) -> float | None:
     return float(length) if n >= 3 and length > 0 else None
 
 
+def _blame(
+    a: Segment, b: Segment, first_missing: int, full: float | None, windows: Windows, join: float
+) -> tuple[HandOut | None, datetime]:
+    """The checkout a missing segment belongs to, and its expected start.
+
+    A checkout lying between the two neighbours' own checkouts is the one that recorded it (the device
+    records only when held). Otherwise its time is estimated from the neighbours: straight after ``a``
+    if ``a`` ran its full length (the session went on), else counted back from ``b`` by the device's
+    segment length (a new session that ``b`` continued)."""
+    assert a.true_start is not None and b.true_start is not None
+    a_end = a.true_end or a.true_start
+    own = {id(windows.at(a.true_start)), id(windows.at(b.true_start))}
+    between = [
+        h
+        for h in windows.items
+        if id(h) not in own and h.start < b.true_start and (h.returned_at is None or h.returned_at > a_end)
+    ]
+    if between:
+        h = between[0]
+        return h, max(h.start, a_end)
+    length = full or a.duration_s or 0.0
+    if a.duration_s is not None and full is not None and a.duration_s >= full - join:
+        expected = a_end + timedelta(seconds=length * (first_missing - (a.seq or 0) - 1))
+    else:
+        assert b.seq is not None
+        expected = b.true_start - timedelta(seconds=length * (b.seq - first_missing))
+        expected = max(expected, a_end)
+    return windows.at(expected), expected
+
+
 def gap_findings(facts: DeviceFacts, windows: Windows, th: Thresholds) -> list[Finding]:
     """A break in the segment numbers between two consecutive files; or, numbers intact, a break in the
     timeline of one session (a full-length segment not followed at once by the next) or an overlap."""
-    timed = sorted((s for s in facts.segments if s.true_start is not None), key=lambda s: (s.true_start, s.seq or 0))  # type: ignore[arg-type,return-value]
+    timed = sorted((s for s in facts.segments if s.true_start is not None), key=lambda s: (s.true_start, s.seq or 0))
     known = {n for n in (sequence_of(p) for p in facts.known_paths) if n is not None}
     full = full_length(facts.segments)
     join = th.session_join_s
@@ -330,6 +425,20 @@ def gap_findings(facts: DeviceFacts, windows: Windows, th: Thresholds) -> list[F
             missing = [n for n in range(a.seq + 1, b.seq) if n not in known]
             if missing:
                 kind, extra = Kind.segment_gap, {"missing_seq": missing[:MAX_LISTED], "missing_count": len(missing)}
+                blamed, expected = _blame(a, b, missing[0], full, windows, join)
+                extra["expected_at"] = iso(expected)
+                out.append(
+                    _finding(
+                        facts,
+                        f"gap:{facts.serial}:{file_key(a.path, a.size)}",
+                        kind,
+                        expected,
+                        {"before": a.ref(), "after": b.ref(), "pause_s": round(pause, 3), **extra},
+                        officer_no=None if blamed else a.officer_no,
+                        hand_out=blamed,
+                    )
+                )
+                continue
         elif a.true_end is not None and pause < -join:
             kind, extra = Kind.timeline_gap, {"reason": "overlap"}
         elif (
@@ -406,12 +515,37 @@ def edit_signs(
     medians: dict[tuple[Any, ...], float],
     neighbours: tuple[Segment | None, Segment | None] = (None, None),
     from_name: bool = True,
+    baseline: Mapping[str, str] | None = None,
+    baseline_from: str | None = None,
+    tags_are_honest: bool = False,
+    full: float | None = None,
 ) -> list[dict[str, Any]]:
-    """What about one recording's container says it was not written by the recorder as it is."""
+    """What about one recording's container says it was not written by the recorder as it is.
+
+    With a ``baseline`` (the device's own profile, else its family's), every property that departs
+    from it is listed. An editor's tag is a sign by itself only when there is no baseline, and never
+    for a device whose every segment carries it (``tags_are_honest``: its firmware writes it)."""
     signs: list[dict[str, Any]] = []
     tol = timedelta(seconds=th.edit_time_tolerance_s)
-    if seg.encoder and _edited_by_tool(th.editor_encoders, seg.encoder):
+    if baseline and seg.profile:
+        differences = departures(seg.profile, baseline)
+        if differences:
+            signs.append({"sign": "profile", "profile_from": baseline_from, "differences": differences})
+    elif seg.encoder and not tags_are_honest and _edited_by_tool(th.editor_encoders, seg.encoder):
         signs.append({"sign": "editor_encoder", "encoder": seg.encoder})
+    after = neighbours[1]
+    if (
+        full is not None
+        and seg.duration_s is not None
+        and seg.duration_s < full - 0.5
+        and after is not None
+        and seg.seq is not None
+        and after.seq == seg.seq + 1
+        and seg.start is not None
+        and after.start is not None
+        and abs((after.start - seg.start).total_seconds() - full) <= th.session_join_s
+    ):  # cut short, although the recorder went on straight into the next segment
+        signs.append({"sign": "length", "expected_s": full, "found_s": seg.duration_s})
     expected = th.family_encoders.get(family or "")
     if expected and seg.encoder and not _pattern(expected).search(seg.encoder) and not signs:
         signs.append({"sign": "foreign_encoder", "encoder": seg.encoder, "expected": expected})
@@ -447,8 +581,13 @@ def edit_findings(facts: DeviceFacts, windows: Windows, th: Thresholds) -> list[
     held = sorted(
         (s for s in facts.segments if s.recording_id is not None),
         key=lambda s: (s.start is None, s.start or s.container_created_at or s.transferred_at, s.path),
-    )  # type: ignore[return-value]
+    )
     medians = _bitrates(held)
+    own = learn(s.profile for s in held if s.profile)
+    baseline, baseline_from = (own, "device") if own else (dict(facts.family_profile), "family")
+    encoders = [s.encoder for s in held if s.encoder]
+    honest = bool(encoders) and len(encoders) == len(held) and len(set(encoders)) == 1
+    full = full_length(held)
     out = []
     for i, seg in enumerate(held):
         neighbours = (held[i - 1] if i else None, held[i + 1] if i + 1 < len(held) else None)
@@ -459,6 +598,10 @@ def edit_findings(facts: DeviceFacts, windows: Windows, th: Thresholds) -> list[
             medians=medians,
             neighbours=neighbours,
             from_name=seg.start_from_name,
+            baseline=baseline or None,
+            baseline_from=baseline_from if baseline else None,
+            tags_are_honest=honest,
+            full=full,
         )
         if signs:
             out.append(
@@ -470,6 +613,7 @@ def edit_findings(facts: DeviceFacts, windows: Windows, th: Thresholds) -> list[
                     {
                         "recording": seg.ref(),
                         "signs": signs,
+                        "differences": [d for s in signs for d in s.get("differences", ())],
                         "encoder": seg.encoder,
                         "family": seg.family or facts.family,
                     },
@@ -506,7 +650,7 @@ def fixity_findings(facts: DeviceFacts, windows: Windows) -> list[Finding]:
     for inc in facts.incidents:
         if inc.recording_id in bad:
             continue
-        seg = by_id.get(inc.recording_id) if inc.recording_id else None
+        about = by_id.get(inc.recording_id) if inc.recording_id else None
         out.append(
             _finding(
                 facts,
@@ -518,11 +662,11 @@ def fixity_findings(facts: DeviceFacts, windows: Windows) -> list[Finding]:
                     "incident_kind": inc.kind,
                     "at": iso(inc.at),
                     "transfer_id": inc.transfer_id,
-                    "recording": seg.ref() if seg else None,
+                    "recording": about.ref() if about else None,
                     "details": dict(inc.details),
                 },
-                officer_no=seg.officer_no if seg else None,
-                hand_out=windows.at(seg.true_start if seg else None),
+                officer_no=about.officer_no if about else None,
+                hand_out=windows.at(about.true_start if about else None),
             )
         )
     return out
@@ -566,7 +710,7 @@ def clock_findings(facts: DeviceFacts, windows: Windows, th: Thresholds) -> list
                         "tolerance_s": th.clock_tolerance_s,
                     },
                     officer_no=d.officer_no,
-                    hand_out=windows.at(d.docked_at),
+                    hand_out=windows.at(d.docked_at) or windows.before(d.docked_at),
                 )
             )
     return out
@@ -647,10 +791,12 @@ def outside_findings(facts: DeviceFacts, windows: Windows, th: Thresholds) -> li
 def device_findings(facts: DeviceFacts, th: Thresholds, now: datetime) -> list[Finding]:
     """Every violation the device rules see in one device's facts at ``now``."""
     windows = Windows(facts.hand_outs, timedelta(seconds=th.link_tolerance_s))
+    claimed: set[tuple[str, int]] = set()
+    missing = missing_findings(facts, th, now, claimed)
     return [
-        *transfer_findings(facts, windows, th, now),
+        *transfer_findings(facts, windows, th, now, claimed),
         *overdue_findings(facts, th, now),
-        *missing_findings(facts, th, now),
+        *missing,
         *gap_findings(facts, windows, th),
         *vanished_findings(facts, windows),
         *edit_findings(facts, windows, th),

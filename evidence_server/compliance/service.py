@@ -43,6 +43,9 @@ SCANNERS: tuple[Role, ...] = (*REVIEWERS, Role.sysadmin)
 #: who sees the figures and the evaluation report (device administrators: their own unit's)
 FIGURE_VIEWERS: tuple[Role, ...] = (*REVIEWERS, Role.device_admin)
 
+#: the columns ``upsert`` compares: id, key, kind, evidence digest, cleared at
+Scope = Select[int, str, str, str, datetime | None]
+
 
 def visibility(user: User) -> list[Any]:
     """The conditions on flags a user may read."""
@@ -59,7 +62,7 @@ def visibility(user: User) -> list[Any]:
     return [ComplianceFlag.id.is_(None)]
 
 
-def flags_visible(user: User) -> Select[tuple[ComplianceFlag]]:
+def flags_visible(user: User) -> Select[ComplianceFlag]:
     return select(ComplianceFlag).where(*visibility(user))
 
 
@@ -94,7 +97,7 @@ def _values(f: Finding, d: str) -> dict[str, Any]:
     }
 
 
-def upsert(session: Session, findings: Sequence[Finding], scope: Select[Any], now: datetime) -> Counter[str]:
+def upsert(session: Session, findings: Sequence[Finding], scope: Scope, now: datetime) -> Counter[str]:
     """Make the flags in ``scope`` (a select of id, key, kind, digest, cleared_at) match ``findings``."""
     counts: Counter[str] = Counter()
     existing = {r.key: r for r in session.execute(scope)}
@@ -143,7 +146,7 @@ def upsert(session: Session, findings: Sequence[Finding], scope: Select[Any], no
     return counts
 
 
-def _scope(*conditions: Any) -> Select[Any]:
+def _scope(*conditions: Any) -> Scope:
     return select(
         ComplianceFlag.id,
         ComplianceFlag.key,
@@ -208,7 +211,7 @@ def _judge(batch: list[str], th: Thresholds, now: datetime) -> tuple[list[str], 
     return batch, [f for s in batch if s in facts for f in rules.device_findings(facts[s], th, now)], len(facts)
 
 
-def _device_scope(batch: list[str]) -> Select[Any]:
+def _device_scope(batch: list[str]) -> Scope:
     return _scope(ComplianceFlag.device_serial.in_(batch), ComplianceFlag.kind.in_([k.value for k in DEVICE_KINDS]))
 
 

@@ -8,12 +8,14 @@ the change (an API route, a page, the dock), the device is rescanned once the ch
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import event, inspect, select
 from sqlalchemy.orm import Session
 
 from evidence_server.audit.models import AuditEvent
+from evidence_server.audit.service import QUEUED
 from evidence_server.background.registry import task
 from evidence_server.compliance.access import ACCESS_ACTIONS
 from evidence_server.compliance.service import run_scan
@@ -34,9 +36,18 @@ def _changed(obj: Any, attr: str) -> bool:
     return bool(inspect(obj).attrs[attr].history.has_changes())
 
 
-def touched_by(new: list[Any], dirty: list[Any]) -> dict[str, set[Any]]:
-    """What a flush changed that the rules read: devices (by serial, id, recording) and downloaders."""
+def _accessed(action: str, actor_type: str | None, actor_id: int | None) -> bool:
+    return action in ACCESS_ACTIONS and actor_type == "user" and actor_id is not None
+
+
+def touched_by(
+    new: list[Any], dirty: list[Any], queued: Sequence[tuple[str, str | None, int | None]] = ()
+) -> dict[str, set[Any]]:
+    """What a flush changed that the rules read: devices (by serial, id, recording) and downloaders.
+
+    ``queued``: audit entries written as Core inserts (PostgreSQL's group commit), never in ``new``."""
     out: dict[str, set[Any]] = {"serials": set(), "device_ids": set(), "recording_ids": set(), "users": set()}
+    out["users"] |= {actor_id for action, actor_type, actor_id in queued if _accessed(action, actor_type, actor_id)}
     for obj in new:
         if isinstance(obj, (Transfer, VanishedFile)):
             out["serials"].add(obj.device_serial)
@@ -44,12 +55,7 @@ def touched_by(new: list[Any], dirty: list[Any]) -> dict[str, set[Any]]:
             out["device_ids"].add(obj.device_id)
         elif isinstance(obj, IntegrityIncident) and obj.recording_id is not None:
             out["recording_ids"].add(obj.recording_id)
-        elif (
-            isinstance(obj, AuditEvent)
-            and obj.action in ACCESS_ACTIONS
-            and obj.actor_type == "user"
-            and obj.actor_id is not None
-        ):
+        elif isinstance(obj, AuditEvent) and _accessed(obj.action, obj.actor_type, obj.actor_id):
             out["users"].add(obj.actor_id)
     for obj in dirty:
         watched = "completed_at" if isinstance(obj, Transfer) else "fixity_state"
@@ -77,6 +83,10 @@ def install(ctx: ServerContext, dispatcher: Dispatcher) -> None:
     @event.listens_for(maker, "after_commit")
     def _dispatch(session: Session) -> None:
         found = session.info.pop(TOUCHED, None)
+        queued = touched_by([], [], session.info.pop(QUEUED, ()))
+        if queued["users"]:
+            found = found or {k: set() for k in queued}
+            found["users"] |= queued["users"]
         if not found:
             return
         try:
@@ -95,6 +105,7 @@ def install(ctx: ServerContext, dispatcher: Dispatcher) -> None:
     @event.listens_for(maker, "after_rollback")
     def _forget(session: Session) -> None:
         session.info.pop(TOUCHED, None)
+        session.info.pop(QUEUED, None)
 
 
 def _probe_pending(ctx: ServerContext, serials: list[str]) -> None:

@@ -22,6 +22,10 @@ from evidence_server.recordings.models import Recording
 from evidence_server.transfers.models import Transfer
 
 
+def _within(at: datetime | None, start: datetime, end: datetime) -> bool:
+    return at is not None and start <= at < end
+
+
 def anchor(flag: ComplianceFlag) -> datetime:
     """When the activity behind the flag happened (a deadline may fall on the next day)."""
     ev = flag.evidence or {}
@@ -57,11 +61,7 @@ def day_of_flag(session: Session, user: User, flag: ComplianceFlag, settings: An
             select(Transfer.id, Transfer.clock_offset_s).where(Transfer.id.in_({r.transfer_id for r in recs}))
         ).all()
     )
-    spans = [
-        s
-        for s in (span_of(r, offsets.get(r.transfer_id)) for r in recs)
-        if s.true_start() is not None and start <= s.true_start() < end
-    ]  # type: ignore[operator]
+    spans = [s for s in (span_of(r, offsets.get(r.transfer_id)) for r in recs) if _within(s.true_start(), start, end)]
     ids = {s.recording_id for s in spans}
     serials = {r.device_serial for r in recs if r.id in ids} | ({flag.device_serial} if flag.device_serial else set())
     if flag.officer_no:

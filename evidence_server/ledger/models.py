@@ -72,6 +72,9 @@ class LedgerEntry(Base):
     case_number: Mapped[str | None] = mapped_column(String(100))
     case_name: Mapped[str | None] = mapped_column(String(300))
     expected_return_at: Mapped[datetime | None]
+    # the enforcement task's planned or reported start and end (footage is judged against these)
+    task_start_at: Mapped[datetime | None]
+    task_end_at: Mapped[datetime | None]
 
     # the pre-checkout checks (R3)
     battery_percent: Mapped[int | None]

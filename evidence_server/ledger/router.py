@@ -300,7 +300,14 @@ def checkout(body: CheckoutIn, request: Request, user: Actor, session: SessionDe
     Readings left out are taken from what a station read from the docked device in the last
     ``readings_max_age_seconds``. Failed checks need ``override_reason`` from an administrator.
     """
-    task = service.Task(body.enforcement_matter, body.expected_return_at, body.case_number, body.case_name)
+    task = service.Task(
+        body.enforcement_matter,
+        body.expected_return_at,
+        body.case_number,
+        body.case_name,
+        body.task_start_at,
+        body.task_end_at,
+    )
     entry = run(
         session,
         request,

@@ -44,6 +44,8 @@ CORRECTABLE = frozenset(
     {
         "occurred_at",
         "expected_return_at",
+        "task_start_at",
+        "task_end_at",
         "enforcement_matter",
         "case_number",
         "case_name",
@@ -271,7 +273,7 @@ def check_corrections(changes: Mapping[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in changes.items():
         try:
-            if key in ("occurred_at", "expected_return_at"):
+            if key in ("occurred_at", "expected_return_at", "task_start_at", "task_end_at"):
                 moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
                 if moment.tzinfo is None:
                     raise ValueError("no time zone")

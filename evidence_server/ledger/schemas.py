@@ -49,6 +49,8 @@ class CheckoutIn(BaseModel):
     case_number: str | None = Field(default=None, max_length=100)
     case_name: str | None = Field(default=None, max_length=300)
     expected_return_at: AwareDatetime
+    task_start_at: AwareDatetime | None = None  # the task's planned or reported start and end
+    task_end_at: AwareDatetime | None = None
     occurred_at: AwareDatetime | None = None
     readings: ReadingsIn | None = None  # default: what a station read from the docked device
     override_reason: str | None = Field(default=None, max_length=500)
@@ -135,6 +137,8 @@ class EntryOut(BaseModel):
     case_number: str | None
     case_name: str | None
     expected_return_at: datetime | None
+    task_start_at: datetime | None = None
+    task_end_at: datetime | None = None
     battery_percent: int | None
     storage_free_bytes: int | None
     clock_offset_s: float | None

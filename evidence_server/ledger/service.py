@@ -328,6 +328,8 @@ class Task:
     expected_return_at: datetime
     case_number: str | None = None
     case_name: str | None = None
+    task_start_at: datetime | None = None  # the task's planned or reported start and end, when known
+    task_end_at: datetime | None = None
 
 
 def fresh_readings(session: Session, device: Device, settings: Any, now: datetime) -> tuple[Readings, int] | None:
@@ -421,6 +423,8 @@ def _check_task(task: Task, occurred_at: datetime | None, now: datetime) -> None
         raise RuleError("no_matter", "the enforcement matter is required")
     if task.expected_return_at <= (occurred_at or now):
         raise RuleError("bad_return_time", "the expected return must be after the checkout")
+    if task.task_start_at and task.task_end_at and task.task_end_at <= task.task_start_at:
+        raise RuleError("bad_task_times", "the task must end after it starts")
 
 
 def checkout(
@@ -454,6 +458,8 @@ def checkout(
         case_number=task.case_number or None,
         case_name=task.case_name or None,
         expected_return_at=task.expected_return_at,
+        task_start_at=task.task_start_at,
+        task_end_at=task.task_end_at,
         **checks,
     )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import subprocess
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 from typing import Any
@@ -65,6 +66,55 @@ def media_facts(probe: dict[str, Any]) -> dict[str, Any]:
     return facts
 
 
+def decoded_to_end(path: str, declared_s: float | None, ffprobe_bin: str = "ffprobe") -> dict[str, Any]:
+    """Read every video packet (not only the container's header) and say whether they reach the
+    declared end: a file cut short keeps the full duration in its header but loses its last packets.
+
+    Returns what was found: declared duration, packets read, where the last one ends, the demuxer's
+    complaints, and ``complete``."""
+    proc = subprocess.run(
+        [
+            ffprobe_bin,
+            "-v",
+            "error",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "packet=pts_time,dts_time,duration_time",
+            "-of",
+            "csv=p=0",
+            path,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    ends, count = [], 0
+    for line in proc.stdout.splitlines():
+        parts = line.strip().split(",")
+        if not parts or not parts[0]:
+            continue
+        count += 1
+        try:
+            at = float(parts[0] if parts[0] != "N/A" else parts[1])
+            length = float(parts[2]) if len(parts) > 2 and parts[2] not in ("", "N/A") else 0.0
+        except (ValueError, IndexError):
+            continue
+        ends.append(at + length)
+    last = max(ends) if ends else 0.0
+    errors = [e for e in proc.stderr.splitlines() if e.strip()][-5:]
+    complete = bool(count) and (declared_s is None or last >= declared_s - max(0.5, 0.02 * declared_s))
+    complete = complete and not any("partial file" in e or "Invalid data" in e for e in errors)
+    return {
+        "declared_s": declared_s,
+        "packets": count,
+        "decoded_to_s": round(last, 3),
+        "errors": errors,
+        "complete": complete,
+    }
+
+
 def probe_recording(ctx: ServerContext, recording_id: int) -> str:
     """Fill a recording's media facts. Idempotent: a probed recording is left alone."""
     from evidence_server.recordings.models import Recording
@@ -84,6 +134,11 @@ def probe_recording(ctx: ServerContext, recording_id: int) -> str:
         for field, value in facts.items():
             setattr(rec, field, value)
         rec.probe = {"format": probe.get("format"), "streams": probe.get("streams")}
+        if facts["codec"]:  # a video: does it decode to its declared end? (R9.5: damaged at the source)
+            found = decoded_to_end(ctx.store.locator(rec.storage_key), facts["duration_s"], ctx.settings.ffprobe_bin)
+            rec.probe["integrity"] = found
+            if not found["complete"]:
+                _damaged_at_source(session, rec, found)
         rec.probe_state = "done" if facts["codec"] else "not_media"
         if facts["duration_s"]:
             span = timedelta(seconds=facts["duration_s"])
@@ -94,3 +149,20 @@ def probe_recording(ctx: ServerContext, recording_id: int) -> str:
                 rec.container_ended_at = facts["container_created_at"] + span
         session.commit()
         return rec.probe_state
+
+
+def _damaged_at_source(session: Any, rec: Any, found: dict[str, Any]) -> None:
+    """Record a recording that arrived damaged (cut short, undecodable): an integrity incident the
+    compliance rules flag for review, with what the decoder found."""
+    from evidence_server.uploads.models import IntegrityIncident
+
+    session.add(
+        IntegrityIncident(
+            kind="damaged_at_source",
+            station_id=rec.station_id,
+            transfer_id=rec.transfer_id,
+            recording_id=rec.id,
+            details={"path": rec.original_path, **found},
+        )
+    )
+    log.warning("recording %s does not decode to its declared end: %s", rec.id, found)

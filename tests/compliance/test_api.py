@@ -189,3 +189,43 @@ def test_scans_on_demand_are_for_supervisors(sqlite_api: Api) -> None:
     r = sqlite_api.post("admin", "/api/v1/compliance/scans", {"scope": "full"})
     assert r.status_code == 201 and r.json()["finished_at"] and r.json()["counts"]["devices"] == 0
     assert [s["scope"] for s in sqlite_api.get("legal", "/api/v1/compliance/scans").json()][:1] == ["full"]
+
+
+def test_short_footage_is_judged_against_the_task_times_given_at_checkout(sqlite_api: Api) -> None:
+    site = sqlite_api.site
+    site.register("D7")
+    out, back = T0, T0 + timedelta(hours=8)  # held for the day; the inspection lasted one hour
+    task_start, task_end = T0 + timedelta(hours=2), T0 + timedelta(hours=3)
+    r = sqlite_api.post(
+        "devadmin1",
+        "/api/v1/ledger/checkouts",
+        {
+            "serial": "D7",
+            "officer_id": site.users["officer1"],
+            "enforcement_matter": "检查",
+            "expected_return_at": (T0 + timedelta(hours=9)).isoformat(),
+            "task_start_at": task_start.isoformat(),
+            "task_end_at": task_end.isoformat(),
+            "occurred_at": out.isoformat(),
+            "readings": {"battery_percent": 90, "storage_free_bytes": 10**11, "clock_offset_s": 1},
+        },
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["task_start_at"] is not None
+    entry_id = r.json()["id"]
+    r = sqlite_api.post(
+        "devadmin1",
+        "/api/v1/ledger/returns",
+        {"serial": "D7", "condition": "good", "occurred_at": back.isoformat()},
+    )
+    assert r.status_code == 201, r.text
+    # the inspection in 10-minute segments, 60 of the 480 minutes the device was held
+    files = [segment("D7", i + 1, task_start + timedelta(minutes=10 * i), seconds=600) for i in range(6)]
+    tid = site.dock("D7", back + timedelta(minutes=5), files)
+    for f in files[:2]:  # only 20 minutes reach storage: short against the task
+        site.arrive(tid, f, back + timedelta(minutes=10))
+    with site.session() as s:
+        run_scan(s, site.settings.model_copy(update={"compliance_min_recorded_ratio": 0.5}))
+    short = [f for f in site.flags() if f.kind == "short_recording"]
+    assert len(short) == 1 and short[0].checkout_entry_id == entry_id
+    assert short[0].evidence["task_s"] == 3600 and short[0].evidence["recorded_s"] == 1200

@@ -209,22 +209,60 @@ def test_device_overdue_after_its_expected_return_plus_the_grace(
 # --- 4: missing or short footage ---------------------------------------------------------------------
 
 
-def test_a_checkout_without_any_recording_is_flagged_once_footage_could_be_here() -> None:
-    facts = device(hand_outs=(checkout(),))
-    assert found(facts, at(26), Kind.missing_recording) == []  # neither docked nor past the limit yet
-    assert len(found(facts, at(27, seconds=1), Kind.missing_recording)) == 1
+def test_a_returned_recorder_never_docked_is_not_transferred_at_the_deadline_not_missing() -> None:
+    facts = device(hand_outs=(checkout(),), docks=(Dock("t0", at(-20)),))  # returned at(3), never docked since
+    assert found(facts, at(27), Kind.not_transferred) == []  # the 24 hours are not over yet
+    got = found(facts, at(27, seconds=1), Kind.not_transferred)
+    assert len(got) == 1 and found(facts, LATER, Kind.missing_recording) == []
+    ev = got[0].evidence
+    assert got[0].at == at(27) and ev["deadline"] == rules.iso(at(27)) and ev["returned_at"] == rules.iso(at(3))
+    assert ev["last_dock"]["transfer_id"] == "t0" and ev["checkout"]["entry_id"] == 10
+    assert got[0].checkout_entry_id == 10 and got[0].device_serial == "D1"
+
+
+def test_not_transferred_lists_the_files_an_earlier_index_knew() -> None:
+    # docked mid-task (the index listed the first file, the upload never came), returned, never docked again
+    out = checkout(start=at(-0.5), back=at(3))
+    listed = seg(1, at(0.5), held=False, seen_at=at(1), seen_transfer_id="t1")
+    facts = device(listed, hand_outs=(out,), docks=(Dock("t1", at(1)),))
+    got = found(facts, LATER, Kind.not_transferred)
+    assert len(got) == 1  # one flag for the checkout, not one more for the file
+    flag = got[0]
+    assert flag.evidence["last_dock"]["transfer_id"] == "t1"
+    assert [f["path"] for f in flag.evidence["expected_files"]] == [listed.path]
+    assert flag.evidence["expected_count"] == 1
+
+
+def test_a_recorder_docked_in_time_holding_nothing_for_the_task_is_missing_recording() -> None:
     docked = device(hand_outs=(checkout(),), docks=(Dock("t1", at(3.2)),))
-    assert len(found(docked, at(4), Kind.missing_recording)) == 1
+    got = found(docked, at(4), Kind.missing_recording)
+    assert len(got) == 1 and got[0].evidence["docked"]["transfer_id"] == "t1"
+    assert found(docked, LATER, Kind.not_transferred) == []
 
 
-@pytest.mark.parametrize("recorded_minutes, short", [(105, False), (104, True)])
+TASK = {"task_start": at(1), "task_end": at(2)}  # a 60-minute inspection inside a 3.5-hour checkout
+
+
+@pytest.mark.parametrize("recorded_minutes, short", [(30, False), (29, True)])
 def test_footage_much_shorter_than_the_task_is_flagged(recorded_minutes: int, short: bool) -> None:
-    # a 3.5-hour checkout at ratio 0.5 needs 105 minutes of footage
-    segments = [seg(i + 1, at() + timedelta(minutes=i), 60, transferred=at(4)) for i in range(recorded_minutes)]
-    facts = device(*segments, docks=(Dock("t1", at(3.5)),))
+    segments = [seg(i + 1, at(1) + timedelta(minutes=i), 60, transferred=at(4)) for i in range(recorded_minutes)]
+    facts = device(*segments, hand_outs=(checkout(**TASK),), docks=(Dock("t1", at(3.5)),))
     got = found(facts, LATER, Kind.short_recording, Thresholds(min_recorded_ratio=0.5))
     assert bool(got) is short
+    if got:
+        ev = got[0].evidence
+        assert ev["task_s"] == 3600 and ev["recorded_s"] == 29 * 60 and ev["task_start"] == rules.iso(at(1))
     assert found(facts, LATER, Kind.missing_recording) == []
+
+
+def test_footage_is_never_judged_against_the_time_the_device_was_held() -> None:
+    # the whole 60-minute task recorded, in a 3.5-hour checkout: not short
+    segments = [seg(i + 1, at(1) + timedelta(minutes=10 * i), 600, transferred=at(4)) for i in range(6)]
+    held = device(*segments, hand_outs=(checkout(**TASK),), docks=(Dock("t1", at(3.5)),))
+    assert found(held, LATER, Kind.short_recording, Thresholds(min_recorded_ratio=0.9)) == []
+    # no task times known: 10 minutes of footage in a 3.5-hour checkout raises no short-footage flag
+    few = device(segments[0], docks=(Dock("t1", at(3.5)),))
+    assert found(few, LATER, Kind.short_recording, Thresholds(min_recorded_ratio=0.9)) == []
 
 
 def test_a_segment_across_midnight_counts_for_the_checkout_it_belongs_to() -> None:
@@ -253,6 +291,29 @@ def test_a_missing_segment_number_is_a_gap() -> None:
     gaps = found(facts, LATER, Kind.segment_gap)
     assert len(gaps) == 1 and gaps[0].evidence["missing_seq"] == [3]
     assert gaps[0].evidence["before"]["recording_id"] == 2
+
+
+def test_numbers_left_by_a_never_docked_checkout_are_blamed_on_that_checkout() -> None:
+    # checkout 10 records 1-3 and docks; checkout 20 records 4-6 and never docks; checkout 30 records 7-9
+    first = checkout(10, at(-0.5), at(1))
+    lost = checkout(20, at(5), at(7), expected=at(8))
+    third = checkout(30, at(10), at(12), expected=at(13))
+    segs = [seg(i + 1, at(0) + timedelta(seconds=300 * i), transferred=at(1.2)) for i in range(3)]
+    segs += [seg(i + 7, at(10.2) + timedelta(seconds=300 * i), transferred=at(12.2)) for i in range(3)]
+    facts = device(*segs, hand_outs=(first, lost, third), docks=(Dock("t1", at(1.1)), Dock("t3", at(12.1))))
+    (gap,) = found(facts, LATER, Kind.segment_gap)
+    assert gap.evidence["missing_seq"] == [4, 5, 6] and gap.checkout_entry_id == 20
+
+
+def test_a_gap_inside_one_session_is_blamed_on_the_checkout_that_held_it() -> None:
+    # 1-2 full length in checkout 10; 3 missing; 4 starts a new session in checkout 20 right after
+    first = checkout(10, at(-0.5), at(0.2), expected=at(1))
+    second = checkout(20, at(0.25), at(3))
+    segs = [seg(1, at(0)), seg(2, at(0) + timedelta(seconds=300)), seg(4, at(0.5))]
+    facts = device(*segs, hand_outs=(first, second), docks=(Dock("t1", at(3.5)),))
+    (gap,) = found(facts, LATER, Kind.segment_gap)
+    assert gap.evidence["expected_at"] == rules.iso(at(0) + timedelta(seconds=600))
+    assert gap.checkout_entry_id == 10
 
 
 def test_a_number_the_station_refused_is_not_a_gap() -> None:
@@ -375,7 +436,9 @@ def test_a_failed_fingerprint_after_ingest_carries_its_incident() -> None:
 # --- 7: clocks -------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("offset, flagged", [(60.0, False), (-60.0, False), (60.5, True), (-3600.0, True)])
+@pytest.mark.parametrize(
+    "offset, flagged", [(5.0, False), (-5.0, False), (5.5, True), (45.0, True), (-45.0, True), (-3600.0, True)]
+)
 def test_clock_offset_beyond_tolerance_at_checkout_and_at_dock(offset: float, flagged: bool) -> None:
     facts = device(
         *a_session(at(4), offset=offset),
@@ -384,6 +447,19 @@ def test_clock_offset_beyond_tolerance_at_checkout_and_at_dock(offset: float, fl
     )
     clock = sorted(f.key for f in found(facts, LATER, Kind.clock_off))
     assert clock == (["clock:checkout:10", "clock:dock:t1"] if flagged else [])
+
+
+def test_the_clock_tolerance_defaults_to_seconds_and_is_configuration() -> None:
+    from evidence_server.config import Settings
+
+    assert Thresholds().clock_tolerance_s == Settings().max_clock_offset_seconds == 5.0
+    assert Thresholds.from_settings(Settings(max_clock_offset_seconds=2.0)).clock_tolerance_s == 2.0
+    # a good clock at checkout, drifted by the dock: the dock's offset is judged on its own
+    facts = device(
+        *a_session(at(4)), hand_outs=(checkout(clock_offset_s=1.0),), docks=(Dock("t1", at(3.5), clock_offset_s=45.0),)
+    )
+    (flag,) = found(facts, LATER, Kind.clock_off)
+    assert flag.key == "clock:dock:t1" and flag.evidence["clock_offset_s"] == 45.0 and flag.checkout_entry_id == 10
 
 
 # --- 8: use outside the ledger -----------------------------------------------------------------------------

@@ -254,7 +254,7 @@ def test_station_readings_fill_the_checks_and_unknown_devices_are_auto_registere
         "/api/v1/devices/DSJ0100/readings",
         {
             "read_at": now.isoformat(),
-            "clock": (now - timedelta(seconds=12)).isoformat(),
+            "clock": (now - timedelta(seconds=4)).isoformat(),  # calibrated: within seconds
             "battery_percent": 77,
             "storage_total_bytes": 64 * GIB,
             "storage_free_bytes": 40 * GIB,
@@ -262,7 +262,7 @@ def test_station_readings_fill_the_checks_and_unknown_devices_are_auto_registere
         },
     )
     assert r.status_code == 201, r.text
-    assert r.json()["device_status"] == "unregistered" and r.json()["clock_offset_s"] == pytest.approx(-12)
+    assert r.json()["device_status"] == "unregistered" and r.json()["clock_offset_s"] == pytest.approx(-4)
     assert r.json()["failures"] == []
     assert api.checkout("DSJ0100", readings={}).json()["detail"]["code"] == "device_unregistered"
     assert api.register("DSJ0100", model="DSJ-V9")["status_after"] == "available"
@@ -271,7 +271,7 @@ def test_station_readings_fill_the_checks_and_unknown_devices_are_auto_registere
     assert r.status_code == 201, r.text
     entry = r.json()
     assert (entry["battery_percent"], entry["storage_free_bytes"]) == (77, 40 * GIB)
-    assert entry["clock_offset_s"] == pytest.approx(-12)
+    assert entry["clock_offset_s"] == pytest.approx(-4)
     assert entry["readings_source"] == "station" and entry["readings_station_id"] == site.station_id
     assert api.post("officer1", "/api/v1/devices/DSJ0100/readings", {"read_at": now.isoformat()}).status_code == 401
 

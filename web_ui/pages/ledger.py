@@ -317,6 +317,8 @@ def checkout_submit(
     case_number: Text = "",
     case_name: Text = "",
     expected_return_at: Text = "",
+    task_start_at: Text = "",
+    task_end_at: Text = "",
     occurred_at: Text = "",
     officer_id: Text = "",
     battery_percent: Text = "",
@@ -334,6 +336,8 @@ def checkout_submit(
         case_number=case_number,
         case_name=case_name,
         expected_return_at=expected_return_at,
+        task_start_at=task_start_at,
+        task_end_at=task_end_at,
         occurred_at=occurred_at,
         officer_id=officer_id,
         battery_percent=battery_percent,
@@ -355,7 +359,14 @@ def checkout_submit(
             "clock_offset_s": number(clock_offset_s, float),
             "fault_found": bool(fault_found),
         }
-        task = service.Task(enforcement_matter, expected, case_number.strip() or None, case_name.strip() or None)
+        task = service.Task(
+            enforcement_matter,
+            expected,
+            case_number.strip() or None,
+            case_name.strip() or None,
+            parse_local(task_start_at, tz),
+            parse_local(task_end_at, tz),
+        )
         return service.checkout(
             session,
             acting,

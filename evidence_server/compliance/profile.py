@@ -1,0 +1,95 @@
+"""What a recorder writes into its files, as comparable properties, and a device's honest profile.
+
+A recorder's firmware writes the same container brand, tags, codec settings, time base, audio
+format and file naming into every segment. A desktop editor (trim, re-encode, remux, metadata
+rewrite) changes some of them. The profile of a device is what most of its own segments share
+(else its family's); a segment that departs from it is a suspected edit. Pure, no I/O.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+Profile = Mapping[str, str]
+
+#: a device's profile is learnt from at least this many of its segments, a family's from more
+MIN_SEGMENTS = 3
+#: a property is part of the profile when at least this share of the segments agree on it
+MIN_SHARE = 0.75
+
+_DIGITS = re.compile(r"\d")
+
+
+def _tags(d: Mapping[str, Any] | None) -> dict[str, str]:
+    return {str(k).lower(): str(v) for k, v in ((d or {}).get("tags") or {}).items()}
+
+
+def profile_of(probe: Mapping[str, Any] | None, path: str) -> dict[str, str]:
+    """The comparable properties of one file, from ffprobe's ``-show_format -show_streams`` JSON."""
+    name = path.rsplit("/", 1)[-1]
+    out = {"naming": _DIGITS.sub("#", name)}
+    if not probe:
+        return out
+    fmt = probe.get("format") or {}
+    tags = _tags(fmt)
+    streams = probe.get("streams") or []
+    video = next((s for s in streams if s.get("codec_type") == "video"), None)
+    audio = next((s for s in streams if s.get("codec_type") == "audio"), None)
+    out.update(
+        container=str(fmt.get("format_name")),
+        brand=tags.get("major_brand", "-"),
+        compatible_brands=tags.get("compatible_brands", "-"),
+        encoder=tags.get("encoder", "-"),
+        metadata_keys=",".join(sorted(tags)),
+        streams=",".join(str(s.get("codec_type")) for s in streams),
+    )
+    if video is not None:
+        vt = _tags(video)
+        out.update(
+            video_codec=str(video.get("codec_name")),
+            video_profile=str(video.get("profile", "-")),
+            pixel_format=str(video.get("pix_fmt", "-")),
+            frame_rate=str(video.get("avg_frame_rate") or video.get("r_frame_rate")),
+            timescale=str(video.get("time_base")),
+            video_handler=vt.get("handler_name", "-"),
+            video_encoder=vt.get("encoder", "-"),
+        )
+    if audio is not None:
+        at = _tags(audio)
+        out.update(
+            audio=f"{audio.get('codec_name')}/{audio.get('sample_rate')}/{audio.get('channels')}",
+            audio_handler=at.get("handler_name", "-"),
+        )
+    else:
+        out["audio"] = "none"
+    return out
+
+
+def learn(profiles: Iterable[Profile], minimum: int = MIN_SEGMENTS) -> dict[str, str]:
+    """The properties most segments share (each held by at least ``MIN_SHARE`` of them); empty when
+    there are fewer than ``minimum`` segments to learn from."""
+    items = [p for p in profiles if len(p) > 1]  # a file never probed has nothing but its name
+    if len(items) < minimum:
+        return {}
+    counts: dict[str, Counter[str]] = {}
+    for p in items:
+        for k, v in p.items():
+            counts.setdefault(k, Counter())[v] += 1
+    out = {}
+    for k, c in counts.items():
+        value, n = c.most_common(1)[0]
+        if n >= MIN_SHARE * len(items):
+            out[k] = value
+    return out
+
+
+def departures(profile: Profile, expected: Profile) -> list[dict[str, str]]:
+    """Each property of ``profile`` that differs from ``expected``: name, expected value, value found."""
+    return [
+        {"property": k, "expected": v, "found": profile.get(k, "-")}
+        for k, v in sorted(expected.items())
+        if profile.get(k, "-") != v and (k in profile or len(profile) > 1)
+    ]

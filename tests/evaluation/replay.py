@@ -1,0 +1,226 @@
+"""Replay a generated period through the server, each event at its own time, and score the flags.
+
+The server's clock follows the scenario (``time_machine``): a checkout is written at the moment it
+happened, a dock opens a transfer through the stations' own path at its time, a recording arrives
+when it was verified. One full scan after the period's deadlines have passed; every flag is matched
+against what was injected.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import time_machine
+from sqlalchemy import select
+
+from custodia_wire.documents import utc_iso
+from evidence_server.compliance.models import ComplianceFlag
+from evidence_server.compliance.service import run_scan
+from evidence_server.ledger import docks as ledger_docks
+from evidence_server.ledger import service as ledger
+from evidence_server.ledger.rules import Condition
+from evidence_server.media.probe import media_facts
+from evidence_server.recordings.models import Recording
+from evidence_server.stations.models import Station
+from evidence_server.transfers import service as transfers
+from tests.compliance.conftest import GOOD, Site, make_site
+from tests.evaluation.scenario import KINDS, OFFICER_NO, Checkout, Scenario, fill_media, generate, media_templates
+
+
+@dataclass
+class Row:
+    kind: str
+    injected: int
+    flagged: int
+    found: int  # injections matched by a flag
+    correct: int  # flags that match an injection
+
+    @property
+    def recall(self) -> float | None:
+        return self.found / self.injected if self.injected else None
+
+    @property
+    def precision(self) -> float | None:
+        return self.correct / self.flagged if self.flagged else None
+
+
+def _events(scenario: Scenario) -> list[tuple[datetime, int, str, Checkout]]:
+    order = {"checkout": 0, "return": 1, "dock": 2, "arrive": 3}
+    out = []
+    for c in scenario.checkouts:
+        if c.ledger:
+            out.append((c.out_at, order["checkout"], "checkout", c))
+            if c.back_at is not None:
+                out.append((c.back_at, order["return"], "return", c))
+        if c.dock_at is not None:
+            out.append((c.dock_at, order["dock"], "dock", c))
+        if c.arrive_at is not None and c.dock_at is not None:
+            out.append((c.arrive_at, order["arrive"], "arrive", c))
+    out.sort(key=lambda e: (e[0], e[1]))
+    return out
+
+
+def replay(site: Site, scenario: Scenario) -> tuple[dict[str, int], dict[str, str]]:
+    """Write the period into the server; the checkout entry of each checkout, the transfer of each dock."""
+    for serial, family in scenario.devices.items():
+        site.register(serial, family=family)
+    entries: dict[str, int] = {}
+    docks: dict[str, str] = {}
+    for at, _, what, c in _events(scenario):
+        with time_machine.travel(at, tick=False), site.session() as s:
+            if what == "checkout":
+                assert c.task is not None
+                entry = ledger.checkout(
+                    s,
+                    site.ctx("devadmin1"),
+                    serial=c.serial,
+                    officer_id=site.users[c.officer],
+                    readings={**GOOD, "clock_offset_s": c.clock_offset_s},
+                    override_reason="时钟待校准"
+                    if abs(c.clock_offset_s) > site.settings.max_clock_offset_seconds
+                    else None,
+                    task=ledger.Task("食品安全检查", c.expected_at, None, None, c.task[0], c.task[1]),
+                )
+                s.commit()
+                entries[c.key] = entry.id
+            elif what == "return":
+                ledger.return_device(s, site.ctx("devadmin1"), serial=c.serial, condition=Condition.good)
+                s.commit()
+            elif what == "dock":
+                docks[c.key] = _dock(s, site, scenario, c, at)
+            else:
+                _arrive(s, docks[c.key], c, at)
+    return entries, docks
+
+
+def _dock(s: Any, site: Site, scenario: Scenario, c: Checkout, at: datetime) -> str:
+    tid = str(uuid.uuid4())
+    payload = {
+        "transfer_id": tid,
+        "device": {"serial": c.serial, "family": scenario.devices[c.serial]},
+        "officer": {"number": OFFICER_NO[c.officer] if c.ledger else None},
+        "docked_at": utc_iso(at),
+        "device_status": {"read_at": utc_iso(at), "clock": utc_iso(at + timedelta(seconds=c.dock_offset_s))},
+        "index": [
+            {
+                "path": f.path,
+                "size": f.size,
+                "started_at": utc_iso(f.start),
+                "mtime": utc_iso(f.start + timedelta(seconds=f.seconds)),
+            }
+            for f in c.files
+            if f.on_index
+        ],
+    }
+    station = s.get(Station, site.station_id)
+    opened = transfers.open_transfer(s, station, payload)
+    ledger_docks.on_dock(s, opened.transfer)
+    s.commit()
+    return tid
+
+
+def _arrive(s: Any, tid: str, c: Checkout, at: datetime) -> None:
+    from evidence_server.transfers.models import Transfer
+
+    t = s.get(Transfer, tid)
+    for f in c.files:
+        if not f.arrives:
+            continue
+        facts = media_facts(f.probe)
+        end = f.start + timedelta(seconds=facts["duration_s"] or f.seconds)
+        created = facts["container_created_at"]
+        s.add(
+            Recording(
+                blake3=f"blake3:{uuid.uuid4().hex}",
+                sha256=f"sha256:{uuid.uuid4().hex}",
+                size=f.size,
+                storage_key=uuid.uuid4().hex,
+                unit_id=t.unit_id,
+                station_id=t.station_id,
+                transfer_id=t.id,
+                device_serial=t.device_serial,
+                officer_no=t.officer_no,
+                original_path=f.path,
+                original_name=f.path.rsplit("/", 1)[-1],
+                name_started_at=f.start,
+                name_ended_at=end,
+                container_started_at=created,
+                container_ended_at=created + (end - f.start) if created else None,
+                probe_state="done",
+                probe=f.probe,
+                docked_at=t.docked_at,
+                uploaded_at=at,
+                verified_at=at,
+                **facts,
+            )
+        )
+    s.commit()
+
+
+def score(site: Site, scenario: Scenario, entries: dict[str, int]) -> list[Row]:
+    with site.session() as s:
+        flags = list(s.scalars(select(ComplianceFlag).where(ComplianceFlag.cleared_at.is_(None))))
+    by_key = {c.key: c for c in scenario.checkouts}
+
+    def matches(flag: ComplianceFlag, inj: Any) -> bool:
+        if flag.kind != inj.kind or flag.device_serial != inj.serial:
+            return False
+        if inj.kind == "suspected_edit":
+            return bool((flag.evidence.get("recording") or {}).get("path") == inj.path)
+        if inj.kind == "used_outside_ledger":
+            c = by_key[inj.checkout]
+            return abs(flag.at - c.out_at) < timedelta(days=1)
+        return flag.checkout_entry_id == entries.get(inj.checkout)
+
+    rows = []
+    kinds = list(KINDS) + sorted({f.kind for f in flags} - set(KINDS))
+    for kind in kinds:
+        injected = [i for i in scenario.injected if i.kind == kind]
+        flagged = [f for f in flags if f.kind == kind]
+        found = sum(1 for i in injected if any(matches(f, i) for f in flagged))
+        correct = sum(1 for f in flagged if any(matches(f, i) for i in injected))
+        rows.append(Row(kind, len(injected), len(flagged), found, correct))
+    return rows
+
+
+def evaluate(database_url: str, work: Path, seed: int, **size: Any) -> tuple[list[Row], Scenario]:
+    scenario = generate(seed, **size)
+    fill_media(scenario, media_templates(work), seed)
+    site, engine = make_site(database_url, work / f"site-{uuid.uuid4().hex[:8]}", compliance_min_recorded_ratio=0.5)
+    try:
+        entries, _ = replay(site, scenario)
+        end = max(c.arrive_at or c.back_at or c.out_at for c in scenario.checkouts) + timedelta(days=2)
+        with time_machine.travel(end, tick=False), site.session() as s:
+            run_scan(s, site.settings, now=end)
+        return score(site, scenario, entries), scenario
+    finally:
+        engine.dispose()
+
+
+def table(rows: list[Row]) -> str:
+    def pct(v: float | None) -> str:
+        return "—" if v is None else f"{v:.2f}"
+
+    lines = [f"{'kind':<22}{'injected':>9}{'flagged':>9}{'found':>7}{'correct':>9}{'recall':>8}{'precision':>11}"]
+    for r in rows:
+        lines.append(
+            f"{r.kind:<22}{r.injected:>9}{r.flagged:>9}{r.found:>7}{r.correct:>9}{pct(r.recall):>8}{pct(r.precision):>11}"
+        )
+    return "\n".join(lines)
+
+
+def summary(scenario: Scenario) -> str:
+    files = [f for c in scenario.checkouts for f in c.files]
+    lengths = [(c.task[1] - c.task[0]).total_seconds() / 60 for c in scenario.checkouts if c.task]
+    fams = Counter(scenario.devices.values())
+    return (
+        f"{len(scenario.devices)} recorders ({', '.join(f'{k}×{v}' for k, v in sorted(fams.items()))}), "
+        f"{len(scenario.checkouts)} checkouts, {len(files)} segments, "
+        f"inspections {min(lengths):.0f}-{max(lengths):.0f} min, "
+        f"{len(scenario.injected)} violations injected"
+    )

@@ -1,0 +1,309 @@
+"""A period of operations for scoring the compliance rules, written apart from the product's simulator.
+
+Recorders of several families (firmware-tagged H.265, libavformat-muxing H.264, a 5-minute
+firmware), one enforcement inspection of 20-90 minutes per checkout, segments of the family's
+length (5-15 minutes), docks and arrivals at their own times; violations of every device kind the
+period can show are injected, each remembered with what a correct flag must name.
+
+The media facts of each file are those ffprobe reports of a tiny real clip made by ffmpeg the way the
+family's firmware (or a desktop editor) writes it, with the durations the scenario states. Pure
+except ``media_templates`` (runs ffmpeg once per family and edit).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import random
+import subprocess
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+BJ = timezone(timedelta(hours=8))
+
+#: family → (segment length in seconds, ffmpeg output options of its firmware, bytes per second)
+FAMILIES: dict[str, tuple[int, list[str], int]] = {
+    "HX": (600, [
+        "-c:v", "libx265", "-x265-params", "log-level=error", "-c:a", "aac", "-ac", "1", "-ar", "16000",
+        "-fflags", "+bitexact", "-metadata", "comment=HXFW 2.1.4", "-metadata:s:v", "encoder=HX HEVC",
+        "-metadata:s:v", "handler_name=HX Video", "-video_track_timescale", "90000",
+    ], 500_000),
+    "LV": (900, ["-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", "-ac", "2", "-ar", "48000"], 750_000),
+    "ZF": (300, [
+        "-c:v", "libx264", "-preset", "ultrafast", "-profile:v", "main", "-c:a", "aac", "-ac", "1",
+        "-ar", "32000", "-fflags", "+bitexact", "-metadata:s:v", "handler_name=ZFY AVC",
+        "-video_track_timescale", "30000",
+    ], 600_000),
+}  # fmt: skip
+
+#: desktop edits (applied to the family's original clip) → ffmpeg options
+EDITS: dict[str, list[str]] = {
+    "trim": ["-t", "1", "-c", "copy"],
+    "reencode": ["-c:v", "mpeg4", "-c:a", "copy"],
+    "remux": ["-c", "copy", "-f", "mov"],
+    "metadata": ["-c", "copy", "-map_metadata", "-1"],
+    "concat": ["-c:v", "libx264", "-preset", "ultrafast", "-profile:v", "high", "-c:a", "aac", "-ar", "44100"],
+}
+
+KINDS = (
+    "late_transfer",
+    "not_transferred",
+    "device_overdue",
+    "missing_recording",
+    "short_recording",
+    "segment_gap",
+    "suspected_edit",
+    "clock_off",
+    "used_outside_ledger",
+)
+
+
+def media_templates(directory: Path) -> dict[str, dict[str, Any]]:
+    """ffprobe's JSON of a 2-second clip per family, and per family and edit (``"HX/trim"``)."""
+    cache = directory / "templates.json"
+    if cache.exists():
+        loaded: dict[str, dict[str, Any]] = json.loads(cache.read_text())
+        return loaded
+    out = {}
+    for family, (_, options, _) in FAMILIES.items():
+        original = directory / f"{family}.mp4"
+        _ffmpeg(
+            "-f", "lavfi", "-i", "testsrc2=size=160x120:rate=10:duration=2",
+            "-f", "lavfi", "-i", "sine=frequency=440:duration=2",
+            *options, "-metadata", "creation_time=2026-03-02T01:00:00Z", str(original),
+        )  # fmt: skip
+        out[family] = _probe(original)
+        for edit, args in EDITS.items():
+            edited = directory / f"{family}-{edit}.mp4"
+            _ffmpeg("-i", str(original), *args, str(edited))
+            out[f"{family}/{edit}"] = _probe(edited)
+    cache.write_text(json.dumps(out))
+    return out
+
+
+def _ffmpeg(*args: str) -> None:
+    subprocess.run(["ffmpeg", "-v", "error", "-y", *args], check=True, capture_output=True)
+
+
+def _probe(path: Path) -> dict[str, Any]:
+    text = subprocess.run(
+        ["ffprobe", "-v", "error", "-show_format", "-show_streams", "-of", "json", str(path)],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    found: dict[str, Any] = json.loads(text)
+    return {"format": found["format"], "streams": found["streams"]}
+
+
+def stated(template: dict[str, Any], seconds: float, created: datetime | None) -> dict[str, Any]:
+    """The template with the scenario's duration and creation time (if the template has one)."""
+    probe = copy.deepcopy(template)
+    probe["format"]["duration"] = f"{seconds:.6f}"
+    tags = probe["format"].get("tags") or {}
+    if "creation_time" in tags and created is not None:
+        tags["creation_time"] = created.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000000Z")
+    for s in probe["streams"]:
+        s["duration"] = f"{seconds:.6f}"
+    return probe
+
+
+@dataclass
+class File:
+    path: str
+    size: int
+    start: datetime  # device clock
+    seconds: float
+    probe: dict[str, Any]
+    on_index: bool = True  # the device still held it at the dock
+    arrives: bool = True  # the station transferred it
+
+
+@dataclass
+class Checkout:
+    key: str
+    serial: str
+    officer: str
+    out_at: datetime
+    expected_at: datetime
+    back_at: datetime | None
+    task: tuple[datetime, datetime] | None
+    clock_offset_s: float
+    dock_at: datetime | None
+    dock_offset_s: float
+    arrive_at: datetime | None
+    files: list[File] = field(default_factory=list)
+    ledger: bool = True  # False: the device was used without a checkout (no entries)
+
+
+@dataclass
+class Injected:
+    kind: str
+    serial: str
+    checkout: str  # Checkout.key
+    path: str | None = None  # the edited file
+    note: str = ""
+
+
+@dataclass
+class Scenario:
+    start: datetime
+    end: datetime
+    devices: dict[str, str]  # serial → family
+    checkouts: list[Checkout]
+    injected: list[Injected]
+
+
+OFFICERS = ("officer1", "officer2")
+OFFICER_NO = {"officer1": "102345", "officer2": "102346"}
+
+
+def generate(seed: int, *, devices_per_family: int = 2, days: int = 6, per_kind: int = 2) -> Scenario:
+    rng = random.Random(seed)
+    start = datetime(2026, 3, 2, 0, 0, tzinfo=BJ)
+    devices = {f"{fam}{i:02d}": fam for fam in FAMILIES for i in range(1, devices_per_family + 1)}
+    plan: list[Checkout] = []
+    seq = dict.fromkeys(devices, 0)
+    for serial in devices:
+        for day in range(days):
+            if rng.random() < 0.15:
+                continue  # a day the recorder stays in the cabinet
+            morning = start + timedelta(days=day, hours=8, minutes=rng.randint(0, 60))
+            inspect_at = morning + timedelta(minutes=rng.randint(30, 120))
+            length = rng.randint(20, 90) * 60
+            back = inspect_at + timedelta(seconds=length, minutes=rng.randint(30, 150))
+            officer = rng.choice(OFFICERS)
+            c = Checkout(
+                key=f"{serial}/{day}",
+                serial=serial,
+                officer=officer,
+                out_at=morning,
+                expected_at=back + timedelta(hours=rng.randint(1, 3)),
+                back_at=back,
+                task=(inspect_at, inspect_at + timedelta(seconds=length)),
+                clock_offset_s=round(rng.uniform(-2, 2), 1),
+                dock_at=back + timedelta(minutes=rng.randint(2, 20)),
+                dock_offset_s=round(rng.uniform(-2, 2), 1),
+                arrive_at=None,
+            )
+            c.arrive_at = (c.dock_at or back) + timedelta(minutes=rng.randint(5, 30))
+            plan.append(c)
+    # the violations, each on its own checkout (a device's last one for "not transferred": its files
+    # would otherwise be found by its next dock)
+    last = {c.serial: c for c in plan}
+    pool = [c for c in plan if last[c.serial] is not c]
+    rng.shuffle(pool)
+    injected: list[Injected] = []
+    for kind in KINDS:
+        for n in range(per_kind if kind != "suspected_edit" else len(EDITS)):
+            if kind == "not_transferred":
+                candidates = [c for s, c in last.items() if not any(i.checkout == c.key for i in injected)]
+                c = rng.choice(candidates)
+            else:
+                c = pool.pop()
+            if kind == "late_transfer":  # not handed out again before that dock
+                c.dock_at = (c.back_at or c.out_at) + timedelta(hours=rng.randint(26, 40))
+                c.arrive_at = c.dock_at + timedelta(minutes=20)
+                busy = c.dock_at + timedelta(hours=1)
+                gone = {x.key for x in plan if x.serial == c.serial and c.out_at < x.out_at < busy}
+                plan = [x for x in plan if x.key not in gone]
+                pool = [x for x in pool if x.key not in gone]
+                last = {x.serial: x for x in plan}
+            injected.append(Injected(kind, c.serial, c.key, note=list(EDITS)[n] if kind == "suspected_edit" else ""))
+    by_key = {c.key: c for c in plan}
+    outside: list[Checkout] = []
+    for inj in injected:
+        c = by_key[inj.checkout]
+        if inj.kind == "not_transferred":
+            c.dock_at = c.arrive_at = None
+        elif inj.kind == "device_overdue":
+            c.back_at = c.expected_at + timedelta(hours=rng.randint(3, 6))
+            c.dock_at = c.back_at + timedelta(minutes=10)
+            c.arrive_at = c.dock_at + timedelta(minutes=10)
+        elif inj.kind == "clock_off":
+            if rng.random() < 0.5:
+                c.clock_offset_s = rng.choice((-1, 1)) * rng.randint(20, 60)
+                c.dock_offset_s = c.clock_offset_s
+            else:
+                c.dock_offset_s = rng.choice((-1, 1)) * rng.randint(20, 60)
+        elif inj.kind == "used_outside_ledger":
+            # the same recorder, recording on the evening after its return, with no checkout
+            assert c.back_at is not None and c.dock_at is not None
+            when = c.dock_at + timedelta(hours=rng.randint(3, 5))
+            extra = Checkout(
+                key=f"{c.key}/outside",
+                serial=c.serial,
+                officer=c.officer,
+                out_at=when,
+                expected_at=when,
+                back_at=None,
+                task=(when, when + timedelta(minutes=rng.randint(20, 40))),
+                clock_offset_s=0,
+                dock_at=when + timedelta(hours=1),
+                dock_offset_s=0.5,
+                arrive_at=when + timedelta(hours=1, minutes=10),
+                ledger=False,
+            )
+            outside.append(extra)
+            inj.checkout = extra.key
+    plan += outside
+    plan.sort(key=lambda c: c.out_at)
+    kinds = {i.checkout: i for i in injected}
+    # the files: each checkout's inspection in segments of the family's length
+    for c in plan:
+        family = devices[c.serial]
+        seg_s, _, rate = FAMILIES[family]
+        inj = kinds.get(c.key)
+        assert c.task is not None
+        t0, t1 = c.task
+        total = (t1 - t0).total_seconds()
+        if inj and inj.kind in ("segment_gap", "suspected_edit") and total < 3 * seg_s:
+            total = 3 * seg_s + rng.randint(60, 300)  # long enough for a segment in the middle
+            c.task = (t0, t0 + timedelta(seconds=total))
+            assert c.back_at is not None
+            c.back_at = max(c.back_at, c.task[1] + timedelta(minutes=30))
+            c.expected_at = max(c.expected_at, c.back_at + timedelta(hours=1))
+            if c.dock_at is not None:
+                c.dock_at = c.back_at + timedelta(minutes=10)
+                c.arrive_at = c.dock_at + timedelta(minutes=10)
+        if inj and inj.kind == "missing_recording":
+            continue
+        if inj and inj.kind == "short_recording":
+            total = total * rng.uniform(0.1, 0.3)
+        offset = timedelta(seconds=c.clock_offset_s if abs(c.clock_offset_s) > 5 else 0)
+        at, left = t0, total
+        while left > 1:
+            seconds = float(min(seg_s, left))
+            seq[c.serial] += 1
+            device_at = (at + offset).astimezone(BJ)
+            name = f"{c.serial}_{OFFICER_NO[c.officer]}_{device_at:%Y%m%d%H%M%S}_{seq[c.serial]:04d}.MP4"
+            path = f"DCIM/{device_at:%Y%m%d}/{name}"
+            c.files.append(File(path, int(seconds * rate * rng.uniform(0.95, 1.05)), device_at, seconds, {}))
+            at += timedelta(seconds=seconds)
+            left -= seconds
+        if inj and inj.kind == "segment_gap":
+            middle = c.files[len(c.files) // 2]
+            middle.on_index = middle.arrives = False
+        if inj and inj.kind == "suspected_edit":
+            inj.path = c.files[len(c.files) // 2 - 1 if len(c.files) > 2 else 0].path
+    return Scenario(start, start + timedelta(days=days), devices, plan, injected)
+
+
+def fill_media(scenario: Scenario, templates: dict[str, dict[str, Any]], seed: int) -> None:
+    """Each file's probe: its family's original, or the desktop edit injected on it."""
+    rng = random.Random(seed + 1)
+    edits = {i.path: i.note for i in scenario.injected if i.kind == "suspected_edit"}
+    for c in scenario.checkouts:
+        family = scenario.devices[c.serial]
+        for f in c.files:
+            edit = edits.get(f.path)
+            seconds = f.seconds
+            if edit == "trim":
+                seconds -= rng.randint(1, 30)
+            template = templates[f"{family}/{edit}"] if edit else templates[family]
+            f.probe = stated(template, seconds, f.start)
+            if edit:
+                f.size = int(f.size * seconds / f.seconds)
+                f.seconds = seconds
