@@ -107,8 +107,11 @@ def get_container(account: str, container: str, who: Account, request: Request, 
         return _answer(exc)
     headers = {f"X-Container-Meta-{k.title()}": v for k, v in row.meta.items() if k != "status"}
     headers["X-Container-Meta-Status"] = row.status
-    names = "\n".join(service.object_names(session, row))
-    return Response(names + ("\n" if names else ""), status_code=200, headers=headers, media_type="text/plain")
+    listing = service.object_listing(session, row)
+    if request.query_params.get("format") == "json":
+        return JSONResponse(listing, headers=headers)
+    names = "".join(o["name"] + "\n" for o in listing)
+    return Response(names, status_code=200, headers=headers, media_type="text/plain")
 
 
 @swift.api_route("/v1/{account}/{container}/{name:path}", methods=["GET", "HEAD"])

@@ -359,14 +359,23 @@ def refusals(session: Session, unit_id: int | None, limit: int = 200) -> list[di
     ]
 
 
-def object_names(session: Session, row: PushContainer) -> list[str]:
-    return list(
-        session.scalars(
-            select(PushObject.name)
-            .where(PushObject.container_id == row.id, PushObject.state == "stored")
-            .order_by(PushObject.name)
-        )
+def object_listing(session: Session, row: PushContainer) -> list[dict[str, Any]]:
+    """The container's stored objects as Swift lists them (``format=json``)."""
+    objects = session.scalars(
+        select(PushObject)
+        .where(PushObject.container_id == row.id, PushObject.state == "stored")
+        .order_by(PushObject.name)
     )
+    return [
+        {
+            "name": o.name,
+            "bytes": o.size or 0,
+            "hash": o.md5 or "",
+            "content_type": "application/octet-stream",
+            "last_modified": documents.utc_iso(o.received_at or row.created_at).removesuffix("Z"),
+        }
+        for o in objects
+    ]
 
 
 @dataclass(frozen=True)
