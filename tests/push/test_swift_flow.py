@@ -46,7 +46,7 @@ def test_auth_capability_users_devices_recording_track_bookmark_complete(push: P
     conn.put_object(
         CONTAINER,
         "bookmark_20261204T101600Z_1",
-        contents="Suspect left on foot".encode(),
+        contents=b"Suspect left on foot",
         headers={"X-Object-Meta-Tags": "TriggerOn:Button"},
     )
     track_name = f"20261204_101500_41_{SERIAL}_gpstrail.json"
