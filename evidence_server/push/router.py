@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
-from evidence_server.accounts.models import Role, User
+from evidence_server.accounts.models import Role, Unit, User
 from evidence_server.audit.service import record as audit
 from evidence_server.context import CtxDep, context_of
 from evidence_server.db import SessionDep
@@ -242,7 +242,9 @@ def create_account(
     user: Annotated[User, Depends(require_roles(Role.device_admin, Role.sysadmin))],
 ) -> dict[str, Any]:
     """A push account for the unit; the answer holds its connection file, the only time its key is shown."""
-    unit_id = body.unit_id if user.role == Role.sysadmin and body.unit_id else user.unit_id
+    unit_id = body.unit_id or user.unit_id
+    if (unit_id != user.unit_id and user.role != Role.sysadmin) or session.get(Unit, unit_id) is None:
+        raise HTTPException(404, "no such unit")
     new = service.create_account(session, unit_id=unit_id, name=body.name, by=user, request=request)
     session.commit()
     base = body.base_url or str(request.base_url)

@@ -92,7 +92,9 @@ def token_key(ctx: ServerContext) -> bytes:
 
 
 def authenticate(ctx: ServerContext, session: Session, user: str | None, key: str | None) -> tuple[PushAccount, str]:
-    account = session.scalar(select(PushAccount).where(PushAccount.username == (user or "")))
+    if not user or not key:
+        raise PushError(400, "X-Auth-User and X-Auth-Key are required")
+    account = session.scalar(select(PushAccount).where(PushAccount.username == user))
     if account is None or account.revoked_at is not None or not key or account.key_hash != token_hash(key):
         raise PushError(401, "unknown account or wrong key")
     expires = int(time.time() + ctx.settings.push_token_hours * 3600)
