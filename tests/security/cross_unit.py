@@ -120,8 +120,9 @@ PROBES: dict[str, Case] = {
     "POST /api/v1/push/accounts": [Probe(body={"name": "probe", "unit_id": Int("unit2")})],
     **{
         route: NoUnitObject(
-            "a push account's own Swift account (another's is 403); another unit's recorder is refused 403 and "
-            "shown to the account's unit (tests/push/test_swift_flow.py::test_a_unit2_account_cannot_deliver_for_a_unit1_device)"
+            "a push account's own Swift account (another's is 403); another unit's recorder is refused 403 "
+            "and shown to the account's unit (tests/push/test_swift_flow.py::"
+            "test_a_unit2_account_cannot_deliver_for_a_unit1_device)"
         )
         for route in (
             "PUT /v1/{account}/{container}",
