@@ -109,6 +109,14 @@ def _with_seconds(points: list[Point]) -> list[Point]:
     return points
 
 
+SIDECAR_SUFFIXES = (".nmea", ".gpx")
+
+
+def is_sidecar(name: str) -> bool:
+    """A docked recorder's position file beside its video."""
+    return name.lower().endswith(SIDECAR_SUFFIXES)
+
+
 def parse(name: str, body: bytes) -> tuple[str, list[Point]]:
     """(source, points) for a track object or sidecar, by its name."""
     lower = name.lower()
@@ -117,7 +125,7 @@ def parse(name: str, body: bytes) -> tuple[str, list[Point]]:
     text = body.decode("utf-8", errors="replace")
     if lower.endswith(".gpx"):
         return "gpx", parse_gpx(text)
-    if lower.endswith((".nmea", ".nma", ".log", ".txt")):
+    if lower.endswith(".nmea"):
         return "nmea", parse_nmea(text)
     raise TrackError(f"not a track file: {name}")
 
