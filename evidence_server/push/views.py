@@ -30,3 +30,11 @@ def track_of(session: Session, recording_id: int) -> dict[str, Any] | None:
         "received_at": documents.utc_iso(track.received_at),
         "points": track.points,
     }
+
+
+def pushed_clip(session: Session, recording_id: int) -> dict[str, Any] | None:
+    """Where the chain of custody of a pushed clip starts: the server's receipt, with the sender's MD5."""
+    obj = session.scalar(select(PushObject).where(PushObject.recording_id == recording_id).limit(1))
+    if obj is None:
+        return None
+    return {"name": obj.name, "sender_md5": obj.md5, "received_at": obj.received_at}

@@ -189,3 +189,28 @@ def test_wrong_key_and_missing_token_are_401(push: PushWorld) -> None:
     url = push.swift().get_auth()[0]
     assert httpx.put(url + "/" + CONTAINER).status_code == 401
     assert httpx.put(url + "/" + CONTAINER, headers={"X-Auth-Token": "cpt_1_99999999999_forged"}).status_code == 401
+
+
+def test_the_recording_page_draws_the_track_and_says_where_custody_starts(push: PushWorld) -> None:
+    import httpx
+
+    conn = push.swift()
+    register(push, conn)
+    conn.put_container(CONTAINER)
+    data = os.urandom(50_000)
+    conn.put_object(CONTAINER, "20261204_101500_41.mp4", contents=data, etag=md5(data))
+    conn.put_object(CONTAINER, f"20261204_101500_41_{SERIAL}_gpstrail.json", contents=TRACK, etag=md5(TRACK))
+    from evidence_server.recordings.models import Recording
+
+    ctx = push.db()
+    with ctx.sessionmaker() as s:
+        rec_id = s.scalars(select(Recording.id)).one()
+    ctx.close()
+    page = httpx.get(
+        f"{push.server.url}/recordings/{rec_id}",
+        headers={"Authorization": f"Bearer {push.tokens['officer1']}", "Accept": "text/html"},
+    )
+    assert page.status_code == 200, page.text[:300]
+    assert '<svg xmlns="http://www.w3.org/2000/svg" class="track"' in page.text
+    assert "2026-12-04T10:15:20Z" in page.text and "39.917300" in page.text
+    assert md5(data) in page.text  # the custody record names the sender's MD5 where the chain starts
