@@ -214,3 +214,44 @@ def test_the_recording_page_draws_the_track_and_says_where_custody_starts(push: 
     assert '<svg xmlns="http://www.w3.org/2000/svg" class="track"' in page.text
     assert "2026-12-04T10:15:20Z" in page.text and "39.917300" in page.text
     assert md5(data) in page.text  # the custody record names the sender's MD5 where the chain starts
+
+
+def test_the_court_package_holds_the_track(push: PushWorld) -> None:
+    import io
+    import zipfile
+
+    import httpx
+
+    conn = push.swift()
+    register(push, conn)
+    conn.put_container(CONTAINER)
+    data = os.urandom(40_000)
+    conn.put_object(CONTAINER, "20261204_101500_41.mp4", contents=data, etag=md5(data))
+    conn.put_object(CONTAINER, f"20261204_101500_41_{SERIAL}_gpstrail.json", contents=TRACK, etag=md5(TRACK))
+    from evidence_server.recordings.models import Recording
+
+    ctx = push.db()
+    with ctx.sessionmaker() as s:
+        rec_id = s.scalars(select(Recording.id)).one()
+    ctx.close()
+    admin = push.server.admin_headers
+    case = httpx.post(
+        push.server.url + "/api/v1/cases",
+        json={"number": "杭西市监处罚〔2026〕920号", "name": "push", "unit_id": 1},
+        headers=admin,
+    )
+    assert case.status_code == 201, case.text
+    case_id = case.json()["id"]
+    r = httpx.post(
+        f"{push.server.url}/api/v1/cases/{case_id}/links",
+        json={"recording_id": rec_id, "reason": "pushed clip"},
+        headers=admin,
+    )
+    assert r.status_code == 201, r.text
+    r = httpx.get(f"{push.server.url}/api/v1/cases/{case_id}/package", headers=admin, timeout=60)
+    assert r.status_code == 200, r.text[:300]
+    with zipfile.ZipFile(io.BytesIO(r.content)) as z:
+        track = json.loads(z.read(f"tracks/recording-{rec_id}.json"))
+        manifest = json.loads(z.read("manifest.json"))
+    assert [(p["lat"], p["lon"]) for p in track["points"]][-1] == (39.9173, 116.3981)
+    assert any(f["path"] == f"tracks/recording-{rec_id}.json" and f["role"] == "track" for f in manifest["files"])
