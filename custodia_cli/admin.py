@@ -135,3 +135,17 @@ def reenrol_station(name: str, unit_code: str, reason: str) -> dict[str, Any]:
         )
         session.commit()
         return {"station_id": station.id, "enrolment_code": issued.code, "expires_at": issued.expires_at}
+
+
+def push_connection_file(name: str, unit_code: str, base_url: str) -> dict[str, Any]:
+    """A push account for a unit's body-worn system, and the connection file its manager imports."""
+    from evidence_server.push import service as push
+
+    ctx = _ctx()
+    with ctx.sessionmaker() as session:
+        unit = _unit(session, unit_code)
+        new = push.create_account(session, unit_id=unit.id, name=name, by=None, request=None)
+        conn = push.connection_file_for(session, new, base_url)
+        session.commit()
+    ctx.close()
+    return conn

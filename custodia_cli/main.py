@@ -438,6 +438,32 @@ def verify(
     sys.exit(0 if ok else 1)
 
 
+@cli.group()
+def push() -> None:
+    """Push ingest: accounts for body-worn systems that upload over the network."""
+
+
+@push.command("connection-file")
+@click.option("--name", required=True, help="A name for the body-worn system, e.g. bws-east.")
+@click.option("--unit", "unit_code", required=True, help="Unit code, e.g. U1.")
+@click.option("--url", "base_url", required=True, help="The address the body-worn system reaches this server at.")
+@click.option("--out", type=click.Path(dir_okay=False, writable=True), default=None, help="Write it here (mode 600).")
+def push_connection_file(name: str, unit_code: str, base_url: str, out: str | None) -> None:
+    """Make a push account and print its connection file (its key is shown only here)."""
+    from custodia_cli.admin import push_connection_file as make
+
+    text = json.dumps(make(name, unit_code, base_url), ensure_ascii=False, indent=2)
+    if out is None:
+        click.echo(text)
+        return
+    import os
+
+    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text + "\n")
+    click.echo(f"connection file written to {out}")
+
+
 cli.add_command(audit_commands)
 cli.add_command(backup_commands)
 

@@ -30,6 +30,7 @@ from evidence_server.limits import BodyLimit
 from evidence_server.observability.router import router as metrics_router
 from evidence_server.openapi_errors import install as document_errors
 from evidence_server.proxies import TrustedProxies
+from evidence_server.push.router import routers as push_routers
 from evidence_server.recordings.router import router as recordings_router
 from evidence_server.retention.router import router as retention_router
 from evidence_server.security import public
@@ -80,6 +81,19 @@ def _is_tus_patch(scope: Scope) -> bool:
     return scope.get("method") == "PATCH" and str(scope.get("path", "")).startswith("/api/v1/uploads/")
 
 
+def _is_push_put(scope: Scope) -> bool:
+    """Push-ingest objects: clips are streamed to staging, bounded by max_upload_bytes (evidence_server/push)."""
+    return (
+        scope.get("method") == "PUT"
+        and str(scope.get("path", "")).count("/") >= 4
+        and str(scope.get("path", "")).startswith("/v1/")
+    )
+
+
+def _streamed(scope: Scope) -> bool:
+    return _is_tus_patch(scope) or _is_push_put(scope)
+
+
 ROUTERS: tuple[APIRouter, ...] = (
     accounts_router,
     stations_router,
@@ -95,6 +109,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     compliance_router,
     docks_router,
     admin_router,
+    *push_routers,
 )
 
 #: Renders the error page for a browser that asked for a page (given by the web UI when mounted).
@@ -184,7 +199,7 @@ def create_app(settings: Settings | None = None, *, with_web: bool = True) -> Fa
         mount(app)
         page_error = html_error
     install_error_handlers(app, page_error)
-    app.add_middleware(BodyLimit, max_bytes=lambda: settings.max_request_body_bytes, exempt=_is_tus_patch)
+    app.add_middleware(BodyLimit, max_bytes=lambda: settings.max_request_body_bytes, exempt=_streamed)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(TrustedProxies, trusted=settings.trusted_proxies)  # outermost: all see the real client
     document_errors(app)

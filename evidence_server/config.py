@@ -117,6 +117,11 @@ class Settings(BaseSettings):
     login_failure_window_s: int = 600  # ... after which its logins get 429 until the window passes
     upload_creates_per_minute: int = 600  # new tus uploads per station per minute
     max_open_uploads: int = 2000  # unfinished uploads per station (each holds staging space)
+    # push ingest (evidence_server/push): objects one recorder may send per minute (503 past it), and the
+    # staging space kept free beyond an object's length (507 below it, before a byte is taken)
+    push_objects_per_minute: int = 240
+    push_staging_reserve_bytes: int = 256 * 1024**2
+    push_token_hours: float = 24.0
     # an unfinished upload untouched this long is void and its staged bytes freed (tus "expiration")
     upload_expiry_hours: float = 72.0  # 0: never
     upload_sweep_interval_s: int = 3600  # 0: no scheduled sweeps

@@ -10,6 +10,7 @@ from evidence_server.docks.models import DockPort
 from evidence_server.fleet.models import StationHeartbeat
 from evidence_server.ledger.models import Device, DeviceReading, DockMismatch, LedgerEntry, LendRequest, UnitAllocation
 from evidence_server.media.models import DerivedMedia
+from evidence_server.push.models import PushAccount, PushContainer, PushDevice, PushObject, PushRefusal, PushUser, Track
 from evidence_server.recordings.models import Recording
 from evidence_server.retention.models import (
     CaseKind,
@@ -50,6 +51,13 @@ __all__ = [
     "EnrolmentCode",
     "IntegrityIncident",
     "LoginSession",
+    "PushAccount",
+    "PushContainer",
+    "PushDevice",
+    "PushObject",
+    "PushRefusal",
+    "PushUser",
+    "Track",
     "Recording",
     "CaseKind",
     "DisposalApproval",

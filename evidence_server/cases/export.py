@@ -33,6 +33,7 @@ from evidence_server.custody import reads
 from evidence_server.custody.damage import CopyDamaged
 from evidence_server.db import utcnow
 from evidence_server.ledger.models import Device, LedgerEntry
+from evidence_server.push.views import track_of
 from evidence_server.recordings.custody import MapUntrusted
 from evidence_server.recordings.models import FIXITY_BAD, Recording
 
@@ -208,6 +209,12 @@ def _evidence_documents(
         data, entries = custody_document(rec, events[rec.id], checkpoint.tree_size, proofs)
         path = f"custody/recording-{rec.id}.json"
         add(path, data, pkg.entries_item(path, data, "custody", pkg.AUDIT_LEAF, entries, recording_id=rec.id))
+    for rec in recs:  # positions where the recording was made (issue 20), digest-checked like every file
+        track = track_of(session, rec.id)
+        if track is not None:
+            data = documents.jcs({**track, "recording_id": rec.id})
+            path = f"tracks/recording-{rec.id}.json"
+            add(path, data, pkg.file_item(path, data, "track", recording_id=rec.id, source=track["source"]))
     for serial in sorted({r.device_serial for r in recs}):
         data, entries = ledger_document(session, serial)
         path = f"ledger/device-{pkg.safe_name(serial)}.json"

@@ -25,6 +25,10 @@ from evidence_server.transfers.models import Transfer
 from evidence_server.uploads import service
 from evidence_server.uploads.models import Upload
 
+#: A docked recorder's GNSS position files (evidence_server/push/tracks.py reads them; named here, not
+#: imported, so uploads stay below push).
+GNSS_SIDECARS = (".nmea", ".gpx")
+
 
 @dataclass(frozen=True)
 class Verified:
@@ -140,6 +144,8 @@ def finalize(ctx: ServerContext, session: Session, upload: Upload, request: Requ
         ctx.tasks.send("media.probe_recording", rec_id)
         ctx.tasks.send("media.derive_recording", rec_id)  # thumbnail, and a proxy if needed
         ctx.tasks.send("cases.auto_link_recording", rec_id)  # the case of its checkout
+        if upload.path.lower().endswith(GNSS_SIDECARS):
+            ctx.tasks.send("push.track_from_sidecar", rec_id)  # positions beside the video, kept as its track
     elif repaired:
         ctx.tasks.send("media.derive_recording", rec_id)  # what a damaged copy could not give
     return Verified(rec_id, created, superseded)

@@ -116,6 +116,21 @@ PROBES: dict[str, Case] = {
     "POST /api/v1/stations/me/token": NoUnitObject("the calling station's own token"),
     "PUT /api/v1/stations/{station_id}/units/{unit_id}": ALL,
     "DELETE /api/v1/stations/{station_id}/units/{unit_id}": ALL,
+    # --- push ingest (issue 20): push accounts act on their own account only ---
+    "POST /api/v1/push/accounts": [Probe(body={"name": "probe", "unit_id": Int("unit2")})],
+    **{
+        route: NoUnitObject(
+            "a push account's own Swift account (another's is 403); another unit's recorder is refused 403 "
+            "and shown to the account's unit (tests/push/test_swift_flow.py::"
+            "test_a_unit2_account_cannot_deliver_for_a_unit1_device)"
+        )
+        for route in (
+            "PUT /v1/{account}/{container}",
+            "POST /v1/{account}/{container}",
+            "PUT /v1/{account}/{container}/{name:path}",
+            "POST /v1/{account}/{container}/{name:path}",
+        )
+    },
     # --- the station's transfers and uploads ---
     "POST /api/v1/transfers": [Probe(body=DOCK, same_as_ghost=False)],
     "PUT /api/v1/transfers/{transfer_id}/progress": [

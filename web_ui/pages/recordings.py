@@ -7,6 +7,7 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
+from markupsafe import Markup
 
 from evidence_server.accounts.models import Role, Unit, User
 from evidence_server.audit.service import record as audit
@@ -14,6 +15,8 @@ from evidence_server.cases import building, search
 from evidence_server.cases.access import recordings_visible
 from evidence_server.cases.segments import segments_of
 from evidence_server.db import SessionDep
+from evidence_server.push import tracks
+from evidence_server.push import views as push_views
 from evidence_server.recordings.models import Recording
 from evidence_server.security import require_roles
 from evidence_server.stations.models import Station
@@ -108,6 +111,16 @@ def recording_page(recording_id: int, request: Request, user: Reader, session: S
     if rec is None:
         return render(request, "error.html", user=user, status_code=404, message="error.no_recording")
     audit(session, "recording.view", request=request, object_type="recording", object_id=rec.id, details={"via": "web"})
+    track = push_views.track_of(session, rec.id)
+    if track is not None:  # positions are personal data: each view audited
+        audit(
+            session,
+            "recording.track_viewed",
+            request=request,
+            object_type="recording",
+            object_id=rec.id,
+            details={"track_id": track["id"], "points": len(track["points"]), "format": "page"},
+        )
     session.commit()
     return render(
         request,
@@ -118,6 +131,9 @@ def recording_page(recording_id: int, request: Request, user: Reader, session: S
         station=session.get(Station, rec.station_id),
         unit=session.get(Unit, rec.unit_id),
         segments=segments_of(session, user, rec),
+        track=track,
+        track_svg=Markup(tracks.svg(track["points"])) if track else None,  # noqa: S704  (escaped by tracks.svg)
+        pushed=push_views.pushed_clip(session, rec.id),
         cases_to_add=building.linkable_cases(session, user),
         **cases_pages.recording_extras(request, session, user, rec),
     )

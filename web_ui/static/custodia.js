@@ -97,3 +97,32 @@
     start();
   }
 })();
+
+// The GNSS track follows the player: the point (drawing and table row) at the playing second is marked.
+(function () {
+  function follow() {
+    var player = document.getElementById("player");
+    var track = document.getElementById("track");
+    if (!player || !track || !player.addEventListener) return;
+    var marks = track.querySelectorAll("[data-s]");
+    player.addEventListener("timeupdate", function () {
+      var now = player.currentTime, best = null, bestS = -1;
+      marks.forEach(function (el) {
+        var s = parseFloat(el.getAttribute("data-s"));
+        if (!isNaN(s) && s <= now && s >= bestS) { bestS = s; }
+      });
+      marks.forEach(function (el) {
+        var on = parseFloat(el.getAttribute("data-s")) === bestS;
+        el.classList.toggle("track-now", on);
+        if (on && el.tagName === "circle") best = el;
+      });
+      if (best) best.setAttribute("r", "6");
+      marks.forEach(function (el) { if (el !== best && el.tagName === "circle") el.setAttribute("r", "3"); });
+    });
+  }
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", follow);
+  } else {
+    follow();
+  }
+})();

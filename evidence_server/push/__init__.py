@@ -1,0 +1,1 @@
+"""Push ingest: the content-destination side of the Axis Body Worn integration API (a Swift subset)."""
