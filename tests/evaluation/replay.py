@@ -25,6 +25,7 @@ from evidence_server.ledger import docks as ledger_docks
 from evidence_server.ledger import service as ledger
 from evidence_server.ledger.rules import Condition
 from evidence_server.media.probe import media_facts
+from evidence_server.media.profile import profile_of
 from evidence_server.recordings.models import Recording
 from evidence_server.stations.models import Station
 from evidence_server.transfers import service as transfers
@@ -153,6 +154,7 @@ def _arrive(s: Any, tid: str, c: Checkout, at: datetime) -> None:
                 container_ended_at=created + (end - f.start) if created else None,
                 probe_state="done",
                 probe=f.probe,
+                media_profile=profile_of(f.probe, f.path),
                 docked_at=t.docked_at,
                 uploaded_at=at,
                 verified_at=at,
