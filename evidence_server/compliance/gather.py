@@ -25,7 +25,7 @@ from evidence_server.compliance.facts import (
     Segment,
     Vanished,
 )
-from evidence_server.compliance.profile import MIN_SEGMENTS, learn, profile_of
+from evidence_server.compliance.profile import MIN_SEGMENTS, learn
 from evidence_server.db import UTCDateTime
 from evidence_server.ledger.models import Device, DockMismatch, LedgerEntry, LendRequest
 from evidence_server.ledger.rules import HAND_OUT, Kind, effective
@@ -208,7 +208,7 @@ REC_COLS = (
     Recording.verified_at,
     Recording.docked_at,
     Recording.transfer_id,
-    Recording.probe,
+    Recording.media_profile,
 )
 
 
@@ -273,7 +273,7 @@ def _segments(
         verified,
         docked,
         transfer_id,
-        probe,
+        media_profile,
     ) in recordings:
         key = (path, size)
         held.add(key)
@@ -314,7 +314,7 @@ def _segments(
                 fixity,
                 family,
                 named is not None,
-                profile_of(probe, path) if probe else None,
+                media_profile,
             )
         )
     for key, (t, e) in seen.items():
@@ -413,13 +413,13 @@ def _family_profiles(session: Session, families: set[str]) -> dict[str, dict[str
     out = {}
     for family in sorted(families):
         rows = session.execute(
-            select(Recording.probe, Recording.original_path)
+            select(Recording.media_profile)
             .join(Device, Device.serial == Recording.device_serial)
-            .where(Device.family == family, Recording.probe_state == "done")
+            .where(Device.family == family, Recording.media_profile.is_not(None))
             .order_by(Recording.id.desc())
             .limit(FAMILY_SAMPLE)
         ).all()
-        out[family] = learn((profile_of(p, path) for p, path in rows if p), minimum=2 * MIN_SEGMENTS)
+        out[family] = learn((p for (p,) in rows if p), minimum=2 * MIN_SEGMENTS)
     return out
 
 

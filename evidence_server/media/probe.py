@@ -11,6 +11,7 @@ from typing import Any
 import ffmpeg
 
 from evidence_server.context import ServerContext
+from evidence_server.media.profile import profile_of
 
 log = logging.getLogger(__name__)
 
@@ -134,11 +135,18 @@ def probe_recording(ctx: ServerContext, recording_id: int) -> str:
         for field, value in facts.items():
             setattr(rec, field, value)
         rec.probe = {"format": probe.get("format"), "streams": probe.get("streams")}
+        rec.media_profile = profile_of(rec.probe, rec.original_path)
         if facts["codec"]:  # a video: does it decode to its declared end? (R9.5: damaged at the source)
-            found = decoded_to_end(ctx.store.locator(rec.storage_key), facts["duration_s"], ctx.settings.ffprobe_bin)
-            rec.probe["integrity"] = found
-            if not found["complete"]:
-                _damaged_at_source(session, rec, found)
+            try:
+                found = decoded_to_end(
+                    ctx.store.locator(rec.storage_key), facts["duration_s"], ctx.settings.ffprobe_bin
+                )
+            except (OSError, subprocess.SubprocessError):  # not judged, not flagged: said in the log
+                log.warning("could not read recording %s to its end", rec.id, exc_info=True)
+            else:
+                rec.probe["integrity"] = found
+                if not found["complete"]:
+                    _damaged_at_source(session, rec, found)
         rec.probe_state = "done" if facts["codec"] else "not_media"
         if facts["duration_s"]:
             span = timedelta(seconds=facts["duration_s"])

@@ -53,6 +53,7 @@ class Recording(Base):
     container_created_at: Mapped[datetime | None]
     encoder: Mapped[str | None] = mapped_column(String(200))
     probe: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    media_profile: Mapped[dict[str, str] | None] = mapped_column(JSON)  # media.profile.profile_of(probe)
 
     # fixity: the stored bytes re-read and checked against both fingerprints on a schedule
     fixity_state: Mapped[str] = mapped_column(

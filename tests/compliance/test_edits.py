@@ -18,7 +18,7 @@ import pytest
 
 from evidence_server.compliance import rules
 from evidence_server.compliance.facts import DeviceFacts, Kind, Segment, Thresholds
-from evidence_server.compliance.profile import profile_of
+from evidence_server.media.profile import profile_of
 
 START = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
 LENGTH = 2  # seconds per segment (the recorders' 5-15 minutes, scaled down)

@@ -18,7 +18,7 @@ def work(tmp_path_factory: pytest.TempPathFactory, ffmpeg: None) -> Path:
 
 
 def test_every_kind_is_found_and_almost_nothing_else(database_url: str, work: Path) -> None:
-    rows, scenario = evaluate(database_url, work, seed=7, days=5, devices_per_family=2, per_kind=2)
+    rows, scenario = evaluate(database_url, work, seed=7, days=7, devices_per_family=3, per_kind=2)
     print(table(rows))
     by_kind = {r.kind: r for r in rows}
     assert {i.kind for i in scenario.injected} == set(KINDS)

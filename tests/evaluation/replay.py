@@ -25,6 +25,7 @@ from evidence_server.ledger import docks as ledger_docks
 from evidence_server.ledger import service as ledger
 from evidence_server.ledger.rules import Condition
 from evidence_server.media.probe import media_facts
+from evidence_server.media.profile import profile_of
 from evidence_server.recordings.models import Recording
 from evidence_server.stations.models import Station
 from evidence_server.transfers import service as transfers
@@ -103,7 +104,7 @@ def _dock(s: Any, site: Site, scenario: Scenario, c: Checkout, at: datetime) -> 
     payload = {
         "transfer_id": tid,
         "device": {"serial": c.serial, "family": scenario.devices[c.serial]},
-        "officer": {"number": OFFICER_NO[c.officer] if c.ledger else None},
+        "officer": {"number": OFFICER_NO[c.docked_by or c.officer] if c.ledger else None},
         "docked_at": utc_iso(at),
         "device_status": {"read_at": utc_iso(at), "clock": utc_iso(at + timedelta(seconds=c.dock_offset_s))},
         "index": [
@@ -153,6 +154,7 @@ def _arrive(s: Any, tid: str, c: Checkout, at: datetime) -> None:
                 container_ended_at=created + (end - f.start) if created else None,
                 probe_state="done",
                 probe=f.probe,
+                media_profile=profile_of(f.probe, f.path),
                 docked_at=t.docked_at,
                 uploaded_at=at,
                 verified_at=at,
@@ -162,7 +164,7 @@ def _arrive(s: Any, tid: str, c: Checkout, at: datetime) -> None:
     s.commit()
 
 
-def score(site: Site, scenario: Scenario, entries: dict[str, int]) -> list[Row]:
+def score(site: Site, scenario: Scenario, entries: dict[str, int], docks: dict[str, str]) -> list[Row]:
     with site.session() as s:
         flags = list(s.scalars(select(ComplianceFlag).where(ComplianceFlag.cleared_at.is_(None))))
     by_key = {c.key: c for c in scenario.checkouts}
@@ -172,6 +174,8 @@ def score(site: Site, scenario: Scenario, entries: dict[str, int]) -> list[Row]:
             return False
         if inj.kind == "suspected_edit":
             return bool((flag.evidence.get("recording") or {}).get("path") == inj.path)
+        if inj.kind == "dock_by_non_holder":
+            return bool(flag.evidence.get("transfer_id") == docks.get(inj.checkout))
         if inj.kind == "used_outside_ledger":
             c = by_key[inj.checkout]
             return abs(flag.at - c.out_at) < timedelta(days=1)
@@ -193,11 +197,11 @@ def evaluate(database_url: str, work: Path, seed: int, **size: Any) -> tuple[lis
     fill_media(scenario, media_templates(work), seed)
     site, engine = make_site(database_url, work / f"site-{uuid.uuid4().hex[:8]}", compliance_min_recorded_ratio=0.5)
     try:
-        entries, _ = replay(site, scenario)
+        entries, docks = replay(site, scenario)
         end = max(c.arrive_at or c.back_at or c.out_at for c in scenario.checkouts) + timedelta(days=2)
         with time_machine.travel(end, tick=False), site.session() as s:
             run_scan(s, site.settings, now=end)
-        return score(site, scenario, entries), scenario
+        return score(site, scenario, entries, docks), scenario
     finally:
         engine.dispose()
 

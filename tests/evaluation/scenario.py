@@ -54,9 +54,11 @@ KINDS = (
     "missing_recording",
     "short_recording",
     "segment_gap",
+    "timeline_gap",
     "suspected_edit",
     "clock_off",
     "used_outside_ledger",
+    "dock_by_non_holder",
 )
 
 
@@ -134,6 +136,7 @@ class Checkout:
     dock_at: datetime | None
     dock_offset_s: float
     arrive_at: datetime | None
+    docked_by: str | None = None  # default: the holder
     files: list[File] = field(default_factory=list)
     ledger: bool = True  # False: the device was used without a checkout (no entries)
 
@@ -222,6 +225,8 @@ def generate(seed: int, *, devices_per_family: int = 2, days: int = 6, per_kind:
             c.back_at = c.expected_at + timedelta(hours=rng.randint(3, 6))
             c.dock_at = c.back_at + timedelta(minutes=10)
             c.arrive_at = c.dock_at + timedelta(minutes=10)
+        elif inj.kind == "dock_by_non_holder":
+            c.docked_by = next(o for o in OFFICERS if o != c.officer)
         elif inj.kind == "clock_off":
             if rng.random() < 0.5:
                 c.clock_offset_s = rng.choice((-1, 1)) * rng.randint(20, 60)
@@ -259,7 +264,7 @@ def generate(seed: int, *, devices_per_family: int = 2, days: int = 6, per_kind:
         assert c.task is not None
         t0, t1 = c.task
         total = (t1 - t0).total_seconds()
-        if inj and inj.kind in ("segment_gap", "suspected_edit") and total < 3 * seg_s:
+        if inj and inj.kind in ("segment_gap", "timeline_gap", "suspected_edit") and total < 3 * seg_s:
             total = 3 * seg_s + rng.randint(60, 300)  # long enough for a segment in the middle
             c.task = (t0, t0 + timedelta(seconds=total))
             assert c.back_at is not None
@@ -283,6 +288,8 @@ def generate(seed: int, *, devices_per_family: int = 2, days: int = 6, per_kind:
             c.files.append(File(path, int(seconds * rate * rng.uniform(0.95, 1.05)), device_at, seconds, {}))
             at += timedelta(seconds=seconds)
             left -= seconds
+            if inj and inj.kind == "timeline_gap" and len(c.files) == 1:
+                at += timedelta(seconds=rng.randint(120, 600))  # stopped and started again, numbers intact
         if inj and inj.kind == "segment_gap":
             middle = c.files[len(c.files) // 2]
             middle.on_index = middle.arrives = False

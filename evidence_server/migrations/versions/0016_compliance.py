@@ -1,5 +1,6 @@
 """compliance flags a reviewer can act on (issue 21): the enforcement task's own start and end on a
-checkout entry, so that footage is judged against the task and not against how long the device was held
+checkout entry, so that footage is judged against the task and not against how long the device was held;
+and each recording's media profile, for the per-device edit baselines
 
 Revision ID: 0016_compliance
 Revises: 0015_audit_tiles
@@ -20,8 +21,12 @@ def upgrade() -> None:
     # plain ADD COLUMN (no table rebuild): the ledger's append-only triggers stay as they are
     op.add_column('ledger_entries', sa.Column('task_start_at', sa.DateTime(timezone=True), nullable=True))
     op.add_column('ledger_entries', sa.Column('task_end_at', sa.DateTime(timezone=True), nullable=True))
+    # what each recorder wrote into a file (media.profile), for the per-device edit baselines; files
+    # probed before this revision have none until probed again (the rules then fall back to tags)
+    op.add_column('recordings', sa.Column('media_profile', sa.JSON(), nullable=True))
 
 
 def downgrade() -> None:
+    op.drop_column('recordings', 'media_profile')
     op.drop_column('ledger_entries', 'task_end_at')
     op.drop_column('ledger_entries', 'task_start_at')
