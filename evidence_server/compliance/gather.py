@@ -80,84 +80,73 @@ HAND_OUT_COLS = (
 )
 
 
+def _lookup(session: Session, key: Any, value: Any, ids: set[int]) -> dict[Any, Any]:
+    return dict(session.execute(select(key, value).where(key.in_(ids))).all()) if ids else {}
+
+
+def _returns(
+    rows: list[tuple[Any, ...]], corrections: dict[int, list[dict[str, Any]]], device_ids: dict[int, str]
+) -> tuple[dict[str, list[Return]], dict[int, tuple[int, datetime]]]:
+    """Each device's returns (corrections applied), and the return of each checkout it closed."""
+    back: dict[int, tuple[int, datetime]] = {}
+    returns: dict[str, list[Return]] = defaultdict(list)
+    for r in rows:
+        if r[3] != Kind.return_.value:
+            continue
+        at = (
+            r[4]
+            if r[0] not in corrections
+            else _when(effective({"occurred_at": r[4]}, corrections[r[0]])["occurred_at"])
+        )
+        assert at is not None
+        returns[device_ids[r[1]]].append(Return(r[0], at))
+        if r[12] is not None:
+            back[r[12]] = (r[0], at)
+    return returns, back
+
+
+def _corrected(r: tuple[Any, ...], corrections: list[dict[str, Any]] | None) -> tuple[Any, ...]:
+    """A checkout's row with its corrections applied (the columns of HAND_OUT_COLS)."""
+    if not corrections:
+        return r
+    names = ("occurred_at", "expected_return_at", "enforcement_matter", "case_number", "clock_offset_s")
+    v = effective(
+        {
+            **dict(zip(names, (r[4], r[5], r[8], r[9], r[10]), strict=True)),
+            "task_start_at": r[14],
+            "task_end_at": r[15],
+        },
+        corrections,
+    )
+    return (
+        *r[:4], _when(v["occurred_at"]), _when(v["expected_return_at"]), r[6], r[7], v["enforcement_matter"],
+        v["case_number"], v["clock_offset_s"], *r[11:14], _when(v["task_start_at"]), _when(v["task_end_at"]),
+    )  # fmt: skip
+
+
 def _ledger(session: Session, device_ids: dict[int, str]) -> tuple[dict[str, list[HandOut]], dict[str, list[Return]]]:
     kinds = [k.value for k in HAND_OUT] + [Kind.return_.value, Kind.correction.value]
-    rows = [
-        tuple(r)
-        for r in session.connection().execute(
-            select(*_columns(session, HAND_OUT_COLS))
-            .where(LedgerEntry.device_id.in_(list(device_ids)), LedgerEntry.kind.in_(kinds))
-            .order_by(LedgerEntry.device_id, LedgerEntry.seq)
-        )
-    ]
+    query = (
+        select(*_columns(session, HAND_OUT_COLS))
+        .where(LedgerEntry.device_id.in_(list(device_ids)), LedgerEntry.kind.in_(kinds))
+        .order_by(LedgerEntry.device_id, LedgerEntry.seq)
+    )
+    rows = [tuple(r) for r in session.connection().execute(query)]
     # columns: id, device_id, unit_id, kind, occurred_at, expected_return_at, officer_no, officer_id,
-    # enforcement_matter, case_number, clock_offset_s, lend_request_id, refers_to_id, corrections
+    # enforcement_matter, case_number, clock_offset_s, lend_request_id, refers_to_id, corrections,
+    # task_start_at, task_end_at
     corrections: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for r in rows:
         if r[3] == Kind.correction.value and r[12] is not None:
             corrections[r[12]].append(r[13] or {})
     hand_out_kinds = {k.value for k in HAND_OUT}
-    outs = [r for r in rows if r[3] in hand_out_kinds]
-    officer_ids = {r[7] for r in outs if r[7]}
-    officer_units = (
-        dict(session.execute(select(User.id, User.unit_id).where(User.id.in_(officer_ids))).all())
-        if officer_ids
-        else {}
-    )
-    lend_ids = {r[11] for r in outs if r[11]}
-    lend_states = (
-        dict(session.execute(select(LendRequest.id, LendRequest.state).where(LendRequest.id.in_(lend_ids))).all())
-        if lend_ids
-        else {}
-    )
-    back: dict[int, tuple[int, datetime]] = {}
-    returns: dict[str, list[Return]] = defaultdict(list)
-    for r in rows:
-        if r[3] == Kind.return_.value:
-            at = (
-                r[4]
-                if r[0] not in corrections
-                else _when(effective({"occurred_at": r[4]}, corrections[r[0]])["occurred_at"])
-            )
-            assert at is not None
-            returns[device_ids[r[1]]].append(Return(r[0], at))
-            if r[12] is not None:
-                back[r[12]] = (r[0], at)
+    outs = [_corrected(r, corrections.get(r[0])) for r in rows if r[3] in hand_out_kinds]
+    officer_units = _lookup(session, User.id, User.unit_id, {r[7] for r in outs if r[7]})
+    lend_states = _lookup(session, LendRequest.id, LendRequest.state, {r[11] for r in outs if r[11]})
+    returns, back = _returns(rows, corrections, device_ids)
     hand_outs: dict[str, list[HandOut]] = defaultdict(list)
-    for (
-        eid,
-        device_id,
-        unit_id,
-        kind,
-        occurred,
-        expected,
-        officer_no,
-        officer_id,
-        matter,
-        case_number,
-        offset,
-        lend_id,
-        _refers,
-        _corr,
-        task_start,
-        task_end,
-    ) in outs:
-        if eid in corrections:
-            v = effective(
-                {
-                    "occurred_at": occurred,
-                    "expected_return_at": expected,
-                    "enforcement_matter": matter,
-                    "case_number": case_number,
-                    "clock_offset_s": offset,
-                    "task_start_at": task_start,
-                    "task_end_at": task_end,
-                },
-                corrections[eid],
-            )
-            task_start, task_end = _when(v["task_start_at"]), _when(v["task_end_at"])
-            occurred, expected = _when(v["occurred_at"]), _when(v["expected_return_at"])
-            matter, case_number, offset = v["enforcement_matter"], v["case_number"], v["clock_offset_s"]
+    for eid, device_id, unit_id, kind, occurred, expected, officer_no, officer_id, matter, case_number, offset, \
+            lend_id, _refers, _corr, task_start, task_end in outs:  # fmt: skip
         ret = back.get(eid)
         assert occurred is not None
         serial = device_ids[device_id]
@@ -181,7 +170,7 @@ def _ledger(session: Session, device_ids: dict[int, str]) -> tuple[dict[str, lis
                 lend_states.get(lend_id) if lend_id else None,
                 task_start,
                 task_end,
-            )
+            )  # fmt: skip
         )
     return hand_outs, returns
 
@@ -235,12 +224,8 @@ DOCK_COLS = (
 )
 
 
-def _segments(
-    transfers: Sequence[Any], recordings: Sequence[Any], family: str | None
-) -> tuple[list[Segment], frozenset[str]]:
-    """One segment per file (path, size): the recording where it was transferred, else the earliest
-    index entry that listed it; and the paths the device offered but the station refused."""
-    offsets = {t.id: t.clock_offset_s for t in transfers}
+def _first_listed(transfers: Sequence[Any]) -> tuple[dict[tuple[str, int], tuple[Any, dict[str, Any]]], set[str]]:
+    """Each file (path, size) with the earliest dock whose index listed it; the paths stations refused."""
     seen: dict[tuple[str, int], tuple[Any, dict[str, Any]]] = {}
     refused: set[str] = set()
     for t in sorted(transfers, key=lambda t: t.docked_at):
@@ -249,93 +234,65 @@ def _segments(
             if key not in seen:
                 seen[key] = (t, e)
         refused.update(r.get("path") for r in t.rejected or () if r.get("path"))
-    out = []
-    held = set()
-    lengths: dict[float, timedelta] = {}  # the few segment durations of a device, as timedeltas
-    # positional unpacking: a Row's attribute access costs a microsecond each, a million rows of twenty
-    for (
-        rid,
-        serial,
-        unit_id,
-        officer_no,
-        path,
-        size,
-        named,
-        contained,
-        created,
-        mtime,
-        duration,
-        codec,
-        width,
-        height,
-        encoder,
-        fixity,
-        verified,
-        docked,
-        transfer_id,
-        media_profile,
-    ) in recordings:
-        key = (path, size)
-        held.add(key)
-        first = seen.get(key)
-        if first is None:
-            seen_at = docked
-        else:
-            first_at = first[0].docked_at
-            seen_at = docked if docked < first_at else first_at
-        start = named or contained
-        if start is not None and duration:
-            length = lengths.get(duration)
-            if length is None:
-                length = lengths[duration] = timedelta(seconds=duration)
-            end = start + length  # what the probe stores as name/container end
-        else:
-            end = mtime if mtime and start and mtime >= start else None
-        out.append(
-            Segment(
-                serial,
-                path,
-                size,
-                start,
-                end,
-                offsets.get(transfer_id),
-                rid,
-                unit_id,
-                officer_no,
-                verified,
-                seen_at,
-                first[0].id if first else transfer_id,
-                duration,
-                codec,
-                width,
-                height,
-                encoder,
-                created,
-                fixity,
-                family,
-                named is not None,
-                media_profile,
-            )
-        )
-    for key, (t, e) in seen.items():
-        if key in held:
-            continue
-        start, mtime = _when(e.get("started_at")), _when(e.get("mtime"))
-        out.append(
-            Segment(
-                device_serial=t.device_serial,
-                path=key[0],
-                size=key[1],
-                start=start,
-                end=mtime if mtime and start and mtime >= start else None,
-                clock_offset_s=t.clock_offset_s,
-                unit_id=t.unit_id,
-                officer_no=t.officer_no,
-                seen_at=t.docked_at,
-                seen_transfer_id=t.id,
-                family=family,
-            )
-        )
+    return seen, refused
+
+
+def _held_segment(
+    row: Sequence[Any],
+    first: tuple[Any, dict[str, Any]] | None,
+    offsets: dict[str, float | None],
+    lengths: dict[float, timedelta],
+    family: str | None,
+) -> Segment:
+    """A transferred file as the rules see it. Positional unpacking: a Row's attribute access costs a
+    microsecond each, and a full scan reads a million rows of twenty columns."""
+    (rid, serial, unit_id, officer_no, path, size, named, contained, created, mtime, duration, codec, width, height,
+     encoder, fixity, verified, docked, transfer_id, media_profile) = row  # fmt: skip
+    seen_at = docked if first is None or docked < first[0].docked_at else first[0].docked_at
+    start = named or contained
+    if start is not None and duration:
+        length = lengths.get(duration)
+        if length is None:  # the few segment durations of a device, made timedeltas once
+            length = lengths[duration] = timedelta(seconds=duration)
+        end = start + length  # what the probe stores as name/container end
+    else:
+        end = mtime if mtime and start and mtime >= start else None
+    return Segment(
+        serial, path, size, start, end, offsets.get(transfer_id), rid, unit_id, officer_no, verified, seen_at,
+        first[0].id if first else transfer_id, duration, codec, width, height, encoder, created, fixity, family,
+        named is not None, media_profile,
+    )  # fmt: skip
+
+
+def _listed_segment(t: Any, key: tuple[str, int], e: dict[str, Any], family: str | None) -> Segment:
+    """A file a dock's index listed that never arrived."""
+    start, mtime = _when(e.get("started_at")), _when(e.get("mtime"))
+    return Segment(
+        device_serial=t.device_serial,
+        path=key[0],
+        size=key[1],
+        start=start,
+        end=mtime if mtime and start and mtime >= start else None,
+        clock_offset_s=t.clock_offset_s,
+        unit_id=t.unit_id,
+        officer_no=t.officer_no,
+        seen_at=t.docked_at,
+        seen_transfer_id=t.id,
+        family=family,
+    )
+
+
+def _segments(
+    transfers: Sequence[Any], recordings: Sequence[Any], family: str | None
+) -> tuple[list[Segment], frozenset[str]]:
+    """One segment per file (path, size): the recording where it was transferred, else the earliest
+    index entry that listed it; and the paths the device offered but the station refused."""
+    offsets = {t.id: t.clock_offset_s for t in transfers}
+    seen, refused = _first_listed(transfers)
+    lengths: dict[float, timedelta] = {}
+    held = {(row[4], row[5]) for row in recordings}
+    out = [_held_segment(row, seen.get((row[4], row[5])), offsets, lengths, family) for row in recordings]
+    out += [_listed_segment(t, key, e, family) for key, (t, e) in seen.items() if key not in held]
     return out, frozenset(refused - {p for p, _ in seen})
 
 
