@@ -321,50 +321,70 @@ def missing_findings(
                 )
                 continue
             before = bisect_right(dock_times, deadline) - 1
-            expected = [s for s in listed_inside if s.seen_at is None or s.seen_at <= deadline]
-            if claimed is not None:
-                claimed.update((s.path, s.size) for s in expected)
-            evidence = {
-                **base,
-                "returned_at": iso(end),
-                "deadline": iso(deadline),
-                "limit_hours": th.transfer_hours,
-                "last_dock": _dock_ref(docks[before] if before >= 0 else None),
-                "expected_files": [s.ref() for s in expected[:MAX_LISTED]],
-                "expected_count": len(expected),
-            }
-            out.append(
-                _finding(facts, f"untransferred:{h.entry_id}", Kind.not_transferred, deadline, evidence, hand_out=h)
-            )
+            last = docks[before] if before >= 0 else None
+            out.append(_not_transferred(facts, h, th, base, deadline, last, listed_inside, claimed))
             continue
-        task_start, task_end = h.task_start, h.task_end
-        if task_start is None or task_end is None or task_end <= task_start:
-            continue  # the task's own length is not known: never judged against the time held
-        task_s = (task_end - task_start).total_seconds()
-        spans = [(start, s.true_end or start) for s, start in zip(inside, starts[lo:hi], strict=True)]
-        recorded = covered_seconds(spans, task_start - tol, task_end + tol)
-        recorded = min(recorded, task_s)
-        if recorded / task_s < th.min_recorded_ratio:
-            out.append(
-                _finding(
-                    facts,
-                    f"missing:{h.entry_id}",
-                    Kind.short_recording,
-                    task_start,
-                    {
-                        **base,
-                        **_listed(inside),
-                        "task_start": iso(task_start),
-                        "task_end": iso(task_end),
-                        "task_s": task_s,
-                        "recorded_s": round(recorded, 1),
-                        "ratio": round(recorded / task_s, 4),
-                        "min_ratio": th.min_recorded_ratio,
-                    },
-                    hand_out=h,
-                )
-            )
+        short = _short_of_task(facts, h, th, base, inside, starts[lo:hi])
+        if short is not None:
+            out.append(short)
     return out
+
+
+def _not_transferred(
+    facts: DeviceFacts,
+    h: HandOut,
+    th: Thresholds,
+    base: dict[str, Any],
+    deadline: datetime,
+    last_dock: Dock | None,
+    listed_inside: Sequence[Segment],
+    claimed: set[tuple[str, int]] | None,
+) -> Finding:
+    """2: recorded (maybe) and never brought in by the deadline: the last dock before it, the files expected."""
+    expected = [s for s in listed_inside if s.seen_at is None or s.seen_at <= deadline]
+    if claimed is not None:
+        claimed.update((s.path, s.size) for s in expected)
+    evidence = {
+        **base,
+        "returned_at": iso(h.returned_at),
+        "deadline": iso(deadline),
+        "limit_hours": th.transfer_hours,
+        "last_dock": _dock_ref(last_dock),
+        "expected_files": [s.ref() for s in expected[:MAX_LISTED]],
+        "expected_count": len(expected),
+    }
+    return _finding(facts, f"untransferred:{h.entry_id}", Kind.not_transferred, deadline, evidence, hand_out=h)
+
+
+def _short_of_task(
+    facts: DeviceFacts,
+    h: HandOut,
+    th: Thresholds,
+    base: dict[str, Any],
+    inside: Sequence[Segment],
+    starts: Sequence[datetime],
+) -> Finding | None:
+    """4: footage much shorter than the task's own length; never judged without the task's times."""
+    task_start, task_end = h.task_start, h.task_end
+    if task_start is None or task_end is None or task_end <= task_start:
+        return None
+    tol = timedelta(seconds=th.link_tolerance_s)
+    task_s = (task_end - task_start).total_seconds()
+    spans = [(start, s.true_end or start) for s, start in zip(inside, starts, strict=True)]
+    recorded = min(covered_seconds(spans, task_start - tol, task_end + tol), task_s)
+    if recorded / task_s >= th.min_recorded_ratio:
+        return None
+    evidence = {
+        **base,
+        **_listed(inside),
+        "task_start": iso(task_start),
+        "task_end": iso(task_end),
+        "task_s": task_s,
+        "recorded_s": round(recorded, 1),
+        "ratio": round(recorded / task_s, 4),
+        "min_ratio": th.min_recorded_ratio,
+    }
+    return _finding(facts, f"missing:{h.entry_id}", Kind.short_recording, task_start, evidence, hand_out=h)
 
 
 # --- 5: gaps and deleted segments ------------------------------------------------------------------
