@@ -120,6 +120,7 @@ class Settings(BaseSettings):
     # push ingest (evidence_server/push): objects one recorder may send per minute (503 past it), and the
     # staging space kept free beyond an object's length (507 below it, before a byte is taken)
     push_objects_per_minute: int = 240
+    push_rate_window_s: float = 60.0  # the window the rate above counts in (a minute unless testing)
     push_staging_reserve_bytes: int = 256 * 1024**2
     push_token_hours: float = 24.0
     # an unfinished upload untouched this long is void and its staged bytes freed (tus "expiration")

@@ -106,7 +106,9 @@ class Limits:
             upload_creates=WindowCounter(getattr(settings, "upload_creates_per_minute", 600), 60.0),
             anonymous=WindowCounter(getattr(settings, "anonymous_requests_per_minute", 300), 60.0),
             credentials=WindowCounter(getattr(settings, "credential_attempts_per_minute", 600), 60.0),
-            push_objects=WindowCounter(getattr(settings, "push_objects_per_minute", 240), 60.0),
+            push_objects=WindowCounter(
+                getattr(settings, "push_objects_per_minute", 240), getattr(settings, "push_rate_window_s", 60.0)
+            ),
         )
 
 

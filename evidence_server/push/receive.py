@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from concurrent.futures import ThreadPoolExecutor
 
 import anyio
 from starlette.requests import ClientDisconnect, Request
@@ -15,9 +16,16 @@ from evidence_server.uploads.receiver import Appender, Digests, StagingFull
 BLOCK = 4 * 1024 * 1024
 
 
+_md5_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="push-md5")
+
+
 def _write(appender: Appender, md5: hashlib._Hash, block: bytes) -> None:
-    md5.update(block)  # hashlib releases the GIL: beside the writer thread and BLAKE3
-    appender.write(block)
+    """MD5 on its own thread while the block is written and fed to BLAKE3 and SHA-256 (all release the GIL)."""
+    summing = _md5_pool.submit(md5.update, block)
+    try:
+        appender.write(block)
+    finally:
+        summing.result()
 
 
 async def stream_clip(ctx: ServerContext, upload_id: str, request: Request, limit: int) -> tuple[Digests, str]:

@@ -18,7 +18,7 @@ CAPABILITIES: dict[str, dict[str, bool]] = {
 }
 SYSTEM_CONTAINERS = frozenset({"System", "Users", "Devices"})
 CLIP_SUFFIXES = (".mkv", ".mp4")
-TOKEN_PREFIX = "cpt_"  # noqa: S105  (a prefix, not a secret)
+TOKEN_PREFIX = "cus_p_"  # noqa: S105  (a prefix, not a secret; beside cus_u_ and cus_s_)
 
 
 def capability_body() -> bytes:

@@ -3,6 +3,7 @@ killed mid-object (the client's retry finishes, nothing duplicated)."""
 
 from __future__ import annotations
 
+import io
 import os
 import socket
 import time
@@ -74,6 +75,21 @@ def test_a_recorder_past_its_rate_is_told_503_with_retry_after(server_factory: C
     assert err.value.http_status == 503
     assert int(err.value.http_response_headers["retry-after"]) >= 1
     assert len(_recordings(server)) == 2
+
+
+def test_the_client_retrying_after_503_gets_its_clip_in(server_factory: Callable[..., LiveServer]) -> None:
+    server = server_factory(CUSTODIA_PUSH_OBJECTS_PER_MINUTE="1", CUSTODIA_PUSH_RATE_WINDOW_S="2")
+    world = make_world(server)
+    conn = world.swift(retries=6)  # swiftclient's own backoff on 5xx
+    register(world, conn)
+    conn.put_container(CONTAINER)
+    clips = [os.urandom(2000) for _ in range(3)]
+    started = time.monotonic()
+    for i, data in enumerate(clips):
+        body = io.BytesIO(data)  # seekable: swiftclient rewinds it to retry
+        assert conn.put_object(CONTAINER, f"20261204_10150{i}_1.mp4", contents=body, etag=md5(data)) == md5(data)
+    assert time.monotonic() - started >= 2  # the second and third clips waited for the window
+    assert len(_recordings(server)) == 3
 
 
 def _half_put(url: str, token: str, path: str, data: bytes) -> socket.socket:

@@ -188,7 +188,7 @@ def test_wrong_key_and_missing_token_are_401(push: PushWorld) -> None:
     assert r.status_code == 401
     url = push.swift().get_auth()[0]
     assert httpx.put(url + "/" + CONTAINER).status_code == 401
-    assert httpx.put(url + "/" + CONTAINER, headers={"X-Auth-Token": "cpt_1_99999999999_forged"}).status_code == 401
+    assert httpx.put(url + "/" + CONTAINER, headers={"X-Auth-Token": "cus_p_1_99999999999_forged"}).status_code == 401
 
 
 def test_the_recording_page_draws_the_track_and_says_where_custody_starts(push: PushWorld) -> None:

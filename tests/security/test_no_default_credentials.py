@@ -28,7 +28,7 @@ SHIPPED = (
 )
 SECRET_WORDS = re.compile(r"(password|passwd|secret|token|api_?key|access_key)", re.I)
 #: Values that are no secret: placeholders the settings refuse, references, token prefixes, file names.
-HARMLESS = re.compile(r"^(\$|\{|\[|<|changeme|change-me|/run/secrets|cus_[us]_|.*\.(pem|json|txt|key)$)", re.I)
+HARMLESS = re.compile(r"^(\$|\{|\[|<|changeme|change-me|/run/secrets|cus_[usp]_|.*\.(pem|json|txt|key)$)", re.I)
 #: ``NAME=literal`` or ``name: literal`` in env, YAML, shell and unit files.
 CONFIG_LINE = re.compile(r"""^\s*(export\s+)?(?P<name>[A-Za-z_][\w.-]*)\s*[:=]\s*["']?(?P<value>[^\s"'#]{4,})""")
 
