@@ -11,6 +11,7 @@ from __future__ import annotations
 import secrets
 import shutil
 from dataclasses import dataclass
+from typing import Any, NoReturn
 
 from fastapi import Request
 from sqlalchemy import select
@@ -106,44 +107,15 @@ def finish(
     got = digests.hasher.result()
     path = f"{row.name}/{name}"
     if obj.md5 is not None and obj.md5 != md5:
-        declared = obj.md5
-        upload.state, upload.completed_at = "rejected", utcnow()
-        session.add(
-            IntegrityIncident(
-                kind="push_md5_mismatch",
-                station_id=upload.station_id,
-                upload_id=upload.id,
-                transfer_id=upload.transfer_id,
-                details={"path": path, "declared_md5": declared, "received_md5": md5, "size": got.size},
-            )
-        )
-        session.commit()
-        ctx.receiver.discard(upload_id)
-        raise refuse(session, account, "wrong_etag", f"ETag {declared} but the body's MD5 is {md5}", path, request, 422)
+        _refuse_wrong_etag(ctx, session, account, upload, path, obj.md5, md5, got.size, request)
     upload.length, upload.declared_blake3, upload.declared_sha256 = got.size, got.blake3, got.sha256
-    transfer = session.get_one(Transfer, row.transfer_id)
-    entry = {"path": path, "size": got.size, "started_at": upload.meta.get("started_at") or None, "md5": md5}
-    transfer.index = [e for e in transfer.index if e["path"] != path] + [entry]
-    transfer.files_total, transfer.bytes_total = len(transfer.index), sum(int(e["size"]) for e in transfer.index)
+    _index_clip(session, row, path, got.size, upload.meta.get("started_at") or None, md5)
     obj.md5, obj.size, obj.state, obj.received_at = md5, got.size, "stored", utcnow()
     session.flush()
-    audit(
-        session,
-        "push.clip_received",
-        request=request,
-        object_type="upload",
-        object_id=upload.id,
-        details={
-            "container": row.name,
-            "name": name,
-            "size": got.size,
-            "sender_md5": md5,
-            "blake3": got.blake3,
-            "sha256": got.sha256,
-            # the sender gives an MD5 only: the chain of custody starts at this server's receipt
-            "chain_starts": "server_receipt",
-        },
-    )
+    details = {"container": row.name, "name": name, "size": got.size, "sender_md5": md5}
+    # the sender gives an MD5 only: the chain of custody starts at this server's receipt
+    details |= {"blake3": got.blake3, "sha256": got.sha256, "chain_starts": "server_receipt"}
+    audit(session, "push.clip_received", request=request, object_type="upload", object_id=upload.id, details=details)
     result = finalize.finalize(ctx, session, upload, request)
     if isinstance(result, finalize.Rejected):  # cannot happen: declared from the received bytes themselves
         raise PushError(500, "received bytes changed while being recorded")
@@ -153,6 +125,41 @@ def finish(
     transfer.files_done = sum(1 for _ in transfer.index)
     session.commit()
     return result.recording_id
+
+
+def _refuse_wrong_etag(
+    ctx: ServerContext,
+    session: Session,
+    account: PushAccount,
+    upload: Upload,
+    path: str,
+    declared: str,
+    md5: str,
+    size: int,
+    request: Request | None,
+) -> NoReturn:
+    """The body's MD5 is not the ETag the sender declared: an incident, nothing kept, 422."""
+    upload.state, upload.completed_at = "rejected", utcnow()
+    session.add(
+        IntegrityIncident(
+            kind="push_md5_mismatch",
+            station_id=upload.station_id,
+            upload_id=upload.id,
+            transfer_id=upload.transfer_id,
+            details={"path": path, "declared_md5": declared, "received_md5": md5, "size": size},
+        )
+    )
+    session.commit()
+    ctx.receiver.discard(upload.id)
+    raise refuse(session, account, "wrong_etag", f"ETag {declared} but the body's MD5 is {md5}", path, request, 422)
+
+
+def _index_clip(session: Session, row: PushContainer, path: str, size: int, started_at: Any, md5: str) -> None:
+    """The clip in its transfer's index, as a dock's index lists a file (replacing an earlier attempt)."""
+    transfer = session.get_one(Transfer, row.transfer_id)
+    entry = {"path": path, "size": size, "started_at": started_at, "md5": md5}
+    transfer.index = [e for e in transfer.index if e["path"] != path] + [entry]
+    transfer.files_total, transfer.bytes_total = len(transfer.index), sum(int(e["size"]) for e in transfer.index)
 
 
 def abandon(ctx: ServerContext, session: Session, upload_id: str) -> None:
