@@ -76,6 +76,20 @@ def test_a_flipped_byte_is_never_served_and_a_redock_repairs_it(site: Site) -> N
 
 
 @pytest.mark.ffmpeg
+def settled(site: Site, rec: int, timeout: float = 60.0) -> None:
+    """Wait until the work the server does after receipt (probe, derived media) has stopped changing."""
+    import time
+
+    deadline, last, steady = time.monotonic() + timeout, None, 0
+    while time.monotonic() < deadline and steady < 3:
+        probe = site.sql("SELECT probe_state FROM recordings WHERE id = :i", i=rec)[0][0]
+        derived = site.sql("SELECT COUNT(*) FROM derived_media WHERE recording_id = :i", i=rec)[0][0]
+        now = (probe, derived)
+        steady = steady + 1 if now == last and probe != "pending" and derived else 0
+        last = now
+        time.sleep(0.3)
+
+
 def test_derivation_package_and_backup_refuse_a_damaged_copy(site: Site, tiny_video: Path, tmp_path: Path) -> None:
     data = tiny_video.read_bytes()
     st = Dock(site.server)
@@ -93,6 +107,7 @@ def test_derivation_package_and_backup_refuse_a_damaged_copy(site: Site, tiny_vi
         headers={"Authorization": f"Bearer {handler}"},
     )
     assert r.status_code in (200, 201), r.text
+    settled(site, rec)  # the server's own probe and derivation after receipt are over before the damage
     site.flip(data, len(data) // 2)
     ctx = site.ctx()
     try:
