@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from evidence_server.accounts import service as accounts
 from evidence_server.accounts.models import Role, Unit, User
 from evidence_server.ledger import service
 from evidence_server.ledger.models import Device, LedgerEntry, LendRequest
@@ -54,10 +55,7 @@ def device(session: Session, device_id: int) -> Device | None:
 
 
 def display_names(session: Session, ids: Iterable[int | None]) -> dict[int, str | None]:
-    wanted = {i for i in ids if i is not None}
-    if not wanted:
-        return {}
-    return {u.id: u.display_name for u in session.scalars(select(User).where(User.id.in_(wanted)))}
+    return {i: u.display_name for i, u in accounts.users_by_id(session, ids).items()}
 
 
 def unit_people(session: Session, unit_id: int) -> dict[int, str | None]:

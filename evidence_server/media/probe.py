@@ -117,11 +117,15 @@ def decoded_to_end(path: str, declared_s: float | None, ffprobe_bin: str = "ffpr
 
 
 def probe_recording(ctx: ServerContext, recording_id: int) -> str:
-    """Fill a recording's media facts. Idempotent: a probed recording is left alone."""
+    """Fill a recording's media facts. Idempotent: a probed recording is left alone.
+
+    Several callers ask at once (the upload's task, derivation, a rescan): the row is locked while it is
+    probed, so on PostgreSQL the others wait and find it done, instead of reading the whole file again
+    and recording its damage twice."""
     from evidence_server.recordings.models import Recording
 
     with ctx.sessionmaker() as session:
-        rec = session.get(Recording, recording_id)
+        rec = session.get(Recording, recording_id, with_for_update=True)
         if rec is None or rec.probe_state == "done":
             return "skipped"
         try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from evidence_server.accounts.models import Unit, User
+from evidence_server.accounts.models import User
 from evidence_server.retention import service
 from evidence_server.retention.models import (
     DisposalCertificate,
@@ -14,15 +14,6 @@ from evidence_server.retention.models import (
     RetentionChange,
     RetentionPolicyVersion,
 )
-
-
-def people(session: Session) -> dict[int, User]:
-    """Every user by id, to name who asked, approved or held."""
-    return {u.id: u for u in session.scalars(select(User))}
-
-
-def unit_names(session: Session) -> dict[int, str]:
-    return {u.id: u.name for u in session.scalars(select(Unit))}
 
 
 def policy_history(session: Session, limit: int = 20) -> list[RetentionPolicyVersion]:

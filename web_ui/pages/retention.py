@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
+from evidence_server.accounts import service as accounts
 from evidence_server.accounts.models import Role, User
 from evidence_server.audit.service import record as audit
 from evidence_server.context import CtxDep, context_of
@@ -79,10 +80,6 @@ def done_of(value: str) -> str:
     return value if value in DONE else ""
 
 
-def people(session: Session) -> dict[int, User]:
-    return listing.people(session)
-
-
 def role_in(user: User, roles: tuple[Role, ...]) -> bool:
     return Role(user.role) in roles
 
@@ -114,7 +111,7 @@ def policy_view(
         policy=policy,
         version=row,
         history=history,
-        people=people(session),
+        people=accounts.everyone(session),
         editor=role_in(user, service.POLICY_EDITORS),
         kind_labels=kind_labels,
         done=done_of(done),
@@ -186,14 +183,14 @@ def holds_view(
     status_code: int = 200,
 ) -> Response:
     rows = listing.holds(session, user)
-    units = listing.unit_names(session)
+    units = accounts.unit_names(session)
     return render(
         request,
         "retention_holds.html",
         user=user,
         holds=rows,
         units=units,
-        people=people(session),
+        people=accounts.everyone(session),
         targets=[t.value for t in Target],
         placer=role_in(user, service.HOLD_PLACERS),
         lifter=role_in(user, service.MANAGERS),
@@ -259,7 +256,7 @@ def due_page(request: Request, user: Viewer, session: SessionDep, done: str = ""
 def due_view(
     request: Request, session: Session, user: User, *, done: str = "", error: str | None = None, status_code: int = 200
 ) -> Response:
-    units = listing.unit_names(session)
+    units = accounts.unit_names(session)
     return render(
         request,
         "retention_due.html",
@@ -318,7 +315,7 @@ def approvals_view(
         items={r.id: [i.recording_id for i in disposal.items_of(session, r.id)] for r in requests},
         approvals={r.id: [a.user_id for a in disposal.approvals_of(session, r.id)] for r in requests},
         change_approvals={c.id: service.change_approvers(session, c.id) for c in changes},
-        people=people(session),
+        people=accounts.everyone(session),
         approver=role_in(user, service.APPROVERS),
         needed=service.APPROVALS_NEEDED,
         done=done_of(done),
