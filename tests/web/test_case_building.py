@@ -254,3 +254,51 @@ def test_the_player_changes_speed_steps_frames_and_goes_on_to_the_next_segment(
     assert not browser.find_elements(By.ID, "next-segment")  # the separate recording 10 minutes later is not next
     browser.get(f"{live_server.url}/recordings/{footage.ids[separate]}")
     assert not browser.find_elements(By.ID, "segment-of")
+
+
+def test_the_next_segment_never_leads_an_officer_into_footage_that_is_not_theirs(
+    live_server: LiveServer, footage: Footage, tmp_path: Path
+) -> None:
+    """Officer 2 records right after officer 1's third file on the same recorder: to officer 2 it stands
+    alone (no link to, nor count of, officer 1's files); the case handler sees one continuous recording."""
+    site = live_server.site
+    third = sorted(footage.ids)[2]
+    with site.session() as s:
+        from evidence_server.recordings.models import Recording
+
+        after = s.get(Recording, footage.ids[third]).name_ended_at  # type: ignore[union-attr]
+    with live_server.client() as api:
+        admin = api_login(api, "admin")
+        _, station = enrol_station(api, admin, "采集站-接续", site.unit_ids["U01"])
+        transfer_id = open_transfer(api, station, SERIAL, officer=("102346", "李四"), files=1, size=16_000)
+    theirs = add_recording(
+        site,
+        transfer_id=transfer_id,
+        station_id=footage.station_id,
+        unit="U01",
+        serial=SERIAL,
+        officer=("102346", "李四"),
+        name=f"{SERIAL}_officer2.webm",
+        content=clip(tmp_path / "o2.webm"),
+        name_started_at=after,
+        name_ended_at=after + timedelta(seconds=3),
+        duration_s=3.0,
+        frame_rate=10.0,
+        codec="vp9",
+    )
+    with httpx.Client(base_url=live_server.url, headers={"Accept": "text/html"}) as web:
+        login = web.get("/login")
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', login.text)
+        assert csrf is not None
+        web.post("/login", data={"username": "officer2", "password": PASSWORD, "csrf_token": csrf.group(1)})
+        page = web.get(f"/recordings/{theirs}")
+        assert page.status_code == 200
+        assert 'id="prev-segment"' not in page.text and 'id="segment-of"' not in page.text
+        assert web.get(f"/recordings/{footage.ids[third]}").status_code == 404  # and not reachable by hand
+    with httpx.Client(base_url=live_server.url, headers={"Accept": "text/html"}) as web:
+        login = web.get("/login")
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', login.text)
+        assert csrf is not None
+        web.post("/login", data={"username": "handler", "password": PASSWORD, "csrf_token": csrf.group(1)})
+        page = web.get(f"/recordings/{theirs}")
+        assert "第 4 / 4 段" in page.text and f'href="/recordings/{footage.ids[third]}?play=1"' in page.text
