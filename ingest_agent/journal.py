@@ -60,6 +60,16 @@ CREATE TABLE IF NOT EXISTS files (
     UNIQUE (transfer_id, path)
 );
 CREATE INDEX IF NOT EXISTS files_by_state ON files (state);
+
+-- which docking of which volume a transfer read (ingest_agent.dockings): a station that restarts
+-- does not take a recorder still in its dock for a new docking
+CREATE TABLE IF NOT EXISTS volumes (
+    transfer_id   TEXT PRIMARY KEY REFERENCES docks (transfer_id),
+    root          TEXT NOT NULL,
+    volume        TEXT NOT NULL,           -- ingest_agent.dockings.volume_identity
+    undocked_at   TEXT                     -- when the station saw the volume go away
+);
+CREATE INDEX IF NOT EXISTS volumes_by_root ON volumes (root);
 """
 
 
@@ -232,6 +242,36 @@ class Journal:
                 [(transfer_id, f["path"], f["size"], f["mtime"], FileState.PENDING, ts) for f in payload["index"]],
             )
         return self.transfer(transfer_id)
+
+    def note_volume(self, transfer_id: str, root: str, volume: str) -> None:
+        """Which docking of a volume ``transfer_id`` read."""
+        with self._tx() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO volumes (transfer_id, root, volume) VALUES (?,?,?)", (transfer_id, root, volume)
+            )
+
+    def note_undocked(self, root: str) -> None:
+        """The volume at ``root`` went away: whatever appears there next is a new docking."""
+        with self._tx() as db:
+            db.execute("UPDATE volumes SET undocked_at=? WHERE root=? AND undocked_at IS NULL", (now_iso(), root))
+
+    def last_docking(self, root: str, volume: str) -> TransferRecord | None:
+        """The newest transfer of this very docking of the volume at ``root``, if the station never saw it go."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT d.* FROM docks d JOIN volumes v ON v.transfer_id = d.transfer_id"
+                " WHERE v.root=? AND v.volume=? AND v.undocked_at IS NULL ORDER BY d.docked_at DESC LIMIT 1",
+                (root, volume),
+            ).fetchone()
+        return TransferRecord.from_row(row) if row is not None else None
+
+    def file_states(self, transfer_id: str) -> dict[tuple[str, int, str], str]:
+        """(path, size, mtime) -> state, for every file a docking listed."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT path, size, mtime, state FROM files WHERE transfer_id=?", (transfer_id,)
+            ).fetchall()
+        return {(r["path"], r["size"], r["mtime"]): r["state"] for r in rows}
 
     def transfer(self, transfer_id: str) -> TransferRecord:
         with self._lock:

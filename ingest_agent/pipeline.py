@@ -43,6 +43,7 @@ from ingest_agent.copy import (
     mtime_iso,
     wait_until_stable,
 )
+from ingest_agent.dockings import nothing_new, volume_identity
 from ingest_agent.journal import FileRecord, FileState, TransferRecord, TransferState
 from ingest_agent.progress import DockProgress, Listener, ProgressReporter
 from ingest_agent.transfer import Station, close_dock, finish, register, upload_one
@@ -145,12 +146,38 @@ def ingest_volume(
         if driver is None:
             driver = driver_for(Path(root), prefer or station.settings.driver, **(driver_options or {}))
         with driver:
-            dock = open_transfer(station, driver, str(root), transfer_id, extra)
+            volume = volume_identity(root)
+            payload = read_docking(station, driver, transfer_id, extra)
+            earlier = finished_docking(station, str(root), volume, payload)
+            if earlier is not None:
+                log.info(
+                    "device %s at %s: the docking transfer %s already finished is still in the dock; nothing new",
+                    earlier.device_serial,
+                    root,
+                    earlier.transfer_id,
+                )
+                return dock_report(station, earlier.transfer_id)
+            dock = station.journal.open_transfer(str(root), payload)
+            if volume is not None:
+                station.journal.note_volume(transfer_id, str(root), volume)
             # the index was just read: each file's state as of now
             DockSession(station, driver, dock, listener, stop, listed_at=time.monotonic()).run()
     finally:
         station.release(transfer_id)
     return dock_report(station, transfer_id)
+
+
+def finished_docking(station: Station, root: str, volume: str | None, payload: dict[str, Any]) -> TransferRecord | None:
+    """The earlier transfer of this same docking when it finished and the device holds nothing new for it
+    (a station restarted with recorders in their docks): see ``ingest_agent.dockings``."""
+    if volume is None:
+        return None
+    earlier = station.journal.last_docking(root, volume)
+    if earlier is None or earlier.state != TransferState.DONE or earlier.device_serial != payload["device"]["serial"]:
+        return None
+    listed = [(f["path"], f["size"], f["mtime"]) for f in payload["index"]]
+    states = station.journal.file_states(earlier.transfer_id)
+    return earlier if nothing_new(states, listed, wipes=station.settings.wipe_after_receipt) else None
 
 
 def open_transfer(
@@ -161,6 +188,16 @@ def open_transfer(
     extra: dict[str, Any] | None = None,
 ) -> TransferRecord:
     """Read the device and journal the docking with its whole index, before anything is copied."""
+    return station.journal.open_transfer(root, read_docking(station, driver, transfer_id, extra))
+
+
+def read_docking(
+    station: Station,
+    driver: RecorderDriver,
+    transfer_id: str | None = None,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Read the device: the ``POST /transfers`` body of one docking, with its whole index."""
     docked_at = datetime.now(UTC)
     identity = driver.identify()
     try:
@@ -177,7 +214,7 @@ def open_transfer(
     payload.update(extra or {})
     for warning in getattr(driver, "identity_warnings", []):
         log.warning("device %s: %s", identity.serial, warning)
-    return station.journal.open_transfer(root, payload)
+    return payload
 
 
 def split_oversized(entries: list[RecordingEntry], max_bytes: int) -> tuple[list[RecordingEntry], list[RejectedEntry]]:

@@ -144,6 +144,7 @@ class DockWorkers:
 
     def on_removed(self, root: Path) -> None:
         log.info("volume %s went away", root)
+        self.station.journal.note_undocked(str(root))
         with self._lock:
             running = self._threads.get(root)
             busy = running is not None and running.is_alive()
