@@ -116,11 +116,15 @@ def ingest_volume(
     driver: RecorderDriver | None = None,
     transfer_id: str | None = None,
     extra: dict[str, Any] | None = None,
+    once_per_docking: bool = False,
 ) -> DockReport:
     """Transfer one docked recorder (or folder) found at ``root``.
 
     ``driver`` is an already opened driver for ``root`` (a USB recorder after its handshake), closed
     here; ``extra`` adds top-level keys to the transfer payload (e.g. ``station_clock``).
+    ``once_per_docking``: a watcher that sees volumes appear (and a restart sees them all again) does not
+    transfer a docking it already finished (``finished_docking``); an operator's one-shot ingest always
+    transfers.
     """
     if station is None:
         if settings is None:
@@ -137,6 +141,7 @@ def ingest_volume(
                 driver=driver,
                 transfer_id=transfer_id,
                 extra=extra,
+                once_per_docking=once_per_docking,
             )
         finally:
             with_station.close()
@@ -148,7 +153,7 @@ def ingest_volume(
         with driver:
             volume = volume_identity(root)
             payload = read_docking(station, driver, transfer_id, extra)
-            earlier = finished_docking(station, str(root), volume, payload)
+            earlier = finished_docking(station, str(root), volume, payload) if once_per_docking else None
             if earlier is not None:
                 log.info(
                     "device %s at %s: the docking transfer %s already finished is still in the dock; nothing new",

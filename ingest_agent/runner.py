@@ -175,7 +175,9 @@ class DockWorkers:
             if settled.gone or self.stop.is_set():
                 return False
             try:
-                report = ingest_volume(root, station=self.station, listener=self._listener(port), stop=self.stop)
+                report = ingest_volume(
+                    root, station=self.station, listener=self._listener(port), stop=self.stop, once_per_docking=True
+                )
             except DeviceGoneError:
                 return False
             except StationRefused as exc:  # re-enrolled, revoked or rotated away: the server said why

@@ -160,6 +160,7 @@ class UsbDock:
                     listener=self.listener,
                     stop=self.stop,
                     extra={"station_clock": sclock.payload()},
+                    once_per_docking=True,  # a restart finds it mounted still: the same docking
                 )
             finally:
                 with self._lock:

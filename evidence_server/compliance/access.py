@@ -111,19 +111,22 @@ def access_findings(
                     user_id=user_id,
                 )
             )
-        total = sum(e.recordings for e in evs)
+        # a court package of one's own case is how footage is meant to leave (each is audited, signed and
+        # handed over with a receipt): it does not count toward a bulk copy; downloads and others' cases do
+        counted = [e for e in evs if not (e.action == "case.export" and own_footage(user, e, holdings))]
+        total = sum(e.recordings for e in counted)
         if total > th.bulk_download_threshold:
             out.append(
                 Finding(
                     key=f"bulk:{user_id}:{day}",
                     kind=Kind.bulk_download,
-                    at=evs[0].at,
+                    at=counted[0].at,
                     evidence={
                         **base,
                         "recordings": total,
                         "threshold": th.bulk_download_threshold,
-                        "events": [_event_ref(e) for e in evs[:MAX_LISTED]],
-                        "event_count": len(evs),
+                        "events": [_event_ref(e) for e in counted[:MAX_LISTED]],
+                        "event_count": len(counted),
                     },
                     unit_id=user.unit_id,
                     officer_no=user.officer_no,

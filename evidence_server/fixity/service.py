@@ -94,7 +94,7 @@ def _incident(session: Session, kind: str, rec: Recording, details: dict[str, An
     )
 
 
-def _record_result(session: Session, rec_id: int, got: Fingerprint | None, report: SweepReport) -> None:
+def record_result(session: Session, rec_id: int, got: Fingerprint | None, report: SweepReport) -> None:
     rec = session.get(Recording, rec_id)
     if rec is None or rec.fixity_state in FIXITY_BAD:
         return
@@ -138,7 +138,7 @@ def _orphans(session: Session, store: ObjectStore, grace_s: int, report: SweepRe
             session.add(IntegrityIncident(kind="orphan_object", details={"storage_key": key}))
     for key, rid in keys.items():
         if key not in listed:
-            _record_result(session, rid, None, report)
+            record_result(session, rid, None, report)
 
 
 def sweep(
@@ -160,7 +160,7 @@ def sweep(
         got = read_fingerprint(ctx.store, key, throttle)  # no transaction open while reading
         report.bytes_read += got.size if got else 0
         with ctx.sessionmaker() as session:
-            _record_result(session, rec_id, got, report)
+            record_result(session, rec_id, got, report)
             session.commit()
     with ctx.sessionmaker() as session:
         if orphans:

@@ -150,7 +150,7 @@ def probe_recording(ctx: ServerContext, recording_id: int) -> str:
             else:
                 rec.probe["integrity"] = found
                 if not found["complete"]:
-                    _damaged_at_source(session, rec, found)
+                    damaged_at_source(session, rec, found)
         rec.probe_state = "done" if facts["codec"] else "not_media"
         if facts["duration_s"]:
             span = timedelta(seconds=facts["duration_s"])
@@ -163,7 +163,7 @@ def probe_recording(ctx: ServerContext, recording_id: int) -> str:
         return rec.probe_state
 
 
-def _damaged_at_source(session: Any, rec: Any, found: dict[str, Any]) -> None:
+def damaged_at_source(session: Any, rec: Any, found: dict[str, Any]) -> None:
     """Record a recording that arrived damaged (cut short, undecodable): an integrity incident the
     compliance rules flag for review, with what the decoder found."""
     from evidence_server.uploads.models import IntegrityIncident
@@ -178,3 +178,25 @@ def _damaged_at_source(session: Any, rec: Any, found: dict[str, Any]) -> None:
         )
     )
     log.warning("recording %s does not decode to its declared end: %s", rec.id, found)
+
+
+def backfill_profiles(ctx: ServerContext, batch: int = 2000) -> int:
+    """Give recordings probed before media profiles existed (migration 0016) their profile, from the probe
+    they already hold, so that their devices' baselines include them. Idempotent; returns how many."""
+    from sqlalchemy import select
+
+    from evidence_server.recordings.models import Recording
+
+    with ctx.sessionmaker() as session:
+        recs = session.scalars(
+            select(Recording)
+            .where(Recording.media_profile.is_(None), Recording.probe_state == "done", Recording.probe.is_not(None))
+            .order_by(Recording.id)
+            .limit(batch)
+        ).all()
+        for rec in recs:
+            rec.media_profile = profile_of(rec.probe, rec.original_path)
+        session.commit()
+    if recs:
+        log.info("media profiles filled in for %d recordings probed before they existed", len(recs))
+    return len(recs)

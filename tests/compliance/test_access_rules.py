@@ -62,6 +62,16 @@ def test_bulk_downloads_beyond_the_threshold_per_local_day(n: int, bulk: bool) -
         assert got[0].key == "bulk:1:2026-03-02" and got[0].evidence["recordings"] == n
 
 
+def test_exports_of_ones_own_cases_are_no_bulk_copy_but_exports_of_others_are() -> None:
+    own = [AccessEvent(i, T0, 1, "case.export", case_id=300, recordings=2) for i in range(5)]  # 10 recordings
+    assert access_findings(own, USERS, HOLD, TH) == []
+    others = [AccessEvent(i, T0, 1, "case.export", case_id=200, recordings=2) for i in range(2)]
+    got = access_findings(own + others + [download(9, 1, 10)], USERS, HOLD, TH)
+    bulk = [f for f in got if f.kind.value == "bulk_download"]
+    assert len(bulk) == 1 and bulk[0].evidence["recordings"] == 5  # the two foreign exports and the download
+    assert {e["case_id"] for e in bulk[0].evidence["events"]} == {200, None}
+
+
 def test_the_day_is_the_local_day_and_exempt_roles_are_skipped() -> None:
     # 15:30 UTC and 16:30 UTC fall on two Beijing days (23:30 and 00:30)
     evening = datetime(2026, 3, 2, 15, 30, tzinfo=UTC)

@@ -3,7 +3,7 @@ key, idempotent, re-evaluated when later evidence arrives, cleared when it no lo
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 
@@ -119,3 +119,31 @@ def test_unusual_access_from_the_audit_log(site: Site) -> None:
     got = sorted((f.kind, f.user_id) for f in site.flags())
     assert got == [("access_outside_cases", site.users["handler"]), ("bulk_download", site.users["handler"])]
     assert scan(site, scope="access", user_ids=[site.users["handler"]]).get("raised", 0) == 0
+
+
+def test_recordings_probed_before_profiles_existed_get_theirs_from_the_probe_they_hold(site: Site) -> None:
+    """Migration 0016 added media profiles; older recordings have a probe but no profile, so their devices
+    had no baseline. The periodic backfill fills them in from the stored probe, once."""
+    from evidence_server.context import ServerContext
+    from evidence_server.media.probe import backfill_profiles
+    from evidence_server.media.profile import profile_of
+    from evidence_server.recordings.models import Recording
+
+    probe = {
+        "format": {"format_name": "mov,mp4,m4a,3gp,3g2,mj2", "tags": {"major_brand": "isom", "encoder": "Lavf60"}},
+        "streams": [{"codec_type": "video", "codec_name": "h264", "profile": "Main", "r_frame_rate": "25/1"}],
+    }
+    site.register("DSJ0901")
+    at = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
+    tid = site.dock("DSJ0901", at, [segment("DSJ0901", 1, at)])
+    old = site.arrive(tid, segment("DSJ0901", 1, at), at, probe=probe)
+    ctx = ServerContext(site.settings)
+    try:
+        assert backfill_profiles(ctx) == 1
+        assert backfill_profiles(ctx) == 0  # idempotent
+        with site.session() as s:
+            rec = s.get(Recording, old)
+            assert rec is not None and rec.media_profile == profile_of(probe, rec.original_path)
+            assert rec.media_profile["video_codec"] == "h264"
+    finally:
+        ctx.close()

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from tests.evaluation.replay import evaluate, summary, table
+from tests.evaluation.scenario import PREVENTED
 from tests.support.databases import PostgresTemplates, SqliteTemplates
 
 
@@ -39,6 +40,8 @@ def main(argv: list[str] | None = None) -> int:
             rows, scenario = evaluate(url, work, args.seed, **size)
             print(f"\n== {db} · seed {args.seed} · {summary(scenario)} · {time.monotonic() - began:.1f} s")
             print(table(rows))
+            for kind in PREVENTED:
+                print(f"{kind:<22} not injected: the ledger refuses it (tests/ledger/test_api.py)")
             for r in rows:
                 for v in (r.recall, r.precision):
                     if v is not None:

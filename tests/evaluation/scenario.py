@@ -59,7 +59,17 @@ KINDS = (
     "clock_off",
     "used_outside_ledger",
     "dock_by_non_holder",
+    "vanished_file",
+    "fixity_failure",
+    "integrity_incident",
+    "access_outside_cases",
+    "bulk_download",
 )
+#: Kinds the period cannot show: the ledger refuses them outright (lending to another unit without an
+#: approval: tests/ledger/test_api.py), so there is nothing to inject through it.
+PREVENTED = ("unapproved_lending",)
+#: Kinds about what people did with footage, judged per person and day (not per recorder).
+ACCESS_KINDS = ("access_outside_cases", "bulk_download")
 
 
 def media_templates(directory: Path) -> dict[str, dict[str, Any]]:
@@ -81,6 +91,18 @@ def media_templates(directory: Path) -> dict[str, dict[str, Any]]:
             edited = directory / f"{family}-{edit}.mp4"
             _ffmpeg("-i", str(original), *args, str(edited))
             out[f"{family}/{edit}"] = _probe(edited)
+        # a recorder that lost power mid-write: its index (written first) states the whole length, the
+        # file holds only the first part of the packets
+        whole = directory / f"{family}-whole.mp4"
+        _ffmpeg(
+            "-f", "lavfi", "-i", "testsrc2=size=160x120:rate=10:duration=6",
+            "-f", "lavfi", "-i", "sine=frequency=440:duration=6",
+            *options, "-movflags", "+faststart", str(whole),
+        )  # fmt: skip
+        cut = directory / f"{family}-cut.mp4"
+        data = whole.read_bytes()
+        cut.write_bytes(data[: len(data) * 55 // 100])
+        out[f"{family}/cut"] = {"file": str(cut), "declared_s": float(_probe(whole)["format"]["duration"])}
     cache.write_text(json.dumps(out))
     return out
 
@@ -121,6 +143,8 @@ class File:
     probe: dict[str, Any]
     on_index: bool = True  # the device still held it at the dock
     arrives: bool = True  # the station transferred it
+    damaged: bool = False  # cut short on the recorder (a power loss mid-write): does not decode to its end
+    rots: bool = False  # its stored copy later reads back other bytes (a failing disk)
 
 
 @dataclass
@@ -145,9 +169,19 @@ class Checkout:
 class Injected:
     kind: str
     serial: str
-    checkout: str  # Checkout.key
-    path: str | None = None  # the edited file
-    note: str = ""
+    checkout: str  # Checkout.key (for the access kinds: the user)
+    path: str | None = None  # the file the flag must name
+    note: str = ""  # the edit made; for the access kinds, the local day
+
+
+@dataclass
+class Access:
+    """Someone takes footage out: one download per path, or a case's export."""
+
+    at: datetime
+    user: str
+    paths: list[str] = field(default_factory=list)
+    export_case: str | None = None
 
 
 @dataclass
@@ -157,10 +191,14 @@ class Scenario:
     devices: dict[str, str]  # serial → family
     checkouts: list[Checkout]
     injected: list[Injected]
+    cases: dict[str, list[str]] = field(default_factory=dict)  # case number → checkout keys
+    accesses: list[Access] = field(default_factory=list)
 
 
 OFFICERS = ("officer1", "officer2")
 OFFICER_NO = {"officer1": "102345", "officer2": "102346"}
+HANDLER = "handler"
+BULK = 60  # downloads in one day by one person (a bulk copy; a day's own review is a handful)
 
 
 def generate(seed: int, *, devices_per_family: int = 2, days: int = 6, per_kind: int = 2) -> Scenario:
@@ -200,6 +238,8 @@ def generate(seed: int, *, devices_per_family: int = 2, days: int = 6, per_kind:
     rng.shuffle(pool)
     injected: list[Injected] = []
     for kind in KINDS:
+        if kind in ACCESS_KINDS:
+            continue  # chosen once the files are known (``_accesses``)
         for n in range(per_kind if kind != "suspected_edit" else len(EDITS)):
             if kind == "not_transferred":
                 candidates = [c for s, c in last.items() if not any(i.checkout == c.key for i in injected)]
@@ -295,7 +335,75 @@ def generate(seed: int, *, devices_per_family: int = 2, days: int = 6, per_kind:
             middle.on_index = middle.arrives = False
         if inj and inj.kind == "suspected_edit":
             inj.path = c.files[len(c.files) // 2 - 1 if len(c.files) > 2 else 0].path
-    return Scenario(start, start + timedelta(days=days), devices, plan, injected)
+        if inj and inj.kind in ("vanished_file", "fixity_failure", "integrity_incident"):
+            f = c.files[-1] if inj.kind == "vanished_file" else rng.choice(c.files)
+            inj.path = f.path
+            if inj.kind == "vanished_file":  # listed at its dock, never sent, wiped before the next dock
+                f.arrives = False
+            elif inj.kind == "fixity_failure":
+                f.rots = True
+            else:
+                f.damaged = True
+    scenario = Scenario(start, start + timedelta(days=days), devices, plan, injected)
+    _cases(scenario, rng)
+    _accesses(scenario, rng, per_kind)
+    return scenario
+
+
+def _arrived(scenario: Scenario) -> list[tuple[datetime, str, File]]:
+    """(arrival, holder, file) of every file that reached the server."""
+    return [
+        (c.arrive_at, c.docked_by or c.officer, f)  # the footage is the docking officer's
+        for c in scenario.checkouts
+        if c.arrive_at is not None and c.ledger
+        for f in c.files
+        if f.arrives
+    ]
+
+
+def _cases(scenario: Scenario, rng: random.Random) -> None:
+    """About a third of the inspections become cases, numbered as the bureau numbers them."""
+    n = 0
+    for c in scenario.checkouts:
+        if c.ledger and c.arrive_at is not None and c.files and rng.random() < 0.35:
+            n += 1
+            scenario.cases[f"京朝市监处罚〔2026〕{1000 + n}号"] = [c.key]
+
+
+def _accesses(scenario: Scenario, rng: random.Random, per_kind: int) -> None:
+    """A period's downloads and exports: officers fetch some of their own footage, the case handler works
+    on cases; injected: a download outside one's own footage and cases, and a bulk download."""
+    arrived = _arrived(scenario)
+    in_case = {f.path for keys in scenario.cases.values() for c in scenario.checkouts if c.key in keys for f in c.files}
+    days = (scenario.end - scenario.start).days
+    for day in range(1, days + 2):
+        at = scenario.start + timedelta(days=day, hours=rng.randint(16, 20), minutes=rng.randint(0, 59))
+        for officer in OFFICERS:
+            own = [f.path for t, o, f in arrived if o == officer and t < at]
+            if own and rng.random() < 0.4:
+                scenario.accesses.append(Access(at, officer, rng.sample(own, min(len(own), rng.randint(1, 3)))))
+    for number, keys in scenario.cases.items():  # each case: its footage looked at, then exported once
+        paths = [f.path for c in scenario.checkouts if c.key in keys for f in c.files if f.arrives]
+        done = max(c.arrive_at for c in scenario.checkouts if c.key in keys and c.arrive_at)
+        look = done + timedelta(days=rng.randint(1, 3), hours=rng.randint(2, 6))
+        scenario.accesses.append(Access(look, HANDLER, rng.sample(paths, min(len(paths), 2))))
+        scenario.accesses.append(Access(look + timedelta(days=rng.randint(0, 3), hours=1), HANDLER, export_case=number))
+    late = scenario.end + timedelta(days=1)
+    for n in range(per_kind):
+        user = (HANDLER, *OFFICERS)[n % 3]
+        day = days + 2 + n
+        at = scenario.start + timedelta(days=day, hours=11)
+        others = [f.path for t, o, f in arrived if f.path not in in_case and o != user and t < late]
+        scenario.accesses.append(Access(at, user, [rng.choice(others)]))
+        scenario.injected.append(Injected("access_outside_cases", "", user, note=at.astimezone(BJ).date().isoformat()))
+    for n in range(per_kind):
+        user = OFFICERS[n % 2]
+        day = days + 2 + per_kind + n
+        at = scenario.start + timedelta(days=day, hours=9)
+        own = [f.path for t, o, f in arrived if o == user]
+        scenario.accesses.append(Access(at, user, [rng.choice(own) for _ in range(BULK)]))
+        scenario.injected.append(Injected("bulk_download", "", user, note=at.astimezone(BJ).date().isoformat()))
+    scenario.accesses.sort(key=lambda a: a.at)
 
 
 def fill_media(scenario: Scenario, templates: dict[str, dict[str, Any]], seed: int) -> None:
