@@ -57,7 +57,7 @@ def test_entries_a_dead_process_left_pending_are_placed_and_signed(
 ) -> None:
     """The process dies after its commit, before placing its entries: they stay committed, pending."""
     with monkeypatch.context() as m:
-        m.setattr(sequencer.Sequencer, "place", lambda self, timeout=10.0: False)
+        m.setattr(sequencer.Sequencer, "place", lambda self, *args, **kw: False)
         with pg_ctx.sessionmaker() as s:
             for i in range(3):
                 record(s, "recording.download", object_type="recording", object_id=i)
@@ -72,7 +72,7 @@ def test_entries_a_dead_process_left_pending_are_placed_and_signed(
         record(s, "recording.view", object_type="recording", object_id=5)
         s.commit()
         with monkeypatch.context() as m:
-            m.setattr(sequencer.Sequencer, "place", lambda self, timeout=10.0: False)
+            m.setattr(sequencer.Sequencer, "place", lambda self, *args, **kw: False)
             record(s, "recording.view", object_type="recording", object_id=6)
             s.commit()
         cp, _ = issue_checkpoint(pg_ctx, s)  # a checkpoint signs what was committed, pending or not
@@ -116,3 +116,35 @@ def test_racing_writers_and_sequencers_leave_no_gap_and_no_duplicate(pg_ctx: Ser
     assert seqs == list(range(90))
     assert ids == sorted(n * 100 + i for n in range(6) for i in range(15))  # each exactly once
     assert counts(pg_ctx) == (90, 0)
+
+
+def test_each_writer_finds_its_entry_in_the_log_when_its_commit_returns_whoever_placed_it(
+    pg_ctx: ServerContext, tmp_path: Path
+) -> None:
+    """Two engines stand for two API processes, each with its own sequencer: a writer whose entry another
+    process's run already placed skips its own run (``sequencer._placed``), and must still never answer
+    before its entry is in the log."""
+    other = ServerContext(pg_ctx.settings.model_copy(update={"data_dir": tmp_path / "other"}))
+    missing: list[int] = []
+
+    def writer(ctx: ServerContext, n: int) -> None:
+        for i in range(20):
+            oid = n * 100 + i
+            with ctx.sessionmaker() as s:
+                record(s, "recording.view", object_type="recording", object_id=oid)
+                s.commit()
+                if s.scalar(select(AuditEvent.seq).where(AuditEvent.object_id == str(oid))) is None:
+                    missing.append(oid)
+
+    try:
+        threads = [threading.Thread(target=writer, args=(pg_ctx if n % 2 else other, n)) for n in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        other.close()
+    assert missing == []
+    assert counts(pg_ctx) == (120, 0)
+    with pg_ctx.sessionmaker() as s:
+        assert verify_log(s, pg_ctx.signing_key.public_key()).ok

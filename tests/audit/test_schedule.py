@@ -31,6 +31,7 @@ def test_beat_schedule_follows_the_settings(tmp_path: Path) -> None:
         upload_sweep_interval_s=0,
         block_map_backfill_interval_s=0,
         binding_check_interval_s=0,
+        media_profile_backfill_interval_s=0,
     )
     assert beat_schedule(s) == {
         "audit.checkpoint": {"task": "audit.checkpoint", "schedule": 600.0},
