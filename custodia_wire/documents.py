@@ -66,6 +66,11 @@ def parse_iso(text: str) -> datetime:
     return ts.astimezone(UTC)
 
 
+#: How a recorder marked a file important (重要文件标记), as a manifest file's optional ``important`` says it:
+#: in its name, by its folder, in a container tag, or in the list a vendor command gave.
+IMPORTANT_HOW = ("file_name", "folder", "mp4_tag", "device_list")
+
+
 @dataclass
 class ManifestFile:
     path: str
@@ -73,12 +78,23 @@ class ManifestFile:
     blake3: str
     sha256: str
     mtime: str | None = None
+    #: optional, since issue 19: how the device marked the file important (``IMPORTANT_HOW``). Left out of
+    #: the document when None, so that manifests without a mark keep their bytes and digests.
+    important: str | None = None
 
     def validate(self) -> None:
         fingerprint.parse(self.blake3, "blake3")
         fingerprint.parse(self.sha256, "sha256")
         if self.size < 0:
             raise DocumentError(f"negative size for {self.path!r}")
+        if self.important is not None and self.important not in IMPORTANT_HOW:
+            raise DocumentError(f"important must be one of {IMPORTANT_HOW} for {self.path!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        if data["important"] is None:
+            del data["important"]
+        return data
 
 
 @dataclass
@@ -92,7 +108,9 @@ class Manifest:
     format: str = MANIFEST_FORMAT
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        data["files"] = [f.to_dict() for f in self.files]
+        return data
 
     def to_bytes(self) -> bytes:
         return canonical_json(self.to_dict())

@@ -70,6 +70,8 @@ class RecordingEntry:
     sequence: int | None = None
     serial: str | None = None  # serial as written in the file name
     officer_no: str | None = None  # officer 警号 as written in the file name
+    #: how the device marked the file important (device_drivers.marks.MARK_HOW), None if it did not
+    important: str | None = None
 
 
 @dataclass(frozen=True)
@@ -101,6 +103,9 @@ class RecorderDriver(ABC):
       receipt.
     - Whenever the volume has been unplugged, unmounted or replaced, any method raises
       :class:`DeviceGoneError`, including reads on a file opened earlier where the OS reports it.
+    - ``list_recordings()`` carries the family's important mark (重要文件标记) in ``RecordingEntry.important``:
+      read from the file name, a folder, the container's tags or a vendor command (``device_drivers.marks``);
+      a mark that cannot be read is no mark, never an error.
     - A capability the family lacks raises :class:`NotSupportedError` (``set_clock``) or reads as
       None (fields of :class:`DeviceStatus`).
     - Drivers know nothing of servers, HTTP or databases, and never write to the volume except in

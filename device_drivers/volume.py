@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import Counter
 from collections.abc import Iterable
@@ -11,8 +12,12 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from device_drivers.base import DeviceStatus, RecorderDriver, RecordingEntry, RejectedEntry
+from device_drivers.errors import DriverError
+from device_drivers.marks import BY_MP4_TAG, MP4_EXTENSIONS, MarkRules, read_mp4_tags, rules_of
 from device_drivers.names import DEFAULT_NAME_PATTERNS, NamePattern, parse_name, utc_from_ns
 from device_drivers.safefs import DEFAULT_EXTENSIONS, VolumeRoot
+
+log = logging.getLogger(__name__)
 
 
 def normalize_extensions(extensions: Iterable[str] | None) -> frozenset[str]:
@@ -68,7 +73,7 @@ IDENTIFY_LISTING_TTL = 2.0
 class FileVolumeDriver(RecorderDriver):
     """A recorder seen as a directory tree of recording files (USB disk, SD card, folder)."""
 
-    accepted_options = frozenset({"extensions", "name_patterns"})
+    accepted_options = frozenset({"extensions", "name_patterns", "important"})
 
     def __init__(
         self,
@@ -76,11 +81,14 @@ class FileVolumeDriver(RecorderDriver):
         *,
         extensions: Iterable[str] | None = None,
         name_patterns: Iterable[NamePattern | str] | None = None,
+        important: MarkRules | dict[str, Any] | None = None,
         **options: Any,
     ) -> None:
         super().__init__(root, **options)
         self.extensions = normalize_extensions(extensions)
         self.name_patterns = normalize_patterns(name_patterns)
+        #: where this family writes its important mark (default: device_drivers.marks.DEFAULT_MARKS)
+        self.marks = rules_of(important)
         self._volume = VolumeRoot(self.root)
         self._identify_listing: tuple[float, list[RecordingEntry], list[RejectedEntry]] | None = None
 
@@ -100,7 +108,10 @@ class FileVolumeDriver(RecorderDriver):
         found, self.rejected = self._volume.walk(self.extensions)
         entries = []
         for f in found:
-            parsed = parse_name(f.path, self.name_patterns)
+            important, clean_name = self.marks.from_path(f.path)
+            parsed = parse_name(clean_name, self.name_patterns)
+            if important is None and self.marks.mp4_tags and self._tag_marked(f.path, f.size):
+                important = BY_MP4_TAG
             entries.append(
                 RecordingEntry(
                     path=f.path,
@@ -110,9 +121,21 @@ class FileVolumeDriver(RecorderDriver):
                     sequence=parsed.sequence,
                     serial=parsed.serial,
                     officer_no=parsed.officer_no,
+                    important=important,
                 )
             )
         return entries
+
+    def _tag_marked(self, path: str, size: int) -> bool:
+        """Do the container tags of an MP4/QuickTime file carry the family's mark? Unreadable: no."""
+        if "." + path.rsplit(".", 1)[-1].lower() not in MP4_EXTENSIONS or size < 16:
+            return False
+        try:
+            with self._volume.open_file(path) as f:
+                return self.marks.from_tags(read_mp4_tags(f, size))
+        except (DriverError, OSError, ValueError) as exc:
+            log.warning("%s: container tags unreadable, no important mark taken: %s", path, exc)
+            return False
 
     def open_recording(self, path: str) -> BinaryIO:
         self._check_open()

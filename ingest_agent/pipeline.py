@@ -96,12 +96,17 @@ def transfer_payload(
             "storage_total_bytes": status.storage_total_bytes,
             "storage_free_bytes": status.storage_free_bytes,
         },
-        "index": [
-            {"path": e.path, "size": e.size, "mtime": mtime_iso(e.mtime), "started_at": iso(e.started_at)}
-            for e in entries
-        ],
+        "index": [index_entry(e, iso(e.started_at)) for e in entries],
         "rejected": [{"path": r.path, "reason": r.reason} for r in rejected],
     }
+
+
+def index_entry(e: RecordingEntry, started_at: str | None) -> dict[str, Any]:
+    """One file of the docking's index; ``important`` (how the device marked it) only when it did."""
+    entry: dict[str, Any] = {"path": e.path, "size": e.size, "mtime": mtime_iso(e.mtime), "started_at": started_at}
+    if e.important is not None:
+        entry["important"] = e.important
+    return entry
 
 
 def ingest_volume(

@@ -145,12 +145,16 @@ def upload_copied(
 
 def manifest_of(station: Station, dock: TransferRecord) -> Manifest:
     """Every file of the docking whose fingerprint this station took, as the manifest lists it."""
+    payload = dock.payload
+    # the device's important mark, as the journaled index took it at docking (重要文件标记)
+    marks = {e["path"]: e["important"] for e in payload.get("index", []) if e.get("important")}
     files = [
-        ManifestFile(path=f.path, size=f.size, blake3=f.blake3, sha256=f.sha256, mtime=f.mtime)
+        ManifestFile(
+            path=f.path, size=f.size, blake3=f.blake3, sha256=f.sha256, mtime=f.mtime, important=marks.get(f.path)
+        )
         for f in station.journal.files(dock.transfer_id)
         if f.blake3 and f.sha256 and f.state != FileState.PENDING
     ]
-    payload = dock.payload
     return Manifest(
         transfer_id=dock.transfer_id,
         station={"station_id": station.credentials.station_id, "name": station.credentials.station_name},

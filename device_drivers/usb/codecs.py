@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
+from custodia_wire.paths import UnsafePathError, check_device_path
 from device_drivers.usb.protocol_errors import ProtocolError
 
 ENCODING = "gbk"
@@ -172,3 +173,27 @@ def int32s(raw: bytes, count: int) -> tuple[int, ...]:
 
 def ascii_field(raw: bytes) -> str:
     return raw.split(b"\0", 1)[0].decode("ascii", errors="replace").strip()
+
+
+#: Most entries a device's list of marked files is taken with (beyond: the rest is ignored).
+MAX_LISTED_FILES = 100_000
+
+
+def parse_file_list(text: str) -> frozenset[str]:
+    """A device's list of marked files: paths (or bare names) separated by newlines, ``;`` or ``|``.
+
+    Entries that are not safe relative device paths (``..``, absolute, control characters) are
+    dropped: a list can only ever name files of the volume the station reads itself. Pure.
+    """
+    out: set[str] = set()
+    for raw in re.split(r"[\r\n;|]+", text):
+        entry = raw.strip().strip("\x00").lstrip("/")
+        if not entry:
+            continue
+        try:
+            out.add(check_device_path(entry))
+        except UnsafePathError:
+            continue
+        if len(out) >= MAX_LISTED_FILES:
+            break
+    return frozenset(out)

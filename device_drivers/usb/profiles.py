@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from device_drivers.marks import DEFAULT_MARKS, MarkRules, MarkRulesError
+
 TRANSPORTS = ("scsi", "bulk", "socket")
 #: dialect -> (transport it runs on, commands it cannot do without)
 DIALECTS: dict[str, tuple[str, frozenset[str]]] = {
@@ -68,6 +70,8 @@ class Profile:
     socket: Mapping[str, Any] = field(default_factory=dict)
     notes: str = ""
     source: str = ""
+    #: where this family writes its important mark (重要文件标记): ``device_drivers.marks.MarkRules``
+    important: MarkRules = field(default_factory=MarkRules)
 
     def timeout(self, kind: str) -> float:
         return float(self.timeouts.get(kind, self.timeouts.get("read", 3.0)))
@@ -146,6 +150,11 @@ def profile_from_dict(data: Mapping[str, Any], source: str = "<dict>") -> Profil
     volume = data.get("volume", {})
     if not isinstance(volume.get("labels", []), list):
         raise ProfileError(f"{where}: volume.labels must be a list of label templates")
+    try:
+        # no ``important`` key: the volume families' defaults; ``{}``: the family marks nothing
+        important = MarkRules.from_dict(data["important"], where) if "important" in data else DEFAULT_MARKS
+    except MarkRulesError as exc:
+        raise ProfileError(str(exc)) from None
     return Profile(
         name=name,
         title=data.get("title", name),
@@ -164,6 +173,7 @@ def profile_from_dict(data: Mapping[str, Any], source: str = "<dict>") -> Profil
         socket=dict(socket),
         notes=data.get("notes", ""),
         source=source,
+        important=important,
     )
 
 

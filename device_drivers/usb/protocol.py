@@ -81,6 +81,10 @@ class RecorderProtocol:
     def enter_mass_storage(self) -> None:
         raise self._unsupported("switch to mass storage")
 
+    def list_important(self) -> frozenset[str]:
+        """The files the recorder marked important (重要文件), by path or name (profile command ``list_important``)."""
+        raise self._unsupported("list the files marked important")
+
     def close(self) -> None:
         self.transport.close()
 
@@ -332,6 +336,9 @@ class E12Protocol(RecorderProtocol):
 
     def battery(self) -> int:
         return codecs.parse_battery(self._text("read_battery"))
+
+    def list_important(self) -> frozenset[str]:
+        return codecs.parse_file_list(self._text("list_important"))
 
     def resolution(self) -> tuple[int, int]:
         return codecs.parse_resolution(self._text("read_resolution"))

@@ -19,6 +19,7 @@ from typing import Any, BinaryIO
 
 from device_drivers.base import DeviceIdentity, DeviceStatus, RecorderDriver, RecordingEntry
 from device_drivers.errors import DriverError, IdentityError
+from device_drivers.marks import BY_DEVICE_LIST, match_device_list
 from device_drivers.mass_storage import MassStorageDriver
 from device_drivers.names import NamePattern
 from device_drivers.usb.codecs import ZfyInfo
@@ -89,6 +90,9 @@ class Handshake:
     sd_present: bool | None = None
     clock_set_to: datetime | None = None
     warnings: tuple[str, ...] = ()
+    #: the files the recorder listed as marked important (profile command ``list_important``);
+    #: None when the family has no such command or the list was unreadable
+    important: frozenset[str] | None = None
 
     def labels(self) -> set[str]:
         """Volume labels the disk-mode volume may carry, from the profile's templates."""
@@ -230,6 +234,7 @@ def handshake(
         resolution = _optional(proto.resolution, "resolution", warnings)
         step(Step.READING_CLOCK, "")
         status = _read_status(proto, now, warnings)
+        important = _optional(proto.list_important, "list of files marked important", warnings)
         clock_set_to = _set_clock(proto, serial, clock or ClockPolicy(), status, now, step, warnings)
         step(Step.SWITCHING, "")
         sd = _optional(proto.sd_present, "SD card status", warnings)
@@ -249,6 +254,7 @@ def handshake(
         sd_present=sd,
         clock_set_to=clock_set_to,
         warnings=tuple(warnings),
+        important=important,
     )
 
 
@@ -333,6 +339,7 @@ class UsbRecorderDriver(RecorderDriver):
             model=handshake.identity.model,
             extensions=extensions,
             name_patterns=name_patterns,
+            important=handshake.profile.important,
         )
 
     @classmethod
@@ -370,6 +377,11 @@ class UsbRecorderDriver(RecorderDriver):
         self._check_open()
         entries = self.files.list_recordings()
         self.rejected = list(self.files.rejected)
+        listed = self.handshake.important
+        if listed:
+            entries = [
+                replace(e, important=BY_DEVICE_LIST) if match_device_list(e.path, listed) else e for e in entries
+            ]
         return entries
 
     def open_recording(self, path: str) -> BinaryIO:

@@ -4,6 +4,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, ForeignKey, Index, LargeBinary, String, UniqueConstraint
+import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from evidence_server.db import Base, utcnow
@@ -62,6 +63,17 @@ class Recording(Base):
     fixity_checked_at: Mapped[datetime | None]
     #: root of the block map (evidence_server/storage/blockmap.py), also in the recording.verified entry
     block_map_root: Mapped[str | None] = mapped_column(String(71))
+
+    # the important mark (重要文件标记): set by the recorder (``source`` "device", ``how`` it marked it) or by a
+    # person (``source`` "person", ``by``); kept until reviewed (retention: evidence_server/recordings/important.py)
+    important: Mapped[bool] = mapped_column(default=False, server_default=sa.false(), index=True)
+    important_source: Mapped[str | None] = mapped_column(String(16))  # device|person
+    important_how: Mapped[str | None] = mapped_column(String(16))  # device: custodia_wire IMPORTANT_HOW
+    important_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    important_at: Mapped[datetime | None]
+    important_note: Mapped[str | None] = mapped_column(String(1000))
+    important_reviewed_at: Mapped[datetime | None]
+    important_reviewed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
     # custody times
     docked_at: Mapped[datetime]

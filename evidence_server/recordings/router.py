@@ -1,11 +1,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Header, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
 from fastapi.responses import Response, StreamingResponse
-from pydantic import BaseModel, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 from sqlalchemy import func, select
 
 from evidence_server.audit.service import record as audit
@@ -14,7 +14,9 @@ from evidence_server.context import CtxDep
 from evidence_server.custody import reads
 from evidence_server.custody.serving import ContentRefused, ensure_servable, open_content
 from evidence_server.db import SessionDep
+from evidence_server.accounts.models import User
 from evidence_server.recordings.deps import get_visible
+from evidence_server.recordings.important import MARKERS, MAX_REASON, MarkRefused, change_mark
 from evidence_server.recordings.models import Recording
 from evidence_server.recordings.service import (
     RangeError,
@@ -24,7 +26,8 @@ from evidence_server.recordings.service import (
 )
 from evidence_server.retention.disposal import gone
 from evidence_server.retention.models import DISPOSED
-from evidence_server.security import AnyUser
+from evidence_server.retention.service import run_for
+from evidence_server.security import AnyUser, require_roles
 
 router = APIRouter(prefix="/api/v1/recordings", tags=["recordings"])
 
@@ -62,6 +65,24 @@ class RecordingOut(BaseModel):
     copied_at: datetime | None
     uploaded_at: datetime
     verified_at: datetime
+    # the important mark (重要文件标记): source "device" (how: file_name|folder|mp4_tag|device_list) or "person"
+    important: bool
+    important_source: str | None
+    important_how: str | None
+    important_by_id: int | None
+    important_at: datetime | None
+    important_reviewed_at: datetime | None
+
+
+class ImportantIn(BaseModel):
+    """Set, clear or review a recording's important mark; clearing a mark the recorder set needs a reason."""
+
+    model_config = ConfigDict(extra="forbid")
+    action: Literal["set", "clear", "review"]
+    reason: str | None = Field(default=None, max_length=MAX_REASON)
+
+
+Marker = Annotated[User, Depends(require_roles(*MARKERS))]
 
 
 class RecordingPage(BaseModel):
@@ -89,6 +110,7 @@ def list_recordings(
     device_serial: str | None = None,
     officer_no: str | None = None,
     transfer_id: str | None = None,
+    important: bool | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> Response:
@@ -99,6 +121,8 @@ def list_recordings(
         q = q.where(Recording.officer_no == officer_no)
     if transfer_id:
         q = q.where(Recording.transfer_id == transfer_id)
+    if important is not None:
+        q = q.where(Recording.important.is_(important))
     total = session.scalar(select(func.count()).select_from(q.subquery())) or 0
     # only RecordingOut's columns, as plain rows: not the ffprobe JSON (kilobytes a row), no ORM objects.
     # q selects from recordings alone (visibility is an EXISTS, not a join), so its WHERE carries over.
@@ -118,6 +142,25 @@ def list_recordings(
 def get_recording(recording_id: int, request: Request, user: AnyUser, session: SessionDep) -> Response:
     rec = get_visible(session, user, recording_id)
     audit(session, "recording.view", request=request, object_type="recording", object_id=rec.id)
+    session.commit()
+    return _json(_RECORDING_JSON(RecordingOut.model_validate(rec, from_attributes=True), by_alias=True))
+
+
+@router.post("/{recording_id}/important", response_model=RecordingOut)
+def mark_important(
+    recording_id: int, body: ImportantIn, request: Request, ctx: CtxDep, user: Marker, session: SessionDep
+) -> Response:
+    """Set, clear or review the important mark (officers: their own recordings; case handlers: their unit's)."""
+    rec = get_visible(session, user, recording_id)
+    try:
+        change_mark(session, user, rec, body.action, body.reason, request)
+    except MarkRefused as exc:
+        session.rollback()
+        details = {"action": body.action, "code": exc.code}
+        audit(session, "recording.important_refused", request=request, object_type="recording", object_id=rec.id, details=details)
+        session.commit()
+        raise HTTPException(exc.status, {"code": exc.code, "message": exc.message}) from exc
+    run_for(session, ctx, [rec.id])  # the retention class follows the mark at once
     session.commit()
     return _json(_RECORDING_JSON(RecordingOut.model_validate(rec, from_attributes=True), by_alias=True))
 

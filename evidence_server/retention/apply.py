@@ -25,6 +25,7 @@ from custodia_wire.documents import parse_iso, utc_iso
 from evidence_server.audit.service import record as audit
 from evidence_server.cases.models import Case, CaseLink
 from evidence_server.db import utcnow
+from evidence_server.recordings.important import kept_for_review
 from evidence_server.recordings.models import Recording
 from evidence_server.retention.models import (
     DISPOSED,
@@ -152,6 +153,7 @@ class Batch:
             cases,
             extended_until=state.extended_until if state else None,
             extended_for_good=bool(state and state.extended_for_good),
+            important_unreviewed=kept_for_review(rec.important, rec.important_reviewed_at is not None),
         )
 
 

@@ -23,6 +23,7 @@ from evidence_server.audit.service import record as audit
 from evidence_server.context import ServerContext
 from evidence_server.db import utcnow
 from evidence_server.media.models import DerivedMedia
+from evidence_server.recordings.important import kept_for_review
 from evidence_server.recordings.models import Recording
 from evidence_server.retention.models import (
     DISPOSED,
@@ -76,6 +77,26 @@ def due(session: Session, now: datetime | None = None, *, held: bool = False, li
     return [DueRow(rec, state, rec.id in pending) for rec, state in rows]
 
 
+def skip_reason(rec: Recording) -> str | None:
+    """Why a disposal run leaves this recording, whatever its retention: marked important and not reviewed."""
+    if not kept_for_review(rec.important, rec.important_reviewed_at is not None):
+        return None
+    by = "the recorder" if rec.important_source == "device" else f"user {rec.important_by_id}"
+    when = utc_iso(rec.important_at) if rec.important_at else "?"
+    return (
+        f"marked important (重要文件标记) by {by} at {when} and not yet reviewed: "
+        "kept until a case handler or legal affairs reviews the mark"
+    )[:500]
+
+
+def _skips(session: Session, ids: list[int]) -> dict[int, str]:
+    """The recordings among ``ids`` a disposal must leave, with why."""
+    if not ids:
+        return {}
+    recs = session.scalars(select(Recording).where(Recording.id.in_(ids), Recording.important.is_(True)))
+    return {r.id: why for r in recs if (why := skip_reason(r))}
+
+
 def _check_items(session: Session, ctx: ServerContext, ids: list[int], request_id: int | None = None) -> None:
     """Refuse unless every recording is known, not disposed of, not held and due, judged afresh now."""
     recs = {r.id: r for r in session.scalars(select(Recording).where(Recording.id.in_(ids)))}
@@ -127,7 +148,15 @@ def request_disposal(
     ids = sorted(set(recording_ids))
     if not ids or len(ids) > MAX_ITEMS:
         raise RetentionError("bad_items", f"name between 1 and {MAX_ITEMS} recordings", 422)
-    _check_items(session, ctx, ids)
+    skipped = _skips(session, ids)
+    if len(skipped) == len(ids):
+        raise RetentionError(
+            "important",
+            f"recordings {sorted(skipped)} are marked important and not yet reviewed: none can be disposed of",
+            recording_ids=sorted(skipped),
+            reasons={str(k): v for k, v in sorted(skipped.items())},
+        )
+    _check_items(session, ctx, [rid for rid in ids if rid not in skipped])
     busy = sorted(
         set(
             session.scalars(
@@ -144,14 +173,27 @@ def request_disposal(
     req = DisposalRequest(reason=reason, requested_by_id=user.id)
     session.add(req)
     session.flush()
-    session.add_all(DisposalItem(request_id=req.id, recording_id=rid) for rid in ids)
+    session.add_all(
+        DisposalItem(
+            request_id=req.id,
+            recording_id=rid,
+            state="skipped" if rid in skipped else "pending",
+            skip_reason=skipped.get(rid),
+        )
+        for rid in ids
+    )
     audit(
         session,
         "retention.disposal_requested",
         request=request,
         object_type="disposal_request",
         object_id=req.id,
-        details={"recording_ids": ids, "reason": reason, "request": fields_of(req, REQUEST_EVIDENCE)},
+        details={
+            "recording_ids": ids,
+            "reason": reason,
+            "request": fields_of(req, REQUEST_EVIDENCE),
+            "skipped": {str(k): v for k, v in sorted(skipped.items())},
+        },
     )
     return req
 
@@ -293,7 +335,21 @@ def execute_disposal(
     req = get_request(session, request_id)
     approvals = approvals_of(session, request_id)
     _require_approvals(approvals, request_id)
-    items = [i for i in items_of(session, request_id) if i.state != "disposed"]
+    items = [i for i in items_of(session, request_id) if i.state == "pending"]
+    # marked important since the request (or not yet reviewed): left, and the request says why
+    skipped = _skips(session, [i.recording_id for i in items])
+    for item in items:
+        if item.recording_id in skipped:
+            item.state, item.skip_reason = "skipped", skipped[item.recording_id]
+            audit(
+                session,
+                "retention.disposal_skipped",
+                request=request,
+                object_type="recording",
+                object_id=item.recording_id,
+                details={"request_id": request_id, "reason": item.skip_reason},
+            )
+    items = [i for i in items if i.recording_id not in skipped]
     _check_items(session, ctx, [i.recording_id for i in items], request_id)
     recs = _recordings_of(session, items)
     _refuse_storage_locked(ctx, recs, request_id)
@@ -312,6 +368,7 @@ def execute_disposal(
         object_id=request_id,
         details={
             "certificates": [c.number for c in certificates],
+            "skipped": {str(k): v for k, v in sorted(skipped.items())},
             "approvers": [a.user_id for a in approvals],
             "request": fields_of(req, REQUEST_EVIDENCE),
         },

@@ -154,7 +154,9 @@ class DisposalItem(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     request_id: Mapped[int] = mapped_column(ForeignKey("disposal_requests.id"), index=True)
     recording_id: Mapped[int] = mapped_column(ForeignKey("recordings.id"), index=True)
-    state: Mapped[str] = mapped_column(String(16), default="pending")  # pending|disposed
+    state: Mapped[str] = mapped_column(String(16), default="pending")  # pending|disposed|skipped
+    #: why a run left it (``skipped``): e.g. marked important (重要文件标记) and not yet reviewed
+    skip_reason: Mapped[str | None] = mapped_column(String(500))
 
 
 class DisposalApproval(Base):

@@ -299,6 +299,7 @@ def due_list(
 
 
 def disposal_out(session: Session, req: DisposalRequest) -> DisposalOut:
+    items = disposal.items_of(session, req.id)
     return DisposalOut(
         id=req.id,
         reason=req.reason,
@@ -308,8 +309,9 @@ def disposal_out(session: Session, req: DisposalRequest) -> DisposalOut:
         decided_at=req.decided_at,
         decided_by_id=req.decided_by_id,
         decision_note=req.decision_note,
-        recording_ids=[i.recording_id for i in disposal.items_of(session, req.id)],
+        recording_ids=[i.recording_id for i in items],
         approvals=[ApprovalOut.model_validate(a, from_attributes=True) for a in disposal.approvals_of(session, req.id)],
+        skipped={str(i.recording_id): i.skip_reason or "" for i in items if i.state == "skipped"},
     )
 
 

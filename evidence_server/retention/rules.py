@@ -5,6 +5,9 @@ Footage linked to a case is kept while the case is open and ``closed_case_years`
 footage of a case of a permanent kind (major cases, obstruction of officers, mass incidents) is kept
 for good. A person may extend one recording's retention beyond the policy. Whatever is longest wins.
 
+A recording marked important (重要文件标记) and not yet reviewed has no end date (basis ``important``):
+it cannot be disposed of before a person reviewed the mark.
+
 Legal holds are pure data here too: which holds cover a recording. A held recording is never
 disposed of.
 
@@ -77,6 +80,12 @@ class Basis(enum.StrEnum):
     case_closed = "case_closed"  # linked to closed cases: the last closing + closed_case_years
     permanent_kind = "permanent_kind"  # linked to a case of a permanent kind
     extended = "extended"  # a person extended it beyond the policy
+    important = "important"  # marked important (重要文件标记) and not yet reviewed: no end until reviewed
+
+
+#: Bases without an end date that wait for something to happen (a case to close, a mark to be reviewed):
+#: moving between them, or from one of them to the date it then gets, shortens nothing a person set.
+PENDING_BASES = frozenset({Basis.case_open, Basis.important})
 
 
 @dataclass(frozen=True)
@@ -95,6 +104,8 @@ class RecordingFacts:
     #: a person's extension of this recording: until then, or for good
     extended_until: datetime | None = None
     extended_for_good: bool = False
+    #: marked important by the recorder or a person, and the mark not yet reviewed
+    important_unreviewed: bool = False
 
 
 @dataclass(frozen=True)
@@ -148,6 +159,8 @@ def decide(recording: RecordingFacts, policy: RetentionPolicy) -> Decision:
         return Decision(None, Basis.extended)
     if recording.extended_until is not None:
         best = _later(best, Decision(recording.extended_until, Basis.extended))
+    if recording.important_unreviewed and best.until is not None:
+        return Decision(None, Basis.important)  # kept until someone reviewed the mark
     return best
 
 
@@ -172,19 +185,23 @@ def change(old: Decision | None, new: Decision) -> Change:
     """What moving from ``old`` to ``new`` does. Shortening needs two people's approval; the rest is automatic.
 
     Going from "until the case closes" to the closed case's date is the case closing, not a
-    shortening: no date was ever set. Going from "for good" (a permanent kind, a person's extension)
+    shortening: no date was ever set; so is going from "until the important mark is reviewed" to the
+    policy's date once it was. Going from "for good" (a permanent kind, a person's extension)
     to anything less is a shortening, and so is unlinking footage from its open case.
     """
     if old is None:
         return Change.extend
     if old.until is None and new.until is None:
-        if (old.basis == Basis.case_open) != (new.basis == Basis.case_open):
-            return Change.extend if old.basis == Basis.case_open else Change.shorten
+        if (old.basis in PENDING_BASES) != (new.basis in PENDING_BASES):
+            return Change.extend if old.basis in PENDING_BASES else Change.shorten
         return Change.same
     if new.until is None:
         return Change.extend
     if old.until is None:
-        return Change.fix if old.basis == Basis.case_open and new.basis == Basis.case_closed else Change.shorten
+        if old.basis == Basis.case_open and new.basis == Basis.case_closed:
+            return Change.fix
+        # a reviewed (or cleared) important mark: the date the policy gives, set for the first time
+        return Change.fix if old.basis == Basis.important else Change.shorten
     if new.until > old.until:
         return Change.extend
     return Change.same if new.until == old.until else Change.shorten

@@ -140,6 +140,8 @@ class DisposalOut(BaseModel):
     decision_note: str | None
     recording_ids: list[int]
     approvals: list[ApprovalOut]
+    #: items a run left, with why (e.g. marked important and not yet reviewed): recording id -> reason
+    skipped: dict[str, str] = {}
 
 
 class CertificateOut(BaseModel):

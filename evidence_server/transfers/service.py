@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from custodia_wire import documents
 from evidence_server.db import utcnow
 from evidence_server.recordings import custody
+from evidence_server.recordings.important import mark_from_device
 from evidence_server.recordings.models import Recording
 from evidence_server.stations.models import Station
 from evidence_server.transfers.models import Transfer, TransferFile, VanishedFile
@@ -212,6 +213,8 @@ def _confirm_files(
             session.add(link)
             links[f.path] = link
         confirmed.append(_confirmed_file(f, rec))
+        if f.important is not None:  # the recorder marked it important (重要文件标记)
+            mark_from_device(session, rec, f.important, transfer.id, f.path)
     return confirmed, missing
 
 

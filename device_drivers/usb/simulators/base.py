@@ -36,6 +36,8 @@ class SimulatedRecorder:
     mode: str = "control"  # "control", then "disk"; "gone" once unplugged
     commands: list[str] = field(default_factory=list)  # what the host asked, by name (never arguments)
     clock_set_to: datetime | None = None
+    #: what a family with a ``list_important`` command answers: the files marked important (重要文件)
+    important_files: list[str] = field(default_factory=list)
 
     def now(self) -> datetime:
         return datetime.now(UTC) + self.clock_offset

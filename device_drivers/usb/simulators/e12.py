@@ -75,6 +75,8 @@ class E12Recorder(SimulatedRecorder):
             return f"{self.resolution_wh[0]}*{self.resolution_wh[1]}".encode()
         if name == "get_id_code":
             return self.id_code.encode()
+        if name == "list_important":
+            return "\n".join(self.important_files).encode("gbk")
         if name == "enter_mass_storage":
             if not self.can_switch():
                 return str(spec["fail"]).encode()
