@@ -189,6 +189,10 @@ PROBES: dict[str, Case] = {
         Probe({"transfer_id": "{transfer2}"}, {"enforcement_matter": "检查"}),
         Probe({"transfer_id": "{transfer1}"}, {"case_number": "{case_number2}"}),
     ],
+    # --- the important mark (重要文件标记): officers their own, case handlers their unit's ---
+    "POST /api/v1/recordings/{recording_id}/important": [
+        Probe({"recording_id": "{recording2}"}, {"action": action, **REASON}) for action in ("set", "clear", "review")
+    ],
     # --- retention ---
     "PUT /api/v1/retention/policy": ALL,
     "POST /api/v1/retention/run": ALL,
@@ -459,7 +463,10 @@ UNIT2_ROWS: list[tuple[str, str, tuple[str, ...]]] = [
     ("compliance_flags", "unit_id = 2", ("last_seen_at", "evidence", "evidence_digest", "cleared_at")),
     ("compliance_flag_events", "flag_id IN (SELECT id FROM compliance_flags WHERE unit_id = 2)", ()),
 ]
-RECORDING_COLUMNS = "id, unit_id, transfer_id, device_serial, officer_no, blake3, fixity_state"
+RECORDING_COLUMNS = (
+    "id, unit_id, transfer_id, device_serial, officer_no, blake3, fixity_state, "
+    "important, important_source, important_by_id, important_at, important_reviewed_at"
+)
 
 
 def unit2_snapshot(world: World) -> dict[str, list[tuple[Any, ...]]]:
