@@ -36,6 +36,7 @@ class Filters:
     started_to: datetime | None = None
     enforcement_matter: str | None = None
     file_name: str | None = None  # part of the file name the recorder gave it
+    important: bool | None = None  # marked important (重要文件标记), or not; None: either
 
     def given(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if v not in (None, "") and k != "case_match"}
@@ -94,6 +95,8 @@ def query(session: Session, user: User, f: Filters, pattern: str) -> tuple[Selec
         )
     if f.file_name and f.file_name.strip():
         q = q.where(_contains(Recording.original_name, f.file_name))
+    if f.important is not None:
+        q = q.where(Recording.important.is_(f.important))
     if f.officer and f.officer.strip():
         q = q.where(or_(Recording.officer_no == f.officer.strip(), _contains(Recording.officer_name, f.officer)))
     if f.device_serial and f.device_serial.strip():

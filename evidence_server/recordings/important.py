@@ -74,6 +74,22 @@ def may_change(who: Who, rec_unit_id: int, rec_officer_no: str | None, action: s
     return f"a {role.value} does not mark recordings"
 
 
+def available_actions(who: Who, rec_unit_id: int, rec_officer_no: str | None, important: bool, reviewed: bool) -> list[str]:
+    """The changes of the mark ``who`` may make now, in the order a page offers them. Pure."""
+    applicable = {"set": not important, "clear": important, "review": important and not reviewed}
+    return [a for a in ACTIONS if applicable[a] and may_change(who, rec_unit_id, rec_officer_no, a) is None]
+
+
+def actions_for(user: User, rec: Recording) -> list[str]:
+    return available_actions(
+        Who(user.role, user.unit_id, user.officer_no),
+        rec.unit_id,
+        rec.officer_no,
+        rec.important,
+        rec.important_reviewed_at is not None,
+    )
+
+
 def kept_for_review(important: bool, reviewed: bool) -> bool:
     """Is a recording kept whatever its retention says, because it is marked and not yet reviewed? Pure."""
     return important and not reviewed

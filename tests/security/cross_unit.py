@@ -255,6 +255,9 @@ PROBES: dict[str, Case] = {
     "POST /compliance/flags/{flag_id}/assign": ALL,
     "POST /compliance/flags/{flag_id}/comment": ALL,
     "POST /compliance/flags/{flag_id}/explain": [Probe({"flag_id": "{flag2}"}, {"body": "说明"})],
+    "POST /recordings/{recording_id}/important": [
+        Probe({"recording_id": "{recording2}"}, {"action": action, **REASON}) for action in ("set", "clear", "review")
+    ],
     "POST /retention/policy": ALL,
     "POST /retention/holds": holds(),
     "POST /retention/holds/{hold_id}/lift": ALL,

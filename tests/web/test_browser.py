@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ import pytest
 
 from tests.web.conftest import (
     PASSWORD,
+    click_and_wait,
     LiveServer,
     add_recording,
     api_login,
@@ -273,6 +275,62 @@ def test_recordings_list_and_detail_with_playback(
     WebDriverWait(browser, 10).until(lambda d: d.execute_script("return arguments[0].readyState", video) >= 1)
     assert browser.execute_script("return arguments[0].duration", video) == pytest.approx(1.0, abs=0.1)
     browser.save_screenshot(str(tmp_path / "recording.png"))
+
+
+def test_an_officer_sees_and_clears_the_recorders_important_mark_with_a_reason(
+    browser: Any, live_server: LiveServer, dock: Dock
+) -> None:
+    """重要文件标记 on the pages: the badge in the list, the filter, the source on the recording's page, and
+    clearing a mark the recorder set only with a reason; then setting it again as a person."""
+    with live_server.client() as api:
+        transfer = open_transfer(api, dock.token, "DSJ-IMP-0001", officer=("102345", "张三"), files=2)
+    now = datetime.now(UTC)
+    marked = add_recording(
+        live_server.site,
+        transfer_id=transfer,
+        station_id=dock.station_id,
+        unit="U01",
+        serial="DSJ-IMP-0001",
+        officer=("102345", "张三"),
+        name="DSJ-IMP-0001_20261120_110000_IMP.MP4",
+        important=True,
+        important_source="device",
+        important_how="file_name",
+        important_at=now,
+    )
+    add_recording(
+        live_server.site,
+        transfer_id=transfer,
+        station_id=dock.station_id,
+        unit="U01",
+        serial="DSJ-IMP-0001",
+        officer=("102345", "张三"),
+        name="DSJ-IMP-0001_20261120_111000.MP4",
+    )
+    fresh(browser, live_server)
+    sign_in(browser, live_server, "officer1")
+    browser.get(f"{live_server.url}/recordings?important=1&device_serial=DSJ-IMP-0001")
+    table = browser.find_element(By.ID, "recordings").text
+    assert "DSJ-IMP-0001_20261120_110000_IMP.MP4" in table and "111000" not in table
+    assert browser.find_element(By.ID, f"important-{marked}").text == "重要"
+
+    browser.get(f"{live_server.url}/recordings/{marked}")
+    assert browser.find_element(By.ID, "important-source").text == "记录仪（文件名）"
+    assert "复核前不得销毁" in browser.find_element(By.ID, "important-reviewed").text
+    assert not browser.find_elements(By.ID, "important-action-review")  # officers do not review
+    click_and_wait(browser, browser.find_element(By.ID, "important-action-clear"))  # no reason given
+    assert "须填写清除理由" in browser.find_element(By.ID, "important-error").text
+    browser.find_element(By.ID, "important-reason").send_keys("误按重要键 <b>x</b>")
+    click_and_wait(browser, browser.find_element(By.ID, "important-action-clear"))
+    assert browser.find_element(By.ID, "important-done").is_displayed()
+    assert browser.find_element(By.ID, "important-state").text == "未标记"
+    assert not browser.find_elements(By.ID, "important-badge")
+
+    browser.find_element(By.ID, "important-reason").send_keys("现场有争执")
+    click_and_wait(browser, browser.find_element(By.ID, "important-action-set"))
+    assert browser.find_element(By.ID, "important-badge").text == "重要"
+    assert browser.find_element(By.ID, "important-source").text == "张三"
+    assert browser.find_element(By.ID, "important-note").text == "现场有争执"
 
 
 def test_station_page_goes_to_login_when_the_session_ends(browser: Any, live_server: LiveServer) -> None:
