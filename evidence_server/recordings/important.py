@@ -74,7 +74,9 @@ def may_change(who: Who, rec_unit_id: int, rec_officer_no: str | None, action: s
     return f"a {role.value} does not mark recordings"
 
 
-def available_actions(who: Who, rec_unit_id: int, rec_officer_no: str | None, important: bool, reviewed: bool) -> list[str]:
+def available_actions(
+    who: Who, rec_unit_id: int, rec_officer_no: str | None, important: bool, reviewed: bool
+) -> list[str]:
     """The changes of the mark ``who`` may make now, in the order a page offers them. Pure."""
     applicable = {"set": not important, "clear": important, "review": important and not reviewed}
     return [a for a in ACTIONS if applicable[a] and may_change(who, rec_unit_id, rec_officer_no, a) is None]
@@ -171,9 +173,11 @@ def change_mark(
         rec.important_reviewed_at, rec.important_reviewed_by_id = now, user.id
     audit(
         session,
-        {"set": "recording.important_set", "clear": "recording.important_cleared", "review": "recording.important_reviewed"}[
-            action
-        ],
+        {
+            "set": "recording.important_set",
+            "clear": "recording.important_cleared",
+            "review": "recording.important_reviewed",
+        }[action],
         request=request,
         object_type="recording",
         object_id=rec.id,

@@ -8,13 +8,13 @@ from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 from sqlalchemy import func, select
 
+from evidence_server.accounts.models import User
 from evidence_server.audit.service import record as audit
 from evidence_server.cases.access import recordings_visible
 from evidence_server.context import CtxDep
 from evidence_server.custody import reads
 from evidence_server.custody.serving import ContentRefused, ensure_servable, open_content
 from evidence_server.db import SessionDep
-from evidence_server.accounts.models import User
 from evidence_server.recordings.deps import get_visible
 from evidence_server.recordings.important import MARKERS, MAX_REASON, MarkRefused, change_mark
 from evidence_server.recordings.models import Recording
@@ -157,7 +157,14 @@ def mark_important(
     except MarkRefused as exc:
         session.rollback()
         details = {"action": body.action, "code": exc.code}
-        audit(session, "recording.important_refused", request=request, object_type="recording", object_id=rec.id, details=details)
+        audit(
+            session,
+            "recording.important_refused",
+            request=request,
+            object_type="recording",
+            object_id=rec.id,
+            details=details,
+        )
         session.commit()
         raise HTTPException(exc.status, {"code": exc.code, "message": exc.message}) from exc
     run_for(session, ctx, [rec.id])  # the retention class follows the mark at once

@@ -22,7 +22,20 @@ def mp4(path: Path, *metadata: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     args = [a for m in metadata for a in ("-metadata", m)]
     subprocess.run(
-        ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=64x48:rate=5", "-t", "0.4", *args, str(path)],
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=64x48:rate=5",
+            "-t",
+            "0.4",
+            *args,
+            str(path),
+        ],
         check=True,
     )
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import subprocess
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +15,10 @@ import pytest
 
 from tests.web.conftest import (
     PASSWORD,
-    click_and_wait,
     LiveServer,
     add_recording,
     api_login,
+    click_and_wait,
     enrol_station,
     heartbeat,
     open_transfer,

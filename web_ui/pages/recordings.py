@@ -183,7 +183,14 @@ def important_submit(
     except marks.MarkRefused as exc:
         session.rollback()
         details = {"action": action[:16], "code": exc.code, "via": "web"}
-        audit(session, "recording.important_refused", request=request, object_type="recording", object_id=rec.id, details=details)
+        audit(
+            session,
+            "recording.important_refused",
+            request=request,
+            object_type="recording",
+            object_id=rec.id,
+            details=details,
+        )
         session.commit()
         return RedirectResponse(f"/recordings/{rec.id}?mark_error={exc.code}", status_code=303)
     run_for(session, context_of(request), [rec.id])
