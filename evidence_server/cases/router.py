@@ -276,6 +276,7 @@ def _found_recording(r: Recording, cases: list[Case]) -> FoundRecording:
         cases=[{"id": c.id, "number": c.number, "name": c.name} for c in cases],
         thumbnail_url=f"/api/v1/recordings/{r.id}/thumbnail",
         page_url=f"/recordings/{r.id}",
+        important=r.important,
     )
 
 
@@ -293,6 +294,7 @@ def search_recordings(
     started_from: datetime | None = None,
     started_to: datetime | None = None,
     enforcement_matter: str | None = None,
+    important: bool | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> SearchOut:
@@ -308,6 +310,7 @@ def search_recordings(
         started_from,
         started_to,
         enforcement_matter,
+        important=important,
     )
     found = run(lambda: search.search(session, user, filters, pattern_of(request), limit=limit, offset=offset))
     search.record_search(session, request, filters, found)

@@ -128,6 +128,7 @@ class FoundRecording(BaseModel):
     cases: list[dict[str, Any]]
     thumbnail_url: str
     page_url: str
+    important: bool = False  # marked important (重要文件标记)
 
 
 class SearchOut(BaseModel):

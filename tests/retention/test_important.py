@@ -185,3 +185,14 @@ def test_hostile_text_in_the_reason_is_kept_as_text(world: World) -> None:
     assert too_long.status_code == 422
     unknown = w.post("officer1", f"/api/v1/recordings/{rid}/important", {"action": "delete"})
     assert unknown.status_code == 422
+
+
+def test_search_filters_and_shows_the_mark(world: World) -> None:
+    w = world
+    marked = w.recording(b"marked footage", name="DSJ-A001_20261120093000_IMP.MP4")
+    plain = w.recording(b"plain footage")
+    assert _mark(w, "handler", marked, "set", "案件关键画面") == 200
+    found = w.get("handler", "/api/v1/search", params={"device_serial": "DSJ-A001", "important": "true"}).json()
+    assert [(r["id"], r["important"]) for r in found["items"]] == [(marked, True)]
+    rest = w.get("handler", "/api/v1/search", params={"device_serial": "DSJ-A001", "important": "false"}).json()
+    assert [(r["id"], r["important"]) for r in rest["items"]] == [(plain, False)]

@@ -332,6 +332,14 @@ def test_an_officer_sees_and_clears_the_recorders_important_mark_with_a_reason(
     assert browser.find_element(By.ID, "important-source").text == "张三"
     assert browser.find_element(By.ID, "important-note").text == "现场有争执"
 
+    fresh(browser, live_server)  # a case handler finds it by the search page's filter
+    sign_in(browser, live_server, "handler")
+    browser.get(f"{live_server.url}/search?device_serial=DSJ-IMP-0001&important=1")
+    results = browser.find_element(By.ID, "results").text
+    assert "DSJ-IMP-0001_20261120_110000_IMP.MP4" in results and "111000" not in results
+    assert browser.find_element(By.ID, f"important-{marked}").text == "重要"
+    assert browser.find_element(By.ID, "s-important").get_attribute("value") == "1"
+
 
 def test_station_page_goes_to_login_when_the_session_ends(browser: Any, live_server: LiveServer) -> None:
     fresh(browser, live_server)

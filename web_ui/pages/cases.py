@@ -395,9 +395,11 @@ def search_page(
     started_to: str = "",
     enforcement_matter: str = "",
     file_name: str = "",
+    important: str = "",
     page: int = 1,
 ) -> Response:
     form = {
+        "important": important if important in ("1", "0") else "",
         "file_name": file_name,
         "case_number": case_number,
         "case_match": case_match if case_match == "prefix" else "exact",
@@ -435,6 +437,7 @@ def search_page(
             local_time(started_to, tz),
             enforcement_matter,
             file_name,
+            important={"1": True, "0": False}.get(form["important"]),
         )
         try:
             found = search.search(
