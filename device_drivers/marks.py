@@ -33,8 +33,8 @@ MARK_HOW = (BY_FILE_NAME, BY_FOLDER, BY_MP4_TAG, BY_DEVICE_LIST)
 _TOKEN = re.compile(r"[A-Za-z0-9\u4e00-\u9fff]{1,16}")
 _SEPARATORS = "_-"
 MP4_EXTENSIONS = frozenset({".mp4", ".mov", ".m4a", ".3gp"})
-#: Longest ``moov`` box read for its tags (a long recording's sample tables run to a few megabytes).
-MAX_MOOV_BYTES = 64 * 1024 * 1024
+#: Largest ``udta`` or ``meta`` box read for its tags (thumbnails aside, tags take a few kilobytes).
+MAX_TAG_BOX_BYTES = 4 * 1024 * 1024
 
 
 class MarkRulesError(ValueError):
@@ -235,32 +235,48 @@ def tags_of_moov(moov: bytes) -> dict[str, str]:
     return tags
 
 
-def read_mp4_tags(f: BinaryIO, size: int) -> dict[str, str]:
-    """The container tags of an open MP4/QuickTime file, reading only its box headers and the ``moov``.
-
-    Returns {} for anything that is not a well-formed MP4 (or whose ``moov`` is absurdly large).
-    """
-    off = 0
-    while off + 8 <= size:
+def _headers(f: BinaryIO, start: int, end: int) -> list[tuple[bytes, int, int]]:
+    """``(type, offset, size)`` of the boxes laid end to end in ``[start, end)`` of the file, reading only
+    their headers; the walk ends at the first malformed one."""
+    out: list[tuple[bytes, int, int]] = []
+    off = start
+    while off + 8 <= end:
         f.seek(off)
         head = f.read(16)
         if len(head) < 8:
-            return {}
-        box, kind = struct.unpack_from(">I4s", head)
+            break
+        size, kind = struct.unpack_from(">I4s", head)
         hlen = 8
-        if box == 1:
+        if size == 1:
             if len(head) < 16:
-                return {}
-            (box,) = struct.unpack_from(">Q", head, 8)
+                break
+            (size,) = struct.unpack_from(">Q", head, 8)
             hlen = 16
-        elif box == 0:
-            box = size - off
-        if box < hlen or off + box > size:
-            return {}
-        if kind == b"moov":
-            if box > MAX_MOOV_BYTES:
-                return {}
-            f.seek(off + hlen)
-            return tags_of_moov(f.read(box - hlen))
-        off += box
-    return {}
+        elif size == 0:
+            size = end - off
+        if size < hlen or off + size > end:
+            break
+        out.append((kind, off, size))
+        off += size
+    return out
+
+
+def read_mp4_tags(f: BinaryIO, size: int) -> dict[str, str]:
+    """The container tags of an open MP4/QuickTime file.
+
+    Reads box headers only, then the ``moov``'s ``udta`` and ``meta`` children (a few kilobytes), never
+    its sample tables nor the media: a card of long recordings is docked without reading it twice.
+    Returns {} for anything that is not a well-formed MP4.
+    """
+    moov = next(((off, box) for kind, off, box in _headers(f, 0, size) if kind == b"moov"), None)
+    if moov is None:
+        return {}
+    off, box = moov
+    f.seek(off)
+    hlen = 16 if struct.unpack(">I", f.read(4))[0] == 1 else 8
+    wanted = []
+    for kind, coff, csize in _headers(f, off + hlen, off + box):
+        if kind in (b"udta", b"meta") and csize <= MAX_TAG_BOX_BYTES:
+            f.seek(coff)
+            wanted.append(f.read(csize))
+    return tags_of_moov(b"".join(wanted))

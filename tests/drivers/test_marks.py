@@ -3,6 +3,7 @@ command; and never taken from a name that only looks like one, a malformed conta
 
 from __future__ import annotations
 
+import io
 import struct
 import subprocess
 from datetime import UTC, datetime
@@ -156,6 +157,28 @@ def test_tag_marks_in_mdta_keys_and_quicktime_atoms(ffmpeg: None, tmp_path: Path
     make_mp4(root / "DCIM" / "x.mp4", "comment=IMP")
     with FolderDriver(root, serial="S1", important={"name_tokens": ["IMP"]}) as d:
         assert [e.important for e in d.list_recordings()] == [None]
+
+
+class Counting(io.FileIO):
+    read_bytes = 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = super().read(size)
+        self.read_bytes += len(data)
+        return data
+
+
+def test_tags_are_read_without_reading_the_media_or_the_sample_tables(ffmpeg: None, tmp_path: Path) -> None:
+    path = tmp_path / "long.mp4"
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=25", "-t", "20"]
+        + ["-b:v", "2M", "-metadata", "comment=IMP", str(path)],
+        check=True,
+    )
+    size = path.stat().st_size
+    with Counting(path) as f:
+        assert DEFAULT_MARKS.from_tags(read_mp4_tags(f, size))
+    assert size > 400_000 and f.read_bytes < 4096  # headers and the udta box, not the moov's tables
 
 
 def _box(kind: bytes, payload: bytes) -> bytes:
