@@ -97,6 +97,27 @@ def _skips(session: Session, ids: list[int]) -> dict[int, str]:
     return {r.id: why for r in recs if (why := skip_reason(r))}
 
 
+def skipped_items(session: Session, request_id: int) -> dict[int, str]:
+    """The items a request or its run left, with why: recording id -> reason."""
+    stmt = select(DisposalItem).where(DisposalItem.request_id == request_id, DisposalItem.state == "skipped")
+    return {i.recording_id: i.skip_reason or "" for i in session.scalars(stmt)}
+
+
+def awaiting_review(session: Session, limit: int = 200) -> list[Recording]:
+    """Recordings marked important whose mark nobody reviewed yet: kept whatever their retention says."""
+    stmt = (
+        select(Recording)
+        .where(
+            Recording.important.is_(True),
+            Recording.important_reviewed_at.is_(None),
+            Recording.fixity_state != DISPOSED,
+        )
+        .order_by(Recording.important_at, Recording.id)
+        .limit(limit)
+    )
+    return list(session.scalars(stmt))
+
+
 def _check_items(session: Session, ctx: ServerContext, ids: list[int], request_id: int | None = None) -> None:
     """Refuse unless every recording is known, not disposed of, not held and due, judged afresh now."""
     recs = {r.id: r for r in session.scalars(select(Recording).where(Recording.id.in_(ids)))}

@@ -141,3 +141,23 @@ def test_the_policy_form_saves_a_longer_policy_and_asks_approval_for_a_shorter_o
     assert r.status_code == 422 and "规则无效" in r.text
     approvals = page(w, "admin", "/retention/approvals").text
     assert 'action="/retention/changes/1/approve"' in approvals
+
+
+def test_the_pages_show_marked_recordings_kept_for_review_and_skipped_by_a_run(site: World) -> None:
+    w = site
+    old = {"started_at": LONG_AGO, "verified_at": LONG_AGO, "uploaded_at": LONG_AGO, "docked_at": LONG_AGO}
+    marked = w.recording(b"old footage the recorder marked", name="DSJ-P002_IMP.MP4", **old)
+    sibling = w.recording(b"old footage nobody marked", **old)
+    retention_apply(w.ctx)
+    assert w.post("officer1", f"/api/v1/recordings/{marked}/important", {"action": "set"}).status_code == 200
+    due = page(w, "legal", "/retention/due").text
+    assert f'value="{marked}"' not in due and f'value="{sibling}"' in due
+    waiting = re.search(r'<ul id="awaiting-review">.*?</ul>', due, re.S)
+    assert waiting is not None and "DSJ-P002_IMP.MP4" in waiting.group(0) and "待复核" in due
+
+    r = form(w, "legal", "/retention/disposals", recording_ids=[str(marked), str(sibling)], reason="保存期限届满")
+    assert r.status_code == 303, r.text
+    approvals = page(w, "legal", "/retention/approvals").text
+    skipped = re.search(rf'<span class="badge important" id="skipped-1-{marked}" title="([^"]*)"', approvals)
+    assert skipped is not None and "not yet reviewed" in skipped.group(1)
+    assert f'id="skipped-1-{sibling}"' not in approvals
