@@ -25,9 +25,11 @@ from device_drivers.marks import (
 )
 from device_drivers.mass_storage import MassStorageDriver
 from device_drivers.usb.codecs import parse_file_list
-from device_drivers.usb.profiles import ProfileError, profile_from_dict, shipped_profiles
+from device_drivers.usb.profiles import Profile, ProfileError, profile_from_dict, shipped_profiles
+from device_drivers.usb.protocol import open_protocol
+from device_drivers.usb.simulators import E12Link, E12Recorder
 from device_drivers.usb.vendor_driver import ClockPolicy, UsbRecorderDriver, handshake
-from tests.usb.conftest import PASSWORD, USB, make_recorder, protocol_for
+from tests.usb.conftest import PASSWORD, USB, fast_profile, make_recorder, protocol_for
 
 #: 2026-11-20 09:30:00 in Beijing
 START = datetime(2026, 11, 20, 1, 30, tzinfo=UTC)
@@ -225,6 +227,12 @@ def test_a_mass_storage_volume_takes_its_family_rules(tmp_path: Path) -> None:
 # --- through a vendor command: the E12 family lists its marked files --------------------------------------
 
 
+def listing_profile() -> Profile:
+    """The E12 profile of a bureau that captured its recorders' command listing marked files: data, not code."""
+    profile = fast_profile("e12")
+    return profile.with_overrides(commands={**profile.commands, "list_important": {"code": "E12CMDN040"}})
+
+
 def test_the_e12_family_lists_marked_files_during_the_handshake(tmp_path: Path) -> None:
     listed = [
         "DCIM/20261120/DSJ0001_102345_20261120093100_0001.MP4",  # by path
@@ -232,7 +240,7 @@ def test_the_e12_family_lists_marked_files_during_the_handshake(tmp_path: Path) 
         "../../evil.MP4",  # hostile entries: dropped, never matched by name either
         "DCIM/20261120/\x1bevil.MP4",
     ]
-    recorder = make_recorder("e12", important_files=listed)
+    recorder = E12Recorder(profile=listing_profile(), password=PASSWORD, important_files=listed)
     hs = handshake(
         protocol_for(recorder),
         passwords=lambda keys: PASSWORD,
@@ -257,15 +265,32 @@ def test_the_e12_family_lists_marked_files_during_the_handshake(tmp_path: Path) 
     }
 
 
-def test_families_without_the_command_list_nothing_and_still_dock() -> None:
-    recorder = make_recorder("dv16")
+@pytest.mark.parametrize("family", ["dv16", "ambarella", "e12"])
+def test_families_without_the_command_list_nothing_and_still_dock(family: str) -> None:
+    """No shipped profile has the command (no vendor's is known): the station never sends an unknown one."""
+    recorder = make_recorder(family)
     hs = handshake(
         protocol_for(recorder),
         passwords=lambda keys: PASSWORD,
-        device=USB["dv16"],
+        device=USB[family],
         clock=ClockPolicy(station_synchronized=True),
     )
     assert hs.important is None and recorder.mode == "disk"
+    assert "list_important" not in recorder.commands
+
+
+def test_a_recorder_that_does_not_know_the_command_still_docks() -> None:
+    """A bureau's profile names the command but this firmware answers 404: a warning, not a failed dock."""
+    station_side = listing_profile()
+    device_side = E12Recorder(profile=fast_profile("e12"), password=PASSWORD)  # knows no such code
+    hs = handshake(
+        open_protocol(station_side, E12Link(device_side)),
+        passwords=lambda keys: PASSWORD,
+        device=USB["e12"],
+        clock=ClockPolicy(station_synchronized=True),
+    )
+    assert hs.important is None and device_side.mode == "disk"
+    assert any("marked important" in w for w in hs.warnings)
 
 
 def test_a_device_list_is_parsed_safely() -> None:

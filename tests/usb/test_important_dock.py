@@ -9,22 +9,24 @@ from device_drivers.usb.simulators import E12Recorder, E12Server
 from ingest_agent.journal import TransferState
 from ingest_agent.transfer import Station
 from tests.support.live import LiveServer
-from tests.usb.conftest import USB, disk_maker, make_recorder
+from tests.usb.conftest import PASSWORD, USB, disk_maker, fast_profile, make_recorder
 from tests.usb.test_usb_dock import Bus, Progress, dock_all, make_dock
 
 
 def test_the_recorders_list_of_marked_files_reaches_the_server(
     online_station: Station, live_server: LiveServer, media: Path
 ) -> None:
-    e12: E12Recorder = make_recorder(  # type: ignore[assignment]
-        "e12", info=make_recorder("e12").info.__class__("E120009", "204061", "王五", "330100000002", "稽查支队")
-    )
+    profile = fast_profile("e12")  # a bureau's profile that names the command its recorders answer (data)
+    profile = profile.with_overrides(commands={**profile.commands, "list_important": {"code": "E12CMDN040"}})
+    info = make_recorder("e12").info.__class__("E120009", "204061", "王五", "330100000002", "稽查支队")
+    e12 = E12Recorder(profile=profile, password=PASSWORD, info=info)
     e12.on_disk_mode, disk = disk_maker(media, "E120009", "E120009", officer="204061", count=3)
     paths = sorted(disk.files)
     # one by its full path, one by its bare name, and one hostile entry that names nothing on the card
     e12.important_files = [paths[0], paths[2].rsplit("/", 1)[-1], "../../" + paths[1].rsplit("/", 1)[-1]]
     with E12Server(e12) as server:
         dock = make_dock(online_station, {"1-5": e12}, media, Progress(), servers={"1-5": server.address})
+        dock.profiles["e12"] = profile
         dock_all(dock, Bus(), [USB["e12"]])
 
     assert not dock.failures and dock.reports[0].state == TransferState.DONE, dock.reports[0].error
