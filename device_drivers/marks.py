@@ -231,7 +231,7 @@ def tags_of_moov(moov: bytes) -> dict[str, str]:
                     tags.update(_meta(moov, us, ue))
                 elif ukind in _ILST_NAMES and ue - us >= 4:  # QuickTime text atom: size, language, text
                     (n,) = struct.unpack_from(">H", moov, us)
-                    tags.setdefault(_ILST_NAMES[ukind], _text(moov[us + 4 : us + 4 + n]))
+                    tags.setdefault(_ILST_NAMES[ukind], _text(moov[us + 4 : min(ue, us + 4 + n)]))
     return tags
 
 

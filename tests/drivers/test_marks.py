@@ -297,3 +297,10 @@ def test_a_device_list_is_parsed_safely() -> None:
     assert parse_file_list("a.MP4\r\nDCIM/b.MP4;c.MP4|\x00d.MP4\x00\n\n") == {"a.MP4", "DCIM/b.MP4", "c.MP4", "d.MP4"}
     assert parse_file_list("../x.MP4\nDCIM/./y.MP4\nDCIM//z.MP4\n\u200bq.MP4") == frozenset()
     assert parse_file_list("") == frozenset()
+
+
+def test_a_text_atom_claiming_more_than_it_holds_does_not_borrow_its_neighbours_bytes() -> None:
+    liar = _box(b"\xa9cmt", struct.pack(">HH", 200, 0x55C4) + b"no")
+    neighbour = _box(b"\xa9nam", struct.pack(">HH", 3, 0x55C4) + b"IMP")
+    tags = tags_of_moov(_box(b"udta", liar + neighbour))
+    assert tags == {"comment": "no", "title": "IMP"} and not DEFAULT_MARKS.from_tags(tags)
