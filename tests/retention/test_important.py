@@ -196,3 +196,23 @@ def test_search_filters_and_shows_the_mark(world: World) -> None:
     assert [(r["id"], r["important"]) for r in found["items"]] == [(marked, True)]
     rest = w.get("handler", "/api/v1/search", params={"device_serial": "DSJ-A001", "important": "false"}).json()
     assert [(r["id"], r["important"]) for r in rest["items"]] == [(plain, False)]
+
+
+def test_who_may_change_a_mark_as_a_pure_rule() -> None:
+    from evidence_server.recordings.important import Who, available_actions, may_change
+
+    officer = Who("officer", 1, "102345")
+    handler, handler2 = Who("case_handler", 1, None), Who("case_handler", 2, None)
+    legal, admin = Who("legal_affairs", 2, None), Who("device_admin", 1, None)
+    assert may_change(officer, 1, "102345", "set") is None and may_change(officer, 1, "102345", "clear") is None
+    assert may_change(officer, 1, "102346", "set") and may_change(officer, 2, "102345", "set")  # a colleague; unit 2
+    assert may_change(Who("officer", 1, None), 1, None, "set")  # an officer without a number owns nothing
+    assert may_change(officer, 1, "102345", "review")
+    assert may_change(handler, 1, None, "review") is None and may_change(handler2, 1, None, "set")
+    assert may_change(legal, 1, None, "review") is None and may_change(admin, 1, None, "set")
+    assert may_change(handler, 1, None, "delete")
+    assert available_actions(officer, 1, "102345", important=False, reviewed=False) == ["set"]
+    assert available_actions(officer, 1, "102345", important=True, reviewed=False) == ["clear"]
+    assert available_actions(handler, 1, None, important=True, reviewed=False) == ["clear", "review"]
+    assert available_actions(handler, 1, None, important=True, reviewed=True) == ["clear"]
+    assert available_actions(handler2, 1, None, important=True, reviewed=False) == []
