@@ -216,3 +216,22 @@ def test_who_may_change_a_mark_as_a_pure_rule() -> None:
     assert available_actions(handler, 1, None, important=True, reviewed=False) == ["clear", "review"]
     assert available_actions(handler, 1, None, important=True, reviewed=True) == ["clear"]
     assert available_actions(handler2, 1, None, important=True, reviewed=False) == []
+
+
+def test_only_the_transfer_that_delivered_the_bytes_sets_the_recorders_mark(world: World) -> None:
+    """Another station's (or unit's) manifest naming the same bytes as marked sets nothing; nor a mark a person
+    cleared, nor a value that is no way of marking."""
+    from evidence_server.recordings.important import mark_from_device
+
+    w = world
+    rid = w.recording(b"delivered by unit 1's station")
+    other = w.transfer("DSJ-B009", unit="U2")
+    with w.session() as s:
+        rec = s.get(Recording, rid)
+        assert not mark_from_device(s, rec, "file_name", other, rec.original_path)
+        assert not mark_from_device(s, rec, "<script>", rec.transfer_id, rec.original_path)
+        assert mark_from_device(s, rec, "folder", rec.transfer_id, rec.original_path)
+        assert not mark_from_device(s, rec, "folder", rec.transfer_id, rec.original_path)  # once
+        rec.important = False  # a person cleared it
+        assert not mark_from_device(s, rec, "folder", rec.transfer_id, rec.original_path)
+        s.commit()
