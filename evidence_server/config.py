@@ -182,6 +182,9 @@ class Settings(BaseSettings):
     block_map_block_bytes: int = Field(default=1024 * 1024, ge=64 * 1024, le=64 * 1024 * 1024)
     block_map_backfill_interval_s: int = 600  # 0: never scheduled (a ranged read still makes its map)
     block_map_backfill_files_per_run: int = 50
+    # SM3 for recordings stored before the server computed it on receipt (fixity.backfill_sm3)
+    sm3_backfill_interval_s: int = 600  # 0: never scheduled (the fixity sweep also fills it in as it passes)
+    sm3_backfill_files_per_run: int = 50
     scheduler: bool | None = None  # in-process periodic jobs; default: on unless environment is "test"
 
     # cases (R5): the bureau's case-number format (see evidence_server/cases/numbers.py), how far a

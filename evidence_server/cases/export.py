@@ -121,7 +121,13 @@ def custody_document(
     ]
     doc = {
         "format": pkg.CUSTODY_FORMAT_V2,
-        "recording": {"id": rec.id, "blake3": rec.blake3, "sha256": rec.sha256, "path": original_path(rec)},
+        "recording": {
+            "id": rec.id,
+            "blake3": rec.blake3,
+            "sha256": rec.sha256,
+            "sm3": rec.sm3,
+            "path": original_path(rec),
+        },
         "checkpoint": pkg.CHECKPOINT_NAME,
         "note": "audit-log entries; leaf_hash = SHA-256(0x00 || canonical JSON of the entry's leaf fields); "
         "inclusion: the RFC 9162 audit path of the entry in the log the checkpoint signed",
@@ -224,8 +230,8 @@ def _evidence_documents(
 
 def _original_item(rec: Recording) -> dict[str, Any]:
     """The manifest item of an original: its fingerprints and the recording's row."""
-    fp = fingerprint.Fingerprint(rec.blake3, rec.sha256, rec.size)
-    row = _row(rec, skip=("probe", "storage_key", "blake3", "sha256", "size"))
+    fp = fingerprint.Fingerprint(rec.blake3, rec.sha256, rec.size, rec.sm3)
+    row = _row(rec, skip=("probe", "storage_key", "blake3", "sha256", "sm3", "size"))
     return pkg.file_item(original_path(rec), fp, "original", recording=row)
 
 
@@ -271,11 +277,8 @@ def build(session: Session, ctx: ServerContext, user: User, case: Case) -> Packa
     summary = case_summary(session, case)
     readme = pkg.readme_v2(summary, signer.fingerprint, len(recs), timestamped=bool(courtlog.tsa_url(ctx)))
     items.insert(0, pkg.file_item(pkg.README_NAME, readme, "readme"))
-    b3sums, shasums = pkg.sums_file(items, "blake3"), pkg.sums_file(items, "sha256")
-    items[1:1] = [
-        pkg.file_item(pkg.B3SUMS_NAME, b3sums, "checksums"),
-        pkg.file_item(pkg.SHA256SUMS_NAME, shasums, "checksums"),
-    ]
+    sums = [(name, pkg.sums_file(items, algo)) for name, algo in pkg.SUMS]
+    items[1:1] = [pkg.file_item(name, data, "checksums") for name, data in sums]
     manifest_bytes = _manifest_bytes(ctx, user, summary, now, signer, checkpoint, items)
     members = [
         _fixed(pkg.MANIFEST_NAME, manifest_bytes),
@@ -286,8 +289,7 @@ def build(session: Session, ctx: ServerContext, user: User, case: Case) -> Packa
         members.append(_fixed(pkg.MANIFEST_TST_NAME, token))
     members += [
         _fixed(pkg.README_NAME, readme),
-        _fixed(pkg.B3SUMS_NAME, b3sums),
-        _fixed(pkg.SHA256SUMS_NAME, shasums),
+        *(_fixed(name, data) for name, data in sums),
         *small,
     ]
     members += [zipstream.Entry(original_path(rec), rec.size, _chunks_of(ctx, sources[rec.id])) for rec in recs]
