@@ -221,7 +221,7 @@ def _checkpoint(run: _Run, manifest: dict[str, Any], signer: keys.PublicKey, tru
     problems = []
     for key in candidates:
         try:
-            cp = auditlog.verify_note(note.decode("utf-8"), _ed25519(key))
+            cp = auditlog.verify_note(note.decode("utf-8"), key)
             break
         except (LogError, UnicodeDecodeError, keys.KeyProblem) as exc:
             problems.append(str(exc))
@@ -245,14 +245,6 @@ def _checkpoint(run: _Run, manifest: dict[str, Any], signer: keys.PublicKey, tru
         f"signature valid{'' if trusted else ' (by the package signer, not checked against a key you trust)'}",
     )
     return cp
-
-
-def _ed25519(key: keys.PublicKey) -> Any:
-    from cryptography.hazmat.primitives import serialization
-
-    if key.alg != keys.ED25519:
-        raise keys.KeyProblem(f"checkpoints are signed notes with Ed25519 keys, not {key.alg}")
-    return serialization.load_der_public_key(key.spki)
 
 
 def _custody_entries(run: _Run, items: list[dict[str, Any]]) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -335,7 +327,7 @@ def _replay(run: _Run, cp: Checkpoint, signer: keys.PublicKey) -> None:
     newer = None
     for key in candidates:
         try:
-            newer = auditlog.verify_note(run.options.newer_checkpoint, _ed25519(key))
+            newer = auditlog.verify_note(run.options.newer_checkpoint, key)
             break
         except (LogError, keys.KeyProblem):
             continue

@@ -271,18 +271,20 @@ def build(session: Session, ctx: ServerContext, user: User, case: Case) -> Packa
     recs, sources = _exportable(session, ctx, user, case)
     checkpoint = courtlog.checkpoint_now(ctx)
     now = utcnow()
-    signer = keys.from_ed25519(ctx.signing_key.public_key())
+    signer = ctx.public_key
     items, small = _evidence_documents(session, recs, checkpoint, signer)
     items += [_original_item(rec) for rec in recs]
     summary = case_summary(session, case)
-    readme = pkg.readme_v2(summary, signer.fingerprint, len(recs), timestamped=bool(courtlog.tsa_url(ctx)))
+    readme = pkg.readme_v2(
+        summary, signer.fingerprint, len(recs), timestamped=bool(courtlog.tsa_url(ctx)), alg=signer.alg
+    )
     items.insert(0, pkg.file_item(pkg.README_NAME, readme, "readme"))
     sums = [(name, pkg.sums_file(items, algo)) for name, algo in pkg.SUMS]
     items[1:1] = [pkg.file_item(name, data, "checksums") for name, data in sums]
     manifest_bytes = _manifest_bytes(ctx, user, summary, now, signer, checkpoint, items)
     members = [
         _fixed(pkg.MANIFEST_NAME, manifest_bytes),
-        _fixed(pkg.SIGNATURE_NAME, ctx.signing_key.sign(manifest_bytes)),
+        _fixed(pkg.SIGNATURE_NAME, ctx.signer.sign(manifest_bytes)),
     ]
     token = courtlog.stamp(ctx, manifest_bytes, f"manifest of case {case.number}")
     if token:
