@@ -198,8 +198,8 @@ def _v2(run: _Run, raw: bytes, manifest: dict[str, Any]) -> None:
             status = Status.CUSTODY_NOT_IN_LOG if item.get("role") == "custody" and ": entry " in f.subject else None
             run.note(f.ok, f.subject, f.message, status)
         if item.get("path") in run.present and item.get("role") == "original":
-            got[str(item["path"])] = pkg._fingerprint(run.reader, str(item["path"]))[0]
-    for name, algo in ((pkg.B3SUMS_NAME, "blake3"), (pkg.SHA256SUMS_NAME, "sha256")):
+            got[str(item["path"])] = pkg._fingerprint(run.reader, str(item["path"]), sm3=bool(item.get("sm3")))[0]
+    for name, algo in pkg.SUMS:
         for f in pkg._check_sums(run.reader, name, algo, items):
             run.note(f.ok, f.subject, f.message)
     for extra in sorted(run.present - {i.get("path") for i in items} - pkg.UNLISTED):
@@ -221,7 +221,7 @@ def _checkpoint(run: _Run, manifest: dict[str, Any], signer: keys.PublicKey, tru
     problems = []
     for key in candidates:
         try:
-            cp = auditlog.verify_note(note.decode("utf-8"), _ed25519(key))
+            cp = auditlog.verify_note(note.decode("utf-8"), key)
             break
         except (LogError, UnicodeDecodeError, keys.KeyProblem) as exc:
             problems.append(str(exc))
@@ -245,14 +245,6 @@ def _checkpoint(run: _Run, manifest: dict[str, Any], signer: keys.PublicKey, tru
         f"signature valid{'' if trusted else ' (by the package signer, not checked against a key you trust)'}",
     )
     return cp
-
-
-def _ed25519(key: keys.PublicKey) -> Any:
-    from cryptography.hazmat.primitives import serialization
-
-    if key.alg != keys.ED25519:
-        raise keys.KeyProblem(f"checkpoints are signed notes with Ed25519 keys, not {key.alg}")
-    return serialization.load_der_public_key(key.spki)
 
 
 def _custody_entries(run: _Run, items: list[dict[str, Any]]) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -313,7 +305,8 @@ def _custody(run: _Run, items: list[dict[str, Any]], got: dict[str, Fingerprint]
             )
             continue
         d = ingest[0].get("details") or {}
-        if (fp.size, fp.blake3, fp.sha256) != (d.get("size"), d.get("blake3"), d.get("sha256")):
+        sm3_differs = fp.sm3 is not None and d.get("sm3") is not None and fp.sm3 != d.get("sm3")
+        if sm3_differs or (fp.size, fp.blake3, fp.sha256) != (d.get("size"), d.get("blake3"), d.get("sha256")):
             run.note(
                 False,
                 path,
@@ -334,7 +327,7 @@ def _replay(run: _Run, cp: Checkpoint, signer: keys.PublicKey) -> None:
     newer = None
     for key in candidates:
         try:
-            newer = auditlog.verify_note(run.options.newer_checkpoint, _ed25519(key))
+            newer = auditlog.verify_note(run.options.newer_checkpoint, key)
             break
         except (LogError, keys.KeyProblem):
             continue

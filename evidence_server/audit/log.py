@@ -144,11 +144,13 @@ def issue_checkpoint(ctx: ServerContext, session: Session, *, again: bool = True
     frontier = _frontier_of(latest)
     leaves = _extend(session, frontier, size)
     cp = Checkpoint(settings.audit_origin, size, frontier.root(), auditlog.entry_time(utcnow()))
-    note = cp.sign(ctx.signing_key)
+    note = cp.sign(ctx.signer)
     token, tsa_time = None, None
     if settings.audit_tsa_url:
         try:
-            token, tsa_time = tsa.timestamp(settings.audit_tsa_url, note.encode(), settings.audit_tsa_timeout_s)
+            token, tsa_time = tsa.timestamp(
+                settings.audit_tsa_url, note.encode(), settings.audit_tsa_timeout_s, settings.tsa_hash
+            )
         except (OSError, tsa.TimestampError) as exc:
             log.warning("checkpoint %d not timestamped by %s: %s", size, settings.audit_tsa_url, exc)
     row = AuditCheckpoint(

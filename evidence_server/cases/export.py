@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from custodia_wire import documents, fingerprint, keys
 from custodia_wire import package as pkg
@@ -32,6 +33,7 @@ from evidence_server.context import ServerContext
 from evidence_server.custody import reads
 from evidence_server.custody.damage import CopyDamaged
 from evidence_server.db import utcnow
+from evidence_server.fixity.service import backfill_sm3
 from evidence_server.ledger.models import Device, LedgerEntry
 from evidence_server.push.views import track_of
 from evidence_server.recordings.custody import MapUntrusted
@@ -121,7 +123,13 @@ def custody_document(
     ]
     doc = {
         "format": pkg.CUSTODY_FORMAT_V2,
-        "recording": {"id": rec.id, "blake3": rec.blake3, "sha256": rec.sha256, "path": original_path(rec)},
+        "recording": {
+            "id": rec.id,
+            "blake3": rec.blake3,
+            "sha256": rec.sha256,
+            "sm3": rec.sm3,
+            "path": original_path(rec),
+        },
         "checkpoint": pkg.CHECKPOINT_NAME,
         "note": "audit-log entries; leaf_hash = SHA-256(0x00 || canonical JSON of the entry's leaf fields); "
         "inclusion: the RFC 9162 audit path of the entry in the log the checkpoint signed",
@@ -163,6 +171,26 @@ def _fixed(name: str, data: bytes) -> zipstream.Entry:
     return zipstream.Entry(name, len(data), lambda: [data])
 
 
+def _give_sm3(ctx: ServerContext, recs: list[Recording]) -> None:
+    """Recordings stored before SM3 was computed are read (and checked) once now, so that the package's
+    SM3SUMS names every original; the outcome (their SM3, or their damage) is taken from its own commits,
+    which the export's transaction may not see."""
+    if not recs:
+        return
+    ids = [r.id for r in recs]
+    backfill_sm3(ctx, files=len(ids), ids=ids, bytes_per_second=0)
+    with ctx.sessionmaker() as fresh:
+        now = {
+            rid: (sm3, state)
+            for rid, sm3, state in fresh.execute(
+                select(Recording.id, Recording.sm3, Recording.fixity_state).where(Recording.id.in_(ids))
+            )
+        }
+    for rec in recs:
+        set_committed_value(rec, "sm3", now[rec.id][0])
+        set_committed_value(rec, "fixity_state", now[rec.id][1])
+
+
 def _exportable(
     session: Session, ctx: ServerContext, user: User, case: Case
 ) -> tuple[list[Recording], dict[int, reads.Original]]:
@@ -170,6 +198,7 @@ def _exportable(
     recs = recordings_of_case(session, user, case.id)
     if not recs:
         raise CaseError("empty_case", f"case {case.number} has no recordings to export", 409)
+    _give_sm3(ctx, [r for r in recs if r.sm3 is None])
     bad = [r.id for r in recs if r.fixity_state in FIXITY_BAD]
     if bad:
         raise CaseError(
@@ -224,8 +253,8 @@ def _evidence_documents(
 
 def _original_item(rec: Recording) -> dict[str, Any]:
     """The manifest item of an original: its fingerprints and the recording's row."""
-    fp = fingerprint.Fingerprint(rec.blake3, rec.sha256, rec.size)
-    row = _row(rec, skip=("probe", "storage_key", "blake3", "sha256", "size"))
+    fp = fingerprint.Fingerprint(rec.blake3, rec.sha256, rec.size, rec.sm3)
+    row = _row(rec, skip=("probe", "storage_key", "blake3", "sha256", "sm3", "size"))
     return pkg.file_item(original_path(rec), fp, "original", recording=row)
 
 
@@ -265,29 +294,27 @@ def build(session: Session, ctx: ServerContext, user: User, case: Case) -> Packa
     recs, sources = _exportable(session, ctx, user, case)
     checkpoint = courtlog.checkpoint_now(ctx)
     now = utcnow()
-    signer = keys.from_ed25519(ctx.signing_key.public_key())
+    signer = ctx.public_key
     items, small = _evidence_documents(session, recs, checkpoint, signer)
     items += [_original_item(rec) for rec in recs]
     summary = case_summary(session, case)
-    readme = pkg.readme_v2(summary, signer.fingerprint, len(recs), timestamped=bool(courtlog.tsa_url(ctx)))
+    readme = pkg.readme_v2(
+        summary, signer.fingerprint, len(recs), timestamped=bool(courtlog.tsa_url(ctx)), alg=signer.alg
+    )
     items.insert(0, pkg.file_item(pkg.README_NAME, readme, "readme"))
-    b3sums, shasums = pkg.sums_file(items, "blake3"), pkg.sums_file(items, "sha256")
-    items[1:1] = [
-        pkg.file_item(pkg.B3SUMS_NAME, b3sums, "checksums"),
-        pkg.file_item(pkg.SHA256SUMS_NAME, shasums, "checksums"),
-    ]
+    sums = [(name, pkg.sums_file(items, algo)) for name, algo in pkg.SUMS]
+    items[1:1] = [pkg.file_item(name, data, "checksums") for name, data in sums]
     manifest_bytes = _manifest_bytes(ctx, user, summary, now, signer, checkpoint, items)
     members = [
         _fixed(pkg.MANIFEST_NAME, manifest_bytes),
-        _fixed(pkg.SIGNATURE_NAME, ctx.signing_key.sign(manifest_bytes)),
+        _fixed(pkg.SIGNATURE_NAME, ctx.signer.sign(manifest_bytes)),
     ]
     token = courtlog.stamp(ctx, manifest_bytes, f"manifest of case {case.number}")
     if token:
         members.append(_fixed(pkg.MANIFEST_TST_NAME, token))
     members += [
         _fixed(pkg.README_NAME, readme),
-        _fixed(pkg.B3SUMS_NAME, b3sums),
-        _fixed(pkg.SHA256SUMS_NAME, shasums),
+        *(_fixed(name, data) for name, data in sums),
         *small,
     ]
     members += [zipstream.Entry(original_path(rec), rec.size, _chunks_of(ctx, sources[rec.id])) for rec in recs]

@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from custodia_wire import documents
+from custodia_wire import documents, keys
 from evidence_server.db import utcnow
 from evidence_server.recordings import custody
 from evidence_server.recordings.important import mark_from_device
@@ -180,8 +180,9 @@ def _transfer_files(session: Session, transfer: Transfer) -> dict[str, TransferF
 
 
 def _confirmed_file(f: documents.ManifestFile, rec: Recording) -> dict[str, Any]:
-    """A file as the receipt confirms it: the manifest's fingerprints and the recording that holds them."""
-    return {
+    """A file as the receipt confirms it: the manifest's fingerprints (and the SM3 the server computed from
+    the same bytes, where it has one) and the recording that holds them."""
+    out = {
         "path": f.path,
         "size": f.size,
         "blake3": f.blake3,
@@ -189,6 +190,9 @@ def _confirmed_file(f: documents.ManifestFile, rec: Recording) -> dict[str, Any]
         "recording_id": rec.id,
         "verified_at": documents.utc_iso(rec.verified_at),
     }
+    if rec.sm3:
+        out["sm3"] = rec.sm3
+    return out
 
 
 def _confirm_files(
@@ -223,7 +227,7 @@ def complete(
     station: Station,
     transfer: Transfer,
     manifest: documents.Manifest,
-    key: Ed25519PrivateKey,
+    key: Ed25519PrivateKey | keys.Signer,
     key_id: str,
     now: datetime | None = None,
 ) -> tuple[dict[str, Any], list[str]]:

@@ -12,7 +12,7 @@ from alembic import op
 import evidence_server.db
 
 revision = '0020_important'
-down_revision = '0017_push'
+down_revision = "0018_sm3"
 branch_labels = None
 depends_on = None
 
