@@ -230,7 +230,7 @@ def backfill_sm3(
         got = read_fingerprint(ctx.store, key, throttle)
         report.bytes_read += got.size if got else 0
         with ctx.sessionmaker() as session:
-            _record_result(session, rec_id, got, report)
+            record_result(session, rec_id, got, report)
             session.commit()
     report.seconds = round(time.monotonic() - started, 3)
     return report
