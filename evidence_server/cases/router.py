@@ -12,13 +12,13 @@ from datetime import datetime
 from typing import Annotated, Any, TypeVar
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
-from fastapi.responses import StreamingResponse
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
+from fastapi.responses import Response, StreamingResponse
 from sqlalchemy import func, select
 
 from evidence_server.accounts.models import User
 from evidence_server.audit.service import record as audit
-from evidence_server.cases import access, export, linking, numbers, rules, search, service
+from evidence_server.cases import access, export, handover, linking, lists, numbers, rules, search, service
 from evidence_server.cases.models import Case, CaseShare
 from evidence_server.cases.schemas import (
     CaseIn,
@@ -26,7 +26,9 @@ from evidence_server.cases.schemas import (
     CasePage,
     CasePatch,
     FoundRecording,
+    HandoverIn,
     IncompleteOut,
+    IssuedOut,
     LinkIn,
     LinkOut,
     ReasonIn,
@@ -38,6 +40,8 @@ from evidence_server.cases.schemas import (
 )
 from evidence_server.context import CtxDep, context_of
 from evidence_server.db import SessionDep
+from evidence_server.extraction import issue
+from evidence_server.extraction.models import IssuedDocument
 from evidence_server.recordings.models import Recording
 from evidence_server.security import require_roles
 
@@ -215,7 +219,7 @@ def package_response(request: Request, session: SessionDep, user: User, case_id:
     """Stream a case's court package; the export is audited before the first byte goes out."""
     ctx = context_of(request)
     case = run(lambda: service.get_case(session, user, case_id))
-    built = run(lambda: export.build(session, ctx, user, case))
+    built = run(lambda: export.build(session, ctx, user, case, request))
     audit(
         session,
         "case.export",
@@ -227,6 +231,8 @@ def package_response(request: Request, session: SessionDep, user: User, case_id:
             "recordings": built.recordings,
             "bytes": built.size,
             "manifest_blake3": built.manifest_blake3,
+            "manifest_sha256": built.manifest_sha256,
+            "extraction_list": built.extraction_list,
             "filename": built.filename,
             "checkpoint_size": built.checkpoint_size,
         },
@@ -235,6 +241,7 @@ def package_response(request: Request, session: SessionDep, user: User, case_id:
     headers = {
         "Content-Length": str(built.size),
         "Custodia-Manifest-BLAKE3": built.manifest_blake3,
+        "Custodia-Manifest-SHA256": built.manifest_sha256,
         "Content-Disposition": f"attachment; filename=\"case-{case.id}.zip\"; filename*=UTF-8''{quote(built.filename)}",
         "Cache-Control": "no-store",
     }
@@ -378,6 +385,115 @@ def put_task(transfer_id: str, body: TaskIn, request: Request, user: TaskSetter,
     )
     session.commit()
     return task_out(session, transfer)
+
+
+# --- 电子数据提取清单 and 移交回执 (issue 19) ------------------------------------------------------------
+
+DocForm = Annotated[str, Path(pattern="^(pdf|json)$", description="pdf: the paper form; json: its signed twin")]
+
+
+def document_response(session: SessionDep, request: Request, user: User, row: IssuedDocument, form: str) -> Response:
+    """One form of a kept document; the download is audited with the digest of what went out."""
+    issue.downloaded(session, row, form, request, user)
+    session.commit()
+    data, media_type, filename = issue.payload(row, form)
+    headers = {
+        "Content-Disposition": f'attachment; filename="{filename}"',
+        "Custodia-Document": row.uid,
+        "Custodia-Document-SHA256": row.pdf_sha256 if form == "pdf" else row.json_sha256,
+        "Cache-Control": "no-store",
+    }
+    return Response(data, media_type=media_type, headers=headers)
+
+
+def issued_out(row: IssuedDocument, base: str) -> IssuedOut:
+    return IssuedOut(
+        id=row.uid,
+        kind=row.kind,
+        issued_at=row.issued_at,
+        json_sha256=row.json_sha256,
+        pdf_sha256=row.pdf_sha256,
+        json_url=f"{base}/{row.uid}.json",
+        pdf_url=f"{base}/{row.uid}.pdf",
+        document=row.document,
+    )
+
+
+@tasks_router.get(
+    "/{transfer_id}/extraction-list.{form}",
+    response_class=Response,
+    responses={200: {"content": {"application/pdf": {}, "application/json": {}}}},
+)
+def transfer_extraction_list(
+    transfer_id: str, form: DocForm, request: Request, ctx: CtxDep, user: Reader, session: SessionDep
+) -> Response:
+    """The transfer's 电子数据提取清单 (PDF, or its signed JSON twin); issued on first asking, then kept."""
+    row = run(lambda: lists.transfer_list(session, ctx.signing_key, user, transfer_id, request))
+    return document_response(session, request, user, row, form)
+
+
+@router.get(
+    "/{case_id}/extraction-list.{form}",
+    response_class=Response,
+    responses={200: {"content": {"application/pdf": {}, "application/json": {}}}},
+)
+def case_extraction_list(
+    case_id: int, form: DocForm, request: Request, ctx: CtxDep, user: Exporter, session: SessionDep
+) -> Response:
+    """The 电子数据提取清单 of the case's court package: the same list the package carries."""
+    case = run(lambda: service.get_case(session, user, case_id))
+    recs = service.recordings_of_case(session, user, case.id)
+    if not recs:
+        raise http_error(service.CaseError("empty_case", f"case {case.number} has no recordings", 409))
+    summary = export.case_summary(session, case)
+    files = [(r, export.original_path(r)) for r in recs]
+    row = lists.package_list(session, ctx.signing_key, user, case, summary, files, request)
+    return document_response(session, request, user, row, form)
+
+
+@router.post("/{case_id}/handovers", response_model=IssuedOut, status_code=201)
+def add_handover(
+    case_id: int, body: HandoverIn, request: Request, ctx: CtxDep, user: Exporter, session: SessionDep
+) -> IssuedOut:
+    """Record that a package of this case was handed over; returns the signed 移交回执."""
+    case = run(lambda: service.get_case(session, user, case_id))
+    recipient = handover.Recipient(body.recipient_kind, body.organisation, body.person, body.id_number)
+    row = run(
+        lambda: handover.hand_over(
+            session,
+            ctx.signing_key,
+            user,
+            case,
+            recipient=recipient,
+            package_digest=body.package_digest,
+            note=body.note,
+            request=request,
+        )
+    )
+    session.commit()
+    return issued_out(row, f"/api/v1/cases/{case.id}/handovers")
+
+
+@router.get("/{case_id}/handovers", response_model=list[IssuedOut])
+def list_handovers(case_id: int, user: Exporter, session: SessionDep) -> list[IssuedOut]:
+    case = run(lambda: service.get_case(session, user, case_id))
+    base = f"/api/v1/cases/{case.id}/handovers"
+    return [issued_out(r, base) for r in handover.receipts_of(session, case)]
+
+
+@router.get(
+    "/{case_id}/handovers/{receipt_id}.{form}",
+    response_class=Response,
+    responses={200: {"content": {"application/pdf": {}, "application/json": {}}}},
+)
+def get_handover(
+    case_id: int, receipt_id: str, form: DocForm, request: Request, user: Exporter, session: SessionDep
+) -> Response:
+    case = run(lambda: service.get_case(session, user, case_id))
+    row = lists.kept(session, handover.KIND, receipt_id, case_id=case.id)
+    if row is None:
+        raise HTTPException(404, {"code": "unknown_receipt", "message": "no such receipt for this case"})
+    return document_response(session, request, user, row, form)
 
 
 routers = (router, search_router, tasks_router)

@@ -1,0 +1,127 @@
+"""Issuing a document: lay out its PDF, sign the PDF and the JSON twin, keep both, name them in the audit log.
+
+A list is issued anew only when what it lists changes (``content_key``): asking twice for the list of
+the same transfer by the same person gives the same document, the same bytes and the same digests.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from fastapi import Request
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from custodia_wire import documents, extraction, keys
+from evidence_server.accounts.models import User
+from evidence_server.audit.service import record as audit
+from evidence_server.extraction.models import IssuedDocument
+from evidence_server.extraction.pdf import Form, render
+
+
+def content_key(content: Any) -> str:
+    return hashlib.sha256(documents.jcs(content)).hexdigest()
+
+
+def person(user: User | None) -> dict[str, Any] | None:
+    if user is None:
+        return None
+    return {"id": user.id, "username": user.username, "name": user.display_name, "number": user.officer_no}
+
+
+def existing(session: Session, kind: str, key: str, **where: Any) -> IssuedDocument | None:
+    q = select(IssuedDocument).where(IssuedDocument.kind == kind, IssuedDocument.content_key == key)
+    for column, value in where.items():
+        q = q.where(getattr(IssuedDocument, column) == value)
+    return session.scalar(q.order_by(IssuedDocument.id.desc()).limit(1))
+
+
+def issue(
+    session: Session,
+    signing_key: Ed25519PrivateKey,
+    *,
+    kind: str,
+    body: dict[str, Any],
+    form: Callable[[dict[str, Any]], Form],
+    key: str,
+    unit_id: int,
+    user: User | None,
+    issued_at: datetime,
+    request: Request | None,
+    transfer_id: str | None = None,
+    case_id: int | None = None,
+) -> IssuedDocument:
+    """Sign and keep a new document; its audit entry names the digests of both forms."""
+    signer = keys.from_ed25519(signing_key.public_key())
+    body = {**body, "signer": extraction.signer_block(signer)}
+    pdf = render(form(body))
+    body["pdf"] = extraction.pdf_block(pdf, signing_key.sign(pdf))
+    signed = documents.sign(body, signing_key)
+    json_sha256 = "sha256:" + hashlib.sha256(extraction.to_bytes(signed)).hexdigest()
+    pdf_sha256 = body["pdf"]["sha256"]
+    uid = str(body.get("list_id") or body.get("receipt_id"))
+    row = IssuedDocument(
+        uid=uid,
+        kind=kind,
+        unit_id=unit_id,
+        transfer_id=transfer_id,
+        case_id=case_id,
+        content_key=key,
+        issued_at=issued_at,
+        issued_by_id=user.id if user else None,
+        document=signed,
+        json_sha256=json_sha256,
+        pdf=pdf,
+        pdf_sha256=pdf_sha256,
+    )
+    session.add(row)
+    audit(
+        session,
+        f"{kind}.issued",
+        request=request,
+        actor=user,
+        object_type="transfer" if transfer_id and not case_id else "case",
+        object_id=transfer_id if transfer_id and not case_id else case_id,
+        details={
+            "document": uid,
+            "format": signed["format"],
+            "json_sha256": json_sha256,
+            "pdf_sha256": pdf_sha256,
+            "files": len(signed.get("files") or []),
+        },
+    )
+    session.flush()
+    return row
+
+
+def new_uid() -> str:
+    return str(uuid.uuid4())
+
+
+def downloaded(session: Session, row: IssuedDocument, form_name: str, request: Request | None, user: User) -> None:
+    """Each download is in the audit log, with the digest of what was handed out."""
+    audit(
+        session,
+        f"{row.kind}.download",
+        request=request,
+        actor=user,
+        object_type="case" if row.case_id else "transfer",
+        object_id=row.case_id if row.case_id else row.transfer_id,
+        details={
+            "document": row.uid,
+            "form": form_name,
+            "sha256": row.pdf_sha256 if form_name == "pdf" else row.json_sha256,
+        },
+    )
+
+
+def payload(row: IssuedDocument, form_name: str) -> tuple[bytes, str, str]:
+    """The bytes, media type and file name of one form of a kept document."""
+    if form_name == "pdf":
+        return row.pdf, "application/pdf", f"{row.kind}-{row.uid}.pdf"
+    return extraction.to_bytes(row.document), "application/json", f"{row.kind}-{row.uid}.json"
