@@ -185,6 +185,18 @@ PROBES: dict[str, Case] = {
     ],
     "POST /api/v1/cases/{case_id}/shares": [Probe(CASE2, {"unit_id": Int("unit1"), **REASON})],
     "POST /api/v1/cases/{case_id}/shares/{share_id}/revoke": [Probe({**CASE2, "share_id": "{share2}"}, {})],
+    "POST /api/v1/cases/{case_id}/handovers": [  # a 移交回执 for another unit's case (issue 19)
+        Probe(
+            CASE2,
+            {
+                "recipient_kind": "court",
+                "organisation": "某法院",
+                "person": "某人",
+                "id_number": "1",
+                "package_digest": "sha256:" + "0" * 64,
+            },
+        )
+    ],
     "PUT /api/v1/transfers/{transfer_id}/task": [
         Probe({"transfer_id": "{transfer2}"}, {"enforcement_matter": "检查"}),
         Probe({"transfer_id": "{transfer1}"}, {"case_number": "{case_number2}"}),
@@ -442,6 +454,7 @@ UNIT2_ROWS: list[tuple[str, str, tuple[str, ...]]] = [
         (),
     ),
     ("case_shares", "case_id IN (SELECT id FROM cases WHERE unit_id = 2)", ()),
+    ("issued_documents", "unit_id = 2", ()),
     ("retention_case_kinds", "case_id IN (SELECT id FROM cases WHERE unit_id = 2)", ()),
     ("devices", "unit_id = 2 OR serial IN ('DSJB7777', 'DSJB8888')", ()),
     ("ledger_entries", "unit_id = 2 OR device_id IN (SELECT id FROM devices WHERE serial = 'DSJB7777')", ()),
