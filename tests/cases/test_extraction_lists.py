@@ -334,3 +334,36 @@ def test_a_handover_receipt_names_recipient_package_time_and_officer_and_verifie
     listed = world.get("handler", base).json()
     assert [x["id"] for x in listed] == [doc["receipt_id"]]
     assert shutil.which("openssl")
+
+
+def test_the_case_page_links_the_list_and_records_a_handover(world: World, tmp_path: Path) -> None:
+    import re
+
+    from fastapi.testclient import TestClient
+
+    from evidence_server.app import create_app
+    from tests.cases.conftest import PASSWORD
+
+    case, _, manifest_sha = export_case(world, tmp_path)
+    with TestClient(create_app(world.settings, with_web=True)) as browser:
+        r = browser.post("/api/v1/auth/login", json={"username": "handler", "password": PASSWORD})
+        assert r.status_code == 200, r.text
+        page = browser.get(f"/cases/{case['id']}")
+        assert page.status_code == 200
+        assert f"/api/v1/cases/{case['id']}/extraction-list.pdf" in page.text and 'id="handover-form"' in page.text
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+        assert token
+        form = {
+            "csrf_token": token.group(1),
+            "recipient_kind": "lawyer",
+            "organisation": "某律师事务所",
+            "person": "赵律师",
+            "id_number": "13101200000000001",
+            "package_digest": manifest_sha.split(":")[1],  # as sha256sum prints it
+        }
+        done = browser.post(f"/cases/{case['id']}/handovers", data=form, follow_redirects=False)
+        assert done.status_code == 303, done.text[:500]
+        page = browser.get(f"/cases/{case['id']}")
+        assert "某律师事务所" in page.text and "/handovers/" in page.text
+        wrong = browser.post(f"/cases/{case['id']}/handovers", data={**form, "package_digest": "2" * 64})
+        assert wrong.status_code == 422 and "没有导出过" in wrong.text

@@ -255,6 +255,18 @@ PROBES: dict[str, Case] = {
     ],
     "POST /cases/{case_id}/shares": [Probe(CASE2, {"unit_code": "U1", **REASON})],
     "POST /cases/{case_id}/shares/{share_id}/revoke": [Probe({**CASE2, "share_id": "{share2}"}, {})],
+    "POST /cases/{case_id}/handovers": [
+        Probe(
+            CASE2,
+            {
+                "recipient_kind": "court",
+                "organisation": "某法院",
+                "person": "某人",
+                "id_number": "1",
+                "package_digest": "0" * 64,
+            },
+        )
+    ],
     "POST /transfers/{transfer_id}/task": [
         Probe({"transfer_id": "{transfer2}"}, {"enforcement_matter": "检查"}),
         Probe({"transfer_id": "{transfer1}"}, {"case_number": "{case_number2}"}),

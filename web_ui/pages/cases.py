@@ -18,7 +18,7 @@ from fastapi.responses import RedirectResponse, Response
 from evidence_server.accounts import service as accounts
 from evidence_server.accounts.models import Role, User
 from evidence_server.audit.service import record as audit
-from evidence_server.cases import access, building, linking, listing, rules, search, service
+from evidence_server.cases import access, building, handover, linking, listing, rules, search, service
 from evidence_server.cases.models import Case
 from evidence_server.context import CtxDep, context_of
 from evidence_server.db import SessionDep
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 router = APIRouter(include_in_schema=False)
 Viewer = Annotated[User, Depends(require_roles(*CASE_VIEWERS))]
 Manager = Annotated[User, Depends(require_roles(*access.MANAGERS))]
+Exporter = Annotated[User, Depends(require_roles(*access.EXPORTERS))]
 Searcher = Annotated[User, Depends(require_roles(*SEARCH_VIEWERS))]
 TaskViewer = Annotated[User, Depends(require_roles(*TASK_VIEWERS))]
 TaskSetter = Annotated[User, Depends(require_roles(*access.TASK_SETTERS))]
@@ -224,6 +225,7 @@ def case_view(
         links={lk.recording_id: lk for lk in history if lk.unlinked_at is None},
         manager=Role(user.role) in access.MANAGERS,
         exporter=Role(user.role) in access.EXPORTERS,
+        handovers=handover.receipts_of(session, case) if Role(user.role) in access.EXPORTERS else [],
         done=done,
         error=error,
         status_code=status_code,
@@ -360,6 +362,41 @@ def share_submit(
         )
 
     return case_form(request, session, user, case_id, csrf_token, operation, "shared")
+
+
+@router.post("/cases/{case_id}/handovers")
+def handover_submit(
+    case_id: int,
+    request: Request,
+    user: Exporter,
+    session: SessionDep,
+    recipient_kind: Text = "",
+    organisation: Text = "",
+    person: Text = "",
+    id_number: Text = "",
+    package_digest: Text = "",
+    note: Text = "",
+    csrf_token: Text = "",
+) -> Response:
+    """Record a package handed to a procuratorate, a court or a lawyer: a signed 移交回执 (issue 19)."""
+
+    def operation(case: Case) -> None:
+        fields = {"organisation": (organisation, 300), "person": (person, 200), "id_number": (id_number, 64)}
+        if any(not v.strip() or len(v) > n for v, n in fields.values()) or len(note) > 1000:
+            raise service.CaseError("bad_recipient", "organisation, person and ID are required", 422)
+        recipient = handover.Recipient(recipient_kind, organisation.strip(), person.strip(), id_number.strip())
+        handover.hand_over(
+            session,
+            context_of(request).signing_key,
+            user,
+            case,
+            recipient=recipient,
+            package_digest=package_digest,
+            note=note.strip() or None,
+            request=request,
+        )
+
+    return case_form(request, session, user, case_id, csrf_token, operation, "handed_over")
 
 
 @router.post("/cases/{case_id}/shares/{share_id}/revoke")
