@@ -82,25 +82,23 @@ def audit_verify(key: str | None, full: bool, state: Path | None) -> None:
     """
     import hashlib
 
-    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-
-    from custodia_wire import documents
+    from custodia_wire import documents, keys
     from evidence_server.audit.fullcheck import verify_log
     from evidence_server.binding.service import check_rows
 
     ctx = _context()
     if key:
-        public_key = documents.load_public_key_b64(key)
+        public_keys = [keys.public_of(documents.load_public_key_b64(key))]
     else:
         assert ctx.settings.signing_key_file is not None
         if not ctx.settings.signing_key_file.exists():
             raise click.ClickException(f"no server key at {ctx.settings.signing_key_file}; pass --key")
-        public_key = ctx.signing_key.public_key()
-    key_id = hashlib.sha256(public_key.public_bytes(Encoding.Raw, PublicFormat.Raw)).hexdigest()
+        public_keys = ctx.note_keys  # Ed25519, and SM2 if the server was ever configured for it
+    key_id = hashlib.sha256(b"".join(k.raw() for k in public_keys)).hexdigest()
     state = state or ctx.settings.data_dir / "audit" / "verified.json"
     since = None if full else _read_state(state, key_id)
     with ctx.sessionmaker() as session:
-        report = verify_log(session, public_key, since=since)
+        report = verify_log(session, public_keys, since=since)
     with ctx.sessionmaker() as session:
         rows = check_rows(session)
     ctx.close()

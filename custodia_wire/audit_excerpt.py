@@ -12,8 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-
 from custodia_wire import auditlog, documents
 from custodia_wire.auditlog import Checkpoint, LogError
 
@@ -28,7 +26,7 @@ def make_excerpt(
     exported_at: str,
     exported_by: str,
     purpose: str | None,
-    private_key: Ed25519PrivateKey,
+    private_key: documents.PrivateKeyLike,
 ) -> dict[str, Any]:
     """The signed excerpt: ``inclusions`` are inclusion documents against the checkpoint in ``checkpoint_note``."""
     body = {
@@ -51,7 +49,7 @@ class CheckedExcerpt:
     entries: list[dict[str, Any]]
 
 
-def verify_excerpt(doc: dict[str, Any], public_key: Ed25519PublicKey) -> CheckedExcerpt:
+def verify_excerpt(doc: dict[str, Any], public_key: documents.PublicKeyLike) -> CheckedExcerpt:
     """Check the excerpt's signature, its checkpoint's signature, and every entry's inclusion; LogError if any fails."""
     if not isinstance(doc, dict) or doc.get("format") != EXCERPT_FORMAT:
         raise LogError(f"not a {EXCERPT_FORMAT} document")

@@ -3,7 +3,11 @@
 The server and the offline verifier both use this module, so that an entry hashes the same on
 both sides. A *checkpoint* is a C2SP signed note (``c2sp.org/tlog-checkpoint`` body: origin, tree
 size, base64 root hash, then one extension line with the issue time), signed with the server's
-Ed25519 key; it can be printed, filed and checked with any signed-note verifier.
+Ed25519 key; it can be printed, filed and checked with any signed-note verifier. A server configured for
+SM2 signs it with its SM2 key instead: signature type ``0xff`` followed by the identifier
+``custodia.sm2-sm3`` (C2SP's byte for types it does not assign), the key ID over the DER
+SubjectPublicKeyInfo, the DER signature over the note text (SM3, distinguishing ID 1234567812345678).
+Ed25519 notes are exactly as before.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from json.encoder import encode_basestring
@@ -20,13 +25,16 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from custodia_wire import merkle
+from custodia_wire import keys, merkle
 
 INCLUSION_FORMAT = "custodia.audit-inclusion/1"
 CONSISTENCY_FORMAT = "custodia.audit-consistency/1"
 #: The fields of an entry that are hashed into its leaf, in the order they are documented.
 LEAF_FIELDS = ("seq", "at", "actor", "action", "object", "client_addr", "details")
 _SIG_TYPE_ED25519 = b"\x01"
+#: C2SP signed-note: 0xff "reserved for signature types without an identifier byte assigned by this
+#: specification", followed by a longer identifier unlikely to collide
+_SIG_TYPE_SM2 = b"\xff" + b"custodia.sm2-sm3"
 _TIME_PREFIX = "time "
 
 
@@ -120,10 +128,17 @@ def columns_leaf_hash(
 # --- checkpoints as signed notes ------------------------------------------------------------------
 
 
-def note_key_id(name: str, public_key: Ed25519PublicKey) -> bytes:
-    """C2SP signed-note key ID: SHA-256(name || 0x0A || 0x01 || public key)[:4]."""
-    raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    return hashlib.sha256(name.encode() + b"\n" + _SIG_TYPE_ED25519 + raw).digest()[:4]
+def note_key_id(name: str, public_key: Ed25519PublicKey | keys.PublicKey) -> bytes:
+    """C2SP signed-note key ID: SHA-256(name || 0x0A || 0x01 || public key)[:4] for Ed25519; for SM2
+    SHA-256(name || 0x0A || 0xff "custodia.sm2-sm3" || DER SubjectPublicKeyInfo)[:4]."""
+    if isinstance(public_key, Ed25519PublicKey):
+        raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        return hashlib.sha256(name.encode() + b"\n" + _SIG_TYPE_ED25519 + raw).digest()[:4]
+    if public_key.alg == keys.ED25519:
+        return note_key_id(name, serialization.load_der_public_key(public_key.spki))  # type: ignore[arg-type]
+    if public_key.alg == keys.SM2:
+        return hashlib.sha256(name.encode() + b"\n" + _SIG_TYPE_SM2 + public_key.spki).digest()[:4]
+    raise LogError(f"no signed-note signature type for {public_key.alg} keys")
 
 
 @dataclass(frozen=True)
@@ -142,10 +157,13 @@ class Checkpoint:
             f"{_TIME_PREFIX}{self.issued_at}\n"
         )
 
-    def sign(self, key: Ed25519PrivateKey) -> str:
+    def sign(self, key: Ed25519PrivateKey | keys.Signer) -> str:
         """The signed note: body, blank line, ``— <origin> base64(key ID || signature)``."""
         body = self.body()
-        sig = note_key_id(self.origin, key.public_key()) + key.sign(body.encode())
+        if isinstance(key, Ed25519PrivateKey):
+            sig = note_key_id(self.origin, key.public_key()) + key.sign(body.encode())
+        else:
+            sig = note_key_id(self.origin, key.public) + key.sign(body.encode())
         return f"{body}\n\u2014 {self.origin} {base64.b64encode(sig).decode()}\n"
 
 
@@ -178,20 +196,29 @@ def parse_note(text: str) -> tuple[Checkpoint, str, list[tuple[str, bytes]]]:
     return Checkpoint(lines[0], size, root_hash, issued), body, signatures
 
 
-def verify_note(text: str, public_key: Ed25519PublicKey, origin: str | None = None) -> Checkpoint:
-    """The checkpoint in ``text``, if signed by ``public_key`` under its origin; LogError otherwise."""
+NoteKey = Ed25519PublicKey | keys.PublicKey
+
+
+def verify_note(text: str, public_key: NoteKey | Sequence[NoteKey], origin: str | None = None) -> Checkpoint:
+    """The checkpoint in ``text``, if signed by ``public_key`` (Ed25519 or SM2; or by one of several, as a
+    server that changed its signing algorithm has) under its origin; LogError otherwise."""
     cp, body, signatures = parse_note(text)
     if origin is not None and cp.origin != origin:
         raise LogError(f"checkpoint is for log {cp.origin!r}, not {origin!r}")
-    kid = note_key_id(cp.origin, public_key)
-    mine = [sig for name, sig in signatures if name == cp.origin and sig[:4] == kid]
-    if not mine:
+    candidates = [public_key] if isinstance(public_key, Ed25519PublicKey | keys.PublicKey) else list(public_key)
+    found = False
+    for candidate in candidates:
+        kid = note_key_id(cp.origin, candidate)
+        mine = [sig for name, sig in signatures if name == cp.origin and sig[:4] == kid]
+        key = keys.public_of(candidate)
+        for sig in mine:
+            found = True
+            try:
+                key.verify(sig[4:], body.encode())
+            except (InvalidSignature, keys.KeyProblem) as exc:
+                raise LogError("checkpoint signature does not verify: the note was altered or forged") from exc
+    if not found:
         raise LogError("checkpoint is not signed by this key")
-    for sig in mine:
-        try:
-            public_key.verify(sig[4:], body.encode())
-        except InvalidSignature as exc:
-            raise LogError("checkpoint signature does not verify: the note was altered or forged") from exc
     return cp
 
 

@@ -1,8 +1,9 @@
-"""Manifest and receipt: the two documents of one transfer, in canonical JSON, signed with Ed25519.
+"""Manifest and receipt: the two documents of one transfer, in canonical JSON, signed with the server's key.
 
 A *manifest* is what the station says it copied from a device. A *receipt* is what the server
 says it received and verified, signed with the server's key so that the station (and later a
-court) can check it without trusting the network or the operator.
+court) can check it without trusting the network or the operator. The key is Ed25519 or SM2 (the
+server's configuration); a signature block names its ``alg``, and a verifier accepts either.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from custodia_wire import fingerprint
+from custodia_wire import fingerprint, keys
 
 MANIFEST_FORMAT = "custodia.manifest/1"
 RECEIPT_FORMAT = "custodia.receipt/1"
@@ -129,43 +130,72 @@ def public_key_b64(key: Ed25519PublicKey) -> str:
     return base64.b64encode(raw).decode()
 
 
-def load_public_key_b64(text: str) -> Ed25519PublicKey:
+def load_public_key_b64(text: str) -> Ed25519PublicKey | keys.PublicKey:
+    """The server's public key as printed on one line: raw base64 Ed25519 (an ``Ed25519PublicKey``, as it
+    always was), or base64 DER / PEM of an SM2 key (a ``keys.PublicKey``); both verify documents and notes."""
     try:
-        return Ed25519PublicKey.from_public_bytes(base64.b64decode(text, validate=True))
-    except ValueError as exc:
-        raise DocumentError(f"not an Ed25519 public key: {exc}") from exc
+        raw = base64.b64decode(text, validate=True)
+        if len(raw) == 32:
+            return Ed25519PublicKey.from_public_bytes(raw)
+    except ValueError:
+        pass
+    try:
+        key = keys.load(text)
+    except keys.KeyProblem as exc:
+        raise DocumentError(f"not a public key (Ed25519 or SM2): {exc}") from exc
+    return key
 
 
-def key_id(key: Ed25519PublicKey) -> str:
-    """A short, stable name for a public key: the first 16 hex digits of its BLAKE3."""
-    raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    return fingerprint.of_bytes(raw).blake3_hex[:16]
+def load_public_key(text: str) -> keys.PublicKey:
+    """The server's public key of any algorithm: raw base64 (Ed25519), base64 DER or PEM (SM2, or any)."""
+    try:
+        return keys.load(text)
+    except keys.KeyProblem as exc:
+        raise DocumentError(f"not a public key: {exc}") from exc
 
 
-def sign(document: dict[str, Any], private_key: Ed25519PrivateKey) -> dict[str, Any]:
-    """Return a copy of ``document`` with a ``signature`` block over its canonical bytes."""
+PublicKeyLike = Ed25519PublicKey | keys.PublicKey
+PrivateKeyLike = Ed25519PrivateKey | keys.Signer
+
+
+def key_id(key: PublicKeyLike) -> str:
+    """A short, stable name for a public key: the first 16 hex digits of its BLAKE3 (Ed25519: of its raw
+    32 bytes; SM2: of its DER SubjectPublicKeyInfo)."""
+    if isinstance(key, Ed25519PublicKey):
+        raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        return fingerprint.of_bytes(raw).blake3_hex[:16]
+    return key.key_id
+
+
+def sign(document: dict[str, Any], private_key: PrivateKeyLike) -> dict[str, Any]:
+    """Return a copy of ``document`` with a ``signature`` block over its canonical bytes.
+
+    ``private_key``: an Ed25519 private key (as it always was), or any ``keys.Signer`` (SM2, say)."""
+    signer = keys.signer_of(private_key)
+    public = signer.public
     body = {k: v for k, v in document.items() if k != "signature"}
-    sig = private_key.sign(jcs(body))
+    sig = signer.sign(jcs(body))
     body["signature"] = {
-        "alg": "Ed25519",
+        "alg": public.alg,
         "canon": JCS,
-        "key_id": key_id(private_key.public_key()),
+        "key_id": public.key_id,
         "value": base64.b64encode(sig).decode(),
     }
     return body
 
 
-def verify_signature(document: dict[str, Any], public_key: Ed25519PublicKey) -> None:
-    """Raise DocumentError unless ``document`` carries a valid signature by ``public_key``."""
+def verify_signature(document: dict[str, Any], public_key: PublicKeyLike) -> None:
+    """Raise DocumentError unless ``document`` carries a valid signature by ``public_key`` (Ed25519 or SM2)."""
+    key = keys.public_of(public_key)
     sig = document.get("signature")
-    if not isinstance(sig, dict) or sig.get("alg") != "Ed25519":
-        raise DocumentError("document is not signed with Ed25519")
-    if sig.get("key_id") != key_id(public_key):
-        raise DocumentError(f"signed by key {sig.get('key_id')!r}, not by {key_id(public_key)!r}")
+    if not isinstance(sig, dict) or sig.get("alg") != key.alg:
+        raise DocumentError(f"document is not signed with {key.alg}")
+    if sig.get("key_id") != key.key_id:
+        raise DocumentError(f"signed by key {sig.get('key_id')!r}, not by {key.key_id!r}")
     body = {k: v for k, v in document.items() if k != "signature"}
     try:
-        public_key.verify(base64.b64decode(sig["value"]), _signed_bytes(body, sig.get("canon")))
-    except (InvalidSignature, ValueError) as exc:
+        key.verify(base64.b64decode(sig["value"]), _signed_bytes(body, sig.get("canon")))
+    except (InvalidSignature, ValueError, TypeError, KeyError) as exc:
         raise DocumentError("signature does not verify: the document was altered or forged") from exc
 
 
@@ -183,7 +213,7 @@ def make_receipt(
     }
 
 
-def confirmed_files(receipt: dict[str, Any], public_key: Ed25519PublicKey) -> dict[str, dict[str, Any]]:
+def confirmed_files(receipt: dict[str, Any], public_key: PublicKeyLike) -> dict[str, dict[str, Any]]:
     """Verify a receipt and return its confirmed files by device path."""
     verify_signature(receipt, public_key)
     if receipt.get("format") != RECEIPT_FORMAT:

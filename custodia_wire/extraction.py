@@ -18,18 +18,13 @@ check values: SHA-256, SM3 (when computed) and BLAKE3, each as ``algo:<hex>``.
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-import blake3 as blake3_mod
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
-from custodia_wire import documents, keys
+from custodia_wire import documents, fingerprint, keys
 
 LIST_FORMAT = "custodia.extraction-list/1"
 HANDOVER_FORMAT = "custodia.handover-receipt/1"
@@ -72,40 +67,18 @@ def format_of(name: str, container: str | None = None) -> str:
 
 def sm3_available() -> bool:
     try:
-        hashlib.new("sm3")
+        fingerprint.new_sm3()
     except ValueError:
         return False
     return True
 
 
-@dataclass(frozen=True)
-class CheckValues:
-    size: int
-    sha256: str
-    blake3: str
-    sm3: str | None
-
-
-def check_values(stream: Any, block: int = 4 * 1024 * 1024) -> CheckValues:
-    """Every check value of a byte stream, in one pass (SM3 where this OpenSSL has it)."""
-    sha, b3 = hashlib.sha256(), blake3_mod.blake3()
-    sm3 = hashlib.new("sm3") if sm3_available() else None
-    size = 0
-    for chunk in iter(lambda: stream.read(block), b""):
-        sha.update(chunk)
-        b3.update(chunk)
-        if sm3 is not None:
-            sm3.update(chunk)
-        size += len(chunk)
-    return CheckValues(
-        size, "sha256:" + sha.hexdigest(), "blake3:" + b3.hexdigest(), None if sm3 is None else "sm3:" + sm3.hexdigest()
-    )
-
-
-def of_bytes(data: bytes) -> CheckValues:
-    import io
-
-    return check_values(io.BytesIO(data))
+def check_values(stream: Any) -> fingerprint.Fingerprint:
+    """Every check value of a byte stream in the one pass the product uses (SM3 where OpenSSL has it)."""
+    hasher = fingerprint.Hasher(sm3=sm3_available())
+    for block in iter(lambda: stream.read(fingerprint.BLOCK_SIZE), b""):
+        hasher.update(block)
+    return hasher.result()
 
 
 def file_item(
@@ -131,7 +104,7 @@ def signer_block(key: keys.PublicKey) -> dict[str, Any]:
 
 def pdf_block(pdf: bytes, signature: bytes) -> dict[str, Any]:
     """How the JSON twin names its PDF: size, digests and the signature over the PDF's exact bytes."""
-    cv = of_bytes(pdf)
+    cv = fingerprint.of_bytes(pdf)
     return {
         "size": cv.size,
         "sha256": cv.sha256,
@@ -175,12 +148,8 @@ def signer_of(doc: dict[str, Any]) -> keys.PublicKey:
 
 
 def _verify_json(doc: dict[str, Any], key: keys.PublicKey) -> None:
-    if key.alg != keys.ED25519:
-        raise ListProblem(f"signature algorithm {key.alg} is not supported by this verifier")
-    public = serialization.load_der_public_key(key.spki)
-    assert isinstance(public, Ed25519PublicKey)
     try:
-        documents.verify_signature(doc, public)
+        documents.verify_signature(doc, key)
     except documents.DocumentError as exc:
         raise ListProblem(str(exc)) from exc
 
@@ -217,7 +186,7 @@ def check_document(doc: Any, trust: keys.Trust, pdf: bytes | None = None, label:
 
 def _check_pdf(doc: dict[str, Any], signer: keys.PublicKey, pdf: bytes) -> Iterator[Finding]:
     said = doc.get("pdf") or {}
-    got = of_bytes(pdf)
+    got = fingerprint.of_bytes(pdf)
     if (got.size, got.sha256, got.blake3) != (said.get("size"), said.get("sha256"), said.get("blake3")):
         yield Finding(False, "pdf", f"is not the PDF its JSON twin names ({got.sha256}, {got.size} bytes)")
         return

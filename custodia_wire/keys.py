@@ -3,8 +3,12 @@
 A key is named by its algorithm and its SubjectPublicKeyInfo (the DER every tool prints with
 ``openssl pkey -pubin -outform DER``); its *fingerprint* is ``SHA256:`` and the hex SHA-256 of that DER,
 which a reader can recompute with ``openssl`` and ``sha256sum`` alone and compare with the one printed
-on the paper form. Signature algorithms are a registry (``VERIFIERS``): Ed25519 now; another (SM2, say)
-is one more entry and one more ``alg`` name, and nothing that calls ``PublicKey.verify`` changes.
+on the paper form. Signature algorithms are a registry (``VERIFIERS``): Ed25519, and SM2 (GB/T 32918 with
+SM3 and the default distinguishing ID, through OpenSSL: ``custodia_wire.sm2``); nothing that calls
+``PublicKey.verify`` cares which.
+
+A *signer* (``Signer``) is the private half: the server's configured key, whichever its algorithm.
+``signer_of`` takes an Ed25519 private key as it always was, or a signer, so existing call sites keep working.
 """
 
 from __future__ import annotations
@@ -16,12 +20,17 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol, runtime_checkable
 
-from cryptography.exceptions import InvalidSignature
+import blake3
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from custodia_wire import sm2
 
 ED25519 = "Ed25519"
+SM2 = sm2.ALG
 _FINGERPRINT = re.compile(r"^SHA256:([0-9a-f]{64})$")
 
 
@@ -41,8 +50,23 @@ def _verify_ed25519(spki: bytes, signature: bytes, data: bytes) -> None:
         ) from exc
 
 
+def _verify_sm2(spki: bytes, signature: bytes, data: bytes) -> None:
+    try:
+        ok = sm2.verify(spki, signature, data)
+    except sm2.SM2Error as exc:
+        raise KeyProblem(str(exc)) from exc
+    if not ok:
+        raise KeyProblem("the signature does not verify: the signed bytes were altered, or another key signed them")
+
+
 #: alg name -> verify(spki DER, signature, data); raises KeyProblem when it does not verify
-VERIFIERS: dict[str, Callable[[bytes, bytes, bytes], None]] = {ED25519: _verify_ed25519}
+VERIFIERS: dict[str, Callable[[bytes, bytes, bytes], None]] = {ED25519: _verify_ed25519, SM2: _verify_sm2}
+
+
+def _pem(spki: bytes) -> str:
+    body = base64.b64encode(spki).decode()
+    lines = "\n".join(body[i : i + 64] for i in range(0, len(body), 64))
+    return f"-----BEGIN PUBLIC KEY-----\n{lines}\n-----END PUBLIC KEY-----\n"
 
 
 @dataclass(frozen=True)
@@ -55,17 +79,23 @@ class PublicKey:
         return "SHA256:" + hashlib.sha256(self.spki).hexdigest()
 
     def pem(self) -> str:
-        return (
-            serialization.load_der_public_key(self.spki)
-            .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-            .decode()
-        )
+        return _pem(self.spki)
+
+    def raw(self) -> bytes:
+        """Ed25519's raw 32 bytes (the form Custodia has always printed); for other keys the SPKI DER."""
+        if self.alg != ED25519:
+            return self.spki
+        key = serialization.load_der_public_key(self.spki)
+        return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
 
     def raw_b64(self) -> str:
-        """The raw key in base64 (Ed25519's 32 bytes): the form Custodia has always printed."""
-        key = serialization.load_der_public_key(self.spki)
-        raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-        return base64.b64encode(raw).decode()
+        """``raw()`` in base64: one line that ``load`` reads back."""
+        return base64.b64encode(self.raw()).decode()
+
+    @property
+    def key_id(self) -> str:
+        """A short, stable name for the key: the first 16 hex digits of the BLAKE3 of ``raw()``."""
+        return blake3.blake3(self.raw()).hexdigest()[:16]
 
     def verify(self, signature: bytes, data: bytes) -> None:
         verifier = VERIFIERS.get(self.alg)
@@ -79,28 +109,103 @@ def from_ed25519(key: Ed25519PublicKey) -> PublicKey:
     return PublicKey(ED25519, spki)
 
 
+def from_sm2(key: sm2.SM2PrivateKey) -> PublicKey:
+    return PublicKey(SM2, key.public_spki())
+
+
 def _alg_of(spki: bytes) -> str:
-    key = serialization.load_der_public_key(spki)
+    if sm2.is_sm2_spki(spki):
+        try:
+            sm2.check_public(spki)
+        except sm2.SM2Error as exc:
+            raise KeyProblem(str(exc)) from exc
+        return SM2
+    try:
+        key = serialization.load_der_public_key(spki)
+    except (ValueError, UnsupportedAlgorithm) as exc:
+        raise KeyProblem(f"not a public key this verifier supports: {exc}") from exc
     if isinstance(key, Ed25519PublicKey):
         return ED25519
     raise KeyProblem(f"unsupported key type {type(key).__name__}")
 
 
+_PEM_BLOCK = re.compile(r"^-----BEGIN PUBLIC KEY-----([A-Za-z0-9+/=\s]+)-----END PUBLIC KEY-----$")
+
+
 def load(text: str, alg: str | None = None) -> PublicKey:
-    """A key from a PEM block (any algorithm in the registry) or from raw base64 (Ed25519's 32 bytes)."""
+    """A key from a PEM block (any algorithm in the registry), from raw base64 (Ed25519's 32 bytes), or from
+    base64 of a DER SubjectPublicKeyInfo (the one-line form of an SM2 key)."""
     text = text.strip()
     try:
         if text.startswith("-----BEGIN"):
-            spki = serialization.load_pem_public_key(text.encode()).public_bytes(
-                serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-            )
+            m = _PEM_BLOCK.match(text)
+            if not m:
+                raise ValueError("not a PEM PUBLIC KEY block")
+            spki = base64.b64decode("".join(m.group(1).split()), validate=True)
             return PublicKey(_alg_of(spki), spki)
         raw = base64.b64decode(text, validate=True)
     except (ValueError, binascii.Error) as exc:
         raise KeyProblem(f"not a public key (PEM, or base64 of a raw Ed25519 key): {exc}") from exc
+    if len(raw) != 32 and raw[:1] == b"\x30":
+        key = PublicKey(_alg_of(raw), raw)
+        if alg is not None and key.alg != alg:
+            raise KeyProblem(f"a {key.alg} key where {alg} was named")
+        return key
     if (alg or ED25519) != ED25519 or len(raw) != 32:
         raise KeyProblem("a raw base64 key is an Ed25519 key of 32 bytes; give other keys as PEM")
     return from_ed25519(Ed25519PublicKey.from_public_bytes(raw))
+
+
+# --- signers --------------------------------------------------------------------------------------
+
+
+@runtime_checkable
+class Signer(Protocol):
+    """The private half of a key of any algorithm in the registry: what signs receipts, checkpoints,
+    packages and lists."""
+
+    @property
+    def public(self) -> PublicKey: ...
+
+    def sign(self, data: bytes) -> bytes: ...
+
+
+@dataclass(frozen=True)
+class Ed25519Signer:
+    key: Ed25519PrivateKey
+
+    @property
+    def public(self) -> PublicKey:
+        return from_ed25519(self.key.public_key())
+
+    def sign(self, data: bytes) -> bytes:
+        return self.key.sign(data)
+
+
+@dataclass(frozen=True)
+class SM2Signer:
+    key: sm2.SM2PrivateKey
+
+    @property
+    def public(self) -> PublicKey:
+        return from_sm2(self.key)
+
+    def sign(self, data: bytes) -> bytes:
+        return self.key.sign(data)
+
+
+def signer_of(key: Ed25519PrivateKey | sm2.SM2PrivateKey | Signer) -> Signer:
+    """A signer for an Ed25519 private key (as every call site had), an SM2 one, or a signer as it is."""
+    if isinstance(key, Ed25519PrivateKey):
+        return Ed25519Signer(key)
+    if isinstance(key, sm2.SM2PrivateKey):
+        return SM2Signer(key)
+    return key
+
+
+def public_of(key: Ed25519PublicKey | PublicKey) -> PublicKey:
+    """A ``PublicKey`` for an Ed25519 public key object (as callers had), or the key as it is."""
+    return from_ed25519(key) if isinstance(key, Ed25519PublicKey) else key
 
 
 def parse_fingerprint(text: str) -> str:

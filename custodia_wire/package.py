@@ -46,6 +46,11 @@ MANIFEST_NAME = "manifest.json"
 README_NAME = "README.txt"
 B3SUMS_NAME = "B3SUMS"
 SHA256SUMS_NAME = "SHA256SUMS"
+#: ``<sm3 hex>  <path>`` lines (the form of ``openssl dgst -sm3 -r``, ``*`` aside) of every listed file that
+#: has an SM3 in the manifest: an original stored before SM3 was computed has none until its backfill
+SM3SUMS_NAME = "SM3SUMS"
+SUMS = ((B3SUMS_NAME, "blake3"), (SHA256SUMS_NAME, "sha256"), (SM3SUMS_NAME, "sm3"))
+SUMS_NAMES = frozenset(name for name, _ in SUMS)
 #: made over (or after) the manifest, so not listed in it
 UNLISTED = frozenset({MANIFEST_NAME, SIGNATURE_NAME, MANIFEST_TST_NAME})
 #: how the digest of one entry of a JSON file is made
@@ -80,8 +85,12 @@ def entry_key(method: str, entry: dict[str, Any]) -> str:
 
 
 def file_item(path: str, data_or_fp: bytes | fingerprint.Fingerprint, role: str, **extra: Any) -> dict[str, Any]:
-    fp = fingerprint.of_bytes(data_or_fp) if isinstance(data_or_fp, bytes) else data_or_fp
-    return {"path": path, "role": role, "size": fp.size, "blake3": fp.blake3, "sha256": fp.sha256, **extra}
+    """A file's manifest item: its size, BLAKE3, SHA-256 and (where known: always for bytes given here) SM3."""
+    fp = fingerprint.of_bytes(data_or_fp, sm3=True) if isinstance(data_or_fp, bytes) else data_or_fp
+    item = {"path": path, "role": role, "size": fp.size, "blake3": fp.blake3, "sha256": fp.sha256}
+    if fp.sm3 is not None:
+        item["sm3"] = fp.sm3
+    return {**item, **extra}
 
 
 def entries_item(
@@ -93,8 +102,10 @@ def entries_item(
 
 
 def sums_file(items: list[dict[str, Any]], algo: str) -> bytes:
-    """``b3sum`` / ``sha256sum`` check-file lines: ``<hex>  <path>``."""
-    return "".join(f"{fingerprint.parse(i[algo], algo)[1]}  {i['path']}\n" for i in items).encode("utf-8")
+    """``b3sum`` / ``sha256sum`` check-file lines: ``<hex>  <path>`` (for ``sm3``, of the items that have one)."""
+    return "".join(
+        f"{fingerprint.parse(i[algo], algo)[1]}  {i['path']}\n" for i in items if algo != "sm3" or i.get("sm3")
+    ).encode("utf-8")
 
 
 def readme(case: dict[str, Any], key_id: str, public_key: str, files: int) -> bytes:
@@ -196,7 +207,7 @@ def build_manifest_v2(
     }
 
 
-def readme_v2(case: dict[str, Any], fingerprint_: str, files: int, *, timestamped: bool) -> bytes:
+def readme_v2(case: dict[str, Any], fingerprint_: str, files: int, *, timestamped: bool, alg: str = "Ed25519") -> bytes:
     """The README of a ``custodia.case-package/2``, in Chinese and English: the checks with public tools."""
     number, name = case.get("number", ""), case.get("name", "")
     tst = (
@@ -206,6 +217,9 @@ def readme_v2(case: dict[str, Any], fingerprint_: str, files: int, *, timestampe
         if timestamped
         else ""
     )
+    verify_cmd = "openssl pkeyutl -verify -pubin -inkey signing-key.pem -rawin -in manifest.json -sigfile manifest.sig"
+    if alg == "SM2":
+        verify_cmd += " \\\n     -digest sm3 -pkeyopt distid:1234567812345678"
     text = f"""案件证据包 / Case evidence package ({PACKAGE_FORMAT_V2})
 ==================================
 
@@ -219,23 +233,25 @@ Compare this fingerprint with the one printed on the paper form; if they differ,
 
 内容 Contents
 -------------
-manifest.json       清单（RFC 8785 规范 JSON），列出其余每个文件的大小、BLAKE3、SHA-256
-                    the manifest (RFC 8785 canonical JSON): size, BLAKE3, SHA-256 of every other file
-manifest.sig        管理平台对 manifest.json 原样字节的 Ed25519 签名 / Ed25519 signature over manifest.json
+manifest.json       清单（RFC 8785 规范 JSON），列出其余每个文件的大小、BLAKE3、SHA-256、SM3
+                    the manifest (RFC 8785 canonical JSON): size, BLAKE3, SHA-256, SM3 of every other file
+manifest.sig        管理平台对 manifest.json 原样字节的签名（{alg}）/ {alg} signature over manifest.json
 signing-key.pem     签名公钥 / the signer's public key (trust it only by its fingerprint)
 log/checkpoint.txt  导出时审计日志的签名检查点 / the audit log's signed checkpoint at export
 custody/            每个原始文件的保管记录及其在日志中的包含证明 / custody entries with inclusion proofs
 ledger/             所涉设备的交接登记台账 / the checkout ledger of every device involved
 recordings/         原始文件，与离开设备时逐字节相同 / the originals, byte for byte as they left the device
-B3SUMS, SHA256SUMS  校验和 / checksums
+B3SUMS, SHA256SUMS, SM3SUMS  校验和 / checksums
 
 用公开工具核验 Checking with public tools
 ----------------------------------------
 1. unzip package.zip -d package && cd package
 2. b3sum -c B3SUMS && sha256sum -c SHA256SUMS
+   SM3 (GB/T 32905), with OpenSSL alone / 仅用 OpenSSL 核对 SM3:
+   openssl dgst -sm3 -r $(cut -c67- SM3SUMS) | sed 's/ \\*/  /' | diff - SM3SUMS && echo SM3 OK
 3. openssl pkey -pubin -in signing-key.pem -outform DER | sha256sum
    (= the fingerprint above without "SHA256:", and = the one on the paper form)
-4. openssl pkeyutl -verify -pubin -inkey signing-key.pem -rawin -in manifest.json -sigfile manifest.sig
+4. {verify_cmd}
 5. grep -o '"blake3":"blake3:[0-9a-f]*","path":"B3SUMS"' manifest.json ; b3sum B3SUMS
    (the signed manifest names the digest of B3SUMS, so step 2 is bound to the signature){tst}
 全部核验（含保管记录与日志检查点）/ every check, custody and checkpoint included:
@@ -326,9 +342,9 @@ def _read_all(reader: Reader, name: str) -> tuple[bytes | None, str | None]:
         return None, str(exc)
 
 
-def _fingerprint(reader: Reader, name: str) -> tuple[fingerprint.Fingerprint, str | None]:
-    """Both digests of a member; a damaged ZIP member (bad CRC, bad header) is reported, not raised."""
-    hasher = fingerprint.Hasher()
+def _fingerprint(reader: Reader, name: str, sm3: bool = False) -> tuple[fingerprint.Fingerprint, str | None]:
+    """The digests of a member (SM3 too if asked); a damaged ZIP member (bad CRC, bad header) is reported."""
+    hasher = fingerprint.Hasher(sm3)
     try:
         with reader.open(name) as f:
             for block in iter(lambda: f.read(fingerprint.BLOCK_SIZE), b""):
@@ -377,9 +393,10 @@ def _check_file(reader: Reader, item: dict[str, Any], present: set[str]) -> Iter
     if path not in present:
         yield Finding(False, path, "missing from the package")
         return
-    got, damage = _fingerprint(reader, path)
-    expected = (item.get("size"), item.get("blake3"), item.get("sha256"))
-    if damage is None and (got.size, got.blake3, got.sha256) == expected:
+    want_sm3 = item.get("sm3")
+    got, damage = _fingerprint(reader, path, sm3=want_sm3 is not None)
+    expected = (item.get("size"), item.get("blake3"), item.get("sha256"), want_sm3)
+    if damage is None and (got.size, got.blake3, got.sha256, got.sm3) == expected:
         if item.get("entry_digest"):
             data, _ = _read_all(reader, path)
             problems = list(_entry_findings(path, item, data))
@@ -397,6 +414,8 @@ def _check_file(reader: Reader, item: dict[str, Any], present: set[str]) -> Iter
         reasons.append(f"BLAKE3 {got.blake3}, expected {item.get('blake3')}")
     if got.sha256 != item.get("sha256"):
         reasons.append(f"SHA-256 {got.sha256}, expected {item.get('sha256')}")
+    if got.sm3 != want_sm3:
+        reasons.append(f"SM3 {got.sm3}, expected {want_sm3}")
     yield Finding(False, path, "MODIFIED: " + "; ".join(reasons))
     if item.get("entry_digest"):
         data, _ = _read_all(reader, path)
@@ -407,7 +426,7 @@ def _check_sums(reader: Reader, name: str, algo: str, items: list[dict[str, Any]
     data, _ = _read_all(reader, name)
     if data is None:
         return
-    listed = {i["path"] for i in items if i["path"] not in (B3SUMS_NAME, SHA256SUMS_NAME)}
+    listed = {i["path"] for i in items if i["path"] not in SUMS_NAMES}
     want = sums_file([i for i in items if i["path"] in listed], algo)
     if sorted(data.splitlines()) != sorted(want.splitlines()):
         yield Finding(False, name, f"does not agree with the {algo} digests of the signed manifest")
@@ -456,7 +475,7 @@ def verify(
     for item in items:
         for f in _check_file(reader, item, present):
             note(f)
-    for name, algo in ((B3SUMS_NAME, "blake3"), (SHA256SUMS_NAME, "sha256")):
+    for name, algo in SUMS:
         for f in _check_sums(reader, name, algo, items):
             note(f)
     for extra in sorted(present - {i.get("path") for i in items} - {MANIFEST_NAME}):

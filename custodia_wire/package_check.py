@@ -198,8 +198,8 @@ def _v2(run: _Run, raw: bytes, manifest: dict[str, Any]) -> None:
             status = Status.CUSTODY_NOT_IN_LOG if item.get("role") == "custody" and ": entry " in f.subject else None
             run.note(f.ok, f.subject, f.message, status)
         if item.get("path") in run.present and item.get("role") == "original":
-            got[str(item["path"])] = pkg._fingerprint(run.reader, str(item["path"]))[0]
-    for name, algo in ((pkg.B3SUMS_NAME, "blake3"), (pkg.SHA256SUMS_NAME, "sha256")):
+            got[str(item["path"])] = pkg._fingerprint(run.reader, str(item["path"]), sm3=bool(item.get("sm3")))[0]
+    for name, algo in pkg.SUMS:
         for f in pkg._check_sums(run.reader, name, algo, items):
             run.note(f.ok, f.subject, f.message)
     for extra in sorted(run.present - {i.get("path") for i in items} - pkg.UNLISTED):
@@ -232,18 +232,14 @@ def _lists(run: _Run, items: list[dict[str, Any]], signer: keys.PublicKey) -> No
             None,
         )
         pdf = run.read(str(pdf_item.get("path"))) if pdf_item else None
+        # a list that is not the package's own (another signer, another PDF) makes the package not intact: the
+        # manifest and the checkpoint name who made the package, and their own checks rank before this one
         for f in extraction.check_document(doc, keys.Trust([signer], set()), pdf, label=path):
+            subject = str(pdf_item.get("path")) if f.subject == "pdf" and pdf_item else path
+            message = f.message
             if f.subject == "signer":
-                ok = f.ok
-                message = "signed by the package's signer" if ok else "NOT signed by the package's signer"
-                run.note(ok, path, message, None if ok else Status.NOT_AUTHENTIC)
-            else:
-                run.note(
-                    f.ok,
-                    path if f.subject != "pdf" else str(pdf_item and pdf_item.get("path")),
-                    f.message,
-                    None if f.ok else Status(f.code),
-                )
+                message = "signed by the package's signer" if f.ok else "NOT signed by the package's signer"
+            run.note(f.ok, subject, message, None if f.ok else Status.NOT_INTACT)
         if pdf_item is None:
             run.note(False, path, "its PDF is not in the package", Status.NOT_INTACT)
         _list_files(run, path, doc if isinstance(doc, dict) else {}, originals)
@@ -256,13 +252,13 @@ def _list_files(run: _Run, path: str, doc: dict[str, Any], originals: dict[str, 
     for p in sorted(listed.keys() & originals.keys()):
         f, o = listed[p], originals[p]
         wrong = [k for k in ("size", "sha256", "blake3") if f.get(k) != o.get(k)]
+        if f.get("sm3") and o.get("sm3"):  # the manifest's SM3, checked against the bytes above
+            wrong += ["sm3"] if f.get("sm3") != o.get("sm3") else []
+        elif f.get("sm3") and extraction.sm3_available():  # a manifest without SM3: from the bytes
+            with run.reader.open(p) as stream:
+                wrong += ["sm3"] if extraction.check_values(stream).sm3 != f.get("sm3") else []
         if wrong:
             problems.append(f"{p}: the list's {', '.join(wrong)} differ from the package's")
-        if f.get("sm3") and extraction.sm3_available():
-            with run.reader.open(p) as stream:
-                got = extraction.check_values(stream).sm3
-            if got != f.get("sm3"):
-                problems.append(f"{p}: SM3 {got}, listed {f.get('sm3')}")
     if problems:
         run.note(False, path, "does not list the package's files: " + "; ".join(problems), Status.NOT_INTACT)
     else:
@@ -279,7 +275,7 @@ def _checkpoint(run: _Run, manifest: dict[str, Any], signer: keys.PublicKey, tru
     problems = []
     for key in candidates:
         try:
-            cp = auditlog.verify_note(note.decode("utf-8"), _ed25519(key))
+            cp = auditlog.verify_note(note.decode("utf-8"), key)
             break
         except (LogError, UnicodeDecodeError, keys.KeyProblem) as exc:
             problems.append(str(exc))
@@ -303,14 +299,6 @@ def _checkpoint(run: _Run, manifest: dict[str, Any], signer: keys.PublicKey, tru
         f"signature valid{'' if trusted else ' (by the package signer, not checked against a key you trust)'}",
     )
     return cp
-
-
-def _ed25519(key: keys.PublicKey) -> Any:
-    from cryptography.hazmat.primitives import serialization
-
-    if key.alg != keys.ED25519:
-        raise keys.KeyProblem(f"checkpoints are signed notes with Ed25519 keys, not {key.alg}")
-    return serialization.load_der_public_key(key.spki)
 
 
 def _custody_entries(run: _Run, items: list[dict[str, Any]]) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -371,7 +359,8 @@ def _custody(run: _Run, items: list[dict[str, Any]], got: dict[str, Fingerprint]
             )
             continue
         d = ingest[0].get("details") or {}
-        if (fp.size, fp.blake3, fp.sha256) != (d.get("size"), d.get("blake3"), d.get("sha256")):
+        sm3_differs = fp.sm3 is not None and d.get("sm3") is not None and fp.sm3 != d.get("sm3")
+        if sm3_differs or (fp.size, fp.blake3, fp.sha256) != (d.get("size"), d.get("blake3"), d.get("sha256")):
             run.note(
                 False,
                 path,
@@ -392,7 +381,7 @@ def _replay(run: _Run, cp: Checkpoint, signer: keys.PublicKey) -> None:
     newer = None
     for key in candidates:
         try:
-            newer = auditlog.verify_note(run.options.newer_checkpoint, _ed25519(key))
+            newer = auditlog.verify_note(run.options.newer_checkpoint, key)
             break
         except (LogError, keys.KeyProblem):
             continue

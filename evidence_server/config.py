@@ -106,6 +106,10 @@ class Settings(BaseSettings):
     fleet_low_free_bytes: int = 10 * 1024**3
 
     signing_key_file: Path | None = None  # default: data_dir/keys/server-ed25519.pem
+    # what signs receipts, checkpoints, packages and lists: Ed25519, or SM2 (GB/T 32918, with SM3) for
+    # Chinese reviewers; the Ed25519 key is kept either way (older checkpoints, push tokens)
+    signing_alg: Literal["Ed25519", "SM2"] = "Ed25519"
+    sm2_key_file: Path | None = None  # default: data_dir/keys/server-sm2.pem (made on first start with SM2)
     session_hours: int = 12
     cookie_secure: bool = True
 
@@ -182,6 +186,9 @@ class Settings(BaseSettings):
     block_map_block_bytes: int = Field(default=1024 * 1024, ge=64 * 1024, le=64 * 1024 * 1024)
     block_map_backfill_interval_s: int = 600  # 0: never scheduled (a ranged read still makes its map)
     block_map_backfill_files_per_run: int = 50
+    # SM3 for recordings stored before the server computed it on receipt (fixity.backfill_sm3)
+    sm3_backfill_interval_s: int = 600  # 0: never scheduled (the fixity sweep also fills it in as it passes)
+    sm3_backfill_files_per_run: int = 50
     scheduler: bool | None = None  # in-process periodic jobs; default: on unless environment is "test"
 
     # cases (R5): the bureau's case-number format (see evidence_server/cases/numbers.py), how far a
@@ -250,6 +257,7 @@ class Settings(BaseSettings):
         self.storage_dir = (self.storage_dir or self.data_dir / "objects").expanduser().resolve()
         self.staging_dir = (self.staging_dir or self.data_dir / "staging").expanduser().resolve()
         self.signing_key_file = self.signing_key_file or self.data_dir / "keys" / "server-ed25519.pem"
+        self.sm2_key_file = self.sm2_key_file or self.data_dir / "keys" / "server-sm2.pem"
         valid_pattern(self.case_number_pattern)
         load_policy(self.retention_policy)
         if self.environment == "production" and self.database_url.startswith("sqlite"):

@@ -16,13 +16,13 @@ from prometheus_client.registry import CollectorRegistry
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from custodia_wire import documents
+from custodia_wire import keys
 from evidence_server import models  # noqa: F401  (every table mapped before the first session)
 from evidence_server.background.dispatch import Dispatcher
 from evidence_server.config import Settings
 from evidence_server.db import make_engine, make_sessionmaker
 from evidence_server.limits import Limits
-from evidence_server.signing import load_or_create_key
+from evidence_server.signing import load_or_create_key, load_or_create_sm2_key, load_sm2_key
 from evidence_server.storage import ObjectStore, make_store
 from evidence_server.uploads.receiver import Receiver
 
@@ -45,16 +45,42 @@ class ServerContext:
 
     @cached_property
     def signing_key(self) -> Ed25519PrivateKey:
+        """The Ed25519 key, always there (push tokens are derived from it); it signs documents unless
+        ``signing_alg`` names another algorithm: sign with ``signer``."""
         assert self.settings.signing_key_file is not None
         return load_or_create_key(self.settings.signing_key_file)
 
     @cached_property
+    def signer(self) -> keys.Signer:
+        """What signs receipts, checkpoints, packages and lists: the key of the configured algorithm."""
+        if self.settings.signing_alg == keys.SM2:
+            assert self.settings.sm2_key_file is not None
+            return keys.SM2Signer(load_or_create_sm2_key(self.settings.sm2_key_file))
+        return keys.Ed25519Signer(self.signing_key)
+
+    @cached_property
+    def public_key(self) -> keys.PublicKey:
+        return self.signer.public
+
+    @cached_property
     def public_key_b64(self) -> str:
-        return documents.public_key_b64(self.signing_key.public_key())
+        """The signer's public key on one line: Ed25519's raw 32 bytes, SM2's DER SubjectPublicKeyInfo."""
+        return self.public_key.raw_b64()
 
     @cached_property
     def key_id(self) -> str:
-        return documents.key_id(self.signing_key.public_key())
+        return self.public_key.key_id
+
+    @cached_property
+    def note_keys(self) -> list[keys.PublicKey]:
+        """Every key this server's checkpoints may be signed with (Ed25519, and SM2 once it was configured):
+        a log whose server switched algorithm still verifies end to end."""
+        out = [keys.from_ed25519(self.signing_key.public_key())]
+        assert self.settings.sm2_key_file is not None
+        sm2_key = load_sm2_key(self.settings.sm2_key_file)
+        if sm2_key is not None:
+            out.append(keys.from_sm2(sm2_key))
+        return out
 
     @cached_property
     def limits(self) -> Limits:

@@ -85,7 +85,7 @@ class StationCredentials:
     station_id: str
     station_name: str
     token: str
-    server_public_key: str  # base64 raw Ed25519, pinned at enrolment
+    server_public_key: str  # base64 raw Ed25519 (or base64 DER of an SM2 key), pinned at enrolment
     server_key_id: str
     server_url: str
 

@@ -8,7 +8,7 @@ every field in full and ``evidence_server.binding`` can later name the one that 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
 
@@ -37,12 +37,18 @@ def fields_of(row: Any, names: Iterable[str]) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class LoggedDigests:
-    """A recording's digests as its ``recording.verified`` entry recorded them."""
+    """A recording's digests as its ``recording.verified`` entry recorded them (SM3 as the first entry that
+    recorded it: that one, or the ``recording.sm3`` entry of a recording stored before SM3 was computed)."""
 
     seq: int
     size: int
     blake3: str
     sha256: str
+    sm3: str | None = None
+
+
+#: the entries that record a recording's SM3 (``recording.sm3``: the backfill of one stored before)
+SM3_ACTIONS = ("recording.verified", "recording.sm3")
 
 
 def logged_digests(session: Session, recording_ids: list[int]) -> dict[int, LoggedDigests]:
@@ -52,17 +58,23 @@ def logged_digests(session: Session, recording_ids: list[int]) -> dict[int, Logg
     for start in range(0, len(recording_ids), BATCH):
         ids = [str(i) for i in recording_ids[start : start + BATCH]]
         stmt = (
-            select(AuditEvent.seq, AuditEvent.object_id, AuditEvent.details)
+            select(AuditEvent.seq, AuditEvent.object_id, AuditEvent.action, AuditEvent.details)
             .where(
                 AuditEvent.object_type == "recording",
                 AuditEvent.object_id.in_(ids),
-                AuditEvent.action == "recording.verified",
+                AuditEvent.action.in_(SM3_ACTIONS),
             )
             .order_by(AuditEvent.seq)
         )
-        for seq, object_id, details in session.execute(stmt):
+        sm3: dict[int, str] = {}
+        for seq, object_id, action, details in session.execute(stmt):
             d = details or {}
             rid = int(object_id)
-            if rid not in out and all(k in d for k in ("size", "blake3", "sha256")):
+            if rid not in sm3 and isinstance(d.get("sm3"), str):
+                sm3[rid] = d["sm3"]
+            if action == "recording.verified" and rid not in out and all(k in d for k in ("size", "blake3", "sha256")):
                 out[rid] = LoggedDigests(seq, int(d["size"]), str(d["blake3"]), str(d["sha256"]))
+        for rid, value in sm3.items():
+            if rid in out:
+                out[rid] = replace(out[rid], sm3=value)
     return out

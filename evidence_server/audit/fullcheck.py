@@ -13,10 +13,10 @@ Three kinds of signed data name an entry:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -24,6 +24,9 @@ from custodia_wire import auditlog, merkle
 from custodia_wire.auditlog import LogError
 from evidence_server.audit.log import ENTRY_COLUMNS, log_size, stream_rows
 from evidence_server.audit.models import AuditCheckpoint, AuditEvent
+
+#: the server's key, or its keys (Ed25519, and SM2 once configured)
+NoteKeys = auditlog.NoteKey | Sequence[auditlog.NoteKey]
 
 H = merkle.HASH_SIZE
 
@@ -129,7 +132,7 @@ def _tree_state(cp: AuditCheckpoint, root: bytes) -> list[bytes] | None:
 
 
 def _signed_checkpoints(
-    session: Session, public_key: Ed25519PublicKey, origin: str | None, report: VerifyReport, start: merkle.Frontier
+    session: Session, public_key: NoteKeys, origin: str | None, report: VerifyReport, start: merkle.Frontier
 ) -> list[_Signed]:
     """The checkpoints from ``start`` on whose signature verifies, in size order, with their authentic
     stored state."""
@@ -293,7 +296,7 @@ class _Walk:
 
 
 def verify_log(
-    session: Session, public_key: Ed25519PublicKey, origin: str | None = None, since: Verified | None = None
+    session: Session, public_key: NoteKeys, origin: str | None = None, since: Verified | None = None
 ) -> VerifyReport:
     """Recompute every leaf from its row and every checkpointed root from the leaves; report what differs.
 

@@ -144,7 +144,7 @@ def issue_checkpoint(ctx: ServerContext, session: Session, *, again: bool = True
     frontier = _frontier_of(latest)
     leaves = _extend(session, frontier, size)
     cp = Checkpoint(settings.audit_origin, size, frontier.root(), auditlog.entry_time(utcnow()))
-    note = cp.sign(ctx.signing_key)
+    note = cp.sign(ctx.signer)
     token, tsa_time = None, None
     if settings.audit_tsa_url:
         try:

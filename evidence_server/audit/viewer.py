@@ -77,7 +77,7 @@ def entry_proof(ctx: ServerContext, session: Session, seq: int) -> Proof | None:
         return Proof(entry, cp, [], False, "not_checkpointed")
     try:
         doc = auditlog_db.inclusion_document(session, seq, cp)
-        checkpoint = auditlog.verify_note(cp.note, ctx.signing_key.public_key())
+        checkpoint = auditlog.verify_note(cp.note, ctx.note_keys)
         auditlog.verify_inclusion_document(doc, checkpoint)
     except LogError as exc:
         return Proof(entry, cp, [], False, str(exc))
@@ -115,7 +115,7 @@ def export_excerpt(
         exported_at=auditlog.entry_time(utcnow()),
         exported_by=user.username,
         purpose=(purpose or "").strip()[:500] or None,
-        private_key=ctx.signing_key,
+        private_key=ctx.signer,
     )
     audit(
         session,
@@ -130,7 +130,7 @@ def export_excerpt(
 
 def verify_now(ctx: ServerContext, session: Session, user: User) -> fullcheck.VerifyReport:
     """The full check of the log (every entry rehashed, every checkpoint's root and signature); its result audited."""
-    report = fullcheck.verify_log(session, ctx.signing_key.public_key())
+    report = fullcheck.verify_log(session, ctx.note_keys)
     audit(
         session,
         "audit.verified",

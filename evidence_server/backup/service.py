@@ -155,7 +155,7 @@ def check_restored(settings: Settings) -> RestoreCheck:
     ctx = ServerContext(settings)
     try:
         with ctx.sessionmaker() as session:
-            report = verify_log(session, ctx.signing_key.public_key())
+            report = verify_log(session, ctx.note_keys)
             total = session.scalar(select(func.count()).select_from(Recording)) or 0
         swept = sweep(ctx, files=max(total, 1), bytes_per_second=0, orphans=False)
     finally:

@@ -35,10 +35,13 @@ from evidence_server.retention.models import (
 
 BATCH = 1000
 #: the digests of a recording as its entries record them (``block_map_root``: the root of its block map,
-#: recorded with ``recording.verified`` once reads are verified block by block)
-RECORDING_DIGESTS = ("blake3", "sha256", "size", "block_map_root")
-#: the entries that record a recording's digests: its verification, a repair of its stored copy, its disposal
-RECORDING_ACTIONS = ("recording.verified", "recording.repaired", "retention.disposed")
+#: recorded with ``recording.verified`` once reads are verified block by block; ``sm3``: its SM3, recorded
+#: with ``recording.verified`` since SM3 is computed on receipt, or by ``recording.sm3`` for one stored before;
+#: entries without it say nothing of it, so older logs bind as they always did)
+RECORDING_DIGESTS = ("blake3", "sha256", "sm3", "size", "block_map_root")
+#: the entries that record a recording's digests: its verification, a repair of its stored copy, its disposal,
+#: the SM3 computed afterwards for one stored before SM3
+RECORDING_ACTIONS = ("recording.verified", "recording.repaired", "retention.disposed", "recording.sm3")
 
 
 @dataclass(frozen=True)

@@ -125,7 +125,13 @@ def custody_document(
     ]
     doc = {
         "format": pkg.CUSTODY_FORMAT_V2,
-        "recording": {"id": rec.id, "blake3": rec.blake3, "sha256": rec.sha256, "path": original_path(rec)},
+        "recording": {
+            "id": rec.id,
+            "blake3": rec.blake3,
+            "sha256": rec.sha256,
+            "sm3": rec.sm3,
+            "path": original_path(rec),
+        },
         "checkpoint": pkg.CHECKPOINT_NAME,
         "note": "audit-log entries; leaf_hash = SHA-256(0x00 || canonical JSON of the entry's leaf fields); "
         "inclusion: the RFC 9162 audit path of the entry in the log the checkpoint signed",
@@ -228,8 +234,8 @@ def _evidence_documents(
 
 def _original_item(rec: Recording) -> dict[str, Any]:
     """The manifest item of an original: its fingerprints and the recording's row."""
-    fp = fingerprint.Fingerprint(rec.blake3, rec.sha256, rec.size)
-    row = _row(rec, skip=("probe", "storage_key", "blake3", "sha256", "size"))
+    fp = fingerprint.Fingerprint(rec.blake3, rec.sha256, rec.size, rec.sm3)
+    row = _row(rec, skip=("probe", "storage_key", "blake3", "sha256", "sm3", "size"))
     return pkg.file_item(original_path(rec), fp, "original", recording=row)
 
 
@@ -269,11 +275,11 @@ def build(session: Session, ctx: ServerContext, user: User, case: Case, request:
     recs, sources = _exportable(session, ctx, user, case)
     checkpoint = courtlog.checkpoint_now(ctx)
     now = utcnow()
-    signer = keys.from_ed25519(ctx.signing_key.public_key())
+    signer = ctx.public_key
     items, small = _evidence_documents(session, recs, checkpoint, signer)
     summary = case_summary(session, case)
     listed = lists.package_list(
-        session, ctx.signing_key, user, case, summary, [(r, original_path(r)) for r in recs], request
+        session, ctx.signer, user, case, summary, [(r, original_path(r)) for r in recs], request
     )
     for name, data, role in (
         (extraction.PACKAGE_LIST_JSON, extraction.to_bytes(listed.document), extraction.LIST_ROLE),
@@ -282,25 +288,23 @@ def build(session: Session, ctx: ServerContext, user: User, case: Case, request:
         small.append(_fixed(name, data))
         items.append(pkg.file_item(name, data, role, document=listed.uid))
     items += [_original_item(rec) for rec in recs]
-    readme = pkg.readme_v2(summary, signer.fingerprint, len(recs), timestamped=bool(courtlog.tsa_url(ctx)))
+    readme = pkg.readme_v2(
+        summary, signer.fingerprint, len(recs), timestamped=bool(courtlog.tsa_url(ctx)), alg=signer.alg
+    )
     items.insert(0, pkg.file_item(pkg.README_NAME, readme, "readme"))
-    b3sums, shasums = pkg.sums_file(items, "blake3"), pkg.sums_file(items, "sha256")
-    items[1:1] = [
-        pkg.file_item(pkg.B3SUMS_NAME, b3sums, "checksums"),
-        pkg.file_item(pkg.SHA256SUMS_NAME, shasums, "checksums"),
-    ]
+    sums = [(name, pkg.sums_file(items, algo)) for name, algo in pkg.SUMS]
+    items[1:1] = [pkg.file_item(name, data, "checksums") for name, data in sums]
     manifest_bytes = _manifest_bytes(ctx, user, summary, now, signer, checkpoint, items)
     members = [
         _fixed(pkg.MANIFEST_NAME, manifest_bytes),
-        _fixed(pkg.SIGNATURE_NAME, ctx.signing_key.sign(manifest_bytes)),
+        _fixed(pkg.SIGNATURE_NAME, ctx.signer.sign(manifest_bytes)),
     ]
     token = courtlog.stamp(ctx, manifest_bytes, f"manifest of case {case.number}")
     if token:
         members.append(_fixed(pkg.MANIFEST_TST_NAME, token))
     members += [
         _fixed(pkg.README_NAME, readme),
-        _fixed(pkg.B3SUMS_NAME, b3sums),
-        _fixed(pkg.SHA256SUMS_NAME, shasums),
+        *(_fixed(name, data) for name, data in sums),
         *small,
     ]
     members += [zipstream.Entry(original_path(rec), rec.size, _chunks_of(ctx, sources[rec.id])) for rec in recs]

@@ -12,12 +12,11 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import Request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from custodia_wire import documents, extraction
+from custodia_wire import documents, extraction, keys
 from evidence_server.accounts.models import User
 from evidence_server.audit.models import AuditEvent
 from evidence_server.cases.export import case_summary
@@ -76,7 +75,7 @@ def exported_package(session: Session, case: Case, digest: str) -> dict[str, Any
 
 def hand_over(
     session: Session,
-    signing_key: Ed25519PrivateKey,
+    signer: keys.Signer,
     user: User,
     case: Case,
     *,
@@ -107,7 +106,7 @@ def hand_over(
     }
     return issue.issue(
         session,
-        signing_key,
+        signer,
         kind=KIND,
         body=body,
         form=handover_form,

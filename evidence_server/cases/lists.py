@@ -11,11 +11,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import Request
 from sqlalchemy.orm import Session
 
-from custodia_wire import documents, extraction
+from custodia_wire import documents, extraction, keys
 from evidence_server.accounts.models import User
 from evidence_server.cases import linking
 from evidence_server.cases.models import Case
@@ -54,7 +53,7 @@ def file_of(rec: Recording, path: str, source: dict[str, Any] | None = None) -> 
         size=rec.size,
         sha256=rec.sha256,
         blake3=rec.blake3,
-        sm3=getattr(rec, "sm3", None),  # issue 19 item 2 (branch sm) adds the column
+        sm3=rec.sm3,
         container=rec.container_format,
         **extra,
     )
@@ -62,7 +61,7 @@ def file_of(rec: Recording, path: str, source: dict[str, Any] | None = None) -> 
 
 def _issue_list(
     session: Session,
-    signing_key: Ed25519PrivateKey,
+    signer: keys.Signer,
     user: User,
     request: Request | None,
     *,
@@ -88,7 +87,7 @@ def _issue_list(
     }
     return issue.issue(
         session,
-        signing_key,
+        signer,
         kind=kind,
         body=body,
         form=list_form,
@@ -103,7 +102,7 @@ def _issue_list(
 
 
 def transfer_list(
-    session: Session, signing_key: Ed25519PrivateKey, user: User, transfer_id: str, request: Request | None
+    session: Session, signer: keys.Signer, user: User, transfer_id: str, request: Request | None
 ) -> IssuedDocument:
     """The list of a transfer the user may see (404 otherwise): every recording it brought in."""
     transfer = linking.get_transfer(session, user, transfer_id)
@@ -115,7 +114,7 @@ def transfer_list(
     }
     return _issue_list(
         session,
-        signing_key,
+        signer,
         user,
         request,
         kind="transfer-list",
@@ -127,7 +126,7 @@ def transfer_list(
 
 def package_list(
     session: Session,
-    signing_key: Ed25519PrivateKey,
+    signer: keys.Signer,
     user: User,
     case: Case,
     summary: dict[str, Any],
@@ -154,7 +153,7 @@ def package_list(
     content = {"subject": "package", "case": case_block, "files": items}
     return _issue_list(
         session,
-        signing_key,
+        signer,
         user,
         request,
         kind="package-list",

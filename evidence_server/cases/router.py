@@ -428,7 +428,7 @@ def transfer_extraction_list(
     transfer_id: str, form: DocForm, request: Request, ctx: CtxDep, user: Reader, session: SessionDep
 ) -> Response:
     """The transfer's 电子数据提取清单 (PDF, or its signed JSON twin); issued on first asking, then kept."""
-    row = run(lambda: lists.transfer_list(session, ctx.signing_key, user, transfer_id, request))
+    row = run(lambda: lists.transfer_list(session, ctx.signer, user, transfer_id, request))
     return document_response(session, request, user, row, form)
 
 
@@ -447,7 +447,7 @@ def case_extraction_list(
         raise http_error(service.CaseError("empty_case", f"case {case.number} has no recordings", 409))
     summary = export.case_summary(session, case)
     files = [(r, export.original_path(r)) for r in recs]
-    row = lists.package_list(session, ctx.signing_key, user, case, summary, files, request)
+    row = lists.package_list(session, ctx.signer, user, case, summary, files, request)
     return document_response(session, request, user, row, form)
 
 
@@ -461,7 +461,7 @@ def add_handover(
     row = run(
         lambda: handover.hand_over(
             session,
-            ctx.signing_key,
+            ctx.signer,
             user,
             case,
             recipient=recipient,

@@ -12,7 +12,6 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import Request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -43,7 +42,7 @@ def existing(session: Session, kind: str, key: str, **where: Any) -> IssuedDocum
 
 def issue(
     session: Session,
-    signing_key: Ed25519PrivateKey,
+    signer: keys.Signer,
     *,
     kind: str,
     body: dict[str, Any],
@@ -57,11 +56,10 @@ def issue(
     case_id: int | None = None,
 ) -> IssuedDocument:
     """Sign and keep a new document; its audit entry names the digests of both forms."""
-    signer = keys.from_ed25519(signing_key.public_key())
-    body = {**body, "signer": extraction.signer_block(signer)}
+    body = {**body, "signer": extraction.signer_block(signer.public)}
     pdf = render(form(body))
-    body["pdf"] = extraction.pdf_block(pdf, signing_key.sign(pdf))
-    signed = documents.sign(body, signing_key)
+    body["pdf"] = extraction.pdf_block(pdf, signer.sign(pdf))
+    signed = documents.sign(body, signer)
     json_sha256 = "sha256:" + hashlib.sha256(extraction.to_bytes(signed)).hexdigest()
     pdf_sha256 = body["pdf"]["sha256"]
     uid = str(body.get("list_id") or body.get("receipt_id"))

@@ -1,4 +1,8 @@
-"""The fixity sweep: re-read stored recordings, check BLAKE3 and SHA-256, report orphans.
+"""The fixity sweep: re-read stored recordings, check BLAKE3, SHA-256 and SM3, report orphans.
+
+SM3 is checked where the log recorded one; a recording stored before SM3 was computed is given its SM3
+by the same read, once BLAKE3 and SHA-256 showed the copy intact (``recording.sm3``, see
+``backfill_sm3``).
 
 The digests a stored copy is checked against come from the log (the recording's ``recording.verified``
 entry), never from the recording's row: a row edited in the database must not make the sweep call an
@@ -49,10 +53,10 @@ class Throttle:
 
 
 def read_fingerprint(store: ObjectStore, key: str, throttle: Throttle) -> Fingerprint | None:
-    """Both fingerprints of a stored object, read at the throttle's pace; None if it is gone."""
+    """The fingerprints (SM3 included) of a stored object, read at the throttle's pace; None if it is gone."""
     if not store.exists(key):
         return None
-    h = Hasher()
+    h = Hasher(sm3=True)
     for block in store.iter_range(key, chunk=CHUNK):
         h.update(block)
         throttle.consumed(len(block))
@@ -63,6 +67,8 @@ def judge(expected: Fingerprint, got: Fingerprint | None) -> str:
     """ok, failed or missing. Pure."""
     if got is None:
         return "missing"
+    if expected.sm3 is not None and got.sm3 is not None and got.sm3 != expected.sm3:
+        return "failed"
     return "ok" if (got.size, got.blake3, got.sha256) == (expected.size, expected.blake3, expected.sha256) else "failed"
 
 
@@ -71,8 +77,21 @@ def expected_digests(session: Session, rec: Recording) -> tuple[Fingerprint, int
     entry's seq); the row's own only for a recording the log never recorded (the rows check names it)."""
     logged = logged_digests(session, [rec.id]).get(rec.id)
     if logged is None:
-        return Fingerprint(rec.blake3, rec.sha256, rec.size), None
-    return Fingerprint(logged.blake3, logged.sha256, logged.size), logged.seq
+        return Fingerprint(rec.blake3, rec.sha256, rec.size, rec.sm3), None
+    return Fingerprint(logged.blake3, logged.sha256, logged.size, logged.sm3), logged.seq
+
+
+def adopt_sm3(session: Session, rec: Recording, sm3: str, where: str) -> None:
+    """Keep the SM3 of a recording stored before SM3 was computed, read from its intact stored copy, and log
+    it (``recording.sm3``: the rows check binds the row's SM3 to this entry)."""
+    rec.sm3 = sm3
+    audit(
+        session,
+        "recording.sm3",
+        object_type="recording",
+        object_id=rec.id,
+        details={"sm3": sm3, "blake3": rec.blake3, "size": rec.size, "where": where},
+    )
 
 
 @dataclass
@@ -82,6 +101,7 @@ class SweepReport:
     missing: list[int] = field(default_factory=list)
     orphan_objects: list[str] = field(default_factory=list)
     rows_differ: list[int] = field(default_factory=list)  # recordings whose row no longer says what the log does
+    sm3_added: list[int] = field(default_factory=list)  # recordings stored before SM3, given theirs by this read
     bytes_read: int = 0
     seconds: float = 0.0
 
@@ -99,16 +119,21 @@ def _record_result(session: Session, rec_id: int, got: Fingerprint | None, repor
     if rec is None or rec.fixity_state in FIXITY_BAD:
         return
     want, seq = expected_digests(session, rec)
-    if (rec.size, rec.blake3, rec.sha256) != (want.size, want.blake3, want.sha256):
+    if (rec.size, rec.blake3, rec.sha256) != (want.size, want.blake3, want.sha256) or (
+        want.sm3 is not None and rec.sm3 != want.sm3
+    ):
         report.rows_differ.append(rec.id)
         log.error("recording %s: its row's digests differ from log entry %s; checked against the log", rec.id, seq)
     state = judge(want, got)
     rec.fixity_state, rec.fixity_checked_at = state, utcnow()
     report.checked.append(rec.id)
     if state == "ok":
+        if want.sm3 is None and got is not None and got.sm3 is not None:
+            adopt_sm3(session, rec, got.sm3, "fixity sweep")
+            report.sm3_added.append(rec.id)
         return
-    expected = {"size": want.size, "blake3": want.blake3, "sha256": want.sha256, "logged_in": seq}
-    found = None if got is None else {"size": got.size, "blake3": got.blake3, "sha256": got.sha256}
+    expected = {"size": want.size, "blake3": want.blake3, "sha256": want.sha256, "sm3": want.sm3, "logged_in": seq}
+    found = None if got is None else {"size": got.size, "blake3": got.blake3, "sha256": got.sha256, "sm3": got.sm3}
     details = {"storage_key": rec.storage_key, "expected": expected, "found": found}
     if state == "failed":
         report.failed.append(rec.id)
@@ -181,4 +206,27 @@ def sweep(
             },
         )
         session.commit()
+    return report
+
+
+def backfill_sm3(ctx: ServerContext, files: int | None = None) -> SweepReport:
+    """Give up to ``files`` recordings stored before SM3 was computed their SM3: each is read once, checked
+    like a fixity sweep checks it (a damaged copy is reported so, never given an SM3), and kept. Idempotent."""
+    settings = ctx.settings
+    files = settings.sm3_backfill_files_per_run if files is None else files
+    report, throttle, started = SweepReport(), Throttle(settings.fixity_bytes_per_second), time.monotonic()
+    with ctx.sessionmaker() as session:
+        due = session.execute(
+            select(Recording.id, Recording.storage_key)
+            .where(Recording.sm3.is_(None), Recording.fixity_state.not_in(FIXITY_BAD))
+            .order_by(Recording.id)
+            .limit(files)
+        ).all()
+    for rec_id, key in due:
+        got = read_fingerprint(ctx.store, key, throttle)
+        report.bytes_read += got.size if got else 0
+        with ctx.sessionmaker() as session:
+            _record_result(session, rec_id, got, report)
+            session.commit()
+    report.seconds = round(time.monotonic() - started, 3)
     return report

@@ -23,6 +23,9 @@ class Recording(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     blake3: Mapped[str] = mapped_column(String(71), unique=True)  # "blake3:<hex>"
     sha256: Mapped[str] = mapped_column(String(71))
+    #: "sm3:<hex>" (GB/T 32905), computed by the server on receipt; None for a recording stored before
+    #: SM3 was computed until the backfill (evidence_server/custody/sm3.py) has read it
+    sm3: Mapped[str | None] = mapped_column(String(68))
     size: Mapped[int] = mapped_column(BigInteger)
     storage_key: Mapped[str] = mapped_column(String(200))
 

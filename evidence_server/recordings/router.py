@@ -33,6 +33,7 @@ class RecordingOut(BaseModel):
     id: int
     blake3: str
     sha256: str
+    sm3: str | None  # None until the SM3 backfill has read a recording stored before SM3 was computed
     size: int
     device_serial: str
     officer_no: str | None

@@ -81,6 +81,8 @@ def content_headers(rec: Recording, span: ByteSpan) -> dict[str, str]:
         "ETag": f'"{rec.blake3}"',
         "Custodia-SHA256": rec.sha256,
     }
+    if rec.sm3:
+        headers["Custodia-SM3"] = rec.sm3
     if span.partial:
         headers["Content-Range"] = f"bytes {span.start}-{span.end}/{rec.size}"
     return headers

@@ -414,7 +414,7 @@ def _certify(
     session.flush()
     cert.number = f"DC-{now:%Y}-{cert.id:06d}"
     document = certificate_document(cert.number, now, rec, state, req, approvals, people, user, removed)
-    cert.document = sign(document, ctx.signing_key)
+    cert.document = sign(document, ctx.signer)
     rec.fixity_state = DISPOSED
     state.disposed_at = now
     item.state = "disposed"

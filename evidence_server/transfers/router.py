@@ -212,7 +212,7 @@ def complete(
     except (documents.DocumentError, ValueError) as exc:
         raise HTTPException(422, f"malformed manifest: {exc}") from exc
     try:
-        receipt, missing = service.complete(session, station, transfer, parsed, ctx.signing_key, ctx.key_id)
+        receipt, missing = service.complete(session, station, transfer, parsed, ctx.signer, ctx.key_id)
     except service.TransferError as exc:
         raise HTTPException(409, str(exc)) from exc
     audit(

@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from custodia_wire import documents
+from custodia_wire import documents, keys
 from evidence_server.db import utcnow
 from evidence_server.recordings import custody
 from evidence_server.recordings.models import Recording
@@ -220,7 +220,7 @@ def complete(
     station: Station,
     transfer: Transfer,
     manifest: documents.Manifest,
-    key: Ed25519PrivateKey,
+    key: Ed25519PrivateKey | keys.Signer,
     key_id: str,
     now: datetime | None = None,
 ) -> tuple[dict[str, Any], list[str]]:

@@ -101,7 +101,7 @@ def finalize(ctx: ServerContext, session: Session, upload: Upload, request: Requ
         return _reject(ctx, session, upload, got, request)
     was = session.scalar(select(Recording.fixity_state).where(Recording.blake3 == got.blake3))
     key = ctx.store.put_verified(ctx.receiver.path(upload.id), got.blake3_hex, got.sha256_hex, got.size)
-    rec = service.record_verified(session, upload, key, utcnow())
+    rec = service.record_verified(session, upload, key, utcnow(), got.sm3)
     transfer = session.get_one(Transfer, upload.transfer_id)
     _keep_block_map(session, rec, bm)
     if was in DAMAGED:
@@ -129,6 +129,7 @@ def finalize(ctx: ServerContext, session: Session, upload: Upload, request: Requ
             "path": upload.path,
             "blake3": rec.blake3,
             "sha256": rec.sha256,
+            "sm3": rec.sm3,
             "size": rec.size,
             "block_map_root": rec.block_map_root,
             "transfer_id": upload.transfer_id,

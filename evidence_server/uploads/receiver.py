@@ -1,4 +1,7 @@
-"""Receiving one tus upload: append to a staging file while computing both digests and the block map.
+"""Receiving one tus upload: append to a staging file while computing the digests and the block map.
+
+The digests are BLAKE3 and SHA-256 (which the station declared and the upload is checked against) and
+SM3 (which the server adds for Chinese reviewers), all from the same single read of the bytes.
 
 The staging file's size is the upload's offset, so the truth survives a server restart. The
 digests are kept in memory per process; after a restart (or when another API process took the
@@ -42,10 +45,10 @@ class StagingFull(OSError):
 
 
 class Digests:
-    """Both fingerprints and the block map of the bytes received so far, fed in one pass."""
+    """The fingerprints (with SM3) and the block map of the bytes received so far, fed in one pass."""
 
     def __init__(self, block_size: int) -> None:
-        self.hasher = Hasher()
+        self.hasher = Hasher(sm3=True)
         self.blocks = BlockHasher(block_size)
 
     @property
@@ -145,7 +148,7 @@ class Receiver:
         return h
 
     def finish(self, upload_id: str) -> tuple[Fingerprint, BlockMap]:
-        """Both fingerprints and the block map of exactly the bytes staged for this upload."""
+        """The fingerprints (SM3 included) and the block map of exactly the bytes staged for this upload."""
         with self._guard:
             state = self._states.pop(upload_id, None)
         size = self.offset(upload_id)

@@ -141,8 +141,13 @@ def _ts(value: str | None) -> datetime | None:
     return documents.parse_iso(value) if value else None
 
 
-def record_verified(session: Session, upload: Upload, storage_key: str, received_at: datetime) -> Recording:
-    """Make (or find) the recording for verified bytes and link it to the upload's transfer."""
+def record_verified(
+    session: Session, upload: Upload, storage_key: str, received_at: datetime, sm3: str | None = None
+) -> Recording:
+    """Make (or find) the recording for verified bytes and link it to the upload's transfer.
+
+    ``sm3`` is the SM3 of the same verified bytes; a recording stored before SM3 was computed gets it here.
+    """
     transfer = session.get_one(Transfer, upload.transfer_id)
     now = utcnow()
     rec = session.scalar(select(Recording).where(Recording.blake3 == upload.declared_blake3))
@@ -151,6 +156,7 @@ def record_verified(session: Session, upload: Upload, storage_key: str, received
         rec = Recording(
             blake3=upload.declared_blake3,
             sha256=upload.declared_sha256,
+            sm3=sm3,
             size=upload.length,
             storage_key=storage_key,
             unit_id=transfer.unit_id,
@@ -170,6 +176,8 @@ def record_verified(session: Session, upload: Upload, storage_key: str, received
         )
         session.add(rec)
         session.flush()
+    elif rec.sm3 is None and sm3 is not None:
+        rec.sm3 = sm3
     link = session.scalar(
         select(TransferFile).where(TransferFile.transfer_id == transfer.id, TransferFile.path == upload.path)
     )

@@ -30,6 +30,7 @@ def test_beat_schedule_follows_the_settings(tmp_path: Path) -> None:
         compliance_scan_interval_s=0,
         upload_sweep_interval_s=0,
         block_map_backfill_interval_s=0,
+        sm3_backfill_interval_s=0,
         binding_check_interval_s=0,
     )
     assert beat_schedule(s) == {

@@ -140,9 +140,10 @@ class World:
         transfer_id: str | None = None,
         **facts: Any,
     ) -> int:
-        """A verified recording as the upload receiver leaves it: bytes in the store, both fingerprints."""
+        """A verified recording as the upload receiver leaves it: bytes in the store, its fingerprints (SM3
+        too; ``sm3=None`` in ``facts``: one stored before the server computed SM3)."""
         raw = data.read_bytes() if isinstance(data, Path) else data
-        fp = fingerprint.of_bytes(raw)
+        fp = fingerprint.of_bytes(raw, sm3=True)
         staged = self.settings.data_dir / f"staged-{uuid.uuid4().hex}"
         staged.write_bytes(raw)
         key = self.ctx.store.put_verified(staged, fp.blake3_hex, fp.sha256_hex, fp.size)
@@ -153,6 +154,7 @@ class World:
         values: dict[str, Any] = dict(
             blake3=fp.blake3,
             sha256=fp.sha256,
+            sm3=fp.sm3,
             size=fp.size,
             storage_key=key,
             unit_id=self.units[unit],
@@ -185,6 +187,7 @@ class World:
                     "path": rec.original_path,
                     "blake3": rec.blake3,
                     "sha256": rec.sha256,
+                    **({"sm3": rec.sm3} if rec.sm3 else {}),
                     "size": rec.size,
                     "transfer_id": rec.transfer_id,
                 },

@@ -41,16 +41,13 @@ def forge(folder: Path, victim: str, new_bytes: bytes) -> str:
     mine = keys.from_ed25519(key.public_key())
     (folder / pkg.KEY_NAME).write_text(mine.pem())
     manifest["server"] |= {"public_key": mine.raw_b64(), "fingerprint": mine.fingerprint, "key_id": "forger"}
-    items = [i for i in manifest["files"] if i["path"] not in (pkg.B3SUMS_NAME, pkg.SHA256SUMS_NAME)]
+    items = [i for i in manifest["files"] if i["path"] not in pkg.SUMS_NAMES]
     for item in items:
-        fp = fingerprint.of_file(folder / item["path"])
-        item |= {"size": fp.size, "blake3": fp.blake3, "sha256": fp.sha256}
-    for name, algo in ((pkg.B3SUMS_NAME, "blake3"), (pkg.SHA256SUMS_NAME, "sha256")):
+        fp = fingerprint.of_file(folder / item["path"], sm3=True)
+        item |= {"size": fp.size, "blake3": fp.blake3, "sha256": fp.sha256, "sm3": fp.sm3}
+    for name, algo in pkg.SUMS:
         (folder / name).write_bytes(pkg.sums_file(items, algo))
-    manifest["files"] = [
-        *items,
-        *(pkg.file_item(n, (folder / n).read_bytes(), "checksums") for n in (pkg.B3SUMS_NAME, pkg.SHA256SUMS_NAME)),
-    ]
+    manifest["files"] = [*items, *(pkg.file_item(n, (folder / n).read_bytes(), "checksums") for n, _ in pkg.SUMS)]
     raw = documents.jcs(manifest)
     (folder / pkg.MANIFEST_NAME).write_bytes(raw)
     (folder / pkg.SIGNATURE_NAME).write_bytes(key.sign(raw))
@@ -168,7 +165,7 @@ def test_a_package_of_format_1_still_verifies(exported: Exported, tmp_path: Path
     w = exported.world
     folder = tmp_path / "v1"
     shutil.copytree(exported.folder, folder)
-    for name in (pkg.SIGNATURE_NAME, pkg.KEY_NAME, pkg.CHECKPOINT_NAME):
+    for name in (pkg.SIGNATURE_NAME, pkg.KEY_NAME, pkg.CHECKPOINT_NAME, pkg.SM3SUMS_NAME):  # format 1 had no SM3
         (folder / name).unlink()
     manifest = json.loads((folder / pkg.MANIFEST_NAME).read_bytes())
     manifest["format"] = pkg.PACKAGE_FORMAT

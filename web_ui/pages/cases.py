@@ -387,7 +387,7 @@ def handover_submit(
         recipient = handover.Recipient(recipient_kind, organisation.strip(), person.strip(), id_number.strip())
         handover.hand_over(
             session,
-            context_of(request).signing_key,
+            context_of(request).signer,
             user,
             case,
             recipient=recipient,

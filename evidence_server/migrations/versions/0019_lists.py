@@ -1,7 +1,7 @@
 """Issue 19: issued documents, the extraction lists (电子数据提取清单) and handover receipts (移交回执).
 
 Revision ID: 0019_lists
-Revises: 0017_push
+Revises: 0018_sm3
 """
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from alembic import op
 import evidence_server.db
 
 revision = '0019_lists'
-down_revision = '0017_push'
+down_revision = '0018_sm3'
 branch_labels = None
 depends_on = None
 
