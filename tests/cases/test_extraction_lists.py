@@ -367,3 +367,54 @@ def test_the_case_page_links_the_list_and_records_a_handover(world: World, tmp_p
         assert "某律师事务所" in page.text and "/handovers/" in page.text
         wrong = browser.post(f"/cases/{case['id']}/handovers", data={**form, "package_digest": "2" * 64})
         assert wrong.status_code == 422 and "没有导出过" in wrong.text
+
+
+def test_a_server_signing_with_sm2_issues_lists_that_custodia_verify_and_openssl_accept(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    from custodia_wire import sm2
+    from tests.cases.conftest import make_world
+
+    if not sm2.available():
+        pytest.skip("this OpenSSL has no SM2 (3.0 or later is needed)")
+    for world in make_world(tmp_path, sqlite_url, signing_alg="SM2"):
+        transfer_id, copy, _ = hostile_transfer(world, tmp_path)
+        doc, raw, pdf = get_list(world, "devadmin1", transfer_id)
+        assert doc["signer"]["alg"] == doc["signature"]["alg"] == "SM2"
+        (tmp_path / "list.json").write_bytes(raw)
+        (tmp_path / "list.pdf").write_bytes(pdf)
+        code, out = verify(
+            str(copy),
+            "--list",
+            str(tmp_path / "list.json"),
+            "--pdf",
+            str(tmp_path / "list.pdf"),
+            "--key-fingerprint",
+            world.ctx.public_key.fingerprint,
+        )
+        assert code == 0, out
+        (tmp_path / "key.pem").write_text(doc["signer"]["public_key_pem"])
+        (tmp_path / "list.pdf.sig").write_bytes(base64.b64decode(doc["pdf"]["signature"]))
+        ok = subprocess.run(
+            [
+                "openssl",
+                "pkeyutl",
+                "-verify",
+                "-pubin",
+                "-inkey",
+                "key.pem",
+                "-rawin",
+                "-in",
+                "list.pdf",
+                "-sigfile",
+                "list.pdf.sig",
+                "-digest",
+                "sm3",
+                "-pkeyopt",
+                "distid:1234567812345678",
+            ],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+        )
+        assert ok.returncode == 0 and "Success" in ok.stdout, ok.stdout + ok.stderr
