@@ -418,3 +418,42 @@ def test_a_server_signing_with_sm2_issues_lists_that_custodia_verify_and_openssl
             text=True,
         )
         assert ok.returncode == 0 and "Success" in ok.stdout, ok.stdout + ok.stderr
+
+
+def test_the_reviewer_steps_in_docs_cases_md_work_as_written(world: World, tmp_path: Path) -> None:
+    """The lists-tools block of docs/cases.md, run as written on a real package, its list and a receipt."""
+    import re
+
+    from tests.support import services
+
+    for tool in ("b3sum", "sha256sum", "openssl", "base64"):
+        services.require_tool(tool)
+    case, zip_path, manifest_sha = export_case(world, tmp_path / "x")
+    work = tmp_path / "court"
+    with zipfile.ZipFile(zip_path) as zf:
+        zf.extractall(work / "package")
+    body = {"recipient_kind": "court", "organisation": "某法院", "person": "某法官", "id_number": "A1"}
+    r = world.post("handler", f"/api/v1/cases/{case['id']}/handovers", {**body, "package_digest": manifest_sha})
+    assert r.status_code == 201, r.text
+    (work / "receipt.json").write_bytes(world.get("handler", r.json()["json_url"]).content)
+    (work / "receipt.pdf").write_bytes(world.get("handler", r.json()["pdf_url"]).content)
+    text = (Path(__file__).parents[2] / "docs" / "cases.md").read_text("utf-8")
+    block = re.search(r"<!-- lists-tools:begin -->\s*```sh\n(.*?)```\s*<!-- lists-tools:end -->", text, re.S)
+    assert block, "docs/cases.md lost its lists-tools block"
+    done = subprocess.run(["bash", "-euo", "pipefail", "-c", block.group(1)], cwd=work, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = done.stdout
+    assert out.count("Signature Verified Successfully") == 2
+    assert fingerprint_of(world)[7:] in out  # the fingerprint the reviewer compares with the paper form
+    doc = json.loads((work / "package" / extraction.PACKAGE_LIST_JSON).read_text("utf-8"))
+    pdf_sha = doc["pdf"]["sha256"].split(":")[1]
+    assert out.count(pdf_sha) == 2  # the signed manifest's and the file's
+    for item in doc["files"]:  # each value on the list is what the tools print
+        for key in ("sha256", "sm3", "blake3"):
+            assert item[key].split(":")[1] in out
+    assert out.count(manifest_sha.split(":")[1]) == 2
+    # a PDF changed after signing fails OpenSSL's check
+    pdf = work / "package" / extraction.PACKAGE_LIST_PDF
+    pdf.write_bytes(pdf.read_bytes() + b"%changed\n")
+    again = subprocess.run(["bash", "-euo", "pipefail", "-c", block.group(1)], cwd=work, capture_output=True, text=True)
+    assert again.returncode != 0
