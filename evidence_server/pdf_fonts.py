@@ -16,6 +16,7 @@ import hashlib
 import io
 import logging
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -182,12 +183,29 @@ def fonts_for(texts: list[str], *, require_embedded: bool = False) -> Fonts:
     name = "CustodiaCJK-" + hashlib.sha256(chars.encode()).hexdigest()[:16]
     with _lock:
         fallback = _fallback()
-        if name not in pdfmetrics.getRegisteredFontNames():
+        if name not in _COVERED:
             data, covered = _truetype_subset(path, chars, name)
             pdfmetrics.registerFont(TTFont(name, io.BytesIO(data)))
             _COVERED[name] = frozenset(covered)
+            _forget_oldest()
+        _COVERED.move_to_end(name)
+        glyphs = _COVERED[name]
     fb_name, fb_covered = fallback if fallback else (None, frozenset())
-    return Fonts(name, _COVERED[name], fb_name, fb_covered, True)
+    return Fonts(name, glyphs, fb_name, fb_covered, True)
 
 
-_COVERED: dict[str, frozenset[int]] = {}
+#: the subsets registered with reportlab, least recently used first; each is one document's characters
+_COVERED: OrderedDict[str, frozenset[int]] = OrderedDict()
+KEEP = 64
+
+
+def _forget_oldest() -> None:
+    """Unregister the least recently used subsets beyond ``KEEP``: reportlab's registry never forgets a font,
+    and a server issuing documents all day would otherwise hold every subset it ever made."""
+    from reportlab.pdfbase import pdfmetrics
+
+    while len(_COVERED) > KEEP:
+        old, _ = _COVERED.popitem(last=False)
+        font = pdfmetrics._fonts.pop(old, None)
+        if font is not None:
+            pdfmetrics._dynFaceNames.pop(font.face.name, None)

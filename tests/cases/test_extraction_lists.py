@@ -463,3 +463,18 @@ def test_the_reviewer_steps_in_docs_cases_md_work_as_written(world: World, tmp_p
     pdf.write_bytes(pdf.read_bytes() + b"%changed\n")
     again = subprocess.run(["bash", "-euo", "pipefail", "-c", block.group(1)], cwd=work, capture_output=True, text=True)
     assert again.returncode != 0
+
+
+def test_each_document_gets_its_own_font_subset_and_old_subsets_are_forgotten(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Documents with other characters each embed the glyphs they need (reportlab keeps one font per name:
+    a shared name once printed blanks), and a long-running server does not keep every subset it made."""
+    from evidence_server import pdf_fonts
+    from evidence_server.extraction.pdf import Form, render
+
+    if cjk_font_file() is None:
+        pytest.skip("fonts-noto-cjk is not installed (scripts/setup.sh test)")
+    monkeypatch.setattr(pdf_fonts, "KEEP", 2)
+    for word in ("甲乙", "丙丁", "戊己", "庚辛", "甲乙"):
+        pdf = render(Form(title="电子数据移交回执", subtitle=word, fields=[("接收人", word * 3)]))
+        assert word * 3 in pdf_text(pdf) and "移交回执" in pdf_text(pdf)
+    assert len(pdf_fonts._COVERED) <= 2
