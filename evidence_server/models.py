@@ -7,7 +7,7 @@ from evidence_server.cases.models import Case, CaseLink, CaseShare
 from evidence_server.compliance.models import ComplianceFlag, ComplianceScan, FlagEvent
 from evidence_server.db import Base
 from evidence_server.docks.models import DockPort
-from evidence_server.extraction.models import IssuedDocument
+from evidence_server.extraction.models import IssuedDocument, PackageLink
 from evidence_server.fleet.models import StationHeartbeat
 from evidence_server.ledger.models import Device, DeviceReading, DockMismatch, LedgerEntry, LendRequest, UnitAllocation
 from evidence_server.media.models import DerivedMedia
@@ -31,6 +31,7 @@ from evidence_server.uploads.models import IntegrityIncident, Upload
 
 __all__ = [
     "IssuedDocument",
+    "PackageLink",
     "Device",
     "DeviceReading",
     "DockMismatch",

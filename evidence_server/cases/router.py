@@ -17,8 +17,20 @@ from fastapi.responses import Response, StreamingResponse
 from sqlalchemy import func, select
 
 from evidence_server.accounts.models import User
+from evidence_server.audit import tally
 from evidence_server.audit.service import record as audit
-from evidence_server.cases import access, export, handover, linking, lists, numbers, rules, search, service
+from evidence_server.cases import (
+    access,
+    export,
+    handover,
+    linking,
+    lists,
+    numbers,
+    package_links,
+    rules,
+    search,
+    service,
+)
 from evidence_server.cases.models import Case, CaseShare
 from evidence_server.cases.schemas import (
     CaseIn,
@@ -31,6 +43,9 @@ from evidence_server.cases.schemas import (
     IssuedOut,
     LinkIn,
     LinkOut,
+    PackageLinkIn,
+    PackageLinkMade,
+    PackageLinkOut,
     ReasonIn,
     SearchOut,
     ShareIn,
@@ -43,11 +58,12 @@ from evidence_server.db import SessionDep
 from evidence_server.extraction import issue
 from evidence_server.extraction.models import IssuedDocument
 from evidence_server.recordings.models import Recording
-from evidence_server.security import require_roles
+from evidence_server.security import public_credentials, require_roles
 
 router = APIRouter(prefix="/api/v1/cases", tags=["cases"])
 search_router = APIRouter(prefix="/api/v1/search", tags=["cases"])
 tasks_router = APIRouter(prefix="/api/v1/transfers", tags=["cases"])
+shared_router = APIRouter(prefix="/api/v1/package-links", tags=["cases"])
 
 Reader = Annotated[User, Depends(require_roles(*access.READERS))]
 Manager = Annotated[User, Depends(require_roles(*access.MANAGERS))]
@@ -215,8 +231,11 @@ def revoke_share(case_id: int, share_id: int, request: Request, user: Manager, s
     return ShareOut.model_validate(row, from_attributes=True)
 
 
-def package_response(request: Request, session: SessionDep, user: User, case_id: int) -> StreamingResponse:
-    """Stream a case's court package; the export is audited before the first byte goes out."""
+def package_response(
+    request: Request, session: SessionDep, user: User, case_id: int, via: dict[str, Any] | None = None
+) -> StreamingResponse:
+    """Stream a case's court package; the export is audited before the first byte goes out (``via``: a
+    package link it went out under; the export is then ``user``'s, the link's maker)."""
     ctx = context_of(request)
     case = run(lambda: service.get_case(session, user, case_id))
     built = run(lambda: export.build(session, ctx, user, case, request))
@@ -224,9 +243,11 @@ def package_response(request: Request, session: SessionDep, user: User, case_id:
         session,
         "case.export",
         request=request,
+        actor=user,
         object_type="case",
         object_id=case.id,
         details={
+            **(via or {}),
             "number": case.number,
             "recordings": built.recordings,
             "bytes": built.size,
@@ -496,4 +517,75 @@ def get_handover(
     return document_response(session, request, user, row, form)
 
 
-routers = (router, search_router, tasks_router)
+# --- a package shared by a link that expires (issue 19) -------------------------------------------------
+
+
+def link_out(link: Any) -> PackageLinkOut:
+    return PackageLinkOut.model_validate(link, from_attributes=True)
+
+
+@router.post("/{case_id}/package-links", response_model=PackageLinkMade, status_code=201)
+def add_package_link(
+    case_id: int, body: PackageLinkIn, request: Request, user: Exporter, session: SessionDep
+) -> PackageLinkMade:
+    """A link to the case's court package for someone without an account; its token is shown only here."""
+    case = run(lambda: service.get_case(session, user, case_id))
+    link, token = run(
+        lambda: package_links.make_link(
+            session, user, case, recipient=body.recipient, expires_at=body.expires_at, request=request
+        )
+    )
+    session.commit()
+    url = f"/api/v1/package-links/{token}/package"
+    return PackageLinkMade(**link_out(link).model_dump(), token=token, url=url)
+
+
+@router.get("/{case_id}/package-links", response_model=list[PackageLinkOut])
+def list_package_links(case_id: int, user: Exporter, session: SessionDep) -> list[PackageLinkOut]:
+    case = run(lambda: service.get_case(session, user, case_id))
+    return [link_out(k) for k in package_links.links_of(session, case)]
+
+
+@router.post("/{case_id}/package-links/{link_id}/revoke", response_model=PackageLinkOut)
+def revoke_package_link(
+    case_id: int, link_id: int, request: Request, user: Exporter, session: SessionDep
+) -> PackageLinkOut:
+    case = run(lambda: service.get_case(session, user, case_id))
+    link = run(lambda: package_links.revoke(session, user, case, link_id, request))
+    session.commit()
+    return link_out(link)
+
+
+@shared_router.get(
+    "/{token}/package",
+    response_class=StreamingResponse,
+    dependencies=[Depends(public_credentials)],
+    responses={200: {"content": {"application/zip": {}}, "description": "the signed court package"}},
+)
+def shared_package(token: str, request: Request, ctx: CtxDep, session: SessionDep) -> StreamingResponse:
+    """The court package a link shares, while the link lives; each download is audited. An unknown, expired
+    or revoked link gets 404, the same for each."""
+    found = package_links.usable(session, token)
+    if found is None:
+        tally.record_failure(
+            session, "package_link.refused", request=request, details={}, **tally.limits_of(ctx.settings)
+        )
+        session.commit()
+        raise HTTPException(404, {"code": "unknown_link", "message": "no such link, or it expired or was revoked"})
+    link, case, maker = found
+    # the package first: building it signs a checkpoint of the log, which must not wait on this session's writes
+    response = package_response(request, session, maker, case.id, via={"package_link": link.id})
+    link.downloads += 1
+    audit(
+        session,
+        "package_link.download",
+        request=request,
+        object_type="case",
+        object_id=case.id,
+        details={"link": link.id, "recipient": link.recipient, "download": link.downloads, "maker": maker.username},
+    )
+    session.commit()
+    return response
+
+
+routers = (router, search_router, tasks_router, shared_router)

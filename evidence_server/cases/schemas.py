@@ -189,3 +189,26 @@ class IssuedOut(BaseModel):
     json_url: str
     pdf_url: str
     document: dict[str, Any]
+
+
+class PackageLinkIn(BaseModel):
+    """A link to the case's court package for someone without an account, until ``expires_at`` (at most 30 days)."""
+
+    recipient: str = Field(min_length=1, max_length=300)
+    expires_at: datetime
+
+
+class PackageLinkOut(BaseModel):
+    id: int
+    case_id: int
+    recipient: str
+    created_at: datetime
+    created_by_id: int
+    expires_at: datetime
+    revoked_at: datetime | None
+    downloads: int
+
+
+class PackageLinkMade(PackageLinkOut):
+    token: str = Field(description="shown only now: the link is url with it")
+    url: str

@@ -34,3 +34,24 @@ class IssuedDocument(Base):
     json_sha256: Mapped[str] = mapped_column(String(71))
     pdf: Mapped[bytes] = mapped_column(LargeBinary)
     pdf_sha256: Mapped[str] = mapped_column(String(71))
+
+
+class PackageLink(Base):
+    """A link that lets someone without an account download a case's court package until it expires.
+
+    Only the SHA-256 of its token is kept (the token is shown once, when the link is made); every download
+    under it is audited; it can be revoked. Its expiry is required and bounded (``rules.link_expiry``).
+    """
+
+    __tablename__ = "package_links"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    recipient: Mapped[str] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+    revoked_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    downloads: Mapped[int] = mapped_column(default=0)

@@ -478,3 +478,54 @@ def test_each_document_gets_its_own_font_subset_and_old_subsets_are_forgotten(mo
         pdf = render(Form(title="电子数据移交回执", subtitle=word, fields=[("接收人", word * 3)]))
         assert word * 3 in pdf_text(pdf) and "移交回执" in pdf_text(pdf)
     assert len(pdf_fonts._COVERED) <= 2
+
+
+def test_a_package_link_expires_is_revocable_and_every_download_under_it_is_audited(
+    world: World, tmp_path: Path
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from evidence_server.extraction.models import PackageLink
+
+    case, _, _ = export_case(world, tmp_path)
+    base = f"/api/v1/cases/{case['id']}/package-links"
+    soon = datetime.now(UTC) + timedelta(days=2)
+    for bad in (datetime.now(UTC) - timedelta(minutes=1), datetime.now(UTC) + timedelta(days=31)):
+        assert world.post("handler", base, {"recipient": "律师", "expires_at": bad.isoformat()}).status_code == 422
+    naive = {"recipient": "律师", "expires_at": soon.replace(tzinfo=None).isoformat()}
+    assert world.post("handler", base, naive).status_code == 422
+    other = {"recipient": "律师", "expires_at": soon.isoformat()}
+    assert world.post("handler2", base, other).status_code == 404  # another unit's case handler
+    made = world.post(
+        "handler", base, {"recipient": HOSTILE["script"] + "某律师事务所", "expires_at": soon.isoformat()}
+    )
+    assert made.status_code == 201, made.text
+    link = made.json()
+    anonymous = world.client  # no credentials at all
+    r = anonymous.get(link["url"])
+    assert r.status_code == 200 and r.headers["content-type"] == "application/zip", r.text[:300]
+    (tmp_path / "shared.zip").write_bytes(r.content)
+    code, out = verify(str(tmp_path / "shared.zip"), "--key-fingerprint", fingerprint_of(world))
+    assert code == 0, out
+    assert anonymous.get(link["url"]).status_code == 200
+    listed = world.get("handler", base).json()
+    assert [k["downloads"] for k in listed] == [2] and "token" not in listed[0]
+    with world.session() as s:
+        downloads = list(s.scalars(select(AuditEvent).where(AuditEvent.action == "package_link.download")))
+        exports = [
+            e
+            for e in s.scalars(select(AuditEvent).where(AuditEvent.action == "case.export"))
+            if (e.details or {}).get("package_link") == link["id"]
+        ]
+        assert not any(link["token"] in str(k.token_hash) for k in s.scalars(select(PackageLink)))
+    assert [d.details["download"] for d in downloads] == [1, 2] and len(exports) == 2
+    assert exports[0].actor_name == "handler"  # on the maker's authority
+    # revoked: refused, as an unknown token is, and as an expired link is
+    assert world.post("handler", f"{base}/{link['id']}/revoke").status_code == 200
+    assert anonymous.get(link["url"]).status_code == 404
+    assert anonymous.get("/api/v1/package-links/" + "x" * 43 + "/package").status_code == 404
+    again = world.post("handler", base, other).json()
+    with world.session() as s:
+        s.get(PackageLink, again["id"]).expires_at = datetime.now(UTC) - timedelta(seconds=1)
+        s.commit()
+    assert anonymous.get(again["url"]).status_code == 404
