@@ -529,3 +529,26 @@ def test_a_package_link_expires_is_revocable_and_every_download_under_it_is_audi
         s.get(PackageLink, again["id"]).expires_at = datetime.now(UTC) - timedelta(seconds=1)
         s.commit()
     assert anonymous.get(again["url"]).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("offset", "zoned", "problem"),
+    [
+        (1, True, None),
+        (30, True, None),
+        (31, True, "at most 30 days"),
+        (-1, True, "in the past"),
+        (1, False, "time zone"),
+    ],
+)
+def test_a_package_links_expiry_is_required_future_and_bounded(offset: int, zoned: bool, problem: str | None) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from evidence_server.extraction import rules
+
+    now = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
+    expires = now + timedelta(days=offset) - timedelta(seconds=1 if offset == 30 else 0)
+    said = rules.link_expiry_problem(expires if zoned else expires.replace(tzinfo=None), now)
+    assert (said is None) if problem is None else (said is not None and problem in said)
+    assert rules.link_usable(now + timedelta(seconds=1), None, now)
+    assert not rules.link_usable(now, None, now) and not rules.link_usable(now + timedelta(days=1), now, now)
