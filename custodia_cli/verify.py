@@ -18,11 +18,11 @@ def check_file(path: Path, expected: list[str], echo: Echo) -> bool:
     if algos == {"blake3"}:  # no SHA-256 asked for: do not compute it
         got = fingerprint.Fingerprint(fingerprint.blake3_of_file(path)[0], "", 0)
     else:
-        got = fingerprint.of_file(path)
+        got = fingerprint.of_file(path, sm3="sm3" in algos)
     ok = True
     for notation in expected:
         algo, _ = fingerprint.parse(notation)
-        actual = got.blake3 if algo == "blake3" else got.sha256
+        actual = {"blake3": got.blake3, "sha256": got.sha256, "sm3": got.sm3}[algo]
         if actual == notation:
             echo(f"OK       {path}  {notation}")
         else:
@@ -53,8 +53,13 @@ def check_manifest_files(root: Path, files: list[dict[str, object]], echo: Echo)
         if path is None:
             ok = False
             continue
-        got = fingerprint.of_file(path)
-        if got.size != f["size"] or got.blake3 != f["blake3"] or got.sha256 != f["sha256"]:
+        got = fingerprint.of_file(path, sm3=bool(f.get("sm3")))
+        if (
+            got.size != f["size"]
+            or got.blake3 != f["blake3"]
+            or got.sha256 != f["sha256"]
+            or (f.get("sm3") and got.sm3 != f["sm3"])
+        ):
             echo(f"MISMATCH {rel}: size {got.size} {got.blake3} {got.sha256}")
             ok = False
         else:
@@ -194,9 +199,10 @@ def run(
     if not (fingerprints or manifest or receipt):
         if target.is_dir():
             return list_blake3(target, echo)
-        got = fingerprint.of_file(target)  # one read for both lines
+        got = fingerprint.of_file(target, sm3=True)  # one read for every line
         echo(f"{got.blake3}  {target}")
         echo(f"{got.sha256}  {target}")
+        echo(f"{got.sm3}  {target}")
     return ok
 
 

@@ -2,24 +2,32 @@
 
 The token is what the time-stamping authority signed (a CMS SignedData over a TSTInfo), as
 ``openssl ts -verify -token_in`` reads it; ``rfc3161-client`` checks the CMS signature and the
-certificate chain up to the roots the reader trusts, as openssl does with ``-CAfile``.
+certificate chain up to the roots the reader trusts, as openssl does with ``-CAfile``. The imprint may be
+SHA-256/384/512 or SM3 (an authority under GM/T 0033); a token *signed* with SM2 is beyond rfc3161-client
+(and pyca/cryptography), so it is reported as not checked here, with the openssl command that checks it.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 from rfc3161_client import VerificationError, VerifierBuilder, decode_timestamp_response
 from rfc3161_client.tsp import TimeStampResponse
 
-_HASHES = {
+SM3_OID = "1.2.156.10197.1.401"
+#: SM2 with SM3 (a CMS signatureAlgorithm) and the SM2 curve (a certificate's key), as DER
+_SM2_MARKS = (bytes.fromhex("06082a811ccf55018375"), bytes.fromhex("06082a811ccf5501822d"))
+_HASHES: dict[str, Callable[[bytes], Any]] = {
     "2.16.840.1.101.3.4.2.1": hashlib.sha256,
     "2.16.840.1.101.3.4.2.2": hashlib.sha384,
     "2.16.840.1.101.3.4.2.3": hashlib.sha512,
+    SM3_OID: lambda data: hashlib.new("sm3", data),
 }
 
 
@@ -31,6 +39,7 @@ class TimestampProblem(ValueError):
 class Stamp:
     time: datetime
     authority: str  # the TSA certificate's subject, when the token carries it
+    hash: str = "sha256"  # the imprint's hash: sha256, sha384, sha512 or sm3
 
 
 def _der_length(n: int) -> bytes:
@@ -94,15 +103,17 @@ def stamped(token: bytes, data: bytes) -> Stamp:
     """The time the token gives ``data``, after checking that it stamps these very bytes (no trust in who)."""
     resp = _response(token)
     info = resp.tst_info
-    algo = _HASHES.get(info.message_imprint.hash_algorithm.dotted_string)
+    oid = info.message_imprint.hash_algorithm.dotted_string
+    algo = _HASHES.get(oid)
     if algo is None:
-        raise TimestampProblem(f"unsupported imprint hash {info.message_imprint.hash_algorithm.dotted_string}")
+        raise TimestampProblem(f"unsupported imprint hash {oid}")
     if info.message_imprint.message != algo(data).digest():
         raise TimestampProblem("the time-stamp is for other bytes: the stamped file was changed")
     certs = [x509.load_der_x509_certificate(c) for c in resp.signed_data.certificates]
     who = certs[0].subject.rfc4514_string() if certs else "?"
     when = info.gen_time if info.gen_time.tzinfo else info.gen_time.replace(tzinfo=UTC)
-    return Stamp(when.astimezone(UTC), who)
+    names = {"2.16.840.1.101.3.4.2.2": "sha384", "2.16.840.1.101.3.4.2.3": "sha512", SM3_OID: "sm3"}
+    return Stamp(when.astimezone(UTC), who, names.get(oid, "sha256"))
 
 
 def load_roots(path: Path) -> list[x509.Certificate]:
@@ -121,8 +132,14 @@ def verify(token: bytes, data: bytes, roots: list[x509.Certificate]) -> Stamp:
     # the ones the token carries (which anyone can put there) are left to the chain building
     for root in roots:
         builder = builder.add_root_certificate(root)
+    digest = _HASHES[resp.tst_info.message_imprint.hash_algorithm.dotted_string](data).digest()
     try:
-        builder.build().verify_message(resp, data)
+        builder.build().verify(resp, digest)  # the imprint checked above, SM3 included
     except VerificationError as exc:
+        if any(mark in token for mark in _SM2_MARKS):
+            raise TimestampProblem(
+                "the time-stamp is signed with SM2, which this verifier cannot check (its imprint matches); "
+                "check it with a GM-capable openssl: openssl ts -verify -data FILE -in TOKEN -token_in -CAfile CA"
+            ) from exc
         raise TimestampProblem(f"the time-stamp is not signed by an authority you trust: {exc}") from exc
     return stamp

@@ -176,6 +176,8 @@ class Settings(BaseSettings):
     # court packages: the RFC 3161 authority that time-stamps each package's manifest and checkpoint
     # (None: the audit log's, audit_tsa_url; neither: no time-stamps)
     package_tsa_url: str | None = None
+    # the imprint hash of every RFC 3161 request: sha256, or sm3 for an authority that stamps SM3 (GM/T 0033)
+    tsa_hash: Literal["sha256", "sm3"] = "sha256"
     # fixity (R7): re-read stored recordings at this pace and check both fingerprints
     fixity_interval_s: int = 3600  # 0: no scheduled sweeps
     fixity_files_per_run: int = 50

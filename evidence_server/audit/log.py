@@ -148,7 +148,9 @@ def issue_checkpoint(ctx: ServerContext, session: Session, *, again: bool = True
     token, tsa_time = None, None
     if settings.audit_tsa_url:
         try:
-            token, tsa_time = tsa.timestamp(settings.audit_tsa_url, note.encode(), settings.audit_tsa_timeout_s)
+            token, tsa_time = tsa.timestamp(
+                settings.audit_tsa_url, note.encode(), settings.audit_tsa_timeout_s, settings.tsa_hash
+            )
         except (OSError, tsa.TimestampError) as exc:
             log.warning("checkpoint %d not timestamped by %s: %s", size, settings.audit_tsa_url, exc)
     row = AuditCheckpoint(

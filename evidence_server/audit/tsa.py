@@ -1,19 +1,35 @@
 """An RFC 3161 time-stamp client: ask a TSA to sign "these bytes existed at this time".
 
-Just enough DER to build a TimeStampReq for a SHA-256 imprint and to read back the status, the
-token and its genTime; the token is stored as the TSA sent it, for ``openssl ts -verify`` or any
-other RFC 3161 verifier to check against the TSA's certificate.
+Just enough DER to build a TimeStampReq for a SHA-256 (or SM3, for an authority under GM/T 0033) imprint
+and to read back the status, the token and its genTime; the token is stored as the TSA sent it, for
+``openssl ts -verify`` or any other RFC 3161 verifier to check against the TSA's certificate.
+
+``stamp_for`` is what a feature calls to stamp a document (a checkpoint, a package manifest, a list): the
+authority and the imprint hash are configuration (``package_tsa_url`` or ``audit_tsa_url``, ``tsa_hash``).
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import httpx
 
+if TYPE_CHECKING:
+    from evidence_server.config import Settings
+
+log = logging.getLogger(__name__)
+
 SHA256_OID = bytes.fromhex("0609608648016503040201")  # 2.16.840.1.101.3.4.2.1, DER-encoded
+SM3_OID = bytes.fromhex("06082a811ccf55018311")  # 1.2.156.10197.1.401 (GM/T 0006), DER-encoded
+#: the imprint hashes a request can name: (OID, hash of the data)
+HASHES = {
+    "sha256": (SHA256_OID, lambda data: hashlib.sha256(data).digest()),
+    "sm3": (SM3_OID, lambda data: hashlib.new("sm3", data).digest()),
+}
 
 
 class TimestampError(ValueError):
@@ -32,13 +48,14 @@ def _integer(value: int) -> bytes:
     return _tlv(0x02, value.to_bytes(value.bit_length() // 8 + 1, "big", signed=True))
 
 
-def _imprint(digest: bytes) -> bytes:
-    return _tlv(0x30, _tlv(0x30, SHA256_OID + b"\x05\x00") + _tlv(0x04, digest))
+def _imprint(digest: bytes, hash_name: str = "sha256") -> bytes:
+    oid = HASHES[hash_name][0]
+    return _tlv(0x30, _tlv(0x30, oid + b"\x05\x00") + _tlv(0x04, digest))
 
 
-def request_der(digest: bytes, nonce: int) -> bytes:
-    """TimeStampReq { version 1, messageImprint (SHA-256), nonce, certReq TRUE }."""
-    return _tlv(0x30, _integer(1) + _imprint(digest) + _integer(nonce) + b"\x01\x01\xff")
+def request_der(digest: bytes, nonce: int, hash_name: str = "sha256") -> bytes:
+    """TimeStampReq { version 1, messageImprint (SHA-256 or SM3), nonce, certReq TRUE }."""
+    return _tlv(0x30, _integer(1) + _imprint(digest, hash_name) + _integer(nonce) + b"\x01\x01\xff")
 
 
 class _El:
@@ -75,7 +92,14 @@ class _El:
         return out
 
 
-def parse_response(resp: bytes, digest: bytes, nonce: int) -> tuple[bytes, datetime]:
+def _same_imprint(got: _El, digest: bytes, hash_name: str) -> bool:
+    """The token's MessageImprint names our hash and our digest (its AlgorithmIdentifier's NULL parameters
+    may be absent: RFC 5754 lets either be written)."""
+    alg, value = got.children()
+    return alg.children()[0].der == HASHES[hash_name][0] and value.content == digest
+
+
+def parse_response(resp: bytes, digest: bytes, nonce: int, hash_name: str = "sha256") -> tuple[bytes, datetime]:
     """The TimeStampToken (DER) and its genTime, after checking status, imprint and nonce."""
     parts = _El(resp, 0).children()  # TimeStampResp { status PKIStatusInfo, timeStampToken }
     status = int.from_bytes(parts[0].children()[0].content, "big")
@@ -86,7 +110,7 @@ def parse_response(resp: bytes, digest: bytes, nonce: int) -> tuple[bytes, datet
     signed_data = _El(token, 0).children()[1].children()[0].children()
     e_content = signed_data[2].children()[1].children()[0]  # [0] EXPLICIT OCTET STRING: the TSTInfo
     tst = _El(e_content.content, 0).children()
-    if tst[2].der != _imprint(digest):
+    if not _same_imprint(tst[2], digest, hash_name):
         raise TimestampError("the time-stamp is for other bytes than the checkpoint")
     nonces = [int.from_bytes(el.content, "big", signed=True) for el in tst[5:] if el.tag == 0x02]
     if nonce not in nonces:
@@ -96,14 +120,14 @@ def parse_response(resp: bytes, digest: bytes, nonce: int) -> tuple[bytes, datet
     return token, datetime.strptime(gen, fmt).replace(tzinfo=UTC)
 
 
-def timestamp(url: str, data: bytes, timeout: float = 10.0) -> tuple[bytes, datetime]:
-    """Time-stamp SHA-256(``data``) at the TSA ``url``; (token DER, genTime)."""
-    digest = hashlib.sha256(data).digest()
+def timestamp(url: str, data: bytes, timeout: float = 10.0, hash_name: str = "sha256") -> tuple[bytes, datetime]:
+    """Time-stamp SHA-256(``data``) (or SM3(``data``)) at the TSA ``url``; (token DER, genTime)."""
+    digest = HASHES[hash_name][1](data)
     nonce = secrets.randbits(63)
     try:
         r = httpx.post(
             url,
-            content=request_der(digest, nonce),
+            content=request_der(digest, nonce, hash_name),
             timeout=timeout,
             headers={"Content-Type": "application/timestamp-query"},
         )
@@ -112,8 +136,24 @@ def timestamp(url: str, data: bytes, timeout: float = 10.0) -> tuple[bytes, date
     if r.status_code != 200:
         raise TimestampError(f"TSA answered HTTP {r.status_code}")
     try:
-        return parse_response(r.content, digest, nonce)
+        return parse_response(r.content, digest, nonce, hash_name)
     except (IndexError, ValueError) as exc:
         if isinstance(exc, TimestampError):
             raise
         raise TimestampError(f"malformed time-stamp response: {exc}") from exc
+
+
+def stamp_for(settings: Settings, data: bytes, what: str, url: str | None = None) -> tuple[bytes, datetime] | None:
+    """A time-stamp token over ``data`` (a document's exact bytes) from the configured authority (``url``,
+    else ``package_tsa_url``, else ``audit_tsa_url``) with the configured imprint hash (``tsa_hash``);
+    None (logged) when no authority is configured or it fails: the document stands without one.
+    ``openssl ts -verify -data <file> -in <token> -token_in -CAfile <the authority's CA>`` checks it, and so
+    does ``custodia_wire.timestamps.verify``."""
+    url = url or settings.package_tsa_url or settings.audit_tsa_url
+    if not url:
+        return None
+    try:
+        return timestamp(url, data, settings.audit_tsa_timeout_s, settings.tsa_hash)
+    except (OSError, TimestampError) as exc:
+        log.warning("%s not time-stamped by %s: %s", what, url, exc)
+        return None

@@ -7,7 +7,6 @@ entries, so every entry the package holds lies inside the tree the checkpoint si
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
@@ -17,8 +16,6 @@ from evidence_server.audit import tsa
 from evidence_server.audit.log import issue_checkpoint
 from evidence_server.audit.tiles import TreeReader
 from evidence_server.context import ServerContext
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -36,16 +33,9 @@ def tsa_url(ctx: ServerContext) -> str | None:
 
 def stamp(ctx: ServerContext, data: bytes, what: str) -> bytes | None:
     """A time-stamp token over ``data`` from the configured authority; None (logged) if none or it fails:
-    a package is still complete and checkable without one."""
-    url = tsa_url(ctx)
-    if not url:
-        return None
-    try:
-        token, _ = tsa.timestamp(url, data, ctx.settings.audit_tsa_timeout_s)
-    except (OSError, tsa.TimestampError) as exc:
-        log.warning("%s not time-stamped by %s: %s", what, url, exc)
-        return None
-    return token
+    a package is still complete and checkable without one (``tsa.stamp_for``)."""
+    stamped = tsa.stamp_for(ctx.settings, data, what, tsa_url(ctx))
+    return stamped[0] if stamped else None
 
 
 def checkpoint_now(ctx: ServerContext) -> ExportCheckpoint:

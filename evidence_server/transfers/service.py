@@ -179,8 +179,9 @@ def _transfer_files(session: Session, transfer: Transfer) -> dict[str, TransferF
 
 
 def _confirmed_file(f: documents.ManifestFile, rec: Recording) -> dict[str, Any]:
-    """A file as the receipt confirms it: the manifest's fingerprints and the recording that holds them."""
-    return {
+    """A file as the receipt confirms it: the manifest's fingerprints (and the SM3 the server computed from
+    the same bytes, where it has one) and the recording that holds them."""
+    out = {
         "path": f.path,
         "size": f.size,
         "blake3": f.blake3,
@@ -188,6 +189,9 @@ def _confirmed_file(f: documents.ManifestFile, rec: Recording) -> dict[str, Any]
         "recording_id": rec.id,
         "verified_at": documents.utc_iso(rec.verified_at),
     }
+    if rec.sm3:
+        out["sm3"] = rec.sm3
+    return out
 
 
 def _confirm_files(

@@ -5,7 +5,6 @@ is caught by OpenSSL alone and by ``custodia verify``."""
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 
 import pytest
@@ -13,8 +12,12 @@ import pytest
 from custodia_wire import package as pkg
 from evidence_server.recordings.models import Recording
 from tests.cases.test_package import Exported, exported, verify  # noqa: F401  (the exported package fixture)
+from tests.support import services
 
-pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
+
+@pytest.fixture(autouse=True)
+def _openssl() -> None:
+    services.require_tool("openssl")
 
 
 def readme_sm3_command(folder_readme: str) -> str:

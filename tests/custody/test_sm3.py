@@ -5,10 +5,10 @@ the row's SM3 is bound to the log (an edited one is named), older logs without S
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -20,9 +20,18 @@ from evidence_server.fixity.service import judge
 from evidence_server.recordings.models import Recording
 from tests.cases.conftest import World, make_world
 from tests.custody.conftest import Dock, Site, recording_id
+from tests.support import services
 
 PATH = "DCIM/20261121/DSJ0001_102345_20261121090000_0001.MP4"
-needs_openssl = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
+
+
+def needs_openssl(fn: Any) -> Any:
+    return pytest.mark.usefixtures("_openssl")(fn)
+
+
+@pytest.fixture
+def _openssl() -> None:
+    services.require_tool("openssl")
 
 
 def openssl_sm3(data: bytes, tmp: Path) -> str:
