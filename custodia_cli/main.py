@@ -388,6 +388,12 @@ def simulate_device(ctx: click.Context) -> None:
     default=None,
     help="The PDF of the --list or --handover document: checked against the digest and signature in its JSON.",
 )
+@click.option(
+    "--tst",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="The RFC 3161 time-stamp of the --list or --handover JSON (its .tst download); --tsa-ca names its CA.",
+)
 def verify(
     target: Path | None,
     fingerprints: tuple[str, ...],
@@ -405,6 +411,7 @@ def verify(
     tsa_ca: Path | None,
     document: Path | None,
     pdf: Path | None,
+    tst: Path | None,
 ) -> None:
     """Check files, receipts, court packages (a case's ZIP or its unpacked folder) and the audit log
     offline. Exit 0 only if all match. A FOLDER alone: print its files' BLAKE3 as b3sum does.
@@ -429,6 +436,8 @@ def verify(
                 trusted_keys=list(trusted_keys),
                 key_fingerprints=list(key_fingerprint),
                 echo=click.echo,
+                tst=tst,
+                tsa_ca=tsa_ca,
             )
         )
     if excerpt is not None:

@@ -215,11 +215,14 @@ def check_document(
     trusted_keys: list[Path],
     key_fingerprints: list[str],
     echo: Echo,
+    tst: Path | None = None,
+    tsa_ca: Path | None = None,
 ) -> int:
     """An extraction list or a handover receipt (custodia_wire.extraction): its signature, its signer against
     the keys you trust, its PDF twin, and (with TARGET, a folder or a court package) each listed file's size,
-    SHA-256, SM3 and BLAKE3. Exit 0 verified; 1 not intact; 3 signer unknown; 4 not authentic."""
-    from custodia_wire import extraction, keys
+    SHA-256, SM3 and BLAKE3; with ``tst``, the RFC 3161 token over the JSON file's bytes.
+    Exit 0 verified; 1 not intact (or the time-stamp fails); 3 signer unknown; 4 not authentic."""
+    from custodia_wire import extraction, keys, timestamps
     from custodia_wire import package as pkg
 
     try:
@@ -227,10 +230,14 @@ def check_document(
         trust = keys.trust_from(given, trusted_keys, key_fingerprints)
         doc = extraction.load(document)
         pdf_bytes = pdf.read_bytes() if pdf is not None else None
+        token = tst.read_bytes() if tst is not None else None
+        roots = timestamps.load_roots(tsa_ca) if tsa_ca is not None else []
     except (OSError, ValueError) as exc:
         echo(f"BAD ARGUMENT {exc}")
         return 2
     findings = extraction.check_document(doc, trust, pdf_bytes, label=str(document))
+    if token is not None:
+        findings.append(extraction.check_stamp(token, document.read_bytes(), roots, label=str(tst)))
     if target is not None and isinstance(doc, dict) and all(f.code != 4 for f in findings):
         if target.is_dir():
             opener = extraction.folder_opener(target)

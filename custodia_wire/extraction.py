@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from custodia_wire import documents, fingerprint, keys
+from custodia_wire import documents, fingerprint, keys, timestamps
 
 LIST_FORMAT = "custodia.extraction-list/1"
 HANDOVER_FORMAT = "custodia.handover-receipt/1"
@@ -196,6 +196,26 @@ def _check_pdf(doc: dict[str, Any], signer: keys.PublicKey, pdf: bytes) -> Itera
         yield Finding(False, "pdf", f"its signature does not verify: {exc}", 4)
         return
     yield Finding(True, "pdf", f"the PDF its JSON twin names, signed ({got.sha256})")
+
+
+def check_stamp(token: bytes, data: bytes, roots: list[Any], label: str = "time-stamp") -> Finding:
+    """An RFC 3161 token over the JSON twin's exact bytes: for these bytes, and (given roots) by a trusted
+    authority. Status 1 when it fails."""
+    try:
+        if roots:
+            stamp = timestamps.verify(token, data, roots)
+            return Finding(
+                True, label, f"the list existed at {stamp.time.isoformat()} ({stamp.authority}, {stamp.hash})"
+            )
+        stamp = timestamps.stamped(token, data)
+        return Finding(
+            True,
+            label,
+            f"stamps it at {stamp.time.isoformat()} by {stamp.authority}; the authority is not checked "
+            "(pass --tsa-ca with its CA certificate)",
+        )
+    except timestamps.TimestampProblem as exc:
+        return Finding(False, label, str(exc))
 
 
 def check_files(doc: dict[str, Any], open_file: Any) -> Iterator[Finding]:

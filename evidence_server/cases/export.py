@@ -279,7 +279,7 @@ def build(session: Session, ctx: ServerContext, user: User, case: Case, request:
     items, small = _evidence_documents(session, recs, checkpoint, signer)
     summary = case_summary(session, case)
     listed = lists.package_list(
-        session, ctx.signer, user, case, summary, [(r, original_path(r)) for r in recs], request
+        session, ctx.signer, user, case, summary, [(r, original_path(r)) for r in recs], request, ctx.settings
     )
     for name, data, role in (
         (extraction.PACKAGE_LIST_JSON, extraction.to_bytes(listed.document), extraction.LIST_ROLE),

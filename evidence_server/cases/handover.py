@@ -22,6 +22,7 @@ from evidence_server.audit.models import AuditEvent
 from evidence_server.cases.export import case_summary
 from evidence_server.cases.models import Case
 from evidence_server.cases.service import CaseError
+from evidence_server.config import Settings
 from evidence_server.db import utcnow
 from evidence_server.extraction import issue
 from evidence_server.extraction.forms import handover_form
@@ -83,6 +84,7 @@ def hand_over(
     package_digest: str,
     note: str | None,
     request: Request | None,
+    settings: Settings | None = None,
 ) -> IssuedDocument:
     if recipient.kind not in extraction.RECIPIENT_KINDS:
         raise CaseError("bad_recipient", f"recipient kind is one of {sorted(extraction.RECIPIENT_KINDS)}", 422)
@@ -116,6 +118,7 @@ def hand_over(
         issued_at=now,
         request=request,
         case_id=case.id,
+        settings=settings,
     )
 
 

@@ -18,6 +18,7 @@ from custodia_wire import documents, extraction, keys
 from evidence_server.accounts.models import User
 from evidence_server.cases import linking
 from evidence_server.cases.models import Case
+from evidence_server.config import Settings
 from evidence_server.db import utcnow
 from evidence_server.extraction import issue
 from evidence_server.extraction.forms import list_form
@@ -71,6 +72,7 @@ def _issue_list(
     transfer_id: str | None = None,
     case_id: int | None = None,
     issued_at: datetime | None = None,
+    settings: Settings | None = None,
 ) -> IssuedDocument:
     key = issue.content_key({**content, "extractor": issue.person(user)})
     where: dict[str, Any] = {"transfer_id": transfer_id} if transfer_id else {"case_id": case_id}
@@ -98,11 +100,17 @@ def _issue_list(
         request=request,
         transfer_id=transfer_id,
         case_id=case_id,
+        settings=settings,
     )
 
 
 def transfer_list(
-    session: Session, signer: keys.Signer, user: User, transfer_id: str, request: Request | None
+    session: Session,
+    signer: keys.Signer,
+    user: User,
+    transfer_id: str,
+    request: Request | None,
+    settings: Settings | None = None,
 ) -> IssuedDocument:
     """The list of a transfer the user may see (404 otherwise): every recording it brought in."""
     transfer = linking.get_transfer(session, user, transfer_id)
@@ -121,6 +129,7 @@ def transfer_list(
         content=content,
         unit_id=transfer.unit_id,
         transfer_id=transfer.id,
+        settings=settings,
     )
 
 
@@ -132,6 +141,7 @@ def package_list(
     summary: dict[str, Any],
     files: list[tuple[Recording, str]],
     request: Request | None,
+    settings: Settings | None = None,
 ) -> IssuedDocument:
     """The list of a case's package: ``files`` are its originals with their paths in the package."""
     transfers: dict[str, dict[str, Any]] = {}
@@ -160,6 +170,7 @@ def package_list(
         content=content,
         unit_id=case.unit_id,
         case_id=case.id,
+        settings=settings,
     )
 
 

@@ -410,18 +410,26 @@ def put_task(transfer_id: str, body: TaskIn, request: Request, user: TaskSetter,
 
 # --- 电子数据提取清单 and 移交回执 (issue 19) ------------------------------------------------------------
 
-DocForm = Annotated[str, Path(pattern="^(pdf|json)$", description="pdf: the paper form; json: its signed twin")]
+DocForm = Annotated[
+    str,
+    Path(
+        pattern="^(pdf|json|tst)$",
+        description="pdf: the paper form; json: its signed twin; tst: the RFC 3161 time-stamp of the JSON twin",
+    ),
+]
 
 
 def document_response(session: SessionDep, request: Request, user: User, row: IssuedDocument, form: str) -> Response:
     """One form of a kept document; the download is audited with the digest of what went out."""
+    if form == "tst" and row.tst is None:
+        raise HTTPException(404, {"code": "no_timestamp", "message": "no time-stamping authority stamped it"})
     issue.downloaded(session, row, form, request, user)
     session.commit()
     data, media_type, filename = issue.payload(row, form)
     headers = {
         "Content-Disposition": f'attachment; filename="{filename}"',
         "Custodia-Document": row.uid,
-        "Custodia-Document-SHA256": row.pdf_sha256 if form == "pdf" else row.json_sha256,
+        "Custodia-Document-SHA256": issue.digest_of(row, form),
         "Cache-Control": "no-store",
     }
     return Response(data, media_type=media_type, headers=headers)
@@ -436,6 +444,7 @@ def issued_out(row: IssuedDocument, base: str) -> IssuedOut:
         pdf_sha256=row.pdf_sha256,
         json_url=f"{base}/{row.uid}.json",
         pdf_url=f"{base}/{row.uid}.pdf",
+        tst_url=f"{base}/{row.uid}.tst" if row.tst else None,
         document=row.document,
     )
 
@@ -443,20 +452,20 @@ def issued_out(row: IssuedDocument, base: str) -> IssuedOut:
 @tasks_router.get(
     "/{transfer_id}/extraction-list.{form}",
     response_class=Response,
-    responses={200: {"content": {"application/pdf": {}, "application/json": {}}}},
+    responses={200: {"content": {"application/pdf": {}, "application/json": {}, "application/octet-stream": {}}}},
 )
 def transfer_extraction_list(
     transfer_id: str, form: DocForm, request: Request, ctx: CtxDep, user: Reader, session: SessionDep
 ) -> Response:
     """The transfer's 电子数据提取清单 (PDF, or its signed JSON twin); issued on first asking, then kept."""
-    row = run(lambda: lists.transfer_list(session, ctx.signer, user, transfer_id, request))
+    row = run(lambda: lists.transfer_list(session, ctx.signer, user, transfer_id, request, ctx.settings))
     return document_response(session, request, user, row, form)
 
 
 @router.get(
     "/{case_id}/extraction-list.{form}",
     response_class=Response,
-    responses={200: {"content": {"application/pdf": {}, "application/json": {}}}},
+    responses={200: {"content": {"application/pdf": {}, "application/json": {}, "application/octet-stream": {}}}},
 )
 def case_extraction_list(
     case_id: int, form: DocForm, request: Request, ctx: CtxDep, user: Exporter, session: SessionDep
@@ -468,7 +477,7 @@ def case_extraction_list(
         raise http_error(service.CaseError("empty_case", f"case {case.number} has no recordings", 409))
     summary = export.case_summary(session, case)
     files = [(r, export.original_path(r)) for r in recs]
-    row = lists.package_list(session, ctx.signer, user, case, summary, files, request)
+    row = lists.package_list(session, ctx.signer, user, case, summary, files, request, ctx.settings)
     return document_response(session, request, user, row, form)
 
 
@@ -489,6 +498,7 @@ def add_handover(
             package_digest=body.package_digest,
             note=body.note,
             request=request,
+            settings=ctx.settings,
         )
     )
     session.commit()
@@ -505,7 +515,7 @@ def list_handovers(case_id: int, user: Exporter, session: SessionDep) -> list[Is
 @router.get(
     "/{case_id}/handovers/{receipt_id}.{form}",
     response_class=Response,
-    responses={200: {"content": {"application/pdf": {}, "application/json": {}}}},
+    responses={200: {"content": {"application/pdf": {}, "application/json": {}, "application/octet-stream": {}}}},
 )
 def get_handover(
     case_id: int, receipt_id: str, form: DocForm, request: Request, user: Exporter, session: SessionDep

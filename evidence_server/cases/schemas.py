@@ -188,6 +188,7 @@ class IssuedOut(BaseModel):
     pdf_sha256: str
     json_url: str
     pdf_url: str
+    tst_url: str | None = None
     document: dict[str, Any]
 
 

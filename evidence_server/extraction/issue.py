@@ -18,7 +18,9 @@ from sqlalchemy.orm import Session
 
 from custodia_wire import documents, extraction, keys
 from evidence_server.accounts.models import User
+from evidence_server.audit import tsa
 from evidence_server.audit.service import record as audit
+from evidence_server.config import Settings
 from evidence_server.extraction.models import IssuedDocument
 from evidence_server.extraction.pdf import Form, render
 
@@ -54,13 +56,21 @@ def issue(
     request: Request | None,
     transfer_id: str | None = None,
     case_id: int | None = None,
+    settings: Settings | None = None,
 ) -> IssuedDocument:
-    """Sign and keep a new document; its audit entry names the digests of both forms."""
+    """Sign and keep a new document; its audit entry names the digests of both forms. With ``settings`` naming
+    a time-stamping authority, the JSON twin's bytes are time-stamped too (none when it fails: still issued)."""
     body = {**body, "signer": extraction.signer_block(signer.public)}
     pdf = render(form(body))
     body["pdf"] = extraction.pdf_block(pdf, signer.sign(pdf))
     signed = documents.sign(body, signer)
-    json_sha256 = "sha256:" + hashlib.sha256(extraction.to_bytes(signed)).hexdigest()
+    json_bytes = extraction.to_bytes(signed)
+    json_sha256 = "sha256:" + hashlib.sha256(json_bytes).hexdigest()
+    stamp = (
+        tsa.stamp_for(settings, json_bytes, f"{kind} {body.get('list_id') or body.get('receipt_id')}")
+        if settings
+        else None
+    )
     pdf_sha256 = body["pdf"]["sha256"]
     uid = str(body.get("list_id") or body.get("receipt_id"))
     row = IssuedDocument(
@@ -76,6 +86,7 @@ def issue(
         json_sha256=json_sha256,
         pdf=pdf,
         pdf_sha256=pdf_sha256,
+        tst=stamp[0] if stamp else None,
     )
     session.add(row)
     audit(
@@ -91,6 +102,7 @@ def issue(
             "json_sha256": json_sha256,
             "pdf_sha256": pdf_sha256,
             "files": len(signed.get("files") or []),
+            "timestamped": stamp is not None,
         },
     )
     session.flush()
@@ -113,13 +125,24 @@ def downloaded(session: Session, row: IssuedDocument, form_name: str, request: R
         details={
             "document": row.uid,
             "form": form_name,
-            "sha256": row.pdf_sha256 if form_name == "pdf" else row.json_sha256,
+            "sha256": digest_of(row, form_name),
         },
     )
+
+
+def digest_of(row: IssuedDocument, form_name: str) -> str:
+    """The SHA-256 of one form of a kept document, as ``sha256sum`` prints it (with ``sha256:``)."""
+    if form_name == "pdf":
+        return row.pdf_sha256
+    if form_name == "json":
+        return row.json_sha256
+    return "sha256:" + hashlib.sha256(row.tst or b"").hexdigest()
 
 
 def payload(row: IssuedDocument, form_name: str) -> tuple[bytes, str, str]:
     """The bytes, media type and file name of one form of a kept document."""
     if form_name == "pdf":
         return row.pdf, "application/pdf", f"{row.kind}-{row.uid}.pdf"
+    if form_name == "tst":
+        return row.tst or b"", "application/octet-stream", f"{row.kind}-{row.uid}.json.tst"
     return extraction.to_bytes(row.document), "application/json", f"{row.kind}-{row.uid}.json"

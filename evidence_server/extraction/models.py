@@ -34,6 +34,8 @@ class IssuedDocument(Base):
     json_sha256: Mapped[str] = mapped_column(String(71))
     pdf: Mapped[bytes] = mapped_column(LargeBinary)
     pdf_sha256: Mapped[str] = mapped_column(String(71))
+    #: RFC 3161 time-stamp token over the JSON twin's exact bytes, when an authority is configured
+    tst: Mapped[bytes | None] = mapped_column(LargeBinary)
 
 
 class PackageLink(Base):

@@ -552,3 +552,77 @@ def test_a_package_links_expiry_is_required_future_and_bounded(offset: int, zone
     assert (said is None) if problem is None else (said is not None and problem in said)
     assert rules.link_usable(now + timedelta(seconds=1), None, now)
     assert not rules.link_usable(now, None, now) and not rules.link_usable(now + timedelta(days=1), now, now)
+
+
+def test_with_a_time_stamping_authority_a_list_and_a_receipt_carry_tokens_openssl_ts_verifies(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    from tests.audit.tsa_server import OpensslTSA
+    from tests.cases.conftest import make_world
+    from tests.support import services
+
+    services.require_tool("openssl")
+    (tmp_path / "tsa").mkdir()
+    authority = OpensslTSA(tmp_path / "tsa")
+    try:
+        for world in make_world(tmp_path / "site", sqlite_url, package_tsa_url=authority.url):
+            case, _, manifest_sha = export_case(world, tmp_path / "x")
+            with world.session() as s:
+                transfer_id = s.scalar(select(Transfer.id).where(Transfer.device_serial == "DSJ-L001"))
+            _, raw, _ = get_list(world, "devadmin1", transfer_id)
+            token = world.get("devadmin1", f"/api/v1/transfers/{transfer_id}/extraction-list.tst")
+            assert token.status_code == 200 and token.content
+            (tmp_path / "list.json").write_bytes(raw)
+            (tmp_path / "list.json.tst").write_bytes(token.content)
+            ca = authority.root / "ca.pem"
+            out = subprocess.run(
+                [
+                    "openssl",
+                    "ts",
+                    "-verify",
+                    "-data",
+                    "list.json",
+                    "-in",
+                    "list.json.tst",
+                    "-token_in",
+                    "-CAfile",
+                    str(ca),
+                ],
+                cwd=tmp_path,
+                capture_output=True,
+                text=True,
+            )
+            assert out.returncode == 0 and "Verification: OK" in out.stdout, out.stdout + out.stderr
+            fp = fingerprint_of(world)
+            code, said = verify(
+                "--list",
+                str(tmp_path / "list.json"),
+                "--tst",
+                str(tmp_path / "list.json.tst"),
+                "--tsa-ca",
+                str(ca),
+                "--key-fingerprint",
+                fp,
+            )
+            assert code == 0 and "the list existed at" in said, said
+            # the token is for these bytes only: another list's bytes are refused
+            (tmp_path / "other.json").write_bytes(raw.replace(b'"size":', b'"size": ', 1))
+            code, said = verify(
+                "--list",
+                str(tmp_path / "other.json"),
+                "--tst",
+                str(tmp_path / "list.json.tst"),
+                "--tsa-ca",
+                str(ca),
+                "--key-fingerprint",
+                fp,
+            )
+            assert code != 0, said
+            body = {"recipient_kind": "court", "organisation": "法院", "person": "法官", "id_number": "1"}
+            made = world.post(
+                "handler", f"/api/v1/cases/{case['id']}/handovers", {**body, "package_digest": manifest_sha}
+            )
+            assert made.status_code == 201 and made.json()["tst_url"], made.text
+            assert world.get("handler", made.json()["tst_url"]).status_code == 200
+    finally:
+        authority.close()

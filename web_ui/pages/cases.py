@@ -394,6 +394,7 @@ def handover_submit(
             package_digest=package_digest,
             note=note.strip() or None,
             request=request,
+            settings=context_of(request).settings,
         )
 
     return case_form(request, session, user, case_id, csrf_token, operation, "handed_over")

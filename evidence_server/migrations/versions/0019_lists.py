@@ -32,6 +32,7 @@ def upgrade() -> None:
     sa.Column('json_sha256', sa.String(length=71), nullable=False),
     sa.Column('pdf', sa.LargeBinary(), nullable=False),
     sa.Column('pdf_sha256', sa.String(length=71), nullable=False),
+    sa.Column('tst', sa.LargeBinary(), nullable=True),
     sa.ForeignKeyConstraint(['issued_by_id'], ['users.id'], name=op.f('fk_issued_documents_issued_by_id_users')),
     sa.ForeignKeyConstraint(['unit_id'], ['units.id'], name=op.f('fk_issued_documents_unit_id_units')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_issued_documents')),
