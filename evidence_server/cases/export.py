@@ -34,6 +34,7 @@ from evidence_server.context import ServerContext
 from evidence_server.custody import reads
 from evidence_server.custody.damage import CopyDamaged
 from evidence_server.db import utcnow
+from evidence_server.extraction.models import IssuedDocument
 from evidence_server.ledger.models import Device, LedgerEntry
 from evidence_server.push.views import track_of
 from evidence_server.recordings.custody import MapUntrusted
@@ -268,6 +269,19 @@ def _manifest_bytes(
         files=items,
     )
     return documents.jcs(manifest)
+
+
+def case_list(
+    session: Session, ctx: ServerContext, user: User, case: Case, request: Request | None = None
+) -> IssuedDocument:
+    """The 电子数据提取清单 the case's package carries now (issued once for the same content and person)."""
+    recs = recordings_of_case(session, user, case.id)
+    if not recs:
+        raise CaseError("empty_case", f"case {case.number} has no recordings", 409)
+    files = [(r, original_path(r)) for r in recs]
+    return lists.package_list(
+        session, ctx.signer, user, case, case_summary(session, case), files, request, ctx.settings
+    )
 
 
 def build(session: Session, ctx: ServerContext, user: User, case: Case, request: Request | None = None) -> Package:

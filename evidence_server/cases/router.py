@@ -472,12 +472,7 @@ def case_extraction_list(
 ) -> Response:
     """The 电子数据提取清单 of the case's court package: the same list the package carries."""
     case = run(lambda: service.get_case(session, user, case_id))
-    recs = service.recordings_of_case(session, user, case.id)
-    if not recs:
-        raise http_error(service.CaseError("empty_case", f"case {case.number} has no recordings", 409))
-    summary = export.case_summary(session, case)
-    files = [(r, export.original_path(r)) for r in recs]
-    row = lists.package_list(session, ctx.signer, user, case, summary, files, request, ctx.settings)
+    row = run(lambda: export.case_list(session, ctx, user, case, request))
     return document_response(session, request, user, row, form)
 
 
