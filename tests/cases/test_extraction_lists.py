@@ -99,7 +99,12 @@ def get_list(world: World, who: str, transfer_id: str) -> tuple[dict[str, Any], 
 
 
 def test_a_transfers_list_shows_hostile_text_as_typed_with_its_font_embedded(world: World, tmp_path: Path) -> None:
+    from evidence_server.accounts.models import User
+
     transfer_id, _, _ = hostile_transfer(world, tmp_path)
+    with world.session() as s:  # the extractor's own name too
+        s.get(User, world.users["devadmin1"]).display_name = "王@SUM(1)\u202e管理"
+        s.commit()
     doc, _, pdf = get_list(world, "devadmin1", transfer_id)
     text = pdf_text(pdf)
     assert "电子数据提取清单" in text and "提取人" in text and "见证人" in text
@@ -108,6 +113,7 @@ def test_a_transfers_list_shows_hostile_text_as_typed_with_its_font_embedded(wor
     assert "[U+202E]" in text  # the right-to-left override shown by its number
     assert "<script>" in text and "=cmd|" in text and "某超市销售过期食品案" in text
     assert "DSJ-L001" in text and "视频" in text and "音频" in text and "照片" in text
+    assert "王@SUM(1)[U+202E]管理" in text
     compact = text.replace("\n", "")
     for item in doc["files"]:  # each check value is on the paper, whole
         for key in ("sha256", "sm3", "blake3"):
