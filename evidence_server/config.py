@@ -188,6 +188,9 @@ class Settings(BaseSettings):
     block_map_block_bytes: int = Field(default=1024 * 1024, ge=64 * 1024, le=64 * 1024 * 1024)
     block_map_backfill_interval_s: int = 600  # 0: never scheduled (a ranged read still makes its map)
     block_map_backfill_files_per_run: int = 50
+    # SM3 (GB/T 32905) computed in the pass that verifies each upload; off, a site whose uploads are bound by
+    # the server's CPU leaves it to fixity.backfill_sm3, which reads the stored copy once more later
+    sm3_on_receipt: bool = True
     # SM3 for recordings stored before the server computed it on receipt (fixity.backfill_sm3)
     sm3_backfill_interval_s: int = 600  # 0: never scheduled (the fixity sweep also fills it in as it passes)
     sm3_backfill_files_per_run: int = 50

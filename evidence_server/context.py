@@ -89,7 +89,7 @@ class ServerContext:
     @cached_property
     def receiver(self) -> Receiver:
         assert self.settings.staging_dir is not None
-        return Receiver(self.settings.staging_dir, self.settings.block_map_block_bytes)
+        return Receiver(self.settings.staging_dir, self.settings.block_map_block_bytes, self.settings.sm3_on_receipt)
 
     @cached_property
     def tasks(self) -> Dispatcher:

@@ -57,8 +57,12 @@ def create_backup(settings: Settings, dest: Path) -> dict[str, Any]:
         if not key_file.exists():
             raise BackupError(f"no signing key at {key_file}")
         (dest / "keys").mkdir(exist_ok=True)
-        shutil.copy2(key_file, dest / "keys" / key_file.name)
-        os.chmod(dest / "keys" / key_file.name, 0o600)
+        kept = {"signing_key": key_file}
+        if settings.sm2_key_file is not None and settings.sm2_key_file.exists():  # a server that signs with SM2
+            kept["sm2_key"] = settings.sm2_key_file
+        for key_path in kept.values():
+            shutil.copy2(key_path, dest / "keys" / key_path.name)
+            os.chmod(dest / "keys" / key_path.name, 0o600)
         manifest = {
             "format": BACKUP_FORMAT,
             "started_at": started.isoformat(),
@@ -70,7 +74,7 @@ def create_backup(settings: Settings, dest: Path) -> dict[str, Any]:
             },
             "objects": {"index": "objects.json", "count": len(entries), "bytes": sum(e.size for e in entries)},
             "recordings": recordings,
-            "keys": {"signing_key": f"keys/{key_file.name}", "key_id": ctx.key_id},
+            "keys": {**{name: f"keys/{path.name}" for name, path in kept.items()}, "key_id": ctx.key_id},
             "source": {
                 "storage_backend": settings.storage_backend,
                 "bucket": settings.s3_bucket if settings.storage_backend == "s3" else None,
@@ -110,15 +114,18 @@ def read_manifest(src: Path) -> dict[str, Any]:
 def restore_backup(settings: Settings, src: Path, *, replace_key: bool = False) -> dict[str, Any]:
     """Restore into this configuration's (empty) database, its store and its key file."""
     manifest = read_manifest(src)
-    key_src = src / manifest["keys"]["signing_key"]
-    key_dest = settings.signing_key_file
-    assert key_dest is not None and settings.staging_dir is not None
-    if key_dest.exists() and key_dest.read_bytes() != key_src.read_bytes() and not replace_key:
-        raise BackupError(f"{key_dest} holds another key: move it away (or pass --replace-key)")
+    assert settings.signing_key_file is not None and settings.staging_dir is not None
+    restoring = [(src / manifest["keys"]["signing_key"], settings.signing_key_file)]
+    if manifest["keys"].get("sm2_key") and settings.sm2_key_file is not None:
+        restoring.append((src / manifest["keys"]["sm2_key"], settings.sm2_key_file))
+    for key_src, key_dest in restoring:
+        if key_dest.exists() and key_dest.read_bytes() != key_src.read_bytes() and not replace_key:
+            raise BackupError(f"{key_dest} holds another key: move it away (or pass --replace-key)")
     database.restore(settings.database_url, src / manifest["database"]["file"])
-    key_dest.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(key_src, key_dest)
-    os.chmod(key_dest, 0o600)
+    for key_src, key_dest in restoring:
+        key_dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(key_src, key_dest)
+        os.chmod(key_dest, 0o600)
     ctx = ServerContext(settings)
     try:
         restored = objects.restore(

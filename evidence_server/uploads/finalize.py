@@ -129,7 +129,7 @@ def finalize(ctx: ServerContext, session: Session, upload: Upload, request: Requ
             "path": upload.path,
             "blake3": rec.blake3,
             "sha256": rec.sha256,
-            "sm3": rec.sm3,
+            **({"sm3": rec.sm3} if rec.sm3 else {}),  # none when SM3 is left to the backfill
             "size": rec.size,
             "block_map_root": rec.block_map_root,
             "transfer_id": upload.transfer_id,

@@ -47,8 +47,8 @@ class StagingFull(OSError):
 class Digests:
     """The fingerprints (with SM3) and the block map of the bytes received so far, fed in one pass."""
 
-    def __init__(self, block_size: int) -> None:
-        self.hasher = Hasher(sm3=True)
+    def __init__(self, block_size: int, sm3: bool = True) -> None:
+        self.hasher = Hasher(sm3=sm3)
         self.blocks = BlockHasher(block_size)
 
     @property
@@ -67,9 +67,10 @@ class _State:
 class Receiver:
     """Per-process registry of running digests, keyed by upload id."""
 
-    def __init__(self, staging_dir: Path, block_size: int = DEFAULT_BLOCK_SIZE) -> None:
+    def __init__(self, staging_dir: Path, block_size: int = DEFAULT_BLOCK_SIZE, sm3: bool = True) -> None:
         self.staging_dir = staging_dir
         self.block_size = block_size
+        self.sm3 = sm3  # SM3 in the receiving pass (off: the SM3 backfill reads the stored copy later)
         staging_dir.mkdir(parents=True, exist_ok=True)
         (staging_dir / "locks").mkdir(exist_ok=True)
         self._states: dict[str, _State] = {}
@@ -111,7 +112,7 @@ class Receiver:
         fd = os.open(self.path(upload_id), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         os.close(fd)
         with self._guard:
-            self._states[upload_id] = _State(Digests(self.block_size))
+            self._states[upload_id] = _State(Digests(self.block_size, self.sm3))
 
     def offset(self, upload_id: str) -> int:
         return self.path(upload_id).stat().st_size
@@ -136,7 +137,7 @@ class Receiver:
         return Appender(fd, state.digests, DirectWriter(fd, direct, size, write=_write))
 
     def _rehash(self, path: Path, size: int) -> Digests:
-        h = Digests(self.block_size)
+        h = Digests(self.block_size, self.sm3)
         with open(path, "rb", buffering=0) as f:
             remaining = size
             while remaining:

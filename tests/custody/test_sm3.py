@@ -18,6 +18,7 @@ from evidence_server.background.registry import discover
 from evidence_server.binding.service import check_rows
 from evidence_server.fixity.service import judge
 from evidence_server.recordings.models import Recording
+from evidence_server.uploads.receiver import Receiver
 from tests.cases.conftest import World, make_world
 from tests.custody.conftest import Dock, Site, recording_id
 from tests.support import services
@@ -125,3 +126,18 @@ def test_sm3_notation_is_parsed_like_the_others() -> None:
     )  # GB/T 32905 A.1
     with pytest.raises(fingerprint.FingerprintError):
         fingerprint.parse("sm3:" + "a" * 63)
+
+
+@pytest.mark.parametrize("on_receipt", [True, False])
+def test_the_receiving_pass_computes_sm3_unless_left_to_the_backfill(tmp_path: Path, on_receipt: bool) -> None:
+    """``sm3_on_receipt``: in the one read that verifies the upload, or (off) not at all until the backfill."""
+    receiver = Receiver(tmp_path / "staging", sm3=on_receipt)
+    receiver.create("u1")
+    data = os.urandom(3 * 1024 * 1024 + 7)
+    appender = receiver.open_for_append("u1", 0)
+    for start in range(0, len(data), 1_000_000):
+        appender.write(data[start : start + 1_000_000])
+    appender.close()
+    got, _ = receiver.finish("u1")
+    assert got.sm3 == (fingerprint.sm3_of(data) if on_receipt else None)
+    assert got.blake3 == fingerprint.of_bytes(data).blake3

@@ -44,10 +44,11 @@ class Profile:
 
 
 def _profile(kind: str, request: pytest.FixtureRequest, tmp_path: Path, name: str) -> Profile:
-    if kind == "embedded":
+    if kind in ("embedded", "embedded-sm2"):
+        env = {"CUSTODIA_SIGNING_ALG": "SM2"} if kind == "embedded-sm2" else {}  # a server signing with SM2
         if name == "source":
-            return Profile(request.getfixturevalue("sqlite_templates").fresh(tmp_path / "db-source"), {})
-        return Profile(f"sqlite:///{tmp_path / f'db-{name}' / 'custodia.sqlite3'}", {})  # none yet
+            return Profile(request.getfixturevalue("sqlite_templates").fresh(tmp_path / "db-source"), env)
+        return Profile(f"sqlite:///{tmp_path / f'db-{name}' / 'custodia.sqlite3'}", env)  # none yet
     endpoint = request.getfixturevalue("moto_s3")
     url = (
         request.getfixturevalue("postgres_templates").fresh()
@@ -87,7 +88,9 @@ def _populate(tmp_path: Path, source: Profile) -> LiveServer:
     return server
 
 
-@pytest.mark.parametrize("kind", ["embedded", pytest.param("production", marks=[pytest.mark.postgres, pytest.mark.s3])])
+@pytest.mark.parametrize(
+    "kind", ["embedded", "embedded-sm2", pytest.param("production", marks=[pytest.mark.postgres, pytest.mark.s3])]
+)
 def test_backup_then_restore_into_an_empty_system(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
     source = _profile(kind, request, tmp_path, "source")
     server = _populate(tmp_path, source)
@@ -103,6 +106,8 @@ def test_backup_then_restore_into_an_empty_system(kind: str, request: pytest.Fix
     manifest = json.loads((backup / "manifest.json").read_text())
     assert manifest["objects"]["count"] == len(FILES) and manifest["recordings"] == len(FILES)
     assert oct((backup / "keys" / "server-ed25519.pem").stat().st_mode & 0o777) == "0o600"
+    if kind == "embedded-sm2":  # the SM2 key that signed its receipts and checkpoints is kept too
+        assert oct((backup / "keys" / "server-sm2.pem").stat().st_mode & 0o777) == "0o600"
 
     target = _profile(kind, request, tmp_path, "target")
     target_dir = tmp_path / "restored"

@@ -186,6 +186,7 @@ def add_recording(
     values: dict[str, Any] = dict(
         blake3=f"blake3:{b3}",
         sha256=f"sha256:{sha}",
+        sm3="sm3:" + hashlib.new("sm3", data).hexdigest(),
         size=len(data),
         storage_key=key,
         unit_id=site.unit_ids[unit],

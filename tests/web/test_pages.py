@@ -264,7 +264,12 @@ def test_recording_detail_shows_facts_plays_the_content_and_is_audited(app: Fast
     with site.session() as s:
         rec = s.get_one(Recording, world.own_recording)
     assert f'<video controls preload="metadata" src="/api/v1/recordings/{rec.id}/content"' in page
-    assert rec.blake3 in page and rec.sha256 in page
+    assert (
+        rec.blake3 in page
+        and rec.sha256 in page
+        and rec.sm3
+        and f'<code class="hash-full" id="sm3">{rec.sm3}</code>' in page
+    )
     assert "2026-11-21 00:30:05 UTC+08:00" in page  # verified_at 16:30:05Z in Asia/Shanghai
     assert "1920×1080" in page and "0:30:05" in page
     event = audit_events(site, "recording.view")[-1]
