@@ -379,6 +379,31 @@ def test_the_case_page_links_the_list_and_records_a_handover(world: World, tmp_p
         assert "某律师事务所" in page.text and "/handovers/" in page.text
         wrong = browser.post(f"/cases/{case['id']}/handovers", data={**form, "package_digest": "2" * 64})
         assert wrong.status_code == 422 and "没有导出过" in wrong.text
+        # a package link: its address shown once, on this answer; then listed without it, and revocable
+        made = browser.post(
+            f"/cases/{case['id']}/package-links",
+            data={"csrf_token": token.group(1), "recipient": "赵律师", "days": "3"},
+        )
+        assert made.status_code == 200 and 'id="made-link"' in made.text, made.text[:300]
+        url = re.search(r"<code>(http[^<]+)</code>", made.text)
+        assert url
+        path = "/" + url.group(1).split("/", 3)[3]
+        assert world.client.get(path).status_code == 200  # anyone holding it
+        page = browser.get(f"/cases/{case['id']}")
+        assert path not in page.text and "赵律师" in page.text
+        too_long = browser.post(
+            f"/cases/{case['id']}/package-links",
+            data={"csrf_token": token.group(1), "recipient": "赵律师", "days": "31"},
+        )
+        assert too_long.status_code == 422
+        link_id = world.get("handler", f"/api/v1/cases/{case['id']}/package-links").json()[0]["id"]
+        revoked = browser.post(
+            f"/cases/{case['id']}/package-links/{link_id}/revoke",
+            data={"csrf_token": token.group(1)},
+            follow_redirects=False,
+        )
+        assert revoked.status_code == 303
+        assert world.client.get(path).status_code == 404
 
 
 def test_a_server_signing_with_sm2_issues_lists_that_custodia_verify_and_openssl_accept(

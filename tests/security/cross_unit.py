@@ -259,6 +259,8 @@ PROBES: dict[str, Case] = {
     ],
     "POST /cases/{case_id}/shares": [Probe(CASE2, {"unit_code": "U1", **REASON})],
     "POST /cases/{case_id}/shares/{share_id}/revoke": [Probe({**CASE2, "share_id": "{share2}"}, {})],
+    "POST /cases/{case_id}/package-links": [Probe(CASE2, {"recipient": "某律师", "days": "3"})],
+    "POST /cases/{case_id}/package-links/{link_id}/revoke": [Probe({**CASE2, "link_id": "1"}, {})],
     "POST /cases/{case_id}/handovers": [
         Probe(
             CASE2,

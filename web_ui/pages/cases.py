@@ -7,7 +7,7 @@ Every rule lives in ``evidence_server.cases``; these pages collect input and sho
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import quote, urlencode
 from zoneinfo import ZoneInfo
@@ -18,10 +18,20 @@ from fastapi.responses import RedirectResponse, Response
 from evidence_server.accounts import service as accounts
 from evidence_server.accounts.models import Role, User
 from evidence_server.audit.service import record as audit
-from evidence_server.cases import access, building, handover, linking, listing, rules, search, service
+from evidence_server.cases import (
+    access,
+    building,
+    handover,
+    linking,
+    listing,
+    package_links,
+    rules,
+    search,
+    service,
+)
 from evidence_server.cases.models import Case
 from evidence_server.context import CtxDep, context_of
-from evidence_server.db import SessionDep
+from evidence_server.db import SessionDep, utcnow
 from evidence_server.media.derive import derived_of, never_derived, thumbnails_made
 from evidence_server.recordings.models import Recording
 from evidence_server.security import require_roles
@@ -205,6 +215,7 @@ def case_view(
     done: str = "",
     error: str | None = None,
     status_code: int = 200,
+    made_link: str | None = None,
 ) -> Response:
     recs = service.recordings_of_case(session, user, case.id)
     history = service.links_of_case(session, case.id, history=True)
@@ -226,6 +237,8 @@ def case_view(
         manager=Role(user.role) in access.MANAGERS,
         exporter=Role(user.role) in access.EXPORTERS,
         handovers=handover.receipts_of(session, case) if Role(user.role) in access.EXPORTERS else [],
+        package_links=package_links.links_of(session, case) if Role(user.role) in access.EXPORTERS else [],
+        made_link=made_link,
         done=done,
         error=error,
         status_code=status_code,
@@ -398,6 +411,56 @@ def handover_submit(
         )
 
     return case_form(request, session, user, case_id, csrf_token, operation, "handed_over")
+
+
+@router.post("/cases/{case_id}/package-links")
+def package_link_submit(
+    case_id: int,
+    request: Request,
+    user: Exporter,
+    session: SessionDep,
+    recipient: Text = "",
+    days: Text = "",
+    csrf_token: Text = "",
+) -> Response:
+    """A link to the case's package for someone without an account: its address is shown on this answer only."""
+    bad = csrf.refused(request, session, user, csrf_token)
+    if bad:
+        return bad
+    case = _case_or_error(request, session, user, case_id)
+    if isinstance(case, Response):
+        return case
+    made: list[str] = []
+
+    def operation() -> None:
+        if not recipient.strip() or len(recipient) > 300 or not days.strip().isdigit():
+            raise service.CaseError("bad_link", "a recipient and a number of days are needed", 422)
+        expires = utcnow() + timedelta(days=int(days))
+        _, token = package_links.make_link(
+            session, user, case, recipient=recipient.strip(), expires_at=expires, request=request
+        )
+        made.append(f"{str(request.base_url).rstrip('/')}/api/v1/package-links/{token}/package")
+
+    again = lambda message: case_view(request, session, user, case, error=message, status_code=422)  # noqa: E731
+    answer = attempt(request, session, operation, f"/cases/{case.id}", again)
+    if not made:
+        return answer
+    return case_view(request, session, user, case, done="package_link", made_link=made[0])
+
+
+@router.post("/cases/{case_id}/package-links/{link_id}/revoke")
+def package_link_revoke(
+    case_id: int, link_id: int, request: Request, user: Exporter, session: SessionDep, csrf_token: Text = ""
+) -> Response:
+    return case_form(
+        request,
+        session,
+        user,
+        case_id,
+        csrf_token,
+        lambda case: package_links.revoke(session, user, case, link_id, request),
+        "package_link_revoked",
+    )
 
 
 @router.post("/cases/{case_id}/shares/{share_id}/revoke")
