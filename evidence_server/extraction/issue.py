@@ -24,6 +24,20 @@ from evidence_server.config import Settings
 from evidence_server.extraction.models import IssuedDocument
 from evidence_server.extraction.pdf import Form, render
 
+#: how the log names an issued document (its row id is the entry's object id)
+OBJECT_TYPE = "issued_document"
+#: the entries that record a document as issued, with the digests of both its forms
+ISSUED_ACTIONS = ("transfer-list.issued", "package-list.issued", "handover-receipt.issued")
+
+
+def evidence(row: IssuedDocument) -> dict[str, Any]:
+    """What the log records of a kept document, recomputed from what is kept (the rows check compares them)."""
+    return {
+        "document": row.uid,
+        "json_sha256": "sha256:" + hashlib.sha256(extraction.to_bytes(row.document)).hexdigest(),
+        "pdf_sha256": "sha256:" + hashlib.sha256(row.pdf).hexdigest(),
+    }
+
 
 def content_key(content: Any) -> str:
     return hashlib.sha256(documents.jcs(content)).hexdigest()
@@ -89,16 +103,19 @@ def issue(
         tst=stamp[0] if stamp else None,
     )
     session.add(row)
+    session.flush()  # its id names it in the log
     audit(
         session,
         f"{kind}.issued",
         request=request,
         actor=user,
-        object_type="transfer" if transfer_id and not case_id else "case",
-        object_id=transfer_id if transfer_id and not case_id else case_id,
+        object_type=OBJECT_TYPE,
+        object_id=row.id,
         details={
             "document": uid,
             "format": signed["format"],
+            "case_id": case_id,
+            "transfer_id": transfer_id,
             "json_sha256": json_sha256,
             "pdf_sha256": pdf_sha256,
             "files": len(signed.get("files") or []),
@@ -120,10 +137,12 @@ def downloaded(session: Session, row: IssuedDocument, form_name: str, request: R
         f"{row.kind}.download",
         request=request,
         actor=user,
-        object_type="case" if row.case_id else "transfer",
-        object_id=row.case_id if row.case_id else row.transfer_id,
+        object_type=OBJECT_TYPE,
+        object_id=row.id,
         details={
             "document": row.uid,
+            "case_id": row.case_id,
+            "transfer_id": row.transfer_id,
             "form": form_name,
             "sha256": digest_of(row, form_name),
         },

@@ -222,7 +222,11 @@ def test_issuing_and_downloading_a_list_is_audited_with_its_digests(world: World
     again, raw2, pdf2 = get_list(world, "devadmin1", transfer_id)
     assert (raw2, pdf2) == (raw, pdf)  # the list is kept: the same bytes each time
     with world.session() as s:
-        events = list(s.scalars(select(AuditEvent).where(AuditEvent.object_id == transfer_id)))
+        events = [
+            e
+            for e in s.scalars(select(AuditEvent).where(AuditEvent.object_type == "issued_document"))
+            if e.details["transfer_id"] == transfer_id
+        ]
     issued = [e for e in events if e.action == "transfer-list.issued"]
     assert len(issued) == 1
     sha = "sha256:" + __import__("hashlib").sha256(raw).hexdigest()
@@ -657,3 +661,23 @@ def test_with_a_time_stamping_authority_a_list_and_a_receipt_carry_tokens_openss
             assert world.get("handler", made.json()["tst_url"]).status_code == 200
     finally:
         authority.close()
+
+
+def test_a_kept_list_edited_in_the_database_is_named_by_the_rows_check(world: World, tmp_path: Path) -> None:
+    from evidence_server.binding.service import check_rows
+    from evidence_server.extraction.models import IssuedDocument
+
+    transfer_id, _, _ = hostile_transfer(world, tmp_path)
+    get_list(world, "devadmin1", transfer_id)
+    with world.session() as s:
+        report = check_rows(s)
+        assert report.rows["issued_documents"] == 1
+        assert [f for f in report.findings if f.table == "issued_documents"] == []
+        row = s.scalar(select(IssuedDocument))
+        doc = json.loads(json.dumps(row.document))
+        doc["files"][0]["sha256"] = "sha256:" + "0" * 64  # someone with the database rewrites what was issued
+        row.document = doc
+        row.pdf = row.pdf + b"%"
+        s.commit()
+        found = {f.field for f in check_rows(s).findings if f.table == "issued_documents"}
+    assert found == {"json_sha256", "pdf_sha256"}
