@@ -406,7 +406,7 @@ def _check_file(reader: Reader, item: dict[str, Any], present: set[str]) -> Iter
             yield from problems
             if problems:
                 return
-        yield Finding(True, path, f"{got.size} bytes, {got.blake3}")
+        yield Finding(True, path, f"{got.size} bytes, {got.blake3}" + (", SM3 matches" if want_sm3 else ""))
         return
     reasons = []
     if damage is not None:

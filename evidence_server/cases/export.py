@@ -21,6 +21,7 @@ from typing import Any
 from fastapi import Request
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from custodia_wire import documents, extraction, fingerprint, keys
 from custodia_wire import package as pkg
@@ -35,6 +36,7 @@ from evidence_server.custody import reads
 from evidence_server.custody.damage import CopyDamaged
 from evidence_server.db import utcnow
 from evidence_server.extraction.models import IssuedDocument
+from evidence_server.fixity.service import backfill_sm3
 from evidence_server.ledger.models import Device, LedgerEntry
 from evidence_server.push.views import track_of
 from evidence_server.recordings.custody import MapUntrusted
@@ -174,6 +176,26 @@ def _fixed(name: str, data: bytes) -> zipstream.Entry:
     return zipstream.Entry(name, len(data), lambda: [data])
 
 
+def _give_sm3(ctx: ServerContext, recs: list[Recording]) -> None:
+    """Recordings stored before SM3 was computed are read (and checked) once now, so that the package's
+    SM3SUMS names every original; the outcome (their SM3, or their damage) is taken from its own commits,
+    which the export's transaction may not see."""
+    if not recs:
+        return
+    ids = [r.id for r in recs]
+    backfill_sm3(ctx, files=len(ids), ids=ids, bytes_per_second=0)
+    with ctx.sessionmaker() as fresh:
+        now = {
+            rid: (sm3, state)
+            for rid, sm3, state in fresh.execute(
+                select(Recording.id, Recording.sm3, Recording.fixity_state).where(Recording.id.in_(ids))
+            )
+        }
+    for rec in recs:
+        set_committed_value(rec, "sm3", now[rec.id][0])
+        set_committed_value(rec, "fixity_state", now[rec.id][1])
+
+
 def _exportable(
     session: Session, ctx: ServerContext, user: User, case: Case
 ) -> tuple[list[Recording], dict[int, reads.Original]]:
@@ -181,6 +203,7 @@ def _exportable(
     recs = recordings_of_case(session, user, case.id)
     if not recs:
         raise CaseError("empty_case", f"case {case.number} has no recordings to export", 409)
+    _give_sm3(ctx, [r for r in recs if r.sm3 is None])
     bad = [r.id for r in recs if r.fixity_state in FIXITY_BAD]
     if bad:
         raise CaseError(

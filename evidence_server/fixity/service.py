@@ -209,19 +209,23 @@ def sweep(
     return report
 
 
-def backfill_sm3(ctx: ServerContext, files: int | None = None) -> SweepReport:
-    """Give up to ``files`` recordings stored before SM3 was computed their SM3: each is read once, checked
-    like a fixity sweep checks it (a damaged copy is reported so, never given an SM3), and kept. Idempotent."""
+def backfill_sm3(
+    ctx: ServerContext, files: int | None = None, ids: list[int] | None = None, bytes_per_second: int | None = None
+) -> SweepReport:
+    """Give up to ``files`` recordings stored before SM3 was computed (of ``ids``, when given) their SM3: each
+    is read once, checked like a fixity sweep checks it (a damaged copy is reported so, never given an SM3),
+    and kept. Idempotent."""
     settings = ctx.settings
     files = settings.sm3_backfill_files_per_run if files is None else files
-    report, throttle, started = SweepReport(), Throttle(settings.fixity_bytes_per_second), time.monotonic()
+    rate = settings.fixity_bytes_per_second if bytes_per_second is None else bytes_per_second
+    report, throttle, started = SweepReport(), Throttle(rate), time.monotonic()
+    stmt = select(Recording.id, Recording.storage_key).where(
+        Recording.sm3.is_(None), Recording.fixity_state.not_in(FIXITY_BAD)
+    )
+    if ids is not None:
+        stmt = stmt.where(Recording.id.in_(ids))
     with ctx.sessionmaker() as session:
-        due = session.execute(
-            select(Recording.id, Recording.storage_key)
-            .where(Recording.sm3.is_(None), Recording.fixity_state.not_in(FIXITY_BAD))
-            .order_by(Recording.id)
-            .limit(files)
-        ).all()
+        due = session.execute(stmt.order_by(Recording.id).limit(files)).all()
     for rec_id, key in due:
         got = read_fingerprint(ctx.store, key, throttle)
         report.bytes_read += got.size if got else 0

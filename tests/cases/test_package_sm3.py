@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import json
 import subprocess
+from pathlib import Path
 
 import pytest
 
 from custodia_wire import package as pkg
 from evidence_server.recordings.models import Recording
-from tests.cases.test_package import Exported, exported, verify  # noqa: F401  (the exported package fixture)
+from tests.cases.conftest import World
+from tests.cases.test_package import Exported, exported, unpack, verify  # noqa: F401  (the exported package fixture)
 from tests.support import services
 
 
@@ -80,3 +82,33 @@ def test_an_sm3_forged_into_the_manifest_breaks_its_signature(exported: Exported
     (folder / pkg.MANIFEST_NAME).write_bytes(raw.replace(item["sm3"].encode(), b"sm3:" + b"0" * 64))
     code, output = verify(folder, "--key", exported.public_key)
     assert code == 4 and "NOT AUTHENTIC" in output, output
+
+
+def test_a_recording_stored_before_sm3_is_read_once_at_export_so_sm3sums_is_complete(
+    world: World, tmp_path: Path
+) -> None:
+    old_bytes = b"footage stored before SM3 " * 2000
+    old = world.recording(old_bytes, serial="DSJ-O001", sm3=None)
+    damaged = world.recording(b"another old one " * 100, serial="DSJ-O002", sm3=None)
+    case = world.open_case()
+    assert world.post("handler", f"/api/v1/cases/{case['id']}/links", {"recording_id": old, "reason": "r"})
+    r = world.get("handler", f"/api/v1/cases/{case['id']}/package")
+    assert r.status_code == 200, r.text
+    zip_path = tmp_path / "old.zip"
+    zip_path.write_bytes(r.content)
+    folder = unpack(zip_path, tmp_path / "old")
+    manifest = json.loads((folder / pkg.MANIFEST_NAME).read_text("utf-8"))
+    item = next(i for i in manifest["files"] if i["role"] == "original")
+    assert item["sm3"] == "sm3:" + openssl_sm3(folder, item["path"])
+    assert item["path"] in (folder / pkg.SM3SUMS_NAME).read_text("utf-8")
+    logged = world.get("auditor", "/api/v1/audit/entries", params={"action": "recording.sm3"}).json()["items"]
+    assert [e["object"]["id"] for e in logged] == [str(old)]  # read, checked and logged once, at the export
+    # an old copy found damaged on that read is not exported
+    with world.session() as s:
+        path = world.ctx.store.path_of(s.get_one(Recording, damaged).storage_key)  # type: ignore[attr-defined]
+    path.chmod(0o644)
+    path.write_bytes(b"X" + path.read_bytes()[1:])
+    other = world.open_case(number="杭西市监处罚〔2026〕303号")
+    assert world.post("handler", f"/api/v1/cases/{other['id']}/links", {"recording_id": damaged, "reason": "r"})
+    r = world.get("handler", f"/api/v1/cases/{other['id']}/package")
+    assert r.status_code == 409 and "fixity" in r.text
