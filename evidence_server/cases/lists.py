@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from fastapi import Request
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from custodia_wire import documents, extraction, keys
@@ -178,11 +179,9 @@ def kept(
     session: Session, kind: str, uid: str, *, case_id: int | None = None, transfer_id: str | None = None
 ) -> IssuedDocument | None:
     """A kept document of this case or transfer (the caller has checked that the user may see it)."""
-    row = session.query(IssuedDocument).filter_by(uid=uid, kind=kind).one_or_none()
-    if (
-        row is None
-        or (case_id is not None and row.case_id != case_id)
-        or (transfer_id is not None and row.transfer_id != transfer_id)
-    ):
-        return None
-    return row
+    q = select(IssuedDocument).where(IssuedDocument.uid == uid, IssuedDocument.kind == kind)
+    if case_id is not None:
+        q = q.where(IssuedDocument.case_id == case_id)
+    if transfer_id is not None:
+        q = q.where(IssuedDocument.transfer_id == transfer_id)
+    return session.scalar(q)
