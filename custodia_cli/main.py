@@ -373,6 +373,27 @@ def simulate_device(ctx: click.Context) -> None:
     default=None,
     help="The CA certificate(s) (PEM) of the time-stamping authority you trust, for a package's time-stamps.",
 )
+@click.option(
+    "--list",
+    "--handover",
+    "document",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="An extraction list (custodia.extraction-list/1) or handover receipt (custodia.handover-receipt/1) "
+    "to check; TARGET (optional) is the folder or court package holding the listed files.",
+)
+@click.option(
+    "--pdf",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="The PDF of the --list or --handover document: checked against the digest and signature in its JSON.",
+)
+@click.option(
+    "--tst",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="The RFC 3161 time-stamp of the --list or --handover JSON (its .tst download); --tsa-ca names its CA.",
+)
 def verify(
     target: Path | None,
     fingerprints: tuple[str, ...],
@@ -388,6 +409,9 @@ def verify(
     trusted_keys: tuple[Path, ...],
     key_fingerprint: tuple[str, ...],
     tsa_ca: Path | None,
+    document: Path | None,
+    pdf: Path | None,
+    tst: Path | None,
 ) -> None:
     """Check files, receipts, court packages (a case's ZIP or its unpacked folder) and the audit log
     offline. Exit 0 only if all match. A FOLDER alone: print its files' BLAKE3 as b3sum does.
@@ -397,8 +421,25 @@ def verify(
     is not the bytes recorded at ingest; 6 checkpoint altered or not consistent; 7 a custody entry removed,
     altered or not in the log; 8 older than the --checkpoint you hold (replayed); 9 a time-stamp fails.
     With a package, --checkpoint is a newer checkpoint the package must cover (and --consistency its proof).
+
+    An extraction list or handover receipt (--list / --handover FILE.json, with --pdf FILE.pdf): exit 0
+    verified; 1 a file or the PDF differs; 3 signed by a key you did not name; 4 not authentic.
     """
     ok = True
+    if document is not None:
+        sys.exit(
+            verify_mod.check_document(
+                document,
+                pdf=pdf,
+                target=target,
+                key=key,
+                trusted_keys=list(trusted_keys),
+                key_fingerprints=list(key_fingerprint),
+                echo=click.echo,
+                tst=tst,
+                tsa_ca=tsa_ca,
+            )
+        )
     if excerpt is not None:
         from custodia_cli import verify_excerpt
 

@@ -204,3 +204,61 @@ def run(
         echo(f"{got.sha256}  {target}")
         echo(f"{got.sm3}  {target}")
     return ok
+
+
+def check_document(
+    document: Path,
+    *,
+    pdf: Path | None,
+    target: Path | None,
+    key: str | None,
+    trusted_keys: list[Path],
+    key_fingerprints: list[str],
+    echo: Echo,
+    tst: Path | None = None,
+    tsa_ca: Path | None = None,
+) -> int:
+    """An extraction list or a handover receipt (custodia_wire.extraction): its signature, its signer against
+    the keys you trust, its PDF twin, and (with TARGET, a folder or a court package) each listed file's size,
+    SHA-256, SM3 and BLAKE3; with ``tst``, the RFC 3161 token over the JSON file's bytes.
+    Exit 0 verified; 1 not intact (or the time-stamp fails); 3 signer unknown; 4 not authentic."""
+    from custodia_wire import extraction, keys, timestamps
+    from custodia_wire import package as pkg
+
+    try:
+        given = [Path(key).read_text("utf-8") if Path(key).is_file() else key] if key else []
+        trust = keys.trust_from(given, trusted_keys, key_fingerprints)
+        doc = extraction.load(document)
+        pdf_bytes = pdf.read_bytes() if pdf is not None else None
+        token = tst.read_bytes() if tst is not None else None
+        roots = timestamps.load_roots(tsa_ca) if tsa_ca is not None else []
+    except (OSError, ValueError) as exc:
+        echo(f"BAD ARGUMENT {exc}")
+        return 2
+    findings = extraction.check_document(doc, trust, pdf_bytes, label=str(document))
+    if token is not None:
+        findings.append(extraction.check_stamp(token, document.read_bytes(), roots, label=str(tst)))
+    if target is not None and isinstance(doc, dict) and all(f.code != 4 for f in findings):
+        if target.is_dir():
+            opener = extraction.folder_opener(target)
+        else:
+            reader = pkg.open_package(target)
+            names = set(reader.names())
+            opener = lambda p: reader.open(p) if p in names else None  # noqa: E731
+        findings += list(extraction.check_files(doc, opener))
+    elif target is None and isinstance(doc, dict) and doc.get("files"):
+        echo(f"NOTE     give the folder or package holding the files to check their {len(doc['files'])} check values")
+    if pdf is None:
+        echo("NOTE     no --pdf given: the paper form was not compared with its signed twin")
+    for f in findings:
+        echo(f.line())
+    codes = {f.code for f in findings}
+    status = next((c for c in (4, 1, 3) if c in codes), 0)
+    headline = {
+        0: "VERIFIED: signed by a key you trust, and everything checked matches",
+        1: "FAILED: not intact",
+        3: "SIGNER UNKNOWN: intact, but you named no key you trust",
+        4: "NOT AUTHENTIC",
+    }[status]
+    echo(f"{document}: {headline} (exit {status})")
+    return status

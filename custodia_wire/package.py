@@ -241,6 +241,9 @@ log/checkpoint.txt  导出时审计日志的签名检查点 / the audit log's si
 custody/            每个原始文件的保管记录及其在日志中的包含证明 / custody entries with inclusion proofs
 ledger/             所涉设备的交接登记台账 / the checkout ledger of every device involved
 recordings/         原始文件，与离开设备时逐字节相同 / the originals, byte for byte as they left the device
+extraction-list.pdf 电子数据提取清单（每个原始文件的类别、格式、大小、SHA-256、SM3、BLAKE3；提取人、见证人签名栏）
+                    the extraction list: category, format, size and check values of every original
+extraction-list.json 清单的签名 JSON，载明上述 PDF 的摘要及对其的签名 / its signed JSON twin, naming the PDF
 B3SUMS, SHA256SUMS, SM3SUMS  校验和 / checksums
 
 用公开工具核验 Checking with public tools

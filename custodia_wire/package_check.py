@@ -17,7 +17,7 @@ from typing import Any
 
 from cryptography import x509
 
-from custodia_wire import auditlog, documents, keys, timestamps
+from custodia_wire import auditlog, documents, extraction, keys, timestamps
 from custodia_wire import package as pkg
 from custodia_wire.auditlog import Checkpoint, LogError
 from custodia_wire.fingerprint import Fingerprint
@@ -204,11 +204,65 @@ def _v2(run: _Run, raw: bytes, manifest: dict[str, Any]) -> None:
             run.note(f.ok, f.subject, f.message)
     for extra in sorted(run.present - {i.get("path") for i in items} - pkg.UNLISTED):
         run.note(False, extra, "is not in the manifest (added after export)")
+    _lists(run, items, signer)
     checkpoint = _checkpoint(run, manifest, signer, trusted)
     if checkpoint is not None:
         _custody(run, items, got, checkpoint)
         _replay(run, checkpoint, signer)
     _stamps(run)
+
+
+def _lists(run: _Run, items: list[dict[str, Any]], signer: keys.PublicKey) -> None:
+    """The package's 电子数据提取清单: signed by the package's signer, its PDF the one it names, and every
+    original of the package listed with the package's own size and digests (and its SM3 recomputed)."""
+    originals = {str(i.get("path")): i for i in items if i.get("role") == "original"}
+    for item in (i for i in items if i.get("role") == extraction.LIST_ROLE):
+        path = str(item.get("path"))
+        try:
+            doc = json.loads((run.read(path) or b"").decode("utf-8"))
+        except ValueError:
+            run.note(False, path, "not readable JSON", Status.NOT_INTACT)
+            continue
+        pdf_item = next(
+            (
+                i
+                for i in items
+                if i.get("role") == extraction.LIST_PDF_ROLE and i.get("document") == item.get("document")
+            ),
+            None,
+        )
+        pdf = run.read(str(pdf_item.get("path"))) if pdf_item else None
+        # a list that is not the package's own (another signer, another PDF) makes the package not intact: the
+        # manifest and the checkpoint name who made the package, and their own checks rank before this one
+        for f in extraction.check_document(doc, keys.Trust([signer], set()), pdf, label=path):
+            subject = str(pdf_item.get("path")) if f.subject == "pdf" and pdf_item else path
+            message = f.message
+            if f.subject == "signer":
+                message = "signed by the package's signer" if f.ok else "NOT signed by the package's signer"
+            run.note(f.ok, subject, message, None if f.ok else Status.NOT_INTACT)
+        if pdf_item is None:
+            run.note(False, path, "its PDF is not in the package", Status.NOT_INTACT)
+        _list_files(run, path, doc if isinstance(doc, dict) else {}, originals)
+
+
+def _list_files(run: _Run, path: str, doc: dict[str, Any], originals: dict[str, dict[str, Any]]) -> None:
+    listed = {str(f.get("path")): f for f in doc.get("files") or [] if isinstance(f, dict)}
+    problems = [f"{p} is in the package but not in the list" for p in sorted(originals.keys() - listed.keys())]
+    problems += [f"{p} is listed but not in the package" for p in sorted(listed.keys() - originals.keys())]
+    for p in sorted(listed.keys() & originals.keys()):
+        f, o = listed[p], originals[p]
+        wrong = [k for k in ("size", "sha256", "blake3") if f.get(k) != o.get(k)]
+        if f.get("sm3") and o.get("sm3"):  # the manifest's SM3, checked against the bytes above
+            wrong += ["sm3"] if f.get("sm3") != o.get("sm3") else []
+        elif f.get("sm3") and extraction.sm3_available():  # a manifest without SM3: from the bytes
+            with run.reader.open(p) as stream:
+                wrong += ["sm3"] if extraction.check_values(stream).sm3 != f.get("sm3") else []
+        if wrong:
+            problems.append(f"{p}: the list's {', '.join(wrong)} differ from the package's")
+    if problems:
+        run.note(False, path, "does not list the package's files: " + "; ".join(problems), Status.NOT_INTACT)
+    else:
+        run.note(True, path, f"lists exactly the package's {len(originals)} originals with their check values")
 
 
 def _checkpoint(run: _Run, manifest: dict[str, Any], signer: keys.PublicKey, trusted: bool) -> Checkpoint | None:

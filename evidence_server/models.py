@@ -7,6 +7,7 @@ from evidence_server.cases.models import Case, CaseLink, CaseShare
 from evidence_server.compliance.models import ComplianceFlag, ComplianceScan, FlagEvent
 from evidence_server.db import Base
 from evidence_server.docks.models import DockPort
+from evidence_server.extraction.models import IssuedDocument, PackageLink
 from evidence_server.fleet.models import StationHeartbeat
 from evidence_server.ledger.models import Device, DeviceReading, DockMismatch, LedgerEntry, LendRequest, UnitAllocation
 from evidence_server.media.models import DerivedMedia
@@ -29,6 +30,8 @@ from evidence_server.transfers.models import Transfer, TransferFile, VanishedFil
 from evidence_server.uploads.models import IntegrityIncident, Upload
 
 __all__ = [
+    "IssuedDocument",
+    "PackageLink",
     "Device",
     "DeviceReading",
     "DockMismatch",

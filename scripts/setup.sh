@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Installs what Custodia needs on a fresh Debian machine: system packages (when root) and the venv.
-#   scripts/setup.sh            the product (ffmpeg for media facts and the demo recorder)
+#   scripts/setup.sh            the product (ffmpeg for media facts and the demo recorder; Noto CJK, the font the
+#                               extraction lists and handover receipts embed)
 #   scripts/setup.sh test       plus what the test suite and benchmarks use (Chromium, b3sum, umockdev, nginx, CJK fonts,
 #                               wrk, and Go with golang.org/x/mod: a third party's checker of the audit log)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-want=(ffmpeg)
+want=(ffmpeg fonts-noto-cjk)
 if [ "${1:-}" = "test" ]; then
-  want+=(b3sum chromium chromium-driver umockdev gir1.2-umockdev-1.0 nginx-light fonts-noto-cjk wrk golang-go golang-golang-x-mod-dev)
+  want+=(b3sum chromium chromium-driver umockdev gir1.2-umockdev-1.0 nginx-light wrk golang-go golang-golang-x-mod-dev)
 fi
 
 missing=()

@@ -20,6 +20,8 @@ from evidence_server.audit.evidence import LoggedDigests, logged_digests  # noqa
 from evidence_server.audit.models import AuditEvent
 from evidence_server.binding.rules import GATHER, Finding, compare, fold
 from evidence_server.cases.models import LINK_EVIDENCE, CaseLink
+from evidence_server.extraction import issue
+from evidence_server.extraction.models import IssuedDocument
 from evidence_server.ledger.models import ENTRY_EVIDENCE, LedgerEntry
 from evidence_server.ledger.rules import Kind
 from evidence_server.recordings.models import Recording
@@ -183,6 +185,14 @@ def _disposal_rows(session: Session, rows: list[Any]) -> dict[int, dict[str, Any
     }
 
 
+def _issued_says(entry: Entry) -> dict[str, Any]:
+    return {k: entry.details[k] for k in ("document", "json_sha256", "pdf_sha256") if k in entry.details}
+
+
+def _issued_rows(_s: Session, rows: list[Any]) -> dict[int, dict[str, Any]]:
+    return {r.id: issue.evidence(r) for r in rows}
+
+
 BINDINGS = (
     Binding(
         "recordings", Recording, "recording", RECORDING_ACTIONS, ("recording.verified",), _digests, _recording_rows
@@ -223,6 +233,15 @@ BINDINGS = (
         ("retention.disposal_requested",),
         _disposal_says,
         _disposal_rows,
+    ),
+    Binding(  # extraction lists and handover receipts: both forms as kept, against the digests logged at issue
+        "issued_documents",
+        IssuedDocument,
+        issue.OBJECT_TYPE,
+        issue.ISSUED_ACTIONS,
+        issue.ISSUED_ACTIONS,
+        _issued_says,
+        _issued_rows,
     ),
 )
 

@@ -11,28 +11,31 @@ never a complete one with a wrong original), the copy is marked damaged and an i
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+from fastapi import Request
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from custodia_wire import documents, fingerprint, keys
+from custodia_wire import documents, extraction, fingerprint, keys
 from custodia_wire import package as pkg
 from evidence_server.accounts.models import Unit, User
 from evidence_server.audit.models import AuditEvent
 from evidence_server.audit.service import entry_dict
-from evidence_server.cases import courtlog, zipstream
+from evidence_server.cases import courtlog, lists, zipstream
 from evidence_server.cases.models import Case
 from evidence_server.cases.service import CaseError, recordings_of_case
 from evidence_server.context import ServerContext
 from evidence_server.custody import reads
 from evidence_server.custody.damage import CopyDamaged
 from evidence_server.db import utcnow
+from evidence_server.extraction.models import IssuedDocument
 from evidence_server.fixity.service import backfill_sm3
 from evidence_server.ledger.models import Device, LedgerEntry
 from evidence_server.push.views import track_of
@@ -56,6 +59,8 @@ class Package:
     entries: list[zipstream.Entry]
     modified: datetime
     checkpoint_size: int = 0  # the audit log's size at the checkpoint the package carries
+    manifest_sha256: str = ""  # what `sha256sum manifest.json` prints: the package's digest on a handover receipt
+    extraction_list: str = ""  # the id of the package's 电子数据提取清单 (extraction-list.json inside)
 
     def stream(self) -> Iterator[bytes]:
         return zipstream.stream(self.entries, modified=self.modified)
@@ -289,15 +294,37 @@ def _manifest_bytes(
     return documents.jcs(manifest)
 
 
-def build(session: Session, ctx: ServerContext, user: User, case: Case) -> Package:
+def case_list(
+    session: Session, ctx: ServerContext, user: User, case: Case, request: Request | None = None
+) -> IssuedDocument:
+    """The 电子数据提取清单 the case's package carries now (issued once for the same content and person)."""
+    recs = recordings_of_case(session, user, case.id)
+    if not recs:
+        raise CaseError("empty_case", f"case {case.number} has no recordings", 409)
+    files = [(r, original_path(r)) for r in recs]
+    return lists.package_list(
+        session, ctx.signer, user, case, case_summary(session, case), files, request, ctx.settings
+    )
+
+
+def build(session: Session, ctx: ServerContext, user: User, case: Case, request: Request | None = None) -> Package:
     """Everything but the originals' bytes, ready to stream."""
     recs, sources = _exportable(session, ctx, user, case)
     checkpoint = courtlog.checkpoint_now(ctx)
     now = utcnow()
     signer = ctx.public_key
     items, small = _evidence_documents(session, recs, checkpoint, signer)
-    items += [_original_item(rec) for rec in recs]
     summary = case_summary(session, case)
+    listed = lists.package_list(
+        session, ctx.signer, user, case, summary, [(r, original_path(r)) for r in recs], request, ctx.settings
+    )
+    for name, data, role in (
+        (extraction.PACKAGE_LIST_JSON, extraction.to_bytes(listed.document), extraction.LIST_ROLE),
+        (extraction.PACKAGE_LIST_PDF, listed.pdf, extraction.LIST_PDF_ROLE),
+    ):
+        small.append(_fixed(name, data))
+        items.append(pkg.file_item(name, data, role, document=listed.uid))
+    items += [_original_item(rec) for rec in recs]
     readme = pkg.readme_v2(
         summary, signer.fingerprint, len(recs), timestamped=bool(courtlog.tsa_url(ctx)), alg=signer.alg
     )
@@ -328,4 +355,6 @@ def build(session: Session, ctx: ServerContext, user: User, case: Case) -> Packa
         members,
         now,
         checkpoint.tree_size,
+        "sha256:" + hashlib.sha256(manifest_bytes).hexdigest(),
+        listed.uid,
     )

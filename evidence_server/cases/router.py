@@ -12,13 +12,25 @@ from datetime import datetime
 from typing import Annotated, Any, TypeVar
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
-from fastapi.responses import StreamingResponse
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
+from fastapi.responses import Response, StreamingResponse
 from sqlalchemy import func, select
 
 from evidence_server.accounts.models import User
+from evidence_server.audit import tally
 from evidence_server.audit.service import record as audit
-from evidence_server.cases import access, export, linking, numbers, rules, search, service
+from evidence_server.cases import (
+    access,
+    export,
+    handover,
+    linking,
+    lists,
+    numbers,
+    package_links,
+    rules,
+    search,
+    service,
+)
 from evidence_server.cases.models import Case, CaseShare
 from evidence_server.cases.schemas import (
     CaseIn,
@@ -26,9 +38,14 @@ from evidence_server.cases.schemas import (
     CasePage,
     CasePatch,
     FoundRecording,
+    HandoverIn,
     IncompleteOut,
+    IssuedOut,
     LinkIn,
     LinkOut,
+    PackageLinkIn,
+    PackageLinkMade,
+    PackageLinkOut,
     ReasonIn,
     SearchOut,
     ShareIn,
@@ -38,12 +55,15 @@ from evidence_server.cases.schemas import (
 )
 from evidence_server.context import CtxDep, context_of
 from evidence_server.db import SessionDep
+from evidence_server.extraction import issue
+from evidence_server.extraction.models import IssuedDocument
 from evidence_server.recordings.models import Recording
-from evidence_server.security import require_roles
+from evidence_server.security import public_credentials, require_roles
 
 router = APIRouter(prefix="/api/v1/cases", tags=["cases"])
 search_router = APIRouter(prefix="/api/v1/search", tags=["cases"])
 tasks_router = APIRouter(prefix="/api/v1/transfers", tags=["cases"])
+shared_router = APIRouter(prefix="/api/v1/package-links", tags=["cases"])
 
 Reader = Annotated[User, Depends(require_roles(*access.READERS))]
 Manager = Annotated[User, Depends(require_roles(*access.MANAGERS))]
@@ -211,22 +231,29 @@ def revoke_share(case_id: int, share_id: int, request: Request, user: Manager, s
     return ShareOut.model_validate(row, from_attributes=True)
 
 
-def package_response(request: Request, session: SessionDep, user: User, case_id: int) -> StreamingResponse:
-    """Stream a case's court package; the export is audited before the first byte goes out."""
+def package_response(
+    request: Request, session: SessionDep, user: User, case_id: int, via: dict[str, Any] | None = None
+) -> StreamingResponse:
+    """Stream a case's court package; the export is audited before the first byte goes out (``via``: a
+    package link it went out under; the export is then ``user``'s, the link's maker)."""
     ctx = context_of(request)
     case = run(lambda: service.get_case(session, user, case_id))
-    built = run(lambda: export.build(session, ctx, user, case))
+    built = run(lambda: export.build(session, ctx, user, case, request))
     audit(
         session,
         "case.export",
         request=request,
+        actor=user,
         object_type="case",
         object_id=case.id,
         details={
+            **(via or {}),
             "number": case.number,
             "recordings": built.recordings,
             "bytes": built.size,
             "manifest_blake3": built.manifest_blake3,
+            "manifest_sha256": built.manifest_sha256,
+            "extraction_list": built.extraction_list,
             "filename": built.filename,
             "checkpoint_size": built.checkpoint_size,
         },
@@ -235,6 +262,7 @@ def package_response(request: Request, session: SessionDep, user: User, case_id:
     headers = {
         "Content-Length": str(built.size),
         "Custodia-Manifest-BLAKE3": built.manifest_blake3,
+        "Custodia-Manifest-SHA256": built.manifest_sha256,
         "Content-Disposition": f"attachment; filename=\"case-{case.id}.zip\"; filename*=UTF-8''{quote(built.filename)}",
         "Cache-Control": "no-store",
     }
@@ -383,4 +411,189 @@ def put_task(transfer_id: str, body: TaskIn, request: Request, user: TaskSetter,
     return task_out(session, transfer)
 
 
-routers = (router, search_router, tasks_router)
+# --- 电子数据提取清单 and 移交回执 (issue 19) ------------------------------------------------------------
+
+DocForm = Annotated[
+    str,
+    Path(
+        pattern="^(pdf|json|tst)$",
+        description="pdf: the paper form; json: its signed twin; tst: the RFC 3161 time-stamp of the JSON twin",
+    ),
+]
+
+
+def document_response(session: SessionDep, request: Request, user: User, row: IssuedDocument, form: str) -> Response:
+    """One form of a kept document; the download is audited with the digest of what went out."""
+    if form == "tst" and row.tst is None:
+        raise HTTPException(404, {"code": "no_timestamp", "message": "no time-stamping authority stamped it"})
+    issue.downloaded(session, row, form, request, user)
+    session.commit()
+    data, media_type, filename = issue.payload(row, form)
+    headers = {
+        "Content-Disposition": f'attachment; filename="{filename}"',
+        "Custodia-Document": row.uid,
+        "Custodia-Document-SHA256": issue.digest_of(row, form),
+        "Cache-Control": "no-store",
+    }
+    return Response(data, media_type=media_type, headers=headers)
+
+
+def issued_out(row: IssuedDocument, base: str) -> IssuedOut:
+    return IssuedOut(
+        id=row.uid,
+        kind=row.kind,
+        issued_at=row.issued_at,
+        json_sha256=row.json_sha256,
+        pdf_sha256=row.pdf_sha256,
+        json_url=f"{base}/{row.uid}.json",
+        pdf_url=f"{base}/{row.uid}.pdf",
+        tst_url=f"{base}/{row.uid}.tst" if row.tst else None,
+        document=row.document,
+    )
+
+
+@tasks_router.get(
+    "/{transfer_id}/extraction-list.{form}",
+    response_class=Response,
+    responses={200: {"content": {"application/pdf": {}, "application/json": {}, "application/octet-stream": {}}}},
+)
+def transfer_extraction_list(
+    transfer_id: str, form: DocForm, request: Request, ctx: CtxDep, user: Reader, session: SessionDep
+) -> Response:
+    """The transfer's 电子数据提取清单 (PDF, or its signed JSON twin); issued on first asking, then kept."""
+    row = run(lambda: lists.transfer_list(session, ctx.signer, user, transfer_id, request, ctx.settings))
+    return document_response(session, request, user, row, form)
+
+
+@router.get(
+    "/{case_id}/extraction-list.{form}",
+    response_class=Response,
+    responses={200: {"content": {"application/pdf": {}, "application/json": {}, "application/octet-stream": {}}}},
+)
+def case_extraction_list(
+    case_id: int, form: DocForm, request: Request, ctx: CtxDep, user: Exporter, session: SessionDep
+) -> Response:
+    """The 电子数据提取清单 of the case's court package: the same list the package carries."""
+    case = run(lambda: service.get_case(session, user, case_id))
+    row = run(lambda: export.case_list(session, ctx, user, case, request))
+    return document_response(session, request, user, row, form)
+
+
+@router.post("/{case_id}/handovers", response_model=IssuedOut, status_code=201)
+def add_handover(
+    case_id: int, body: HandoverIn, request: Request, ctx: CtxDep, user: Exporter, session: SessionDep
+) -> IssuedOut:
+    """Record that a package of this case was handed over; returns the signed 移交回执."""
+    case = run(lambda: service.get_case(session, user, case_id))
+    recipient = handover.Recipient(body.recipient_kind, body.organisation, body.person, body.id_number)
+    row = run(
+        lambda: handover.hand_over(
+            session,
+            ctx.signer,
+            user,
+            case,
+            recipient=recipient,
+            package_digest=body.package_digest,
+            note=body.note,
+            request=request,
+            settings=ctx.settings,
+        )
+    )
+    session.commit()
+    return issued_out(row, f"/api/v1/cases/{case.id}/handovers")
+
+
+@router.get("/{case_id}/handovers", response_model=list[IssuedOut])
+def list_handovers(case_id: int, user: Exporter, session: SessionDep) -> list[IssuedOut]:
+    case = run(lambda: service.get_case(session, user, case_id))
+    base = f"/api/v1/cases/{case.id}/handovers"
+    return [issued_out(r, base) for r in handover.receipts_of(session, case)]
+
+
+@router.get(
+    "/{case_id}/handovers/{receipt_id}.{form}",
+    response_class=Response,
+    responses={200: {"content": {"application/pdf": {}, "application/json": {}, "application/octet-stream": {}}}},
+)
+def get_handover(
+    case_id: int, receipt_id: str, form: DocForm, request: Request, user: Exporter, session: SessionDep
+) -> Response:
+    case = run(lambda: service.get_case(session, user, case_id))
+    row = lists.kept(session, handover.KIND, receipt_id, case_id=case.id)
+    if row is None:
+        raise HTTPException(404, {"code": "unknown_receipt", "message": "no such receipt for this case"})
+    return document_response(session, request, user, row, form)
+
+
+# --- a package shared by a link that expires (issue 19) -------------------------------------------------
+
+
+def link_out(link: Any) -> PackageLinkOut:
+    return PackageLinkOut.model_validate(link, from_attributes=True)
+
+
+@router.post("/{case_id}/package-links", response_model=PackageLinkMade, status_code=201)
+def add_package_link(
+    case_id: int, body: PackageLinkIn, request: Request, user: Exporter, session: SessionDep
+) -> PackageLinkMade:
+    """A link to the case's court package for someone without an account; its token is shown only here."""
+    case = run(lambda: service.get_case(session, user, case_id))
+    link, token = run(
+        lambda: package_links.make_link(
+            session, user, case, recipient=body.recipient, expires_at=body.expires_at, request=request
+        )
+    )
+    session.commit()
+    url = f"/api/v1/package-links/{token}/package"
+    return PackageLinkMade(**link_out(link).model_dump(), token=token, url=url)
+
+
+@router.get("/{case_id}/package-links", response_model=list[PackageLinkOut])
+def list_package_links(case_id: int, user: Exporter, session: SessionDep) -> list[PackageLinkOut]:
+    case = run(lambda: service.get_case(session, user, case_id))
+    return [link_out(k) for k in package_links.links_of(session, case)]
+
+
+@router.post("/{case_id}/package-links/{link_id}/revoke", response_model=PackageLinkOut)
+def revoke_package_link(
+    case_id: int, link_id: int, request: Request, user: Exporter, session: SessionDep
+) -> PackageLinkOut:
+    case = run(lambda: service.get_case(session, user, case_id))
+    link = run(lambda: package_links.revoke(session, user, case, link_id, request))
+    session.commit()
+    return link_out(link)
+
+
+@shared_router.get(
+    "/{token}/package",
+    response_class=StreamingResponse,
+    dependencies=[Depends(public_credentials)],
+    responses={200: {"content": {"application/zip": {}}, "description": "the signed court package"}},
+)
+def shared_package(token: str, request: Request, ctx: CtxDep, session: SessionDep) -> StreamingResponse:
+    """The court package a link shares, while the link lives; each download is audited. An unknown, expired
+    or revoked link gets 404, the same for each."""
+    found = package_links.usable(session, token)
+    if found is None:
+        tally.record_failure(
+            session, "package_link.refused", request=request, details={}, **tally.limits_of(ctx.settings)
+        )
+        session.commit()
+        raise HTTPException(404, {"code": "unknown_link", "message": "no such link, or it expired or was revoked"})
+    link, case, maker = found
+    # the package first: building it signs a checkpoint of the log, which must not wait on this session's writes
+    response = package_response(request, session, maker, case.id, via={"package_link": link.id})
+    link.downloads += 1
+    audit(
+        session,
+        "package_link.download",
+        request=request,
+        object_type="case",
+        object_id=case.id,
+        details={"link": link.id, "recipient": link.recipient, "download": link.downloads, "maker": maker.username},
+    )
+    session.commit()
+    return response
+
+
+routers = (router, search_router, tasks_router, shared_router)

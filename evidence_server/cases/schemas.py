@@ -164,3 +164,53 @@ class DerivedOut(BaseModel):
     source_blake3: str
     made_at: datetime
     url: str | None
+
+
+class HandoverIn(BaseModel):
+    """A package handed over: to whom, and which package (the digest of its manifest.json)."""
+
+    recipient_kind: Literal["procuratorate", "court", "lawyer", "other"]
+    organisation: str = Field(min_length=1, max_length=300)
+    person: str = Field(min_length=1, max_length=200)
+    id_number: str = Field(min_length=1, max_length=64)
+    package_digest: str = Field(
+        min_length=64, max_length=71, description="sha256:<hex> (sha256sum manifest.json), or blake3:<hex>"
+    )
+    note: str | None = Field(default=None, max_length=1000)
+
+
+class IssuedOut(BaseModel):
+    """A signed document as issued: its id, the digests of its two forms, where to download them."""
+
+    id: str
+    kind: str
+    issued_at: datetime
+    json_sha256: str
+    pdf_sha256: str
+    json_url: str
+    pdf_url: str
+    tst_url: str | None = None
+    document: dict[str, Any]
+
+
+class PackageLinkIn(BaseModel):
+    """A link to the case's court package for someone without an account, until ``expires_at`` (at most 30 days)."""
+
+    recipient: str = Field(min_length=1, max_length=300)
+    expires_at: datetime
+
+
+class PackageLinkOut(BaseModel):
+    id: int
+    case_id: int
+    recipient: str
+    created_at: datetime
+    created_by_id: int
+    expires_at: datetime
+    revoked_at: datetime | None
+    downloads: int
+
+
+class PackageLinkMade(PackageLinkOut):
+    token: str = Field(description="shown only now: the link is url with it")
+    url: str

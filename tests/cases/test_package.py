@@ -110,6 +110,8 @@ def test_the_package_checks_out_with_b3sum_sha256sum_and_custodia_verify(exporte
         "original",
         "key",
         "checkpoint",
+        "extraction-list",
+        "extraction-list-pdf",
     }
     for tool, sums in (("b3sum", "B3SUMS"), ("sha256sum", "SHA256SUMS")):
         out = subprocess.run([tool, "-c", sums], cwd=folder, capture_output=True, text=True)

@@ -185,6 +185,22 @@ PROBES: dict[str, Case] = {
     ],
     "POST /api/v1/cases/{case_id}/shares": [Probe(CASE2, {"unit_id": Int("unit1"), **REASON})],
     "POST /api/v1/cases/{case_id}/shares/{share_id}/revoke": [Probe({**CASE2, "share_id": "{share2}"}, {})],
+    "POST /api/v1/cases/{case_id}/package-links": [
+        Probe(CASE2, {"recipient": "某律师", "expires_at": FUTURE}),
+    ],
+    "POST /api/v1/cases/{case_id}/package-links/{link_id}/revoke": [Probe({**CASE2, "link_id": "1"}, {})],
+    "POST /api/v1/cases/{case_id}/handovers": [  # a 移交回执 for another unit's case (issue 19)
+        Probe(
+            CASE2,
+            {
+                "recipient_kind": "court",
+                "organisation": "某法院",
+                "person": "某人",
+                "id_number": "1",
+                "package_digest": "sha256:" + "0" * 64,
+            },
+        )
+    ],
     "PUT /api/v1/transfers/{transfer_id}/task": [
         Probe({"transfer_id": "{transfer2}"}, {"enforcement_matter": "检查"}),
         Probe({"transfer_id": "{transfer1}"}, {"case_number": "{case_number2}"}),
@@ -247,6 +263,20 @@ PROBES: dict[str, Case] = {
     ],
     "POST /cases/{case_id}/shares": [Probe(CASE2, {"unit_code": "U1", **REASON})],
     "POST /cases/{case_id}/shares/{share_id}/revoke": [Probe({**CASE2, "share_id": "{share2}"}, {})],
+    "POST /cases/{case_id}/package-links": [Probe(CASE2, {"recipient": "某律师", "days": "3"})],
+    "POST /cases/{case_id}/package-links/{link_id}/revoke": [Probe({**CASE2, "link_id": "1"}, {})],
+    "POST /cases/{case_id}/handovers": [
+        Probe(
+            CASE2,
+            {
+                "recipient_kind": "court",
+                "organisation": "某法院",
+                "person": "某人",
+                "id_number": "1",
+                "package_digest": "0" * 64,
+            },
+        )
+    ],
     "POST /transfers/{transfer_id}/task": [
         Probe({"transfer_id": "{transfer2}"}, {"enforcement_matter": "检查"}),
         Probe({"transfer_id": "{transfer1}"}, {"case_number": "{case_number2}"}),
@@ -449,6 +479,8 @@ UNIT2_ROWS: list[tuple[str, str, tuple[str, ...]]] = [
         (),
     ),
     ("case_shares", "case_id IN (SELECT id FROM cases WHERE unit_id = 2)", ()),
+    ("issued_documents", "unit_id = 2", ()),
+    ("package_links", "unit_id = 2", ()),
     ("retention_case_kinds", "case_id IN (SELECT id FROM cases WHERE unit_id = 2)", ()),
     ("devices", "unit_id = 2 OR serial IN ('DSJB7777', 'DSJB8888')", ()),
     ("ledger_entries", "unit_id = 2 OR device_id IN (SELECT id FROM devices WHERE serial = 'DSJB7777')", ()),

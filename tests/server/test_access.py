@@ -28,6 +28,7 @@ def test_public_routes_are_only_the_expected_few(tmp_path) -> None:
         "/auth/v1.0",  # the push-ingest (Swift) auth endpoint: its credentials are in its own headers
         "/healthz",
         "/readyz",
+        "/api/v1/package-links/{token}/package",  # a court package shared by a link: the token is the secret
     }
 
 

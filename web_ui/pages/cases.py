@@ -7,7 +7,7 @@ Every rule lives in ``evidence_server.cases``; these pages collect input and sho
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import quote, urlencode
 from zoneinfo import ZoneInfo
@@ -18,10 +18,20 @@ from fastapi.responses import RedirectResponse, Response
 from evidence_server.accounts import service as accounts
 from evidence_server.accounts.models import Role, User
 from evidence_server.audit.service import record as audit
-from evidence_server.cases import access, building, linking, listing, rules, search, service
+from evidence_server.cases import (
+    access,
+    building,
+    handover,
+    linking,
+    listing,
+    package_links,
+    rules,
+    search,
+    service,
+)
 from evidence_server.cases.models import Case
 from evidence_server.context import CtxDep, context_of
-from evidence_server.db import SessionDep
+from evidence_server.db import SessionDep, utcnow
 from evidence_server.media.derive import derived_of, never_derived, thumbnails_made
 from evidence_server.recordings.models import Recording
 from evidence_server.security import require_roles
@@ -35,6 +45,7 @@ if TYPE_CHECKING:
 router = APIRouter(include_in_schema=False)
 Viewer = Annotated[User, Depends(require_roles(*CASE_VIEWERS))]
 Manager = Annotated[User, Depends(require_roles(*access.MANAGERS))]
+Exporter = Annotated[User, Depends(require_roles(*access.EXPORTERS))]
 Searcher = Annotated[User, Depends(require_roles(*SEARCH_VIEWERS))]
 TaskViewer = Annotated[User, Depends(require_roles(*TASK_VIEWERS))]
 TaskSetter = Annotated[User, Depends(require_roles(*access.TASK_SETTERS))]
@@ -204,6 +215,7 @@ def case_view(
     done: str = "",
     error: str | None = None,
     status_code: int = 200,
+    made_link: str | None = None,
 ) -> Response:
     recs = service.recordings_of_case(session, user, case.id)
     history = service.links_of_case(session, case.id, history=True)
@@ -224,6 +236,9 @@ def case_view(
         links={lk.recording_id: lk for lk in history if lk.unlinked_at is None},
         manager=Role(user.role) in access.MANAGERS,
         exporter=Role(user.role) in access.EXPORTERS,
+        handovers=handover.receipts_of(session, case) if Role(user.role) in access.EXPORTERS else [],
+        package_links=package_links.links_of(session, case) if Role(user.role) in access.EXPORTERS else [],
+        made_link=made_link,
         done=done,
         error=error,
         status_code=status_code,
@@ -360,6 +375,92 @@ def share_submit(
         )
 
     return case_form(request, session, user, case_id, csrf_token, operation, "shared")
+
+
+@router.post("/cases/{case_id}/handovers")
+def handover_submit(
+    case_id: int,
+    request: Request,
+    user: Exporter,
+    session: SessionDep,
+    recipient_kind: Text = "",
+    organisation: Text = "",
+    person: Text = "",
+    id_number: Text = "",
+    package_digest: Text = "",
+    note: Text = "",
+    csrf_token: Text = "",
+) -> Response:
+    """Record a package handed to a procuratorate, a court or a lawyer: a signed 移交回执 (issue 19)."""
+
+    def operation(case: Case) -> None:
+        fields = {"organisation": (organisation, 300), "person": (person, 200), "id_number": (id_number, 64)}
+        if any(not v.strip() or len(v) > n for v, n in fields.values()) or len(note) > 1000:
+            raise service.CaseError("bad_recipient", "organisation, person and ID are required", 422)
+        recipient = handover.Recipient(recipient_kind, organisation.strip(), person.strip(), id_number.strip())
+        handover.hand_over(
+            session,
+            context_of(request).signer,
+            user,
+            case,
+            recipient=recipient,
+            package_digest=package_digest,
+            note=note.strip() or None,
+            request=request,
+            settings=context_of(request).settings,
+        )
+
+    return case_form(request, session, user, case_id, csrf_token, operation, "handed_over")
+
+
+@router.post("/cases/{case_id}/package-links")
+def package_link_submit(
+    case_id: int,
+    request: Request,
+    user: Exporter,
+    session: SessionDep,
+    recipient: Text = "",
+    days: Text = "",
+    csrf_token: Text = "",
+) -> Response:
+    """A link to the case's package for someone without an account: its address is shown on this answer only."""
+    bad = csrf.refused(request, session, user, csrf_token)
+    if bad:
+        return bad
+    case = _case_or_error(request, session, user, case_id)
+    if isinstance(case, Response):
+        return case
+    made: list[str] = []
+
+    def operation() -> None:
+        if not recipient.strip() or len(recipient) > 300 or not days.strip().isdigit():
+            raise service.CaseError("bad_link", "a recipient and a number of days are needed", 422)
+        expires = utcnow() + timedelta(days=int(days))
+        _, token = package_links.make_link(
+            session, user, case, recipient=recipient.strip(), expires_at=expires, request=request
+        )
+        made.append(f"{str(request.base_url).rstrip('/')}/api/v1/package-links/{token}/package")
+
+    again = lambda message: case_view(request, session, user, case, error=message, status_code=422)  # noqa: E731
+    answer = attempt(request, session, operation, f"/cases/{case.id}", again)
+    if not made:
+        return answer
+    return case_view(request, session, user, case, done="package_link", made_link=made[0])
+
+
+@router.post("/cases/{case_id}/package-links/{link_id}/revoke")
+def package_link_revoke(
+    case_id: int, link_id: int, request: Request, user: Exporter, session: SessionDep, csrf_token: Text = ""
+) -> Response:
+    return case_form(
+        request,
+        session,
+        user,
+        case_id,
+        csrf_token,
+        lambda case: package_links.revoke(session, user, case, link_id, request),
+        "package_link_revoked",
+    )
 
 
 @router.post("/cases/{case_id}/shares/{share_id}/revoke")

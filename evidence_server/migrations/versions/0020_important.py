@@ -12,7 +12,7 @@ from alembic import op
 import evidence_server.db
 
 revision = '0020_important'
-down_revision = "0018_sm3"
+down_revision = "0019_lists"
 branch_labels = None
 depends_on = None
 
