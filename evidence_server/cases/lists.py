@@ -47,6 +47,8 @@ def transfer_subject(session: Session, transfer: Transfer) -> dict[str, Any]:
 
 def file_of(rec: Recording, path: str, source: dict[str, Any] | None = None) -> dict[str, Any]:
     extra: dict[str, Any] = {"recording_id": rec.id}
+    if rec.important:  # 重要文件标记: who marked it (the recorder, and how, or a person)
+        extra["important"] = {"source": rec.important_source, "how": rec.important_how}
     if source is not None:
         extra["source"] = source
     return extraction.file_item(

@@ -35,6 +35,10 @@ def _values(item: dict[str, Any]) -> str:
 
 def _file_cell(item: dict[str, Any]) -> str:
     lines = [str(item.get("name", "")), f"路径 path: {item.get('path', '')}"]
+    mark = item.get("important")
+    if isinstance(mark, dict):
+        by = "记录仪 recorder" if mark.get("source") == "device" else "人工 person"
+        lines.append(f"重要文件 important ({by}{' · ' + str(mark['how']) if mark.get('how') else ''})")
     src = item.get("source") or {}
     if src:
         lines.append(

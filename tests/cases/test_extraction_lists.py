@@ -681,3 +681,20 @@ def test_a_kept_list_edited_in_the_database_is_named_by_the_rows_check(world: Wo
         s.commit()
         found = {f.field for f in check_rows(s).findings if f.table == "issued_documents"}
     assert found == {"json_sha256", "pdf_sha256"}
+
+
+def test_a_file_the_recorder_marked_important_is_marked_on_the_list(world: World, tmp_path: Path) -> None:
+    """重要文件标记 travels to the list: in the JSON (who marked it, and how) and on the paper."""
+    from evidence_server.recordings.models import Recording
+
+    transfer_id, _, recs = hostile_transfer(world, tmp_path)
+    with world.session() as s:
+        rec = s.get(Recording, recs[0])
+        assert rec is not None
+        rec.important, rec.important_source, rec.important_how = True, "device", "file_name"
+        s.commit()
+    doc, _, pdf = get_list(world, "devadmin1", transfer_id)
+    marks = {item["recording_id"]: item.get("important") for item in doc["files"]}
+    assert marks == {recs[0]: {"source": "device", "how": "file_name"}, recs[1]: None, recs[2]: None}
+    compact = pdf_text(pdf).replace("\n", "").replace(" ", "")  # the PDF's text layer drops some spaces
+    assert compact.count("重要文件important(记录仪recorder·file_name)") == 1, compact
