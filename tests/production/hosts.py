@@ -56,7 +56,7 @@ def _free_subnet() -> ipaddress.IPv4Network:
         if "/" in word and word[0].isdigit()
     ]
     for _ in range(200):
-        net = ipaddress.ip_network(f"10.{random.randint(200, 254)}.{random.randint(0, 255)}.0/24")
+        net = ipaddress.IPv4Network(f"10.{random.randint(200, 254)}.{random.randint(0, 255)}.0/24")
         if not any(net.overlaps(u) for u in used):
             return net
     raise RuntimeError("no free 10.x.y.0/24 on this machine")

@@ -222,7 +222,10 @@ def patches(access_log: Path) -> list[tuple[str, str, int]]:
 
 def counts(ctx: ServerContext) -> dict[str, int]:
     with ctx.sessionmaker() as s:
-        n = lambda q: int(s.scalar(q) or 0)  # noqa: E731
+
+        def n(q: Any) -> int:
+            return int(s.scalar(q) or 0)
+
         return {
             "recordings": n(select(func.count()).select_from(Recording)),
             "done": n(select(func.count()).select_from(Transfer).where(Transfer.state == "done")),
@@ -338,7 +341,7 @@ def test_an_api_host_dies_mid_upload_and_the_worker_host_is_partitioned(
         time.sleep(max(0.0, PARTITION_S - (time.monotonic() - cut_at)))
         during = counts(ctx)
         broker = redis.Redis(host="127.0.0.1", port=6379, db=REDIS_DB)
-        queued = int(broker.llen(env["CUSTODIA_CELERY_QUEUE"]))  # type: ignore[arg-type]
+        queued = int(broker.llen(env["CUSTODIA_CELERY_QUEUE"]))
         figures["during_partition"] = {**during, "queued": queued}
         assert during["recordings"] == 1 + SMALL_SEGMENTS
         assert during["probed"] <= 1 and during["thumbnails"] == 0, "a partitioned worker did something"
@@ -362,6 +365,10 @@ def test_an_api_host_dies_mid_upload_and_the_worker_host_is_partitioned(
         assert out.startswith("OK"), out
         figures["audit"] = out.strip()
     finally:
+        for name in ("access.log", "error.log"):  # with the other logs; the prefix itself goes
+            if (access_log.parent / name).exists():
+                shutil.copy(access_log.parent / name, procs.logs / f"nginx-{name}")
+        shutil.rmtree(access_log.parent, ignore_errors=True)
         figures["total_s"] = round(time.monotonic() - t0, 1)
         figures["final"] = counts(ctx)
         ctx.close()
