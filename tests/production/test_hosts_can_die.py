@@ -12,9 +12,11 @@ system in a real deployment; here the one file system).
    on the bridge goes down (no RST, no ICMP: silence), then its process gets SIGKILL. The station
    resumes the same tus upload through nginx on the other API host, from the offset that host reports,
    and gets a receipt it verifies against the key it pinned at enrolment.
-2. The worker host is partitioned (its port down) while a second recorder is docked: the surviving API
-   host verifies its recordings and queues their probe and derivation tasks in Redis, which no worker
-   can take. After the partition is mended the worker runs them.
+2. The worker host is partitioned (its port down) the moment it takes the big recording's derivation,
+   and while a second recorder is docked: the surviving API host verifies its recordings and queues
+   their probe and derivation tasks in Redis, which no worker can take. The partition ends just as
+   the S3 host drops out for a while: the worker's tasks meet an unreachable store, which must not be
+   taken for damage, and are tried again; once S3 is back they all run.
 3. Nothing is lost or doubled: every recording once in PostgreSQL and once in S3 with the device's
    digests, one upload per file, one ``recording.verified`` audit entry per recording, one derived
    file per kind, one receipt per docking, probe and fixity done for all, and ``custodia audit verify``
@@ -73,7 +75,8 @@ pytestmark = [
 BIG = 40_000_000  # the recording that is uploading when its API host dies
 STATION_RATE = "64mbit"  # about 5 s for BIG: the kill lands mid-upload
 SMALL_SEGMENTS = 3  # the recorder docked while the worker is cut off
-PARTITION_S = 15.0  # longer than the visibility timeout: the worker's own unacked tasks come back too
+PARTITION_S = 12.0  # longer than the visibility timeout: the worker's own unacked tasks come back too
+S3_OUTAGE_S = 8.0  # then the S3 host is away while the worker catches up
 REDIS_DB = 13
 API_PORT, NGINX_PORT, S3_PORT = 8000, 8080, 5000
 RESTORE_SOON = '{"unacked_restore_interval": 1, "unacked_restore_throttle": 1}'
@@ -220,6 +223,11 @@ def patches(access_log: Path) -> list[tuple[str, str, int]]:
     return out
 
 
+def incidents(ctx: ServerContext) -> int:
+    with ctx.sessionmaker() as s:
+        return int(s.scalar(select(func.count()).select_from(IntegrityIncident)) or 0)
+
+
 def counts(ctx: ServerContext) -> dict[str, int]:
     with ctx.sessionmaker() as s:
 
@@ -346,8 +354,15 @@ def test_an_api_host_dies_mid_upload_and_the_worker_host_is_partitioned(
         assert during["recordings"] == 1 + SMALL_SEGMENTS
         assert during["probed"] <= 1 and during["thumbnails"] == 0, "a partitioned worker did something"
         assert queued >= 2 * SMALL_SEGMENTS, "probe and derivation of each new recording wait in the broker"
+        # the worker comes back just as the S3 host drops out: its tasks meet an unreachable store
+        network.cut("s3")
         network.mend("worker")
         figures["partition_s"] = round(time.monotonic() - cut_at, 1)
+        time.sleep(S3_OUTAGE_S)
+        outage = counts(ctx)
+        figures["during_s3_outage"] = {**outage, "incidents": incidents(ctx), "tasks": task_runs(worker)}
+        assert outage["thumbnails"] == 0 and incidents(ctx) == 0, "an unreachable store taken for damage"
+        network.mend("s3")
         mended = time.monotonic()
         n = len(expected)
         wait_for("every recording probed", lambda: counts(ctx)["probed"] == n, 90, alive)
@@ -360,7 +375,8 @@ def test_an_api_host_dies_mid_upload_and_the_worker_host_is_partitioned(
         check_once(ctx, expected, figures)
         check_receipts(station_dir, expected, (big.serial, small.serial))
         check_s3_only(env, settings, {k: v[:2] for k, v in expected.items()})
-        figures["task_runs"] = task_runs(worker)
+        figures["task_runs"] = runs = task_runs(worker)
+        assert runs["retried"] >= 1, "no task met the S3 outage: the retry path went untested"
         out = procs.run("audit", "verify", env={"CUSTODIA_DATABASE_URL": os.environ["CUSTODIA_DATABASE_URL"]})
         assert out.startswith("OK"), out
         figures["audit"] = out.strip()
