@@ -4,7 +4,8 @@
 and, per host, a namespace joined to the bridge by a veth pair. Hosts reach each other and the root
 namespace at their addresses only; a host's loopback is its own. Taking a host's bridge port down
 cuts it off silently (no RST, no ICMP: packets are dropped), as a pulled cable or a dead switch port
-would; bringing it up again lets its TCP connections carry on.
+would; bringing it up again lets its TCP connections carry on. ``block`` cuts one host off from one
+other host only, loudly (its connections fail at once with "No route to host").
 
 Services that listen only on the root namespace's 127.0.0.1 (PostgreSQL, Redis here) are reached
 through ``forward``: a small TCP relay listening on the bridge address. Run it as
@@ -116,6 +117,13 @@ class HostNetwork:
 
     def mend(self, name: str) -> None:
         ip("link", "set", self.hosts[name].port, "up")
+
+    def block(self, name: str, other: str) -> None:
+        """``name`` can no longer reach ``other`` (a firewall between them): "No route to host" at once."""
+        ip("-n", self.hosts[name].netns, "route", "add", "unreachable", f"{self.hosts[other].address}/32")
+
+    def unblock(self, name: str, other: str) -> None:
+        ip("-n", self.hosts[name].netns, "route", "del", "unreachable", f"{self.hosts[other].address}/32")
 
     def shape(self, name: str, rate: str) -> None:
         """Limit what the host sends to ``rate`` (a slow station link)."""
