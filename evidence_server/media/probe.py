@@ -82,6 +82,11 @@ _NETWORK = re.compile(
 )
 
 
+#: ffprobe gives up on a read that brings nothing for this long: a store that went silent (a host that
+#: died, a partition) would otherwise hold the probe, and the recording's row lock, for good
+RW_TIMEOUT_S = 60.0
+
+
 def unreachable(stderr: str) -> str | None:
     """The first line of ffprobe's ``stderr`` that says the object could not be reached, if any. Pure."""
     return next((line for line in stderr.splitlines() if _NETWORK.search(line.strip())), None)
@@ -96,6 +101,8 @@ def decoded_to_end(path: str, declared_s: float | None, ffprobe_bin: str = "ffpr
     proc = subprocess.run(
         [
             ffprobe_bin,
+            "-rw_timeout",
+            str(int(RW_TIMEOUT_S * 1_000_000)),
             "-v",
             "error",
             "-select_streams",
@@ -152,7 +159,11 @@ def probe_recording(ctx: ServerContext, recording_id: int) -> str:
         if rec is None or rec.probe_state == "done":
             return "skipped"
         try:
-            probe = ffmpeg.probe(ctx.store.locator(rec.storage_key), cmd=ctx.settings.ffprobe_bin)
+            probe = ffmpeg.probe(
+                ctx.store.locator(rec.storage_key),
+                cmd=ctx.settings.ffprobe_bin,
+                rw_timeout=int(RW_TIMEOUT_S * 1_000_000),
+            )
         except ffmpeg.Error as exc:
             stderr = (exc.stderr or b"").decode("utf-8", "replace")
             cut_off = unreachable(stderr)

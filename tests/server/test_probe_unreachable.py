@@ -8,11 +8,15 @@ the same way would have marked the recording "not media" for good.
 
 from __future__ import annotations
 
+import socket
+import threading
+import time
 from pathlib import Path
 
 import ffmpeg
 import pytest
 
+from evidence_server.media import probe
 from evidence_server.media.probe import StorageUnreachable, decoded_to_end, unreachable
 from tests.support import services
 from tests.support.live import free_port
@@ -62,3 +66,37 @@ def test_a_cut_short_local_file_is_still_damage(tmp_path: Path, tiny_video: Path
     cut.write_bytes(data[: len(data) * 2 // 3])
     found = decoded_to_end(str(cut), 1000.0)
     assert found["complete"] is False
+
+
+@pytest.mark.ffmpeg
+def test_a_store_that_goes_silent_is_given_up_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A store that takes the connection and then says nothing (a host gone mid-read) does not hold
+    the probe, and the recording's row lock, for good."""
+    services.require_tool("ffprobe")
+    monkeypatch.setattr(probe, "RW_TIMEOUT_S", 1.0)
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(4)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        silent.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(silent.accept()[0])
+            except OSError:
+                continue
+
+    threading.Thread(target=accept, daemon=True).start()
+    url = f"http://127.0.0.1:{silent.getsockname()[1]}/evidence/blake3/ab/cd"
+    try:
+        started = time.monotonic()
+        with pytest.raises(StorageUnreachable):
+            decoded_to_end(url, 12.0)
+        assert time.monotonic() - started < 10
+    finally:
+        stop.set()
+        for c in held:
+            c.close()
+        silent.close()
