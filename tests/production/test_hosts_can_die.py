@@ -14,10 +14,12 @@ system in a real deployment; here the one file system).
    and gets a receipt it verifies against the key it pinned at enrolment.
 2. The worker host is partitioned (its port down) the moment it takes the big recording's derivation,
    and while a second recorder is docked: the surviving API host verifies its recordings and queues
-   their probe and derivation tasks in Redis, which no worker can take. When the partition ends the
-   worker still cannot reach the S3 host for a while: its tasks meet an unreachable store, which must
-   not be taken for damage, and are tried again; once S3 is reachable they all run.
-3. Nothing is lost or doubled: every recording once in PostgreSQL and once in S3 with the device's
+   their probe and derivation tasks in Redis, which no worker can take. When the partition ends, the
+   worker finishes what it held and runs what waited.
+3. The worker cannot reach the S3 host (a route on each side says so) while a third recorder is
+   docked: its tasks meet an unreachable store, which must not be taken for damage, and are tried
+   again; once S3 is reachable they run.
+4. Nothing is lost or doubled: every recording once in PostgreSQL and once in S3 with the device's
    digests, one upload per file, one ``recording.verified`` audit entry per recording, one derived
    file per kind, one receipt per docking, probe and fixity done for all, and ``custodia audit verify``
    passes.
@@ -76,7 +78,7 @@ BIG = 40_000_000  # the recording that is uploading when its API host dies
 STATION_RATE = "64mbit"  # about 5 s for BIG: the kill lands mid-upload
 SMALL_SEGMENTS = 3  # the recorder docked while the worker is cut off
 PARTITION_S = 12.0  # longer than the visibility timeout: the worker's own unacked tasks come back too
-S3_AWAY_S = 3.0  # then the worker cannot reach S3 for a while: this long after its first retry
+S3_AWAY_S = 3.0  # the worker cannot reach S3 for a while: this long after its first retry
 REDIS_DB = 13
 API_PORT, NGINX_PORT, S3_PORT = 8000, 8080, 5000
 RESTORE_SOON = '{"unacked_restore_interval": 1, "unacked_restore_throttle": 1}'
@@ -163,7 +165,7 @@ def hosts_env(
         procs.stop_all()
 
 
-def make_devices(root: Path) -> tuple[Device, Device]:
+def make_devices(root: Path) -> tuple[Device, Device, Device]:
     def one(i: int, segments: int, size: int) -> Device:
         v = simulate_device(
             root,
@@ -176,7 +178,7 @@ def make_devices(root: Path) -> tuple[Device, Device]:
         )
         return Device(v.serial, v.root, {s.path: fingerprint.of_file(v.file(s)) for s in v.written if s.path})
 
-    return one(1, 1, BIG), one(2, SMALL_SEGMENTS, 300_000)
+    return one(1, 1, BIG), one(2, SMALL_SEGMENTS, 300_000), one(3, 1, 300_000)
 
 
 def start_edge(procs: Processes, network: HostNetwork) -> tuple[str, Proc, Path]:
@@ -282,10 +284,10 @@ def test_an_api_host_dies_mid_upload_and_the_worker_host_is_partitioned(
         beat = procs.start(
             "beat", worker_host.argv(*CUSTODIA, "beat", "--schedule-file", str(tmp_path / "beat-schedule"))
         )
-        big, small = made.result()
+        big, small, third = made.result()
     figures["startup_s"] = round(time.monotonic() - t0, 1)
-    expected = {fp.blake3: (d.serial, path, fp) for d in (big, small) for path, fp in d.files.items()}
-    assert len(expected) == 1 + SMALL_SEGMENTS
+    expected = {fp.blake3: (d.serial, path, fp) for d in (big, small, third) for path, fp in d.files.items()}
+    assert len(expected) == 1 + SMALL_SEGMENTS + 1
 
     ctx = ServerContext(settings)
     staging = settings.staging_dir
@@ -355,28 +357,40 @@ def test_an_api_host_dies_mid_upload_and_the_worker_host_is_partitioned(
         assert during["recordings"] == 1 + SMALL_SEGMENTS
         assert during["probed"] <= 1 and during["thumbnails"] == 0, "a partitioned worker did something"
         assert queued >= 2 * SMALL_SEGMENTS, "probe and derivation of each new recording wait in the broker"
-        # the worker comes back, but cannot reach the S3 host yet: its tasks meet an unreachable store
-        network.block("worker", "s3")
         network.mend("worker")
         figures["partition_s"] = round(time.monotonic() - cut_at, 1)
+        mended = time.monotonic()
+        wait_for("the recordings probed", lambda: counts(ctx)["probed"] == 1 + SMALL_SEGMENTS, 90, alive)
+        figures["probed_after_mend_s"] = round(time.monotonic() - mended, 1)
+        wait_for("their thumbnails made", lambda: counts(ctx)["thumbnails"] == 1 + SMALL_SEGMENTS, 90, alive)
+
+        # --- 3. the worker cannot reach the S3 host while a third recorder's tasks come ----------------------
+        network.block("worker", "s3")
+        network.block("s3", "worker")
+        blocked = time.monotonic()
+        os.rename(third.volume, dock_dir / third.volume.name)  # the API hosts still reach S3
+        wait_for("the third recorder's receipt", lambda: receipted(third.serial), 90, alive)
         wait_for("a task that met the unreachable store tried again", lambda: task_runs(worker)["retried"], 60, alive)
         time.sleep(S3_AWAY_S)
         away = counts(ctx)
         figures["s3_unreachable"] = {**away, "incidents": incidents(ctx), "tasks": task_runs(worker)}
-        assert away["thumbnails"] == 0 and away["probed"] == during["probed"]
+        assert away["recordings"] == len(expected) and away["thumbnails"] == 1 + SMALL_SEGMENTS
+        assert away["probed"] == 1 + SMALL_SEGMENTS, "a probe without the store"
         assert incidents(ctx) == 0, "an unreachable store taken for damage"
         network.unblock("worker", "s3")
+        network.unblock("s3", "worker")
+        figures["s3_unreachable_s"] = round(time.monotonic() - blocked, 1)
         mended = time.monotonic()
         n = len(expected)
         wait_for("every recording probed", lambda: counts(ctx)["probed"] == n, 90, alive)
-        figures["probed_after_mend_s"] = round(time.monotonic() - mended, 1)
         wait_for("every thumbnail made", lambda: counts(ctx)["thumbnails"] == n, 90, alive)
+        figures["derived_after_s3_back_s"] = round(time.monotonic() - mended, 1)
         wait_for("every recording through fixity", lambda: counts(ctx)["fixity_ok"] == n, 90, alive)
-        figures["fixity_after_mend_s"] = round(time.monotonic() - mended, 1)
+        figures["fixity_after_s3_back_s"] = round(time.monotonic() - mended, 1)
 
-        # --- 3. nothing lost, nothing twice ------------------------------------------------------------------
+        # --- 4. nothing lost, nothing twice ------------------------------------------------------------------
         check_once(ctx, expected, figures)
-        check_receipts(station_dir, expected, (big.serial, small.serial))
+        check_receipts(station_dir, expected, (big.serial, small.serial, third.serial))
         check_s3_only(env, settings, {k: v[:2] for k, v in expected.items()})
         figures["task_runs"] = task_runs(worker)
         out = procs.run("audit", "verify", env={"CUSTODIA_DATABASE_URL": os.environ["CUSTODIA_DATABASE_URL"]})
@@ -444,7 +458,7 @@ def check_once(ctx: ServerContext, expected: dict[str, Any], figures: dict[str, 
     assert set(per_file.values()) == {1}, f"a file was uploaded more than once: {per_file}"
     assert verified == Counter({str(r.id): 1 for r in recs}), verified
     assert set(derived.values()) == {1} and {rid for rid, _ in derived} == {r.id for r in recs}
-    assert len(transfers) == 2 and all(t.state == "done" and t.receipt for t in transfers)
+    assert len(transfers) == 3 and all(t.state == "done" and t.receipt for t in transfers)
     assert incidents == 0
     figures["uploads"] = len(uploads)
     figures["derived"] = sum(derived.values())
