@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import subprocess
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
@@ -67,6 +68,30 @@ def media_facts(probe: dict[str, Any]) -> dict[str, Any]:
     return facts
 
 
+class StorageUnreachable(ConnectionError):
+    """ffprobe could not read the stored object over the network: nothing is known about the recording.
+
+    A worker cut off from S3 must not take that for damage (a recording "cut short", or "not media"):
+    the probe is given up without writing anything, and the task is tried again later."""
+
+
+#: ffmpeg's complaints that come from the network, not from the file: its tcp/http/tls protocols
+_NETWORK = re.compile(
+    r"^\[(tcp|http|https|tls|tls_openssl|crypto) @|Connection refused|No route to host|Connection timed out"
+    r"|Network is unreachable|Connection reset|Server returned 5(\d\d|XX)|Host is unreachable"
+)
+
+
+#: ffprobe gives up on a read that brings nothing for this long: a store that went silent (a host that
+#: died, a partition) would otherwise hold the probe, and the recording's row lock, for good
+RW_TIMEOUT_S = 60.0
+
+
+def unreachable(stderr: str) -> str | None:
+    """The first line of ffprobe's ``stderr`` that says the object could not be reached, if any. Pure."""
+    return next((line for line in stderr.splitlines() if _NETWORK.search(line.strip())), None)
+
+
 def decoded_to_end(path: str, declared_s: float | None, ffprobe_bin: str = "ffprobe") -> dict[str, Any]:
     """Read every video packet (not only the container's header) and say whether they reach the
     declared end: a file cut short keeps the full duration in its header but loses its last packets.
@@ -76,6 +101,8 @@ def decoded_to_end(path: str, declared_s: float | None, ffprobe_bin: str = "ffpr
     proc = subprocess.run(
         [
             ffprobe_bin,
+            "-rw_timeout",
+            str(int(RW_TIMEOUT_S * 1_000_000)),
             "-v",
             "error",
             "-select_streams",
@@ -91,6 +118,9 @@ def decoded_to_end(path: str, declared_s: float | None, ffprobe_bin: str = "ffpr
         timeout=600,
         check=False,
     )
+    cut_off = unreachable(proc.stderr)
+    if cut_off:
+        raise StorageUnreachable(f"reading {path.split('?', 1)[0]}: {cut_off}")
     ends, count = [], 0
     for line in proc.stdout.splitlines():
         parts = line.strip().split(",")
@@ -129,10 +159,18 @@ def probe_recording(ctx: ServerContext, recording_id: int) -> str:
         if rec is None or rec.probe_state == "done":
             return "skipped"
         try:
-            probe = ffmpeg.probe(ctx.store.locator(rec.storage_key), cmd=ctx.settings.ffprobe_bin)
+            probe = ffmpeg.probe(
+                ctx.store.locator(rec.storage_key),
+                cmd=ctx.settings.ffprobe_bin,
+                rw_timeout=int(RW_TIMEOUT_S * 1_000_000),
+            )
         except ffmpeg.Error as exc:
+            stderr = (exc.stderr or b"").decode("utf-8", "replace")
+            cut_off = unreachable(stderr)
+            if cut_off:  # the row stays as it was (the lock goes with the session); the task is retried
+                raise StorageUnreachable(f"recording {rec.id}: {cut_off}") from exc
             rec.probe_state = "not_media"
-            rec.probe = {"error": (exc.stderr or b"").decode("utf-8", "replace")[-2000:]}
+            rec.probe = {"error": stderr[-2000:]}
             session.commit()
             return rec.probe_state
         facts = media_facts(probe)
@@ -145,6 +183,8 @@ def probe_recording(ctx: ServerContext, recording_id: int) -> str:
                 found = decoded_to_end(
                     ctx.store.locator(rec.storage_key), facts["duration_s"], ctx.settings.ffprobe_bin
                 )
+            except StorageUnreachable:
+                raise
             except (OSError, subprocess.SubprocessError):  # not judged, not flagged: said in the log
                 log.warning("could not read recording %s to its end", rec.id, exc_info=True)
             else:
