@@ -16,7 +16,7 @@ from evidence_server.custody import reads
 from evidence_server.custody.serving import ContentRefused, ensure_servable, open_content
 from evidence_server.db import SessionDep
 from evidence_server.recordings.deps import get_visible
-from evidence_server.recordings.important import MARKERS, MAX_REASON, MarkRefused, change_mark
+from evidence_server.recordings.important import MARKERS, MAX_REASON
 from evidence_server.recordings.models import Recording
 from evidence_server.recordings.service import (
     RangeError,
@@ -26,7 +26,7 @@ from evidence_server.recordings.service import (
 )
 from evidence_server.retention.disposal import gone
 from evidence_server.retention.models import DISPOSED
-from evidence_server.retention.service import run_for
+from evidence_server.retention.service import change_mark
 from evidence_server.security import AnyUser, require_roles
 
 router = APIRouter(prefix="/api/v1/recordings", tags=["recordings"])
@@ -153,22 +153,9 @@ def mark_important(
 ) -> Response:
     """Set, clear or review the important mark (officers: their own recordings; case handlers: their unit's)."""
     rec = get_visible(session, user, recording_id)
-    try:
-        change_mark(session, user, rec, body.action, body.reason, request)
-    except MarkRefused as exc:
-        session.rollback()
-        details = {"action": body.action, "code": exc.code}
-        audit(
-            session,
-            "recording.important_refused",
-            request=request,
-            object_type="recording",
-            object_id=rec.id,
-            details=details,
-        )
-        session.commit()
-        raise HTTPException(exc.status, {"code": exc.code, "message": exc.message}) from exc
-    run_for(session, ctx, [rec.id])  # the retention class follows the mark at once
+    refused = change_mark(session, ctx, user, rec, body.action, body.reason, request)
+    if refused is not None:
+        raise HTTPException(refused.status, {"code": refused.code, "message": refused.message}) from refused
     session.commit()
     return _json(_RECORDING_JSON(RecordingOut.model_validate(rec, from_attributes=True), by_alias=True))
 

@@ -23,6 +23,8 @@ from evidence_server.cases.models import Case, CaseLink
 from evidence_server.context import ServerContext
 from evidence_server.db import utcnow
 from evidence_server.ledger.models import Device
+from evidence_server.recordings import important as marks
+from evidence_server.recordings.important import MarkRefused
 from evidence_server.recordings.models import Recording
 from evidence_server.retention.apply import ApplyReport, apply_retention
 from evidence_server.retention.models import (
@@ -92,6 +94,38 @@ def current_policy(session: Session, ctx: ServerContext) -> tuple[RetentionPolic
     """The newest saved policy, or the configured default."""
     row = session.scalar(select(RetentionPolicyVersion).order_by(RetentionPolicyVersion.id.desc()).limit(1))
     return (load_policy(row.policy), row) if row is not None else (load_policy(ctx.settings.retention_policy), None)
+
+
+def change_mark(
+    session: Session,
+    ctx: ServerContext,
+    user: User,
+    rec: Recording,
+    action: str,
+    reason: str | None,
+    request: Request | None,
+    via: str | None = None,
+) -> MarkRefused | None:
+    """Set, clear or review a recording's important mark, and apply retention to it at once (the class
+    follows the mark). A refused change is rolled back, audited as refused, committed, and returned; the
+    caller commits a change that was made."""
+    try:
+        marks.change_mark(session, user, rec, action, reason, request)
+    except MarkRefused as exc:
+        session.rollback()
+        details = {"action": action[:16], "code": exc.code, **({"via": via} if via else {})}
+        audit(
+            session,
+            "recording.important_refused",
+            request=request,
+            object_type="recording",
+            object_id=rec.id,
+            details=details,
+        )
+        session.commit()
+        return exc
+    run_for(session, ctx, [rec.id])
+    return None
 
 
 def run_for(session: Session, ctx: ServerContext, recording_ids: list[int]) -> ApplyReport:

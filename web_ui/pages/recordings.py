@@ -21,7 +21,7 @@ from evidence_server.push import tracks
 from evidence_server.push import views as push_views
 from evidence_server.recordings import important as marks
 from evidence_server.recordings.models import Recording
-from evidence_server.retention.service import run_for
+from evidence_server.retention import service as retention
 from evidence_server.security import require_roles
 from evidence_server.stations.models import Station
 from web_ui import csrf
@@ -178,21 +178,8 @@ def important_submit(
     rec = session.scalar(recordings_visible(user).where(Recording.id == recording_id))
     if rec is None:
         return render(request, "error.html", user=user, status_code=404, message="error.no_recording")
-    try:
-        marks.change_mark(session, user, rec, action, reason, request)
-    except marks.MarkRefused as exc:
-        session.rollback()
-        details = {"action": action[:16], "code": exc.code, "via": "web"}
-        audit(
-            session,
-            "recording.important_refused",
-            request=request,
-            object_type="recording",
-            object_id=rec.id,
-            details=details,
-        )
-        session.commit()
-        return RedirectResponse(f"/recordings/{rec.id}?mark_error={exc.code}", status_code=303)
-    run_for(session, context_of(request), [rec.id])
+    refused = retention.change_mark(session, context_of(request), user, rec, action, reason, request, via="web")
+    if refused is not None:
+        return RedirectResponse(f"/recordings/{rec.id}?mark_error={refused.code}", status_code=303)
     session.commit()
     return RedirectResponse(f"/recordings/{rec.id}?marked=1", status_code=303)
