@@ -142,14 +142,6 @@ def sequence(engine: Engine) -> int:
             return moved
 
 
-def _placed(engine: Engine, upto: int) -> bool:
-    """Whether every committed pending entry up to id ``upto`` is in the log already (another process's
-    run moved it): then there is nothing to lock for. Without a lock, so an entry moved by a run still
-    in progress reads as pending, and is waited for properly."""
-    with engine.connect() as conn:
-        return conn.execute(select(AuditPending.id).where(AuditPending.id <= upto).limit(1)).first() is None
-
-
 class Sequencer:
     """One thread per engine that runs ``sequence`` whenever asked, each run covering every request
     that asked before it started: writers never sequence (nor lock) themselves, they wait for a run."""
@@ -158,17 +150,14 @@ class Sequencer:
         self.engine = engine
         self._cond = threading.Condition()
         self._asked = self._done = 0
-        self._upto = 0  # the newest pending id a caller waits for (0: unknown, sequence anyway)
         self._thread: threading.Thread | None = None
 
-    def place(self, upto: int | None = None, timeout: float = 10.0) -> bool:
+    def place(self, timeout: float = 10.0) -> bool:
         """Wait until a run that started after this call has finished: entries committed before the
-        call (the caller's newest being pending id ``upto``) are in the log. False on timeout (they
-        stay pending, for the next run)."""
+        call are in the log. False on timeout (they stay pending, for the next run)."""
         with self._cond:
             self._asked += 1
             ticket = self._asked
-            self._upto = max(self._upto, upto) if upto and self._upto >= 0 else -1
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, name="custodia-audit-sequencer", daemon=True)
                 self._thread.start()
@@ -181,10 +170,9 @@ class Sequencer:
                 if not self._cond.wait_for(lambda: self._asked > self._done, timeout=60.0):
                     self._thread = None  # idle: a later place() starts another
                     return
-                target, upto, self._upto = self._asked, self._upto, 0
+                target = self._asked
             try:
-                if upto <= 0 or not _placed(self.engine, upto):
-                    sequence(self.engine)
+                sequence(self.engine)
             except Exception:  # noqa: BLE001  (the entries stay pending: the next run, or audit.sequence)
                 log.exception("could not place pending audit entries")
             with self._cond:

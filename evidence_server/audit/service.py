@@ -57,8 +57,8 @@ def record(
         "details": json_clean(details),
     }
     if group_commit(session):  # straight to the queue: no unit-of-work bookkeeping, no id to read back
-        queued = session.execute(_QUEUE, fields).scalar_one()
-        session.info[PENDING] = max(int(queued), session.info.get(PENDING) or 0)  # the newest entry to place
+        session.execute(_QUEUE, fields)
+        session.info[PENDING] = True
         # what a flush listener would have seen in ``session.new``: (action, actor type, actor id)
         session.info.setdefault(QUEUED, []).append((action, actor_type, actor_id))
         return None
@@ -70,7 +70,7 @@ def record(
 PENDING = "custodia.audit_pending"
 #: the queued entries of the open transaction, for listeners (compliance rescans) to read at commit
 QUEUED = "custodia.audit_queued"
-_QUEUE = insert(AuditPending).returning(AuditPending.id)
+_QUEUE = insert(AuditPending)
 #: Group commit where the database lets writers work in parallel (PostgreSQL); tests may switch it off.
 GROUP_COMMIT = True
 
@@ -82,10 +82,9 @@ def group_commit(session: Session) -> bool:
 @event.listens_for(Session, "after_commit")
 def _sequence_after_commit(session: Session) -> None:
     """The entries this transaction committed are in the log before the request answers."""
-    upto = session.info.pop(PENDING, None)
-    if upto:
+    if session.info.pop(PENDING, False):
         bind = session.get_bind()
-        if not sequencer_for(bind.engine if isinstance(bind, Connection) else bind).place(upto):
+        if not sequencer_for(bind.engine if isinstance(bind, Connection) else bind).place():
             log.warning("audit entries committed but not yet placed in the log: the next run places them")
 
 

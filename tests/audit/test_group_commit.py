@@ -121,9 +121,8 @@ def test_racing_writers_and_sequencers_leave_no_gap_and_no_duplicate(pg_ctx: Ser
 def test_each_writer_finds_its_entry_in_the_log_when_its_commit_returns_whoever_placed_it(
     pg_ctx: ServerContext, tmp_path: Path
 ) -> None:
-    """Two engines stand for two API processes, each with its own sequencer: a writer whose entry another
-    process's run already placed skips its own run (``sequencer._placed``), and must still never answer
-    before its entry is in the log."""
+    """Two engines stand for two API processes, each with its own sequencer racing the other's: a writer
+    must never answer before its entry is in the log, whichever run placed it."""
     other = ServerContext(pg_ctx.settings.model_copy(update={"data_dir": tmp_path / "other"}))
     missing: list[int] = []
 
