@@ -22,7 +22,7 @@ from itertools import repeat
 from multiprocessing import get_context
 from typing import Any
 
-from sqlalchemy import Select, insert, or_, select, update
+from sqlalchemy import Select, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -31,6 +31,7 @@ from evidence_server.compliance import access, gather, rules
 from evidence_server.compliance.facts import ACCESS_KINDS, DEVICE_KINDS, Finding, Thresholds, iso
 from evidence_server.compliance.models import ComplianceFlag, ComplianceScan, FlagEvent
 from evidence_server.db import utcnow
+from evidence_server.recordings.models import Recording
 
 log = logging.getLogger(__name__)
 _LOCK = threading.Lock()  # one scan at a time per process (a full scan and a device scan race otherwise)
@@ -182,16 +183,30 @@ def _retrying(session: Session, work: Any) -> Counter[str]:
     raise AssertionError("unreachable")
 
 
-PARALLEL_FROM = 4 * gather.BATCH  # fewer devices than this are scanned in-process
+PARALLEL_FROM = 4 * gather.BATCH  # fewer devices than this are scanned in-process…
+PARALLEL_RECORDINGS = 100_000  # …unless their histories hold this many recordings (a day's docks at 10M)
+PARALLEL_DEVICES_COUNTED = 20  # fewer devices than this are never counted (an incremental scan after a dock)
 
 
-def scan_workers(settings: Any, session: Session, devices: int) -> int:
+def scan_workers(settings: Any, session: Session, devices: int, recordings: int = 0) -> int:
     """How many processes gather and judge the batches: one per CPU (at most 4) for a large scan on
-    PostgreSQL, else the scan stays in this process (SQLite, tests, a device's incremental scan)."""
-    if session.get_bind().dialect.name != "postgresql" or devices < PARALLEL_FROM:
+    PostgreSQL (many devices, or a few with long histories), else the scan stays in this process
+    (SQLite, tests, a device's incremental scan)."""
+    if session.get_bind().dialect.name != "postgresql":
+        return 1
+    if devices < PARALLEL_FROM and recordings < PARALLEL_RECORDINGS:
         return 1
     wanted = settings.compliance_scan_workers or min(4, os.cpu_count() or 1)
     return max(1, wanted)
+
+
+def _history(session: Session, serials: list[str]) -> int:
+    """How many recordings these devices hold (what a scan of them reads): counted only for a handful or
+    more, so that the incremental scan after one transfer costs no extra query."""
+    if len(serials) < PARALLEL_DEVICES_COUNTED or session.get_bind().dialect.name != "postgresql":
+        return 0
+    q = select(func.count()).select_from(Recording).where(Recording.device_serial.in_(serials))
+    return int(session.scalar(q) or 0)
 
 
 _worker_session: Any = None
@@ -233,8 +248,10 @@ def scan_devices(
     result = result or ScanResult(None)
     todo = sorted(set(serials)) if serials is not None else gather.all_serials(session)
     batches = list(gather.chunks(todo))
-    workers = scan_workers(settings, session, len(todo))
+    workers = scan_workers(settings, session, len(todo), _history(session, todo) if serials is not None else 0)
     if workers > 1:
+        if len(batches) < 2 * workers:  # a few devices with long histories: split them so every worker has some
+            batches = list(gather.chunks(todo, max(1, -(-len(todo) // (2 * workers)))))
         with ProcessPoolExecutor(
             workers, mp_context=get_context("spawn"), initializer=_worker_init, initargs=(settings.database_url,)
         ) as pool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import func, select
 
 from evidence_server.accounts.models import User
@@ -147,3 +148,44 @@ def test_recordings_probed_before_profiles_existed_get_theirs_from_the_probe_the
             assert rec.media_profile["video_codec"] == "h264"
     finally:
         ctx.close()
+
+
+def test_a_few_devices_with_long_histories_are_judged_in_worker_processes_with_the_same_findings(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A day's docks at 10M touch a few hundred devices with thousands of recordings each: the scan of them
+    is split across worker processes. Whatever judges them, the flags are the same: the in-process scan
+    after the parallel one changes nothing."""
+    if not site.settings.database_url.startswith("postgresql"):
+        pytest.skip("worker processes scan PostgreSQL only")
+    from evidence_server.compliance import service
+
+    serials = [f"H{n:02d}" for n in range(24)]
+    for n, serial in enumerate(serials):
+        site.register(serial)
+        files = [segment(serial, k, MON + timedelta(minutes=5 * (k - 1))) for k in (1, 2, 4)]  # 3 deleted
+        tid = site.dock(serial, MON + timedelta(minutes=25 + n), files)
+        for f in files:
+            site.arrive(tid, f, MON + timedelta(minutes=30 + n))
+    used: list[int] = []
+    real = service.scan_workers
+
+    def counted(*a: object, **kw: object) -> int:
+        used.append(real(*a, **kw))  # type: ignore[arg-type]
+        return used[-1]
+
+    monkeypatch.setattr(service, "PARALLEL_RECORDINGS", 50)  # 24 devices × 3 recordings: "long" here
+    monkeypatch.setattr(service, "scan_workers", counted)
+    with site.session() as s:
+        result = service.scan_devices(s, site.settings.model_copy(update={"compliance_scan_workers": 2}), serials)
+        s.commit()
+    assert used == [2] and result.devices == 24
+    flagged = kinds(site)
+    assert flagged.count(("segment_gap", None)) == 0 and len(flagged) >= 24
+    monkeypatch.setattr(service, "PARALLEL_RECORDINGS", 10**9)
+    with site.session() as s:
+        again = service.scan_devices(s, site.settings, serials)
+        s.commit()
+    assert used[-1] == 1
+    assert again.counts.get("raised", 0) == again.counts.get("changed", 0) == again.counts.get("cleared", 0) == 0
+    assert kinds(site) == flagged
