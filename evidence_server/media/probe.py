@@ -10,6 +10,7 @@ from fractions import Fraction
 from typing import Any
 
 import ffmpeg
+from sqlalchemy import select
 
 from evidence_server.context import ServerContext
 from evidence_server.media.profile import profile_of
@@ -223,8 +224,6 @@ def damaged_at_source(session: Any, rec: Any, found: dict[str, Any]) -> None:
 def backfill_profiles(ctx: ServerContext, batch: int = 2000) -> int:
     """Give recordings probed before media profiles existed (migration 0016) their profile, from the probe
     they already hold, so that their devices' baselines include them. Idempotent; returns how many."""
-    from sqlalchemy import select
-
     from evidence_server.recordings.models import Recording
 
     with ctx.sessionmaker() as session:
