@@ -108,6 +108,9 @@ class ServerContext:
         if "tasks" in self.__dict__:
             self.tasks.shutdown()
         if "engine" in self.__dict__:
+            from evidence_server.audit.sequencer import drain  # the audit feature imports this module
+
+            drain(self.engine)
             self.engine.dispose()
 
 

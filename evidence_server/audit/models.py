@@ -96,6 +96,7 @@ class AuditPending(Base):
     object_id: Mapped[str | None] = mapped_column(String(64))
     client_addr: Mapped[str | None] = mapped_column(String(64))
     details: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    at: Mapped[datetime | None]  # when the request recorded it (None: queued before this column existed)
 
 
 class AuditTally(Base):

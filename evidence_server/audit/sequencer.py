@@ -1,31 +1,39 @@
 """Group commit for the audit log on PostgreSQL: pending entries get their place in the log in batches.
 
 A request commits its audit entries to ``audit_pending`` with the change they record, without any
-lock; right after its commit it runs ``sequence`` (so its own entries are in the log before it
-answers), which takes the log head's lock once and moves every pending entry, its own and those
-of the requests that committed meanwhile, into ``audit_events`` with consecutive ``seq`` numbers,
-their time and their leaf hashes. Writers never wait on each other; sequencers do, briefly, and
-each one's batch covers the others'. A crash between a commit and its sequencing leaves the entry
-pending: the next run (any request's, or the periodic ``audit.sequence`` task) takes it.
+lock, and answers: the entry is durable from its commit. Right after the commit it nudges its
+process's sequencer thread, which takes the log head's lock once per run and moves every pending
+entry, its own and those of every process's requests that committed meanwhile, into
+``audit_events`` with consecutive ``seq`` numbers, their time and their leaf hashes. Writers never
+wait on each other nor on the log.
+
+Readers never see a log that lags a commit: every statement that reads the log (``audit_events``
+or ``audit_log_head``) first places whatever is pending (``place_pending``, one cheap look when
+nothing is), so whoever reads, in whichever process, finds every entry committed before the read
+in its place: an export's entry before the handover that checks it, a view before the audit page.
+A crash between a commit and its placement leaves the entry pending: the next read, run or the
+periodic ``audit.sequence`` task places it.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 import weakref
-from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import JSON, delete, func, insert, select, text, update
+from sqlalchemy import JSON, delete, event, func, insert, select, text, update
 from sqlalchemy.engine import Connection, Engine
 
 from custodia_wire.auditlog import entry_leaf_hash, make_entry
 from evidence_server.audit.models import AuditEvent, AuditLogHead, AuditPending
-from evidence_server.db import utcnow
+from evidence_server.db import UTCDateTime, utcnow
 
 log = logging.getLogger(__name__)
 BATCH = 2_000
+#: how long a run waits for more commits to share it (nobody waits on a run but ``place``)
+COALESCE_S = 0.005
 _PENDING_COLUMNS = (
     AuditPending.id,
     AuditPending.actor_type,
@@ -36,6 +44,7 @@ _PENDING_COLUMNS = (
     AuditPending.object_id,
     AuditPending.client_addr,
     AuditPending.details,
+    AuditPending.at,
 )
 
 
@@ -61,21 +70,34 @@ def _event(seq: int, at: Any, row: Any) -> dict[str, Any]:
         "client_addr": row.client_addr,
         "details": row.details,
     }
-    e = SimpleNamespace(**ev)
     entry = make_entry(
-        e.seq,
-        e.at,
-        e.actor_type,
-        e.actor_id,
-        e.actor_name,
-        e.action,
-        e.object_type,
-        e.object_id,
-        e.client_addr,
-        e.details,
+        seq,
+        at,
+        row.actor_type,
+        row.actor_id,
+        row.actor_name,
+        row.action,
+        row.object_type,
+        row.object_id,
+        row.client_addr,
+        row.details,
     )
     ev["leaf_hash"] = entry_leaf_hash(entry).hex()
     return ev
+
+
+def _times(conn: Connection, first: int, rows: list[Any]) -> list[Any]:
+    """Each entry's time: when its request recorded it (an entry queued by an older server: now), never
+    before the entry ahead of it, so that the log's times run forward with its order: a request that
+    committed after a later one keeps its place and takes the later one's time."""
+    now = utcnow()
+    last = conn.scalar(select(AuditEvent.at).where(AuditEvent.seq == first - 1)) if first > 0 else None
+    out = []
+    for row in rows:
+        at = row.at or now
+        last = at if last is None or at > last else last
+        out.append(last)
+    return out
 
 
 #: PostgreSQL, in one statement: take the oldest pending entries out of the queue and move the log head
@@ -87,14 +109,14 @@ _TAKE = text(
     moved AS (
         DELETE FROM audit_pending
         WHERE id IN (SELECT id FROM audit_pending ORDER BY id LIMIT :batch)
-        RETURNING id, actor_type, actor_id, actor_name, action, object_type, object_id, client_addr, details
+        RETURNING id, actor_type, actor_id, actor_name, action, object_type, object_id, client_addr, details, at
     ),
     head AS (
         UPDATE audit_log_head SET size = size + (SELECT count(*) FROM moved) WHERE id = 1 RETURNING size
     )
     SELECT moved.*, head.size AS new_size FROM head, cfg LEFT JOIN moved ON true ORDER BY moved.id
     """
-).columns(details=JSON)
+).columns(details=JSON, at=UTCDateTime(timezone=True))
 
 
 def _take_pg(conn: Connection) -> tuple[int, list[Any]] | None:
@@ -126,25 +148,77 @@ def _move(conn: Connection) -> int:
     taken = _take_pg(conn) if conn.dialect.name == "postgresql" else None
     first, rows = taken if taken is not None else _take(conn)
     if rows:
-        at = utcnow()
-        conn.execute(insert(AuditEvent), [_event(first + i, at, row) for i, row in enumerate(rows)])
+        times = _times(conn, first, rows)
+        conn.execute(insert(AuditEvent), [_event(first + i, times[i], row) for i, row in enumerate(rows)])
     return len(rows)
+
+
+#: the execution option that marks the sequencer's own connections (their reads must not place first)
+SEQUENCING = "custodia_sequencing"
+LOG_TABLES = frozenset({"audit_events", "audit_log_head"})
+_LAST_PENDING = text("SELECT max(id) FROM audit_pending")
+_PENDING_UPTO = text("SELECT EXISTS (SELECT 1 FROM audit_pending WHERE id <= :upto)")
 
 
 def sequence(engine: Engine) -> int:
     """Move every committed pending entry into the log, oldest first; return how many were moved."""
     moved = 0
-    while True:
-        with engine.begin() as conn:
-            batch = _move(conn)
-        moved += batch
-        if batch < BATCH:
-            return moved
+    with engine.connect() as conn:
+        conn.execution_options(**{SEQUENCING: True})
+        while True:
+            with conn.begin():
+                batch = _move(conn)
+            moved += batch
+            if batch < BATCH:
+                return moved
+
+
+def place_pending(engine: Engine) -> int:
+    """Place every entry committed so far (one indexed look when none is pending); how many this call moved.
+
+    A run that finds its batch taken by another process's run moves nothing while that run may still
+    have batches to go: so this goes on until no entry that was pending when it began is left."""
+    moved = 0
+    with engine.connect() as conn:
+        conn.execution_options(**{SEQUENCING: True})
+        upto = conn.scalar(_LAST_PENDING)
+        conn.commit()
+        while upto is not None:
+            with conn.begin():
+                moved += _move(conn)
+            left = conn.scalar(_PENDING_UPTO, {"upto": upto})  # a fresh snapshot: runs we waited for are in
+            conn.commit()
+            if not left:
+                break
+    return moved
+
+
+def _reads_log(sql: str) -> bool:
+    """A query (SELECT or WITH) naming the log's tables: a look at the SQL text, microseconds."""
+    return sql.startswith(("SELECT", "WITH", "select", "with")) and any(t in sql for t in LOG_TABLES)
+
+
+@event.listens_for(Engine, "before_cursor_execute")
+def _place_before_reading_the_log(
+    conn: Connection, _cursor: Any, sql: str, _params: Any, _context: Any, _many: bool
+) -> None:
+    """A read of the log, on PostgreSQL (where entries commit pending), finds every committed entry placed."""
+    if (
+        GROUP_COMMIT
+        and conn.dialect.name == "postgresql"
+        and _reads_log(sql)
+        and not conn.get_execution_options().get(SEQUENCING)
+    ):
+        place_pending(conn.engine)
+
+
+#: Group commit where the database lets writers work in parallel (PostgreSQL); tests may switch it off.
+GROUP_COMMIT = True
 
 
 class Sequencer:
     """One thread per engine that runs ``sequence`` whenever asked, each run covering every request
-    that asked before it started: writers never sequence (nor lock) themselves, they wait for a run."""
+    that asked before it started: writers never sequence (nor lock) themselves."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -152,17 +226,26 @@ class Sequencer:
         self._asked = self._done = 0
         self._thread: threading.Thread | None = None
 
-    def place(self, timeout: float = 10.0) -> bool:
-        """Wait until a run that started after this call has finished: entries committed before the
-        call are in the log. False on timeout (they stay pending, for the next run)."""
+    def nudge(self) -> int:
+        """Ask for a run (which covers every entry committed before it starts); the ticket to wait for."""
         with self._cond:
             self._asked += 1
-            ticket = self._asked
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, name="custodia-audit-sequencer", daemon=True)
                 self._thread.start()
             self._cond.notify_all()
+            return self._asked
+
+    def place(self, timeout: float = 10.0) -> bool:
+        """Wait until a run that started after this call has finished: entries committed before the
+        call are in the log. False on timeout (they stay pending, for the next run)."""
+        ticket = self.nudge()
+        with self._cond:
             return self._cond.wait_for(lambda: self._done >= ticket, timeout)
+
+    def behind(self) -> bool:
+        with self._cond:
+            return self._asked > self._done
 
     def _run(self) -> None:
         while True:
@@ -170,6 +253,8 @@ class Sequencer:
                 if not self._cond.wait_for(lambda: self._asked > self._done, timeout=60.0):
                     self._thread = None  # idle: a later place() starts another
                     return
+            time.sleep(COALESCE_S)  # let the commits of the next few milliseconds share this run
+            with self._cond:
                 target = self._asked
             try:
                 sequence(self.engine)
@@ -182,6 +267,16 @@ class Sequencer:
 
 _SEQUENCERS: weakref.WeakKeyDictionary[Engine, Sequencer] = weakref.WeakKeyDictionary()
 _SEQUENCERS_LOCK = threading.Lock()
+
+
+def drain(engine: Engine) -> None:
+    """Before an engine closes: place what this process nudged for and no run placed yet."""
+    found = _SEQUENCERS.get(engine)
+    if found is not None and found.behind():
+        try:
+            sequence(engine)
+        except Exception:  # noqa: BLE001  (they stay pending: the next read, run or audit.sequence)
+            log.exception("could not place pending audit entries at close")
 
 
 def sequencer_for(engine: Engine) -> Sequencer:

@@ -3,14 +3,13 @@
 Each entry gets its place in the log (``seq``), its time and its leaf hash under a lock on the
 single ``audit_log_head`` row, so entries never get a gap or a duplicate, and a transaction that
 rolls back leaves no trace in the log. On SQLite (one writer at a time anyway) that happens when
-the session flushes. On PostgreSQL the entry is written to ``audit_pending`` and sequenced right
-after the commit, many entries at a time (``audit.sequencer``: group commit), so concurrent
-requests never hold the lock while they work.
+the session flushes. On PostgreSQL the entry is written to ``audit_pending`` and placed after the
+commit, many entries at a time (``audit.sequencer``: group commit), so concurrent requests never
+hold the lock, nor wait for it; every read of the log places what is pending first.
 """
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from fastapi import Request
@@ -19,11 +18,9 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from custodia_wire.auditlog import entry_leaf_hash, json_clean, make_entry
+from evidence_server.audit import sequencer
 from evidence_server.audit.models import AuditEvent, AuditLogHead, AuditPending
-from evidence_server.audit.sequencer import sequencer_for
 from evidence_server.db import utcnow
-
-log = logging.getLogger(__name__)
 
 
 def record(
@@ -56,7 +53,10 @@ def record(
         "client_addr": request.client.host if request is not None and request.client else None,
         "details": json_clean(details),
     }
-    if group_commit(session):  # straight to the queue: no unit-of-work bookkeeping, no id to read back
+    if group_commit(session):
+        # straight to the queue: no unit-of-work bookkeeping, no id to read back; the time is the
+        # request's, whenever the entry gets its place
+        fields["at"] = utcnow()
         session.execute(_QUEUE, fields)
         session.info[PENDING] = True
         # what a flush listener would have seen in ``session.new``: (action, actor type, actor id)
@@ -71,21 +71,19 @@ PENDING = "custodia.audit_pending"
 #: the queued entries of the open transaction, for listeners (compliance rescans) to read at commit
 QUEUED = "custodia.audit_queued"
 _QUEUE = insert(AuditPending)
-#: Group commit where the database lets writers work in parallel (PostgreSQL); tests may switch it off.
-GROUP_COMMIT = True
 
 
 def group_commit(session: Session) -> bool:
-    return GROUP_COMMIT and session.get_bind().dialect.name == "postgresql"
+    return sequencer.GROUP_COMMIT and session.get_bind().dialect.name == "postgresql"
 
 
 @event.listens_for(Session, "after_commit")
 def _sequence_after_commit(session: Session) -> None:
-    """The entries this transaction committed are in the log before the request answers."""
+    """The entries this transaction committed are durable; the process's sequencer places them soon,
+    and any read of the log before then places them first."""
     if session.info.pop(PENDING, False):
         bind = session.get_bind()
-        if not sequencer_for(bind.engine if isinstance(bind, Connection) else bind).place():
-            log.warning("audit entries committed but not yet placed in the log: the next run places them")
+        sequencer.sequencer_for(bind.engine if isinstance(bind, Connection) else bind).nudge()
 
 
 @event.listens_for(Session, "after_rollback")

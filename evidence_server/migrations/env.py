@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from alembic import context
 
+from evidence_server.audit.sequencer import SEQUENCING
 from evidence_server.db import make_engine
 from evidence_server.models import Base
 
@@ -32,6 +33,9 @@ def run_migrations_online() -> None:
 
 
 def _run(connection) -> None:  # type: ignore[no-untyped-def]
+    # a migration reads the audit log as it stands: it never places pending entries (whose table
+    # may not exist yet at that revision); the next read after the upgrade does
+    connection.execution_options(**{SEQUENCING: True})
     context.configure(
         connection=connection,
         target_metadata=target_metadata,

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
+from evidence_server.audit.sequencer import place_pending
 from evidence_server.audit.service import record
 from evidence_server.config import Settings
 from evidence_server.context import ServerContext
@@ -33,8 +34,11 @@ TABLES = ("audit_events", "audit_checkpoints", "audit_log_head", "audit_tiles")
 
 
 def tamper(ctx: ServerContext, *statements: str) -> None:
-    """Run raw SQL as the database owner would, with the append-only triggers switched off."""
+    """Run raw SQL as the database owner would, with the append-only triggers switched off, on the log as it
+    stands (entries committed and still pending placed first, as any read of the log would)."""
     sqlite = ctx.engine.dialect.name == "sqlite"
+    if not sqlite:
+        place_pending(ctx.engine)
     with ctx.engine.begin() as conn:
         if sqlite:
             for name in (

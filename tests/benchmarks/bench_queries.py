@@ -728,7 +728,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     results: dict[str, Any] = {}
     work = Path(tempfile.mkdtemp(prefix="custodia-bench-p5-"))
     if args.reuse:
+        from evidence_server.dbadmin import upgrade
+
         url = pg_url(args.db)
+        upgrade(url)  # a database kept by an earlier version: its schema brought up to this one's
     else:
         t0 = time.perf_counter()
         url = recreate_database(args.db)

@@ -355,7 +355,8 @@ def test_an_api_host_dies_mid_upload_and_the_worker_host_is_partitioned(
         queued = int(broker.llen(env["CUSTODIA_CELERY_QUEUE"]))
         figures["during_partition"] = {**during, "queued": queued}
         assert during["recordings"] == 1 + SMALL_SEGMENTS
-        assert during["probed"] <= 1 and during["thumbnails"] == 0, "a partitioned worker did something"
+        # only the big recording's probe and derivation, taken before the cut, may have finished
+        assert during["probed"] <= 1 and during["thumbnails"] <= 1, "a partitioned worker did something"
         assert queued >= 2 * SMALL_SEGMENTS, "probe and derivation of each new recording wait in the broker"
         network.mend("worker")
         figures["partition_s"] = round(time.monotonic() - cut_at, 1)
