@@ -9,7 +9,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, DateTime, bindparam, distinct, func, select
+from sqlalchemy import ColumnElement, DateTime, bindparam, distinct, func, select, tuple_
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
@@ -179,37 +179,64 @@ def rate_by_month(
     return out
 
 
+@dataclass
+class FlagCounts:
+    by_kind: dict[str, int]
+    by_state: dict[str, int]
+    by_unit: dict[int | None, int]
+    by_officer: dict[str, int]
+    by_month: dict[str, int]
+
+
+def _flag_counts(session: Session, where: list[Any], period: Period) -> FlagCounts:
+    """The flags counted five ways. PostgreSQL reads them once (``GROUPING SETS``): at a province's size
+    (a year of flags is 100,000 and more) each pass over them costs more than the grouping."""
+    month, name = month_in_period(session, ComplianceFlag.at, period)
+    out = FlagCounts({}, {}, {}, {}, {})
+    groups = (
+        (ComplianceFlag.kind, out.by_kind, str),
+        (ComplianceFlag.state, out.by_state, str),
+        (ComplianceFlag.unit_id, out.by_unit, lambda v: v),
+        (ComplianceFlag.officer_no, out.by_officer, str),
+        (month, out.by_month, name),
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        columns = [c for c, _, _ in groups]
+        rows = session.execute(
+            select(*columns, func.grouping(*columns), func.count())
+            .where(*where)
+            .group_by(func.grouping_sets(*[tuple_(c) for c in columns]))
+        )
+        last = len(groups) - 1
+        for row in rows:
+            # GROUPING(...) has a bit set for each column not grouped on: the one clear bit names the set
+            i = next(i for i in range(len(groups)) if not row[len(groups)] >> (last - i) & 1)
+            value, into, key = row[i], groups[i][1], groups[i][2]
+            if i == 3 and value is None:  # flags without an officer are not an officer's
+                continue
+            into[key(value) if value is not None else value] = int(row[-1])
+        return out
+    for column, into, key in groups:
+        q = select(column, func.count()).where(*where)
+        if column is ComplianceFlag.officer_no:
+            q = q.where(ComplianceFlag.officer_no.is_not(None))
+        for value, n in session.execute(q.group_by(column)):
+            into[key(value) if value is not None else value] = int(n)
+    return out
+
+
 def figures(session: Session, user: User, period: Period, unit_id: int | None = None) -> Figures:
     where = _scoped(user, period, unit_id)
-    count = func.count()
-    by_kind = dict(
-        session.execute(
-            select(ComplianceFlag.kind, count).where(*where).group_by(ComplianceFlag.kind).order_by(count.desc())
-        ).all()
-    )
-    by_state = dict(
-        session.execute(select(ComplianceFlag.state, count).where(*where).group_by(ComplianceFlag.state)).all()
-    )
+    counted = _flag_counts(session, where, period)
+    most = lambda kv: (-kv[1], str(kv[0]))  # noqa: E731  (the most first; ties in a stable order)
+    by_kind = dict(sorted(counted.by_kind.items(), key=most))
+    by_state = counted.by_state
     names = dict(session.execute(select(Unit.id, Unit.name)).all())
     by_unit = [
-        (u, names.get(u, "—") if u else "—", n)
-        for u, n in session.execute(
-            select(ComplianceFlag.unit_id, count).where(*where).group_by(ComplianceFlag.unit_id).order_by(count.desc())
-        )
+        (u, names.get(u, "—") if u else "—", n) for u, n in sorted(counted.by_unit.items(), key=lambda kv: -kv[1])
     ]
-    by_officer = [
-        (o or "", n)
-        for o, n in session.execute(
-            select(ComplianceFlag.officer_no, count)
-            .where(*where, ComplianceFlag.officer_no.is_not(None))
-            .group_by(ComplianceFlag.officer_no)
-            .order_by(count.desc())
-            .limit(20)
-        )
-    ]
-    month, name = month_in_period(session, ComplianceFlag.at, period)
-    counted = {name(m): n for m, n in session.execute(select(month, count).where(*where).group_by(month))}
-    by_month = {m: int(counted.get(m, 0)) for m in months(period)}
+    by_officer = [(o or "", n) for o, n in sorted(counted.by_officer.items(), key=most)[:20]]
+    by_month = {m: int(counted.by_month.get(m, 0)) for m in months(period)}
     if unit_id is not None:
         units: list[int] | None = [unit_id]
     else:
