@@ -209,7 +209,10 @@ def _place_before_reading_the_log(
         and _reads_log(sql)
         and not conn.get_execution_options().get(SEQUENCING)
     ):
-        place_pending(conn.engine)
+        try:
+            place_pending(conn.engine)
+        except Exception:  # noqa: BLE001  (no connection to spare, a lost server: the read goes on)
+            log.warning("could not place pending audit entries before a read of the log", exc_info=True)
 
 
 #: Group commit where the database lets writers work in parallel (PostgreSQL); tests may switch it off.
