@@ -181,7 +181,7 @@ def dock_and_wait(
     wanted = {d.serial for d in devices}
     deadline = time.monotonic() + timeout
     while True:
-        docks = journal.transfers()
+        docks = journal.docks()
         final = {s: v for s, v in docks.items() if s in wanted and v[0] in FINAL}
         if len(final) == len(wanted):
             break
