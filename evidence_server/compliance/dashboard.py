@@ -197,7 +197,7 @@ def _flag_counts(session: Session, where: list[Any], period: Period) -> FlagCoun
     (a year of flags is 100,000 and more) each pass over them costs more than the grouping."""
     month, name = month_in_period(session, ComplianceFlag.at, period)
     out = FlagCounts({}, {}, {}, {}, {})
-    groups = (
+    groups: tuple[tuple[Any, dict[Any, int], Callable[[Any], Any]], ...] = (
         (ComplianceFlag.kind, out.by_kind, str),
         (ComplianceFlag.state, out.by_state, str),
         (ComplianceFlag.unit_id, out.by_unit, lambda v: v),
