@@ -75,6 +75,10 @@ class Settings(BaseSettings):
     environment: Literal["development", "test", "production"] = "development"
     data_dir: Path = Path("var")
     database_url: str = ""  # default: SQLite under data_dir
+    # PostgreSQL connections each server process keeps (and may open beyond that under load). On a small host
+    # fewer give more: sessions queue in the pool, not as backends fighting for the same cores (BENCHMARKS.md).
+    db_pool_size: int = Field(default=10, ge=1, le=200)
+    db_max_overflow: int = Field(default=20, ge=0, le=200)
     storage_backend: Literal["local", "s3"] = "local"
     storage_dir: Path | None = None  # default: data_dir/objects
     staging_dir: Path | None = None  # default: data_dir/staging (tus uploads in progress)

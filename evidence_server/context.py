@@ -33,7 +33,8 @@ class ServerContext:
 
     @cached_property
     def engine(self) -> Engine:
-        return make_engine(self.settings.database_url)
+        s = self.settings
+        return make_engine(s.database_url, s.db_pool_size, s.db_max_overflow)
 
     @cached_property
     def sessionmaker(self) -> sessionmaker[Session]:

@@ -55,7 +55,7 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, pool_size: int = 10, max_overflow: int = 20) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
@@ -72,7 +72,7 @@ def make_engine(url: str) -> Engine:
     # No JIT: PostgreSQL compiles a query whose *estimated* cost passes jit_above_cost, and the
     # visibility filters' subqueries (never run when the other side of their OR holds) inflate the
     # estimates of cheap lookups: a case-number search spent ~70 ms compiling for 0.3 ms of work.
-    engine = create_engine(url, pool_size=10, max_overflow=20, connect_args={"options": "-c jit=off"})
+    engine = create_engine(url, pool_size=pool_size, max_overflow=max_overflow, connect_args={"options": "-c jit=off"})
     _ping_after_idle(engine)
     return engine
 
