@@ -32,7 +32,7 @@ from evidence_server.db import UTCDateTime, utcnow
 
 log = logging.getLogger(__name__)
 BATCH = 2_000
-#: how long a run waits for more commits to share it (nobody waits on a run but ``place``)
+#: how long a run waits for more commits to share it (nobody waits on a run: readers place for themselves)
 COALESCE_S = 0.005
 _PENDING_COLUMNS = (
     AuditPending.id,
@@ -239,13 +239,6 @@ class Sequencer:
             self._cond.notify_all()
             return self._asked
 
-    def place(self, timeout: float = 10.0) -> bool:
-        """Wait until a run that started after this call has finished: entries committed before the
-        call are in the log. False on timeout (they stay pending, for the next run)."""
-        ticket = self.nudge()
-        with self._cond:
-            return self._cond.wait_for(lambda: self._done >= ticket, timeout)
-
     def behind(self) -> bool:
         with self._cond:
             return self._asked > self._done
@@ -254,7 +247,7 @@ class Sequencer:
         while True:
             with self._cond:
                 if not self._cond.wait_for(lambda: self._asked > self._done, timeout=60.0):
-                    self._thread = None  # idle: a later place() starts another
+                    self._thread = None  # idle: a later nudge() starts another
                     return
             time.sleep(COALESCE_S)  # let the commits of the next few milliseconds share this run
             with self._cond:
