@@ -195,7 +195,7 @@ def place_pending(engine: Engine) -> int:
 
 def _reads_log(sql: str) -> bool:
     """A query (SELECT or WITH) naming the log's tables: a look at the SQL text, microseconds."""
-    return sql.startswith(("SELECT", "WITH", "select", "with")) and any(t in sql for t in LOG_TABLES)
+    return sql.lstrip(" \t\r\n(")[:6].upper().startswith(("SELECT", "WITH")) and any(t in sql for t in LOG_TABLES)
 
 
 @event.listens_for(Engine, "before_cursor_execute")

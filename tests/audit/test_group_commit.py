@@ -152,6 +152,9 @@ def test_every_reader_in_any_process_finds_what_was_committed_before_it(
                 }
             ),
             "head": lambda s, oid: log_size(s) == int(oid) + 1,
+            "text": lambda s, oid: (
+                s.scalar(text("\n  (select count(*) from audit_events where object_id = :oid)"), {"oid": oid}) == 1
+            ),
         }
         for n, (name, found) in enumerate(readers.items()):
             with pg_ctx.sessionmaker() as s:
