@@ -8,8 +8,8 @@ entry, its own and those of every process's requests that committed meanwhile, i
 wait on each other nor on the log.
 
 Readers never see a log that lags a commit: every statement that reads the log (``audit_events``
-or ``audit_log_head``) first places whatever is pending (``place_pending``, one cheap look when
-nothing is), so whoever reads, in whichever process, finds every entry committed before the read
+or ``audit_log_head``) first places whatever is pending (one indexed look on the reader's own connection
+when nothing is), so whoever reads, in whichever process, finds every entry committed before the read
 in its place: an export's entry before the handover that checks it, a view before the audit page.
 A crash between a commit and its placement leaves the entry pending: the next read, run or the
 periodic ``audit.sequence`` task places it.
@@ -70,19 +70,7 @@ def _event(seq: int, at: Any, row: Any) -> dict[str, Any]:
         "client_addr": row.client_addr,
         "details": row.details,
     }
-    entry = make_entry(
-        seq,
-        at,
-        row.actor_type,
-        row.actor_id,
-        row.actor_name,
-        row.action,
-        row.object_type,
-        row.object_id,
-        row.client_addr,
-        row.details,
-    )
-    ev["leaf_hash"] = entry_leaf_hash(entry).hex()
+    ev["leaf_hash"] = entry_leaf_hash(make_entry(**ev)).hex()
     return ev
 
 
@@ -102,7 +90,8 @@ def _times(conn: Connection, first: int, rows: list[Any]) -> list[Any]:
 
 #: PostgreSQL, in one statement: take the oldest pending entries out of the queue and move the log head
 #: past them. The head's row lock (held to the commit) orders concurrent sequencers; one that waited
-#: finds the entries gone (READ COMMITTED re-checks them) and moves the head by nothing.
+#: finds the entries gone (READ COMMITTED re-checks them) and moves the head by nothing. ``newest``: the
+#: newest entry pending when the statement began (its snapshot does not see the statement's own delete).
 _TAKE = text(
     """
     WITH cfg AS (SELECT set_config('synchronous_commit', 'off', true)),
@@ -114,13 +103,15 @@ _TAKE = text(
     head AS (
         UPDATE audit_log_head SET size = size + (SELECT count(*) FROM moved) WHERE id = 1 RETURNING size
     )
-    SELECT moved.*, head.size AS new_size FROM head, cfg LEFT JOIN moved ON true ORDER BY moved.id
+    SELECT moved.*, head.size AS new_size, (SELECT max(id) FROM audit_pending) AS newest
+    FROM head, cfg LEFT JOIN moved ON true ORDER BY moved.id
     """
 ).columns(details=JSON, at=UTCDateTime(timezone=True))
 
 
-def _take_pg(conn: Connection) -> tuple[int, list[Any]] | None:
-    """(first seq, rows) of the entries this transaction moves; the head row stays locked until commit.
+def _take_pg(conn: Connection) -> tuple[int, list[Any], int | None] | None:
+    """(first seq, rows, newest pending id) of the entries this transaction moves; the head row stays
+    locked until commit.
 
     ``synchronous_commit`` is off for this transaction: should its commit be lost in a crash, it is
     lost whole (the entries are pending again and placed again), and a checkpoint's synchronous
@@ -130,67 +121,60 @@ def _take_pg(conn: Connection) -> tuple[int, list[Any]] | None:
     if not result:  # no head row yet (a database made without migrations)
         return None
     rows = [r for r in result if r.id is not None]
-    return (int(rows[0].new_size) - len(rows), rows) if rows else (0, [])
+    return (int(rows[0].new_size) - len(rows) if rows else 0), rows, result[0].newest
 
 
-def _take(conn: Connection) -> tuple[int, list[Any]]:
+def _take(conn: Connection) -> tuple[int, list[Any], int | None]:
     """The same, portably (SQLite, or a PostgreSQL without the head row yet)."""
     size = _locked_size(conn)
+    newest = conn.scalar(select(func.max(AuditPending.id)))
     rows = conn.execute(select(*_PENDING_COLUMNS).order_by(AuditPending.id).limit(BATCH)).all()
     if rows:
         conn.execute(delete(AuditPending).where(AuditPending.id.in_([row.id for row in rows])))
         conn.execute(update(AuditLogHead).where(AuditLogHead.id == 1).values(size=size + len(rows)))
-    return size, list(rows)
+    return size, list(rows), newest
 
 
-def _move(conn: Connection) -> int:
-    """Move one batch (locking the log head until this transaction ends); how many were moved."""
+def _move(conn: Connection) -> tuple[int, int | None, int | None]:
+    """Move one batch (locking the log head until this transaction ends): how many were moved, the last
+    moved id, and the newest entry that was pending when the batch began (None: nothing was)."""
     taken = _take_pg(conn) if conn.dialect.name == "postgresql" else None
-    first, rows = taken if taken is not None else _take(conn)
+    first, rows, newest = taken if taken is not None else _take(conn)
     if rows:
         times = _times(conn, first, rows)
         conn.execute(insert(AuditEvent), [_event(first + i, times[i], row) for i, row in enumerate(rows)])
-    return len(rows)
+    return len(rows), (rows[-1].id if rows else None), newest
 
 
 #: the execution option that marks the sequencer's own connections (their reads must not place first)
 SEQUENCING = "custodia_sequencing"
 LOG_TABLES = frozenset({"audit_events", "audit_log_head"})
-_LAST_PENDING = text("SELECT max(id) FROM audit_pending")
 _PENDING_UPTO = text("SELECT EXISTS (SELECT 1 FROM audit_pending WHERE id <= :upto)")
+_ANY_PENDING = "SELECT EXISTS (SELECT 1 FROM audit_pending)"
 
 
 def sequence(engine: Engine) -> int:
-    """Move every committed pending entry into the log, oldest first; return how many were moved."""
+    """Move every entry committed before this call into the log, oldest first; how many this call moved.
+
+    A batch that finds its entries taken by another process's run moves fewer of them, or none, while
+    that run may still have batches to go: so unless a batch reached the newest entry that was pending
+    when the first began, this looks again, until none of those is left (and no further: writers that
+    keep committing do not keep it running)."""
     moved = 0
+    upto: int | None = None
     with engine.connect() as conn:
         conn.execution_options(**{SEQUENCING: True})
         while True:
             with conn.begin():
-                batch = _move(conn)
+                batch, last, newest = _move(conn)
             moved += batch
-            if batch < BATCH:
+            upto = newest if upto is None else upto
+            if upto is None or (last is not None and last >= upto):
                 return moved
-
-
-def place_pending(engine: Engine) -> int:
-    """Place every entry committed so far (one indexed look when none is pending); how many this call moved.
-
-    A run that finds its batch taken by another process's run moves nothing while that run may still
-    have batches to go: so this goes on until no entry that was pending when it began is left."""
-    moved = 0
-    with engine.connect() as conn:
-        conn.execution_options(**{SEQUENCING: True})
-        upto = conn.scalar(_LAST_PENDING)
-        conn.commit()
-        while upto is not None:
-            with conn.begin():
-                moved += _move(conn)
             left = conn.scalar(_PENDING_UPTO, {"upto": upto})  # a fresh snapshot: runs we waited for are in
             conn.commit()
             if not left:
-                break
-    return moved
+                return moved
 
 
 def _reads_log(sql: str) -> bool:
@@ -200,17 +184,23 @@ def _reads_log(sql: str) -> bool:
 
 @event.listens_for(Engine, "before_cursor_execute")
 def _place_before_reading_the_log(
-    conn: Connection, _cursor: Any, sql: str, _params: Any, _context: Any, _many: bool
+    conn: Connection, cursor: Any, sql: str, _params: Any, _context: Any, _many: bool
 ) -> None:
-    """A read of the log, on PostgreSQL (where entries commit pending), finds every committed entry placed."""
+    """A read of the log, on PostgreSQL (where entries commit pending), finds every committed entry placed.
+
+    Whether anything is pending is asked on the reader's own connection, in the reader's transaction (no
+    second connection); only then does ``sequence`` take a connection of its own to place it."""
     if (
         GROUP_COMMIT
         and conn.dialect.name == "postgresql"
         and _reads_log(sql)
         and not conn.get_execution_options().get(SEQUENCING)
     ):
+        with cursor.connection.cursor() as look:  # (a failure here is the read's own connection failing)
+            if not look.execute(_ANY_PENDING).fetchone()[0]:
+                return
         try:
-            place_pending(conn.engine)
+            sequence(conn.engine)
         except Exception:  # noqa: BLE001  (no connection to spare, a lost server: the read goes on)
             log.warning("could not place pending audit entries before a read of the log", exc_info=True)
 
@@ -229,15 +219,14 @@ class Sequencer:
         self._asked = self._done = 0
         self._thread: threading.Thread | None = None
 
-    def nudge(self) -> int:
-        """Ask for a run (which covers every entry committed before it starts); the ticket to wait for."""
+    def nudge(self) -> None:
+        """Ask for a run (which covers every entry committed before it starts)."""
         with self._cond:
             self._asked += 1
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, name="custodia-audit-sequencer", daemon=True)
                 self._thread.start()
             self._cond.notify_all()
-            return self._asked
 
     def behind(self) -> bool:
         with self._cond:

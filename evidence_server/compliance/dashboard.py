@@ -194,52 +194,58 @@ class FlagCounts:
 
 def _flag_counts(session: Session, where: list[Any], period: Period) -> FlagCounts:
     """The flags counted five ways. PostgreSQL reads them once (``GROUPING SETS``): at a province's size
-    (a year of flags is 100,000 and more) each pass over them costs more than the grouping."""
+    (a year of flags is 100,000 and more) each pass over them costs more than the grouping. Flags
+    without an officer are not counted as an officer's."""
     month, name = month_in_period(session, ComplianceFlag.at, period)
     out = FlagCounts({}, {}, {}, {}, {})
-    groups: tuple[tuple[Any, dict[Any, int], Callable[[Any], Any]], ...] = (
-        (ComplianceFlag.kind, out.by_kind, str),
-        (ComplianceFlag.state, out.by_state, str),
-        (ComplianceFlag.unit_id, out.by_unit, lambda v: v),
-        (ComplianceFlag.officer_no, out.by_officer, str),
-        (month, out.by_month, name),
-    )
+    groups: list[tuple[Any, dict[Any, int]]] = [
+        (ComplianceFlag.kind, out.by_kind),
+        (ComplianceFlag.state, out.by_state),
+        (ComplianceFlag.unit_id, out.by_unit),
+        (ComplianceFlag.officer_no, out.by_officer),
+        (month, out.by_month),
+    ]
     if session.get_bind().dialect.name == "postgresql":
-        columns = [c for c, _, _ in groups]
+        columns = [c for c, _ in groups]
         rows = session.execute(
             select(*columns, func.grouping(*columns), func.count())
             .where(*where)
             .group_by(func.grouping_sets(*[tuple_(c) for c in columns]))
         )
-        last = len(groups) - 1
-        for row in rows:
-            # GROUPING(...) has a bit set for each column not grouped on: the one clear bit names the set
-            i = next(i for i in range(len(groups)) if not row[len(groups)] >> (last - i) & 1)
-            value, into, key = row[i], groups[i][1], groups[i][2]
-            if i == 3 and value is None:  # flags without an officer are not an officer's
-                continue
-            into[key(value) if value is not None else value] = int(row[-1])
-        return out
-    for column, into, key in groups:
-        q = select(column, func.count()).where(*where)
-        if column is ComplianceFlag.officer_no:
-            q = q.where(ComplianceFlag.officer_no.is_not(None))
-        for value, n in session.execute(q.group_by(column)):
-            into[key(value) if value is not None else value] = int(n)
+        # GROUPING(...) has a bit set for each column not grouped on: the one clear bit names the set
+        counted = [
+            (i, row[i], row[-1])
+            for row in rows
+            for i in range(len(columns))
+            if not row[-2] >> (len(columns) - 1 - i) & 1
+        ]
+    else:
+        counted = [
+            (i, value, n)
+            for i, (column, _) in enumerate(groups)
+            for value, n in session.execute(select(column, func.count()).where(*where).group_by(column))
+        ]
+    for i, value, n in counted:
+        column, into = groups[i]
+        if value is None and column is ComplianceFlag.officer_no:
+            continue
+        into[name(value) if column is month else value] = int(n)
     return out
+
+
+def _most_first(kv: tuple[Any, int]) -> tuple[int, str]:
+    """Counts the largest first; ties in a stable order."""
+    return -kv[1], str(kv[0])
 
 
 def figures(session: Session, user: User, period: Period, unit_id: int | None = None) -> Figures:
     where = _scoped(user, period, unit_id)
     counted = _flag_counts(session, where, period)
-    most = lambda kv: (-kv[1], str(kv[0]))  # noqa: E731  (the most first; ties in a stable order)
-    by_kind = dict(sorted(counted.by_kind.items(), key=most))
+    by_kind = dict(sorted(counted.by_kind.items(), key=_most_first))
     by_state = counted.by_state
     names = dict(session.execute(select(Unit.id, Unit.name)).all())
-    by_unit = [
-        (u, names.get(u, "—") if u else "—", n) for u, n in sorted(counted.by_unit.items(), key=lambda kv: -kv[1])
-    ]
-    by_officer = [(o or "", n) for o, n in sorted(counted.by_officer.items(), key=most)[:20]]
+    by_unit = [(u, names.get(u, "—") if u else "—", n) for u, n in sorted(counted.by_unit.items(), key=_most_first)]
+    by_officer = [(o, n) for o, n in sorted(counted.by_officer.items(), key=_most_first)[:20]]
     by_month = {m: int(counted.by_month.get(m, 0)) for m in months(period)}
     if unit_id is not None:
         units: list[int] | None = [unit_id]

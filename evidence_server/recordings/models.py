@@ -4,7 +4,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, LargeBinary, String, UniqueConstraint, text
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from evidence_server.db import Base, utcnow
@@ -26,8 +26,8 @@ class Recording(Base):
         Index(
             "ix_recordings_profiled",
             "id",
-            postgresql_where=text("media_profile IS NOT NULL"),
-            sqlite_where=text("media_profile IS NOT NULL"),
+            postgresql_where=sa.text("media_profile IS NOT NULL"),
+            sqlite_where=sa.text("media_profile IS NOT NULL"),
         ),
     )
 

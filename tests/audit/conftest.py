@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from evidence_server.audit.sequencer import place_pending
+from evidence_server.audit.sequencer import sequence
 from evidence_server.audit.service import record
 from evidence_server.config import Settings
 from evidence_server.context import ServerContext
@@ -38,7 +38,7 @@ def tamper(ctx: ServerContext, *statements: str) -> None:
     stands (entries committed and still pending placed first, as any read of the log would)."""
     sqlite = ctx.engine.dialect.name == "sqlite"
     if not sqlite:
-        place_pending(ctx.engine)
+        sequence(ctx.engine)
     with ctx.engine.begin() as conn:
         if sqlite:
             for name in (

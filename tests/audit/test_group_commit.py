@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -230,3 +231,94 @@ def test_each_writer_finds_its_entry_in_the_log_when_its_commit_returns_whoever_
     assert counts(pg_ctx) == (120, 0)
     with pg_ctx.sessionmaker() as s:
         assert verify_log(s, pg_ctx.signing_key.public_key()).ok
+
+
+def test_an_entry_keeps_its_requests_time_and_the_log_never_runs_backwards(
+    pg_ctx: ServerContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Entries placed an hour late keep the time their request recorded them. One recorded first and
+    committed last is placed after the other (its place is its commit's) at the other's time: the log's
+    times never run backwards, and the signed tree covers exactly those times."""
+    time_machine = pytest.importorskip("time_machine")
+    monkeypatch.setattr(sequencer.Sequencer, "nudge", lambda self: None)  # placed only when someone reads
+    t1 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    t2 = t1 + timedelta(minutes=5)
+    slow = pg_ctx.sessionmaker()
+    try:
+        with time_machine.travel(t1, tick=False):
+            record(slow, "recording.view", object_type="recording", object_id=1)  # recorded first …
+        with time_machine.travel(t2, tick=False), pg_ctx.sessionmaker() as s:
+            record(s, "recording.view", object_type="recording", object_id=2)
+            s.commit()
+        with time_machine.travel(t2 + timedelta(hours=1), tick=False), pg_ctx.sessionmaker() as s:
+            assert s.scalar(select(AuditEvent.at).where(AuditEvent.object_id == "2")) == t2
+        slow.commit()  # … committed last
+    finally:
+        slow.close()
+    with time_machine.travel(t2 + timedelta(hours=2), tick=False), pg_ctx.sessionmaker() as s:
+        rows = s.execute(select(AuditEvent.object_id, AuditEvent.at).order_by(AuditEvent.seq)).all()
+        assert [tuple(r) for r in rows] == [("2", t2), ("1", t2)]
+        assert verify_log(s, pg_ctx.signing_key.public_key()).ok
+
+
+def test_a_closing_process_places_what_it_committed(
+    tmp_path: Path, postgres_templates: PostgresTemplates, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The process's runs never come (it is shutting down): closing its context places its entries, so
+    nothing it committed waits for another process to read the log."""
+    monkeypatch.setattr(sequencer.Sequencer, "_run", lambda self: None)
+    settings = Settings(data_dir=tmp_path / "server", database_url=postgres_templates.fresh(), environment="test")
+    closing = ServerContext(settings)
+    with closing.sessionmaker() as s:
+        for i in range(3):
+            record(s, "recording.download", object_type="recording", object_id=i)
+        s.commit()
+    assert pending(closing) == 3
+    closing.close()
+    after = ServerContext(settings)
+    try:
+        assert pending(after) == 0  # (this look does not place anything itself)
+        assert counts(after) == (3, 0)
+    finally:
+        after.close()
+
+
+_WAITING_ON_A_LOCK = text(
+    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
+)
+
+
+def test_a_reader_whose_run_loses_its_batch_to_another_still_finds_every_entry(
+    pg_ctx: ServerContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process's run holds the oldest batch when a reader comes: the reader's run waits, finds
+    that batch gone and moves nothing, while the rest is still pending. The reader must not stop there."""
+    monkeypatch.setattr(sequencer, "BATCH", 5)
+    monkeypatch.setattr(sequencer.Sequencer, "nudge", lambda self: None)  # nobody places but the two runs
+    with pg_ctx.sessionmaker() as s:
+        for i in range(12):
+            record(s, "recording.view", object_type="recording", object_id=i)
+        s.commit()
+    other = pg_ctx.engine.connect()
+    other.execution_options(**{sequencer.SEQUENCING: True})
+    found: list[int] = []
+    try:
+        other.begin()
+        assert sequencer._move(other)[0] == 5  # the other run's first batch, not yet committed
+        reader = threading.Thread(
+            target=lambda: found.append(counts(pg_ctx)[0]), daemon=True
+        )  # (the count reads the log: it places first)
+        reader.start()
+        with pg_ctx.engine.connect() as look:  # until the reader's run waits on the other's batch
+            for _ in range(100):
+                waiting = look.scalar(_WAITING_ON_A_LOCK)
+                look.rollback()  # (the activity view is read once a transaction)
+                if waiting:
+                    break
+                threading.Event().wait(0.05)
+            assert waiting, "the reader's run never waited for the other's batch"
+        other.commit()  # the other run stops after one batch (as if its process died)
+        reader.join(timeout=10)
+    finally:
+        other.close()
+    assert found == [12]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import random
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from evidence_server.accounts.models import Unit, User
@@ -23,7 +24,7 @@ TZ = ZoneInfo("Asia/Shanghai")
 TODAY = date(2026, 6, 15)
 
 
-def test_the_dashboard_counts_exactly_the_flags_that_count(database_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_the_dashboard_counts_exactly_the_flags_that_count(database_url: str, tmp_path: Path) -> None:
     rnd = random.Random(18)
     ctx = ServerContext(Settings(data_dir=tmp_path / "server", database_url=database_url, environment="test"))
     period = Period.default(TZ, TODAY)
