@@ -230,6 +230,11 @@ def incidents(ctx: ServerContext) -> int:
         return int(s.scalar(select(func.count()).select_from(IntegrityIncident)) or 0)
 
 
+def incident_kinds(ctx: ServerContext) -> list[tuple[str, Any]]:
+    with ctx.sessionmaker() as s:
+        return [(i.kind, i.details) for i in s.scalars(select(IntegrityIncident))]
+
+
 def counts(ctx: ServerContext) -> dict[str, int]:
     with ctx.sessionmaker() as s:
 
@@ -377,7 +382,7 @@ def test_an_api_host_dies_mid_upload_and_the_worker_host_is_partitioned(
         figures["s3_unreachable"] = {**away, "incidents": incidents(ctx), "tasks": task_runs(worker)}
         assert away["recordings"] == len(expected) and away["thumbnails"] == 1 + SMALL_SEGMENTS
         assert away["probed"] == 1 + SMALL_SEGMENTS, "a probe without the store"
-        assert incidents(ctx) == 0, "an unreachable store taken for damage"
+        assert incidents(ctx) == 0, f"an unreachable store taken for damage: {incident_kinds(ctx)}"
         network.unblock("worker", "s3")
         network.unblock("s3", "worker")
         figures["s3_unreachable_s"] = round(time.monotonic() - blocked, 1)

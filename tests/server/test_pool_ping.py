@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy import create_engine, text
+from sqlalchemy.exc import OperationalError
 
 from evidence_server import db
 from tests.support.databases import PostgresTemplates
@@ -55,5 +56,34 @@ def test_a_connection_back_a_moment_ago_is_handed_out_untried(
             with engine.connect() as conn:
                 assert _backend(conn) == first
         assert pings == []
+    finally:
+        engine.dispose()
+
+
+def test_after_the_server_dropped_every_pooled_connection_only_the_first_request_fails(
+    postgres_templates: PostgresTemplates,
+) -> None:
+    """Connections back a moment ago are not tried (above): when the server has just dropped them all
+    (a restart under load), the first request meets a dead one, and that error retires all of them."""
+    url = postgres_templates.fresh()
+    engine = db.make_engine(url)
+    try:
+        first, second = engine.connect(), engine.connect()
+        dropped = [_backend(first), _backend(second)]
+        first.close()
+        second.close()
+        other = create_engine(url)
+        with other.connect() as killer:
+            for pid in dropped:
+                assert killer.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar_one()
+        other.dispose()
+        outcomes = []
+        for _ in range(3):
+            try:
+                with engine.connect() as conn:
+                    outcomes.append(conn.execute(text("SELECT 1")).scalar_one() == 1)
+            except OperationalError:
+                outcomes.append(False)
+        assert outcomes == [False, True, True]
     finally:
         engine.dispose()
