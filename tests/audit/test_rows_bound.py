@@ -197,3 +197,37 @@ def test_the_periodic_check_raises_one_incident_per_finding(site: Site) -> None:
         incidents = s.query(IntegrityIncident).filter(IntegrityIncident.kind == "row_differs_from_log").all()
         assert len(incidents) == 1 and incidents[0].recording_id == site.recording
         assert check_rows(s).findings[0].field == "size"
+
+
+def test_a_lawful_change_made_while_the_check_reads_is_not_taken_for_tampering(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The hold is lifted (through the API, logged) after the check read the holds and before it read their
+    entries: for that moment the row says "held" and the log says "lifted". That is no finding, and no
+    incident; an edit made behind the log before the check began still is."""
+    from evidence_server.binding import service
+
+    w = site.world
+    real = service._entries_about
+    lifted: list[int] = []
+
+    def entries_about(session, b, rows):  # type: ignore[no-untyped-def]
+        if b.table == "legal_holds" and not lifted:
+            r = w.post("legal", f"/api/v1/retention/holds/{site.hold}/lift", {"reason": "复议结束"})
+            assert r.status_code == 200, r.text
+            lifted.append(site.hold)
+        return real(session, b, rows)
+
+    edit(w, f"UPDATE recordings SET size = 7 WHERE id = {site.recording}")  # noqa: S608  (before the check)
+    monkeypatch.setattr(service, "_entries_about", entries_about)
+    result = check_rows_task(w.ctx)
+    assert lifted == [site.hold]
+    assert result["findings"] == 1, result
+    with w.session() as s:
+        incidents = s.query(IntegrityIncident).filter(IntegrityIncident.kind == "row_differs_from_log").all()
+        assert [(i.recording_id, i.details["field"]) for i in incidents] == [(site.recording, "size")]
+        assert check_rows(s).ok is False
+    monkeypatch.undo()
+    edit(w, f"UPDATE recordings SET size = {len(b'evidence bytes ' * 100)} WHERE id = {site.recording}")  # noqa: S608
+    with w.session() as s:
+        assert check_rows(s).ok  # the lifted hold agrees with its log once both are read
