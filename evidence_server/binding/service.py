@@ -256,7 +256,15 @@ class RowsReport:
         return not self.findings
 
 
-def _batches(session: Session, model: Any) -> Iterator[list[Any]]:
+def _batches(session: Session, model: Any, ids: list[int] | None = None) -> Iterator[list[Any]]:
+    """Every row of ``model`` (only those of ``ids``, when given), ``BATCH`` at a time in id order."""
+    if ids is not None:
+        for i in range(0, len(ids), BATCH):
+            rows = list(session.scalars(select(model).where(model.id.in_(ids[i : i + BATCH])).order_by(model.id)))
+            if rows:
+                yield rows
+            session.expunge_all()
+        return
     last = 0
     while True:
         rows = list(session.scalars(select(model).where(model.id > last).order_by(model.id).limit(BATCH)))
@@ -283,9 +291,9 @@ def _entries_about(session: Session, b: Binding, rows: list[Any]) -> dict[int, l
     return out
 
 
-def check_binding(session: Session, b: Binding, report: RowsReport) -> None:
+def check_binding(session: Session, b: Binding, report: RowsReport, ids: list[int] | None = None) -> None:
     count = 0
-    for rows in _batches(session, b.model):
+    for rows in _batches(session, b.model, ids):
         entries = _entries_about(session, b, rows)
         evidence = b.row(session, rows)
         for r in rows:
@@ -312,10 +320,14 @@ def check_binding(session: Session, b: Binding, report: RowsReport) -> None:
         report.findings.append(Finding(b.table, int(row_id), None, seq=seq, action=action))
 
 
-def _check_once(session: Session) -> RowsReport:
+def _check_once(session: Session, only: dict[str, list[int]] | None = None) -> RowsReport:
+    """Every binding's rows (or only the tables and rows in ``only``) against the log."""
     report = RowsReport()
     for b in BINDINGS:
-        check_binding(session, b, report)
+        if only is None:
+            check_binding(session, b, report)
+        elif b.table in only:
+            check_binding(session, b, report, only[b.table])
     return report
 
 
@@ -324,15 +336,17 @@ def check_rows(session: Session) -> RowsReport:
     row the log has and the database lost.
 
     A row and its entries are read by separate statements, so a lawful change committed between them (a
-    hold lifted, an SM3 adopted, a link made while the check runs) looks like a row that differs from the
-    log. A finding is therefore kept only if a second reading, begun after the first one ended, finds it
-    again: what was tampered with stays so, what was changing has settled.
+    hold lifted while the check runs) looks like a row that differs from the log. A finding is therefore
+    kept only if its row, read again after the whole first reading ended, differs again: what was tampered
+    with stays so, what was changing has settled.
     """
     first = _check_once(session)
     if first.ok:
         return first
-    session.expunge_all()  # read every row again, not the first pass's objects
-    again = _check_once(session)
+    named: dict[str, set[int]] = {}
+    for f in first.findings:
+        named.setdefault(f.table, set()).add(f.row_id)
+    session.expunge_all()  # read those rows again, not the first reading's objects
+    again = _check_once(session, {table: sorted(ids) for table, ids in named.items()})
     seen = {f.message() for f in first.findings}
-    again.findings = [f for f in again.findings if f.message() in seen]
-    return again
+    return RowsReport(first.rows, [f for f in again.findings if f.message() in seen])
