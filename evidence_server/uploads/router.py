@@ -171,9 +171,12 @@ def _offset_headers(upload: Upload, offset: int) -> dict[str, str]:
 
 
 def _current(session: SessionDep, upload: Upload) -> None:
-    """Read the upload's state afresh (after taking its lock: the previous holder may have changed it)."""
+    """Read the upload's state afresh (after taking its lock: the previous holder may have changed it),
+    then give the connection back: the body that follows streams for seconds, and holding a pooled
+    connection (an open transaction) through it would let a crowd of docks empty the pool."""
     session.commit()  # ends the read transaction, whose snapshot may predate the other request's commit
     session.refresh(upload)
+    session.commit()  # the connection back to the pool; the loaded state stays (expire_on_commit=False)
 
 
 @router.patch("/{upload_id}", status_code=204, responses=TUS_ANSWERS["patch"])
