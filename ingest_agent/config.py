@@ -39,6 +39,8 @@ class AgentSettings(BaseSettings):
     # bytes per PATCH: fewer round trips and fsyncs; a cut link loses nothing (the server keeps what
     # arrived and tus resumes at its offset)
     upload_chunk_bytes: int = 128 * MiB
+    #: Files of one docking uploaded at once (the server hashes each upload on one core).
+    upload_streams: int = Field(default=2, ge=1, le=8)
     #: Bytes per read from the device.
     copy_block_bytes: int = 8 * MiB
     #: A file is copied only once its size and mtime held still this long.

@@ -41,6 +41,12 @@ class Station:
     #: Transfers a worker is busy with right now; ``recover`` leaves them alone.
     active: set[str] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    #: Uploads beyond each docking's first, shared by all docks of the station: a docking alone gets
+    #: ``upload_streams`` at once, a crowd one each plus these (never twice the crowd).
+    extra_uploads: threading.Semaphore = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.extra_uploads = threading.Semaphore(max(0, self.settings.upload_streams - 1))
 
     @classmethod
     def open(cls, settings: AgentSettings) -> Station:

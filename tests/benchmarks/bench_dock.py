@@ -12,6 +12,7 @@ both. Part of ``scripts/bench`` (see BENCHMARKS.md); alone::
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import shutil
@@ -28,6 +29,7 @@ import httpx
 
 from device_drivers.mass_storage import MassStorageDriver
 from device_drivers.simulator import simulate_device
+from ingest_agent.config import AgentSettings
 from ingest_agent.copy import Spool, copy_recording
 from tests.support.live import LiveServer, free_port, wait_ready
 
@@ -159,6 +161,15 @@ def verified_bytes(server: LiveServer) -> int:
     return sum(i["size"] for i in items)
 
 
+def bench_sm3_one_core(mib: int = 256) -> float:
+    """Seconds for ``hashlib``'s SM3 (OpenSSL) over ``mib`` MiB on one core: the server computes SM3 in
+    its receiving pass, and it is the slowest of its three digests, so this bounds one upload."""
+    data = os.urandom(mib * MiB)
+    t = time.perf_counter()
+    hashlib.new("sm3", data).digest()
+    return time.perf_counter() - t
+
+
 def median(values: list[float]) -> float:
     return statistics.median(values)
 
@@ -275,6 +286,7 @@ def collect(argv: list[str] | None = None) -> dict[str, Any]:
     finally:
         server.stop()
 
+    sm3_s = median([bench_sm3_one_core() for _ in range(3)])  # 256 MiB each
     t_cp_p3 = median(cps)
     t_dock = median(docks)
     fastest_cp = min(runs["cp"] + cps)  # the kindest moment of this machine's page cache for cp
@@ -300,6 +312,12 @@ def collect(argv: list[str] | None = None) -> dict[str, Any]:
         "p3_dock_to_verified_vs_cp": round(t_cp_p3 / t_dock, 2),
         "p3_dock_to_verified_vs_fastest_cp": round(fastest_cp / t_dock, 2),
         "cp_runs_mib_s": " ".join(str(rate(x)) for x in runs["cp"] + cps),
+        # the ceiling SM3 on receipt sets: one upload cannot pass one core's SM3, nor the server two cores'
+        "p3_sm3_one_core_mib_s": round(256 / sm3_s, 1),
+        "p3_dock_vs_sm3_one_core": round(size / MiB / t_dock / (256 / sm3_s), 2),
+        "p3_upload_streams": int(
+            os.environ.get("CUSTODIA_AGENT_UPLOAD_STREAMS", AgentSettings.model_fields["upload_streams"].default)
+        ),
         "p3_dock_agent_peak_rss_mib": round(max(p[0] for p in peaks) / MiB, 1),
         "p3_dock_server_rss_growth_mib": round(max(p[1] for p in peaks) / MiB, 1),
         **big,

@@ -1,0 +1,151 @@
+"""Several files of one docking go up at once (``upload_streams``), and still every file arrives
+exactly once, whole, and confirmed; a stream that loses the server loses nothing."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from custodia_wire import documents
+from custodia_wire.fingerprint import of_bytes
+from ingest_agent import pipeline
+from ingest_agent.client import enrol
+from ingest_agent.config import AgentSettings
+from ingest_agent.journal import FileState, TransferState
+from ingest_agent.pipeline import ingest_volume
+from ingest_agent.transfer import Station
+from tests.agent.conftest import SERIAL, Recorder
+from tests.agent.test_end_to_end import agent_settings
+from tests.support.live import LiveServer
+
+FILES = 6
+
+
+@pytest.fixture
+def station2(tmp_path: Path, live_server_any_db: LiveServer) -> Iterator[Station]:
+    settings = agent_settings(tmp_path, live_server_any_db, upload_streams=2)
+    enrol(live_server_any_db.url, live_server_any_db.enrolment_code("station-e2e"), station_file=settings.station_file)
+    st = Station.open(settings)
+    yield st
+    st.close()
+
+
+class InFlight:
+    """Wraps ``upload_one``: counts the uploads running at once, and holds each until ``wanted`` run
+    together (or ``patience`` seconds passed), so overlap is certain, not lucky."""
+
+    def __init__(self, real: object, wanted: int = 2, patience: float = 5) -> None:
+        self.real = real
+        self.wanted, self.patience = wanted, patience
+        self.active = 0
+        self.most = 0
+        self.calls: Counter[int] = Counter()
+        self.cond = threading.Condition()
+
+    def __call__(self, station: Station, transfer_id: str, file_id: int, reporter: object) -> bool:
+        with self.cond:
+            self.calls[file_id] += 1
+            self.active += 1
+            self.most = max(self.most, self.active)
+            self.cond.notify_all()
+            self.cond.wait_for(lambda: self.active >= self.wanted, timeout=self.patience)
+        try:
+            return self.real(station, transfer_id, file_id, reporter)  # type: ignore[operator]
+        finally:
+            with self.cond:
+                self.active -= 1
+
+
+def held_by_server(server: LiveServer) -> Counter[str]:
+    page = server.get("/api/v1/recordings", params={"device_serial": SERIAL, "limit": 500}).json()
+    return Counter(r["original_path"] for r in page["items"])
+
+
+def test_two_streams_upload_at_once_and_every_file_arrives_once_and_whole(
+    recorder: Recorder, station2: Station, live_server_any_db: LiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = [recorder.add(n, 700_000 + 131_071 * n) for n in range(1, FILES + 1)]
+    contents = {rel: recorder.path(rel).read_bytes() for rel in files}
+    spy = InFlight(pipeline.upload_one)
+    monkeypatch.setattr(pipeline, "upload_one", spy)
+
+    report = ingest_volume(recorder.root, station=station2)
+
+    assert report.state == TransferState.DONE, report.error
+    assert spy.most == 2  # two at once: the setting is used, and no more than it allows
+    assert all(n == 1 for n in spy.calls.values()) and len(spy.calls) == FILES
+    assert held_by_server(live_server_any_db) == Counter(files)  # each once: none lost, none twice
+    confirmed = documents.confirmed_files(report.receipt or {}, station2.client.public_key)
+    for rel, data in contents.items():
+        fp = of_bytes(data)
+        assert (confirmed[rel]["blake3"], confirmed[rel]["sha256"], confirmed[rel]["size"]) == (
+            fp.blake3,
+            fp.sha256,
+            len(data),
+        )
+
+
+def test_a_stream_that_loses_the_server_loses_nothing(
+    recorder: Recorder, station2: Station, live_server_any_db: LiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One stream's upload finds the server gone while the other's succeeds: what was not sent stays
+    copied on the station, and the docking's completion sends exactly that, once."""
+    files = [recorder.add(n, 300_000 + n) for n in range(1, FILES + 1)]
+    real = pipeline.upload_one
+    failed: list[int] = []
+    lock = threading.Lock()
+
+    def flaky(station: Station, transfer_id: str, file_id: int, reporter: object) -> bool:
+        with lock:
+            if not failed:  # the first upload to start: the server is unreachable for it
+                failed.append(file_id)
+                return False
+        return real(station, transfer_id, file_id, reporter)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(pipeline, "upload_one", flaky)
+    report = ingest_volume(recorder.root, station=station2)
+
+    assert report.state == TransferState.DONE, report.error
+    assert held_by_server(live_server_any_db) == Counter(files)  # each once: the failed one too
+    assert {f.state for f in station2.journal.files(report.transfer_id)} == {FileState.RECEIPTED}
+    assert station2.journal.file(failed[0]).state == FileState.RECEIPTED
+
+
+def test_docks_at_once_share_the_extra_streams_instead_of_each_doubling(
+    tmp_path: Path, station2: Station, live_server_any_db: LiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two recorders docked on one station with two streams each: each docking's first stream plus the
+    station's one extra, three uploads at once, never four (a crowd at the end of a shift would
+    otherwise double the server's load of uploads)."""
+    roots = []
+    for serial in ("DSJ0101", "DSJ0102"):
+        root = tmp_path / "media" / f"ZFY_{serial}"
+        for n in range(1, 4):
+            f = root / "DCIM" / "20261120" / f"{serial}_102345_20261120093{n}00_000{n}.MP4"
+            f.parent.mkdir(parents=True, exist_ok=True)
+            f.write_bytes(bytes([n]) * (400_000 + n))
+        roots.append(root)
+    spy = InFlight(pipeline.upload_one, wanted=4, patience=1.5)  # waits for a fourth that must not come
+    monkeypatch.setattr(pipeline, "upload_one", spy)
+    reports: dict[Path, object] = {}
+
+    def dock(root: Path) -> None:
+        reports[root] = ingest_volume(root, station=station2)
+
+    threads = [threading.Thread(target=dock, args=(r,)) for r in roots]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+
+    assert all(r.state == TransferState.DONE for r in reports.values()), reports  # type: ignore[attr-defined]
+    assert spy.most == 3
+    assert sum(spy.calls.values()) == 6 and all(n == 1 for n in spy.calls.values())
+
+
+def test_the_default_is_two_streams() -> None:
+    assert AgentSettings.model_fields["upload_streams"].default == 2
