@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fastapi import Request
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from custodia_wire.fingerprint import Fingerprint
@@ -91,6 +91,17 @@ def _repair(session: Session, rec: Recording, upload: Upload, transfer: Transfer
     )
 
 
+def _one_at_a_time(session: Session, upload: Upload, blake3: str) -> None:
+    """Uploads of the same bytes (two recorders' empty segments, two streams of one docking) finalize
+    one after the other, so the second finds the first's recording instead of failing to make its own
+    (a UNIQUE violation, a 500 the station had to retry). PostgreSQL: a lock on the bytes' BLAKE3 until
+    this transaction ends. SQLite: the database's write lock, taken now (writers take turns there anyway)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended("recording " + blake3, 0))))
+    else:
+        session.execute(update(Upload).where(Upload.id == upload.id).values(state=Upload.state))
+
+
 def finalize(ctx: ServerContext, session: Session, upload: Upload, request: Request | None) -> Verified | Rejected:
     """Verify the staged bytes of a complete upload; store and record them, or reject them.
 
@@ -99,8 +110,9 @@ def finalize(ctx: ServerContext, session: Session, upload: Upload, request: Requ
     got, bm = ctx.receiver.finish(upload.id)
     if (got.blake3, got.sha256, got.size) != (upload.declared_blake3, upload.declared_sha256, upload.length):
         return _reject(ctx, session, upload, got, request)
-    was = session.scalar(select(Recording.fixity_state).where(Recording.blake3 == got.blake3))
     key = ctx.store.put_verified(ctx.receiver.path(upload.id), got.blake3_hex, got.sha256_hex, got.size)
+    _one_at_a_time(session, upload, got.blake3)  # after storing: no lock is held while the bytes are copied
+    was = session.scalar(select(Recording.fixity_state).where(Recording.blake3 == got.blake3))
     rec = service.record_verified(session, upload, key, utcnow(), got.sm3)
     transfer = session.get_one(Transfer, upload.transfer_id)
     _keep_block_map(session, rec, bm)

@@ -120,3 +120,37 @@ def test_downloads_streaming_at_once_leave_the_pool_to_everyone_else(small_pool_
             s.__exit__(None, None, None)
         client.close()
     assert listing.status_code == 200 and waited < 10
+
+
+def test_the_same_bytes_finalized_at_once_by_two_stations_are_one_recording_and_no_error(
+    live_server_any_db: LiveServer,
+) -> None:
+    """Two recorders' empty segments (or any equal bytes) finishing at the same moment: both uploads are
+    verified (no 500 for the station to retry), and the server holds one recording seen by both."""
+    for round_ in range(4):
+        data = b"" if round_ == 0 else bytes([round_]) * (2 * 1024 * 1024)
+        stations = [Station(live_server_any_db, f"station-{round_}-{n}") for n in range(2)]
+        locations = []
+        for n, st in enumerate(stations):
+            path = f"DCIM/20261121/DSJ00{round_}{n}_102345_20261121090000_0001.MP4"
+            st.open({path: data}, serial=f"DSJ00{round_}{n}")
+            r = st.create_upload(path, data)
+            assert r.status_code == 201, r.text
+            locations.append(r.headers["location"])
+            if data:
+                assert st.patch(locations[-1], 0, data[: len(data) // 2]).status_code == 204
+        start = threading.Barrier(2)
+        answers: list[httpx.Response] = []
+        half = len(data) // 2
+
+        def finish(st: Station, location: str, start: threading.Barrier = start, half: int = half) -> None:
+            start.wait()
+            answers.append(st.patch(location, half, data[half:]))  # noqa: B023  (joined below, in this round)
+
+        threads = [threading.Thread(target=finish, args=(st, loc)) for st, loc in zip(stations, locations, strict=True)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert [a.status_code for a in answers] == [204, 204], [a.text for a in answers]
+        assert all(a.headers.get("Custodia-Verified") == "true" for a in answers)
