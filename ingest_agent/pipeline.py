@@ -17,7 +17,6 @@ receipt confirms it before it is deleted.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import queue
 import threading
@@ -255,22 +254,27 @@ def dock_report(station: Station, transfer_id: str) -> DockReport:
 class Uploader:
     """Sends each file the copier hands over, in the background, while copying goes on.
 
-    Up to ``streams`` files go up at once. The server's receiving pass is bound by one core per
-    upload (SM3, the slowest of its three digests, ~160 MiB/s a core here), so a second stream lets
-    a docking use a second core. Streams beyond the first take a slot of the station's
-    ``extra_uploads`` for each file, so many docks at once do not multiply the uploads. Each file is
-    still one upload, its bytes in order.
+    Up to ``streams`` files go up at once while the docking is (nearly) alone on the station. The
+    server's receiving pass is bound by one core per upload (SM3, the slowest of its three digests,
+    ~160 MiB/s a core here), so a second stream lets a lone docking use a second core. With
+    ``streams`` or more dockings open, each sends one file at a time: a crowd at the end of a shift
+    shares the server fairly instead of doubling its uploads. Each file is one upload, its bytes in order.
     """
 
     def __init__(self, station: Station, transfer_id: str, reporter: ProgressReporter, streams: int = 1) -> None:
         self._station, self._transfer_id, self._reporter = station, transfer_id, reporter
         self._queue: queue.Queue[int | None] = queue.Queue()
+        self._helpers_queue: queue.Queue[int | None] = queue.Queue()
+        helpers = max(0, streams - 1)
+        self._idle_helpers = threading.Semaphore(helpers)
         self.offline = False
-        self._threads = [
-            threading.Thread(target=self._run, args=(n > 0,), name=f"upload-{transfer_id[:8]}-{n}", daemon=True)
-            for n in range(max(1, streams))
+        station.uploads_opened(+1)
+        self._thread = threading.Thread(target=self._run, name=f"upload-{transfer_id[:8]}", daemon=True)
+        self._helpers = [
+            threading.Thread(target=self._help, name=f"upload-{transfer_id[:8]}-{n}", daemon=True)
+            for n in range(1, helpers + 1)
         ]
-        for t in self._threads:
+        for t in (self._thread, *self._helpers):
             t.start()
 
     def put(self, file_id: int) -> None:
@@ -278,24 +282,40 @@ class Uploader:
 
     def close(self) -> None:
         """Wait for every handed-over file (what could not go up stays ``copied``)."""
-        for _ in self._threads:
-            self._queue.put(None)
-        for t in self._threads:
+        self._queue.put(None)
+        self._thread.join()
+        for _ in self._helpers:
+            self._helpers_queue.put(None)
+        for t in self._helpers:
             t.join()
+        self._station.uploads_opened(-1)
 
-    def _run(self, extra: bool) -> None:
+    def _run(self) -> None:
         while (file_id := self._queue.get()) is not None:
             if self.offline:
                 continue
-            with self._station.extra_uploads if extra else contextlib.nullcontext():
-                if self.offline:
+            if self._idle_helpers.acquire(blocking=False):
+                if self._station.room_for_extra_stream():
+                    self._helpers_queue.put(file_id)  # a helper sends it; this thread takes the next
                     continue
-                try:
-                    if not upload_one(self._station, self._transfer_id, file_id, self._reporter):
-                        self.offline = True
-                except Exception:
-                    log.exception("upload of journal file %s failed", file_id)
-                    self.offline = True
+                self._idle_helpers.release()
+            self._send(file_id)
+
+    def _help(self) -> None:
+        while (file_id := self._helpers_queue.get()) is not None:
+            try:
+                if not self.offline:
+                    self._send(file_id)
+            finally:
+                self._idle_helpers.release()
+
+    def _send(self, file_id: int) -> None:
+        try:
+            if not upload_one(self._station, self._transfer_id, file_id, self._reporter):
+                self.offline = True
+        except Exception:
+            log.exception("upload of journal file %s failed", file_id)
+            self.offline = True
 
 
 class DockSession:

@@ -41,12 +41,9 @@ class Station:
     #: Transfers a worker is busy with right now; ``recover`` leaves them alone.
     active: set[str] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
-    #: Uploads beyond each docking's first, shared by all docks of the station: a docking alone gets
-    #: ``upload_streams`` at once, a crowd one each plus these (never twice the crowd).
-    extra_uploads: threading.Semaphore = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.extra_uploads = threading.Semaphore(max(0, self.settings.upload_streams - 1))
+    #: Dockings whose uploader is open: a docking sends more than one file at once only while fewer
+    #: than ``upload_streams`` dockings are open, so a crowd gets one stream each, fairly.
+    uploading_docks: int = 0
 
     @classmethod
     def open(cls, settings: AgentSettings) -> Station:
@@ -82,6 +79,14 @@ class Station:
     def release(self, transfer_id: str) -> None:
         with self.lock:
             self.active.discard(transfer_id)
+
+    def uploads_opened(self, delta: int) -> None:
+        with self.lock:
+            self.uploading_docks += delta
+
+    def room_for_extra_stream(self) -> bool:
+        with self.lock:
+            return self.uploading_docks < self.settings.upload_streams
 
 
 def _backoff(settings: AgentSettings) -> Backoff:

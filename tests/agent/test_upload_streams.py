@@ -3,6 +3,7 @@ exactly once, whole, and confirmed; a stream that loses the server loses nothing
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import Counter
 from collections.abc import Iterator
@@ -115,22 +116,36 @@ def test_a_stream_that_loses_the_server_loses_nothing(
     assert station2.journal.file(failed[0]).state == FileState.RECEIPTED
 
 
-def test_docks_at_once_share_the_extra_streams_instead_of_each_doubling(
-    tmp_path: Path, station2: Station, live_server_any_db: LiveServer, monkeypatch: pytest.MonkeyPatch
+def test_with_another_docking_open_a_docking_sends_one_file_at_a_time(
+    recorder: Recorder, station2: Station, live_server_any_db: LiveServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Two recorders docked on one station with two streams each: each docking's first stream plus the
-    station's one extra, three uploads at once, never four (a crowd at the end of a shift would
-    otherwise double the server's load of uploads)."""
+    """A crowd at the end of a shift: with as many dockings open as there are streams, each sends one
+    file at a time (fair shares of the server), instead of each doubling its uploads."""
+    files = [recorder.add(n, 400_000 + n) for n in range(1, 5)]
+    spy = InFlight(pipeline.upload_one, wanted=2, patience=1.0)  # waits for a second that must not come
+    monkeypatch.setattr(pipeline, "upload_one", spy)
+    station2.uploads_opened(+1)  # another recorder's docking, uploading on this station
+    try:
+        report = ingest_volume(recorder.root, station=station2)
+    finally:
+        station2.uploads_opened(-1)
+
+    assert report.state == TransferState.DONE, report.error
+    assert spy.most == 1
+    assert held_by_server(live_server_any_db) == Counter(files)
+    assert station2.uploading_docks == 0  # the docking's own count given back
+
+
+def test_two_dockings_at_once_finish_whole(tmp_path: Path, station2: Station, live_server_any_db: LiveServer) -> None:
+    """Two recorders docked on one station at the same moment: both end done, every file once."""
     roots = []
     for serial in ("DSJ0101", "DSJ0102"):
         root = tmp_path / "media" / f"ZFY_{serial}"
         for n in range(1, 4):
             f = root / "DCIM" / "20261120" / f"{serial}_102345_20261120093{n}00_000{n}.MP4"
             f.parent.mkdir(parents=True, exist_ok=True)
-            f.write_bytes(bytes([n]) * (400_000 + n))
+            f.write_bytes(os.urandom(400_000 + n))  # each recorder's own bytes (equal bytes are one recording)
         roots.append(root)
-    spy = InFlight(pipeline.upload_one, wanted=4, patience=1.5)  # waits for a fourth that must not come
-    monkeypatch.setattr(pipeline, "upload_one", spy)
     reports: dict[Path, object] = {}
 
     def dock(root: Path) -> None:
@@ -143,8 +158,9 @@ def test_docks_at_once_share_the_extra_streams_instead_of_each_doubling(
         t.join(120)
 
     assert all(r.state == TransferState.DONE for r in reports.values()), reports  # type: ignore[attr-defined]
-    assert spy.most == 3
-    assert sum(spy.calls.values()) == 6 and all(n == 1 for n in spy.calls.values())
+    page = live_server_any_db.get("/api/v1/recordings", params={"limit": 50}).json()
+    assert page["total"] == 6 and len({i["original_path"] for i in page["items"]}) == 6
+    assert station2.uploading_docks == 0
 
 
 def test_the_default_is_two_streams() -> None:
