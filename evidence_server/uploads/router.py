@@ -215,9 +215,12 @@ async def _patch_locked(
     ctx: ServerContext, session: SessionDep, upload: Upload, upload_offset: int, request: Request
 ) -> Response:
     await anyio.to_thread.run_sync(_current, session, upload)
-    if upload.state == "verified":
-        return Response(status_code=204, headers=_done_headers(upload))
     if upload.state != "receiving":
+        # finished by the request that held the lock before: it removed the lock file, which this
+        # request's open made again; remove it too (this request holds it), or it stays for good
+        ctx.receiver.unlock_file(upload.id)
+        if upload.state == "verified":
+            return Response(status_code=204, headers=_done_headers(upload))
         return Response(status_code=410, headers=TUS_HEADERS)
     if not ctx.receiver.path(upload.id).exists():
         # never made (a crash right after the row's commit) or lost: only bytes received by this upload
