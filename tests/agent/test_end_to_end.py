@@ -54,6 +54,17 @@ def station(enrolled: AgentSettings) -> Iterator[Station]:
     st.close()
 
 
+def assert_receipt_confirms(confirmed: dict[str, dict], contents: dict[str, bytes]) -> None:
+    """Each file's BLAKE3, SHA-256 and size in the receipt are those of the bytes on the device."""
+    for rel, data in contents.items():
+        fp = of_bytes(data)
+        assert (confirmed[rel]["blake3"], confirmed[rel]["sha256"], confirmed[rel]["size"]) == (
+            fp.blake3,
+            fp.sha256,
+            len(data),
+        )
+
+
 def server_recordings(server: LiveServer) -> dict[str, dict]:
     page = server.get("/api/v1/recordings", params={"device_serial": SERIAL, "limit": 500}).json()
     return {r["original_path"]: r for r in page["items"]}
@@ -82,14 +93,9 @@ def test_dock_to_receipt_to_wipe(recorder: Recorder, station: Station, live_serv
     assert list(station.spool.directory.iterdir()) == []  # R6: no copy stays on the station
     confirmed = documents.confirmed_files(report.receipt or {}, station.client.public_key)
     held = server_recordings(live_server)
+    assert_receipt_confirms(confirmed, contents)
     for rel, data in contents.items():
-        fp = of_bytes(data)
-        assert (confirmed[rel]["blake3"], confirmed[rel]["sha256"], confirmed[rel]["size"]) == (
-            fp.blake3,
-            fp.sha256,
-            len(data),
-        )
-        assert held[rel]["blake3"] == fp.blake3
+        assert held[rel]["blake3"] == of_bytes(data).blake3
         # the name says 2026-11-20 09:30:0N Beijing time: 01:30:0N UTC
         assert held[rel]["name_started_at"].startswith(f"2026-11-20T01:30:0{rel[-5]}")
     assert seen[-1].state == TransferState.DONE and seen[-1].files_done == 3

@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from custodia_wire import documents
-from custodia_wire.fingerprint import of_bytes
 from ingest_agent import pipeline
 from ingest_agent.client import enrol
 from ingest_agent.config import AgentSettings
@@ -20,7 +19,7 @@ from ingest_agent.journal import FileState, TransferState
 from ingest_agent.pipeline import ingest_volume
 from ingest_agent.transfer import Station
 from tests.agent.conftest import SERIAL, Recorder
-from tests.agent.test_end_to_end import agent_settings
+from tests.agent.test_end_to_end import agent_settings, assert_receipt_confirms
 from tests.support.live import LiveServer
 
 FILES = 6
@@ -80,14 +79,7 @@ def test_two_streams_upload_at_once_and_every_file_arrives_once_and_whole(
     assert spy.most == 2  # two at once: the setting is used, and no more than it allows
     assert all(n == 1 for n in spy.calls.values()) and len(spy.calls) == FILES
     assert held_by_server(live_server_any_db) == Counter(files)  # each once: none lost, none twice
-    confirmed = documents.confirmed_files(report.receipt or {}, station2.client.public_key)
-    for rel, data in contents.items():
-        fp = of_bytes(data)
-        assert (confirmed[rel]["blake3"], confirmed[rel]["sha256"], confirmed[rel]["size"]) == (
-            fp.blake3,
-            fp.sha256,
-            len(data),
-        )
+    assert_receipt_confirms(documents.confirmed_files(report.receipt or {}, station2.client.public_key), contents)
 
 
 def test_a_stream_that_loses_the_server_loses_nothing(
