@@ -23,7 +23,7 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request, status
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from evidence_server.accounts.models import LoginSession, Role, User
 from evidence_server.accounts.secrets import STATION_TOKEN_PREFIX, USER_TOKEN_PREFIX, token_hash
@@ -89,13 +89,26 @@ def _refused(request: Request, detail: str) -> HTTPException:
     return _unauthorized(detail)
 
 
+#: The user of a live login (not revoked, not expired, the user active), in one statement built once: every
+#: authenticated request runs it, and building it per request (its WHERE, its cache key) cost a fifth of a
+#: list read's Python time.
+_LIVE_LOGIN_USER = (
+    select(User)
+    .join(LoginSession, LoginSession.user_id == User.id)
+    .where(
+        LoginSession.token_hash == bindparam("token_hash"),
+        LoginSession.revoked_at.is_(None),
+        LoginSession.expires_at > bindparam("now"),
+        User.active.is_(True),
+    )
+)
+
+
 def user_for_token(session: Any, token: str | None) -> User | None:
     if not token or not token.startswith(USER_TOKEN_PREFIX):
         return None
-    login = session.scalar(select(LoginSession).where(LoginSession.token_hash == token_hash(token)))
-    if login is None or login.revoked_at is not None or login.expires_at <= utcnow():
-        return None
-    return login.user if login.user.active else None
+    user: User | None = session.scalar(_LIVE_LOGIN_USER, {"token_hash": token_hash(token), "now": utcnow()})
+    return user
 
 
 def require_roles(*roles: Role) -> Callable[..., User]:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import HTTPException
+from sqlalchemy import Row, Select
 
 from evidence_server.accounts.models import User
 from evidence_server.cases.access import recordings_visible
@@ -10,9 +13,24 @@ from evidence_server.db import SessionDep
 from evidence_server.recordings.models import Recording
 
 
+def _not_yours() -> HTTPException:
+    return HTTPException(404, "no such recording, or not yours to see")
+
+
 def get_visible(session: SessionDep, user: User, recording_id: int) -> Recording:
     """The recording, if ``user`` may see it; the same 404 whether it does not exist or is not theirs."""
     rec = session.scalar(recordings_visible(user).where(Recording.id == recording_id))
     if rec is None:
-        raise HTTPException(404, "no such recording, or not yours to see")
+        raise _not_yours()
     return rec
+
+
+def get_visible_row(session: SessionDep, user: User, recording_id: int, columns: Select[Any]) -> Row[Any]:
+    """The same decision, reading only ``columns`` (a select of recordings' columns) as a plain row: no ORM
+    object, none of the columns a view does not show (the ffprobe JSON is kilobytes)."""
+    visible = recordings_visible(user).whereclause
+    where = (Recording.id == recording_id,) if visible is None else (Recording.id == recording_id, visible)
+    row = session.execute(columns.where(*where)).first()
+    if row is None:
+        raise _not_yours()
+    return row

@@ -15,7 +15,7 @@ from evidence_server.context import CtxDep
 from evidence_server.custody import reads
 from evidence_server.custody.serving import ContentRefused, ensure_servable, open_content
 from evidence_server.db import SessionDep
-from evidence_server.recordings.deps import get_visible
+from evidence_server.recordings.deps import get_visible, get_visible_row
 from evidence_server.recordings.important import MARKERS, MAX_REASON
 from evidence_server.recordings.models import Recording
 from evidence_server.recordings.service import (
@@ -124,11 +124,12 @@ def list_recordings(
         q = q.where(Recording.transfer_id == transfer_id)
     if important is not None:
         q = q.where(Recording.important.is_(important))
-    total = session.scalar(select(func.count()).select_from(q.subquery())) or 0
-    # only RecordingOut's columns, as plain rows: not the ffprobe JSON (kilobytes a row), no ORM objects.
     # q selects from recordings alone (visibility is an EXISTS, not a join), so its WHERE carries over.
+    where = () if q.whereclause is None else (q.whereclause,)
+    total = session.scalar(select(func.count()).select_from(Recording).where(*where)) or 0
+    # only RecordingOut's columns, as plain rows: not the ffprobe JSON (kilobytes a row), no ORM objects.
     rows = session.execute(
-        (_OUT_SELECT if q.whereclause is None else _OUT_SELECT.where(q.whereclause))
+        _OUT_SELECT.where(*where)
         .order_by(Recording.name_started_at.desc().nulls_last(), Recording.id.desc())
         .limit(limit)
         .offset(offset)
@@ -141,10 +142,10 @@ def list_recordings(
 
 @router.get("/{recording_id}", response_model=RecordingOut)
 def get_recording(recording_id: int, request: Request, user: AnyUser, session: SessionDep) -> Response:
-    rec = get_visible(session, user, recording_id)
-    audit(session, "recording.view", request=request, object_type="recording", object_id=rec.id)
+    row = get_visible_row(session, user, recording_id, _OUT_SELECT)
+    audit(session, "recording.view", request=request, object_type="recording", object_id=row.id)
     session.commit()
-    return _json(_RECORDING_JSON(RecordingOut.model_validate(rec, from_attributes=True), by_alias=True))
+    return _json(_RECORDING_JSON(RecordingOut.model_validate(dict(zip(_OUT_NAMES, row, strict=True))), by_alias=True))
 
 
 @router.post("/{recording_id}/important", response_model=RecordingOut)
