@@ -345,6 +345,7 @@ def search_recordings(
     session.commit()
     return SearchOut(
         total=found.total,
+        more=found.more,
         case=case_out(found.case) if found.case else None,
         items=[_found_recording(r, found.cases[r.id]) for r in found.recordings],
     )

@@ -133,6 +133,7 @@ class FoundRecording(BaseModel):
 
 class SearchOut(BaseModel):
     total: int
+    more: bool = False  # true: there are more than ``total`` (a list counts no further than 10,000 past its page)
     case: CaseOut | None
     items: list[FoundRecording]
 

@@ -18,6 +18,7 @@ from evidence_server.cases.access import recordings_visible
 from evidence_server.cases.linking import checkout_windows, span_of
 from evidence_server.cases.models import Case, CaseLink
 from evidence_server.cases.service import find_by_number
+from evidence_server.db import total_of_page
 from evidence_server.ledger.models import Device, LedgerEntry
 from evidence_server.ledger.rules import HAND_OUT
 from evidence_server.recordings.models import Recording
@@ -46,6 +47,7 @@ class Filters:
 class Results:
     total: int
     recordings: list[Recording]
+    more: bool = False  # there are more than ``total`` (the count stopped at COUNT_CAP past the page)
     cases: dict[int, list[Case]] = field(default_factory=dict)  # recording id → its cases (visible ones)
     case: Case | None = None  # the case, for an exact case-number search
 
@@ -152,10 +154,7 @@ def search(
 ) -> Results:
     q, case = query(session, user, f, pattern)
     rows = list(session.scalars(q.order_by(*ordering(sort)).limit(limit).offset(offset)))
-    if len(rows) < limit and (rows or offset == 0):  # the last page: the total is known without counting
-        total = offset + len(rows)
-    else:
-        total = session.scalar(select(func.count()).select_from(q.subquery())) or 0
+    total, more = total_of_page(session, q, offset, limit, len(rows))
     by_rec: dict[int, list[Case]] = {r.id: [] for r in rows}
     if rows:
         pairs = session.execute(
@@ -170,7 +169,7 @@ def search(
         ).all()
         for rec_id, c in pairs:
             by_rec[rec_id].append(c)
-    return Results(total, rows, by_rec, case)
+    return Results(total, rows, cases=by_rec, case=case, more=more)
 
 
 def record_search(session: Session, request: Request | None, filters: Filters, found: Results) -> None:
@@ -183,6 +182,7 @@ def record_search(session: Session, request: Request | None, filters: Filters, f
         details={
             "filters": {k: str(v) for k, v in filters.given().items()},
             "total": found.total,
+            "total_is_a_floor": found.more,
             "shown": [r.id for r in found.recordings],
         },
     )

@@ -6,15 +6,16 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from evidence_server.accounts.models import User
 from evidence_server.audit.service import record as audit
 from evidence_server.cases.access import recordings_visible
+from evidence_server.cases.search import ordering
 from evidence_server.context import CtxDep
 from evidence_server.custody import reads
 from evidence_server.custody.serving import ContentRefused, ensure_servable, open_content
-from evidence_server.db import SessionDep
+from evidence_server.db import SessionDep, total_of_page
 from evidence_server.recordings.deps import get_visible, get_visible_row
 from evidence_server.recordings.important import MARKERS, MAX_REASON
 from evidence_server.recordings.models import Recording
@@ -88,6 +89,7 @@ Marker = Annotated[User, Depends(require_roles(*MARKERS))]
 
 class RecordingPage(BaseModel):
     total: int
+    more: bool = False  # true: there are more than ``total`` (a list counts no further than 10,000 past its page)
     items: list[RecordingOut]
 
 
@@ -126,16 +128,10 @@ def list_recordings(
         q = q.where(Recording.important.is_(important))
     # q selects from recordings alone (visibility is an EXISTS, not a join), so its WHERE carries over.
     where = () if q.whereclause is None else (q.whereclause,)
-    total = session.scalar(select(func.count()).select_from(Recording).where(*where)) or 0
-    # only RecordingOut's columns, as plain rows: not the ffprobe JSON (kilobytes a row), no ORM objects.
-    rows = session.execute(
-        _OUT_SELECT.where(*where)
-        .order_by(Recording.name_started_at.desc().nulls_last(), Recording.id.desc())
-        .limit(limit)
-        .offset(offset)
-    ).all()
+    rows = session.execute(_OUT_SELECT.where(*where).order_by(*ordering(None)).limit(limit).offset(offset)).all()
+    total, more = total_of_page(session, q, offset, limit, len(rows))
     items = [RecordingOut.model_validate(dict(zip(_OUT_NAMES, r, strict=True))) for r in rows]
-    page = RecordingPage(total=total, items=items)
+    page = RecordingPage(total=total, more=more, items=items)
     session.close()  # the connection back to the pool here, not in another thread-pool hop after the response
     return _json(_PAGE_JSON(page, by_alias=True))
 

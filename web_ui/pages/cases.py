@@ -112,6 +112,11 @@ def thumbnails(session: Session, ids: list[int]) -> set[int]:
     return thumbnails_made(session, ids)
 
 
+def pages_of(found: search.Results, page_size: int = PAGE_SIZE) -> int:
+    """How many pages a list of search results has, as far as it was counted (one more while there are more)."""
+    return max(1, -(-found.total // page_size)) + (1 if found.more else 0)
+
+
 def backfill(request: Request, session: Session, ids: list[int]) -> None:
     """Recordings ingested before derived media existed get theirs made now (the task is idempotent)."""
     ctx = context_of(request)
@@ -558,6 +563,7 @@ def search_page(
             details={
                 "filters": {k: str(v) for k, v in filters.given().items()},
                 "total": found.total,
+                "total_is_a_floor": found.more,
                 "shown": ids,
                 "via": "web",
             },
@@ -567,7 +573,7 @@ def search_page(
         context.update(
             results=found,
             thumbs=thumbnails(session, ids),
-            pages=max(1, -(-found.total // PAGE_SIZE)),
+            pages=pages_of(found),
             cases_to_add=building.linkable_cases(session, user),
         )
     return render(request, "search.html", user=user, **context)
