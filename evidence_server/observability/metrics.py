@@ -101,12 +101,14 @@ class CustodiaCollector(Collector):
                     select(Upload.state, func.count(), func.coalesce(func.sum(Upload.length), 0)).group_by(Upload.state)
                 )
             }
-            held, held_bytes = session.execute(
-                select(func.count(), func.coalesce(func.sum(Recording.size), 0)).select_from(Recording)
-            ).one()
-            fixity = dict(
-                session.execute(select(Recording.fixity_state, func.count()).group_by(Recording.fixity_state)).all()
-            )
+            # one pass over the recordings for both figures (at 10M recordings each pass took ~1.5 s a scrape)
+            by_fixity = session.execute(
+                select(Recording.fixity_state, func.count(), func.coalesce(func.sum(Recording.size), 0)).group_by(
+                    Recording.fixity_state
+                )
+            ).all()
+            fixity = {state: n for state, n, _ in by_fixity}
+            held, held_bytes = sum(fixity.values()), sum(int(b) for _, _, b in by_fixity)
             incidents = dict(
                 session.execute(select(IntegrityIncident.kind, func.count()).group_by(IntegrityIncident.kind)).all()
             )
