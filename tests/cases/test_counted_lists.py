@@ -96,3 +96,31 @@ def test_recordings_without_a_case_are_counted_by_not_exists_up_to_a_cap(
     assert count() == (2, False)  # the one never linked and the one unlinked; not U2's, not the linked one
     monkeypatch.setattr(home, "WITHOUT_CASE_CAP", 1)
     assert count() == (1, True)  # shown as "1+"
+
+
+def test_a_name_search_finds_parts_of_names_literally_with_or_without_its_index(world_any_db: World) -> None:
+    """The file-name and officer-name filters are ``LIKE '%…%'`` (PostgreSQL answers them from trigram
+    indexes, migration 0024): what is typed is matched literally, wildcards and all, in any script."""
+    from evidence_server.cases import search
+
+    world = world_any_db
+    names = ["a%b.MP4", "a_b.MP4", "axb.MP4", "现场录像一.MP4", "AXB_upper.MP4"]
+    ids = {n: world.recording(n.encode(), name=n) for n in names}
+    officer = world.recording(b"by-name", name="other.MP4", officer=("109999", "王小明"))
+    with world.session() as s:
+        handler = s.scalar(select(User).where(User.username == "handler"))
+        assert handler is not None
+
+        def found(**f: str) -> set[int]:
+            return {r.id for r in search.search(s, handler, search.Filters(**f), "", limit=50).recordings}
+
+        assert found(file_name="%") == {ids["a%b.MP4"]}
+        assert found(file_name="_") == {ids["a_b.MP4"], ids["AXB_upper.MP4"]}
+        assert found(file_name="axb") == {ids["axb.MP4"], ids["AXB_upper.MP4"]}  # case folded
+        assert found(file_name="录像") == {ids["现场录像一.MP4"]}
+        assert found(officer="小明") == {officer}
+        assert found(officer="109999") == {officer}
+    if world.settings.database_url.startswith("postgresql"):
+        with world.session() as s:
+            made = set(s.scalars(text("SELECT indexname FROM pg_indexes WHERE indexname LIKE 'ix_recordings_%_trgm'")))
+        assert made == {"ix_recordings_name_trgm", "ix_recordings_officer_name_trgm"}
