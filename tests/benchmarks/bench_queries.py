@@ -39,6 +39,7 @@ import json
 import os
 import random
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -704,6 +705,44 @@ def lookups(client: Any, numbers: Sequence[str], n: int, rnd: random.Random) -> 
     return times, found
 
 
+#: The pages people open every day, as the people who open them (HTML pages with ``Accept: text/html``):
+#: what a list, a home page or a name search costs as the recordings grow, not only a case lookup.
+PAGES = (
+    ("handler", "home", "/"),
+    ("handler", "recordings", "/recordings"),
+    ("handler", "recordings_page_50", "/recordings?page=50"),
+    ("handler", "api_list", "/api/v1/recordings?limit=50"),
+    ("handler", "file_name_search", "/recordings?file_name=0930"),
+    ("handler", "officer_search", "/recordings?officer=100456"),
+    ("legal", "recordings_all_units", "/recordings"),
+)
+
+
+def pages(base: str, n: int) -> dict[str, Any]:
+    """Median and slowest of ``n`` views of each of ``PAGES`` (after one unmeasured view)."""
+    out: dict[str, Any] = {}
+    clients = {who: login(base, who) for who in {who for who, _, _ in PAGES}}
+    try:
+        for who, name, path in PAGES:
+            client = clients[who]
+            client.headers["Accept"] = "text/html"
+            client.timeout = 600
+            times = []
+            for _ in range(n + 1):
+                t0 = time.perf_counter()
+                r = client.get(path)
+                if r.status_code != 200:
+                    raise RuntimeError(f"{who} GET {path}: {r.status_code}")
+                times.append((time.perf_counter() - t0) * 1000)
+            out[f"page_{who}_{name}_ms"] = round(statistics.median(times[1:]), 1)
+            out[f"page_{who}_{name}_max_ms"] = round(max(times[1:]), 1)
+            print(f"  {who} {path}: median {out[f'page_{who}_{name}_ms']} ms", flush=True)
+    finally:
+        for c in clients.values():
+            c.close()
+    return out
+
+
 def login(base: str, username: str) -> Any:
     import httpx
 
@@ -802,6 +841,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                         "dashboard_p95_ms": round(percentile(times, 95), 1),
                     }
                 )
+            results.update(pages(server.url, args.pages))
         finally:
             server.stop()
     finally:
@@ -822,6 +862,7 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--lookups", type=int, default=1000, help="case-number lookups timed (per user)")
     ap.add_argument("--day-devices", type=int, default=200, help="recorders a day's docks touch (incremental scan)")
     ap.add_argument("--dashboards", type=int, default=20, help="dashboard requests timed")
+    ap.add_argument("--pages", type=int, default=5, help="views timed of each page people open (PAGES)")
     ap.add_argument("--db", default=DB_NAME, help="the database (dropped and recreated)")
     ap.add_argument("--keep", action="store_true", help="keep the database afterwards (for --reuse)")
     ap.add_argument("--reuse", action="store_true", help="measure the database an earlier --keep run loaded")
@@ -849,6 +890,19 @@ ROWS: tuple[tuple[str, str | tuple[str, ...], float | None], ...] = (
     ("incremental scan after a day's docks, 200 recorders (s)", "p5_incremental_scan_s", 10.0),
     ("dashboard aggregates p95 (ms)", "p5_dashboard_p95_ms", 500.0),
     ("  p50 (ms)", "p5_dashboard_p50_ms", None),
+    ("case handler's home page, median (ms)", "p5_page_handler_home_ms", None),
+    (
+        "case handler's recordings, page 1 / 50 (ms)",
+        ("p5_page_handler_recordings_ms", "p5_page_handler_recordings_page_50_ms"),
+        None,
+    ),
+    (
+        "case handler's API list / file-name search (ms)",
+        ("p5_page_handler_api_list_ms", "p5_page_handler_file_name_search_ms"),
+        None,
+    ),
+    ("case handler's officer search (ms)", "p5_page_handler_officer_search_ms", None),
+    ("legal affairs' recordings, all units (ms)", "p5_page_legal_recordings_all_units_ms", None),
     ("load with COPY (s)", "p5_load_s", None),
     ("load average at the lookups", "p5_load_avg_at_lookups", None),
 )
