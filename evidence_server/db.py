@@ -138,7 +138,7 @@ COUNT_CAP = 10_000
 
 def count_upto(session: Session, q: Select[Any], cap: int) -> tuple[int, bool]:
     """How many rows ``q`` selects, counting no further than ``cap``: ``(n, False)``, or ``(cap, True)`` when
-    there are more. The count reads at most ``cap + 1`` matches, whatever the table's size."""
+    there are more. The count stops at the ``cap + 1``-th match instead of going on through the table."""
     first: Select[Any] = q.with_only_columns(literal_column("1").label("one"), maintain_column_froms=True).order_by(
         None
     )
