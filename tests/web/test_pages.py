@@ -314,3 +314,39 @@ def test_a_damaged_copy_is_shown_on_the_recording_page_and_not_played(app: FastA
         with site.session() as s:
             s.get_one(Recording, rec.id).fixity_state = "ok"
             s.commit()
+
+
+def test_a_list_too_long_to_count_says_more_than_n_and_still_pages_on(
+    app: FastAPI, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A list counts no further than COUNT_CAP past its page (issue 18): it then says "more than N" and offers
+    the next page; the last page's count is exact. (Legal affairs see 3 recordings here; one a page.)"""
+    from evidence_server import db
+    from web_ui.pages import recordings as recordings_page
+
+    monkeypatch.setattr(recordings_page, "PAGE_SIZE", 1)
+    monkeypatch.setattr(db, "COUNT_CAP", 1)
+    client = login(app, "legal")
+    first = client.get("/recordings").text
+    assert "超过 2 条记录" in first and 'rel="next"' in first
+    last = client.get("/recordings", params={"page": 3}).text
+    assert "共 3 条记录" in last and 'rel="next"' not in last
+
+
+def test_the_case_handlers_home_says_n_plus_when_it_stopped_counting(
+    app: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from evidence_server.home import service as home
+
+    client = login(app, "handler")
+    counted = re.search(
+        r'data-key="home.without_case">\s*<a [^>]*><span class="count-n">([^<]*)</span>', client.get("/").text
+    )
+    assert counted is not None and counted.group(1).isdigit()
+    n = int(counted.group(1))
+    assert n >= 1, "the site has a recording without a case for the handler's unit"
+    monkeypatch.setattr(home, "WITHOUT_CASE_CAP", n - 1)
+    again = re.search(
+        r'data-key="home.without_case">\s*<a [^>]*><span class="count-n">([^<]*)</span>', client.get("/").text
+    )
+    assert again is not None and again.group(1) == f"{n - 1}+"
