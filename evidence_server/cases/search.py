@@ -172,20 +172,19 @@ def search(
     return Results(total, rows, cases=by_rec, case=case, more=more)
 
 
-def record_search(session: Session, request: Request | None, filters: Filters, found: Results) -> None:
-    """Audit a search: what was asked, how many matched, which recordings were shown."""
-    audit(
-        session,
-        "recording.search",
-        request=request,
-        object_type="search",
-        details={
-            "filters": {k: str(v) for k, v in filters.given().items()},
-            "total": found.total,
-            "total_is_a_floor": found.more,
-            "shown": [r.id for r in found.recordings],
-        },
-    )
+def record_search(
+    session: Session, request: Request | None, filters: Filters, found: Results, via: str | None = None
+) -> None:
+    """Audit a search: what was asked, how many matched, which recordings were shown (and ``via``: the page)."""
+    details: dict[str, object] = {
+        "filters": {k: str(v) for k, v in filters.given().items()},
+        "total": found.total,
+        "total_is_a_floor": found.more,
+        "shown": [r.id for r in found.recordings],
+    }
+    if via is not None:
+        details["via"] = via
+    audit(session, "recording.search", request=request, object_type="search", details=details)
 
 
 # --- an officer's day around a recording ----------------------------------------------------------

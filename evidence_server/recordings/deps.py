@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import HTTPException
-from sqlalchemy import Row, Select
+from sqlalchemy import Row
 
 from evidence_server.accounts.models import User
 from evidence_server.cases.access import recordings_visible
@@ -25,12 +26,12 @@ def get_visible(session: SessionDep, user: User, recording_id: int) -> Recording
     return rec
 
 
-def get_visible_row(session: SessionDep, user: User, recording_id: int, columns: Select[Any]) -> Row[Any]:
-    """The same decision, reading only ``columns`` (a select of recordings' columns) as a plain row: no ORM
-    object, none of the columns a view does not show (the ffprobe JSON is kilobytes)."""
-    visible = recordings_visible(user).whereclause
-    where = (Recording.id == recording_id,) if visible is None else (Recording.id == recording_id, visible)
-    row = session.execute(columns.where(*where)).first()
+def get_visible_row(session: SessionDep, user: User, recording_id: int, columns: Sequence[Any]) -> Row[Any]:
+    """The same decision, reading only ``columns`` (of recordings) as a plain row: no ORM object, none of the
+    columns a view does not show (the ffprobe JSON is kilobytes)."""
+    row = session.execute(
+        recordings_visible(user).where(Recording.id == recording_id).with_only_columns(*columns)
+    ).first()
     if row is None:
         raise _not_yours()
     return row

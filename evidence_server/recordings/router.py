@@ -6,7 +6,6 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
-from sqlalchemy import select
 
 from evidence_server.accounts.models import User
 from evidence_server.audit.service import record as audit
@@ -99,7 +98,7 @@ class RecordingPage(BaseModel):
 _PAGE_JSON = TypeAdapter(RecordingPage).dump_json
 _RECORDING_JSON = TypeAdapter(RecordingOut).dump_json
 _OUT_NAMES = tuple(RecordingOut.model_fields)
-_OUT_SELECT = select(*(getattr(Recording, name) for name in _OUT_NAMES))
+_OUT_COLUMNS = tuple(getattr(Recording, name) for name in _OUT_NAMES)
 
 
 def _json(body: bytes) -> Response:
@@ -126,9 +125,9 @@ def list_recordings(
         q = q.where(Recording.transfer_id == transfer_id)
     if important is not None:
         q = q.where(Recording.important.is_(important))
-    # q selects from recordings alone (visibility is an EXISTS, not a join), so its WHERE carries over.
-    where = () if q.whereclause is None else (q.whereclause,)
-    rows = session.execute(_OUT_SELECT.where(*where).order_by(*ordering(None)).limit(limit).offset(offset)).all()
+    # only RecordingOut's columns, as plain rows: not the ffprobe JSON (kilobytes a row), no ORM objects
+    page_q = q.with_only_columns(*_OUT_COLUMNS).order_by(*ordering(None)).limit(limit).offset(offset)
+    rows = session.execute(page_q).all()
     total, more = total_of_page(session, q, offset, limit, len(rows))
     items = [RecordingOut.model_validate(dict(zip(_OUT_NAMES, r, strict=True))) for r in rows]
     page = RecordingPage(total=total, more=more, items=items)
@@ -138,7 +137,7 @@ def list_recordings(
 
 @router.get("/{recording_id}", response_model=RecordingOut)
 def get_recording(recording_id: int, request: Request, user: AnyUser, session: SessionDep) -> Response:
-    row = get_visible_row(session, user, recording_id, _OUT_SELECT)
+    row = get_visible_row(session, user, recording_id, _OUT_COLUMNS)
     audit(session, "recording.view", request=request, object_type="recording", object_id=row.id)
     session.commit()
     return _json(_RECORDING_JSON(RecordingOut.model_validate(dict(zip(_OUT_NAMES, row, strict=True))), by_alias=True))

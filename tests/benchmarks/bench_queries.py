@@ -724,16 +724,8 @@ def pages(base: str, n: int) -> dict[str, Any]:
     clients = {who: login(base, who) for who in {who for who, _, _ in PAGES}}
     try:
         for who, name, path in PAGES:
-            client = clients[who]
-            client.headers["Accept"] = "text/html"
-            client.timeout = 600
-            times = []
-            for _ in range(n + 1):
-                t0 = time.perf_counter()
-                r = client.get(path)
-                if r.status_code != 200:
-                    raise RuntimeError(f"{who} GET {path}: {r.status_code}")
-                times.append((time.perf_counter() - t0) * 1000)
+            clients[who].headers["Accept"] = "text/html"
+            times = timed_gets(clients[who], [path] * (n + 1))
             out[f"page_{who}_{name}_ms"] = round(statistics.median(times[1:]), 1)
             out[f"page_{who}_{name}_max_ms"] = round(max(times[1:]), 1)
             print(f"  {who} {path}: median {out[f'page_{who}_{name}_ms']} ms", flush=True)

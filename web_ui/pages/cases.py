@@ -555,19 +555,7 @@ def search_page(
             session.commit()
             return render(request, "search.html", user=user, **context)  # the page itself is fine: 200
         ids = [r.id for r in found.recordings]
-        audit(
-            session,
-            "recording.search",
-            request=request,
-            object_type="search",
-            details={
-                "filters": {k: str(v) for k, v in filters.given().items()},
-                "total": found.total,
-                "total_is_a_floor": found.more,
-                "shown": ids,
-                "via": "web",
-            },
-        )
+        search.record_search(session, request, filters, found, via="web")
         session.commit()
         backfill(request, session, ids)
         context.update(

@@ -1,7 +1,7 @@
 """Searching recordings by part of a file name or of an officer's name at a province's size (issue 18):
 trigram indexes (PostgreSQL's pg_trgm) on ``lower(original_name)`` and ``lower(officer_name)``, which the
 ``LIKE '%…%'`` of those filters can use. Without them each such search read every visible recording:
-6 to 7 s for a case handler at 10M recordings.
+6 to 8 s for a case handler at 10M recordings.
 
 PostgreSQL only, built ``CONCURRENTLY`` (docks keep writing). ``pg_trgm`` ships with PostgreSQL and is a
 trusted extension (PostgreSQL 13 and later: a database owner may create it). Where it cannot be created,
