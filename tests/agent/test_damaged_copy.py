@@ -12,6 +12,7 @@ from ingest_agent.pipeline import ingest_volume
 from ingest_agent.transfer import Station
 from tests.agent.conftest import Recorder
 from tests.agent.test_end_to_end import enrolled, server_recordings, station  # noqa: F401  (fixtures)
+from tests.support.damage import flipped
 from tests.support.live import LiveServer
 
 
@@ -28,7 +29,7 @@ def test_a_damaged_copy_is_repaired_before_the_device_file_is_wiped(
 
     stored = Path(live_server.settings().storage_dir) / object_key(of_bytes(data).blake3_hex)  # type: ignore[arg-type]
     stored.chmod(0o644)
-    stored.write_bytes(b"\xff" + data[1:])  # the disk flipped the first byte
+    stored.write_bytes(flipped(data))  # the disk flipped the first byte
     rec = server_recordings(live_server)[rel]
     assert live_server.get(f"/api/v1/recordings/{rec['id']}/content").status_code == 409  # noticed, marked
 

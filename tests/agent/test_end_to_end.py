@@ -19,6 +19,7 @@ from ingest_agent.pipeline import ingest_volume
 from ingest_agent.progress import DockProgress
 from ingest_agent.transfer import Station, recover
 from tests.agent.conftest import SERIAL, Recorder
+from tests.support.damage import flipped
 from tests.support.live import LiveServer
 
 
@@ -175,7 +176,7 @@ def test_a_corrupted_upload_is_rejected_and_sent_again_once(
         for piece in real_pieces(reader, offset, length, on_offset):
             if length == 20_000 and left["n"] > 0:
                 left["n"] -= 1
-                piece = b"\xff" + piece[1:]  # one flipped byte on the wire
+                piece = flipped(piece)  # one flipped byte on the wire
             yield piece
 
     monkeypatch.setattr(client_mod._SpoolReader, "pieces", corrupting)

@@ -15,6 +15,7 @@ from evidence_server.recordings.models import Recording
 from tests.cases.conftest import World
 from tests.cases.test_package import Exported, exported, unpack, verify  # noqa: F401  (the exported package fixture)
 from tests.support import services
+from tests.support.damage import flipped
 
 
 @pytest.fixture(autouse=True)
@@ -107,7 +108,7 @@ def test_a_recording_stored_before_sm3_is_read_once_at_export_so_sm3sums_is_comp
     with world.session() as s:
         path = world.ctx.store.path_of(s.get_one(Recording, damaged).storage_key)  # type: ignore[attr-defined]
     path.chmod(0o644)
-    path.write_bytes(b"X" + path.read_bytes()[1:])
+    path.write_bytes(flipped(path.read_bytes()))
     other = world.open_case(number="杭西市监处罚〔2026〕303号")
     assert world.post("handler", f"/api/v1/cases/{other['id']}/links", {"recording_id": damaged, "reason": "r"})
     r = world.get("handler", f"/api/v1/cases/{other['id']}/package")

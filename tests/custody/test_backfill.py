@@ -16,6 +16,7 @@ from evidence_server.recordings.models import Recording, RecordingBlockMap
 from evidence_server.storage.local import LocalStore
 from evidence_server.storage.s3 import S3Store
 from tests.cases.conftest import World, make_world
+from tests.support.damage import flipped
 
 
 @pytest.fixture
@@ -29,7 +30,7 @@ def test_the_backfill_maps_old_recordings_from_verified_bytes_only(old_site: Wor
     with w.session() as s:
         path = w.ctx.store.path_of(s.get(Recording, bad).storage_key)  # type: ignore[attr-defined]
     path.chmod(0o644)
-    path.write_bytes(b"\x00" + path.read_bytes()[1:])
+    path.write_bytes(flipped(path.read_bytes()))
 
     report = discover()["custody.backfill_block_maps"].fn(w.ctx)
     assert report == {"made": [good], "damaged": [bad]}
@@ -65,7 +66,7 @@ def test_put_verified_replaces_a_damaged_object_of_the_same_size(
     staged = tmp_path / "a.part"
     staged.write_bytes(data)
     key = store.put_verified(staged, fp.blake3_hex, fp.sha256_hex, fp.size)  # type: ignore[attr-defined]
-    damaged = b"\x01" + data[1:]
+    damaged = flipped(data)
     if kind == "s3":
         store.client.put_object(Bucket=store.bucket, Key=key, Body=damaged)  # type: ignore[attr-defined]
     else:

@@ -22,6 +22,7 @@ from evidence_server.uploads.receiver import Receiver
 from tests.cases.conftest import World, make_world
 from tests.custody.conftest import Dock, Site, recording_id
 from tests.support import services
+from tests.support.damage import flipped
 
 PATH = "DCIM/20261121/DSJ0001_102345_20261121090000_0001.MP4"
 
@@ -69,7 +70,7 @@ def test_recordings_stored_before_sm3_get_it_from_verified_bytes_only(old_site: 
     with w.session() as s:
         path = w.ctx.store.path_of(s.get_one(Recording, bad).storage_key)  # type: ignore[attr-defined]
     path.chmod(0o644)
-    path.write_bytes(b"\x00" + path.read_bytes()[1:])  # an unlucky disk: this copy is not the evidence
+    path.write_bytes(flipped(path.read_bytes()))  # an unlucky disk: this copy is not the evidence
     assert check_rows_ok(w)  # the old log says nothing of SM3: rows without it agree
 
     report = discover()["fixity.backfill_sm3"].fn(w.ctx)
