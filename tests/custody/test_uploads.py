@@ -8,10 +8,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
+from sqlalchemy.orm.attributes import set_committed_value
 
 from custodia_wire import fingerprint
 from evidence_server.storage import object_key
+from evidence_server.uploads import router as uploads_router
 from evidence_server.uploads import service as upload_service
+from evidence_server.uploads.models import Upload
 from tests.custody.conftest import Dock
 from tests.support.live import LiveServer
 
@@ -100,3 +103,33 @@ def test_parallel_patches_at_the_final_byte_get_clean_answers_and_verify_once(li
     assert [e["details"]["upload_id"] for e in verified] == [location.rsplit("/", 1)[1]]
     assert st.patch(location, len(data), b"").headers["Custodia-Verified"] == "true"
     assert not list((live_server.settings().staging_dir / "locks").glob("*.lock"))  # type: ignore[operator]
+
+
+def test_a_patch_that_finds_its_upload_finished_meanwhile_leaves_no_lock_file(
+    live_server: LiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The race of parallel PATCHes, made certain: this request read the upload as still receiving, and
+    by the time it holds the lock the request ahead of it has verified the upload and removed the lock
+    file, which this request's open then made again. It answers as for a finished upload and removes
+    that file too: a lock file left behind stays for good."""
+    data = os.urandom(100_000)
+    st = Dock(live_server)
+    st.open({PATH: data}, serial="DSJ0001")
+    location = st.create_upload(PATH, data).headers["location"]
+    assert st.patch(location, 0, data).headers["Custodia-Verified"] == "true"
+    locks = live_server.settings().staging_dir / "locks"  # type: ignore[operator]
+    assert not list(locks.glob("*.lock"))
+
+    real = uploads_router._own_upload
+
+    def read_before_it_was_finished(*args: object, **kwargs: object) -> Upload:
+        upload = real(*args, **kwargs)  # type: ignore[arg-type]
+        set_committed_value(upload, "state", "receiving")  # the row as it was a moment earlier
+        return upload
+
+    monkeypatch.setattr(uploads_router, "_own_upload", read_before_it_was_finished)
+    r = st.patch(location, len(data), b"")
+    assert r.status_code == 204 and r.headers["Custodia-Verified"] == "true"
+    assert not list(locks.glob("*.lock"))
+    monkeypatch.undo()
+    assert live_server.get("/api/v1/recordings").json()["total"] == 1  # verified once
