@@ -45,8 +45,8 @@ class LedgerEntry(Base):
     __table_args__ = (
         UniqueConstraint("device_id", "seq", name="uq_ledger_entries_device_seq"),
         Index("ix_ledger_entries_unit_occurred", "unit_id", "occurred_at"),
-        # checkouts in a period with their unit (the dashboard's compliance rates)
-        Index("ix_ledger_entries_kind_occurred", "kind", "occurred_at", postgresql_include=["unit_id"]),
+        # checkouts in a period with their unit and id (the dashboard's compliance rates, from the index alone)
+        Index("ix_ledger_entries_kind_occurred", "kind", "occurred_at", postgresql_include=["unit_id", "id"]),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     device_id: Mapped[int] = mapped_column(ForeignKey("devices.id"), index=True)

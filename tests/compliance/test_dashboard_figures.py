@@ -12,12 +12,16 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pytest
+from sqlalchemy import create_engine, text
+
 from evidence_server.accounts.models import Unit, User
 from evidence_server.compliance.dashboard import Period, figures
 from evidence_server.compliance.facts import FOOTAGE_KINDS, Kind
 from evidence_server.compliance.models import ComplianceFlag
 from evidence_server.config import Settings
 from evidence_server.context import ServerContext
+from evidence_server.dbadmin import downgrade, upgrade
 from evidence_server.ledger.models import Device, LedgerEntry
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -133,3 +137,28 @@ def test_the_dashboard_counts_exactly_the_flags_that_count(database_url: str, tm
                     )
     finally:
         ctx.close()
+
+
+def test_the_checkouts_index_holds_what_the_rates_read_and_its_migration_goes_both_ways(database_url: str) -> None:
+    """PostgreSQL: the rates' two reads of a year of checkouts (all of them, and those with footage flags,
+    joined to the flags by id) find unit and id in the index itself (migration 0025); the migration
+    goes down and up again."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("INCLUDE columns are PostgreSQL's")
+    query = text("SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_ledger_entries_kind_occurred'")
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            assert "(kind, occurred_at) INCLUDE (unit_id, id)" in conn.scalar(query)
+        downgrade(database_url, "0024_name_search_index")
+        with engine.connect() as conn:
+            assert "(kind, occurred_at) INCLUDE (unit_id)" in conn.scalar(query)
+        upgrade(database_url)
+        with engine.connect() as conn:
+            assert "(kind, occurred_at) INCLUDE (unit_id, id)" in conn.scalar(query)
+            assert (
+                conn.scalar(text("SELECT count(*) FROM pg_indexes WHERE tablename = 'ledger_entries'"))
+                == len(LedgerEntry.__table__.indexes) + 2
+            )  # and the primary key and the unique (device, seq): nothing left over
+    finally:
+        engine.dispose()

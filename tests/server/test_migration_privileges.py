@@ -7,9 +7,10 @@ import logging
 import uuid
 
 import pytest
+from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, text
 
-from evidence_server.dbadmin import upgrade
+from evidence_server.dbadmin import alembic_config, upgrade
 from tests.support.databases import PG_HOST, PG_PORT, PG_USER, PostgresTemplates, _admin_conn
 
 pytestmark = pytest.mark.postgres
@@ -31,13 +32,14 @@ def test_an_upgrade_without_the_right_to_create_extensions_goes_on_without_the_t
         with psycopg.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, dbname=name, autocommit=True) as conn:
             conn.execute(f'GRANT CREATE, USAGE ON SCHEMA public TO "{role}"')  # tables, yes
         url = f"postgresql+psycopg://{role}@{PG_HOST}:{PG_PORT}/{name}"
+        head = ScriptDirectory.from_config(alembic_config(url)).get_current_head()
         with caplog.at_level(logging.WARNING):
             upgrade(url)
         assert any("pg_trgm could not be created" in r.getMessage() for r in caplog.records)
         engine = create_engine(url)
         try:
             with engine.connect() as conn:
-                assert conn.scalar(text("SELECT version_num FROM alembic_version")) == "0024_name_search_index"
+                assert conn.scalar(text("SELECT version_num FROM alembic_version")) == head  # every migration ran
                 indexes = set(conn.scalars(text("SELECT indexname FROM pg_indexes WHERE tablename = 'recordings'")))
                 assert "ix_recordings_started" in indexes
                 assert not {"ix_recordings_name_trgm", "ix_recordings_officer_name_trgm"} & indexes
