@@ -135,10 +135,18 @@ def parse_sort(raw: str | None) -> tuple[str, bool]:
     return name, descending
 
 
+#: the sortable columns that may be NULL: their NULLs come last in either direction
+NULLABLE_SORTS = frozenset({"started", "officer", "duration"})
+
+
 def ordering(sort: str | None) -> tuple[Any, ...]:
+    """ORDER BY for a ``sort``, the id breaking ties. A column that cannot be NULL has no NULLS clause, so
+    that one index read forwards or backwards serves both directions (PostgreSQL: migration 0026)."""
     name, descending = parse_sort(sort)
     column = SORTS[name]
-    key = column.desc().nulls_last() if descending else column.asc().nulls_last()
+    key = column.desc() if descending else column.asc()
+    if name in NULLABLE_SORTS:
+        key = key.nulls_last()
     return key, Recording.id.desc() if descending else Recording.id.asc()
 
 

@@ -714,6 +714,11 @@ PAGES = (
     ("handler", "api_list", "/api/v1/recordings?limit=50"),
     ("handler", "file_name_search", "/recordings?file_name=0930"),
     ("handler", "officer_search", "/recordings?officer=100456"),
+    # a column header clicked: every order a list offers has its index (migration 0026)
+    ("handler", "sorted_by_size", "/recordings?sort=-size"),
+    ("handler", "sorted_by_name", "/recordings?sort=name"),
+    ("handler", "sorted_by_duration", "/recordings?sort=-duration"),
+    ("handler", "sorted_oldest_first", "/recordings?sort=started"),
     ("legal", "recordings_all_units", "/recordings"),
 )
 
@@ -894,6 +899,16 @@ ROWS: tuple[tuple[str, str | tuple[str, ...], float | None], ...] = (
         None,
     ),
     ("case handler's officer search (ms)", "p5_page_handler_officer_search_ms", None),
+    (
+        "handler sorted: size / name / duration / oldest (ms)",
+        (
+            "p5_page_handler_sorted_by_size_ms",
+            "p5_page_handler_sorted_by_name_ms",
+            "p5_page_handler_sorted_by_duration_ms",
+            "p5_page_handler_sorted_oldest_first_ms",
+        ),
+        None,
+    ),
     ("legal affairs' recordings, all units (ms)", "p5_page_legal_recordings_all_units_ms", None),
     ("load with COPY (s)", "p5_load_s", None),
     ("load average at the lookups", "p5_load_avg_at_lookups", None),
