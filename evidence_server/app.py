@@ -24,6 +24,7 @@ from evidence_server.compliance.router import router as compliance_router
 from evidence_server.compliance.tasks import install as rescan_after_commits
 from evidence_server.config import Settings, get_settings
 from evidence_server.context import ServerContext
+from evidence_server.dbadmin import maintenance_warnings
 from evidence_server.docks.router import router as docks_router
 from evidence_server.ledger.router import routers as ledger_routers
 from evidence_server.limits import BodyLimit
@@ -165,6 +166,17 @@ def install_error_handlers(app: FastAPI, html_error: HtmlError | None) -> None:
         return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
 
 
+def _warn_of_upkeep(ctx: ServerContext) -> None:
+    """Log what PostgreSQL's administrator should fix (autovacuum off); a database not up yet says
+    nothing here (``/readyz`` says it)."""
+    try:
+        warnings = maintenance_warnings(ctx.engine)
+    except OperationalError:
+        return
+    for warning in warnings:
+        log.warning("%s", warning)
+
+
 def create_app(settings: Settings | None = None, *, with_web: bool = True) -> FastAPI:
     settings = settings or get_settings()
     ctx = ServerContext(settings)
@@ -173,6 +185,7 @@ def create_app(settings: Settings | None = None, *, with_web: bool = True) -> Fa
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         ctx.signing_key  # noqa: B018  (load or create the key before the first request)
         ctx.receiver  # noqa: B018
+        _warn_of_upkeep(ctx)
         scheduler = Scheduler(ctx)
         if settings.scheduler_enabled:
             scheduler.start()
