@@ -2,7 +2,8 @@
 the recordings page, the search page and the API can ask for (``cases.search.SORTS``) that no index served.
 
 At 10M recordings a case handler who sorted their list by size, file name, duration, time verified, or
-any column but the device and the officer in ascending order, waited 22 to 27 s: their visibility
+any column but the device and the officer in ascending order, waited 17 to 18 s (22 to 27 s with other
+work on the machine): their visibility
 (their unit's recordings, or those linked to a case shared with them) reads and sorts every recording
 unless the order comes from an index. Walking an index in the list's order finds a page after a few
 hundred rows.
