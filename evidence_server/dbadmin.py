@@ -1,4 +1,5 @@
-"""Schema migrations (Alembic) as an explicit step: ``custodia db upgrade``."""
+"""Schema migrations (Alembic) as an explicit step (``custodia db upgrade``), and what PostgreSQL's
+administrator should hear about the database's upkeep (``maintenance_warnings``, logged at startup)."""
 
 from __future__ import annotations
 

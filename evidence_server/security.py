@@ -91,8 +91,8 @@ def _refused(request: Request, detail: str) -> HTTPException:
 
 #: The user of a live login (not revoked, not expired, the user active), in one statement built once: every
 #: authenticated request runs it. The lookup was a quarter of a read's Python samples; building its WHERE and
-#: cache key per request and loading the login beside its user were part of that (in process, a lookup in an
-#: otherwise empty transaction: 719 -> 557 µs of CPU).
+#: cache key per request and loading the login beside its user were part of that (in process, a session and a
+#: lookup: 876-884 -> 615-679 µs of CPU, BENCHMARKS).
 _LIVE_LOGIN_USER = (
     select(User)
     .join(LoginSession, LoginSession.user_id == User.id)

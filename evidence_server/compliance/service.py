@@ -330,22 +330,21 @@ def run_scan(
     return result
 
 
-def refresh_statistics(session: Session, result: ScanResult) -> bool:
-    """``ANALYZE compliance_flags`` after a scan that raised or cleared more than a tenth of the flags
-    it found (and 50), autovacuum's own rule, on PostgreSQL. The dashboard's plans rest on these
+def refresh_statistics(session: Session, result: ScanResult) -> None:
+    """``ANALYZE compliance_flags`` on PostgreSQL after a scan that raised or cleared more than 50 flags
+    and more than a tenth of those it found (autovacuum's proportions, applied to the scan's own flags:
+    a device scan that raises more than 50 analyses too). The dashboard's plans rest on these
     statistics, and autovacuum may be off or behind: after a first scan that raised 128,279 flags into
-    a table analysed while empty, the planner still expected 2 rows and the dashboard took 650-670 ms
+    a table analysed while empty, the planner still expected 2 rows and the dashboard took 652-672 ms
     at 10M recordings; 506-511 ms once analysed. A table owner's statement: for another role PostgreSQL
     skips it with a warning. The scan's flags are committed before: statistics that could not be taken
     are logged, and the scan stands."""
     changed = result.counts.get("raised", 0) + result.counts.get("cleared", 0)
     if session.get_bind().dialect.name != "postgresql" or changed <= 50 + result.counts.get("found", 0) // 10:
-        return False
+        return
     try:
         session.execute(text("ANALYZE compliance_flags"))
         session.commit()
     except DBAPIError as exc:
         session.rollback()
         log.warning("compliance scan %s: the flags' statistics were not refreshed: %s", result.scan_id, exc.orig)
-        return False
-    return True

@@ -194,6 +194,14 @@ def test_a_few_devices_with_long_histories_are_judged_in_worker_processes_with_t
     assert kinds(site) == flagged
 
 
+def _sixty_flags_to_raise(site: Site) -> None:
+    """30 devices never returned, their clocks off at checkout: two flags each."""
+    for n in range(30):
+        serial = f"D{n:02d}"
+        site.register(serial)
+        site.checkout(serial, MON, None, expected=MON + timedelta(hours=3), clock_offset_s=120.0)
+
+
 def test_a_scan_that_raises_many_flags_refreshes_their_statistics_and_a_quiet_one_does_not(site: Site) -> None:
     """The dashboard's plans rest on the flags' statistics, and autovacuum may be off or behind (it is
     off on the CI machine's PostgreSQL): a scan that changed more than a tenth of the flags, and more
@@ -211,10 +219,7 @@ def test_a_scan_that_raises_many_flags_refreshes_their_statistics_and_a_quiet_on
                 )
             ).one()  # type: ignore[return-value]
 
-    for n in range(30):  # never returned, clock off at checkout: two flags each
-        serial = f"D{n:02d}"
-        site.register(serial)
-        site.checkout(serial, MON, None, expected=MON + timedelta(hours=3), clock_offset_s=120.0)
+    _sixty_flags_to_raise(site)
     assert analysed()[0] is None
     first = scan(site)
     assert first["raised"] == 60
@@ -242,10 +247,7 @@ def test_statistics_that_cannot_be_taken_leave_the_scan_standing(
         admin.execute(f"ALTER DATABASE \"{name}\" SET lock_timeout = '200ms'")
     site, engine = make_site(database_url, tmp_path)
     try:
-        for n in range(30):
-            serial = f"D{n:02d}"
-            site.register(serial)
-            site.checkout(serial, MON, None, expected=MON + timedelta(hours=3), clock_offset_s=120.0)
+        _sixty_flags_to_raise(site)
         with psycopg.connect(database_url.replace("postgresql+psycopg://", "postgresql://")) as holder:
             holder.execute("LOCK TABLE compliance_flags IN SHARE UPDATE EXCLUSIVE MODE")  # held to the end
             with caplog.at_level(logging.WARNING, logger="evidence_server.compliance.service"):
