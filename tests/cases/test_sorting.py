@@ -102,3 +102,30 @@ def test_each_sort_has_its_index_on_postgresql(world_any_db: World) -> None:
         "(officer_no)",
     ):
         assert wanted in defs, wanted
+
+
+def test_no_order_lets_in_another_units_recording(world_any_db: World) -> None:
+    """Each order reads its own index (a different plan each time); the visibility must hold under every one.
+    Another unit's recording is made to sort first in most orders: largest, longest, earliest, first by
+    name and by device, its officer unknown."""
+    world = world_any_db
+    _seed(world)
+    foreign = world.recording(
+        b"\xff" * 9000,
+        serial="DSJ-0000",
+        name="AAAA_0000.MP4",
+        officer=None,
+        unit="U2",
+        started_at=T0 - timedelta(days=30),
+        seconds=7200.0,
+        duration_s=7200.0,
+        verified_at=T0 - timedelta(days=30),
+    )
+    with world.session() as s:
+        user = s.get_one(User, world.users["handler"])
+        own = set(s.scalars(select(Recording.id).where(Recording.unit_id == world.units["U1"])))
+        for name in search.SORTS:
+            for sort in (name, "-" + name):
+                found = search.search(s, user, search.Filters(), "", limit=50, sort=sort)
+                shown = {r.id for r in found.recordings}
+                assert foreign not in shown and shown == own and found.total == len(own), sort
