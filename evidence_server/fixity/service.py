@@ -146,14 +146,25 @@ def record_result(session: Session, rec_id: int, got: Fingerprint | None, report
 
 
 def _orphans(session: Session, store: ObjectStore, grace_s: int, report: SweepReport) -> None:
-    """Objects without a record (older than the grace) and records without an object."""
+    """Objects without a record (older than the grace) and records without an object.
+
+    The records are read before the store is listed: an upload stores its object before it commits its
+    record, so every record read has its object listed. An object stored while the store was being listed
+    may have had its record committed since; the objects that look orphaned are looked up once more
+    before any is reported."""
     keys = {k: rid for k, rid in session.execute(select(Recording.storage_key, Recording.id))}
     cutoff = utcnow() - timedelta(seconds=grace_s)
     listed: set[str] = set()
+    candidates = []
     for key, _size, modified in store.iter_keys():
         listed.add(key)
         if key not in keys and modified <= cutoff:
-            report.orphan_objects.append(key)
+            candidates.append(key)
+    recorded: set[str] = set()
+    for i in range(0, len(candidates), 500):
+        chunk = candidates[i : i + 500]
+        recorded.update(session.scalars(select(Recording.storage_key).where(Recording.storage_key.in_(chunk))))
+    report.orphan_objects.extend(key for key in candidates if key not in recorded)
     known = {
         (i.details or {}).get("storage_key")
         for i in session.scalars(select(IntegrityIncident).where(IntegrityIncident.kind == "orphan_object"))
