@@ -101,6 +101,7 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = "text"
     log_level: str = "INFO"
     metrics_token: str | None = None  # unset: /metrics answers 403
+    metrics_totals_max_age_s: float = 60.0  # totals over every recording: read at most this often (0: every scrape)
     # the fleet of stations: heartbeat samples kept, when a station counts as silent or its spool as growing
     fleet_history_hours: int = 72
     fleet_silent_after_s: int = 600

@@ -740,6 +740,25 @@ def pages(base: str, n: int) -> dict[str, Any]:
     return out
 
 
+METRICS_TOKEN = "bench-metrics-token-0123456789"
+
+
+def scrapes(base: str, n: int = 5) -> dict[str, Any]:
+    """``/metrics`` as Prometheus scrapes it: the first scrape of a process reads the totals over every
+    recording and upload; the next ones, within ``CUSTODIA_METRICS_TOTALS_MAX_AGE_S``, do not."""
+    import httpx
+
+    times = []
+    with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {METRICS_TOKEN}"}, timeout=120) as c:
+        for _ in range(n + 1):
+            t0 = time.perf_counter()
+            r = c.get("/metrics")
+            times.append((time.perf_counter() - t0) * 1000)
+            r.raise_for_status()
+            assert "custodia_metrics_totals_age_seconds" in r.text
+    return {"metrics_first_scrape_ms": round(times[0], 1), "metrics_scrape_ms": round(statistics.median(times[1:]), 1)}
+
+
 def login(base: str, username: str) -> Any:
     import httpx
 
@@ -800,7 +819,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             database_url=url,
             mode="process",
             port=free_port(),
-            env={"CUSTODIA_COMPLIANCE_INCREMENTAL": "false"},
+            env={"CUSTODIA_COMPLIANCE_INCREMENTAL": "false", "CUSTODIA_METRICS_TOKEN": METRICS_TOKEN},
         )
         server.start()
         try:
@@ -839,6 +858,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     }
                 )
             results.update(pages(server.url, args.pages))
+            results.update(scrapes(server.url))
         finally:
             server.stop()
     finally:
@@ -910,6 +930,7 @@ ROWS: tuple[tuple[str, str | tuple[str, ...], float | None], ...] = (
         None,
     ),
     ("legal affairs' recordings, all units (ms)", "p5_page_legal_recordings_all_units_ms", None),
+    ("/metrics: first scrape / the next, median (ms)", ("p5_metrics_first_scrape_ms", "p5_metrics_scrape_ms"), None),
     ("load with COPY (s)", "p5_load_s", None),
     ("load average at the lookups", "p5_load_avg_at_lookups", None),
 )
