@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 
 from custodia_wire.fingerprint import Hasher
 from evidence_server.audit.evidence import logged_digests
@@ -19,7 +19,7 @@ from evidence_server.audit.service import record as audit
 from evidence_server.context import ServerContext
 from evidence_server.custody.damage import CopyDamaged, mark_damaged
 from evidence_server.recordings.custody import MapUntrusted, load_block_map, save_block_map
-from evidence_server.recordings.models import DAMAGED, FIXITY_BAD, Recording, RecordingBlockMap
+from evidence_server.recordings.models import DAMAGED, FIXITY_BAD, Recording, RecordingBlockMap, fixity_sound
 from evidence_server.storage.blockmap import BlockHasher, BlockMap
 
 __all__ = ["MapUntrusted", "backfill", "load", "make"]
@@ -80,19 +80,30 @@ class BackfillReport:
     damaged: list[int] = field(default_factory=list)
 
 
+def unmapped(files: int) -> Select[int]:
+    """Up to ``files`` recordings with no block map whose copy is sound, oldest first.
+
+    A map is saved with its root on the recording (``custody.save_block_map``; nothing deletes one), so the
+    recordings without a root are those to look at: the partial index ``ix_recordings_unmapped`` holds
+    them, none in service once the backfill is done. (The join to the maps stays: a map without its root
+    is not made again.) Before, each run read every recording and every map: 0.5 s at 1M recordings."""
+    assert DAMAGED <= FIXITY_BAD
+    return (
+        select(Recording.id)
+        .outerjoin(RecordingBlockMap, RecordingBlockMap.recording_id == Recording.id)
+        .where(Recording.block_map_root.is_(None), fixity_sound(), RecordingBlockMap.recording_id.is_(None))
+        .order_by(Recording.id)
+        .limit(files)
+    )
+
+
 def backfill(ctx: ServerContext, files: int | None = None) -> BackfillReport:
     """Make the maps of up to ``files`` recordings that have none (stored before maps existed). Idempotent."""
 
     files = ctx.settings.block_map_backfill_files_per_run if files is None else files
     report = BackfillReport()
     with ctx.sessionmaker() as session:
-        todo = session.scalars(
-            select(Recording.id)
-            .outerjoin(RecordingBlockMap, RecordingBlockMap.recording_id == Recording.id)
-            .where(RecordingBlockMap.recording_id.is_(None), Recording.fixity_state.not_in(FIXITY_BAD | DAMAGED))
-            .order_by(Recording.id)
-            .limit(files)
-        ).all()
+        todo = session.scalars(unmapped(files)).all()
     for rec_id in todo:
         try:
             make(ctx, rec_id, "block map backfill")

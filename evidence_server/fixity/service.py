@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from custodia_wire.fingerprint import Fingerprint, Hasher
@@ -30,7 +30,7 @@ from evidence_server.audit.evidence import logged_digests
 from evidence_server.audit.service import record as audit
 from evidence_server.context import ServerContext
 from evidence_server.db import utcnow
-from evidence_server.recordings.models import FIXITY_BAD, Recording
+from evidence_server.recordings.models import FIXITY_BAD, Recording, fixity_sound
 from evidence_server.storage import ObjectStore
 from evidence_server.uploads.models import IntegrityIncident
 
@@ -177,6 +177,26 @@ def _orphans(session: Session, store: ObjectStore, grace_s: int, report: SweepRe
             record_result(session, rid, None, report)
 
 
+def due_for_check(files: int) -> Select[int, str]:
+    """The ``files`` recordings checked longest ago (never checked first): one index read
+    (``ix_recordings_fixity_due``), not a sort of every recording at each hourly sweep (0.3 s at 1M)."""
+    return (
+        select(Recording.id, Recording.storage_key)
+        .where(fixity_sound())
+        .order_by(Recording.fixity_checked_at.asc().nulls_first(), Recording.id)
+        .limit(files)
+    )
+
+
+def without_sm3(files: int, ids: list[int] | None = None) -> Select[int, str]:
+    """Up to ``files`` recordings with no SM3 yet (of ``ids``): from the partial index of those
+    (``ix_recordings_sm3_missing``), which in service holds none once the backfill is done."""
+    stmt = select(Recording.id, Recording.storage_key).where(Recording.sm3.is_(None), fixity_sound())
+    if ids is not None:
+        stmt = stmt.where(Recording.id.in_(ids))
+    return stmt.order_by(Recording.id).limit(files)
+
+
 def sweep(
     ctx: ServerContext, *, files: int | None = None, bytes_per_second: int | None = None, orphans: bool = True
 ) -> SweepReport:
@@ -186,12 +206,7 @@ def sweep(
     rate = settings.fixity_bytes_per_second if bytes_per_second is None else bytes_per_second
     report, throttle, started = SweepReport(), Throttle(rate), time.monotonic()
     with ctx.sessionmaker() as session:
-        due = session.execute(
-            select(Recording.id, Recording.storage_key)
-            .where(Recording.fixity_state.not_in(FIXITY_BAD))
-            .order_by(Recording.fixity_checked_at.asc().nulls_first(), Recording.id)
-            .limit(files)
-        ).all()
+        due = session.execute(due_for_check(files)).all()
     for rec_id, key in due:
         got = read_fingerprint(ctx.store, key, throttle)  # no transaction open while reading
         report.bytes_read += got.size if got else 0
@@ -230,13 +245,8 @@ def backfill_sm3(
     files = settings.sm3_backfill_files_per_run if files is None else files
     rate = settings.fixity_bytes_per_second if bytes_per_second is None else bytes_per_second
     report, throttle, started = SweepReport(), Throttle(rate), time.monotonic()
-    stmt = select(Recording.id, Recording.storage_key).where(
-        Recording.sm3.is_(None), Recording.fixity_state.not_in(FIXITY_BAD)
-    )
-    if ids is not None:
-        stmt = stmt.where(Recording.id.in_(ids))
     with ctx.sessionmaker() as session:
-        due = session.execute(stmt.order_by(Recording.id).limit(files)).all()
+        due = session.execute(without_sm3(files, ids)).all()
     for rec_id, key in due:
         got = read_fingerprint(ctx.store, key, throttle)
         report.bytes_read += got.size if got else 0

@@ -7,13 +7,16 @@ import re
 import subprocess
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ffmpeg
-from sqlalchemy import select
+from sqlalchemy import BindParameter, Select, bindparam, select
 
 from evidence_server.context import ServerContext
 from evidence_server.media.profile import profile_of
+
+if TYPE_CHECKING:
+    from evidence_server.recordings.models import Recording
 
 log = logging.getLogger(__name__)
 
@@ -221,18 +224,27 @@ def damaged_at_source(session: Any, rec: Any, found: dict[str, Any]) -> None:
     log.warning("recording %s does not decode to its declared end: %s", rec.id, found)
 
 
+def unprofiled(batch: int) -> Select[Recording]:
+    """Up to ``batch`` recordings probed and still without a media profile, oldest first: from the partial
+    index of those (``ix_recordings_unprofiled``), which holds none once the backfill is done ("done" is
+    written into the statement, so that a cached generic plan matches the index too)."""
+    from evidence_server.recordings.models import Recording  # noqa: F811  (at call time, as the module does)
+
+    done: BindParameter[str] = bindparam("probe_done", "done", literal_execute=True)
+    return (
+        select(Recording)
+        .where(Recording.media_profile.is_(None), Recording.probe_state == done, Recording.probe.is_not(None))
+        .order_by(Recording.id)
+        .limit(batch)
+    )
+
+
 def backfill_profiles(ctx: ServerContext, batch: int = 2000) -> int:
     """Give recordings probed before media profiles existed (migration 0016) their profile, from the probe
     they already hold, so that their devices' baselines include them. Idempotent; returns how many."""
-    from evidence_server.recordings.models import Recording
 
     with ctx.sessionmaker() as session:
-        recs = session.scalars(
-            select(Recording)
-            .where(Recording.media_profile.is_(None), Recording.probe_state == "done", Recording.probe.is_not(None))
-            .order_by(Recording.id)
-            .limit(batch)
-        ).all()
+        recs = session.scalars(unprofiled(batch)).all()
         for rec in recs:
             rec.media_profile = profile_of(rec.probe, rec.original_path)
         session.commit()

@@ -12,9 +12,20 @@ from evidence_server.db import Base, utcnow
 #: Fixity states in which the stored bytes are no longer the evidence that was ingested (``disposed``:
 #: removed on an approved disposal, see evidence_server/retention; the record and fingerprints stay).
 FIXITY_BAD = frozenset({"failed", "missing", "disposed"})
+#: the same, as SQL: the scheduled jobs' partial indexes (migration 0027) are over the other states
+FIXITY_SOUND_SQL = "fixity_state NOT IN ('disposed', 'failed', 'missing')"
 #: The stored copy is damaged or gone (not disposed of on purpose): it is not custody. Such a recording
 #: is never reported as held or confirmed in a receipt; a fresh upload of its bytes repairs it.
 DAMAGED = frozenset({"failed", "missing"})
+
+
+def fixity_sound() -> sa.ColumnElement[bool]:
+    """``fixity_state`` not one of ``FIXITY_BAD``, the states written into the statement rather than bound,
+    so that PostgreSQL matches it to the partial indexes over ``FIXITY_SOUND_SQL`` in a cached generic plan
+    too (a driver prepares a statement it runs often)."""
+    return Recording.fixity_state.not_in(
+        sa.bindparam("fixity_bad", sorted(FIXITY_BAD), expanding=True, literal_execute=True)
+    )
 
 
 class Recording(Base):

@@ -14,7 +14,8 @@ The data goes into a fresh database (``custodia_bench_p5``: dropped, created, mi
 ``dbadmin.upgrade``), written with COPY: 4 units, 1,000 officers, one device per 20 checkouts, a
 year of checkouts up to a few days ago (each with its return, a dock 5 minutes later and its
 segments, listed in the dock's index and transferred; about 2% carry a violation: late docks, a
-deleted segment, an editing tool's encoder, a clock off at the dock, a device never returned). Rows
+deleted segment, an editing tool's encoder, a clock off at the dock, a device never returned). As in
+service, each recording has its SM3, its block map and a fixity check within two days of arrival. Rows
 go in in time order with the devices interleaved, as docks bring them. Then the cases: 70% of the
 checkouts' footage is linked to one of the cases of the checkout's unit (a case holds one or two
 checkouts' footage, some none), 1% of the links were unlinked again, 2% of the cases are shared with
@@ -24,8 +25,9 @@ Then, in this order: the full compliance scan as the scheduled job runs it (twic
 the flags, the second is the steady state), the API server as a separate process (uvicorn), 1,000
 lookups by a case handler of U1 of random case numbers they may see (their unit's and those shared
 with it), typed as people type them (``GET /api/v1/search?case_number=…``: the case and its
-footage), 1,000 by legal affairs (any case), and legal affairs' dashboard
-(``GET /api/v1/compliance/dashboard``, the last twelve months).
+footage), 1,000 by legal affairs (any case), legal affairs' dashboard
+(``GET /api/v1/compliance/dashboard``, the last twelve months), the pages people open, ``/metrics``
+(its first scrape and the next), and each scheduled job's choice of work (``job_selections``).
 
 ``collect(argv)`` returns the figures as a flat dict (for ``tests/benchmarks/run.py``); ``main(argv)``
 prints the table and writes ``--json``. (This replaces ``bench_compliance.py``, which timed the scan
@@ -68,6 +70,10 @@ FULL_WIDTH = str.maketrans("0123456789", "０１２３４５６７８９")
 
 
 # --- COPY ----------------------------------------------------------------------------------------------
+
+
+#: a block map's hashes in COPY's text form of bytea (one block's zeros: no query reads them)
+MAP_HASHES = "\\x" + "00" * 32
 
 
 def _field(v: object) -> str:
@@ -274,7 +280,14 @@ def generate(sizes: Sizes, start: datetime) -> tuple[list[Table], Loaded]:
             "uploaded_at",
             "verified_at",
             "created_at",
+            "sm3",
+            "fixity_checked_at",
+            "block_map_root",
         ),
+    )
+    # as in service: each recording has its block map (made on receipt), its SM3 and a fixity check
+    block_maps = Table(
+        "recording_block_maps", ("recording_id", "block_size", "size", "root", "hashes", "source", "made_at")
     )
     links = Table(
         "case_links",
@@ -432,6 +445,12 @@ def generate(sizes: Sizes, start: datetime) -> tuple[list[Table], Loaded]:
                     ts(verified),
                     ts(verified),
                     ts(verified),
+                    f"sm3:{rec_id:064x}",
+                    ts(verified + timedelta(hours=rec_id % 48)),  # not from rnd: the rest stays as it was
+                    f"blake3:{rec_id:064x}",
+                )
+                block_maps.add(
+                    rec_id, 4 << 20, size, f"blake3:{rec_id:064x}", "\\x" + "00" * 32, "receipt", ts(verified)
                 )
                 if case_id:
                     link_id += 1
@@ -517,7 +536,7 @@ def generate(sizes: Sizes, start: datetime) -> tuple[list[Table], Loaded]:
             share_id += 1
             shares.add(share_id, c, 1 + (unit % 4), "联合办案", ts(opened + timedelta(days=1)), 1)
     # in foreign-key order
-    return [units, stations, users, devices, entries, transfers, recordings, cases, links, shares], loaded
+    return [units, stations, users, devices, entries, transfers, recordings, block_maps, cases, links, shares], loaded
 
 
 # --- the database --------------------------------------------------------------------------------------
@@ -740,6 +759,37 @@ def pages(base: str, n: int) -> dict[str, Any]:
     return out
 
 
+def job_selections(url: str, runs: int = 3) -> dict[str, Any]:
+    """Each scheduled job's choice of work, as the job states it (median of ``runs``): the fixity sweep's
+    next recordings to check, and the SM3, block-map and media-profile backfills finding none left."""
+    from sqlalchemy import create_engine
+
+    from evidence_server.custody.blockmaps import unmapped
+    from evidence_server.fixity.service import due_for_check, without_sm3
+    from evidence_server.media.probe import unprofiled
+
+    engine = create_engine(url)
+    out = {}
+    try:
+        with engine.connect() as conn:
+            for name, stmt in (
+                ("fixity_due", due_for_check(500)),
+                ("sm3_missing", without_sm3(200)),
+                ("block_maps_missing", unmapped(50)),
+                ("profiles_missing", unprofiled(2000)),
+            ):
+                times = []
+                for _ in range(runs):
+                    t0 = time.perf_counter()
+                    conn.execute(stmt).all()
+                    times.append((time.perf_counter() - t0) * 1000)
+                out[f"job_{name}_ms"] = round(statistics.median(times), 1)
+                print(f"job {name}: {' / '.join(f'{t:.1f}' for t in times)} ms", flush=True)
+    finally:
+        engine.dispose()
+    return out
+
+
 METRICS_TOKEN = "bench-metrics-token-0123456789"
 
 
@@ -859,6 +909,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 )
             results.update(pages(server.url, args.pages))
             results.update(scrapes(server.url))
+            results.update(job_selections(url))
         finally:
             server.stop()
     finally:
@@ -931,6 +982,11 @@ ROWS: tuple[tuple[str, str | tuple[str, ...], float | None], ...] = (
     ),
     ("legal affairs' recordings, all units (ms)", "p5_page_legal_recordings_all_units_ms", None),
     ("/metrics: first scrape / the next, median (ms)", ("p5_metrics_first_scrape_ms", "p5_metrics_scrape_ms"), None),
+    (
+        "jobs finding work: fixity / SM3 / maps / profiles (ms)",
+        ("p5_job_fixity_due_ms", "p5_job_sm3_missing_ms", "p5_job_block_maps_missing_ms", "p5_job_profiles_missing_ms"),
+        None,
+    ),
     ("load with COPY (s)", "p5_load_s", None),
     ("load average at the lookups", "p5_load_avg_at_lookups", None),
 )

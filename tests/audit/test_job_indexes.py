@@ -1,0 +1,108 @@
+"""The scheduled jobs find their work from an index, not by reading every recording (issue 18, migration 0027).
+
+At 1M recordings the fixity sweep's choice of what to check sorted every recording (0.3 s a run), and the
+SM3, block-map and media-profile backfills walked every recording to learn that none was left (0.2 to
+0.5 s, every 10 or 15 minutes), pushing the whole table through the database's cache each time.
+
+Each job's statement is taken as the job itself runs it, then planned the way PostgreSQL plans a statement
+a driver has prepared (a generic plan, blind to bound values): a partial index is used only when the
+statement's own text implies the index's condition. Sequential scans are switched off, or the planner
+would read this test's empty table whole whatever the indexes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import event, text
+
+from evidence_server.config import Settings
+from evidence_server.context import ServerContext
+from evidence_server.custody.blockmaps import backfill as backfill_block_maps
+from evidence_server.fixity.service import backfill_sm3, sweep
+from evidence_server.media.probe import backfill_profiles
+from tests.support.databases import PostgresTemplates
+
+pytestmark = pytest.mark.postgres
+
+JOBS: dict[str, tuple[Callable[[ServerContext], Any], str]] = {
+    "fixity sweep": (lambda ctx: sweep(ctx, files=50, orphans=False), "ix_recordings_fixity_due"),
+    "SM3 backfill": (lambda ctx: backfill_sm3(ctx, files=50), "ix_recordings_sm3_missing"),
+    "block-map backfill": (lambda ctx: backfill_block_maps(ctx, files=50), "ix_recordings_unmapped"),
+    "media-profile backfill": (lambda ctx: backfill_profiles(ctx, batch=50), "ix_recordings_unprofiled"),
+}
+
+
+@pytest.fixture
+def ctx(postgres_templates: PostgresTemplates, tmp_path: Path) -> Iterator[ServerContext]:
+    ctx = ServerContext(Settings(data_dir=tmp_path, database_url=postgres_templates.fresh(), environment="test"))
+    yield ctx
+    ctx.close()
+
+
+def statement_of(ctx: ServerContext, job: Callable[[ServerContext], Any]) -> tuple[str, dict[str, Any]]:
+    """The statement over the recordings that the job ran, and its parameters."""
+    seen: list[tuple[str, dict[str, Any]]] = []
+
+    def capture(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if re.search(r"\bFROM recordings\b", statement) and statement.lstrip().upper().startswith("SELECT"):
+            seen.append((statement, dict(parameters or {})))
+
+    event.listen(ctx.engine, "before_cursor_execute", capture)
+    try:
+        job(ctx)
+    finally:
+        event.remove(ctx.engine, "before_cursor_execute", capture)
+    assert len(seen) == 1, seen
+    return seen[0]
+
+
+def generic_plan(ctx: ServerContext, statement: str, parameters: dict[str, Any]) -> str:
+    names: list[str] = []
+
+    def placeholder(m: re.Match[str]) -> str:
+        names.append(m.group(1))
+        return f"${len(names)}"
+
+    numbered = re.sub(r"%\((\w+)\)s", placeholder, statement)
+    args = ", ".join(repr(parameters[n]) if isinstance(parameters[n], int) else f"'{parameters[n]}'" for n in names)
+    with ctx.engine.connect() as conn:
+        conn.execute(text("SET plan_cache_mode = force_generic_plan"))
+        conn.execute(text("SET enable_seqscan = off"))
+        conn.exec_driver_sql(f"PREPARE job_statement AS {numbered}")
+        plan = conn.exec_driver_sql(f"EXPLAIN EXECUTE job_statement{f'({args})' if args else ''}").scalars().all()
+        conn.rollback()
+    return "\n".join(plan)
+
+
+@pytest.mark.parametrize("job", JOBS)
+def test_each_job_finds_its_work_from_its_own_index_in_a_generic_plan(ctx: ServerContext, job: str) -> None:
+    run, index = JOBS[job]
+    statement, parameters = statement_of(ctx, run)
+    plan = generic_plan(ctx, statement, parameters)
+    assert f"using {index} on recordings" in plan, plan
+    assert "Sort" not in plan, plan  # the sweep's order comes from its index too
+
+
+def test_the_indexes_leave_out_copies_no_longer_sound(ctx: ServerContext) -> None:
+    """Disposed recordings pile up year after year; an index holding them would put them first in the
+    sweep's order for ever. The states the indexes leave out are those the jobs leave out."""
+    from evidence_server.recordings.models import FIXITY_BAD, FIXITY_SOUND_SQL
+
+    assert sorted(re.findall(r"'(\w+)'", FIXITY_SOUND_SQL)) == sorted(FIXITY_BAD)
+    with ctx.engine.connect() as conn:
+        defs = dict(
+            conn.execute(
+                text(
+                    "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'recordings' AND indexname = ANY(:n)"
+                ),
+                {"n": [index for _, index in JOBS.values()]},
+            ).all()
+        )
+    assert len(defs) == 4
+    for name in ("ix_recordings_fixity_due", "ix_recordings_sm3_missing", "ix_recordings_unmapped"):
+        assert all(f"'{state}'" in defs[name] for state in FIXITY_BAD), defs[name]
