@@ -733,11 +733,12 @@ PAGES = (
     ("handler", "api_list", "/api/v1/recordings?limit=50"),
     ("handler", "file_name_search", "/recordings?file_name=0930"),
     ("handler", "officer_search", "/recordings?officer=100456"),
-    # a column header clicked: every order a list offers has its index (migration 0026)
+    # a column header clicked: every order a list offers has its index (migrations 0026, 0028)
     ("handler", "sorted_by_size", "/recordings?sort=-size"),
     ("handler", "sorted_by_name", "/recordings?sort=name"),
     ("handler", "sorted_by_duration", "/recordings?sort=-duration"),
     ("handler", "sorted_oldest_first", "/recordings?sort=started"),
+    ("handler", "sorted_by_officer", "/recordings?sort=officer"),
     ("legal", "recordings_all_units", "/recordings"),
 )
 
@@ -971,12 +972,13 @@ ROWS: tuple[tuple[str, str | tuple[str, ...], float | None], ...] = (
     ),
     ("case handler's officer search (ms)", "p5_page_handler_officer_search_ms", None),
     (
-        "handler sorted: size / name / duration / oldest (ms)",
+        "handler sorted: size / name / duration / oldest / officer (ms)",
         (
             "p5_page_handler_sorted_by_size_ms",
             "p5_page_handler_sorted_by_name_ms",
             "p5_page_handler_sorted_by_duration_ms",
             "p5_page_handler_sorted_oldest_first_ms",
+            "p5_page_handler_sorted_by_officer_ms",
         ),
         None,
     ),
