@@ -99,14 +99,22 @@ class LocalStore(ObjectStore):
         return self.path_of(key).stat().st_size
 
     def iter_keys(self) -> Iterator[tuple[str, int, datetime]]:
-        top = self.root / "blake3"
-        for dirpath, _dirs, names in os.walk(top):
-            for name in names:
-                if name.endswith(".part"):  # a copy in progress, not an object yet
-                    continue
-                path = Path(dirpath) / name
-                st = path.stat()
-                yield (path.relative_to(self.root).as_posix(), st.st_size, datetime.fromtimestamp(st.st_mtime, UTC))
+        """In the order of the keys, byte by byte, as S3 lists them (the fixity sweep walks them beside
+        the records in that order)."""
+        yield from self._walk(self.root / "blake3", "blake3/")
+
+    def _walk(self, directory: Path, prefix: str) -> Iterator[tuple[str, int, datetime]]:
+        try:
+            entries = list(os.scandir(directory))
+        except FileNotFoundError:
+            return
+        # a folder's keys go on with "/", so it sorts by its name and "/" among the files
+        for entry in sorted(entries, key=lambda e: e.name + "/" if e.is_dir(follow_symlinks=False) else e.name):
+            if entry.is_dir(follow_symlinks=False):
+                yield from self._walk(Path(entry.path), f"{prefix}{entry.name}/")
+            elif not entry.name.endswith(".part"):  # a copy in progress, not an object yet
+                st = entry.stat()
+                yield (prefix + entry.name, st.st_size, datetime.fromtimestamp(st.st_mtime, UTC))
 
     def iter_range(self, key: str, start: int = 0, end: int | None = None, chunk: int = 1024 * 1024) -> Iterator[bytes]:
         with open(self.path_of(key), "rb") as f:
