@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from evidence_server.audit.service import record as audit
 from evidence_server.context import ServerContext
 from evidence_server.db import utcnow
-from evidence_server.uploads.models import Upload
+from evidence_server.uploads.models import Upload, receiving
 
 #: A staging file without an unfinished upload row is only removed once it is this old, so a
 #: POST that is creating its row right now is never raced.
@@ -70,7 +70,7 @@ def _expire(session: Session, upload: Upload, now: float, last: float, size: int
 def _void_idle(ctx: ServerContext, now: float, idle_limit: float, report: ExpiryReport) -> set[str]:
     """Void the unfinished uploads idle past the limit (committed); returns the ids of all unfinished ones."""
     with ctx.sessionmaker() as session:
-        unfinished = session.scalars(select(Upload).where(Upload.state == "receiving")).all()
+        unfinished = session.scalars(select(Upload).where(receiving())).all()
         open_ids = {upload.id for upload in unfinished}
         for upload in unfinished:
             activity = _last_activity(upload, ctx.receiver.path(upload.id), idle_limit)

@@ -3,6 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy import JSON, BigInteger, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -24,6 +25,14 @@ class Upload(Base):
     recording_id: Mapped[int | None] = mapped_column(ForeignKey("recordings.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     completed_at: Mapped[datetime | None]
+
+
+def receiving() -> sa.ColumnElement[bool]:
+    """An upload not finished: its state written into the statement rather than bound, so that PostgreSQL
+    reads the partial index of unfinished uploads (``ix_uploads_receiving``, migration 0031) in a cached
+    generic plan too. Without it, counting a station's open uploads at each upload's creation read every
+    upload the station ever made: 148 ms at 2M uploads."""
+    return Upload.state == sa.bindparam("receiving", "receiving", literal_execute=True)
 
 
 class IntegrityIncident(Base):

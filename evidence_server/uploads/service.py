@@ -19,7 +19,7 @@ from evidence_server.db import utcnow
 from evidence_server.recordings.models import Recording
 from evidence_server.stations.models import Station
 from evidence_server.transfers.models import Transfer, TransferFile
-from evidence_server.uploads.models import IntegrityIncident, Upload
+from evidence_server.uploads.models import IntegrityIncident, Upload, receiving
 
 REQUIRED_KEYS = ("transfer_id", "path", "blake3", "sha256")
 OPTIONAL_KEYS = tuple(k for k in UPLOAD_METADATA_KEYS if k not in REQUIRED_KEYS)
@@ -35,9 +35,7 @@ class UploadTooLarge(BadUpload):
 
 def open_uploads(session: Session, station_id: int) -> int:
     return (
-        session.scalar(
-            select(func.count()).select_from(Upload).where(Upload.station_id == station_id, Upload.state == "receiving")
-        )
+        session.scalar(select(func.count()).select_from(Upload).where(Upload.station_id == station_id, receiving()))
         or 0
     )
 
@@ -210,7 +208,7 @@ def supersede_siblings(session: Session, upload: Upload) -> list[str]:
             Upload.transfer_id == upload.transfer_id,
             Upload.path == upload.path,
             Upload.declared_blake3 == upload.declared_blake3,
-            Upload.state == "receiving",
+            receiving(),
             Upload.id != upload.id,
         )
     ).all()

@@ -6,9 +6,8 @@ SM3, block-map and media-profile backfills walked every recording to learn that 
 0.5 s, every 10 or 15 minutes), pushing the whole table through the database's cache each time.
 
 Each job's statement is taken as the job itself runs it, then planned the way PostgreSQL plans a statement
-a driver has prepared (a generic plan, blind to bound values): a partial index is used only when the
-statement's own text implies the index's condition. Sequential scans are switched off, or the planner
-would read this test's empty table whole whatever the indexes.
+a driver has prepared (``tests.support.plans``): a partial index is used only when the statement's own
+text implies the index's condition.
 """
 
 from __future__ import annotations
@@ -19,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import text
 
 from evidence_server.config import Settings
 from evidence_server.context import ServerContext
@@ -27,6 +26,7 @@ from evidence_server.custody.blockmaps import backfill as backfill_block_maps
 from evidence_server.fixity.service import backfill_sm3, sweep
 from evidence_server.media.probe import backfill_profiles
 from tests.support.databases import PostgresTemplates
+from tests.support.plans import generic_plan, statement_of
 
 pytestmark = pytest.mark.postgres
 
@@ -56,46 +56,11 @@ def ctx(postgres_templates: PostgresTemplates, tmp_path: Path) -> Iterator[Serve
     ctx.close()
 
 
-def statement_of(ctx: ServerContext, job: Callable[[ServerContext], Any], needle: str) -> tuple[str, dict[str, Any]]:
-    """The statement over the recordings, with ``needle`` in it, that the job ran, and its parameters."""
-    seen: list[tuple[str, dict[str, Any]]] = []
-
-    def capture(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
-        if re.search(r"\bFROM recordings\b", statement) and needle in statement:
-            seen.append((statement, dict(parameters or {})))
-
-    event.listen(ctx.engine, "before_cursor_execute", capture)
-    try:
-        job(ctx)
-    finally:
-        event.remove(ctx.engine, "before_cursor_execute", capture)
-    assert len(seen) == 1, seen
-    return seen[0]
-
-
-def generic_plan(ctx: ServerContext, statement: str, parameters: dict[str, Any]) -> str:
-    names: list[str] = []
-
-    def placeholder(m: re.Match[str]) -> str:
-        names.append(m.group(1))
-        return f"${len(names)}"
-
-    numbered = re.sub(r"%\((\w+)\)s", placeholder, statement)
-    args = ", ".join(repr(parameters[n]) if isinstance(parameters[n], int) else f"'{parameters[n]}'" for n in names)
-    with ctx.engine.connect() as conn:
-        conn.execute(text("SET plan_cache_mode = force_generic_plan"))
-        conn.execute(text("SET enable_seqscan = off"))
-        conn.exec_driver_sql(f"PREPARE job_statement AS {numbered}")
-        plan = conn.exec_driver_sql(f"EXPLAIN EXECUTE job_statement{f'({args})' if args else ''}").scalars().all()
-        conn.rollback()
-    return "\n".join(plan)
-
-
 @pytest.mark.parametrize("job", JOBS)
 def test_each_job_finds_its_work_from_its_own_index_in_a_generic_plan(ctx: ServerContext, job: str) -> None:
     run, index, needle = JOBS[job]
-    statement, parameters = statement_of(ctx, run, needle)
-    plan = generic_plan(ctx, statement, parameters)
+    statement, parameters = statement_of(ctx.engine, lambda: run(ctx), "recordings", needle)
+    plan = generic_plan(ctx.engine, statement, parameters)
     assert f"using {index} on recordings" in plan, plan
     assert "Sort" not in plan, plan  # the sweep's order comes from its index too
 
