@@ -166,22 +166,25 @@ def _orphans(session: Session, store: ObjectStore, grace_s: int, report: SweepRe
     )
     candidates: list[str] = []
     missing: list[int] = []
-    rows = _ascending((tuple(r) for r in records), "the records")
+    rows = _ascending(iter(records), "the records")
     rec = next(rows, None)
-    for key, _size, modified in _ascending(store.iter_keys(), "the store's listing"):
-        while rec is not None and rec[0] < key:
+
+    def pass_records_before(key: str | None) -> None:
+        """Go past the records before ``key`` (all that are left, for None): none has its object."""
+        nonlocal rec
+        while rec is not None and (key is None or rec[0] < key):
             if rec[2] not in FIXITY_BAD:
                 missing.append(rec[1])
             rec = next(rows, None)
+
+    for key, _size, modified in _ascending(store.iter_keys(), "the store's listing"):
+        pass_records_before(key)
         if rec is not None and rec[0] == key:
             while rec is not None and rec[0] == key:
                 rec = next(rows, None)
         elif modified <= cutoff:
             candidates.append(key)
-    while rec is not None:  # the records after the last object
-        if rec[2] not in FIXITY_BAD:
-            missing.append(rec[1])
-        rec = next(rows, None)
+    pass_records_before(None)
     recorded: set[str] = set()
     for i in range(0, len(candidates), 500):
         chunk = candidates[i : i + 500]

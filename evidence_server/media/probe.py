@@ -7,16 +7,14 @@ import re
 import subprocess
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import ffmpeg
 from sqlalchemy import BindParameter, Select, bindparam, select
 
 from evidence_server.context import ServerContext
 from evidence_server.media.profile import profile_of
-
-if TYPE_CHECKING:
-    from evidence_server.recordings.models import Recording
+from evidence_server.recordings.models import Recording
 
 log = logging.getLogger(__name__)
 
@@ -156,8 +154,6 @@ def probe_recording(ctx: ServerContext, recording_id: int) -> str:
     Several callers ask at once (the upload's task, derivation, a rescan): the row is locked while it is
     probed, so on PostgreSQL the others wait and find it done, instead of reading the whole file again
     and recording its damage twice."""
-    from evidence_server.recordings.models import Recording
-
     with ctx.sessionmaker() as session:
         rec = session.get(Recording, recording_id, with_for_update=True)
         if rec is None or rec.probe_state == "done":
@@ -228,8 +224,6 @@ def unprofiled(batch: int) -> Select[Recording]:
     """Up to ``batch`` recordings probed and still without a media profile, oldest first: from the partial
     index of those (``ix_recordings_unprofiled``), which holds none once the backfill is done ("done" is
     written into the statement, so that a cached generic plan matches the index too)."""
-    from evidence_server.recordings.models import Recording  # noqa: F811  (at call time, as the module does)
-
     done: BindParameter[str] = bindparam("probe_done", "done", literal_execute=True)
     return (
         select(Recording)

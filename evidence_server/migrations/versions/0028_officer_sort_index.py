@@ -2,8 +2,8 @@
 
 Migration 0026 gave every other order its index. Officer ascending was left on the single-column officer
 index: PostgreSQL read it, then sorted each officer's recordings by id, about 10,000 per officer at 10M
-recordings, and went on through officers of other units until a page was full (431 ms). With the id in the
-index the order is read as it is.
+recordings, and went on through officers of other units until a page was full. The case handler's list so
+sorted took 572 ms at 10M recordings; with the id in the index the order is read as it is: 229 ms.
 
 PostgreSQL only, built ``CONCURRENTLY``, as 0026.
 

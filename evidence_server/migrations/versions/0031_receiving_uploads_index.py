@@ -2,8 +2,9 @@
 
 Each upload's creation counts the station's unfinished uploads (the limit on uploads at once), and the
 expiry sweep lists every unfinished upload. Both read every upload the station, or everyone, had ever
-made: 148 and 95 ms at 2M uploads, about 0.7 s per file docked at the 10M a province reaches. Unfinished
-uploads are a handful at any time: a partial index of them answers in under a millisecond.
+made: 148 and 95 ms at 2M uploads (at the 10M a province reaches, five times that by a linear estimate,
+not measured). Unfinished uploads are a handful at any time: a partial index of them answers in under a
+millisecond.
 ``uploads.models.receiving`` writes the state into the statements, so a prepared one reads it too.
 
 PostgreSQL only, built ``CONCURRENTLY``; an embedded site's uploads are few.
