@@ -9,14 +9,12 @@ small log whole whatever the indexes. The results are checked too, with a name h
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from sqlalchemy import event
 
 from evidence_server.audit.sequencer import sequence
 from evidence_server.audit.service import record
@@ -24,6 +22,7 @@ from evidence_server.audit.viewer import Query, search
 from evidence_server.config import Settings
 from evidence_server.context import ServerContext
 from tests.support.databases import PostgresTemplates
+from tests.support.plans import statement_of
 
 pytestmark = pytest.mark.postgres
 
@@ -43,20 +42,13 @@ def ctx(postgres_templates: PostgresTemplates, tmp_path: Path) -> Iterator[Serve
 
 
 def plan_and_rows(ctx: ServerContext, q: Query) -> tuple[str, list[Any]]:
-    seen: list[tuple[str, Any]] = []
+    rows: list[Any] = []
 
-    def capture(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
-        if re.search(r"\bFROM audit_events\b", statement) and "LIKE" in statement:
-            seen.append((statement, parameters))
-
-    event.listen(ctx.engine, "before_cursor_execute", capture)
-    try:
+    def run() -> None:
         with ctx.sessionmaker() as s:
-            rows = [(e.actor_name, e.action) for e in search(s, q)]
-    finally:
-        event.remove(ctx.engine, "before_cursor_execute", capture)
-    assert len(seen) == 1, seen
-    statement, parameters = seen[0]
+            rows.extend((e.actor_name, e.action) for e in search(s, q))
+
+    statement, parameters = statement_of(ctx.engine, run, "audit_events", "LIKE")
     with ctx.engine.connect() as conn:
         conn.exec_driver_sql("SET enable_seqscan = off")
         plan = "\n".join(r[0] for r in conn.exec_driver_sql(f"EXPLAIN {statement}", parameters))
