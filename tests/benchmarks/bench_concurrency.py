@@ -15,7 +15,11 @@ with a real ffprobe result), and ``wrk`` (Debian package) in another process rea
 for ``--seconds`` with ``--connections`` open connections (an httpx client in a subprocess when wrk
 is missing). Figures: requests per second (target ≥ 500), latency percentiles, non-2xx answers
 (target 0); and, for context on a shared machine, what the same server gives ``/healthz`` right
-after (``p6_healthz_req_per_s``, ``p6_reads_vs_healthz``).
+after (``p6_healthz_req_per_s``, ``p6_reads_vs_healthz``). Requests per second drift by a fifth between
+runs on this machine kind, so the cost of a read is also given as CPU: milliseconds of the server's
+processes, of PostgreSQL's (with the backends that ended) and of the load generator per read
+(``p6_cpu_ms_per_read_*``), and the connections PostgreSQL saw closed per 1000 reads
+(``p6_db_connections_per_1000_reads``: a pool smaller than the load opens and closes them).
 
 Not part of the test command. Run from the repository root::
 
@@ -582,12 +586,18 @@ def run_p6(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                 flush=True,
             )
             load = os.getloadavg()[0]
+            sessions = db_sessions(url)
+            before = cpu_seconds(proc.pid)
             if tool == "wrk":
                 r = drive_wrk(server.url, token, ids, args.seconds, args.connections, 2, args.p6_mix)
+                spent = {k: v - before[k] for k, v in cpu_seconds(proc.pid).items()}
+                opened = db_sessions(url) - sessions
                 # the same server answering /healthz: what this machine gives a trivial route right now
                 floor = drive_wrk(server.url, token, ids, max(3.0, args.seconds / 3), args.connections, 2, "health")
             else:
                 r = drive_httpx(server.url, token, ids, args.seconds, args.connections, args.p6_mix)
+                spent = {k: v - before[k] for k, v in cpu_seconds(proc.pid).items()}
+                opened = db_sessions(url) - sessions
                 floor = drive_httpx(server.url, token, ids, max(3.0, args.seconds / 3), args.connections, "health")
         finally:
             os.killpg(proc.pid, signal.SIGTERM)  # uvicorn's supervisor and its two workers
@@ -613,8 +623,52 @@ def run_p6(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         "p6_non_2xx": r["non_2xx"] + r["errors"],
         "p6_healthz_req_per_s": round(floor["requests"] / floor["seconds"], 1),
         "p6_reads_vs_healthz": round(r["requests"] / r["seconds"] / (floor["requests"] / floor["seconds"]), 2),
+        **{f"p6_cpu_ms_per_read_{k}": round(1000 * v / max(r["requests"], 1), 2) for k, v in spent.items()},
+        "p6_db_connections_per_1000_reads": round(1000 * opened / max(r["requests"], 1), 1),
         "p6_load_average": round(load, 1),
     }
+
+
+def db_sessions(url: str) -> int:
+    """How many sessions PostgreSQL has ended for this database so far (``pg_stat_database.sessions``; 0 on
+    SQLite): during the load, the connections the servers closed, each opened for a burst and closed
+    after it. A connection costs a backend's start and a login, far more than a read."""
+    if not url.startswith("postgresql"):
+        return 0
+    from tests.support.databases import _admin_conn
+
+    name = url.rsplit("/", 1)[1]
+    time.sleep(0.7)  # backends that just exited report their sessions at exit; let them
+    with _admin_conn() as conn:  # type: ignore[no-untyped-call]
+        conn.execute("SELECT pg_stat_clear_snapshot()")
+        row = conn.execute("SELECT sessions FROM pg_stat_database WHERE datname = %s", (name,)).fetchone()
+    return int(row[0]) if row and row[0] is not None else 0
+
+
+def cpu_seconds(server_pid: int) -> dict[str, float]:
+    """CPU seconds (user + system) used so far by the server's processes (its process group), by
+    PostgreSQL's (every ``postgres`` process, and the backends that ended: the benchmark's database is the
+    only busy one) and by the
+    load generator (this process's reaped children): a read's cost in CPU, which the machine's other
+    work does not blur as it does requests per second."""
+    tick = os.sysconf("SC_CLK_TCK")
+    server = postgres = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        name = stat[stat.index("(") + 1 : stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2 :].split()
+        used = (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+        if int(fields[2]) == server_pid:  # pgrp
+            server += used
+        elif name == "postgres":  # and, of the postmaster, the backends it reaped (connections closed)
+            postgres += used + (int(fields[13]) + int(fields[14])) / tick
+    children = os.times()
+    return {"server": server, "postgres": postgres, "client": children.children_user + children.children_system}
 
 
 # --- the table and the entry points --------------------------------------------------------------
