@@ -77,7 +77,7 @@ class Settings(BaseSettings):
     database_url: str = ""  # default: SQLite under data_dir
     # PostgreSQL connections each server process keeps, and may open beyond that (closing each when it comes
     # back to a full pool). The pool keeps what a steady load uses: a load beyond it opened and closed a
-    # connection for every dozen reads, at 0.5 ms of PostgreSQL's CPU a read (P6; tests/server/test_pool_reuse.py).
+    # connection for every dozen reads, at 0.4-0.8 ms of PostgreSQL's CPU a read (P6; tests/server/test_pool_reuse.py).
     # On a small host fewer give more: sessions queue in the pool, not as backends fighting for the same cores.
     db_pool_size: int = Field(default=20, ge=1, le=200)
     db_max_overflow: int = Field(default=10, ge=0, le=200)
