@@ -42,8 +42,15 @@ BATCH = 1000
 #: entries without it say nothing of it, so older logs bind as they always did)
 RECORDING_DIGESTS = ("blake3", "sha256", "sm3", "size", "block_map_root")
 #: the entries that record a recording's digests: its verification, a repair of its stored copy, its disposal,
-#: the SM3 computed afterwards for one stored before SM3
-RECORDING_ACTIONS = ("recording.verified", "recording.repaired", "retention.disposed", "recording.sm3")
+#: the SM3 computed afterwards for one stored before SM3, the block map made afterwards for one stored before
+#: block maps (``recording.block_map``: reads are checked against that root from then on)
+RECORDING_ACTIONS = (
+    "recording.verified",
+    "recording.repaired",
+    "retention.disposed",
+    "recording.sm3",
+    "recording.block_map",
+)
 
 
 @dataclass(frozen=True)
@@ -67,6 +74,9 @@ class Binding:
     says: Callable[[Entry], dict[str, Any]]  # the fields one entry states
     row: Callable[[Session, list[Any]], dict[int, dict[str, Any]]]  # the rows' evidence, by id
     key_field: str | None = None  # the details field naming the row (None: the entry's object id)
+    #: the columns ``row`` reads, read as plain rows (None: whole ORM objects). A recording read whole is
+    #: some fifty columns with the ffprobe JSON and a dozen times to convert, for five digests and its state.
+    columns: tuple[str, ...] | None = None
 
     def action_filter(self) -> ColumnElement[bool]:
         exact = [a for a in self.actions if not a.endswith("*")]
@@ -195,7 +205,14 @@ def _issued_rows(_s: Session, rows: list[Any]) -> dict[int, dict[str, Any]]:
 
 BINDINGS = (
     Binding(
-        "recordings", Recording, "recording", RECORDING_ACTIONS, ("recording.verified",), _digests, _recording_rows
+        "recordings",
+        Recording,
+        "recording",
+        RECORDING_ACTIONS,
+        ("recording.verified",),
+        _digests,
+        _recording_rows,
+        columns=("id", *RECORDING_DIGESTS, "fixity_state"),
     ),
     Binding(
         "ledger_entries",
@@ -256,18 +273,27 @@ class RowsReport:
         return not self.findings
 
 
-def _batches(session: Session, model: Any, ids: list[int] | None = None) -> Iterator[list[Any]]:
-    """Every row of ``model`` (only those of ``ids``, when given), ``BATCH`` at a time in id order."""
+def _batches(session: Session, b: Binding, ids: list[int] | None = None) -> Iterator[list[Any]]:
+    """Every row of ``b``'s table (only those of ``ids``, when given), ``BATCH`` at a time in id order: ORM
+    objects, or plain rows of ``b.columns``."""
+    model = b.model
+
+    def read(where: ColumnElement[bool], limit: int | None = None) -> list[Any]:
+        if b.columns is None:
+            return list(session.scalars(select(model).where(where).order_by(model.id).limit(limit)))
+        columns = [getattr(model, name) for name in b.columns]
+        return list(session.execute(select(*columns).where(where).order_by(model.id).limit(limit)).all())
+
     if ids is not None:
         for i in range(0, len(ids), BATCH):
-            rows = list(session.scalars(select(model).where(model.id.in_(ids[i : i + BATCH])).order_by(model.id)))
+            rows = read(model.id.in_(ids[i : i + BATCH]))
             if rows:
                 yield rows
             session.expunge_all()
         return
     last = 0
     while True:
-        rows = list(session.scalars(select(model).where(model.id > last).order_by(model.id).limit(BATCH)))
+        rows = read(model.id > last, BATCH)
         if not rows:
             return
         yield rows
@@ -293,7 +319,7 @@ def _entries_about(session: Session, b: Binding, rows: list[Any]) -> dict[int, l
 
 def check_binding(session: Session, b: Binding, report: RowsReport, ids: list[int] | None = None) -> None:
     count = 0
-    for rows in _batches(session, b.model, ids):
+    for rows in _batches(session, b, ids):
         entries = _entries_about(session, b, rows)
         evidence = b.row(session, rows)
         for r in rows:

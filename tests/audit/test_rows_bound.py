@@ -120,6 +120,18 @@ def test_rows_made_through_the_services_agree_with_the_log(site: Site) -> None:
         ),
         ("UPDATE recordings SET size = 7 WHERE id = {recording}", "recordings {recording}: size is 7 in the row"),
         (
+            "UPDATE recordings SET blake3 = 'blake3:" + "1" * 64 + "' WHERE id = {recording}",
+            "recordings {recording}: blake3 is 'blake3:111",
+        ),
+        (
+            "UPDATE recordings SET sm3 = '" + "2" * 64 + "' WHERE id = {recording}",
+            "recordings {recording}: sm3 is '222",
+        ),
+        (
+            "UPDATE recordings SET fixity_state = 'disposed' WHERE id = {recording}",
+            "recordings {recording}: disposed is True in the row",
+        ),
+        (
             "UPDATE case_links SET unlinked_at = CURRENT_TIMESTAMP, unlink_reason = 'x' WHERE id = {link}",
             "case_links {link}: unlinked is True in the row",
         ),
@@ -135,7 +147,18 @@ def test_rows_made_through_the_services_agree_with_the_log(site: Site) -> None:
             "disposal_requests {disposal}: approvers is",
         ),
     ],
-    ids=["digest", "size", "link-unlinked", "link-reason", "hold-lifted", "hold-deleted", "forged-approval"],
+    ids=[
+        "digest",
+        "size",
+        "blake3",
+        "sm3",
+        "disposed",
+        "link-unlinked",
+        "link-reason",
+        "hold-lifted",
+        "hold-deleted",
+        "forged-approval",
+    ],
 )
 def test_an_edited_row_is_named_with_its_field_and_the_entry_that_disagrees(site: Site, sql: str, named: str) -> None:
     ids = vars(site)
@@ -145,6 +168,21 @@ def test_an_edited_row_is_named_with_its_field_and_the_entry_that_disagrees(site
     assert "OK       audit log intact" in out.output and "ALTERED" in out.output
     assert named.format(**ids) in out.output
     assert "log entry" in out.output
+
+
+def test_a_block_map_root_made_by_the_backfill_is_bound_to_its_entry(site: Site) -> None:
+    """A recording stored before block maps gets its map from the backfill, which logs the root
+    (``recording.block_map``); reads are then checked against that root, so an edited root is named."""
+    from evidence_server.custody.blockmaps import backfill
+
+    w = site.world
+    assert site.recording in backfill(w.ctx).made
+    assert audit_verify(w).exit_code == 0
+    edit(w, f"UPDATE recordings SET block_map_root = '{'3' * 64}' WHERE id = {site.recording}")  # noqa: S608
+    out = audit_verify(w)
+    assert out.exit_code == 3, out.output
+    assert f"recordings {site.recording}: block_map_root is '333" in out.output
+    assert "(recording.block_map) recorded" in out.output
 
 
 def test_a_ledger_entry_is_refused_by_the_database_and_named_once_its_guard_is_dropped(site: Site) -> None:
