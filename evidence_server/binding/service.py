@@ -109,7 +109,7 @@ def _digests(entry: Entry) -> dict[str, Any]:
 def _recording_rows(session: Session, rows: list[Any]) -> dict[int, dict[str, Any]]:
     out = {}
     for r in rows:
-        facts = {k: getattr(r, k) for k in RECORDING_DIGESTS if hasattr(r, k)}
+        facts = {k: getattr(r, k) for k in RECORDING_DIGESTS}  # every one read: a column left out fails loudly
         out[r.id] = {**facts, "disposed": r.fixity_state == DISPOSED}
     return out
 
