@@ -54,6 +54,8 @@ def test_a_steady_load_reuses_the_pools_connections(tmp_path: Path, postgres_tem
         token = server.login()
         for _ in range(2):
             assert _burst(server.url, token) == [200] * (CLIENTS * READS)
-        assert len(closed) == 0, f"{len(closed)} connections closed for {2 * CLIENTS * READS} reads by {CLIENTS} clients"
+        assert len(closed) == 0, (
+            f"{len(closed)} connections closed for {2 * CLIENTS * READS} reads by {CLIENTS} clients"
+        )
     finally:
         server.stop()
