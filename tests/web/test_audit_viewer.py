@@ -75,8 +75,12 @@ def test_an_auditor_finds_entries_checks_one_and_exports_a_signed_excerpt(
         browser.find_element(By.ID, f"choose-{seq}").click()
     browser.find_element(By.ID, "excerpt-purpose").send_keys("复议材料")
     browser.find_element(By.ID, "excerpt-submit").click()  # a download: the page stays
+    # Chromium makes the file under its final name empty first and writes it as a .crdownload beside it
     deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and not list(tmp_path.glob("audit-excerpt-*.json")):
+    while time.monotonic() < deadline and not (
+        [f for f in tmp_path.glob("audit-excerpt-*.json") if f.stat().st_size > 0]
+        and not list(tmp_path.glob("*.crdownload"))
+    ):
         time.sleep(0.1)
     (excerpt,) = tmp_path.glob("audit-excerpt-*.json")
     doc = json.loads(excerpt.read_text("utf-8"))
