@@ -176,7 +176,13 @@ def test_check_out_return_and_download_the_ledger(browser: Any, live: Site, down
     assert "DSJ-WEB-01" in table and "归还" in table and "领用" in table
     browser.save_screenshot(str(tmp_path / "ledger.png"))
     browser.find_element(by().ID, "export-xlsx").click()
-    files = wait(browser, lambda d: [p for p in downloads.glob("*.xlsx")], seconds=10)
+    files = wait(  # written: Chromium makes the file empty under its final name first, beside a .crdownload
+        browser,
+        lambda d: (
+            not list(downloads.glob("*.crdownload")) and [p for p in downloads.glob("*.xlsx") if p.stat().st_size]
+        ),
+        seconds=10,
+    )
     rows = read_back(files[0].read_bytes())
     row = next(r for r in rows if r["领用人"])
     assert row["设备"] == "DSJ-WEB-01（DSJ-V9）" and row["领用人"] == "张三（102345）"
