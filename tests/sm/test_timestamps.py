@@ -159,3 +159,31 @@ def test_the_gm_tool_steps_in_docs_cases_md_work_as_written(
     assert step1.startswith("openssl dgst -sm3")
     again = subprocess.run(["bash", "-c", step1], cwd=folder, capture_output=True, text=True)
     assert again.returncode != 0 and "SM3 OK" not in again.stdout
+
+
+#: ecdsa-with-SHA256 and SM2-with-SM3 as DER object identifiers: the same length, so one replaces the other
+ECDSA_SHA256 = bytes.fromhex("06082a8648ce3d040302")
+SM2_SM3 = bytes.fromhex("06082a811ccf55018375")
+
+
+def test_a_time_stamp_signed_with_sm2_is_reported_unchecked_never_trusted(sm3_tsa: OpensslTSA, tmp_path: Path) -> None:
+    """An authority under GM/T 0033 signs its tokens with SM2, which this verifier cannot check. Such a token
+    is still read for its time and its imprint, but with the authority's CA given it is refused with the
+    command that checks it, never passed as checked. OpenSSL 3.0 cannot sign a time-stamp with SM2 (PKCS7:
+    "signing not supported for this key type"), so the token here is the test authority's, with SM2-with-SM3
+    written where its signature algorithm (ECDSA with SHA-256) was."""
+    document = b"handover receipt \x00 \xe5\x8f\x97"
+    settings = Settings(data_dir=tmp_path / "s", environment="test", audit_tsa_url=sm3_tsa.url, tsa_hash="sm3")
+    stamped = tsa.stamp_for(settings, document, "receipt")
+    assert stamped is not None
+    token, when = stamped
+    ca = timestamps.load_roots(sm3_tsa.root / "ca.pem")
+    assert timestamps.verify(token, document, ca).hash == "sm3"  # as the authority made it: checked
+    assert ECDSA_SHA256 in token
+    sm2_token = token.replace(ECDSA_SHA256, SM2_SM3)
+    stamp = timestamps.stamped(sm2_token, document)  # its time and imprint, no trust in who
+    assert stamp.hash == "sm3" and abs((stamp.time - when).total_seconds()) < 1
+    with pytest.raises(timestamps.TimestampProblem, match="signed with SM2.*openssl ts -verify"):
+        timestamps.verify(sm2_token, document, ca)
+    with pytest.raises(timestamps.TimestampProblem, match="other bytes"):
+        timestamps.stamped(sm2_token, document + b"!")
