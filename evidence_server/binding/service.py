@@ -44,12 +44,16 @@ RECORDING_DIGESTS = ("blake3", "sha256", "sm3", "size", "block_map_root")
 #: the entries that record a recording's digests: its verification, a repair of its stored copy, its disposal,
 #: the SM3 computed afterwards for one stored before SM3, the block map made afterwards for one stored before
 #: block maps (``recording.block_map``: reads are checked against that root from then on)
+#: the important mark's changes (``recording.important_*``): the mark keeps a recording from disposal until
+#: it is reviewed, so a mark cleared or a review made up in the database would shorten what is kept
+IMPORTANT_ACTIONS = ("recording.important_set", "recording.important_cleared", "recording.important_reviewed")
 RECORDING_ACTIONS = (
     "recording.verified",
     "recording.repaired",
     "retention.disposed",
     "recording.sm3",
     "recording.block_map",
+    *IMPORTANT_ACTIONS,
 )
 
 
@@ -98,6 +102,11 @@ class Binding:
 
 
 def _digests(entry: Entry) -> dict[str, Any]:
+    if entry.action in IMPORTANT_ACTIONS:  # the mark after the change: a person's "to", the recorder's "mark"
+        mark = entry.details.get("to") or entry.details.get("mark") or {}
+        if "important" not in mark:
+            return {}
+        return {"important": bool(mark["important"]), "important_reviewed": mark.get("reviewed_at") is not None}
     out = {k: entry.details[k] for k in RECORDING_DIGESTS if k in entry.details}
     if entry.action == "recording.verified":
         out["disposed"] = False
@@ -110,7 +119,12 @@ def _recording_rows(session: Session, rows: list[Any]) -> dict[int, dict[str, An
     out = {}
     for r in rows:
         facts = {k: getattr(r, k) for k in RECORDING_DIGESTS}  # every one read: a column left out fails loudly
-        out[r.id] = {**facts, "disposed": r.fixity_state == DISPOSED}
+        out[r.id] = {
+            **facts,
+            "disposed": r.fixity_state == DISPOSED,
+            "important": r.important,
+            "important_reviewed": r.important_reviewed_at is not None,
+        }
     return out
 
 
@@ -212,7 +226,7 @@ BINDINGS = (
         ("recording.verified",),
         _digests,
         _recording_rows,
-        columns=("id", *RECORDING_DIGESTS, "fixity_state"),
+        columns=("id", *RECORDING_DIGESTS, "fixity_state", "important", "important_reviewed_at"),
     ),
     Binding(
         "ledger_entries",

@@ -91,6 +91,18 @@ def test_marks_travel_from_the_card_to_the_recording(
     again_audited = live_server.get("/api/v1/audit/entries", params={"action": "recording.important_set"}).json()
     assert len(again_audited["items"]) == 3
 
+    # the marks as the server set them agree with what the log says of them (the daily rows check)
+    from evidence_server.binding.service import check_rows
+    from evidence_server.context import ServerContext
+
+    ctx = ServerContext(live_server.settings())
+    try:
+        with ctx.sessionmaker() as session:
+            report = check_rows(session)
+        assert report.ok and report.rows["recordings"] == 4, [f.message() for f in report.findings]
+    finally:
+        ctx.close()
+
 
 def test_manifests_without_marks_keep_their_bytes_and_bad_marks_are_refused() -> None:
     f = documents.ManifestFile(path="DCIM/a.MP4", size=3, blake3="blake3:" + "0" * 64, sha256="sha256:" + "0" * 64)

@@ -185,6 +185,31 @@ def test_a_block_map_root_made_by_the_backfill_is_bound_to_its_entry(site: Site)
     assert "(recording.block_map) recorded" in out.output
 
 
+@pytest.mark.parametrize(
+    "sql, named",
+    [
+        ("UPDATE recordings SET important = false WHERE id = {recording}", "important is False in the row"),
+        (
+            "UPDATE recordings SET important_reviewed_at = CURRENT_TIMESTAMP WHERE id = {recording}",
+            "important_reviewed is True in the row",
+        ),
+    ],
+    ids=["mark-cleared", "review-made-up"],
+)
+def test_an_important_mark_cleared_or_reviewed_in_the_database_is_named(site: Site, sql: str, named: str) -> None:
+    """A marked recording is kept until its mark is reviewed: clearing the mark, or making up its review,
+    in the database would let it be disposed of sooner. The mark's changes are in the log; so either is named."""
+    w = site.world
+    r = w.post("legal", f"/api/v1/recordings/{site.recording}/important", {"action": "set", "reason": "复议"})
+    assert r.status_code == 200, r.text
+    assert audit_verify(w).exit_code == 0
+    edit(w, sql.format(recording=site.recording))
+    out = audit_verify(w)
+    assert out.exit_code == 3, out.output
+    assert f"recordings {site.recording}: {named}" in out.output
+    assert "(recording.important_set) recorded" in out.output
+
+
 def test_a_ledger_entry_is_refused_by_the_database_and_named_once_its_guard_is_dropped(site: Site) -> None:
     w, entry = site.world, site.entry
     with pytest.raises(DBAPIError, match="append-only"):
