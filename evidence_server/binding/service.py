@@ -41,6 +41,10 @@ BATCH = 1000
 #: with ``recording.verified`` since SM3 is computed on receipt, or by ``recording.sm3`` for one stored before;
 #: entries without it say nothing of it, so older logs bind as they always did)
 RECORDING_DIGESTS = ("blake3", "sha256", "sm3", "size", "block_map_root")
+#: whose a recording is, as ``recording.verified`` records it since it names them: the unit that sees it (moved
+#: to another unit, it would leave its own unit's sight and enter another's), the recorder, the officer (entries
+#: without them say nothing of them, so older logs bind as they always did)
+RECORDING_OWNERS = ("unit_id", "device_serial", "officer_no")
 #: the entries that record a recording's digests: its verification, a repair of its stored copy, its disposal,
 #: the SM3 computed afterwards for one stored before SM3, the block map made afterwards for one stored before
 #: block maps (``recording.block_map``: reads are checked against that root from then on)
@@ -107,7 +111,7 @@ def _digests(entry: Entry) -> dict[str, Any]:
         if "important" not in mark:
             return {}
         return {"important": bool(mark["important"]), "important_reviewed": mark.get("reviewed_at") is not None}
-    out = {k: entry.details[k] for k in RECORDING_DIGESTS if k in entry.details}
+    out = {k: entry.details[k] for k in (*RECORDING_DIGESTS, *RECORDING_OWNERS) if k in entry.details}
     if entry.action == "recording.verified":
         out["disposed"] = False
     elif entry.action == "retention.disposed":
@@ -118,7 +122,7 @@ def _digests(entry: Entry) -> dict[str, Any]:
 def _recording_rows(session: Session, rows: list[Any]) -> dict[int, dict[str, Any]]:
     out = {}
     for r in rows:
-        facts = {k: getattr(r, k) for k in RECORDING_DIGESTS}  # every one read: a column left out fails loudly
+        facts = {k: getattr(r, k) for k in (*RECORDING_DIGESTS, *RECORDING_OWNERS)}  # a column left out fails loudly
         out[r.id] = {
             **facts,
             "disposed": r.fixity_state == DISPOSED,
@@ -226,7 +230,7 @@ BINDINGS = (
         ("recording.verified",),
         _digests,
         _recording_rows,
-        columns=("id", *RECORDING_DIGESTS, "fixity_state", "important", "important_reviewed_at"),
+        columns=("id", *RECORDING_DIGESTS, *RECORDING_OWNERS, "fixity_state", "important", "important_reviewed_at"),
     ),
     Binding(
         "ledger_entries",

@@ -144,6 +144,10 @@ def finalize(ctx: ServerContext, session: Session, upload: Upload, request: Requ
             **({"sm3": rec.sm3} if rec.sm3 else {}),  # none when SM3 is left to the backfill
             "size": rec.size,
             "block_map_root": rec.block_map_root,
+            # whose it is: the unit that sees it, the recorder and the officer it is filed under
+            "unit_id": rec.unit_id,
+            "device_serial": rec.device_serial,
+            "officer_no": rec.officer_no,
             "transfer_id": upload.transfer_id,
             "superseded_uploads": superseded,
         },

@@ -131,6 +131,12 @@ def test_rows_made_through_the_services_agree_with_the_log(site: Site) -> None:
             "UPDATE recordings SET fixity_state = 'disposed' WHERE id = {recording}",
             "recordings {recording}: disposed is True in the row",
         ),
+        (  # moved to another unit: out of its own unit's sight and into the other's
+            "UPDATE recordings SET unit_id = (SELECT max(id) FROM units) WHERE id = {recording}",
+            "recordings {recording}: unit_id is",
+        ),
+        ("UPDATE recordings SET officer_no = '999999' WHERE id = {recording}", "officer_no is '999999' in the row"),
+        ("UPDATE recordings SET device_serial = 'DSJ-X' WHERE id = {recording}", "device_serial is 'DSJ-X' in the row"),
         (
             "UPDATE case_links SET unlinked_at = CURRENT_TIMESTAMP, unlink_reason = 'x' WHERE id = {link}",
             "case_links {link}: unlinked is True in the row",
@@ -153,6 +159,9 @@ def test_rows_made_through_the_services_agree_with_the_log(site: Site) -> None:
         "blake3",
         "sm3",
         "disposed",
+        "unit",
+        "officer",
+        "device",
         "link-unlinked",
         "link-reason",
         "hold-lifted",

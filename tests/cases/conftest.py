@@ -189,6 +189,9 @@ class World:
                     "sha256": rec.sha256,
                     **({"sm3": rec.sm3} if rec.sm3 else {}),
                     "size": rec.size,
+                    "unit_id": rec.unit_id,
+                    "device_serial": rec.device_serial,
+                    "officer_no": rec.officer_no,
                     "transfer_id": rec.transfer_id,
                 },
             )
