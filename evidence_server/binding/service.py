@@ -43,14 +43,15 @@ BATCH = 1000
 RECORDING_DIGESTS = ("blake3", "sha256", "sm3", "size", "block_map_root")
 #: whose a recording is, as ``recording.verified`` records it since it names them: the unit that sees it (moved
 #: to another unit, it would leave its own unit's sight and enter another's), the recorder, the officer (entries
-#: without them say nothing of them, so older logs bind as they always did)
+#: without them say nothing of them, so older logs bind as they always did). Read from ``recording.verified``
+#: alone: ``recording.repaired`` names the recorder that docked the bytes again, not the recording's.
 RECORDING_OWNERS = ("unit_id", "device_serial", "officer_no")
-#: the entries that record a recording's digests: its verification, a repair of its stored copy, its disposal,
-#: the SM3 computed afterwards for one stored before SM3, the block map made afterwards for one stored before
-#: block maps (``recording.block_map``: reads are checked against that root from then on)
 #: the important mark's changes (``recording.important_*``): the mark keeps a recording from disposal until
 #: it is reviewed, so a mark cleared or a review made up in the database would shorten what is kept
 IMPORTANT_ACTIONS = ("recording.important_set", "recording.important_cleared", "recording.important_reviewed")
+#: the entries that record a recording's digests: its verification, a repair of its stored copy, its disposal,
+#: the SM3 computed afterwards for one stored before SM3, the block map made afterwards for one stored before
+#: block maps (``recording.block_map``: reads are checked against that root from then on); and its mark
 RECORDING_ACTIONS = (
     "recording.verified",
     "recording.repaired",
@@ -58,6 +59,15 @@ RECORDING_ACTIONS = (
     "recording.sm3",
     "recording.block_map",
     *IMPORTANT_ACTIONS,
+)
+#: the columns of a recording the check compares (``_recording_rows``), read as plain rows
+RECORDING_COLUMNS = (
+    "id",
+    *RECORDING_DIGESTS,
+    *RECORDING_OWNERS,
+    "fixity_state",
+    "important",
+    "important_reviewed_at",
 )
 
 
@@ -83,7 +93,7 @@ class Binding:
     row: Callable[[Session, list[Any]], dict[int, dict[str, Any]]]  # the rows' evidence, by id
     key_field: str | None = None  # the details field naming the row (None: the entry's object id)
     #: the columns ``row`` reads, read as plain rows (None: whole ORM objects). A recording read whole is
-    #: some fifty columns with the ffprobe JSON and a dozen times to convert, for five digests and its state.
+    #: some fifty columns with the ffprobe JSON and a dozen times to convert, for the dozen ``row`` compares.
     columns: tuple[str, ...] | None = None
 
     def action_filter(self) -> ColumnElement[bool]:
@@ -111,18 +121,22 @@ def _digests(entry: Entry) -> dict[str, Any]:
         if "important" not in mark:
             return {}
         return {"important": bool(mark["important"]), "important_reviewed": mark.get("reviewed_at") is not None}
-    out = {k: entry.details[k] for k in (*RECORDING_DIGESTS, *RECORDING_OWNERS) if k in entry.details}
+    out = {k: entry.details[k] for k in RECORDING_DIGESTS if k in entry.details}
     if entry.action == "recording.verified":
+        out |= {k: entry.details[k] for k in RECORDING_OWNERS if k in entry.details}
         out["disposed"] = False
     elif entry.action == "retention.disposed":
         out["disposed"] = True
     return out
 
 
+_RECORDING_FACTS = RECORDING_DIGESTS + RECORDING_OWNERS
+
+
 def _recording_rows(session: Session, rows: list[Any]) -> dict[int, dict[str, Any]]:
     out = {}
     for r in rows:
-        facts = {k: getattr(r, k) for k in (*RECORDING_DIGESTS, *RECORDING_OWNERS)}  # a column left out fails loudly
+        facts = {k: getattr(r, k) for k in _RECORDING_FACTS}  # a column left out fails loudly
         out[r.id] = {
             **facts,
             "disposed": r.fixity_state == DISPOSED,
@@ -230,7 +244,7 @@ BINDINGS = (
         ("recording.verified",),
         _digests,
         _recording_rows,
-        columns=("id", *RECORDING_DIGESTS, *RECORDING_OWNERS, "fixity_state", "important", "important_reviewed_at"),
+        columns=RECORDING_COLUMNS,
     ),
     Binding(
         "ledger_entries",
@@ -295,11 +309,11 @@ def _batches(session: Session, b: Binding, ids: list[int] | None = None) -> Iter
     """Every row of ``b``'s table (only those of ``ids``, when given), ``BATCH`` at a time in id order: ORM
     objects, or plain rows of ``b.columns``."""
     model = b.model
+    columns = None if b.columns is None else [getattr(model, name) for name in b.columns]
 
     def read(where: ColumnElement[bool], limit: int | None = None) -> list[Any]:
-        if b.columns is None:
+        if columns is None:
             return list(session.scalars(select(model).where(where).order_by(model.id).limit(limit)))
-        columns = [getattr(model, name) for name in b.columns]
         return list(session.execute(select(*columns).where(where).order_by(model.id).limit(limit)).all())
 
     if ids is not None:

@@ -1,10 +1,11 @@
 """The daily rows check (``binding.check_rows``) at scale, for the recordings: rows per second and memory.
 
 Loads ``bench_queries``' data into a fresh PostgreSQL database (``--recordings`` recordings, a tenth as many
-checkouts, a twentieth as many cases), gives every recording the ``recording.verified`` entry the receiver
-writes, with its digests (one ``INSERT … SELECT``: the rows check reads the entries' details, not their
+checkouts, a twentieth as many cases), gives every recording a ``recording.verified`` entry with its
+digests, as the receiver writes them (one ``INSERT … SELECT``: the rows check reads the entries' details, not their
 leaf hashes), then times ``check_binding`` for the recordings in this process, the anti-join for rows the
-database lost included. Not part of the test command; the database is dropped at the end. Run::
+database lost included. The peak RSS is the whole process's, the load included. Not part of the test
+command; the database is dropped at the end. Run::
 
     .venv/bin/python -m tests.benchmarks.bench_binding --recordings 1000000
 """
@@ -53,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         from evidence_server.binding.service import BINDINGS, RowsReport, check_binding
         from evidence_server.db import make_engine, make_sessionmaker
 
-        sequencer.GROUP_COMMIT = False  # nothing is appended: no sequencer thread
+        sequencer.GROUP_COMMIT = False  # nothing is appended: no look for pending entries before each read
         engine = make_engine(url)
         recordings = next(b for b in BINDINGS if b.table == "recordings")
         with make_sessionmaker(engine)() as session:

@@ -15,9 +15,10 @@ with a real ffprobe result), and ``wrk`` (Debian package) in another process rea
 for ``--seconds`` with ``--connections`` open connections (an httpx client in a subprocess when wrk
 is missing). Figures: requests per second (target ≥ 500), latency percentiles, non-2xx answers
 (target 0); and, for context on a shared machine, what the same server gives ``/healthz`` right
-after (``p6_healthz_req_per_s``, ``p6_reads_vs_healthz``). Requests per second drift by a fifth between
-runs on this machine kind, so the cost of a read is also given as CPU: milliseconds of the server's
-processes, of PostgreSQL's (with the backends that ended) and of the load generator per read
+after (``p6_healthz_req_per_s``, ``p6_reads_vs_healthz``). Requests per second drifted by a third
+between runs on this machine kind, so the cost of a read is also given as CPU, split by who spends it:
+milliseconds of the server's processes, of PostgreSQL's (with the backends that ended) and of the load
+generator per read
 (``p6_cpu_ms_per_read_*``), and the connections PostgreSQL saw closed per 1000 reads
 (``p6_db_connections_per_1000_reads``: a pool smaller than the load opens and closes them).
 
@@ -632,7 +633,8 @@ def run_p6(args: argparse.Namespace, work: Path) -> dict[str, Any]:
 def db_sessions(url: str) -> int:
     """How many sessions PostgreSQL has ended for this database so far (``pg_stat_database.sessions``; 0 on
     SQLite): during the load, the connections the servers closed, each opened for a burst and closed
-    after it. A connection costs a backend's start and a login, far more than a read."""
+    after it. A connection costs a backend's start and a login: 4.6-5.8 ms of PostgreSQL's CPU and 0.8-1.1 ms
+    of the client's (BENCHMARKS.md), where a read costs PostgreSQL 1.2-1.6 ms."""
     if not url.startswith("postgresql"):
         return 0
     from tests.support.databases import _admin_conn
@@ -648,9 +650,8 @@ def db_sessions(url: str) -> int:
 def cpu_seconds(server_pid: int) -> dict[str, float]:
     """CPU seconds (user + system) used so far by the server's processes (its process group), by
     PostgreSQL's (every ``postgres`` process, and the backends that ended: the benchmark's database is the
-    only busy one) and by the
-    load generator (this process's reaped children): a read's cost in CPU, which the machine's other
-    work does not blur as it does requests per second."""
+    only busy one) and by the load generator (this process's reaped children): where a read's cost goes,
+    including what requests per second do not show (the backends of connections that were closed)."""
     tick = os.sysconf("SC_CLK_TCK")
     server = postgres = 0.0
     for entry in Path("/proc").iterdir():

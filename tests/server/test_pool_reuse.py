@@ -3,10 +3,11 @@
 A pool keeps ``db_pool_size`` connections and opens up to ``db_max_overflow`` more when more requests than
 that hold one at once; each of those is closed when it comes back to a full pool. So a load that keeps
 more requests at once than the pool keeps opens and closes a connection again and again: a backend's
-start and a login each time, far more than the read it serves. At P6's load (32 connections on 2
-processes) the old pool of 10 closed 61-93 connections per 1000 reads, and PostgreSQL spent 0.4-0.8 ms
-more CPU per read than with a pool of 20 (BENCHMARKS.md). Here 16 clients read at once, as one of
-P6's two processes serves, twice: the pool may open what they need, and close none of it.
+start and a login each time, 4.6-5.8 ms of PostgreSQL's CPU, where a read costs it 1.2-1.6 ms. At P6's
+load (32 connections on 2 processes) the old pool of 10 closed 61-93 connections per 1000 reads, and
+PostgreSQL spent 0.4-0.8 ms more CPU per read than with a pool of 20 (BENCHMARKS.md). Here 16 clients
+read at once, as one of P6's two processes serves, twice: the pool may open what they need, and close
+none of it.
 """
 
 from __future__ import annotations
