@@ -30,7 +30,7 @@ class Finding:
     """A row, and the field of it, that differs from the log (field None: the whole row)."""
 
     table: str
-    row_id: int
+    row_id: int | str  # a transfer's id is a UUID
     field: str | None
     row_value: Any = None
     logged_value: Any = None
@@ -91,7 +91,7 @@ def same(row_value: Any, logged: Any) -> bool:
     return bool(row_value == logged)
 
 
-def compare(table: str, row_id: int, row: Mapping[str, Any], said: Mapping[str, Said]) -> list[Finding]:
+def compare(table: str, row_id: int | str, row: Mapping[str, Any], said: Mapping[str, Said]) -> list[Finding]:
     """Every field the log has said that the row holds differently."""
     out = []
     for name, fact in said.items():

@@ -34,6 +34,7 @@ from evidence_server.retention.models import (
     DisposalRequest,
     LegalHold,
 )
+from evidence_server.transfers.models import DOCKED_EVIDENCE, TASK_EVIDENCE, Transfer, index_digest
 
 BATCH = 1000
 #: the digests of a recording as its entries record them (``block_map_root``: the root of its block map,
@@ -90,8 +91,9 @@ class Binding:
     actions: tuple[str, ...]  # the actions of entries about its rows ("ledger.*": every action of that prefix)
     created_by: tuple[str, ...]  # at least one of these records each row
     says: Callable[[Entry], dict[str, Any]]  # the fields one entry states
-    row: Callable[[Session, list[Any]], dict[int, dict[str, Any]]]  # the rows' evidence, by id
+    row: Callable[[Session, list[Any]], dict[Any, dict[str, Any]]]  # the rows' evidence, by id
     key_field: str | None = None  # the details field naming the row (None: the entry's object id)
+    key: type = int  # the type of the table's ids (a transfer's is the UUID its station made)
     #: the columns ``row`` reads, read as plain rows (None: whole ORM objects). A recording read whole is
     #: some fifty columns with the ffprobe JSON and a dozen times to convert, for the dozen ``row`` compares.
     columns: tuple[str, ...] | None = None
@@ -101,14 +103,17 @@ class Binding:
         prefixes = [a[:-1] for a in self.actions if a.endswith("*")]
         return or_(AuditEvent.action.in_(exact), *[AuditEvent.action.startswith(p) for p in prefixes])
 
-    def row_key(self, entry: Entry) -> int | None:
+    def row_key(self, entry: Entry) -> Any:
         raw = entry.details.get(self.key_field) if self.key_field else entry.object_id
         try:
-            return int(raw) if raw is not None else None
+            return self.key(raw) if raw is not None else None
         except (TypeError, ValueError):
             return None
 
     def key_expr(self) -> ColumnElement[Any]:
+        if self.key is str:
+            by_id: ColumnElement[Any] = AuditEvent.object_id.expression
+            return by_id
         if self.key_field:
             by_field: ColumnElement[Any] = AuditEvent.details[self.key_field].as_integer()
             return by_field
@@ -227,6 +232,33 @@ def _disposal_rows(session: Session, rows: list[Any]) -> dict[int, dict[str, Any
     }
 
 
+#: the entries about a transfer: its opening at a dock (or by a push), its task, its receipt
+TRANSFER_ACTIONS = ("transfer.docked", "push.recording_opened", "transfer.task", "transfer.receipt")
+#: the facts of a transfer read as they are; and the columns the check reads: those, with the index and the
+#: refused files for their digest
+_TRANSFER_FACTS = (*(k for k in DOCKED_EVIDENCE if k != "index_sha256"), *TASK_EVIDENCE, "manifest_blake3")
+TRANSFER_COLUMNS = ("id", *_TRANSFER_FACTS, "index", "rejected")
+
+
+def _transfer_says(entry: Entry) -> dict[str, Any]:
+    d = entry.details
+    if entry.action == "transfer.task":
+        return {k: d[k] for k in TASK_EVIDENCE if k in d}
+    if entry.action == "transfer.receipt":
+        return {k: d[k] for k in ("manifest_blake3",) if k in d}
+    return {k: d[k] for k in DOCKED_EVIDENCE if k in d}
+
+
+def _transfer_rows(_s: Session, rows: list[Any]) -> dict[str, dict[str, Any]]:
+    return {
+        r.id: {
+            **{k: getattr(r, k) for k in _TRANSFER_FACTS},
+            "index_sha256": index_digest(r.index, r.rejected),
+        }
+        for r in rows
+    }
+
+
 def _issued_says(entry: Entry) -> dict[str, Any]:
     return {k: entry.details[k] for k in ("document", "json_sha256", "pdf_sha256") if k in entry.details}
 
@@ -283,6 +315,17 @@ BINDINGS = (
         _disposal_says,
         _disposal_rows,
     ),
+    Binding(  # where and when footage docked, whose it is, what the device held, and its case and matter
+        "transfers",
+        Transfer,
+        "transfer",
+        TRANSFER_ACTIONS,
+        ("transfer.docked", "push.recording_opened"),
+        _transfer_says,
+        _transfer_rows,
+        columns=TRANSFER_COLUMNS,
+        key=str,
+    ),
     Binding(  # extraction lists and handover receipts: both forms as kept, against the digests logged at issue
         "issued_documents",
         IssuedDocument,
@@ -305,7 +348,7 @@ class RowsReport:
         return not self.findings
 
 
-def _batches(session: Session, b: Binding, ids: list[int] | None = None) -> Iterator[list[Any]]:
+def _batches(session: Session, b: Binding, ids: list[Any] | None = None) -> Iterator[list[Any]]:
     """Every row of ``b``'s table (only those of ``ids``, when given), ``BATCH`` at a time in id order: ORM
     objects, or plain rows of ``b.columns``."""
     model = b.model
@@ -323,7 +366,7 @@ def _batches(session: Session, b: Binding, ids: list[int] | None = None) -> Iter
                 yield rows
             session.expunge_all()
         return
-    last = 0
+    last = b.key()  # 0, or "": below every id
     while True:
         rows = read(model.id > last, BATCH)
         if not rows:
@@ -349,7 +392,7 @@ def _entries_about(session: Session, b: Binding, rows: list[Any]) -> dict[int, l
     return out
 
 
-def check_binding(session: Session, b: Binding, report: RowsReport, ids: list[int] | None = None) -> None:
+def check_binding(session: Session, b: Binding, report: RowsReport, ids: list[Any] | None = None) -> None:
     count = 0
     for rows in _batches(session, b, ids):
         entries = _entries_about(session, b, rows)
@@ -375,10 +418,10 @@ def check_binding(session: Session, b: Binding, report: RowsReport, ids: list[in
         .order_by(AuditEvent.seq)
     )
     for row_id, seq, action in session.execute(gone):
-        report.findings.append(Finding(b.table, int(row_id), None, seq=seq, action=action))
+        report.findings.append(Finding(b.table, b.key(row_id), None, seq=seq, action=action))
 
 
-def _check_once(session: Session, only: dict[str, list[int]] | None = None) -> RowsReport:
+def _check_once(session: Session, only: dict[str, list[Any]] | None = None) -> RowsReport:
     """Every binding's rows (or only the tables and rows in ``only``) against the log."""
     report = RowsReport()
     for b in BINDINGS:
@@ -401,7 +444,7 @@ def check_rows(session: Session) -> RowsReport:
     first = _check_once(session)
     if first.ok:
         return first
-    named: dict[str, set[int]] = {}
+    named: dict[str, set[Any]] = {}
     for f in first.findings:
         named.setdefault(f.table, set()).add(f.row_id)
     session.expunge_all()  # read those rows again, not the first reading's objects

@@ -32,6 +32,7 @@ from evidence_server.push.models import (
 )
 from evidence_server.stations.models import Station
 from evidence_server.transfers import service as transfers
+from evidence_server.transfers.models import docked_evidence
 
 #: Bookmarks, tracks, key files and user or device objects are small; a larger one is refused.
 SMALL_OBJECT_BYTES = 4 * 1024**2
@@ -254,7 +255,7 @@ def put_container(
         request=request,
         object_type="transfer",
         object_id=opened.transfer.id,
-        details={"container": name, "device_serial": device.serial, "officer_no": user.officer_no, "meta": meta},
+        details={"container": name, **docked_evidence(opened.transfer, index=False), "meta": meta},
     )
     return 201
 

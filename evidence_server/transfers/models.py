@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+import hashlib
+import json
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from custodia_wire.documents import utc_iso
 from evidence_server.db import Base, utcnow
 
 
@@ -49,6 +52,48 @@ class Transfer(Base):
     manifest_blake3: Mapped[str | None] = mapped_column(String(71))
     receipt: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     completed_at: Mapped[datetime | None]
+
+
+#: what the entry that opens a transfer (``transfer.docked``; ``push.recording_opened`` for a pushed recording)
+#: records of it, for the rows check (evidence_server.binding): where and when it docked (the 24-hour deadline
+#: runs from ``docked_at``), whose it is (its unit decides who sees it), how far the device's clock was off
+#: (which footage a checkout takes), and a digest of the device's file index and of the files the station
+#: refused (what compliance finds "not transferred" and "refused" by). Entries written before say less.
+DOCKED_EVIDENCE = (
+    "unit_id",
+    "station_id",
+    "device_serial",
+    "officer_no",
+    "docked_at",
+    "clock_offset_s",
+    "index_sha256",
+)
+#: what ``transfer.task`` records: the case and the enforcement matter the footage is filed under
+TASK_EVIDENCE = ("case_id", "enforcement_matter")
+
+
+def index_digest(index: list[dict[str, Any]] | None, rejected: list[dict[str, Any]] | None) -> str:
+    """The SHA-256 of a dock's file index and refused files, as JSON with sorted keys. ASCII-escaped, so that a
+    name no encoding can write (a device's bytes, refused by the station) still digests."""
+    body = json.dumps({"index": index or [], "rejected": rejected or []}, sort_keys=True, separators=(",", ":"))
+    return "sha256:" + hashlib.sha256(body.encode("ascii")).hexdigest()
+
+
+def docked_evidence(transfer: Transfer, *, index: bool = True) -> dict[str, Any]:
+    """The ``DOCKED_EVIDENCE`` of a transfer, as its opening entry records them (``index=False``: all but the
+    index's digest, for a pushed recording, whose index grows by each clip received, each logged on its own).
+    Pure."""
+    out = {
+        "unit_id": transfer.unit_id,
+        "station_id": transfer.station_id,
+        "device_serial": transfer.device_serial,
+        "officer_no": transfer.officer_no,
+        "docked_at": utc_iso(transfer.docked_at),
+        "clock_offset_s": transfer.clock_offset_s,
+    }
+    if index:
+        out["index_sha256"] = index_digest(transfer.index, transfer.rejected)
+    return out
 
 
 class TransferFile(Base):

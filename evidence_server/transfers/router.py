@@ -17,7 +17,7 @@ from evidence_server.db import SessionDep
 from evidence_server.ledger import docks as ledger_docks
 from evidence_server.security import CurrentStation
 from evidence_server.transfers import service
-from evidence_server.transfers.models import Transfer
+from evidence_server.transfers.models import Transfer, docked_evidence
 
 router = APIRouter(prefix="/api/v1/transfers", tags=["transfers"])
 
@@ -159,7 +159,7 @@ def open_transfer(
             object_type="transfer",
             object_id=opened.transfer.id,
             details={
-                "device_serial": opened.transfer.device_serial,
+                **docked_evidence(opened.transfer),
                 "files": len(payload.index),
                 "already_held": len(opened.already_held),
                 "vanished": opened.vanished,

@@ -303,3 +303,44 @@ def test_a_lawful_change_made_while_the_check_reads_is_not_taken_for_tampering(
     edit(w, f"UPDATE recordings SET size = {len(b'evidence bytes ' * 100)} WHERE id = {site.recording}")  # noqa: S608
     with w.session() as s:
         assert check_rows(s).ok  # the lifted hold agrees with its log once both are read
+
+
+def test_a_verified_entry_that_named_no_owners_says_nothing_of_them(site: Site) -> None:
+    """A recording verified before the entry named its unit, recorder and officer: its owners have nothing to
+    be bound to, so the check of an older site raises nothing false over them; its digests stay bound."""
+    from evidence_server.audit.service import record
+
+    w = site.world
+    with w.session() as s:
+        rec = s.get_one(Recording, site.recording)
+        values = {c.key: getattr(rec, c.key) for c in Recording.__table__.columns if c.key != "id"}
+        values["blake3"], values["sha256"] = "blake3:" + "4" * 64, "sha256:" + "4" * 64
+        old = Recording(**values)
+        s.add(old)
+        s.flush()
+        details = {"path": old.original_path, "blake3": old.blake3, "sha256": old.sha256, "size": old.size}
+        record(s, "recording.verified", object_type="recording", object_id=old.id, details=details)
+        s.commit()
+        old_id = old.id
+    moved = "officer_no = '7', device_serial = 'DSJ-Z', unit_id = (SELECT max(id) FROM units)"
+    edit(w, f"UPDATE recordings SET {moved} WHERE id = {old_id}")  # noqa: S608
+    with w.session() as s:
+        assert check_rows(s).findings == []
+    edit(w, f"UPDATE recordings SET size = 7 WHERE id = {old_id}")  # noqa: S608
+    with w.session() as s:
+        assert [(f.row_id, f.field) for f in check_rows(s).findings] == [(old_id, "size")]
+
+
+def test_a_repair_by_another_recorder_does_not_rebind_whose_the_recording_is(site: Site) -> None:
+    """``recording.repaired`` names the recorder that docked the bytes again, which can be another than the
+    recording's: logged after the verification, it still does not make the recording that recorder's."""
+    from evidence_server.audit.service import record
+
+    w = site.world
+    with w.session() as s:
+        rec = s.get_one(Recording, site.recording)
+        details = {"previous_state": "damaged", "device_serial": "DSJ-OTHER", "path": rec.original_path}
+        details |= {"blake3": rec.blake3, "sha256": rec.sha256, "size": rec.size, "transfer_id": rec.transfer_id}
+        record(s, "recording.repaired", object_type="recording", object_id=rec.id, details=details)
+        s.commit()
+        assert check_rows(s).findings == []

@@ -27,7 +27,7 @@ from evidence_server.audit.service import record
 from evidence_server.config import Settings
 from evidence_server.context import ServerContext
 from evidence_server.recordings.models import Recording
-from evidence_server.transfers.models import Transfer
+from evidence_server.transfers.models import Transfer, docked_evidence
 from tests.support.databases import SqliteTemplates
 from tests.support.site import seed_site
 
@@ -109,20 +109,24 @@ class World:
     ) -> str:
         transfer_id = str(uuid.uuid4())
         with self.session() as s:
-            s.add(
-                Transfer(
-                    id=transfer_id,
-                    station_id=self.station_id,
-                    unit_id=self.units[unit],
-                    device_serial=serial,
-                    device={"serial": serial, "family": "mass_storage"},
-                    officer_no=officer[0] if officer else None,
-                    officer_name=officer[1] if officer else None,
-                    docked_at=docked_at or datetime.now(UTC),
-                    clock_offset_s=clock_offset_s,
-                    index=[],
-                    state="done",
-                )
+            transfer = Transfer(
+                id=transfer_id,
+                station_id=self.station_id,
+                unit_id=self.units[unit],
+                device_serial=serial,
+                device={"serial": serial, "family": "mass_storage"},
+                officer_no=officer[0] if officer else None,
+                officer_name=officer[1] if officer else None,
+                docked_at=docked_at or datetime.now(UTC),
+                clock_offset_s=clock_offset_s,
+                index=[],
+                state="done",
+            )
+            s.add(transfer)
+            s.flush()
+            # as the dock records it: what the log binds the transfer to
+            record(
+                s, "transfer.docked", object_type="transfer", object_id=transfer_id, details=docked_evidence(transfer)
             )
             s.commit()
         return transfer_id

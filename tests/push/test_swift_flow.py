@@ -7,7 +7,7 @@ import json
 import os
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from swiftclient.exceptions import ClientException
 
 from tests.push.conftest import SERIAL, TRACK, USER_UUID, PushWorld, md5, register
@@ -80,6 +80,14 @@ def test_auth_capability_users_devices_recording_track_bookmark_complete(push: P
         assert {e.details["sender_md5"] for e in received} == {md5(d) for d in clips.values()}
         assert {e.details["chain_starts"] for e in received} == {"server_receipt"}
         rec_id = next(iter(recs.values())).id
+        # the pushed transfer is bound like a dock's: its index grew by each clip, which the log records clip by
+        # clip, so its opening entry binds all but the index; whose it is stays bound
+        from evidence_server.binding.service import check_rows
+
+        assert check_rows(s).findings == []
+        s.execute(update(Transfer).where(Transfer.id == transfer.id).values(officer_no="9999"))
+        s.commit()
+        assert [f.field for f in check_rows(s).findings] == ["officer_no"]
     ctx.close()
 
     # the track: with the recording's access rights, each view audited
