@@ -14,6 +14,8 @@ from typing import Any
 
 #: a key of what an entry says whose values are gathered over all entries (a sorted list), not replaced
 GATHER = "+"
+#: the value of a field an entry changed without recording to what: from then on the log says nothing of it
+UNSAID = object()
 
 
 @dataclass(frozen=True)
@@ -54,11 +56,15 @@ def _show(value: Any) -> str:
 
 def fold(statements: Iterable[tuple[int, str, Mapping[str, Any]]]) -> dict[str, Said]:
     """What the log says of one row, from (seq, action, fields) in log order: the latest value of each
-    field wins; a field named ``name+`` gathers every value said into the sorted list ``name``."""
+    field wins; a field named ``name+`` gathers every value said into the sorted list ``name``; a field said
+    ``UNSAID`` is no longer said (until an entry says it again)."""
     out: dict[str, Said] = {}
     gathered: dict[str, list[Any]] = {}
     for seq, action, fields in statements:
         for name, value in fields.items():
+            if value is UNSAID:
+                out.pop(name, None)
+                continue
             if name.endswith(GATHER):
                 name = name[: -len(GATHER)]
                 gathered.setdefault(name, []).append(value)

@@ -16,10 +16,10 @@ from typing import Any
 from sqlalchemy import ColumnElement, Integer, cast, exists, or_, select
 from sqlalchemy.orm import Session
 
-from evidence_server.audit.evidence import LoggedDigests, logged_digests  # noqa: F401  (used by the rows check)
+from evidence_server.audit.evidence import LoggedDigests, fields_of, logged_digests  # noqa: F401  (used by the rows check)
 from evidence_server.audit.models import AuditEvent
-from evidence_server.binding.rules import GATHER, Finding, compare, fold
-from evidence_server.cases.models import LINK_EVIDENCE, CaseLink
+from evidence_server.binding.rules import GATHER, UNSAID, Finding, compare, fold
+from evidence_server.cases.models import CASE_EVIDENCE, LINK_EVIDENCE, SHARE_EVIDENCE, Case, CaseLink, CaseShare
 from evidence_server.extraction import issue
 from evidence_server.extraction.models import IssuedDocument
 from evidence_server.ledger.models import ENTRY_EVIDENCE, LedgerEntry
@@ -93,9 +93,11 @@ class Binding:
     says: Callable[[Entry], dict[str, Any]]  # the fields one entry states
     row: Callable[[Session, list[Any]], dict[Any, dict[str, Any]]]  # the rows' evidence, by id
     key_field: str | None = None  # the details field naming the row (None: the entry's object id)
+    object_of: str = "id"  # the row's column that is its entries' object id (with key_field: the row it belongs to)
     key: type = int  # the type of the table's ids (a transfer's is the UUID its station made)
     #: the columns ``row`` reads, read as plain rows (None: whole ORM objects). A recording read whole is
-    #: some fifty columns with the ffprobe JSON and a dozen times to convert, for the dozen ``row`` compares.
+    #: some fifty columns with the ffprobe JSON and a dozen times to convert, for the dozen ``row`` compares;
+    #: any row read as an ORM object costs an identity-map entry and its state, for fields read once.
     columns: tuple[str, ...] | None = None
 
     def action_filter(self) -> ColumnElement[bool]:
@@ -259,6 +261,32 @@ def _transfer_rows(_s: Session, rows: list[Any]) -> dict[str, dict[str, Any]]:
     }
 
 
+def _case_says(entry: Entry) -> dict[str, Any]:
+    d = entry.details
+    if "case" in d:
+        return dict(d["case"])
+    if entry.action == "case.create":  # written before the whole case was recorded
+        legacy = {k: d[k] for k in ("number", "name", "unit_id") if k in d}
+        return legacy | ({"created_via": d["via"]} if "via" in d else {})
+    return dict.fromkeys(d.get("changed_from") or {}, UNSAID)  # changed, but not recorded to what
+
+
+def _case_rows(_s: Session, rows: list[Any]) -> dict[int, dict[str, Any]]:
+    return {r.id: fields_of(r, CASE_EVIDENCE) for r in rows}
+
+
+def _share_says(entry: Entry) -> dict[str, Any]:
+    d, revoked = entry.details, entry.action == "case.unshare"
+    if revoked:
+        return {"revoked": True}
+    said = {k: d[k] for k in SHARE_EVIDENCE if k in d}
+    return {**said, "case_id": int(entry.object_id or 0), "revoked": False}
+
+
+def _share_rows(_s: Session, rows: list[Any]) -> dict[int, dict[str, Any]]:
+    return {r.id: {**{k: getattr(r, k) for k in SHARE_EVIDENCE}, "revoked": r.revoked_at is not None} for r in rows}
+
+
 def _issued_says(entry: Entry) -> dict[str, Any]:
     return {k: entry.details[k] for k in ("document", "json_sha256", "pdf_sha256") if k in entry.details}
 
@@ -286,6 +314,7 @@ BINDINGS = (
         tuple(f"ledger.{kind.value}" for kind in Kind),
         _ledger_says,
         _columns(ENTRY_EVIDENCE),
+        columns=("id", *ENTRY_EVIDENCE),
     ),
     Binding(
         "case_links",
@@ -296,6 +325,30 @@ BINDINGS = (
         _link_says,
         _link_rows,
         key_field="link_id",
+        object_of="recording_id",
+        columns=("id", *LINK_EVIDENCE),
+    ),
+    Binding(  # a case's number, unit, matter, officers and state: who sees its footage, and how long it is kept
+        "cases",
+        Case,
+        "case",
+        ("case.create", "case.update"),
+        ("case.create",),
+        _case_says,
+        _case_rows,
+        columns=("id", *CASE_EVIDENCE),
+    ),
+    Binding(  # a case opened beyond its own unit: a share made up in the database would let another unit see it
+        "case_shares",
+        CaseShare,
+        "case",
+        ("case.share", "case.unshare"),
+        ("case.share",),
+        _share_says,
+        _share_rows,
+        key_field="share_id",
+        object_of="case_id",
+        columns=("id", *SHARE_EVIDENCE, "revoked_at"),
     ),
     Binding(
         "legal_holds",
@@ -305,6 +358,7 @@ BINDINGS = (
         ("retention.hold_placed",),
         _hold_says,
         _hold_rows,
+        columns=("id", *HOLD_EVIDENCE),
     ),
     Binding(
         "disposal_requests",
@@ -314,6 +368,7 @@ BINDINGS = (
         ("retention.disposal_requested",),
         _disposal_says,
         _disposal_rows,
+        columns=("id", *REQUEST_EVIDENCE),
     ),
     Binding(  # where and when footage docked, whose it is, what the device held, and its case and matter
         "transfers",
@@ -377,7 +432,7 @@ def _batches(session: Session, b: Binding, ids: list[Any] | None = None) -> Iter
 
 
 def _entries_about(session: Session, b: Binding, rows: list[Any]) -> dict[int, list[Entry]]:
-    object_ids = sorted({str(r.recording_id if b.key_field == "link_id" else r.id) for r in rows})
+    object_ids = sorted({str(getattr(r, b.object_of)) for r in rows})
     stmt = (
         select(AuditEvent.seq, AuditEvent.action, AuditEvent.object_id, AuditEvent.actor_id, AuditEvent.details)
         .where(AuditEvent.object_type == b.object_type, AuditEvent.object_id.in_(object_ids), b.action_filter())

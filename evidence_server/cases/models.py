@@ -36,6 +36,22 @@ class Case(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+#: what ``case.create`` and ``case.update`` record of a case (``details.case``), for the rows check: its number,
+#: name and matter, the unit that sees it (and so the footage linked to it), its officers, and whether it is
+#: open or closed and since when (retention runs from its closing)
+CASE_EVIDENCE = (
+    "number",
+    "name",
+    "enforcement_matter",
+    "unit_id",
+    "officers",
+    "status",
+    "opened_on",
+    "closed_on",
+    "created_via",
+)
+
+
 class CaseLink(Base):
     """A recording in a case: from a checkout's task, from the dock, or by a case handler's hand."""
 
@@ -92,3 +108,7 @@ class CaseShare(Base):
     shared_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     revoked_at: Mapped[datetime | None]
     revoked_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+
+#: what ``case.share`` records of a share (a case opened to a user or a unit beyond its own), for the rows check
+SHARE_EVIDENCE = ("case_id", "user_id", "unit_id", "reason")

@@ -20,7 +20,7 @@ from evidence_server.audit.evidence import fields_of
 from evidence_server.audit.service import record as audit
 from evidence_server.cases import access, numbers
 from evidence_server.cases.access import recordings_visible
-from evidence_server.cases.models import LINK_EVIDENCE, Case, CaseLink, CaseShare
+from evidence_server.cases.models import CASE_EVIDENCE, LINK_EVIDENCE, Case, CaseLink, CaseShare
 from evidence_server.db import utcnow
 from evidence_server.recordings.models import Recording
 
@@ -138,7 +138,13 @@ def create_case(
         actor=actor,
         object_type="case",
         object_id=case.id,
-        details={"number": case.number, "name": case.name, "unit_id": unit, "via": created_via},
+        details={
+            "number": case.number,
+            "name": case.name,
+            "unit_id": unit,
+            "via": created_via,
+            "case": fields_of(case, CASE_EVIDENCE),
+        },
     )
     return case
 
@@ -168,7 +174,7 @@ def update_case(session: Session, actor: User, case: Case, fields: CaseFields, r
         actor=actor,
         object_type="case",
         object_id=case.id,
-        details={"number": case.number, "changed_from": changed},
+        details={"number": case.number, "changed_from": changed, "case": fields_of(case, CASE_EVIDENCE)},
     )
     return case
 

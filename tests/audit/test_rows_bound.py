@@ -108,7 +108,10 @@ def test_rows_made_through_the_services_agree_with_the_log(site: Site) -> None:
     out = audit_verify(site.world)
     assert out.exit_code == 0, out.output
     assert "OK       audit log intact" in out.output
-    assert "evidence rows agree with the log: 2 recordings, 2 ledger entries, 1 case links, 1 legal holds" in out.output
+    assert (
+        "evidence rows agree with the log: 2 recordings, 2 ledger entries, 1 case links, 1 cases, 0 case shares, "
+        "1 legal holds, 1 disposal requests, 2 transfers" in out.output
+    )
 
 
 @pytest.mark.parametrize(

@@ -1,15 +1,15 @@
-"""The daily rows check (``binding.check_rows``) at scale, for the recordings, transfers, ledger entries and
-case links: rows per second and memory.
+"""The daily rows check (``binding.check_rows``) at scale, for the recordings, transfers, ledger entries, case
+links and cases: rows per second and memory.
 
 Loads ``bench_queries``' data into a fresh PostgreSQL database (``--recordings`` recordings, a tenth as many
 checkouts, a twentieth as many cases), gives every recording a ``recording.verified`` entry with its
 digests, as the receiver writes them (one ``INSERT … SELECT``: the rows check reads the entries' details, not their
 leaf hashes), and every other row the entries the server writes about it (made in Python from the row with the
 server's own functions, and copied in: a transfer's ``transfer.docked`` and ``transfer.task``, a ledger entry's
-``ledger.<kind>``, a case link's ``case.link`` and, once unlinked, ``case.unlink``), then times ``check_binding``
-for each table in this process, the anti-join for rows the database lost included. The
-peak RSS is the whole process's, the load included. Not part of the test command; the database is dropped at
-the end. Run::
+``ledger.<kind>``, a case link's ``case.link`` and, once unlinked, ``case.unlink``, a case's ``case.create``),
+then times ``check_binding`` for each table in this process, the anti-join for rows the database lost included.
+The peak RSS is the whole process's, the load included. Not part of the test command; the database is dropped
+at the end. Run::
 
     .venv/bin/python -m tests.benchmarks.bench_binding --recordings 1000000
 """
@@ -28,7 +28,7 @@ from sqlalchemy import text
 
 from tests.benchmarks import bench_queries as bq
 
-TABLES = ("recordings", "transfers", "ledger_entries", "case_links")
+TABLES = ("recordings", "transfers", "ledger_entries", "case_links", "cases")
 
 
 def _evidence() -> dict[str, tuple[str, ...]]:
@@ -53,7 +53,7 @@ _ENTRIES = """
 def _said(table: str, row: Any) -> Iterator[tuple[str, str, Any, dict[str, Any]]]:
     """The entries the server writes about one row: (action, object type, object id, details)."""
     from evidence_server.audit.evidence import fields_of
-    from evidence_server.cases.models import LINK_EVIDENCE
+    from evidence_server.cases.models import CASE_EVIDENCE, LINK_EVIDENCE
     from evidence_server.ledger.models import ENTRY_EVIDENCE
     from evidence_server.transfers.models import TASK_EVIDENCE, docked_evidence
 
@@ -62,6 +62,8 @@ def _said(table: str, row: Any) -> Iterator[tuple[str, str, Any, dict[str, Any]]
         yield "transfer.task", "transfer", row.id, {"via": "dock", **{k: getattr(row, k) for k in TASK_EVIDENCE}}
     elif table == "ledger_entries":
         yield f"ledger.{row.kind}", "ledger_entry", row.id, {"entry": fields_of(row, ENTRY_EVIDENCE)}
+    elif table == "cases":
+        yield "case.create", "case", row.id, {"case": fields_of(row, CASE_EVIDENCE)}
     elif table == "case_links":
         link = fields_of(row, LINK_EVIDENCE)
         said = {"link_id": row.id, "case_id": row.case_id}
@@ -84,9 +86,7 @@ def _entries(engine: Any, table: str) -> int:
     binding = next(b for b in BINDINGS if b.table == table)
     model = binding.model
     columns = [getattr(model, c) for c in binding.columns or ("id", *_evidence()[table])]
-    out = bq.Table(
-        "audit_events", ("seq", "leaf_hash", "at", "actor_type", "action", "object_type", "object_id", "details")
-    )
+    out = bq.Table("audit_events", _LOG_COLUMNS)
     with Session(engine) as session:
         seq = session.execute(text("SELECT coalesce(max(seq) + 1, 0) FROM audit_events")).scalar_one()
         rows = session.execute(select(*columns).order_by(model.id).execution_options(yield_per=10_000))
