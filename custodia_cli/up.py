@@ -43,7 +43,7 @@ def bootstrap_accounts(ctx: ServerContext) -> dict[str, str]:
         ):
             if session.scalar(select(User.id).where(User.username == username)) is None:
                 password = generate_password()
-                accounts.create_user(
+                user = accounts.create_user(
                     session,
                     username=username,
                     password=password,
@@ -51,6 +51,13 @@ def bootstrap_accounts(ctx: ServerContext) -> dict[str, str]:
                     unit=unit,
                     display_name=name,
                     officer_no=officer_no,
+                )
+                audit(  # as an administrator's creation of a user is recorded: who holds which role where
+                    session,
+                    "user.created",
+                    object_type="user",
+                    object_id=user.id,
+                    details={"username": username, "role": role, "unit_id": unit.id, "officer_no": officer_no},
                 )
                 created[username] = password
         session.commit()

@@ -47,6 +47,12 @@ def test_up_serves_the_demo_recorder_footage(tmp_path: Path, ffmpeg: None) -> No
             url + "/api/v1/auth/login", json={"username": "admin", "password": passwords["admin"]}
         ).json()["token"]
         headers = {"Authorization": f"Bearer {token}"}
+        # who was given which role at the first start is in the log, as an administrator's creation of a user is
+        made = httpx.get(url + "/api/v1/audit/entries", params={"action": "user.created"}, headers=headers).json()
+        assert sorted((e["details"]["username"], e["details"]["role"]) for e in made["items"]) == [
+            ("admin", "sysadmin"),
+            ("officer", "officer"),
+        ], made
         items: list[dict] = []
         while time.monotonic() < deadline:
             items = httpx.get(url + "/api/v1/recordings", headers=headers).json()["items"]
