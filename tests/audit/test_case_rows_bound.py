@@ -14,9 +14,9 @@ import pytest
 from sqlalchemy import text
 
 from evidence_server.audit.service import record
-from evidence_server.binding.service import check_rows
 from evidence_server.cases.models import Case, CaseShare
 from tests.audit.test_rows_bound import audit_verify
+from tests.audit.test_transfer_rows_bound import findings
 from tests.cases.conftest import World, make_world
 
 CASE = "杭西市监处罚〔2026〕51号"
@@ -52,11 +52,6 @@ def site(tmp_path: Path, database_url: str) -> Iterator[Site]:
 def edit(w: World, sql: str, **params: object) -> None:
     with w.ctx.engine.begin() as conn:
         conn.execute(text(sql), params)
-
-
-def findings(w: World) -> list[str]:
-    with w.session() as s:
-        return [f.message() for f in check_rows(s).findings]
 
 
 def test_a_case_and_its_shares_made_through_the_services_agree_with_the_log(site: Site) -> None:
