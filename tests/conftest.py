@@ -12,22 +12,6 @@ from tests.support.databases import PostgresTemplates, SqliteTemplates
 from tests.support.live import LiveServer
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Files with a test marked ``slow`` first, then the others by number of tests, most first; each file's
-    tests keep their order. ``scripts/test`` hands whole files to two workers in this order
-    (``--no-loadscope-reorder``): xdist's own order, by number of tests alone, left the files of one long test
-    (a host killed, a recorder docked by ``custodia up``) for the end, run by one worker while the other idled."""
-    by_file: dict[str, list[pytest.Item]] = {}
-    for item in items:
-        by_file.setdefault(item.nodeid.split("::")[0], []).append(item)
-
-    def weight(name: str) -> tuple[bool, int]:
-        tests = by_file[name]
-        return (not any(t.get_closest_marker("slow") for t in tests), -len(tests))
-
-    items[:] = [item for name in sorted(by_file, key=weight) for item in by_file[name]]
-
-
 @pytest.fixture(scope="session")
 def ffmpeg() -> None:
     """ffmpeg and ffprobe are present (Debian package ffmpeg)."""

@@ -114,7 +114,6 @@ def examples_of(
     return run
 
 
-@pytest.mark.slow  # 9 callers, 10-30 s each
 @pytest.mark.parametrize("caller", CALLERS)
 def test_fuzzed_api_gives_no_server_error_and_conforms_to_its_schema(
     fuzz_world: World, caller: str, tmp_path: Path
