@@ -33,6 +33,7 @@ from evidence_server.context import ServerContext
 from evidence_server.db import utcnow
 from evidence_server.recordings.models import FIXITY_BAD, Recording, fixity_sound
 from evidence_server.storage import ObjectStore
+from evidence_server.uploads import keylock
 from evidence_server.uploads.models import IntegrityIncident
 
 log = logging.getLogger(__name__)
@@ -151,8 +152,9 @@ def _orphans(session: Session, store: ObjectStore, grace_s: int, report: SweepRe
 
     The records are read before the store is listed: an upload stores its object before it commits its
     record, so every record read has its object listed. An object stored while the store was being listed
-    may have had its record committed since; the objects that look orphaned are looked up once more
-    before any is reported.
+    may have had its record committed since, or be committing it now; the objects that look orphaned are
+    looked up once more, after any upload still storing one has ended (``keylock``), before any is
+    reported.
 
     Both come in the order of their keys and are walked side by side, so what is held is only what is
     reported: at 10M recordings, holding every key took gigabytes, and each disposed recording (its object
@@ -185,6 +187,7 @@ def _orphans(session: Session, store: ObjectStore, grace_s: int, report: SweepRe
         elif modified <= cutoff:
             candidates.append(key)
     pass_records_before(None)
+    keylock.settled(session, candidates)  # an upload still finishing one of them commits first
     recorded: set[str] = set()
     for i in range(0, len(candidates), 500):
         chunk = candidates[i : i + 500]

@@ -20,9 +20,10 @@ from evidence_server.context import ServerContext
 from evidence_server.db import utcnow
 from evidence_server.recordings import custody
 from evidence_server.recordings.models import DAMAGED, Recording
+from evidence_server.storage.base import object_key
 from evidence_server.storage.blockmap import BlockMap
 from evidence_server.transfers.models import Transfer
-from evidence_server.uploads import service
+from evidence_server.uploads import keylock, service
 from evidence_server.uploads.models import Upload
 
 #: A docked recorder's GNSS position files (evidence_server/push/tracks.py reads them; named here, not
@@ -110,6 +111,7 @@ def finalize(ctx: ServerContext, session: Session, upload: Upload, request: Requ
     got, bm = ctx.receiver.finish(upload.id)
     if (got.blake3, got.sha256, got.size) != (upload.declared_blake3, upload.declared_sha256, upload.length):
         return _reject(ctx, session, upload, got, request)
+    keylock.storing(session, object_key(got.blake3_hex))  # until the record commits: see keylock
     key = ctx.store.put_verified(ctx.receiver.path(upload.id), got.blake3_hex, got.sha256_hex, got.size)
     _one_at_a_time(session, upload, got.blake3)  # after storing: no lock is held while the bytes are copied
     was = session.scalar(select(Recording.fixity_state).where(Recording.blake3 == got.blake3))
