@@ -16,10 +16,12 @@ from rich.console import Console
 from sqlalchemy import select
 
 from evidence_server.accounts import service as accounts
-from evidence_server.accounts.models import User
+from evidence_server.accounts.models import USER_EVIDENCE, User
 from evidence_server.accounts.secrets import generate_password
 from evidence_server.app import create_app
+from evidence_server.audit.evidence import fields_of
 from evidence_server.audit.service import record as audit
+from evidence_server.binding.adopt import adopt_users
 from evidence_server.config import Settings
 from evidence_server.context import ServerContext
 from evidence_server.dbadmin import upgrade
@@ -57,9 +59,17 @@ def bootstrap_accounts(ctx: ServerContext) -> dict[str, str]:
                     "user.created",
                     object_type="user",
                     object_id=user.id,
-                    details={"username": username, "role": role, "unit_id": unit.id, "officer_no": officer_no},
+                    details={
+                        "username": username,
+                        "role": role,
+                        "unit_id": unit.id,
+                        "officer_no": officer_no,
+                        "user": fields_of(user, USER_EVIDENCE),
+                    },
                 )
                 created[username] = password
+        session.commit()
+        adopt_users(session)  # a new site's users are bound from the first start (an old site's: see adopt)
         session.commit()
     return created
 

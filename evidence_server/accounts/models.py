@@ -18,6 +18,12 @@ class Role(enum.StrEnum):
     sysadmin = "sysadmin"
 
 
+#: what a user's row decides, as the log records it (``details.user`` of every ``user.*`` entry): who they are
+#: (username, officer number), what they may do (role) and where (unit), and whether they may log in (active).
+#: An insider who made themselves a sysadmin, or moved to another unit to see its footage, in the database is
+#: named by the rows check (``evidence_server.binding``).
+USER_EVIDENCE = ("username", "role", "unit_id", "officer_no", "active")
+
 #: Roles that see every unit's records, not only their own unit's.
 ALL_UNITS_ROLES = frozenset({Role.legal_affairs, Role.auditor, Role.sysadmin})
 

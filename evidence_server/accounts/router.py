@@ -8,9 +8,10 @@ from sqlalchemy import select
 
 from evidence_server.accounts import service
 from evidence_server.accounts.login import LoginRefused, attempt_login, set_session_cookie
-from evidence_server.accounts.models import Role, Unit, User
+from evidence_server.accounts.models import USER_EVIDENCE, Role, Unit, User
 from evidence_server.accounts.schemas import UnitOut, UserOut
 from evidence_server.accounts.secrets import check_password
+from evidence_server.audit.evidence import fields_of
 from evidence_server.audit.service import record as audit
 from evidence_server.context import context_of
 from evidence_server.db import SessionDep
@@ -169,7 +170,7 @@ def create_user(body: UserIn, request: Request, admin: Sysadmin, session: Sessio
         request=request,
         object_type="user",
         object_id=user.id,
-        details={"role": user.role, "unit_id": unit.id},
+        details={"role": user.role, "unit_id": unit.id, "user": fields_of(user, USER_EVIDENCE)},
     )
     session.commit()
     return user

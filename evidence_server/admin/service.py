@@ -16,9 +16,10 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from evidence_server.accounts import service as accounts
-from evidence_server.accounts.models import LoginSession, Role, Unit, User
+from evidence_server.accounts.models import USER_EVIDENCE, LoginSession, Role, Unit, User
 from evidence_server.accounts.secrets import generate_password
 from evidence_server.admin import rules
+from evidence_server.audit.evidence import fields_of
 from evidence_server.audit.service import record as audit
 from evidence_server.db import utcnow
 from evidence_server.stations import service as stations
@@ -166,7 +167,13 @@ def create_user(
         actor=actor,
         object_type="user",
         object_id=user.id,
-        details={"username": username, "role": role.value, "unit_id": unit.id, "officer_no": officer_no},
+        details={
+            "username": username,
+            "role": role.value,
+            "unit_id": unit.id,
+            "officer_no": officer_no,
+            "user": fields_of(user, USER_EVIDENCE),
+        },
     )
     return NewUser(user, generated)
 
@@ -200,7 +207,7 @@ def set_active(
             actor=actor,
             object_type="user",
             object_id=user.id,
-            details={"username": user.username},
+            details={"username": user.username, "user": fields_of(user, USER_EVIDENCE)},
         )
     return user
 
@@ -226,7 +233,12 @@ def set_role(
             actor=actor,
             object_type="user",
             object_id=user.id,
-            details={"username": user.username, "from": old, "to": new_role.value},
+            details={
+                "username": user.username,
+                "from": old,
+                "to": new_role.value,
+                "user": fields_of(user, USER_EVIDENCE),
+            },
         )
     return user
 
@@ -268,7 +280,7 @@ def reset_password(
         actor=actor,
         object_type="user",
         object_id=user.id,
-        details={"username": user.username, "sessions_ended": ended},
+        details={"username": user.username, "sessions_ended": ended, "user": fields_of(user, USER_EVIDENCE)},
     )
     return Reset(user, password, ended)
 

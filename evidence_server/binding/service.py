@@ -16,8 +16,10 @@ from typing import Any
 from sqlalchemy import ColumnElement, Integer, cast, exists, or_, select
 from sqlalchemy.orm import Session
 
+from evidence_server.accounts.models import USER_EVIDENCE, User
 from evidence_server.audit.evidence import LoggedDigests, fields_of, logged_digests  # noqa: F401  (used by the rows check)
 from evidence_server.audit.models import AuditEvent
+from evidence_server.binding import adopt
 from evidence_server.binding.rules import GATHER, UNSAID, Finding, compare, fold
 from evidence_server.cases.models import CASE_EVIDENCE, LINK_EVIDENCE, SHARE_EVIDENCE, Case, CaseLink, CaseShare
 from evidence_server.extraction import issue
@@ -99,6 +101,9 @@ class Binding:
     #: some fifty columns with the ffprobe JSON and a dozen times to convert, for the dozen ``row`` compares;
     #: any row read as an ORM object costs an identity-map entry and its state, for fields read once.
     columns: tuple[str, ...] | None = None
+    #: the action of the entry from which the table is bound (None: always); before the log has it, the
+    #: table's rows are not checked, and the report says so (``RowsReport.unbound``)
+    since: str | None = None
 
     def action_filter(self) -> ColumnElement[bool]:
         exact = [a for a in self.actions if not a.endswith("*")]
@@ -287,6 +292,23 @@ def _share_rows(_s: Session, rows: list[Any]) -> dict[int, dict[str, Any]]:
     return {r.id: {**{k: getattr(r, k) for k in SHARE_EVIDENCE}, "revoked": r.revoked_at is not None} for r in rows}
 
 
+#: the entries about a user: their creation (or adoption, see ``adopt``) and every change an administrator made
+USER_ACTIONS = (*adopt.USER_CREATED, "user.enabled", "user.disabled", "user.role_changed", "user.password_reset")
+
+
+def _user_says(entry: Entry) -> dict[str, Any]:
+    d = entry.details
+    if "user" in d:
+        return dict(d["user"])
+    if entry.action == "user.created":  # written before the whole user was recorded: a user starts active
+        return {**{k: d[k] for k in USER_EVIDENCE if k in d}, "active": True}
+    if entry.action in ("user.enabled", "user.disabled"):
+        return {"active": entry.action == "user.enabled"}
+    if entry.action == "user.role_changed" and "to" in d:
+        return {"role": d["to"]}
+    return {}
+
+
 def _issued_says(entry: Entry) -> dict[str, Any]:
     return {k: entry.details[k] for k in ("document", "json_sha256", "pdf_sha256") if k in entry.details}
 
@@ -381,6 +403,17 @@ BINDINGS = (
         columns=TRANSFER_COLUMNS,
         key=str,
     ),
+    Binding(  # who a user is, what they may do and where, whether they may log in: from the users' adoption on
+        "users",
+        User,
+        "user",
+        USER_ACTIONS,
+        adopt.USER_CREATED,
+        _user_says,
+        _columns(USER_EVIDENCE),
+        columns=("id", *USER_EVIDENCE),
+        since=adopt.ADOPTED,
+    ),
     Binding(  # extraction lists and handover receipts: both forms as kept, against the digests logged at issue
         "issued_documents",
         IssuedDocument,
@@ -397,6 +430,7 @@ BINDINGS = (
 class RowsReport:
     rows: dict[str, int] = field(default_factory=dict)  # rows checked, by table
     findings: list[Finding] = field(default_factory=list)
+    unbound: list[str] = field(default_factory=list)  # tables not bound yet (their ``since`` not in the log)
 
     @property
     def ok(self) -> bool:
@@ -448,6 +482,12 @@ def _entries_about(session: Session, b: Binding, rows: list[Any]) -> dict[int, l
 
 
 def check_binding(session: Session, b: Binding, report: RowsReport, ids: list[Any] | None = None) -> None:
+    if (
+        b.since is not None
+        and session.scalar(select(AuditEvent.seq).where(AuditEvent.action == b.since).limit(1)) is None
+    ):
+        report.unbound.append(b.table)
+        return
     count = 0
     for rows in _batches(session, b, ids):
         entries = _entries_about(session, b, rows)
