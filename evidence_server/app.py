@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, FastAPI, Request
-from fastapi.exceptions import HTTPException
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import HTTPException, RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy import text
 from sqlalchemy.exc import DataError, OperationalError
@@ -137,8 +139,25 @@ def health_router(ctx: ServerContext) -> APIRouter:
     return router
 
 
+class EscapingJSONResponse(JSONResponse):
+    """JSON in UTF-8, but a string no encoding can write (a lone surrogate, which JSON's ``\\udcff`` escape
+    carries and Python's parser accepts) written back as that same escape instead of failing to encode. It
+    can only stand inside a string, where the escape is valid JSON and means the same character."""
+
+    def render(self, content: object) -> bytes:
+        text = json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        return text.encode("utf-8", "backslashreplace")
+
+
 def install_error_handlers(app: FastAPI, html_error: HtmlError | None) -> None:
     """Errors a client caused answer 4xx, a database away answers 503; pages get pages, the API JSON."""
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> Response:
+        """FastAPI's own answer (422, each error with the input it refused), escaping what UTF-8 cannot
+        hold: a request carrying a lone surrogate was refused by validation, and then its answer, echoing
+        it, failed to encode (a 500) on every route that takes a JSON body."""
+        return EscapingJSONResponse({"detail": jsonable_encoder(exc.errors())}, status_code=422)
 
     @app.exception_handler(OverflowError)
     @app.exception_handler(DataError)
