@@ -38,6 +38,7 @@ class Finding:
     logged_value: Any = None
     seq: int | None = None
     action: str | None = None
+    source: str | None = None  # what the row is checked against, when not an entry of the log itself
 
     def message(self) -> str:
         where = f"{self.table} {self.row_id}"
@@ -47,6 +48,8 @@ class Finding:
         if self.field is None:
             return f"{where}: missing from the database, though {entry} records it: deleted behind the log's back"
         row, logged = _show(self.row_value), _show(self.logged_value)
+        if self.source is not None:
+            return f"{where}: {self.field} is {row} in the row, but {self.source} gives {logged}"
         return f"{where}: {self.field} is {row} in the row, but {entry} recorded {logged}"
 
 

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from evidence_server.accounts.models import USER_EVIDENCE, User
 from evidence_server.audit.evidence import LoggedDigests, fields_of, logged_digests  # noqa: F401  (used by the rows check)
 from evidence_server.audit.models import AuditEvent
-from evidence_server.binding import adopt
+from evidence_server.binding import adopt, devices
 from evidence_server.binding.rules import GATHER, UNSAID, Finding, compare, fold
 from evidence_server.cases.models import CASE_EVIDENCE, LINK_EVIDENCE, SHARE_EVIDENCE, Case, CaseLink, CaseShare
 from evidence_server.extraction import issue
@@ -517,13 +517,17 @@ def check_binding(session: Session, b: Binding, report: RowsReport, ids: list[An
 
 
 def _check_once(session: Session, only: dict[str, list[Any]] | None = None) -> RowsReport:
-    """Every binding's rows (or only the tables and rows in ``only``) against the log."""
+    """Every binding's rows (or only the tables and rows in ``only``) against the log; the devices against
+    their ledger (``devices``: the ledger being bound to the log, that binds them too)."""
     report = RowsReport()
     for b in BINDINGS:
         if only is None:
             check_binding(session, b, report)
         elif b.table in only:
             check_binding(session, b, report, only[b.table])
+    if only is None or devices.TABLE in only:
+        ids = None if only is None else only[devices.TABLE]
+        report.rows[devices.TABLE] = devices.check_devices(session, report.findings, ids)
     return report
 
 

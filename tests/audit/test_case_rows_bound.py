@@ -137,3 +137,39 @@ def test_an_older_log_binds_what_it_recorded(tmp_path: Path, database_url: str) 
         assert findings(w) == []  # the name and state changed, to what the log does not say
         edit(w, "UPDATE cases SET unit_id = :u2 WHERE id = :c", u2=w.units["U2"], c=case_id)
         assert [m.split(" in the row")[0] for m in findings(w)] == [f"cases {case_id}: unit_id is {w.units['U2']}"]
+
+
+def test_a_case_changed_while_the_check_reads_is_not_taken_for_tampering(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The case is reopened (through the API, logged) after the check read the cases and before it read their
+    entries: for that moment the row says "closed" and the log "open". No finding, no incident. On
+    PostgreSQL the first reading does see them disagree (read once without the second look); SQLite's
+    reading is one snapshot, which never sees the change."""
+    from evidence_server.binding import service
+    from evidence_server.binding.tasks import check_rows_task
+
+    w = site.world
+    real = service._entries_about
+    changed: list[int] = []
+
+    def entries_about(session, b, rows):  # type: ignore[no-untyped-def]
+        if b.table == "cases" and not changed:
+            r = w.patch("handler", f"/api/v1/cases/{site.case}", {"status": "open", "closed_on": None})
+            assert r.status_code == 200, r.text
+            changed.append(site.case)
+        return real(session, b, rows)
+
+    monkeypatch.setattr(service, "_entries_about", entries_about)
+    with w.session() as s:
+        first = [f.message() for f in service._check_once(s).findings]
+    assert changed == [site.case]
+    if w.ctx.engine.dialect.name == "postgresql":
+        assert any(m.startswith(f"cases {site.case}: status is 'closed' in the row") for m in first), first
+    r = w.patch("handler", f"/api/v1/cases/{site.case}", {"status": "closed", "closed_on": "2026-11-30"})
+    assert r.status_code == 200, r.text
+    changed.clear()
+    assert check_rows_task(w.ctx)["findings"] == 0
+    assert changed == [site.case]
+    out = audit_verify(w)
+    assert out.exit_code == 0, out.output

@@ -176,19 +176,6 @@ def generate(sizes: Sizes, start: datetime) -> tuple[list[Table], Loaded]:
             True,
             ts(start - timedelta(days=60)),
         )
-    devices = Table("devices", ("id", "serial", "model", "family", "unit_id", "status", "version", "created_at"))
-    for d in range(1, sizes.devices + 1):
-        devices.add(
-            d,
-            f"DSJ{d:06d}",
-            "DSJ-V9",
-            "zfy",
-            1 + d % 4,
-            "available",
-            per_device * 2 + 1,
-            ts(start - timedelta(days=60)),
-        )
-
     # the cases of each unit, shuffled once and handed out round-robin to the checkouts of that unit
     unit_cases: dict[int, list[int]] = {u: [] for u, *_ in UNITS}
     for c in range(1, sizes.cases + 1):
@@ -329,6 +316,7 @@ def generate(sizes: Sizes, start: datetime) -> tuple[list[Table], Loaded]:
             False,
         )
     order = list(range(1, sizes.devices + 1))
+    still_out: dict[int, int] = {}  # device → the checkout it never came back from
     for k in range(per_device):
         rnd.shuffle(order)
         for d in order:
@@ -373,6 +361,7 @@ def generate(sizes: Sizes, start: datetime) -> tuple[list[Table], Loaded]:
                 False,
             )
             if never_back:
+                still_out[d] = checkout_id
                 continue
             entry_id += 1
             entries.add(
@@ -536,6 +525,24 @@ def generate(sizes: Sizes, start: datetime) -> tuple[list[Table], Loaded]:
             share_id += 1
             shares.add(share_id, c, 1 + (unit % 4), "联合办案", ts(opened + timedelta(days=1)), 1)
     # in foreign-key order
+    # each device as its entries leave it: back and available, or still out on its last checkout
+    devices = Table(
+        "devices",
+        ("id", "serial", "model", "family", "unit_id", "status", "open_checkout_id", "version", "created_at"),
+    )
+    for d in range(1, sizes.devices + 1):
+        out_on = still_out.get(d)
+        devices.add(
+            d,
+            f"DSJ{d:06d}",
+            "DSJ-V9",
+            "zfy",
+            1 + d % 4,
+            "available" if out_on is None else "checked_out",
+            out_on,
+            per_device * 2 + 1,
+            ts(start - timedelta(days=60)),
+        )
     return [units, stations, users, devices, entries, transfers, recordings, block_maps, cases, links, shares], loaded
 
 
