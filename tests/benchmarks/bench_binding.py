@@ -1,5 +1,5 @@
 """The daily rows check (``binding.check_rows``) at scale, for the recordings, transfers, ledger entries, case
-links, cases and devices (against their ledger entries): rows per second and memory.
+links, cases, devices (against their ledger entries) and users (adopted first): rows per second and memory.
 
 Loads ``bench_queries``' data into a fresh PostgreSQL database (``--recordings`` recordings, a tenth as many
 checkouts, a twentieth as many cases), gives every recording a ``recording.verified`` entry with its
@@ -28,7 +28,7 @@ from sqlalchemy import text
 
 from tests.benchmarks import bench_queries as bq
 
-TABLES = ("recordings", "transfers", "ledger_entries", "case_links", "cases", "devices")
+TABLES = ("recordings", "transfers", "ledger_entries", "case_links", "cases", "devices", "users")
 
 
 DB_NAME = "custodia_bench_binding"
@@ -57,6 +57,10 @@ def _said(table: str, row: Any) -> Iterator[tuple[str, str, Any, dict[str, Any]]
         yield f"ledger.{row.kind}", "ledger_entry", row.id, {"entry": fields_of(row, ENTRY_EVIDENCE)}
     elif table == "cases":
         yield "case.create", "case", row.id, {"case": fields_of(row, CASE_EVIDENCE)}
+    elif table == "users":  # the loaded users have no creation entry: adopted, as an upgraded site's are
+        from evidence_server.accounts.models import USER_EVIDENCE
+
+        yield "user.adopted", "user", row.id, {"username": row.username, "user": fields_of(row, USER_EVIDENCE)}
     elif table == "case_links":
         link = fields_of(row, LINK_EVIDENCE)
         said = {"link_id": row.id, "case_id": row.case_id}
@@ -97,6 +101,8 @@ def _entries(engine: Any, table: str) -> int:
                     json.dumps(details, ensure_ascii=False),
                 )
                 seq += 1
+    if table == "users":  # the adoption's mark: users are bound from then on
+        out.add(seq, "0" * 64, "2026-01-01T00:00:00+00:00", "system", "users.adopted", "user", None, "{}")
     with engine.begin() as conn:
         return out.copy_into(conn.connection.dbapi_connection)
 
