@@ -123,7 +123,10 @@ def audit_verify(key: str | None, full: bool, state: Path | None) -> None:
             click.echo(f"(entries before {report.since} were verified by an earlier check; --full reads them again)")
     counted = ", ".join(f"{n} {table.replace('_', ' ')}" for table, n in rows.rows.items())
     for table in rows.unbound:  # users, on a site whose users were never adopted into the log
-        click.echo(f"NOTE     {table.replace('_', ' ')} not bound yet: the next scheduled rows check adopts them")
+        click.echo(
+            f"NOTE     {table} not bound yet: `custodia audit adopt-users`"
+            " (or the next scheduled rows check) adopts them"
+        )
     if rows.ok:
         click.echo(f"OK       evidence rows agree with the log: {counted}")
     else:
@@ -171,6 +174,23 @@ def audit_fixity(files: int | None) -> None:
     ctx.close()
     click.echo(json.dumps(asdict(report), indent=2))
     sys.exit(1 if report.failed or report.missing else 0)
+
+
+@audit.command("adopt-users")
+def audit_adopt_users() -> None:
+    """Adopt the users no entry records into the log, once (the scheduled rows check does it too); print
+    whom. From then on the rows check binds users, and names one no entry records."""
+    from evidence_server.binding.adopt import adopt_users
+
+    ctx = _context()
+    with ctx.sessionmaker() as session:
+        adopted = adopt_users(session)
+        session.commit()
+    ctx.close()
+    if adopted is None:
+        click.echo("users were adopted before: nothing to do")
+    else:
+        click.echo(f"{len(adopted)} user(s) adopted into the log: {adopted}; users are bound from now on")
 
 
 @audit.command("grants")

@@ -209,3 +209,28 @@ def test_two_adoptions_at_once_both_leave_every_user_bound(upgraded: World) -> N
     assert report.ok and report.rows["users"] == len(PEOPLE), report
     if w.ctx.engine.dialect.name == "postgresql":
         assert marks == 1 and None in results, results
+
+
+def test_the_adoption_on_demand_adopts_once(upgraded: World) -> None:
+    """`custodia audit adopt-users`: for a site that runs no scheduled rows check."""
+    from click.testing import CliRunner
+
+    from custodia_cli.main import cli
+    from evidence_server.config import get_settings
+
+    w = upgraded
+    env = {
+        "CUSTODIA_DATA_DIR": str(w.settings.data_dir),
+        "CUSTODIA_DATABASE_URL": w.settings.database_url,
+        "CUSTODIA_ENVIRONMENT": "test",
+    }
+    get_settings.cache_clear()
+    try:
+        first = CliRunner().invoke(cli, ["audit", "adopt-users"], env=env)
+        second = CliRunner().invoke(cli, ["audit", "adopt-users"], env=env)
+    finally:
+        get_settings.cache_clear()
+    assert first.exit_code == 0 and f"{len(PEOPLE)} user(s) adopted into the log" in first.output, first.output
+    assert second.exit_code == 0 and "adopted before: nothing to do" in second.output, second.output
+    out = audit_verify(w)
+    assert out.exit_code == 0 and f"{len(PEOPLE)} users" in out.output and "NOTE" not in out.output, out.output
