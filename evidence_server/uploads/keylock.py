@@ -9,9 +9,9 @@ an integrity incident that stayed (the multi-host fault test met one, with the o
 On PostgreSQL the upload holds a shared advisory lock on the key for its transaction (``storing``), and
 the sweep waits for that lock before its second look (``settled``): every object it lists was either
 stored by an upload that has since committed or rolled back, or is what the sweep says it is. Uploads of
-the same bytes share the lock; the sweep takes and drops it key by key, so it never holds thousands of
-locks at once. SQLite has no such locks: there the orphan grace (``fixity_orphan_grace_s``, an hour by
-default) is what keeps a finishing upload from being reported.
+the same bytes share the lock; the sweep takes them a few dozen at a time and lets them go at once, so it
+never holds thousands of locks, nor keeps one. SQLite has no such locks: there the orphan grace
+(``fixity_orphan_grace_s``, an hour by default) is what keeps a finishing upload from being reported.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from sqlalchemy import func, select
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 
@@ -33,9 +34,21 @@ def storing(session: Session, key: str) -> None:
 
 
 def settled(session: Session, keys: Iterable[str]) -> None:
-    """Wait until no upload that is storing one of ``keys`` is still finishing."""
-    if session.get_bind().dialect.name != "postgresql":
+    """Wait until no upload that is storing one of ``keys`` is still finishing.
+
+    Each key is taken in a short transaction of its own connection, a few dozen keys at a time, and let go
+    at its end whatever happens: a lock left held by a connection back in the pool would stall every later
+    upload of those bytes."""
+    bind = session.get_bind()
+    if bind.dialect.name != "postgresql":
         return
-    for key in keys:
-        session.execute(select(func.pg_advisory_lock(_lock_id(key))))
-        session.execute(select(func.pg_advisory_unlock(_lock_id(key))))
+    engine = bind.engine if isinstance(bind, Connection) else bind
+    keys = list(keys)
+    for i in range(0, len(keys), CHUNK):
+        with engine.begin() as conn:
+            for key in keys[i : i + CHUNK]:
+                conn.execute(select(func.pg_advisory_xact_lock(_lock_id(key))))
+
+
+#: keys taken in one transaction (PostgreSQL's lock table holds 64 a connection by default)
+CHUNK = 50
