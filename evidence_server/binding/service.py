@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from evidence_server.accounts.models import USER_EVIDENCE, User
 from evidence_server.audit.evidence import LoggedDigests, fields_of, logged_digests  # noqa: F401  (used by the rows check)
 from evidence_server.audit.models import AuditEvent
-from evidence_server.binding import adopt, devices
+from evidence_server.binding import adopt, devices, grants
 from evidence_server.binding.rules import GATHER, UNSAID, Finding, compare, fold
 from evidence_server.cases.models import CASE_EVIDENCE, LINK_EVIDENCE, SHARE_EVIDENCE, Case, CaseLink, CaseShare
 from evidence_server.extraction import issue
@@ -518,7 +518,8 @@ def check_binding(session: Session, b: Binding, report: RowsReport, ids: list[An
 
 def _check_once(session: Session, only: dict[str, list[Any]] | None = None) -> RowsReport:
     """Every binding's rows (or only the tables and rows in ``only``) against the log; the devices against
-    their ledger (``devices``: the ledger being bound to the log, that binds them too)."""
+    their ledger (``devices``: the ledger being bound to the log, that binds them too); the units stations
+    serve against the log's grants (``grants``)."""
     report = RowsReport()
     for b in BINDINGS:
         if only is None:
@@ -528,6 +529,8 @@ def _check_once(session: Session, only: dict[str, list[Any]] | None = None) -> R
     if only is None or devices.TABLE in only:
         ids = None if only is None else only[devices.TABLE]
         report.rows[devices.TABLE] = devices.check_devices(session, report.findings, ids)
+    if only is None or grants.TABLE in only:  # a few rows a station: read again whole
+        report.rows[grants.TABLE] = grants.check_grants(session, report.findings)
     return report
 
 
