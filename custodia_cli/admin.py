@@ -15,7 +15,7 @@ from evidence_server.audit.service import record as audit
 from evidence_server.config import get_settings
 from evidence_server.context import ServerContext
 from evidence_server.stations import service as stations
-from evidence_server.stations.models import Station
+from evidence_server.stations.models import Station, station_evidence
 
 
 def _has_schema(ctx: ServerContext) -> bool:
@@ -111,7 +111,7 @@ def create_station(name: str, unit_code: str) -> dict[str, Any]:
             "station.created",
             object_type="station",
             object_id=issued.station.id,
-            details={"name": name, "unit_id": unit.id, "via": "cli"},
+            details={"name": name, "unit_id": unit.id, "via": "cli", "station": station_evidence(issued.station)},
         )
         session.commit()
         return {"station_id": issued.station.id, "enrolment_code": issued.code, "expires_at": issued.expires_at}

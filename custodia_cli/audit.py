@@ -122,10 +122,9 @@ def audit_verify(key: str | None, full: bool, state: Path | None) -> None:
         if report.since:
             click.echo(f"(entries before {report.since} were verified by an earlier check; --full reads them again)")
     counted = ", ".join(f"{n} {table.replace('_', ' ')}" for table, n in rows.rows.items())
-    for table in rows.unbound:  # users, on a site whose users were never adopted into the log
+    for table in rows.unbound:  # users or stations, on a site that never adopted them into the log
         click.echo(
-            f"NOTE     {table} not bound yet: `custodia audit adopt-users`"
-            " (or the next scheduled rows check) adopts them"
+            f"NOTE     {table} not bound yet: `custodia audit adopt` (or the next scheduled rows check) adopts them"
         )
     if rows.ok:
         click.echo(f"OK       evidence rows agree with the log: {counted}")
@@ -176,21 +175,22 @@ def audit_fixity(files: int | None) -> None:
     sys.exit(1 if report.failed or report.missing else 0)
 
 
-@audit.command("adopt-users")
-def audit_adopt_users() -> None:
-    """Adopt the users no entry records into the log, once (the scheduled rows check does it too); print
-    whom. From then on the rows check binds users, and names one no entry records."""
-    from evidence_server.binding.adopt import adopt_users
+@audit.command("adopt")
+def audit_adopt() -> None:
+    """Adopt the users and stations no entry records into the log, once (the scheduled rows check does it
+    too); print which. From then on the rows check binds them, and names one no entry records."""
+    from evidence_server.binding.adopt import adopt_all
 
     ctx = _context()
     with ctx.sessionmaker() as session:
-        adopted = adopt_users(session)
+        done = adopt_all(session)
         session.commit()
     ctx.close()
-    if adopted is None:
-        click.echo("users were adopted before: nothing to do")
-    else:
-        click.echo(f"{len(adopted)} user(s) adopted into the log: {adopted}; users are bound from now on")
+    for kind, adopted in done.items():
+        if adopted is None:
+            click.echo(f"{kind}s were adopted before: nothing to do")
+        else:
+            click.echo(f"{len(adopted)} {kind}(s) adopted into the log: {adopted}; {kind}s are bound from now on")
 
 
 @audit.command("grants")

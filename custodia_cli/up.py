@@ -21,13 +21,13 @@ from evidence_server.accounts.secrets import generate_password
 from evidence_server.app import create_app
 from evidence_server.audit.evidence import fields_of
 from evidence_server.audit.service import record as audit
-from evidence_server.binding.adopt import adopt_users
+from evidence_server.binding.adopt import adopt_all
 from evidence_server.config import Settings
 from evidence_server.context import ServerContext
 from evidence_server.dbadmin import upgrade
 from evidence_server.serving import uvicorn_options
 from evidence_server.stations import service as stations
-from evidence_server.stations.models import Station
+from evidence_server.stations.models import Station, station_evidence
 
 console = Console()
 DEMO_SERIAL = "DSJ0001"
@@ -69,7 +69,7 @@ def bootstrap_accounts(ctx: ServerContext) -> dict[str, str]:
                 )
                 created[username] = password
         session.commit()
-        adopt_users(session)  # a new site's users are bound from the first start (an old site's: see adopt)
+        adopt_all(session)  # a new site's users and station are bound from the first start (an old site's: see adopt)
         session.commit()
     return created
 
@@ -85,6 +85,13 @@ def enrol_station(ctx: ServerContext, agent_settings, server_url: str) -> None: 
         station = session.scalar(select(Station).where(Station.unit_id == unit_id, Station.name == name))
         if station is None:
             issued = stations.create_station(session, name=name, unit_id=unit_id, code_hours=1)
+            audit(  # as an administrator's creation of a station is recorded: which unit's recorders it takes in
+                session,
+                "station.created",
+                object_type="station",
+                object_id=issued.station.id,
+                details={"name": name, "unit_id": unit_id, "via": "up", "station": station_evidence(issued.station)},
+            )
         else:  # the station's credentials file is gone: enrol it again, on the record
             issued = stations.reenrol(session, station, code_hours=1)
             audit(

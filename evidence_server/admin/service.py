@@ -23,7 +23,7 @@ from evidence_server.audit.evidence import fields_of
 from evidence_server.audit.service import record as audit
 from evidence_server.db import utcnow
 from evidence_server.stations import service as stations
-from evidence_server.stations.models import Station
+from evidence_server.stations.models import Station, station_evidence
 
 UNIT_CODE = re.compile(r"^[A-Za-z0-9_.\-]{1,32}$")
 USERNAME = re.compile(r"^[\w.\-]{1,64}$")
@@ -329,7 +329,7 @@ def create_station(
         actor=actor,
         object_type="station",
         object_id=issued.station.id,
-        details={"name": name, "unit_id": unit_id},
+        details={"name": name, "unit_id": unit_id, "station": station_evidence(issued.station)},
     )
     return StationCode(issued.station, issued.code, issued.expires_at)
 
@@ -355,6 +355,7 @@ def issue_code(
         actor=actor,
         object_type="station",
         object_id=station.id,
+        details={"station": station_evidence(station)},
     )
     return StationCode(station, issued.code, issued.expires_at)
 
@@ -364,5 +365,13 @@ def revoke_station(session: Session, actor: User | None, station_id: int, *, req
     station = find_station(session, actor, station_id)
     if station.revoked_at is None:
         stations.revoke(session, station)
-        audit(session, "station.revoked", request=request, actor=actor, object_type="station", object_id=station.id)
+        audit(
+            session,
+            "station.revoked",
+            request=request,
+            actor=actor,
+            object_type="station",
+            object_id=station.id,
+            details={"station": station_evidence(station)},
+        )
     return station

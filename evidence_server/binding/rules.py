@@ -19,6 +19,17 @@ UNSAID = object()
 
 
 @dataclass(frozen=True)
+class NoneOr:
+    """A value the row may hold, or may have let go of lawfully without an entry (a station's token in grace
+    is cleared when its new one is first used): the row agrees if it holds None or this."""
+
+    value: Any
+
+    def __repr__(self) -> str:
+        return f"{self.value!r} (or none)"
+
+
+@dataclass(frozen=True)
 class Said:
     """One field as the log has it: its value and the entry that said it last."""
 
@@ -54,7 +65,7 @@ class Finding:
 
 
 def _show(value: Any) -> str:
-    return repr(value.isoformat() if isinstance(value, datetime) else value)
+    return repr(value.isoformat() if isinstance(value, datetime) else value)  # NoneOr: "'x' (or none)"
 
 
 def fold(statements: Iterable[tuple[int, str, Mapping[str, Any]]]) -> dict[str, Said]:
@@ -90,6 +101,8 @@ def _as_time(value: Any) -> datetime | None:
 def same(row_value: Any, logged: Any) -> bool:
     """Equal as evidence: timestamps compared as instants (the log has written them in two forms), numbers
     as numbers, lists in order."""
+    if isinstance(logged, NoneOr):
+        return row_value is None or same(row_value, logged.value)
     if isinstance(row_value, datetime) or isinstance(logged, datetime):
         a, b = _as_time(row_value), _as_time(logged)
         return a is not None and b is not None and a == b

@@ -20,7 +20,7 @@ from evidence_server.accounts.models import USER_EVIDENCE, User
 from evidence_server.audit.evidence import LoggedDigests, fields_of, logged_digests  # noqa: F401  (used by the rows check)
 from evidence_server.audit.models import AuditEvent
 from evidence_server.binding import adopt, devices, grants
-from evidence_server.binding.rules import GATHER, UNSAID, Finding, compare, fold
+from evidence_server.binding.rules import GATHER, UNSAID, Finding, NoneOr, compare, fold
 from evidence_server.cases.models import CASE_EVIDENCE, LINK_EVIDENCE, SHARE_EVIDENCE, Case, CaseLink, CaseShare
 from evidence_server.extraction import issue
 from evidence_server.extraction.models import IssuedDocument
@@ -36,6 +36,7 @@ from evidence_server.retention.models import (
     DisposalRequest,
     LegalHold,
 )
+from evidence_server.stations.models import Station, station_evidence
 from evidence_server.transfers.models import DOCKED_EVIDENCE, TASK_EVIDENCE, Transfer, index_digest
 
 BATCH = 1000
@@ -309,6 +310,45 @@ def _user_says(entry: Entry) -> dict[str, Any]:
     return {}
 
 
+#: the entries about a station: its creation (or adoption), enrolment, token rotation, revocation, new codes
+STATION_ACTIONS = (
+    *adopt.STATIONS.created,
+    "station.enrolled",
+    "station.reenrolled",
+    "station.token_rotated",
+    "station.revoked",
+    "station.credentials_replaced",
+    "station.code_issued",
+    "station.reenrolment_issued",
+)
+
+
+def _station_says(entry: Entry) -> dict[str, Any]:
+    d = entry.details
+    if "station" in d:
+        said = dict(d["station"])
+        if said.get("previous_token") is not None:  # cleared without an entry once the new token is used
+            said["previous_token"] = NoneOr(said["previous_token"])
+        return said
+    # written before the whole station was recorded: what each entry tells, and what it changed unrecorded
+    if entry.action == "station.created":
+        named: dict[str, Any] = {k: d[k] for k in ("name", "unit_id") if k in d}
+        return {**named, "revoked": False, "token": None, "previous_token": None}
+    if entry.action == "station.revoked":
+        return {"revoked": True, "previous_token": None}
+    if entry.action in ("station.enrolled", "station.reenrolled"):
+        return {"revoked": False, "token": UNSAID, "previous_token": None}
+    if entry.action == "station.token_rotated":
+        return {"token": UNSAID, "previous_token": UNSAID}
+    if entry.action == "station.credentials_replaced":
+        return {"token": None, "previous_token": None}
+    return {}
+
+
+def _station_rows(_s: Session, rows: list[Any]) -> dict[int, dict[str, Any]]:
+    return {r.id: station_evidence(r) for r in rows}
+
+
 def _issued_says(entry: Entry) -> dict[str, Any]:
     return {k: entry.details[k] for k in ("document", "json_sha256", "pdf_sha256") if k in entry.details}
 
@@ -413,6 +453,17 @@ BINDINGS = (
         _columns(USER_EVIDENCE),
         columns=("id", *USER_EVIDENCE),
         since=adopt.ADOPTED,
+    ),
+    Binding(  # whose recorders a station takes in, whether it is revoked, which token opens it: from the adoption on
+        "stations",
+        Station,
+        "station",
+        STATION_ACTIONS,
+        adopt.STATIONS.created,
+        _station_says,
+        _station_rows,
+        columns=("id", "name", "unit_id", "revoked_at", "token_hash", "previous_token_hash"),
+        since=adopt.STATIONS.mark,
     ),
     Binding(  # extraction lists and handover receipts: both forms as kept, against the digests logged at issue
         "issued_documents",

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from evidence_server.audit.service import record as audit
 from evidence_server.background.registry import task
-from evidence_server.binding.adopt import adopt_users
+from evidence_server.binding.adopt import adopt_all
 from evidence_server.binding.service import check_rows
 from evidence_server.context import ServerContext
 from evidence_server.uploads.models import IntegrityIncident
@@ -21,10 +21,10 @@ REPORTED = 100  # findings named in the audit entry of one run (the count is alw
 
 @task("binding.check_rows", every=lambda s: s.binding_check_interval_s)
 def check_rows_task(ctx: ServerContext) -> dict[str, Any]:
-    """Adopt the users into the log if that was never done (``adopt``); run the rows check; audit the run;
+    """Adopt the users and stations into the log if that was never done (``adopt``); run the rows check; audit the run;
     raise one integrity incident per finding not reported before."""
     with ctx.sessionmaker() as session:
-        if adopt_users(session) is not None:
+        if any(ids is not None for ids in adopt_all(session).values()):
             session.commit()
     with ctx.sessionmaker() as session:
         report = check_rows(session)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 from typing import Any
 
@@ -62,3 +63,27 @@ class EndedStationToken(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     reason: Mapped[str] = mapped_column(String(32))  # reenrolled | rotated
     ended_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+def token_digest(hash_of_token: str | None) -> str | None:
+    """What the log records of a station token: a digest of its stored hash (the token itself is never kept,
+    and its hash is not written into the log either)."""
+    if hash_of_token is None:
+        return None
+    return hashlib.sha256(b"custodia station token\x00" + hash_of_token.encode()).hexdigest()[:32]
+
+
+#: what a station's row decides, as the log records it (``details.station`` of every ``station.*`` entry that
+#: changes it): its unit (whose recorders it takes in), its name, whether it is revoked, and which token opens
+#: it: its current one and, after a rotation, the one still in grace
+STATION_EVIDENCE = ("name", "unit_id", "revoked", "token", "previous_token")
+
+
+def station_evidence(station: Station) -> dict[str, Any]:
+    return {
+        "name": station.name,
+        "unit_id": station.unit_id,
+        "revoked": station.revoked_at is not None,
+        "token": token_digest(station.token_hash),
+        "previous_token": token_digest(station.previous_token_hash),
+    }

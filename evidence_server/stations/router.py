@@ -17,7 +17,7 @@ from evidence_server.db import SessionDep
 from evidence_server.fleet import service as fleet
 from evidence_server.security import CurrentStation, bearer_token, public, public_credentials, require_roles
 from evidence_server.stations import service, serving
-from evidence_server.stations.models import Station
+from evidence_server.stations.models import Station, station_evidence
 
 router = APIRouter(prefix="/api/v1", tags=["stations"])
 StationAdmin = Annotated[User, Depends(require_roles(*service.ADMINS))]
@@ -102,7 +102,7 @@ def create_station(body: StationIn, request: Request, ctx: CtxDep, user: Station
         request=request,
         object_type="station",
         object_id=issued.station.id,
-        details={"name": body.name, "unit_id": unit.id},
+        details={"name": body.name, "unit_id": unit.id, "station": station_evidence(issued.station)},
     )
     session.commit()
     return CodeOut(station_id=issued.station.id, enrolment_code=issued.code, expires_at=issued.expires_at)
@@ -152,7 +152,12 @@ def _new_code(
         request=request,
         object_type="station",
         object_id=station.id,
-        details={"name": station.name, "unit_id": station.unit_id, "reason": reason},
+        details={
+            "name": station.name,
+            "unit_id": station.unit_id,
+            "reason": reason,
+            "station": station_evidence(station),
+        },
     )
     session.commit()
     return CodeOut(station_id=station.id, enrolment_code=issued.code, expires_at=issued.expires_at)
@@ -170,7 +175,14 @@ def revoke_station(station_id: int, request: Request, user: StationAdmin, sessio
     except service.StationError as exc:
         raise http_error(exc) from exc
     service.revoke(session, station)
-    audit(session, "station.revoked", request=request, object_type="station", object_id=station.id)
+    audit(
+        session,
+        "station.revoked",
+        request=request,
+        object_type="station",
+        object_id=station.id,
+        details={"station": station_evidence(station)},
+    )
     session.commit()
     return Response(status_code=204)
 
@@ -203,7 +215,7 @@ def enrol(body: EnrolIn, request: Request, ctx: CtxDep, session: SessionDep) -> 
         object_type="station",
         object_id=station.id,
         actor=station,
-        details={"hostname": body.hostname, "previous_token_ended": again},
+        details={"hostname": body.hostname, "previous_token_ended": again, "station": station_evidence(station)},
     )
     session.commit()
     return EnrolOut(
@@ -236,7 +248,14 @@ def rotate_token(request: Request, ctx: CtxDep, station: CurrentStation, session
     """Rotate this station's token: the new one is shown once; the old one works until the new one is used."""
     presented = bearer_token(request) or ""
     token = service.rotate_token(session, station, presented, ctx.settings.station_token_grace_hours)
-    audit(session, "station.token_rotated", request=request, object_type="station", object_id=station.id)
+    audit(
+        session,
+        "station.token_rotated",
+        request=request,
+        object_type="station",
+        object_id=station.id,
+        details={"station": station_evidence(station)},
+    )
     session.commit()
     return TokenOut(token=token, previous_valid_until=station.previous_token_expires_at)
 

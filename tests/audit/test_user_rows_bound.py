@@ -141,7 +141,7 @@ def test_before_the_adoption_users_are_left_unbound_and_said_to_be(upgraded: Wor
     w = upgraded
     with w.session() as s:
         report = check_rows(s)
-    assert report.ok and report.unbound == ["users"] and "users" not in report.rows
+    assert report.ok and report.unbound == ["users", "stations"] and "users" not in report.rows
     out = audit_verify(w)
     assert out.exit_code == 0 and "NOTE     users not bound yet" in out.output, out.output
     adopt(w)
@@ -212,7 +212,7 @@ def test_two_adoptions_at_once_both_leave_every_user_bound(upgraded: World) -> N
 
 
 def test_the_adoption_on_demand_adopts_once(upgraded: World) -> None:
-    """`custodia audit adopt-users`: for a site that runs no scheduled rows check."""
+    """`custodia audit adopt`: for a site that runs no scheduled rows check."""
     from click.testing import CliRunner
 
     from custodia_cli.main import cli
@@ -226,11 +226,13 @@ def test_the_adoption_on_demand_adopts_once(upgraded: World) -> None:
     }
     get_settings.cache_clear()
     try:
-        first = CliRunner().invoke(cli, ["audit", "adopt-users"], env=env)
-        second = CliRunner().invoke(cli, ["audit", "adopt-users"], env=env)
+        first = CliRunner().invoke(cli, ["audit", "adopt"], env=env)
+        second = CliRunner().invoke(cli, ["audit", "adopt"], env=env)
     finally:
         get_settings.cache_clear()
     assert first.exit_code == 0 and f"{len(PEOPLE)} user(s) adopted into the log" in first.output, first.output
-    assert second.exit_code == 0 and "adopted before: nothing to do" in second.output, second.output
+    assert "1 station(s) adopted into the log" in first.output, first.output
+    assert second.exit_code == 0 and "users were adopted before: nothing to do" in second.output, second.output
+    assert "stations were adopted before" in second.output, second.output
     out = audit_verify(w)
     assert out.exit_code == 0 and f"{len(PEOPLE)} users" in out.output and "NOTE" not in out.output, out.output
