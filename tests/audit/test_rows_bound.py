@@ -76,7 +76,8 @@ def site(tmp_path: Path, database_url: str) -> Iterator[Site]:
         yield Site(w, rec, r.json()["id"], link.json()["id"], hold.json()["id"], req.json()["id"])
 
 
-def audit_verify(w: World) -> Result:
+def custodia(w: World, *args: str) -> Result:
+    """The command line, on the world's database and data."""
     from evidence_server.config import get_settings
 
     env = {
@@ -86,9 +87,13 @@ def audit_verify(w: World) -> Result:
     }
     get_settings.cache_clear()
     try:
-        return CliRunner().invoke(cli, ["audit", "verify"], env=env)
+        return CliRunner().invoke(cli, list(args), env=env)
     finally:
         get_settings.cache_clear()
+
+
+def audit_verify(w: World) -> Result:
+    return custodia(w, "audit", "verify")
 
 
 def edit(w: World, sql: str, *, drop_ledger_guard: bool = False) -> None:

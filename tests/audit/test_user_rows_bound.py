@@ -22,7 +22,7 @@ from evidence_server.audit.service import record
 from evidence_server.binding.adopt import ADOPTED, adopt_users
 from evidence_server.binding.service import check_rows
 from evidence_server.binding.tasks import check_rows_task
-from tests.audit.test_rows_bound import audit_verify
+from tests.audit.test_rows_bound import audit_verify, custodia
 from tests.audit.test_transfer_rows_bound import findings
 from tests.cases.conftest import PEOPLE, World, make_world
 
@@ -68,6 +68,21 @@ def upgraded(tmp_path: Path, database_url: str) -> Iterator[World]:
 def edit(w: World, sql: str, **params: object) -> None:
     with w.ctx.engine.begin() as conn:
         conn.execute(text(sql), params)
+
+
+def insert_user(w: World, username: str, role: str) -> int:
+    """A user inserted straight into the database (the admin's password hash, unit and all)."""
+    edit(
+        w,
+        "INSERT INTO users (username, display_name, password_hash, role, unit_id, active, created_at, failed_logins)"
+        " SELECT :name, :name, password_hash, :role, unit_id, :yes, CURRENT_TIMESTAMP, 0 FROM users WHERE id = :admin",
+        name=username,
+        role=role,
+        admin=w.users["admin"],
+        yes=True,
+    )
+    with w.session() as s:
+        return int(s.scalar(text("SELECT id FROM users WHERE username = :name"), {"name": username}))
 
 
 def logged(w: World, action: str) -> list[AuditEvent]:
@@ -118,16 +133,7 @@ def test_an_insiders_edit_of_a_user_is_named(site: Site, sql: str, named: str) -
 
 def test_a_user_made_up_in_the_database_after_the_adoption_is_named_and_never_adopted(site: Site) -> None:
     w = site.world
-    edit(
-        w,
-        "INSERT INTO users (username, display_name, password_hash, role, unit_id, active, created_at, failed_logins)"
-        " SELECT 'ghost', 'ghost', password_hash, 'sysadmin', unit_id, :yes, CURRENT_TIMESTAMP, 0 FROM users"
-        " WHERE id = :admin",
-        admin=w.users["admin"],
-        yes=True,
-    )
-    with w.session() as s:
-        ghost = s.scalar(text("SELECT id FROM users WHERE username = 'ghost'"))
+    ghost = insert_user(w, "ghost", "sysadmin")
     named = f"users {ghost}: not in the log (no audit entry records it)"
     assert any(f.startswith(named) for f in findings(w)), findings(w)
     adopt(w)  # the next scheduled run: the adoption happened once, and does not happen again
@@ -155,16 +161,8 @@ def test_entries_written_before_users_were_recorded_whole_bind_what_they_said(up
     an entry that recorded only from and to: role, unit and active are bound, the username is not."""
     w = upgraded
     adopt(w)
-    edit(
-        w,
-        "INSERT INTO users (username, display_name, password_hash, role, unit_id, active, created_at,"
-        " failed_logins) SELECT 'veteran', 'veteran', password_hash, 'officer', unit_id, :yes,"
-        " CURRENT_TIMESTAMP, 0 FROM users WHERE id = :admin",
-        admin=w.users["admin"],
-        yes=True,
-    )
+    vet = insert_user(w, "veteran", "officer")
     with w.session() as s:
-        vet = int(s.scalar(text("SELECT id FROM users WHERE username = 'veteran'")))
         record(
             s,
             "user.created",
@@ -213,23 +211,8 @@ def test_two_adoptions_at_once_both_leave_every_user_bound(upgraded: World) -> N
 
 def test_the_adoption_on_demand_adopts_once(upgraded: World) -> None:
     """`custodia audit adopt`: for a site that runs no scheduled rows check."""
-    from click.testing import CliRunner
-
-    from custodia_cli.main import cli
-    from evidence_server.config import get_settings
-
     w = upgraded
-    env = {
-        "CUSTODIA_DATA_DIR": str(w.settings.data_dir),
-        "CUSTODIA_DATABASE_URL": w.settings.database_url,
-        "CUSTODIA_ENVIRONMENT": "test",
-    }
-    get_settings.cache_clear()
-    try:
-        first = CliRunner().invoke(cli, ["audit", "adopt"], env=env)
-        second = CliRunner().invoke(cli, ["audit", "adopt"], env=env)
-    finally:
-        get_settings.cache_clear()
+    first, second = custodia(w, "audit", "adopt"), custodia(w, "audit", "adopt")
     assert first.exit_code == 0 and f"{len(PEOPLE)} user(s) adopted into the log" in first.output, first.output
     assert "1 station(s) adopted into the log" in first.output, first.output
     assert second.exit_code == 0 and "users were adopted before: nothing to do" in second.output, second.output
