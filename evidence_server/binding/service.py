@@ -603,4 +603,4 @@ def check_rows(session: Session) -> RowsReport:
     session.expunge_all()  # read those rows again, not the first reading's objects
     again = _check_once(session, {table: sorted(ids) for table, ids in named.items()})
     seen = {f.message() for f in first.findings}
-    return RowsReport(first.rows, [f for f in again.findings if f.message() in seen])
+    return RowsReport(first.rows, [f for f in again.findings if f.message() in seen], first.unbound)

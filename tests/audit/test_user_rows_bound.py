@@ -150,6 +150,14 @@ def test_before_the_adoption_users_are_left_unbound_and_said_to_be(upgraded: Wor
     assert report.ok and report.unbound == ["users", "stations"] and "users" not in report.rows
     out = audit_verify(w)
     assert out.exit_code == 0 and "NOTE     users not bound yet" in out.output, out.output
+    case = w.open_case()  # a finding elsewhere: the check reads again, and still says what it left unbound
+    edit(w, "UPDATE cases SET name = 'x' WHERE id = :c", c=case["id"])
+    with w.session() as s:
+        report = check_rows(s)
+    assert not report.ok and report.unbound == ["users", "stations"], report
+    out = audit_verify(w)
+    assert out.exit_code == 3 and "NOTE     users not bound yet" in out.output, out.output
+    edit(w, "UPDATE cases SET name = :n WHERE id = :c", c=case["id"], n=case["name"])
     adopt(w)
     with w.session() as s:
         report = check_rows(s)
