@@ -16,10 +16,9 @@ from rich.console import Console
 from sqlalchemy import select
 
 from evidence_server.accounts import service as accounts
-from evidence_server.accounts.models import USER_EVIDENCE, User
-from evidence_server.accounts.secrets import generate_password
+from evidence_server.accounts.models import User
+from evidence_server.admin import service as admin
 from evidence_server.app import create_app
-from evidence_server.audit.evidence import fields_of
 from evidence_server.audit.service import record as audit
 from evidence_server.binding.adopt import adopt_all
 from evidence_server.config import Settings
@@ -44,29 +43,18 @@ def bootstrap_accounts(ctx: ServerContext) -> dict[str, str]:
             ("officer", "officer", DEMO_OFFICER[0], DEMO_OFFICER[1]),
         ):
             if session.scalar(select(User.id).where(User.username == username)) is None:
-                password = generate_password()
-                user = accounts.create_user(
+                # made, and recorded, as an administrator makes a user (the actor: the system)
+                made = admin.create_user(
                     session,
+                    None,
                     username=username,
-                    password=password,
                     role=role,
-                    unit=unit,
+                    unit_id=unit.id,
                     display_name=name,
                     officer_no=officer_no,
                 )
-                audit(  # as an administrator's creation of a user is recorded: who holds which role where
-                    session,
-                    "user.created",
-                    object_type="user",
-                    object_id=user.id,
-                    details={
-                        "username": username,
-                        "role": role,
-                        "unit_id": unit.id,
-                        "officer_no": officer_no,
-                        "user": fields_of(user, USER_EVIDENCE),
-                    },
-                )
+                assert made.password is not None  # generated: none was given
+                password = made.password
                 created[username] = password
         session.commit()
         adopt_all(session)  # a new site's users and station are bound from the first start (an old site's: see adopt)

@@ -62,9 +62,14 @@ ADOPTIONS = (USERS, STATIONS)
 ADOPTED, USER_CREATED = USERS.mark, USERS.created
 
 
+def logged(session: Session, action: str) -> bool:
+    """Has the log an entry of ``action``?"""
+    return session.scalar(select(AuditEvent.seq).where(AuditEvent.action == action).limit(1)) is not None
+
+
 def adopted(session: Session, a: Adoption = USERS) -> bool:
     """Has the log the mark of this kind's adoption?"""
-    return session.scalar(select(AuditEvent.seq).where(AuditEvent.action == a.mark).limit(1)) is not None
+    return logged(session, a.mark)
 
 
 def adopt(session: Session, a: Adoption) -> list[int] | None:

@@ -18,27 +18,18 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from evidence_server.audit.models import AuditEvent
+from evidence_server.binding.batches import batches
 from evidence_server.binding.rules import Finding
 from evidence_server.ledger.models import Device, LedgerEntry
 from evidence_server.ledger.rules import RuleError, Status, replay
 from evidence_server.transfers.models import Transfer
 
 TABLE = "devices"
-BATCH = 1000
+COLUMNS = ("id", "serial", "unit_id", "status", "open_checkout_id")
 
 
 def _batches(session: Session, ids: list[int] | None) -> Iterator[list[Any]]:
-    columns = (Device.id, Device.serial, Device.unit_id, Device.status, Device.open_checkout_id)
-    if ids is not None:
-        for i in range(0, len(ids), BATCH):
-            yield list(session.execute(select(*columns).where(Device.id.in_(ids[i : i + BATCH]))).all())
-        return
-    last = 0
-    while rows := list(
-        session.execute(select(*columns).where(Device.id > last).order_by(Device.id).limit(BATCH)).all()
-    ):
-        yield rows
-        last = rows[-1].id
+    return batches(session, Device, COLUMNS, ids)
 
 
 def expected(entries: list[Any]) -> dict[str, Any]:

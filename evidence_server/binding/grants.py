@@ -51,13 +51,16 @@ def check_grants(session: Session, findings: list[Finding]) -> int:
         )
     )
     for key in sorted(rows):
-        row_id = f"station {key[0]}, unit {key[1]}"
         if key not in said:
-            findings.append(Finding(TABLE, row_id, None))
+            findings.append(Finding(TABLE, _row_id(key), None))
         elif not said[key][0]:
             _, seq, action = said[key]
-            findings.append(Finding(TABLE, row_id, "granted", True, False, seq, action))
+            findings.append(Finding(TABLE, _row_id(key), "granted", True, False, seq, action))
     for key, (in_force, seq, action) in sorted(said.items()):
         if in_force and key not in rows:
-            findings.append(Finding(TABLE, f"station {key[0]}, unit {key[1]}", None, seq=seq, action=action))
+            findings.append(Finding(TABLE, _row_id(key), None, seq=seq, action=action))
     return len(rows)
+
+
+def _row_id(key: tuple[int, int]) -> str:
+    return f"station {key[0]}, unit {key[1]}"

@@ -20,6 +20,7 @@ from evidence_server.accounts.models import USER_EVIDENCE, User
 from evidence_server.audit.evidence import LoggedDigests, fields_of, logged_digests  # noqa: F401  (used by the rows check)
 from evidence_server.audit.models import AuditEvent
 from evidence_server.binding import adopt, devices, grants
+from evidence_server.binding.batches import batches
 from evidence_server.binding.rules import GATHER, UNSAID, Finding, NoneOr, compare, fold
 from evidence_server.cases.models import CASE_EVIDENCE, LINK_EVIDENCE, SHARE_EVIDENCE, Case, CaseLink, CaseShare
 from evidence_server.extraction import issue
@@ -39,7 +40,6 @@ from evidence_server.retention.models import (
 from evidence_server.stations.models import Station, station_evidence
 from evidence_server.transfers.models import DOCKED_EVIDENCE, TASK_EVIDENCE, Transfer, index_digest
 
-BATCH = 1000
 #: the digests of a recording as its entries record them (``block_map_root``: the root of its block map,
 #: recorded with ``recording.verified`` once reads are verified block by block; ``sm3``: its SM3, recorded
 #: with ``recording.verified`` since SM3 is computed on receipt, or by ``recording.sm3`` for one stored before;
@@ -489,31 +489,7 @@ class RowsReport:
 
 
 def _batches(session: Session, b: Binding, ids: list[Any] | None = None) -> Iterator[list[Any]]:
-    """Every row of ``b``'s table (only those of ``ids``, when given), ``BATCH`` at a time in id order: ORM
-    objects, or plain rows of ``b.columns``."""
-    model = b.model
-    columns = None if b.columns is None else [getattr(model, name) for name in b.columns]
-
-    def read(where: ColumnElement[bool], limit: int | None = None) -> list[Any]:
-        if columns is None:
-            return list(session.scalars(select(model).where(where).order_by(model.id).limit(limit)))
-        return list(session.execute(select(*columns).where(where).order_by(model.id).limit(limit)).all())
-
-    if ids is not None:
-        for i in range(0, len(ids), BATCH):
-            rows = read(model.id.in_(ids[i : i + BATCH]))
-            if rows:
-                yield rows
-            session.expunge_all()
-        return
-    last = b.key()  # 0, or "": below every id
-    while True:
-        rows = read(model.id > last, BATCH)
-        if not rows:
-            return
-        yield rows
-        last = rows[-1].id
-        session.expunge_all()
+    return batches(session, b.model, b.columns, ids, below=b.key())
 
 
 def _entries_about(session: Session, b: Binding, rows: list[Any]) -> dict[int, list[Entry]]:
@@ -533,10 +509,7 @@ def _entries_about(session: Session, b: Binding, rows: list[Any]) -> dict[int, l
 
 
 def check_binding(session: Session, b: Binding, report: RowsReport, ids: list[Any] | None = None) -> None:
-    if (
-        b.since is not None
-        and session.scalar(select(AuditEvent.seq).where(AuditEvent.action == b.since).limit(1)) is None
-    ):
+    if b.since is not None and not adopt.logged(session, b.since):
         report.unbound.append(b.table)
         return
     count = 0

@@ -21,11 +21,11 @@ REPORTED = 100  # findings named in the audit entry of one run (the count is alw
 
 @task("binding.check_rows", every=lambda s: s.binding_check_interval_s)
 def check_rows_task(ctx: ServerContext) -> dict[str, Any]:
-    """Adopt the users and stations into the log if that was never done (``adopt``); run the rows check; audit the run;
-    raise one integrity incident per finding not reported before."""
+    """Adopt the users and stations into the log if that was never done (``adopt``); run the rows check;
+    audit the run; raise one integrity incident per finding not reported before."""
     with ctx.sessionmaker() as session:
-        if any(ids is not None for ids in adopt_all(session).values()):
-            session.commit()
+        adopt_all(session)
+        session.commit()
     with ctx.sessionmaker() as session:
         report = check_rows(session)
     messages = [f.message() for f in report.findings]

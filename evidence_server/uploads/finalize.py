@@ -113,7 +113,7 @@ def finalize(ctx: ServerContext, session: Session, upload: Upload, request: Requ
         return _reject(ctx, session, upload, got, request)
     keylock.storing(session, object_key(got.blake3_hex))  # until the record commits: see keylock
     key = ctx.store.put_verified(ctx.receiver.path(upload.id), got.blake3_hex, got.sha256_hex, got.size)
-    _one_at_a_time(session, upload, got.blake3)  # after storing: no lock is held while the bytes are copied
+    _one_at_a_time(session, upload, got.blake3)  # after storing: only keylock's shared lock while bytes are copied
     was = session.scalar(select(Recording.fixity_state).where(Recording.blake3 == got.blake3))
     rec = service.record_verified(session, upload, key, utcnow(), got.sm3)
     transfer = session.get_one(Transfer, upload.transfer_id)

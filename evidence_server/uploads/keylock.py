@@ -50,5 +50,5 @@ def settled(session: Session, keys: Iterable[str]) -> None:
                 conn.execute(select(func.pg_advisory_xact_lock(_lock_id(key))))
 
 
-#: keys taken in one transaction (PostgreSQL's lock table holds 64 a connection by default)
+#: keys taken in one transaction (PostgreSQL's lock table is sized for 64 a connection: max_locks_per_transaction)
 CHUNK = 50

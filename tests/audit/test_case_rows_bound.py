@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
 
 from evidence_server.audit.service import record
 from evidence_server.cases.models import Case, CaseShare
+from tests.audit.edits import edit
 from tests.audit.test_rows_bound import audit_verify
 from tests.audit.test_transfer_rows_bound import findings
 from tests.cases.conftest import World, make_world
@@ -47,11 +47,6 @@ def site(tmp_path: Path, database_url: str) -> Iterator[Site]:
         r = w.post("handler", f"/api/v1/cases/{case['id']}/shares/{one.json()['id']}/revoke")
         assert r.status_code == 200, r.text
         yield Site(w, int(case["id"]), kept.json()["id"], one.json()["id"])
-
-
-def edit(w: World, sql: str, **params: object) -> None:
-    with w.ctx.engine.begin() as conn:
-        conn.execute(text(sql), params)
 
 
 def test_a_case_and_its_shares_made_through_the_services_agree_with_the_log(site: Site) -> None:

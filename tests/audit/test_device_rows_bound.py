@@ -13,13 +13,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import select
 
 from evidence_server.binding.service import check_rows
 from evidence_server.ledger.docks import on_dock
 from evidence_server.ledger.models import Device
 from evidence_server.transfers.models import Transfer
-from tests.audit.edits import each_named_once
+from tests.audit.edits import each_named_once, edit
 from tests.audit.test_rows_bound import audit_verify
 from tests.audit.test_transfer_rows_bound import findings
 from tests.cases.conftest import GOOD, World, make_world
@@ -59,11 +59,6 @@ def site(tmp_path: Path, database_url: str) -> Iterator[Site]:
             s.commit()
             ids = {d.serial: d.id for d in s.scalars(select(Device))}
         yield Site(w, {"out": ids["DSJ-B001"], "back": ids["DSJ-C002"], "met": ids["DSJ-D003"]})
-
-
-def edit(w: World, sql: str, **params: object) -> None:
-    with w.ctx.engine.begin() as conn:
-        conn.execute(text(sql), params)
 
 
 def test_devices_kept_through_the_services_agree_with_their_ledger(site: Site) -> None:

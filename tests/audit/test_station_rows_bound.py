@@ -16,7 +16,7 @@ from sqlalchemy import text
 
 from evidence_server.binding.tasks import check_rows_task
 from evidence_server.stations.models import STATION_EVIDENCE, Station, station_evidence
-from tests.audit.edits import each_named_once
+from tests.audit.edits import each_named_once, edit
 from tests.audit.test_rows_bound import audit_verify
 from tests.audit.test_transfer_rows_bound import findings
 from tests.cases.conftest import World, make_world
@@ -56,11 +56,6 @@ def site(tmp_path: Path, database_url: str) -> Iterator[Site]:
         r = w.post("admin", f"/api/v1/stations/{retired}/revoke")
         assert r.status_code == 204, r.text
         yield Site(w, {"seeded": w.station_id, "shared": shared, "retired": retired}, token)
-
-
-def edit(w: World, sql: str, **params: object) -> None:
-    with w.ctx.engine.begin() as conn:
-        conn.execute(text(sql), params)
 
 
 def test_stations_kept_through_the_api_agree_with_the_log(site: Site) -> None:

@@ -22,7 +22,7 @@ from evidence_server.audit.service import record
 from evidence_server.binding.adopt import ADOPTED, adopt_users
 from evidence_server.binding.service import check_rows
 from evidence_server.binding.tasks import check_rows_task
-from tests.audit.edits import each_named_once
+from tests.audit.edits import each_named_once, edit
 from tests.audit.test_rows_bound import audit_verify, custodia
 from tests.audit.test_transfer_rows_bound import findings
 from tests.cases.conftest import PEOPLE, World, make_world
@@ -64,11 +64,6 @@ def site(tmp_path: Path, database_url: str) -> Iterator[Site]:
 def upgraded(tmp_path: Path, database_url: str) -> Iterator[World]:
     """A site just upgraded: its users in the database, none of them in the log."""
     yield from make_world(tmp_path, database_url)
-
-
-def edit(w: World, sql: str, **params: object) -> None:
-    with w.ctx.engine.begin() as conn:
-        conn.execute(text(sql), params)
 
 
 def insert_user(w: World, username: str, role: str) -> int:

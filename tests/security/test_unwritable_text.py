@@ -2,7 +2,7 @@
 a clear 4xx, never a 500. JSON's ``\\udcff`` escape carries a lone surrogate, and Python's parser takes it;
 validation refuses it, and FastAPI's answer, echoing the refused input, then failed to encode: a 500 on
 every route with a JSON body (a station's refused file name was how it was met). Bytes that are not UTF-8
-in a query or a path are tried too. On SQLite (the answer is written before the database is reached)."""
+in a query or a path are tried too. On SQLite."""
 
 from __future__ import annotations
 
